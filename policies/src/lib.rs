@@ -1,0 +1,313 @@
+//! Tally's charge policies, one file each, and the registry that finds one by its config name.
+//!
+//! Invariants: every policy is a pure function from [`accounting::ChargeEvent`] to
+//! [`accounting::Decision`] (no state, no side effects); for every key the registry lists the
+//! default first; names are unique per key and equal the policy's own [`Policy::name`].
+//!
+//! | key | values (first is the default) |
+//! |---|---|
+//! | `cow` | `writer`, `holder`, `split` |
+//! | `msgbuf` | `sender`, `receiver`, `split`, `kernel` |
+//! | `pagetable` | `owner`, `causer` |
+//! | `release` | `migrate`, `stay` |
+//!
+//! # Adding a policy
+//!
+//! 1. Add one file `src/KEY_NAME.rs` (copy `cow_writer.rs`): a `pub const NAME`, a unit struct
+//!    implementing [`accounting::Policy`], and `pub static POLICY`. Its `decide` returns one of
+//!    the roles the ledger understands for that key (see [`accounting::EventKind`]).
+//! 2. Add one `mod` line and one registry line `(KEY_NAME::NAME, &KEY_NAME::POLICY)` to the
+//!    key's table below (`COW`, `MSGBUF`, `PAGETABLE` or `RELEASE`).
+//!
+//! Nothing else changes: the host tool and the kernel find policies through [`lookup`] and
+//! [`valid_names`], and the registry tests check every entry.
+#![no_std]
+#![forbid(unsafe_code)]
+
+use accounting::{Policy, PolicyKey};
+use core::fmt;
+
+pub mod cow_holder;
+pub mod cow_split;
+pub mod cow_writer;
+pub mod msgbuf_kernel;
+pub mod msgbuf_receiver;
+pub mod msgbuf_sender;
+pub mod msgbuf_split;
+pub mod pagetable_causer;
+pub mod pagetable_owner;
+pub mod release_migrate;
+pub mod release_stay;
+
+pub use accounting::Policies;
+
+/// One registry entry: the config name and the policy.
+pub type Entry = (&'static str, &'static dyn Policy);
+
+/// The config keys, in config order.
+pub const KEYS: [&str; 4] = ["cow", "msgbuf", "pagetable", "release"];
+
+/// `cow` policies, default first.
+pub const COW: &[Entry] = &[
+    (cow_writer::NAME, &cow_writer::POLICY),
+    (cow_holder::NAME, &cow_holder::POLICY),
+    (cow_split::NAME, &cow_split::POLICY),
+];
+
+/// `msgbuf` policies, default first.
+pub const MSGBUF: &[Entry] = &[
+    (msgbuf_sender::NAME, &msgbuf_sender::POLICY),
+    (msgbuf_receiver::NAME, &msgbuf_receiver::POLICY),
+    (msgbuf_split::NAME, &msgbuf_split::POLICY),
+    (msgbuf_kernel::NAME, &msgbuf_kernel::POLICY),
+];
+
+/// `pagetable` policies, default first.
+pub const PAGETABLE: &[Entry] = &[
+    (pagetable_owner::NAME, &pagetable_owner::POLICY),
+    (pagetable_causer::NAME, &pagetable_causer::POLICY),
+];
+
+/// `release` policies, default first.
+pub const RELEASE: &[Entry] = &[
+    (release_migrate::NAME, &release_migrate::POLICY),
+    (release_stay::NAME, &release_stay::POLICY),
+];
+
+/// Copies the names out of a registry table (at compile time).
+const fn names<const N: usize>(entries: &[Entry]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut index = 0;
+    while index < N {
+        out[index] = entries[index].0;
+        index += 1;
+    }
+    out
+}
+
+static COW_NAMES: [&str; COW.len()] = names(COW);
+static MSGBUF_NAMES: [&str; MSGBUF.len()] = names(MSGBUF);
+static PAGETABLE_NAMES: [&str; PAGETABLE.len()] = names(PAGETABLE);
+static RELEASE_NAMES: [&str; RELEASE.len()] = names(RELEASE);
+
+/// The registry table of `key`, if `key` is a config key.
+pub fn entries(key: &str) -> Option<&'static [Entry]> {
+    match key {
+        "cow" => Some(COW),
+        "msgbuf" => Some(MSGBUF),
+        "pagetable" => Some(PAGETABLE),
+        "release" => Some(RELEASE),
+        _ => None,
+    }
+}
+
+/// The valid policy names of `key`, default first; `None` for an unknown key.
+pub fn valid_names(key: &str) -> Option<&'static [&'static str]> {
+    match key {
+        "cow" => Some(&COW_NAMES),
+        "msgbuf" => Some(&MSGBUF_NAMES),
+        "pagetable" => Some(&PAGETABLE_NAMES),
+        "release" => Some(&RELEASE_NAMES),
+        _ => None,
+    }
+}
+
+/// Longest key or name quoted back in a [`LookupError`], in bytes (longer input is cut).
+pub const QUOTED_BYTES: usize = 32;
+
+/// Text quoted back from the caller's input.
+pub type Quoted = heapless::String<QUOTED_BYTES>;
+
+/// Why [`lookup`] found no policy. Display:
+/// `unknown cow policy "foo"; valid: writer, holder, split` or
+/// `unknown policy key "foo"; valid: cow, msgbuf, pagetable, release`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LookupError {
+    /// The key is not one of [`KEYS`].
+    UnknownKey {
+        /// The key asked for (cut to [`QUOTED_BYTES`]).
+        key: Quoted,
+    },
+    /// The name is not a policy of `key`.
+    UnknownName {
+        /// The (valid) key.
+        key: &'static str,
+        /// The name asked for (cut to [`QUOTED_BYTES`]).
+        name: Quoted,
+        /// The valid names of the key, default first.
+        valid: &'static [&'static str],
+    },
+}
+
+impl fmt::Display for LookupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LookupError::UnknownKey { key } => {
+                write!(f, "unknown policy key \"{key}\"; valid: ")?;
+                write_list(f, &KEYS)
+            }
+            LookupError::UnknownName { key, name, valid } => {
+                write!(f, "unknown {key} policy \"{name}\"; valid: ")?;
+                write_list(f, valid)
+            }
+        }
+    }
+}
+
+fn write_list(f: &mut fmt::Formatter<'_>, names: &[&str]) -> fmt::Result {
+    for (index, name) in names.iter().enumerate() {
+        if index > 0 {
+            f.write_str(", ")?;
+        }
+        f.write_str(name)?;
+    }
+    Ok(())
+}
+
+/// Copies `text` into a [`Quoted`], cut at a character boundary if too long.
+fn quote(text: &str) -> Quoted {
+    let mut quoted = Quoted::new();
+    for character in text.chars() {
+        if quoted.push(character).is_err() {
+            break;
+        }
+    }
+    quoted
+}
+
+/// Finds the policy `name` of config key `key` (e.g. `lookup("cow", "split")`).
+pub fn lookup(key: &str, name: &str) -> Result<&'static dyn Policy, LookupError> {
+    let (Some(table), Some(valid)) = (entries(key), valid_names(key)) else {
+        return Err(LookupError::UnknownKey { key: quote(key) });
+    };
+    table
+        .iter()
+        .find(|(entry_name, _)| *entry_name == name)
+        .map(|(_, policy)| *policy)
+        .ok_or_else(|| LookupError::UnknownName {
+            key: KEYS
+                .iter()
+                .copied()
+                .find(|known| *known == key)
+                .unwrap_or(""),
+            name: quote(name),
+            valid,
+        })
+}
+
+/// The default policy of every key: `cow=writer msgbuf=sender pagetable=owner release=migrate`.
+pub fn defaults() -> Policies {
+    Policies {
+        cow: COW[0].1,
+        msgbuf: MSGBUF[0].1,
+        pagetable: PAGETABLE[0].1,
+        release: RELEASE[0].1,
+    }
+}
+
+/// The default policies with the ones named in `overrides` (`(key, name)` pairs) swapped in.
+pub fn with_overrides(overrides: &[(&str, &str)]) -> Result<Policies, LookupError> {
+    let mut policies = defaults();
+    for (key, name) in overrides {
+        let policy = lookup(key, name)?;
+        match policy.key() {
+            PolicyKey::Cow => policies.cow = policy,
+            PolicyKey::Msgbuf => policies.msgbuf = policy,
+            PolicyKey::PageTable => policies.pagetable = policy,
+            PolicyKey::Release => policies.release = policy,
+        }
+    }
+    Ok(policies)
+}
+
+/// Every combination of policies (3 × 4 × 2 × 2 = 48), for tests and counterfactual replay.
+pub fn combinations() -> impl Iterator<Item = Policies> {
+    COW.iter().flat_map(|(_, cow)| {
+        MSGBUF.iter().flat_map(move |(_, msgbuf)| {
+            PAGETABLE.iter().flat_map(move |(_, pagetable)| {
+                RELEASE.iter().map(move |(_, release)| Policies {
+                    cow: *cow,
+                    msgbuf: *msgbuf,
+                    pagetable: *pagetable,
+                    release: *release,
+                })
+            })
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn every_entry_answers_to_its_key_and_name() {
+        for key in KEYS {
+            let table = entries(key).unwrap();
+            let names = valid_names(key).unwrap();
+            assert_eq!(table.len(), names.len());
+            for ((name, policy), listed) in table.iter().zip(names) {
+                assert_eq!(policy.name(), *name);
+                assert_eq!(name, listed);
+                assert_eq!(policy.key().name(), key);
+                assert!(core::ptr::eq(lookup(key, name).unwrap(), *policy));
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_are_first() {
+        assert_eq!(
+            defaults().to_string(),
+            "cow=writer msgbuf=sender pagetable=owner release=migrate"
+        );
+        assert_eq!(valid_names("cow").unwrap(), &["writer", "holder", "split"]);
+        assert_eq!(
+            valid_names("msgbuf").unwrap(),
+            &["sender", "receiver", "split", "kernel"]
+        );
+        assert_eq!(valid_names("pagetable").unwrap(), &["owner", "causer"]);
+        assert_eq!(valid_names("release").unwrap(), &["migrate", "stay"]);
+        assert_eq!(valid_names("colour"), None);
+    }
+
+    #[test]
+    fn unknown_names_list_the_valid_ones() {
+        let failure = lookup("cow", "foo").unwrap_err();
+        assert_eq!(
+            failure.to_string(),
+            "unknown cow policy \"foo\"; valid: writer, holder, split"
+        );
+        let failure = lookup("colour", "red").unwrap_err();
+        assert_eq!(
+            failure.to_string(),
+            "unknown policy key \"colour\"; valid: cow, msgbuf, pagetable, release"
+        );
+        assert!(matches!(failure, LookupError::UnknownKey { .. }));
+        let long = "x".repeat(100);
+        let failure = lookup("cow", &long).unwrap_err();
+        assert!(failure.to_string().contains(&"x".repeat(QUOTED_BYTES)));
+    }
+
+    #[test]
+    fn overrides_swap_only_their_key() {
+        let policies = with_overrides(&[("cow", "holder"), ("msgbuf", "receiver")]).unwrap();
+        assert_eq!(
+            policies.to_string(),
+            "cow=holder msgbuf=receiver pagetable=owner release=migrate"
+        );
+        assert!(with_overrides(&[("release", "never")]).is_err());
+    }
+
+    #[test]
+    fn there_are_48_combinations_all_distinct() {
+        let all: std::vec::Vec<_> = combinations().map(|p| p.to_string()).collect();
+        assert_eq!(all.len(), 48);
+        let mut sorted = all.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 48);
+    }
+}
