@@ -1,0 +1,304 @@
+//! Encoding a validated config as the kernel's boot arguments (`-append`, read by the kernel
+//! from `/chosen/bootargs`), per docs/internals.md §1.
+//!
+//! Order: `tally=1` first, then the header tokens, charge sets parents first, endpoints,
+//! domains (each after its set), and last the capabilities, per domain in config order, each
+//! domain's in the order the config lists them (the kernel installs them index 0 upward).
+
+use std::fmt;
+
+use crate::config::{Config, KINDS};
+
+/// The longest boot-argument string the kernel accepts, in bytes.
+pub const MAX_BOOTARGS_BYTES: usize = 4000;
+
+/// The format version token value.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Why a config could not be encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootargsError {
+    /// The config line of the item whose token went over the limit, when there is one.
+    pub line: Option<usize>,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl fmt::Display for BootargsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for BootargsError {}
+
+/// Encodes `config` (policies as the config holds them, overrides applied). A config with
+/// `run.raw_bootargs` is passed through verbatim and unchecked: it exists to feed the kernel bad
+/// input on purpose.
+pub fn encode(config: &Config) -> Result<String, BootargsError> {
+    if let Some(raw) = &config.run.raw_bootargs {
+        return Ok(raw.clone());
+    }
+    let mut tokens: Vec<(String, Option<usize>)> = Vec::new();
+    let mut push = |token: String, line: Option<usize>| tokens.push((token, line));
+
+    push(format!("tally={FORMAT_VERSION}"), None);
+    push(format!("config={}", config.name), None);
+    push(format!("log={}", config.run.log), None);
+    for (key, name) in &config.policy {
+        push(format!("{key}={name}"), None);
+    }
+    push(format!("transfer={}", config.transfer), None);
+    push(
+        format!("trace={}", if config.run.trace { "on" } else { "off" }),
+        None,
+    );
+    for set in config.charge_sets_parents_first() {
+        let mut token = format!(
+            "set={},{},{}",
+            set.name,
+            set.parent.as_deref().unwrap_or("-"),
+            set.limit_bytes
+                .map_or_else(|| "-".to_string(), |bytes| bytes.to_string())
+        );
+        for kind in KINDS {
+            if let Some((_, bytes)) = set.kind_limits.iter().find(|(k, _)| k == kind) {
+                token.push_str(&format!(",{kind}:{bytes}"));
+            }
+        }
+        push(token, Some(set.line));
+    }
+    for endpoint in &config.endpoints {
+        push(format!("ep={}", endpoint.name), Some(endpoint.line));
+    }
+    for domain in &config.domains {
+        push(
+            format!(
+                "dom={},{},{}",
+                domain.name, domain.charge_set, domain.program
+            ),
+            Some(domain.line),
+        );
+    }
+    for domain in &config.domains {
+        for cap in &domain.caps {
+            push(
+                format!(
+                    "cap={},{}:{}",
+                    domain.name,
+                    cap.cap_type.prefix(),
+                    cap.target
+                ),
+                Some(cap.line),
+            );
+        }
+    }
+    if let Some(extra) = &config.run.append_bootargs {
+        push(extra.trim().to_string(), None);
+    }
+
+    let mut encoded = String::new();
+    for (token, line) in tokens {
+        if token.is_empty() {
+            continue;
+        }
+        if !encoded.is_empty() {
+            encoded.push(' ');
+        }
+        encoded.push_str(&token);
+        if encoded.len() > MAX_BOOTARGS_BYTES {
+            return Err(BootargsError {
+                line,
+                message: format!(
+                    "the boot arguments would be longer than the kernel's limit of {MAX_BOOTARGS_BYTES} bytes (reached at token `{}`); use fewer or shorter names",
+                    token.chars().take(60).collect::<String>()
+                ),
+            });
+        }
+    }
+    Ok(encoded)
+}
+
+/// Splits boot arguments into `(key, value)` tokens (a token without `=` has an empty value).
+pub fn tokens(bootargs: &str) -> Vec<(&str, &str)> {
+    bootargs
+        .split(' ')
+        .filter(|token| !token.is_empty())
+        .map(|token| token.split_once('=').unwrap_or((token, "")))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{CapType, PolicyOverrides};
+    use std::path::Path;
+
+    fn programs() -> Result<Vec<String>, String> {
+        Ok(vec!["cow_parent".into(), "cow_child".into(), "idle".into()])
+    }
+
+    fn load(text: &str) -> Config {
+        Config::from_text(
+            Path::new("configs/round-trip.toml"),
+            text,
+            &programs(),
+            &PolicyOverrides::default(),
+        )
+        .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    const FULL: &str = r#"
+name = "cow-fork"
+[policy]
+cow = "holder"
+msgbuf = "kernel"
+[ipc]
+transfer = "two-stage"
+[run]
+log = "debug"
+trace = true
+[[charge_set]]
+name = "child"
+parent = "parent"
+limit = "256 KiB"
+cow = "64K"
+msgbuf = "48 KiB"
+[[charge_set]]
+name = "parent"
+parent = "root"
+limit = "1 MiB"
+[[charge_set]]
+name = "root"
+[[charge_set]]
+name = "spare"
+[[endpoint]]
+name = "ping"
+[[domain]]
+name = "parent"
+program = "cow_parent"
+charge_set = "parent"
+caps = ["set:child", "dom:child", "ep:ping"]
+[[domain]]
+name = "child"
+program = "cow_child"
+charge_set = "child"
+caps = ["ep:ping"]
+"#;
+
+    #[test]
+    fn encodes_the_documented_token_order() {
+        let encoded = encode(&load(FULL)).unwrap();
+        assert_eq!(
+            encoded,
+            "tally=1 config=cow-fork log=debug cow=holder msgbuf=kernel pagetable=owner release=migrate \
+             transfer=two-stage trace=on set=root,-,- set=parent,root,1048576 \
+             set=child,parent,262144,msgbuf:49152,cow:65536 set=spare,-,- ep=ping \
+             dom=parent,parent,cow_parent dom=child,child,cow_child \
+             cap=parent,set:child cap=parent,dom:child cap=parent,ep:ping cap=child,ep:ping"
+        );
+    }
+
+    /// Decodes the tokens back and compares them with the config they came from.
+    #[test]
+    fn round_trips_through_a_decoder() {
+        let config = load(FULL);
+        let encoded = encode(&config).unwrap();
+        let tokens = tokens(&encoded);
+        assert_eq!(tokens[0], ("tally", "1"));
+        let value = |key: &str| {
+            tokens
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| *v)
+                .unwrap()
+        };
+        assert_eq!(value("config"), config.name);
+        for (key, name) in &config.policy {
+            assert_eq!(value(key), name);
+        }
+        let mut seen_sets: Vec<&str> = Vec::new();
+        let mut decoded_sets = 0;
+        for (key, value) in &tokens {
+            match *key {
+                "set" => {
+                    let fields: Vec<&str> = value.split(',').collect();
+                    let set = config
+                        .charge_sets
+                        .iter()
+                        .find(|s| s.name == fields[0])
+                        .unwrap();
+                    assert_eq!(fields[1], set.parent.as_deref().unwrap_or("-"));
+                    if fields[1] != "-" {
+                        assert!(seen_sets.contains(&fields[1]), "parent after child");
+                    }
+                    let limit = (fields[2] != "-").then(|| fields[2].parse::<u64>().unwrap());
+                    assert_eq!(limit, set.limit_bytes);
+                    let kind_limits: Vec<(String, u64)> = fields[3..]
+                        .iter()
+                        .map(|f| {
+                            let (kind, bytes) = f.split_once(':').unwrap();
+                            (kind.to_string(), bytes.parse().unwrap())
+                        })
+                        .collect();
+                    assert_eq!(kind_limits, set.kind_limits);
+                    seen_sets.push(fields[0]);
+                    decoded_sets += 1;
+                }
+                "dom" => {
+                    let fields: Vec<&str> = value.split(',').collect();
+                    let domain = config.domains.iter().find(|d| d.name == fields[0]).unwrap();
+                    assert!(seen_sets.contains(&fields[1]), "domain before its set");
+                    assert_eq!(fields[1..], [&domain.charge_set, &domain.program]);
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(decoded_sets, config.charge_sets.len());
+        for domain in &config.domains {
+            let caps: Vec<(CapType, &str)> = tokens
+                .iter()
+                .filter(|(k, _)| *k == "cap")
+                .filter_map(|(_, v)| v.strip_prefix(&format!("{},", domain.name)))
+                .map(|c| {
+                    let (t, target) = c.split_once(':').unwrap();
+                    (CapType::from_prefix(t).unwrap(), target)
+                })
+                .collect();
+            let expected: Vec<(CapType, &str)> = domain
+                .caps
+                .iter()
+                .map(|c| (c.cap_type, c.target.as_str()))
+                .collect();
+            assert_eq!(caps, expected);
+        }
+    }
+
+    #[test]
+    fn a_minimal_config_gets_every_default() {
+        let encoded = encode(&load("")).unwrap();
+        assert_eq!(
+            encoded,
+            "tally=1 config=round-trip log=info cow=writer msgbuf=sender pagetable=owner \
+             release=migrate transfer=direct trace=off"
+        );
+    }
+
+    #[test]
+    fn append_and_raw_bootargs_pass_through() {
+        let appended = load("[run]\nappend_bootargs = \"set=x,nowhere,-\"\n");
+        assert!(encode(&appended)
+            .unwrap()
+            .ends_with(" trace=off set=x,nowhere,-"));
+        let raw = load("[run]\nraw_bootargs = \"tally=9\"\n");
+        assert_eq!(encode(&raw).unwrap(), "tally=9");
+    }
+
+    #[test]
+    fn overrides_change_the_policy_tokens() {
+        let mut config = load(FULL);
+        config.apply_overrides(&PolicyOverrides::parse("cow=split release=stay").unwrap());
+        let encoded = encode(&config).unwrap();
+        assert!(encoded.contains(" cow=split msgbuf=kernel pagetable=owner release=stay "));
+    }
+}

@@ -1,0 +1,123 @@
+//! Config errors that name where they are: the file (or `--policy`), the line, the key, and
+//! what would have been valid.
+
+use std::fmt;
+use std::ops::Range;
+
+/// One problem found in a config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The file the problem is in, as the user named it, or `--policy` for a command-line override.
+    pub source: String,
+    /// 1-based line, when the problem has one.
+    pub line: Option<usize>,
+    /// The dotted key the problem is about (`policy.cow`, `charge_set.parent`), when there is one.
+    pub key: Option<String>,
+    /// What is wrong, and the valid choices where there is a list of them.
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.source)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Every problem found in one config; loading fails as a whole when there is any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The problems, in the order they were found (roughly the order of the file).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, diagnostic) in self.diagnostics.iter().enumerate() {
+            if index > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{diagnostic}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Collects diagnostics against one source text, turning byte spans into line numbers.
+#[derive(Debug)]
+pub(crate) struct Diagnostics<'s> {
+    source_name: String,
+    text: &'s str,
+    found: Vec<Diagnostic>,
+}
+
+impl<'s> Diagnostics<'s> {
+    pub(crate) fn new(source_name: impl Into<String>, text: &'s str) -> Self {
+        Self {
+            source_name: source_name.into(),
+            text,
+            found: Vec::new(),
+        }
+    }
+
+    /// The 1-based line holding byte `offset` of the text.
+    pub(crate) fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&byte| byte == b'\n')
+            .count()
+            + 1
+    }
+
+    /// Records a problem at a byte span.
+    pub(crate) fn at(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
+        let line = self.line_of(span.start);
+        self.at_line(Some(line), key, message);
+    }
+
+    /// Records a problem at a line (or none).
+    pub(crate) fn at_line(&mut self, line: Option<usize>, key: &str, message: impl Into<String>) {
+        self.found.push(Diagnostic {
+            source: self.source_name.clone(),
+            line,
+            key: (!key.is_empty()).then(|| key.to_string()),
+            message: message.into(),
+        });
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.found.is_empty()
+    }
+
+    /// Ends collection: `Ok(())` when nothing was found.
+    pub(crate) fn finish(self) -> Result<(), ConfigError> {
+        if self.found.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError {
+                diagnostics: self.found,
+            })
+        }
+    }
+}
+
+/// Formats a list of choices for a message: `a, b, c` (or `(none)` when empty).
+pub(crate) fn choices<S: AsRef<str>>(items: &[S]) -> String {
+    if items.is_empty() {
+        return "(none)".to_string();
+    }
+    items
+        .iter()
+        .map(|item| item.as_ref())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,378 @@
+//! Experiment configs (`configs/NAME.toml`): the model, loading, and validation.
+//!
+//! A [`Config`] that exists has passed every check: every name is valid and unique in its
+//! namespace, every reference resolves, the charge-set tree has no cycle, every policy name is one
+//! the registry knows, every program is a `user/src/bin/*.rs` stem, and the encoded boot
+//! arguments fit the kernel's limit. Errors are [`ConfigError`]s naming file, line, key and the
+//! valid choices; nothing boots from a config that has one.
+
+mod diagnostic;
+mod parse;
+mod programs;
+mod references;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+pub use diagnostic::{ConfigError, Diagnostic};
+pub use programs::{find_workspace_root, list_programs};
+
+use crate::registry;
+use diagnostic::{choices, Diagnostics};
+
+/// Frame kinds, in report order; also the per-kind sub-limit keys of a charge set.
+pub const KINDS: [&str; 5] = ["anon", "pagetables", "kernel", "msgbuf", "cow"];
+/// Console log levels the kernel accepts.
+pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+/// IPC transfer modes, default first.
+pub const TRANSFERS: [&str; 2] = ["direct", "two-stage"];
+/// The built-in kernel reserve charge set: reserved, never defined by a config.
+pub const KERNEL_SET: &str = "kernel";
+/// Longest name the kernel accepts (`[a-z0-9_-]{1,23}`).
+pub const NAME_MAX_BYTES: usize = 23;
+/// Default guest RAM when neither the config nor the command line says.
+pub const DEFAULT_MEM_BYTES: u64 = 128 << 20;
+/// Default run timeout when the config does not say.
+pub const DEFAULT_TIMEOUT_SECONDS: u64 = 60;
+
+/// A validated experiment config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// `name`, or the file stem.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// One name per policy key, in [`registry::keys`] order (defaults filled in).
+    pub policy: Vec<(String, String)>,
+    /// `ipc.transfer`.
+    pub transfer: String,
+    /// The `[run]` table.
+    pub run: RunSettings,
+    /// `experiment.vary`: the policy keys `tally test` varies.
+    pub vary: Vec<String>,
+    /// `[[charge_set]]` tables, in config order.
+    pub charge_sets: Vec<ChargeSet>,
+    /// `[[domain]]` tables, in config order.
+    pub domains: Vec<Domain>,
+    /// `[[endpoint]]` tables, in config order.
+    pub endpoints: Vec<Endpoint>,
+    /// `[[expect]]` tables, in config order.
+    pub expects: Vec<Expect>,
+}
+
+/// Where each key of a table is written, so that a problem found later (a reference that does
+/// not resolve) can point at the key's own line rather than the table header.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyLines {
+    /// Line of the table's header.
+    pub header: usize,
+    /// `(key, line)` for each key present.
+    pub keys: Vec<(String, usize)>,
+}
+
+impl KeyLines {
+    /// The line of `key`, or of the table header when the key is absent.
+    pub fn of(&self, key: &str) -> usize {
+        self.keys
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(self.header, |(_, line)| *line)
+    }
+}
+
+/// The `[run]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSettings {
+    /// Console log level.
+    pub log: String,
+    /// Whether the kernel emits its event trace.
+    pub trace: bool,
+    /// Guest RAM, when the config sets it (the command line overrides it).
+    pub mem_bytes: Option<u64>,
+    /// How long a run may take on the host before it is killed.
+    pub timeout_seconds: u64,
+    /// The run must fail at boot with this text on the console (negative kernel tests).
+    pub expect_failure: Option<String>,
+    /// Tokens appended verbatim to the encoded boot arguments (negative kernel tests).
+    pub append_bootargs: Option<String>,
+    /// Boot arguments used verbatim instead of the encoded ones (negative kernel tests).
+    pub raw_bootargs: Option<String>,
+}
+
+/// A `[[charge_set]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeSet {
+    /// Unique among charge sets; never `kernel`.
+    pub name: String,
+    /// A defined charge set, or `None` for a top-level set.
+    pub parent: Option<String>,
+    /// Limit on the set and its descendants together.
+    pub limit_bytes: Option<u64>,
+    /// Per-kind sub-limits, in [`KINDS`] order.
+    pub kind_limits: Vec<(String, u64)>,
+    /// Line of its `[[charge_set]]` header.
+    pub line: usize,
+    /// Lines of its keys.
+    pub lines: KeyLines,
+}
+
+/// A `[[domain]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain {
+    /// Unique among domains.
+    pub name: String,
+    /// A `user/src/bin/*.rs` stem.
+    pub program: String,
+    /// A defined charge set.
+    pub charge_set: String,
+    /// Capabilities it starts with, index 0 upward.
+    pub caps: Vec<Cap>,
+    /// Line of its `[[domain]]` header.
+    pub line: usize,
+    /// Lines of its keys.
+    pub lines: KeyLines,
+}
+
+/// The type of object a boot capability names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapType {
+    /// A charge set (`set:NAME`).
+    Set,
+    /// A domain (`dom:NAME`).
+    Domain,
+    /// An endpoint (`ep:NAME`).
+    Endpoint,
+}
+
+impl CapType {
+    /// The prefixes of capability strings, in `CapType` order.
+    pub const PREFIXES: [&'static str; 3] = ["set", "dom", "ep"];
+
+    /// The prefix this type is written with.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            CapType::Set => "set",
+            CapType::Domain => "dom",
+            CapType::Endpoint => "ep",
+        }
+    }
+
+    /// The type a prefix names.
+    pub fn from_prefix(prefix: &str) -> Option<Self> {
+        match prefix {
+            "set" => Some(CapType::Set),
+            "dom" => Some(CapType::Domain),
+            "ep" => Some(CapType::Endpoint),
+            _ => None,
+        }
+    }
+}
+
+/// A capability a domain starts with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cap {
+    /// What kind of object it names.
+    pub cap_type: CapType,
+    /// The name of the object.
+    pub target: String,
+    /// Line it is written on.
+    pub line: usize,
+}
+
+/// An `[[endpoint]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Unique among endpoints.
+    pub name: String,
+    /// Line of its `[[endpoint]]` header.
+    pub line: usize,
+    /// Lines of its keys.
+    pub lines: KeyLines,
+}
+
+/// What an `[[expect]]` looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// A charge set (defined, or `kernel`).
+    ChargeSet(String),
+    /// A domain.
+    Domain(String),
+}
+
+/// An expected value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expected {
+    /// Exactly these bytes (or this integer).
+    Integer(u64),
+    /// Exactly this string.
+    Text(String),
+    /// Exactly this boolean.
+    Boolean(bool),
+}
+
+/// How an `[[expect]]` compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// `equals = …` or `pages = N` (as `N × 4096` bytes).
+    Equals(Expected),
+    /// `at_most = N`.
+    AtMost(u64),
+    /// `at_least = N`.
+    AtLeast(u64),
+}
+
+/// An `[[expect]]`: an exact check `tally test` makes on a report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expect {
+    /// Applies only when each listed policy key has one of the listed names.
+    pub when: Vec<(String, Vec<String>)>,
+    /// The snapshot label.
+    pub snapshot: String,
+    /// The charge set or domain.
+    pub subject: Subject,
+    /// Dotted path inside the charge-set or domain object.
+    pub field: String,
+    /// The comparison.
+    pub check: Check,
+    /// Line of its `[[expect]]` header.
+    pub line: usize,
+    /// Lines of its keys.
+    pub lines: KeyLines,
+}
+
+impl Expect {
+    /// Whether this expectation applies under `policy` (key, name pairs).
+    pub fn applies(&self, policy: &[(String, String)]) -> bool {
+        self.when.iter().all(|(key, names)| {
+            policy
+                .iter()
+                .any(|(k, name)| k == key && names.iter().any(|n| n == name))
+        })
+    }
+}
+
+/// Policy overrides from the command line (`"cow=holder msgbuf=receiver"`), validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyOverrides(pub Vec<(String, String)>);
+
+impl PolicyOverrides {
+    /// Parses `key=name` pairs separated by spaces or commas; every key and name is checked
+    /// against the registry, errors naming `--policy` as their source.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let mut diagnostics = Diagnostics::new("--policy", text);
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for item in text.split([' ', ',', '\t']).filter(|s| !s.is_empty()) {
+            let Some((key, name)) = item.split_once('=') else {
+                diagnostics.at_line(
+                    None,
+                    "",
+                    format!(
+                        "`{item}` is not of the form key=name; valid keys: {}",
+                        choices(registry::keys())
+                    ),
+                );
+                continue;
+            };
+            match check_policy_name(key, name) {
+                Ok(()) => {
+                    if pairs.iter().any(|(k, _)| k == key) {
+                        diagnostics.at_line(None, key, "is given more than once");
+                    }
+                    pairs.push((key.to_string(), name.to_string()));
+                }
+                Err(message) => diagnostics.at_line(None, key, message),
+            }
+        }
+        diagnostics.finish().map(|()| PolicyOverrides(pairs))
+    }
+}
+
+/// Checks a policy key and name against the registry; the error message lists the valid ones.
+pub fn check_policy_name(key: &str, name: &str) -> Result<(), String> {
+    match registry::valid_names(key) {
+        None => Err(format!(
+            "unknown policy key `{key}`; valid keys: {}",
+            choices(registry::keys())
+        )),
+        Some(names) if !names.contains(&name) => Err(format!(
+            "unknown `{key}` policy `{name}`; valid choices: {}",
+            choices(names)
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Whether `name` matches `[a-z0-9_-]{1,23}`.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= NAME_MAX_BYTES
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+impl Config {
+    /// Reads and validates a config file, then applies command-line policy overrides.
+    pub fn load(path: &Path, overrides: &PolicyOverrides) -> Result<Config, ConfigError> {
+        let source_name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
+            diagnostics: vec![Diagnostic {
+                source: source_name.clone(),
+                line: None,
+                key: None,
+                message: format!("cannot read the config: {error}"),
+            }],
+        })?;
+        let programs = programs::programs_for(path);
+        Self::from_text(path, &text, &programs, overrides)
+    }
+
+    /// Validates config `text` as if read from `path`, with `programs` as the valid programs
+    /// (`Err` = why the program list is unknown).
+    pub fn from_text(
+        path: &Path,
+        text: &str,
+        programs: &Result<Vec<String>, String>,
+        overrides: &PolicyOverrides,
+    ) -> Result<Config, ConfigError> {
+        let mut diagnostics = Diagnostics::new(path.display().to_string(), text);
+        let parsed = parse::parse(path, text, &mut diagnostics);
+        let Some(mut config) = parsed else {
+            return Err(diagnostics.finish().expect_err("parse failed silently"));
+        };
+        references::check(&config, programs, &mut diagnostics);
+        if diagnostics.is_empty() {
+            config.apply_overrides(overrides);
+            if let Err(error) = crate::bootargs::encode(&config) {
+                diagnostics.at_line(error.line, "", error.message);
+            }
+        }
+        diagnostics.finish().map(|()| config)
+    }
+
+    /// Replaces policy names with validated overrides.
+    pub fn apply_overrides(&mut self, overrides: &PolicyOverrides) {
+        for (key, name) in &overrides.0 {
+            if let Some(slot) = self.policy.iter_mut().find(|(k, _)| k == key) {
+                slot.1 = name.clone();
+            }
+        }
+    }
+
+    /// The policy name in force for `key`.
+    pub fn policy_name(&self, key: &str) -> Option<&str> {
+        self.policy
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, name)| name.as_str())
+    }
+
+    /// The charge sets, every parent before its children, otherwise in config order.
+    pub fn charge_sets_parents_first(&self) -> Vec<&ChargeSet> {
+        references::parents_first(&self.charge_sets)
+    }
+}

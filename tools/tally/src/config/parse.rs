@@ -1,0 +1,817 @@
+//! TOML text to a [`Config`]: syntax, keys, types and values of each table on its own.
+//! References between tables are checked afterwards, in `references`.
+//!
+//! Every diagnostic carries the line of the offending key or value; unknown keys list the valid
+//! keys of their table.
+
+use std::ops::Range;
+use std::path::Path;
+
+use toml::de::{DeString, DeTable, DeValue};
+use toml::Spanned;
+
+use super::diagnostic::{choices, Diagnostics};
+use super::*;
+use crate::size;
+
+const TOP_KEYS: [&str; 10] = [
+    "name",
+    "description",
+    "policy",
+    "ipc",
+    "run",
+    "experiment",
+    "charge_set",
+    "domain",
+    "endpoint",
+    "expect",
+];
+const IPC_KEYS: [&str; 1] = ["transfer"];
+const RUN_KEYS: [&str; 7] = [
+    "log",
+    "trace",
+    "mem",
+    "timeout_seconds",
+    "expect_failure",
+    "append_bootargs",
+    "raw_bootargs",
+];
+const EXPERIMENT_KEYS: [&str; 1] = ["vary"];
+const CHARGE_SET_KEYS: [&str; 8] = [
+    "name",
+    "parent",
+    "limit",
+    "anon",
+    "pagetables",
+    "kernel",
+    "msgbuf",
+    "cow",
+];
+const DOMAIN_KEYS: [&str; 4] = ["name", "program", "charge_set", "caps"];
+const ENDPOINT_KEYS: [&str; 1] = ["name"];
+const EXPECT_KEYS: [&str; 9] = [
+    "when", "snapshot", "set", "domain", "field", "equals", "pages", "at_most", "at_least",
+];
+
+type Value<'i> = Spanned<DeValue<'i>>;
+
+/// Parses `text`; `None` when it is not TOML at all (the diagnostic says where).
+pub(super) fn parse(path: &Path, text: &str, diagnostics: &mut Diagnostics<'_>) -> Option<Config> {
+    let root = match DeTable::parse(text) {
+        Ok(root) => root,
+        Err(error) => {
+            let message = error.message().trim_end().to_string();
+            match error.span() {
+                Some(span) => diagnostics.at(span, "", format!("not valid TOML: {message}")),
+                None => diagnostics.at_line(None, "", format!("not valid TOML: {message}")),
+            }
+            return None;
+        }
+    };
+    let root = root.get_ref();
+    let mut reader = Reader { diagnostics };
+    reader.known_keys(root, "", "the top level", &TOP_KEYS);
+
+    let stem = path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match reader.string(root, "", "name") {
+        Some((name, span)) => {
+            reader.check_name(&name, span, "name");
+            name
+        }
+        None => {
+            if !is_valid_name(&stem) {
+                reader.diagnostics.at_line(
+                    Some(1),
+                    "name",
+                    format!(
+                        "the file stem `{stem}` is not a valid config name ([a-z0-9_-]{{1,{NAME_MAX_BYTES}}}); rename the file or set `name`"
+                    ),
+                );
+            }
+            stem
+        }
+    };
+    let description = reader.string(root, "", "description").map(|(text, _)| text);
+
+    let policy = reader.policy(root.iter().find(|(k, _)| k.get_ref() == "policy"));
+    let transfer = reader
+        .section(root, "ipc", &IPC_KEYS)
+        .and_then(|ipc| reader.choice(ipc, "ipc.", "transfer", &TRANSFERS))
+        .unwrap_or_else(|| TRANSFERS[0].to_string());
+    let run = reader.run(root);
+    let vary = reader
+        .section(root, "experiment", &EXPERIMENT_KEYS)
+        .map(|experiment| reader.vary(experiment))
+        .unwrap_or_default();
+
+    let charge_sets = reader
+        .array_of_tables(root, "charge_set", &CHARGE_SET_KEYS)
+        .into_iter()
+        .filter_map(|(table, span)| reader.charge_set(table, span))
+        .collect();
+    let domains = reader
+        .array_of_tables(root, "domain", &DOMAIN_KEYS)
+        .into_iter()
+        .filter_map(|(table, span)| reader.domain(table, span))
+        .collect();
+    let endpoints = reader
+        .array_of_tables(root, "endpoint", &ENDPOINT_KEYS)
+        .into_iter()
+        .filter_map(|(table, span)| {
+            let line = reader.diagnostics.line_of(span.start);
+            let (name, name_span) = reader.required_string(table, span, "endpoint.", "name")?;
+            reader.check_name(&name, name_span, "endpoint.name");
+            Some(Endpoint {
+                name,
+                line,
+                lines: key_lines(table, line, reader.diagnostics),
+            })
+        })
+        .collect();
+    let expects = reader
+        .array_of_tables(root, "expect", &EXPECT_KEYS)
+        .into_iter()
+        .filter_map(|(table, span)| reader.expect(table, span))
+        .collect();
+
+    Some(Config {
+        path: path.to_path_buf(),
+        name,
+        description,
+        policy,
+        transfer,
+        run,
+        vary,
+        charge_sets,
+        domains,
+        endpoints,
+        expects,
+    })
+}
+
+fn get<'t, 'i>(table: &'t DeTable<'i>, key: &str) -> Option<&'t Value<'i>> {
+    table
+        .iter()
+        .find(|(k, _)| k.get_ref() == key)
+        .map(|(_, value)| value)
+}
+
+fn key_lines(table: &DeTable<'_>, header: usize, diagnostics: &Diagnostics<'_>) -> KeyLines {
+    KeyLines {
+        header,
+        keys: table
+            .iter()
+            .map(|(key, _)| {
+                (
+                    key.get_ref().to_string(),
+                    diagnostics.line_of(key.span().start),
+                )
+            })
+            .collect(),
+    }
+}
+
+fn type_name(value: &DeValue<'_>) -> &'static str {
+    value.type_str()
+}
+
+struct Reader<'d, 's> {
+    diagnostics: &'d mut Diagnostics<'s>,
+}
+
+impl Reader<'_, '_> {
+    /// Flags every key of `table` not in `allowed`, listing the valid keys.
+    fn known_keys(&mut self, table: &DeTable<'_>, prefix: &str, place: &str, allowed: &[&str]) {
+        for (key, _) in table.iter() {
+            if !allowed.contains(&key.get_ref().as_ref()) {
+                self.diagnostics.at(
+                    key.span(),
+                    &format!("{prefix}{}", key.get_ref()),
+                    format!("unknown key in {place}; valid keys: {}", choices(allowed)),
+                );
+            }
+        }
+    }
+
+    fn check_name(&mut self, name: &str, span: Range<usize>, key: &str) {
+        if !is_valid_name(name) {
+            self.diagnostics.at(
+                span,
+                key,
+                format!(
+                    "invalid name `{name}`: names are 1 to {NAME_MAX_BYTES} characters from a-z, 0-9, `_` and `-`"
+                ),
+            );
+        }
+    }
+
+    /// A `[name]` table, its keys checked.
+    fn section<'t, 'i>(
+        &mut self,
+        root: &'t DeTable<'i>,
+        name: &str,
+        allowed: &[&str],
+    ) -> Option<&'t DeTable<'i>> {
+        let value = get(root, name)?;
+        match value.get_ref().as_table() {
+            Some(table) => {
+                self.known_keys(table, &format!("{name}."), &format!("[{name}]"), allowed);
+                Some(table)
+            }
+            None => {
+                self.diagnostics.at(
+                    value.span(),
+                    name,
+                    format!(
+                        "expected a table `[{name}]`, found a {}",
+                        type_name(value.get_ref())
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// The elements of a `[[name]]` array of tables, each with its header span and keys checked.
+    fn array_of_tables<'t, 'i>(
+        &mut self,
+        root: &'t DeTable<'i>,
+        name: &str,
+        allowed: &[&str],
+    ) -> Vec<(&'t DeTable<'i>, Range<usize>)> {
+        let Some(value) = get(root, name) else {
+            return Vec::new();
+        };
+        let Some(array) = value.get_ref().as_array() else {
+            self.diagnostics.at(
+                value.span(),
+                name,
+                format!(
+                    "expected an array of tables `[[{name}]]`, found a {}",
+                    type_name(value.get_ref())
+                ),
+            );
+            return Vec::new();
+        };
+        let mut tables = Vec::new();
+        for element in array.iter() {
+            match element.get_ref().as_table() {
+                Some(table) => {
+                    self.known_keys(table, &format!("{name}."), &format!("[[{name}]]"), allowed);
+                    tables.push((table, element.span()));
+                }
+                None => self.diagnostics.at(
+                    element.span(),
+                    name,
+                    format!(
+                        "expected a table in `[[{name}]]`, found a {}",
+                        type_name(element.get_ref())
+                    ),
+                ),
+            }
+        }
+        tables
+    }
+
+    fn string(
+        &mut self,
+        table: &DeTable<'_>,
+        prefix: &str,
+        key: &str,
+    ) -> Option<(String, Range<usize>)> {
+        let value = get(table, key)?;
+        match value.get_ref().as_str() {
+            Some(text) => Some((text.to_string(), value.span())),
+            None => {
+                self.diagnostics.at(
+                    value.span(),
+                    &format!("{prefix}{key}"),
+                    format!("expected a string, found a {}", type_name(value.get_ref())),
+                );
+                None
+            }
+        }
+    }
+
+    fn required_string(
+        &mut self,
+        table: &DeTable<'_>,
+        table_span: Range<usize>,
+        prefix: &str,
+        key: &str,
+    ) -> Option<(String, Range<usize>)> {
+        if get(table, key).is_none() {
+            self.diagnostics.at(
+                table_span,
+                &format!("{prefix}{key}"),
+                "is required but missing",
+            );
+            return None;
+        }
+        self.string(table, prefix, key)
+    }
+
+    /// A string that must be one of `valid`.
+    fn choice(
+        &mut self,
+        table: &DeTable<'_>,
+        prefix: &str,
+        key: &str,
+        valid: &[&str],
+    ) -> Option<String> {
+        let (text, span) = self.string(table, prefix, key)?;
+        if valid.contains(&text.as_str()) {
+            Some(text)
+        } else {
+            self.diagnostics.at(
+                span,
+                &format!("{prefix}{key}"),
+                format!("unknown value `{text}`; valid choices: {}", choices(valid)),
+            );
+            None
+        }
+    }
+
+    fn boolean(&mut self, table: &DeTable<'_>, prefix: &str, key: &str) -> Option<bool> {
+        let value = get(table, key)?;
+        let found = value.get_ref().as_bool();
+        if found.is_none() {
+            self.diagnostics.at(
+                value.span(),
+                &format!("{prefix}{key}"),
+                format!(
+                    "expected true or false, found a {}",
+                    type_name(value.get_ref())
+                ),
+            );
+        }
+        found
+    }
+
+    /// A non-negative integer.
+    fn unsigned(&mut self, value: &Value<'_>, key: &str) -> Option<u64> {
+        let parsed = value
+            .get_ref()
+            .as_integer()
+            .and_then(|integer| u64::from_str_radix(integer.as_str(), integer.radix()).ok());
+        if parsed.is_none() {
+            self.diagnostics.at(
+                value.span(),
+                key,
+                format!(
+                    "expected a non-negative integer, found {}",
+                    describe(value.get_ref())
+                ),
+            );
+        }
+        parsed
+    }
+
+    /// A size: an integer (bytes) or a string in human units.
+    fn size(&mut self, table: &DeTable<'_>, prefix: &str, key: &str) -> Option<u64> {
+        let value = get(table, key)?;
+        let path = format!("{prefix}{key}");
+        if value.get_ref().is_integer() {
+            return self.unsigned(value, &path);
+        }
+        let Some(text) = value.get_ref().as_str() else {
+            self.diagnostics.at(
+                value.span(),
+                &path,
+                format!(
+                    "expected a size, found a {}; accepted forms: {}",
+                    type_name(value.get_ref()),
+                    size::ACCEPTED_FORMS
+                ),
+            );
+            return None;
+        };
+        match size::parse_size(text) {
+            Ok(bytes) => Some(bytes),
+            Err(error) => {
+                self.diagnostics.at(value.span(), &path, error.to_string());
+                None
+            }
+        }
+    }
+
+    fn string_array(
+        &mut self,
+        table: &DeTable<'_>,
+        prefix: &str,
+        key: &str,
+    ) -> Vec<(String, Range<usize>)> {
+        let Some(value) = get(table, key) else {
+            return Vec::new();
+        };
+        let path = format!("{prefix}{key}");
+        let Some(array) = value.get_ref().as_array() else {
+            self.diagnostics.at(
+                value.span(),
+                &path,
+                format!(
+                    "expected an array of strings, found a {}",
+                    type_name(value.get_ref())
+                ),
+            );
+            return Vec::new();
+        };
+        array
+            .iter()
+            .filter_map(|item| match item.get_ref().as_str() {
+                Some(text) => Some((text.to_string(), item.span())),
+                None => {
+                    self.diagnostics.at(
+                        item.span(),
+                        &path,
+                        format!(
+                            "expected a string in the array, found a {}",
+                            type_name(item.get_ref())
+                        ),
+                    );
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn policy(
+        &mut self,
+        entry: Option<(&Spanned<DeString<'_>>, &Value<'_>)>,
+    ) -> Vec<(String, String)> {
+        let mut policy: Vec<(String, String)> = registry::keys()
+            .iter()
+            .map(|key| {
+                let default = registry::default_name(key).unwrap_or_default();
+                (key.to_string(), default.to_string())
+            })
+            .collect();
+        let Some((_, value)) = entry else {
+            return policy;
+        };
+        let Some(table) = value.get_ref().as_table() else {
+            self.diagnostics.at(
+                value.span(),
+                "policy",
+                format!(
+                    "expected a table `[policy]`, found a {}",
+                    type_name(value.get_ref())
+                ),
+            );
+            return policy;
+        };
+        for (key, value) in table.iter() {
+            let path = format!("policy.{}", key.get_ref());
+            let Some(slot) = policy.iter_mut().find(|(k, _)| k == key.get_ref()) else {
+                self.diagnostics.at(
+                    key.span(),
+                    &path,
+                    format!(
+                        "unknown policy key in [policy]; valid keys: {}",
+                        choices(registry::keys())
+                    ),
+                );
+                continue;
+            };
+            let Some(name) = value.get_ref().as_str() else {
+                self.diagnostics.at(
+                    value.span(),
+                    &path,
+                    format!(
+                        "expected a policy name (string), found a {}; valid choices: {}",
+                        type_name(value.get_ref()),
+                        choices(registry::valid_names(&slot.0).unwrap_or_default())
+                    ),
+                );
+                continue;
+            };
+            match check_policy_name(&slot.0, name) {
+                Ok(()) => slot.1 = name.to_string(),
+                Err(message) => self.diagnostics.at(value.span(), &path, message),
+            }
+        }
+        policy
+    }
+
+    fn run(&mut self, root: &DeTable<'_>) -> RunSettings {
+        let mut run = RunSettings {
+            log: LOG_LEVELS[2].to_string(),
+            trace: false,
+            mem_bytes: None,
+            timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
+            expect_failure: None,
+            append_bootargs: None,
+            raw_bootargs: None,
+        };
+        let Some(table) = self.section(root, "run", &RUN_KEYS) else {
+            return run;
+        };
+        if let Some(log) = self.choice(table, "run.", "log", &LOG_LEVELS) {
+            run.log = log;
+        }
+        if let Some(trace) = self.boolean(table, "run.", "trace") {
+            run.trace = trace;
+        }
+        if let Some(mem) = self.size(table, "run.", "mem") {
+            if size::qemu_mem(mem).is_some() {
+                run.mem_bytes = Some(mem);
+            } else {
+                let span = get(table, "mem").map(|v| v.span()).unwrap_or_default();
+                self.diagnostics.at(
+                    span,
+                    "run.mem",
+                    "guest RAM must be a positive whole number of MiB, e.g. \"128M\" or \"4 GiB\"",
+                );
+            }
+        }
+        if let Some(value) = get(table, "timeout_seconds") {
+            match self.unsigned(value, "run.timeout_seconds") {
+                Some(0) => {
+                    self.diagnostics
+                        .at(value.span(), "run.timeout_seconds", "must be at least 1")
+                }
+                Some(seconds) => run.timeout_seconds = seconds,
+                None => {}
+            }
+        }
+        run.expect_failure = self.string(table, "run.", "expect_failure").map(|(t, _)| t);
+        run.append_bootargs = self
+            .string(table, "run.", "append_bootargs")
+            .map(|(t, _)| t);
+        run.raw_bootargs = self.string(table, "run.", "raw_bootargs").map(|(t, _)| t);
+        if let (Some(_), Some(value)) = (&run.raw_bootargs, get(table, "append_bootargs")) {
+            self.diagnostics.at(
+                value.span(),
+                "run.append_bootargs",
+                "cannot be combined with `run.raw_bootargs`, which replaces the boot arguments whole",
+            );
+        }
+        run
+    }
+
+    fn vary(&mut self, experiment: &DeTable<'_>) -> Vec<String> {
+        let mut vary: Vec<String> = Vec::new();
+        for (key, span) in self.string_array(experiment, "experiment.", "vary") {
+            if registry::valid_names(&key).is_none() {
+                self.diagnostics.at(
+                    span,
+                    "experiment.vary",
+                    format!(
+                        "unknown policy key `{key}`; valid keys: {}",
+                        choices(registry::keys())
+                    ),
+                );
+            } else if vary.contains(&key) {
+                self.diagnostics
+                    .at(span, "experiment.vary", format!("`{key}` is listed twice"));
+            } else {
+                vary.push(key);
+            }
+        }
+        vary
+    }
+
+    fn charge_set(&mut self, table: &DeTable<'_>, span: Range<usize>) -> Option<ChargeSet> {
+        let line = self.diagnostics.line_of(span.start);
+        let name = self.required_string(table, span, "charge_set.", "name");
+        if let Some((name, name_span)) = &name {
+            self.check_name(name, name_span.clone(), "charge_set.name");
+            if name == KERNEL_SET {
+                self.diagnostics.at(
+                    name_span.clone(),
+                    "charge_set.name",
+                    "`kernel` is the built-in kernel reserve set and cannot be defined",
+                );
+            }
+        }
+        let parent = self.string(table, "charge_set.", "parent");
+        if let Some((parent, parent_span)) = &parent {
+            self.check_name(parent, parent_span.clone(), "charge_set.parent");
+        }
+        let limit_bytes = self.size(table, "charge_set.", "limit");
+        let kind_limits = KINDS
+            .iter()
+            .filter_map(|kind| {
+                self.size(table, "charge_set.", kind)
+                    .map(|bytes| (kind.to_string(), bytes))
+            })
+            .collect();
+        Some(ChargeSet {
+            lines: key_lines(table, line, self.diagnostics),
+            name: name?.0,
+            parent: parent.map(|(parent, _)| parent),
+            limit_bytes,
+            kind_limits,
+            line,
+        })
+    }
+
+    fn domain(&mut self, table: &DeTable<'_>, span: Range<usize>) -> Option<Domain> {
+        let line = self.diagnostics.line_of(span.start);
+        let name = self.required_string(table, span.clone(), "domain.", "name");
+        if let Some((name, name_span)) = &name {
+            self.check_name(name, name_span.clone(), "domain.name");
+        }
+        let program = self.required_string(table, span.clone(), "domain.", "program");
+        let charge_set = self.required_string(table, span, "domain.", "charge_set");
+        let caps = self
+            .string_array(table, "domain.", "caps")
+            .into_iter()
+            .filter_map(|(text, span)| self.cap(&text, span))
+            .collect();
+        Some(Domain {
+            lines: key_lines(table, line, self.diagnostics),
+            name: name?.0,
+            program: program?.0,
+            charge_set: charge_set?.0,
+            caps,
+            line,
+        })
+    }
+
+    fn cap(&mut self, text: &str, span: Range<usize>) -> Option<Cap> {
+        let line = self.diagnostics.line_of(span.start);
+        let Some((prefix, target)) = text.split_once(':') else {
+            self.diagnostics.at(
+                span,
+                "domain.caps",
+                format!(
+                    "capability `{text}` is not of the form TYPE:NAME; valid types: {}",
+                    choices(&CapType::PREFIXES)
+                ),
+            );
+            return None;
+        };
+        let Some(cap_type) = CapType::from_prefix(prefix) else {
+            self.diagnostics.at(
+                span,
+                "domain.caps",
+                format!(
+                    "unknown capability type `{prefix}` in `{text}`; valid types: {}",
+                    choices(&CapType::PREFIXES)
+                ),
+            );
+            return None;
+        };
+        Some(Cap {
+            cap_type,
+            target: target.to_string(),
+            line,
+        })
+    }
+
+    fn expect(&mut self, table: &DeTable<'_>, span: Range<usize>) -> Option<Expect> {
+        let line = self.diagnostics.line_of(span.start);
+        let when = self.when(table);
+        let snapshot = self.required_string(table, span.clone(), "expect.", "snapshot");
+        let set = self.string(table, "expect.", "set");
+        let domain = self.string(table, "expect.", "domain");
+        let subject = match (set, domain) {
+            (Some((set, _)), None) => Some(Subject::ChargeSet(set)),
+            (None, Some((domain, _))) => Some(Subject::Domain(domain)),
+            (Some(_), Some((_, domain_span))) => {
+                self.diagnostics.at(
+                    domain_span,
+                    "expect.domain",
+                    "give either `set` or `domain`, not both",
+                );
+                None
+            }
+            (None, None) => {
+                self.diagnostics.at(
+                    span.clone(),
+                    "expect",
+                    "names neither a `set` nor a `domain` to check",
+                );
+                None
+            }
+        };
+        let field = self.required_string(table, span.clone(), "expect.", "field");
+        let check = self.check(table, span);
+        Some(Expect {
+            lines: key_lines(table, line, self.diagnostics),
+            when,
+            snapshot: snapshot?.0,
+            subject: subject?,
+            field: field?.0,
+            check: check?,
+            line,
+        })
+    }
+
+    fn when(&mut self, table: &DeTable<'_>) -> Vec<(String, Vec<String>)> {
+        let Some(value) = get(table, "when") else {
+            return Vec::new();
+        };
+        let Some(when) = value.get_ref().as_table() else {
+            self.diagnostics.at(
+                value.span(),
+                "expect.when",
+                format!(
+                    "expected a table of policy names such as {{ cow = \"holder\" }}, found a {}",
+                    type_name(value.get_ref())
+                ),
+            );
+            return Vec::new();
+        };
+        let mut conditions = Vec::new();
+        for (key, value) in when.iter() {
+            let path = format!("expect.when.{}", key.get_ref());
+            let Some(valid) = registry::valid_names(key.get_ref()) else {
+                self.diagnostics.at(
+                    key.span(),
+                    &path,
+                    format!(
+                        "unknown policy key; valid keys: {}",
+                        choices(registry::keys())
+                    ),
+                );
+                continue;
+            };
+            let names: Vec<(String, Range<usize>)> = match value.get_ref() {
+                DeValue::String(name) => vec![(name.to_string(), value.span())],
+                DeValue::Array(_) => self.string_array(when, "expect.when.", key.get_ref()),
+                other => {
+                    self.diagnostics.at(
+                        value.span(),
+                        &path,
+                        format!(
+                            "expected a policy name or an array of them, found a {}; valid choices: {}",
+                            type_name(other),
+                            choices(valid)
+                        ),
+                    );
+                    continue;
+                }
+            };
+            let mut accepted = Vec::new();
+            for (name, span) in names {
+                match check_policy_name(key.get_ref(), &name) {
+                    Ok(()) => accepted.push(name),
+                    Err(message) => self.diagnostics.at(span, &path, message),
+                }
+            }
+            conditions.push((key.get_ref().to_string(), accepted));
+        }
+        conditions
+    }
+
+    fn check(&mut self, table: &DeTable<'_>, span: Range<usize>) -> Option<Check> {
+        const CHECK_KEYS: [&str; 4] = ["equals", "pages", "at_most", "at_least"];
+        let present: Vec<&str> = CHECK_KEYS
+            .iter()
+            .copied()
+            .filter(|key| get(table, key).is_some())
+            .collect();
+        let [key] = present[..] else {
+            self.diagnostics.at(
+                span,
+                "expect",
+                format!(
+                    "needs exactly one of {}, found {}",
+                    choices(&CHECK_KEYS),
+                    if present.is_empty() {
+                        "none".to_string()
+                    } else {
+                        choices(&present)
+                    }
+                ),
+            );
+            return None;
+        };
+        let value = get(table, key)?;
+        let path = format!("expect.{key}");
+        match key {
+            "equals" => match value.get_ref() {
+                DeValue::String(text) => Some(Check::Equals(Expected::Text(text.to_string()))),
+                DeValue::Boolean(flag) => Some(Check::Equals(Expected::Boolean(*flag))),
+                _ => self
+                    .unsigned(value, &path)
+                    .map(|n| Check::Equals(Expected::Integer(n))),
+            },
+            "pages" => {
+                let pages = self.unsigned(value, &path)?;
+                match pages.checked_mul(4096) {
+                    Some(bytes) => Some(Check::Equals(Expected::Integer(bytes))),
+                    None => {
+                        self.diagnostics.at(value.span(), &path, "is too large");
+                        None
+                    }
+                }
+            }
+            "at_most" => self.unsigned(value, &path).map(Check::AtMost),
+            _ => self.unsigned(value, &path).map(Check::AtLeast),
+        }
+    }
+}
+
+fn describe(value: &DeValue<'_>) -> String {
+    match value {
+        DeValue::Integer(integer) => format!("{}", integer.as_str()),
+        DeValue::String(text) => format!("the string {text:?}"),
+        other => format!("a {}", type_name(other)),
+    }
+}

@@ -1,0 +1,508 @@
+//! Validation tests: one per kind of config error, each checking the file, the line, the key
+//! and the valid choices in the message; plus loading from a real file in a temp workspace.
+
+use super::*;
+use std::path::Path;
+
+const FILE: &str = "configs/sample.toml";
+
+fn programs() -> Result<Vec<String>, String> {
+    Ok(vec!["cow_child".into(), "cow_parent".into(), "idle".into()])
+}
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    Config::from_text(
+        Path::new(FILE),
+        text,
+        &programs(),
+        &PolicyOverrides::default(),
+    )
+}
+
+/// The single diagnostic a config produces; fails if it loads or has several problems.
+fn only_error(text: &str) -> Diagnostic {
+    let error = load(text).expect_err("config should be rejected");
+    assert_eq!(error.diagnostics.len(), 1, "{error}");
+    error.diagnostics.into_iter().next().unwrap()
+}
+
+/// Asserts the diagnostic's file, line and key, and that its rendered text has every `needle`.
+fn assert_error(diagnostic: &Diagnostic, line: usize, key: &str, needles: &[&str]) {
+    let text = diagnostic.to_string();
+    assert_eq!(diagnostic.source, FILE, "{text}");
+    assert!(text.starts_with(&format!("{FILE}:{line}: ")), "{text}");
+    assert_eq!(diagnostic.line, Some(line), "{text}");
+    assert_eq!(diagnostic.key.as_deref(), Some(key), "{text}");
+    for needle in needles {
+        assert!(text.contains(needle), "missing {needle:?} in: {text}");
+    }
+}
+
+const BASE: &str = r#"name = "sample"
+[[charge_set]]
+name = "parent"
+[[domain]]
+name = "parent"
+program = "cow_parent"
+charge_set = "parent"
+"#;
+
+#[test]
+fn a_valid_config_loads_with_defaults() {
+    let config = load(BASE).unwrap();
+    assert_eq!(config.name, "sample");
+    assert_eq!(
+        config.policy,
+        [
+            ("cow", "writer"),
+            ("msgbuf", "sender"),
+            ("pagetable", "owner"),
+            ("release", "migrate")
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+    );
+    assert_eq!(config.transfer, "direct");
+    assert_eq!(config.run.log, "info");
+    assert_eq!(config.run.timeout_seconds, DEFAULT_TIMEOUT_SECONDS);
+    assert_eq!(config.domains[0].line, 4);
+}
+
+#[test]
+fn the_name_defaults_to_the_file_stem() {
+    let config = load("description = \"x\"").unwrap();
+    assert_eq!(config.name, "sample");
+}
+
+#[test]
+fn syntax_error() {
+    let d = only_error("name = \"x\"\n[policy\ncow = 1\n");
+    assert_eq!(d.line, Some(2), "{d}");
+    assert!(d.to_string().contains("not valid TOML"), "{d}");
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let d = only_error("name = \"x\"\npolcy = 3\n");
+    assert_error(
+        &d,
+        2,
+        "polcy",
+        &["unknown key", "policy", "charge_set", "expect"],
+    );
+}
+
+#[test]
+fn unknown_key_in_a_table() {
+    let d = only_error("[run]\nlog = \"info\"\ntimeout = 5\n");
+    assert_error(
+        &d,
+        3,
+        "run.timeout",
+        &["[run]", "timeout_seconds", "mem", "trace"],
+    );
+}
+
+#[test]
+fn unknown_key_in_an_array_of_tables() {
+    let text = format!("{BASE}limt = \"1 MiB\"\n");
+    let d = only_error(&text);
+    assert_error(
+        &d,
+        8,
+        "domain.limt",
+        &["[[domain]]", "program", "charge_set", "caps"],
+    );
+    let text = "[[charge_set]]\nname = \"a\"\nlimt = 4\n";
+    let d = only_error(text);
+    assert_error(&d, 3, "charge_set.limt", &["limit", "msgbuf", "pagetables"]);
+}
+
+#[test]
+fn unknown_key_in_expect_when() {
+    let text = format!(
+        "{BASE}[[expect]]\nwhen = {{ cwo = \"holder\" }}\nsnapshot = \"final\"\nset = \"parent\"\nfield = \"current.cow\"\nequals = 0\n"
+    );
+    let d = only_error(&text);
+    assert_error(
+        &d,
+        9,
+        "expect.when.cwo",
+        &["cow, msgbuf, pagetable, release"],
+    );
+}
+
+#[test]
+fn unknown_policy_key() {
+    let d = only_error("[policy]\ncow = \"writer\"\nswap = \"lru\"\n");
+    assert_error(&d, 3, "policy.swap", &["cow, msgbuf, pagetable, release"]);
+}
+
+#[test]
+fn unknown_policy_name() {
+    let d = only_error("[policy]\n\nmsgbuf = \"nobody\"\n");
+    assert_error(
+        &d,
+        3,
+        "policy.msgbuf",
+        &["`nobody`", "sender, receiver, split, kernel"],
+    );
+}
+
+#[test]
+fn unknown_policy_name_in_expect_when() {
+    let text = format!(
+        "{BASE}[[expect]]\nwhen = {{ cow = [\"holder\", \"reader\"] }}\nsnapshot = \"final\"\nset = \"parent\"\nfield = \"current.cow\"\nequals = 0\n"
+    );
+    let d = only_error(&text);
+    assert_error(
+        &d,
+        9,
+        "expect.when.cow",
+        &["`reader`", "writer, holder, split"],
+    );
+}
+
+#[test]
+fn unknown_policy_key_in_vary() {
+    let d = only_error("[experiment]\nvary = [\"cow\",\n  \"msgbfu\"]\n");
+    assert_error(
+        &d,
+        3,
+        "experiment.vary",
+        &["`msgbfu`", "cow, msgbuf, pagetable, release"],
+    );
+}
+
+#[test]
+fn unknown_transfer_and_log_level() {
+    let d = only_error("[ipc]\ntransfer = \"mach\"\n");
+    assert_error(&d, 2, "ipc.transfer", &["`mach`", "direct, two-stage"]);
+    let d = only_error("[run]\nlog = \"loud\"\n");
+    assert_error(&d, 2, "run.log", &["error, warn, info, debug, trace"]);
+}
+
+#[test]
+fn unknown_program() {
+    let text = BASE.replace("cow_parent", "cow_parnet");
+    let d = only_error(&text);
+    assert_error(
+        &d,
+        6,
+        "domain.program",
+        &[
+            "`cow_parnet`",
+            "user/src/bin",
+            "cow_child, cow_parent, idle",
+        ],
+    );
+}
+
+#[test]
+fn unparseable_size() {
+    let d = only_error("[[charge_set]]\nname = \"a\"\nlimit = \"1.5 MiB\"\n");
+    assert_error(
+        &d,
+        3,
+        "charge_set.limit",
+        &[
+            "1.5 MiB",
+            "accepted forms",
+            "256 KiB",
+            "64K",
+            "2 GiB",
+            "4096",
+        ],
+    );
+    let d = only_error("[[charge_set]]\nname = \"a\"\nmsgbuf = \"48 KB\"\n");
+    assert_error(&d, 3, "charge_set.msgbuf", &["accepted forms"]);
+    let d = only_error("[run]\nmem = \"lots\"\n");
+    assert_error(&d, 2, "run.mem", &["accepted forms"]);
+    let d = only_error("[run]\nmem = \"1000 B\"\n");
+    assert_error(&d, 2, "run.mem", &["whole number of MiB"]);
+}
+
+#[test]
+fn sizes_in_every_accepted_form() {
+    let text = "[[charge_set]]\nname = \"a\"\nlimit = \"2 GiB\"\nanon = 4096\ncow = \"64K\"\nmsgbuf = \"48 kib\"\n";
+    let config = load(text).unwrap();
+    let set = &config.charge_sets[0];
+    assert_eq!(set.limit_bytes, Some(2 << 30));
+    assert_eq!(
+        set.kind_limits,
+        [("anon", 4096), ("msgbuf", 48 * 1024), ("cow", 64 * 1024)]
+            .map(|(k, v)| (k.to_string(), v))
+    );
+}
+
+#[test]
+fn undefined_charge_set() {
+    let text = BASE.replace("charge_set = \"parent\"", "charge_set = \"parnet\"");
+    let d = only_error(&text);
+    assert_error(&d, 7, "domain.charge_set", &["`parnet`", "defined: parent"]);
+    let d =
+        only_error("[[charge_set]]\nname = \"a\"\n[[charge_set]]\nname = \"b\"\nparent = \"c\"\n");
+    assert_error(&d, 5, "charge_set.parent", &["`c`", "defined: a, b"]);
+}
+
+#[test]
+fn the_kernel_set_is_reserved() {
+    let d = only_error("[[charge_set]]\nname = \"kernel\"\n");
+    assert_error(&d, 2, "charge_set.name", &["built-in"]);
+    let text = BASE.replace("charge_set = \"parent\"", "charge_set = \"kernel\"");
+    let d = only_error(&text);
+    assert_error(
+        &d,
+        7,
+        "domain.charge_set",
+        &["built-in", "defined charge sets: parent"],
+    );
+}
+
+#[test]
+fn undefined_capability_targets() {
+    let text = format!("{BASE}caps = [\"ep:ping\"]\n");
+    let d = only_error(&text);
+    assert_error(
+        &d,
+        8,
+        "domain.caps",
+        &["ep:ping", "undefined endpoint `ping`", "(none)"],
+    );
+    let text = format!("{BASE}caps = [\n  \"set:parent\",\n  \"dom:other\",\n]\n");
+    let d = only_error(&text);
+    assert_error(
+        &d,
+        10,
+        "domain.caps",
+        &["undefined domain `other`", "defined: parent"],
+    );
+    let text = format!("{BASE}caps = [\"mem:x\"]\n");
+    let d = only_error(&text);
+    assert_error(&d, 8, "domain.caps", &["`mem`", "set, dom, ep"]);
+}
+
+#[test]
+fn undefined_references_in_expect() {
+    let expect = |subject: &str, field: &str| {
+        format!(
+            "{BASE}[[expect]]\nsnapshot = \"final\"\n{subject}\nfield = \"{field}\"\nequals = 1\n"
+        )
+    };
+    let d = only_error(&expect("set = \"child\"", "current.cow"));
+    assert_error(&d, 10, "expect.set", &["`child`", "parent, kernel"]);
+    let d = only_error(&expect("domain = \"child\"", "state"));
+    assert_error(&d, 10, "expect.domain", &["`child`", "defined: parent"]);
+    let d = only_error(&expect("set = \"parent\"", "current.pages"));
+    assert_error(
+        &d,
+        11,
+        "expect.field",
+        &["`pages`", "anon, pagetables, kernel, msgbuf, cow"],
+    );
+    let d = only_error(&expect("set = \"parent\"", "curent.cow"));
+    assert_error(
+        &d,
+        11,
+        "expect.field",
+        &["`curent`", "current", "peak", "paid_for"],
+    );
+    let d = only_error(&expect("set = \"parent\"", "paid_for.child"));
+    assert_error(&d, 11, "expect.field", &["`child`", "defined: parent"]);
+    let d = only_error(&expect("domain = \"parent\"", "status"));
+    assert_error(&d, 11, "expect.field", &["state, stop_reason"]);
+}
+
+#[test]
+fn expect_needs_one_comparison_and_one_subject() {
+    let text = format!(
+        "{BASE}[[expect]]\nsnapshot = \"final\"\nset = \"parent\"\nfield = \"current.cow\"\n"
+    );
+    let d = only_error(&text);
+    assert_error(&d, 8, "expect", &["equals, pages, at_most, at_least"]);
+    let text =
+        format!("{BASE}[[expect]]\nsnapshot = \"final\"\nfield = \"state\"\nequals = \"exited\"\n");
+    let d = only_error(&text);
+    assert_error(&d, 8, "expect", &["neither a `set` nor a `domain`"]);
+}
+
+#[test]
+fn expectations_load_and_apply_by_policy() {
+    let text = format!(
+        "{BASE}[[expect]]\nwhen = {{ cow = [\"holder\", \"split\"] }}\nsnapshot = \"shared\"\nset = \"parent\"\nfield = \"current.cow\"\npages = 16\n\
+         [[expect]]\nsnapshot = \"final\"\ndomain = \"parent\"\nfield = \"state\"\nequals = \"exited\"\n"
+    );
+    let config = load(&text).unwrap();
+    assert_eq!(
+        config.expects[0].check,
+        Check::Equals(Expected::Integer(65536))
+    );
+    assert_eq!(config.expects[1].subject, Subject::Domain("parent".into()));
+    let mut policy = config.policy.clone();
+    assert!(!config.expects[0].applies(&policy));
+    assert!(config.expects[1].applies(&policy));
+    policy[0].1 = "split".into();
+    assert!(config.expects[0].applies(&policy));
+}
+
+#[test]
+fn cycle_in_the_charge_set_tree() {
+    let text = "[[charge_set]]\nname = \"a\"\nparent = \"c\"\n[[charge_set]]\nname = \"b\"\nparent = \"a\"\n[[charge_set]]\nname = \"c\"\nparent = \"b\"\n[[charge_set]]\nname = \"d\"\nparent = \"c\"\n";
+    let d = only_error(text);
+    assert_error(&d, 6, "charge_set.parent", &["cycle", "a -> c -> b -> a"]);
+    let d = only_error("[[charge_set]]\nname = \"self\"\nparent = \"self\"\n");
+    assert_error(&d, 3, "charge_set.parent", &["self -> self"]);
+}
+
+#[test]
+fn duplicate_names() {
+    let text = format!("{BASE}[[charge_set]]\nname = \"parent\"\n");
+    let d = only_error(&text);
+    assert_error(
+        &d,
+        9,
+        "charge_set.name",
+        &["duplicate", "`parent`", "line 3"],
+    );
+    let text = format!(
+        "{BASE}[[domain]]\nname = \"parent\"\nprogram = \"idle\"\ncharge_set = \"parent\"\n"
+    );
+    let d = only_error(&text);
+    assert_error(&d, 9, "domain.name", &["duplicate", "line 5"]);
+    let d = only_error("[[endpoint]]\nname = \"e\"\n[[endpoint]]\nname = \"e\"\n");
+    assert_error(&d, 4, "endpoint.name", &["duplicate", "line 2"]);
+}
+
+#[test]
+fn invalid_names() {
+    let d = only_error("name = \"Cow Fork\"\n");
+    assert_error(&d, 1, "name", &["`Cow Fork`", "a-z, 0-9"]);
+    let d = only_error("[[endpoint]]\nname = \"ping.pong\"\n");
+    assert_error(&d, 2, "endpoint.name", &["`ping.pong`", "1 to 23"]);
+    let d = only_error("[[charge_set]]\nname = \"abcdefghijklmnopqrstuvwx\"\n");
+    assert_error(&d, 2, "charge_set.name", &["1 to 23"]);
+    let d = only_error("[[charge_set]]\nname = \"\"\n");
+    assert_error(&d, 2, "charge_set.name", &["invalid name"]);
+}
+
+#[test]
+fn a_bad_file_stem_needs_a_name() {
+    let error = Config::from_text(
+        Path::new("configs/Bad Name.toml"),
+        "",
+        &programs(),
+        &PolicyOverrides::default(),
+    )
+    .unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.starts_with("configs/Bad Name.toml:1: `name`:"),
+        "{text}"
+    );
+}
+
+#[test]
+fn missing_required_keys() {
+    let d =
+        only_error("[[charge_set]]\nname = \"a\"\n[[domain]]\nname = \"d\"\ncharge_set = \"a\"\n");
+    assert_error(&d, 3, "domain.program", &["required"]);
+}
+
+#[test]
+fn wrong_types() {
+    let d = only_error("[run]\ntrace = \"yes\"\n");
+    assert_error(&d, 2, "run.trace", &["true or false"]);
+    let d = only_error("policy = \"cow\"\n");
+    assert_error(&d, 1, "policy", &["table"]);
+    let d = only_error("[charge_set]\nname = \"a\"\n");
+    assert_error(&d, 1, "charge_set", &["[[charge_set]]"]);
+    let d = only_error("[policy]\ncow = 3\n");
+    assert_error(&d, 2, "policy.cow", &["writer, holder, split"]);
+    let d = only_error("[run]\ntimeout_seconds = -1\n");
+    assert_error(&d, 2, "run.timeout_seconds", &["non-negative integer"]);
+}
+
+#[test]
+fn bootargs_too_long() {
+    let mut text = String::from(BASE);
+    for index in 0..200 {
+        text.push_str(&format!(
+            "[[endpoint]]\nname = \"endpoint-number-{index:04}\"\n"
+        ));
+    }
+    let d = only_error(&text);
+    assert!(d.to_string().contains("4000 bytes"), "{d}");
+    let line = d.line.expect("line of the token that went over");
+    assert!(
+        text.lines()
+            .nth(line - 1)
+            .unwrap()
+            .starts_with("[[endpoint]]"),
+        "{d}"
+    );
+}
+
+#[test]
+fn several_errors_are_all_reported() {
+    let error = load("[policy]\ncow = \"x\"\nmsgbuf = \"y\"\n[run]\nlog = \"z\"\n").unwrap_err();
+    let lines: Vec<Option<usize>> = error.diagnostics.iter().map(|d| d.line).collect();
+    assert_eq!(lines, [Some(2), Some(3), Some(5)]);
+}
+
+#[test]
+fn policy_overrides_are_validated_like_the_file() {
+    let overrides = PolicyOverrides::parse("cow=holder  msgbuf=receiver").unwrap();
+    let config = Config::from_text(Path::new(FILE), BASE, &programs(), &overrides).unwrap();
+    assert_eq!(config.policy_name("cow"), Some("holder"));
+    assert_eq!(config.policy_name("msgbuf"), Some("receiver"));
+    assert_eq!(config.policy_name("release"), Some("migrate"));
+
+    let error = PolicyOverrides::parse("cow=reader").unwrap_err();
+    let text = error.to_string();
+    assert!(text.starts_with("--policy: `cow`:"), "{text}");
+    assert!(text.contains("writer, holder, split"), "{text}");
+    let text = PolicyOverrides::parse("cwo=holder")
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("cow, msgbuf, pagetable, release"), "{text}");
+    let text = PolicyOverrides::parse("holder").unwrap_err().to_string();
+    assert!(text.contains("key=name"), "{text}");
+}
+
+/// Loads from disk: the workspace root is found from the config's path and the programs are
+/// the stems of `user/src/bin/*.rs` there.
+#[test]
+fn programs_come_from_the_workspace_of_the_config() {
+    let root = std::env::temp_dir().join(format!("tally-config-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("user/src/bin/spawner")).unwrap();
+    std::fs::create_dir_all(root.join("configs")).unwrap();
+    std::fs::write(root.join("Cargo.toml"), "[workspace]\nmembers = []\n").unwrap();
+    std::fs::write(root.join("user/src/bin/pinger.rs"), "").unwrap();
+    std::fs::write(root.join("user/src/bin/spawner/main.rs"), "").unwrap();
+    std::fs::write(root.join("user/src/bin/notes.txt"), "").unwrap();
+    let good = root.join("configs/good.toml");
+    std::fs::write(
+        &good,
+        "[[charge_set]]\nname = \"s\"\n[[domain]]\nname = \"d\"\nprogram = \"pinger\"\ncharge_set = \"s\"\n",
+    )
+    .unwrap();
+    let config = Config::load(&good, &PolicyOverrides::default()).unwrap();
+    assert_eq!(config.name, "good");
+    assert_eq!(list_programs(&root).unwrap(), ["pinger", "spawner"]);
+
+    let bad = root.join("configs/bad.toml");
+    std::fs::write(
+        &bad,
+        "[[charge_set]]\nname = \"s\"\n[[domain]]\nname = \"d\"\nprogram = \"ponger\"\ncharge_set = \"s\"\n",
+    )
+    .unwrap();
+    let text = Config::load(&bad, &PolicyOverrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.starts_with(&format!("{}:5: `domain.program`", bad.display())),
+        "{text}"
+    );
+    assert!(text.contains("pinger, spawner"), "{text}");
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -1,0 +1,2 @@
+//! `tally`: the command-line entry point.
+fn main() {}
