@@ -6,21 +6,13 @@
 
 /// Every policy key, in the order the boot arguments and reports list them.
 pub fn keys() -> &'static [&'static str] {
-    &KEYS
+    &policies::KEYS
 }
 
 /// The valid names of a policy key, default first; `None` for an unknown key.
 pub fn valid_names(key: &str) -> Option<&'static [&'static str]> {
-    match key {
-        "cow" => Some(&["writer", "holder", "split"]),
-        "msgbuf" => Some(&["sender", "receiver", "split", "kernel"]),
-        "pagetable" => Some(&["owner", "causer"]),
-        "release" => Some(&["migrate", "stay"]),
-        _ => None,
-    }
+    policies::valid_names(key)
 }
-
-const KEYS: [&str; 4] = ["cow", "msgbuf", "pagetable", "release"];
 
 /// The default name of a policy key (the first valid name).
 pub fn default_name(key: &str) -> Option<&'static str> {
@@ -37,5 +29,15 @@ mod tests {
             assert!(default_name(key).is_some(), "{key}");
         }
         assert_eq!(valid_names("nonsense"), None);
+    }
+
+    /// Every name the validator accepts is one the kernel's registry can look up.
+    #[test]
+    fn every_valid_name_looks_up() {
+        for key in keys() {
+            for name in valid_names(key).unwrap() {
+                assert!(policies::lookup(key, name).is_ok(), "{key}={name}");
+            }
+        }
     }
 }
