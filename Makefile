@@ -1,0 +1,96 @@
+# Tally — a thin layer over cargo and the host tool (tools/tally). `make help` lists targets.
+#
+#   make run  [CONFIG=configs/NAME.toml] [POLICY="cow=holder msgbuf=receiver"] [MEM=4G] [OUT=DIR]
+#   make test | bench | experiments | debug | clean
+
+CONFIG ?= configs/default.toml
+POLICY ?=
+MEM    ?=
+OUT    ?=
+CPU    ?= cortex-a72
+TIMEOUT ?=
+
+KERNEL_TARGET := aarch64-unknown-none-softfloat
+USER_TARGET   := aarch64-unknown-none
+BUILD   := build
+KERNEL_ELF := target/$(KERNEL_TARGET)/release/tally
+USER_DIR   := $(CURDIR)/target/$(USER_TARGET)/release
+TALLY   := target/release/tally
+IMAGE   := $(BUILD)/tally.bin
+SYSROOT = $(shell rustc --print sysroot)
+OBJCOPY = $(firstword $(wildcard $(SYSROOT)/lib/rustlib/*/bin/llvm-objcopy) $(shell command -v llvm-objcopy))
+
+RUN_ARGS = --config $(CONFIG) --cpu $(CPU) $(if $(POLICY),--policy "$(POLICY)") $(if $(MEM),--mem $(MEM)) $(if $(OUT),--out $(OUT)) $(if $(TIMEOUT),--timeout $(TIMEOUT))
+
+.PHONY: all run test bench experiments debug clean setup kernel user tool image help lint fmt host-test qemu-test
+
+all: image tool
+
+help:
+	@sed -n '1,6p' Makefile | sed 's/^# \{0,1\}//'
+
+## setup: install what is missing (QEMU from Debian, the Rust targets via rust-toolchain.toml).
+setup:
+	@command -v qemu-system-aarch64 >/dev/null 2>&1 || { \
+	  echo "tally: installing QEMU (Debian package qemu-system-arm)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq qemu-system-arm >/dev/null; }
+	@rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
+	@rustup target list --installed | grep -q '^$(KERNEL_TARGET)$$' || rustup target add $(KERNEL_TARGET) $(USER_TARGET)
+
+user: setup
+	cargo build --release -p user --target $(USER_TARGET) --bins
+
+kernel: user
+	TALLY_USER_DIR=$(USER_DIR) cargo build --release -p kernel --target $(KERNEL_TARGET)
+
+image: kernel
+	@mkdir -p $(BUILD)
+	$(OBJCOPY) -O binary $(KERNEL_ELF) $(IMAGE)
+	@cp $(KERNEL_ELF) $(BUILD)/tally.elf
+
+tool:
+	cargo build --release -p tally
+
+## run: build and boot CONFIG, show the console and the report summary.
+run: image tool
+	$(TALLY) run --kernel $(IMAGE) $(RUN_ARGS)
+
+## debug: boot halted with QEMU's gdbstub on :1234.
+debug: image tool
+	@command -v gdb-multiarch >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq gdb-multiarch >/dev/null; }
+	$(TALLY) run --kernel $(IMAGE) --gdb $(RUN_ARGS)
+
+## test: host unit and property tests, lint, then QEMU scenario tests.
+test: host-test qemu-test
+
+host-test:
+	cargo test --release -p abi -p accounting -p policies -p tally
+
+qemu-test: image tool
+	$(TALLY) test --kernel $(IMAGE) configs/*.toml
+	$(TALLY) test --kernel $(IMAGE) --mem 4G configs/default.toml
+	$(TALLY) test --kernel $(IMAGE) --expect-config-error "valid values" tests/configs/bad-policy.toml
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --release -p abi -p accounting -p policies -p tally --all-targets -- -D warnings
+	TALLY_USER_DIR=$(USER_DIR) cargo clippy --release -p kernel --target $(KERNEL_TARGET) -- -D warnings
+	cargo clippy --release -p user --target $(USER_TARGET) --bins -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+## bench: host ledger benchmark and in-guest instruction counts -> results/bench.json, bench.md.
+bench: image tool
+	cargo bench -p accounting
+
+## experiments: every config under every policy combination it exercises -> results/.
+experiments: image tool
+	$(TALLY) experiments --kernel $(IMAGE) configs/*.toml
+
+clean:
+	cargo clean
+	rm -rf $(BUILD)

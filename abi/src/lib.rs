@@ -1,0 +1,212 @@
+//! The Tally system-call ABI, shared by `kernel/` and `user/`.
+//!
+//! A system call is `svc #0` with the call number in `x8` and arguments in `x0..x5`. The result
+//! comes back in `x0`: a non-negative value on success, or `-(Error as isize)` on failure. Every
+//! error a user program can cause has its own code; the kernel never panics for one.
+#![no_std]
+#![forbid(unsafe_code)]
+
+/// System-call numbers (`x8`).
+#[repr(usize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Syscall {
+    /// `console_write(ptr, len)`: print bytes on the console, prefixed with the domain's name.
+    ConsoleWrite = 0,
+    /// `exit(code)`: end the calling domain.
+    Exit = 1,
+    /// `yield()`: give up the rest of the time slice.
+    Yield = 2,
+    /// `wait(domain_cap)`: block until that domain has exited; returns its exit code.
+    Wait = 3,
+    /// `map(va, pages, flags)`: reserve a demand-zero anonymous region.
+    Map = 4,
+    /// `unmap(va, pages)`: remove pages (and the region covering them) from the caller.
+    Unmap = 5,
+    /// `spawn(name_ptr, name_len, set_cap, regions_ptr, regions_len)`: start a domain.
+    Spawn = 6,
+    /// `set_create(parent_cap, name_ptr, name_len, limit_bytes)`: a child charge set.
+    SetCreate = 7,
+    /// `set_limit(set_cap, limit_bytes)`: change a charge set's limit (`NO_LIMIT` for none).
+    SetLimit = 8,
+    /// `set_query(set_cap, usage_ptr)`: copy the set's [`SetUsage`] to user memory.
+    SetQuery = 9,
+    /// `snapshot(label_ptr, label_len)`: emit a report snapshot with that label.
+    Snapshot = 10,
+}
+
+impl Syscall {
+    /// Decodes a call number; `None` for an unknown one.
+    pub fn from_number(number: usize) -> Option<Self> {
+        use Syscall::*;
+        Some(match number {
+            0 => ConsoleWrite,
+            1 => Exit,
+            2 => Yield,
+            3 => Wait,
+            4 => Map,
+            5 => Unmap,
+            6 => Spawn,
+            7 => SetCreate,
+            8 => SetLimit,
+            9 => SetQuery,
+            10 => Snapshot,
+            _ => return None,
+        })
+    }
+}
+
+/// Error codes, returned negated in `x0`.
+#[repr(usize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// No system call has this number.
+    BadSyscall = 1,
+    /// An argument is out of range or malformed (length, alignment, flags, name).
+    BadArgument = 2,
+    /// The capability index is outside the table or the slot is empty.
+    BadCapability = 3,
+    /// The capability exists but is of the wrong type for this call.
+    WrongCapabilityType = 4,
+    /// A user pointer is not inside the caller's mapped memory (or lacks the needed access).
+    BadAddress = 5,
+    /// A charge set's limit (or a per-kind sub-limit) would be exceeded.
+    OverLimit = 6,
+    /// The machine has no free frame left.
+    OutOfMemory = 7,
+    /// No user program has that name.
+    UnknownProgram = 8,
+    /// A fixed-size kernel table (domains, charge sets, regions, capabilities) is full.
+    TableFull = 9,
+    /// The range overlaps an existing region.
+    RegionOverlap = 10,
+    /// A message exceeds one of the documented bounds.
+    MessageTooLarge = 11,
+    /// The operation would wait on itself (e.g. waiting for the caller's own exit).
+    Deadlock = 12,
+}
+
+impl Error {
+    /// Every error, in code order.
+    pub const ALL: [Error; 12] = [
+        Error::BadSyscall,
+        Error::BadArgument,
+        Error::BadCapability,
+        Error::WrongCapabilityType,
+        Error::BadAddress,
+        Error::OverLimit,
+        Error::OutOfMemory,
+        Error::UnknownProgram,
+        Error::TableFull,
+        Error::RegionOverlap,
+        Error::MessageTooLarge,
+        Error::Deadlock,
+    ];
+
+    /// The error for a (positive) code, if there is one.
+    pub fn from_code(code: usize) -> Option<Self> {
+        Self::ALL.iter().copied().find(|e| *e as usize == code)
+    }
+
+    /// A short lowercase name, as in reports and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Error::BadSyscall => "bad-syscall",
+            Error::BadArgument => "bad-argument",
+            Error::BadCapability => "bad-capability",
+            Error::WrongCapabilityType => "wrong-capability-type",
+            Error::BadAddress => "bad-address",
+            Error::OverLimit => "over-limit",
+            Error::OutOfMemory => "out-of-memory",
+            Error::UnknownProgram => "unknown-program",
+            Error::TableFull => "table-full",
+            Error::RegionOverlap => "region-overlap",
+            Error::MessageTooLarge => "message-too-large",
+            Error::Deadlock => "deadlock",
+        }
+    }
+
+    /// The value the kernel puts in `x0`.
+    pub fn to_return_value(self) -> usize {
+        (self as usize).wrapping_neg()
+    }
+
+    /// Splits a raw `x0` into success value or error.
+    pub fn decode_return(value: usize) -> Result<usize, Error> {
+        if (value as isize) < 0 {
+            Err(Error::from_code(value.wrapping_neg()).unwrap_or(Error::BadArgument))
+        } else {
+            Ok(value)
+        }
+    }
+}
+
+/// `limit_bytes` meaning "no limit".
+pub const NO_LIMIT: usize = usize::MAX;
+
+/// `map` flag: the region is writable (always readable, never executable).
+pub const MAP_WRITE: usize = 1;
+
+/// Lowest user address a program may map (below is the null guard).
+pub const USER_MIN_ADDRESS: usize = 0x1_0000;
+/// One past the highest user address (39-bit TTBR0 space).
+pub const USER_END_ADDRESS: usize = 1 << 39;
+/// Where program images are linked.
+pub const USER_IMAGE_BASE: usize = 0x40_0000;
+/// The top of every domain's stack; the stack is a demand-zero region below it.
+pub const USER_STACK_TOP: usize = USER_END_ADDRESS;
+/// Stack size in pages.
+pub const USER_STACK_PAGES: usize = 16;
+/// Largest console write, in bytes.
+pub const MAX_CONSOLE_WRITE_BYTES: usize = 4096;
+/// Longest snapshot label, charge-set or domain name, in bytes.
+pub const MAX_NAME_BYTES: usize = 23;
+/// Most regions one `spawn` may share.
+pub const MAX_SPAWN_REGIONS: usize = 8;
+
+/// A region the spawner shares copy-on-write into the new domain (same address in both).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SharedRegion {
+    /// Start address, page aligned.
+    pub address: usize,
+    /// Length in pages.
+    pub pages: usize,
+}
+
+/// What `set_query` returns: a charge set's usage in bytes, by kind.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SetUsage {
+    /// Limit in bytes, `NO_LIMIT` when none.
+    pub limit_bytes: u64,
+    /// Bytes charged to this set and its descendants.
+    pub subtree_bytes: u64,
+    /// Current bytes by kind: anon, pagetables, kernel, msgbuf, cow.
+    pub current_bytes: [u64; 5],
+    /// Denials by kind.
+    pub denied: [u64; 5],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_are_distinct_and_round_trip() {
+        for (i, e) in Error::ALL.iter().enumerate() {
+            assert_eq!(*e as usize, i + 1);
+            assert_eq!(Error::decode_return(e.to_return_value()), Err(*e));
+        }
+        assert_eq!(Error::decode_return(7), Ok(7));
+    }
+
+    #[test]
+    fn syscall_numbers_round_trip() {
+        for n in 0..64 {
+            if let Some(s) = Syscall::from_number(n) {
+                assert_eq!(s as usize, n);
+            }
+        }
+        assert!(Syscall::from_number(11).is_none());
+    }
+}

@@ -1,0 +1,51 @@
+//! Build script: links with ../aarch64.ld and embeds the user programs.
+//!
+//! The Makefile builds `user/` first and sets `TALLY_USER_DIR` to the directory holding the
+//! program ELF files; every program named in `user/src/bin/*.rs` is embedded from there. With
+//! the variable unset (e.g. `cargo clippy`), no program is embedded and every config naming one
+//! is rejected at boot.
+
+use std::env;
+use std::fmt::Write;
+use std::fs;
+use std::path::PathBuf;
+
+fn main() {
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest.parent().unwrap().to_path_buf();
+    let script = root.join("aarch64.ld");
+    println!("cargo:rustc-link-arg-bins=-T{}", script.display());
+    println!("cargo:rerun-if-changed={}", script.display());
+    println!("cargo:rerun-if-env-changed=TALLY_USER_DIR");
+
+    let bin_dir = root.join("user/src/bin");
+    println!("cargo:rerun-if-changed={}", bin_dir.display());
+    let mut names: Vec<String> = fs::read_dir(&bin_dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".rs")).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+
+    let user_dir = env::var("TALLY_USER_DIR").ok().map(PathBuf::from);
+    let mut table = String::from("/// The embedded programs, by name.\npub static PROGRAMS: &[(&str, &[u8])] = &[\n");
+    if let Some(dir) = &user_dir {
+        for name in &names {
+            let path = dir.join(name);
+            if !path.exists() {
+                panic!("TALLY_USER_DIR has no program {} (build user/ first)", path.display());
+            }
+            println!("cargo:rerun-if-changed={}", path.display());
+            writeln!(table, "    ({name:?}, include_bytes!({:?})),", path.display().to_string()).unwrap();
+        }
+    }
+    table.push_str("];\n");
+    writeln!(table, "/// Every program name, comma-separated, for error messages.").unwrap();
+    let list = if user_dir.is_some() { names.join(", ") } else { String::from("(none embedded)") };
+    writeln!(table, "pub const NAMES_LIST: &str = {list:?};").unwrap();
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("programs.rs");
+    fs::write(out, table).unwrap();
+}

@@ -1,0 +1,111 @@
+//! CPU-level helpers: waiting for interrupts, the instruction counter, lazy FP/SIMD switching
+//! and leaving QEMU with a status through semihosting.
+//!
+//! `aarch64-cpu` has no PMU registers, so the three PMU accesses below use `mrs`/`msr`
+//! directly (ARM ARM D13.4, "Performance Monitors registers").
+
+use aarch64_cpu::asm;
+use aarch64_cpu::registers::{Readable, Writeable, CPACR_EL1};
+use core::arch::asm;
+
+/// Waits for an interrupt (which wakes the core even while IRQs are masked at EL1).
+pub fn wait_for_interrupt() {
+    asm::wfi();
+}
+
+/// Starts the cycle counter for EL0 and EL1. Under `-icount shift=0` QEMU advances it by one
+/// per guest instruction, so it counts instructions exactly and deterministically.
+pub fn start_instruction_counter() {
+    // SAFETY: writes PMU control registers only; PMCR_EL0.E|C|LC, PMCCFILTR_EL0 = count at
+    // EL0 and EL1, PMCNTENSET_EL0.C. No memory is touched.
+    unsafe {
+        asm!("msr pmccfiltr_el0, {f}", f = in(reg) 0u64, options(nomem, nostack));
+        asm!("msr pmcr_el0, {v}", v = in(reg) (1u64 << 0) | (1 << 2) | (1 << 6), options(nomem, nostack));
+        asm!("msr pmcntenset_el0, {v}", v = in(reg) 1u64 << 31, options(nomem, nostack));
+        asm!("isb", options(nomem, nostack));
+    }
+}
+
+/// Guest instructions retired since boot (see [`start_instruction_counter`]).
+pub fn instructions() -> u64 {
+    let value: u64;
+    // SAFETY: reading PMCCNTR_EL0 has no side effects.
+    unsafe { asm!("mrs {v}, pmccntr_el0", v = out(reg) value, options(nomem, nostack)) };
+    value
+}
+
+/// Lets EL0 use FP/SIMD without trapping (CPACR_EL1.FPEN = 0b11).
+pub fn fp_enable_for_user() {
+    CPACR_EL1.set(3 << 20);
+    asm::barrier::isb(asm::barrier::SY);
+}
+
+/// Makes EL0's next FP/SIMD instruction trap (CPACR_EL1.FPEN = 0b01), for lazy switching.
+pub fn fp_trap_for_user() {
+    if CPACR_EL1.get() != 1 << 20 {
+        CPACR_EL1.set(1 << 20);
+        asm::barrier::isb(asm::barrier::SY);
+    }
+}
+
+/// FP/SIMD register state of one domain: q0..q31, FPCR, FPSR.
+#[repr(C, align(16))]
+#[derive(Clone, Copy)]
+pub struct FpState {
+    q: [u128; 32],
+    fpcr: u64,
+    fpsr: u64,
+}
+
+impl FpState {
+    /// The state a new domain starts with.
+    pub const ZERO: FpState = FpState { q: [0; 32], fpcr: 0, fpsr: 0 };
+}
+
+extern "C" {
+    fn fp_save(state: *mut FpState);
+    fn fp_restore(state: *const FpState);
+}
+
+/// Saves the live FP/SIMD registers into `state`.
+pub fn save_fp(state: &mut FpState) {
+    // SAFETY: `state` is a valid, aligned, writable FpState of the layout fp_save writes;
+    // EL1 may access FP registers (FPEN is never 0b00).
+    unsafe { fp_save(state) }
+}
+
+/// Loads the FP/SIMD registers from `state`.
+pub fn restore_fp(state: &FpState) {
+    // SAFETY: `state` is a valid, aligned FpState; see save_fp.
+    unsafe { fp_restore(state) }
+}
+
+/// Ends the QEMU run with `status` as QEMU's exit code (semihosting `SYS_EXIT`, ARM
+/// semihosting spec 6.5 with `ADP_Stopped_ApplicationExit`), or powers off through PSCI
+/// `SYSTEM_OFF` (status 0 only) when semihosting is not enabled.
+pub fn exit_qemu(status: u32) -> ! {
+    let block: [u64; 2] = [0x20026, status as u64];
+    // SAFETY: the semihosting call reads the two-word block; it does not return when QEMU
+    // runs with -semihosting. Without it, HLT would trap: we never get here without it in
+    // practice, but fall through to PSCI either way.
+    unsafe {
+        asm!("hlt #0xf000", in("x0") 0x18u64, in("x1") block.as_ptr(), options(nostack));
+        // PSCI SYSTEM_OFF (function id 0x8400_0008) through the hypervisor call conduit.
+        asm!("hvc #0", in("x0") 0x8400_0008u64, options(nomem, nostack));
+    }
+    loop {
+        wait_for_interrupt();
+    }
+}
+
+/// Masks IRQs at EL1 (the kernel always runs with them masked).
+pub fn mask_irqs() {
+    // SAFETY: setting DAIF.I only masks interrupts.
+    unsafe { asm!("msr daifset, #2", options(nomem, nostack)) };
+}
+
+/// Reads the exception syndrome, fault address and exception link registers.
+pub fn fault_registers() -> (u64, u64, u64) {
+    use aarch64_cpu::registers::{ELR_EL1, ESR_EL1, FAR_EL1};
+    (ESR_EL1.get(), FAR_EL1.get(), ELR_EL1.get())
+}

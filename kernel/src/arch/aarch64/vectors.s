@@ -1,0 +1,160 @@
+// vectors.s — the exception vector table, trap-frame save/restore, first entry to EL0 and
+// the FP/SIMD register save/restore used by lazy FP switching.
+//
+// Trap frame (272 bytes, see exception.rs TrapFrame): x0..x30, sp_el0, elr_el1, spsr_el1.
+// Every exception saves the whole frame on the kernel stack and calls
+// exception_dispatch(frame, kind); the Rust side may rewrite the frame (a context switch)
+// before exception_return restores it.
+
+.equ FRAME_BYTES, 272
+
+.macro VECTOR kind
+    .balign 0x80
+    sub     sp, sp, #FRAME_BYTES
+    stp     x0, x1, [sp, #0]
+    mov     x0, #\kind
+    b       save_rest
+.endm
+
+.section .text, "ax"
+.balign 2048
+.global exception_vectors
+exception_vectors:
+    // Current EL with SP_EL0: never used by Tally.
+    VECTOR 6
+    VECTOR 6
+    VECTOR 6
+    VECTOR 6
+    // Current EL with SP_ELx: the kernel itself.
+    VECTOR 0
+    VECTOR 1
+    VECTOR 2
+    VECTOR 2
+    // Lower EL, AArch64: user domains.
+    VECTOR 3
+    VECTOR 4
+    VECTOR 5
+    VECTOR 5
+    // Lower EL, AArch32: not supported.
+    VECTOR 7
+    VECTOR 7
+    VECTOR 7
+    VECTOR 7
+
+save_rest:
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    stp     x18, x19, [sp, #144]
+    stp     x20, x21, [sp, #160]
+    stp     x22, x23, [sp, #176]
+    stp     x24, x25, [sp, #192]
+    stp     x26, x27, [sp, #208]
+    stp     x28, x29, [sp, #224]
+    mrs     x21, sp_el0
+    stp     x30, x21, [sp, #240]
+    mrs     x22, elr_el1
+    mrs     x23, spsr_el1
+    stp     x22, x23, [sp, #256]
+    mov     x1, x0
+    mov     x0, sp
+    bl      exception_dispatch
+    // fall through
+
+.global exception_return
+exception_return:
+    ldp     x22, x23, [sp, #256]
+    ldp     x30, x21, [sp, #240]
+    msr     sp_el0, x21
+    msr     elr_el1, x22
+    msr     spsr_el1, x23
+    ldp     x0, x1, [sp, #0]
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    ldp     x18, x19, [sp, #144]
+    ldp     x20, x21, [sp, #160]
+    ldp     x22, x23, [sp, #176]
+    ldp     x24, x25, [sp, #192]
+    ldp     x26, x27, [sp, #208]
+    ldp     x28, x29, [sp, #224]
+    add     sp, sp, #FRAME_BYTES
+    eret
+
+// enter_user(frame: *const TrapFrame) -> !
+// Resets the kernel stack, copies the frame to its top and returns to EL0 through it.
+.global enter_user
+enter_user:
+    ldr     x1, =__stack_top
+    sub     sp, x1, #FRAME_BYTES
+    mov     x2, sp
+    mov     x3, #(FRAME_BYTES / 16)
+1:  ldp     x4, x5, [x0], #16
+    stp     x4, x5, [x2], #16
+    subs    x3, x3, #1
+    b.ne    1b
+    b       exception_return
+
+.arch_extension fp
+.arch_extension simd
+
+// fp_save(state: *mut FpState): q0..q31, then FPCR and FPSR (528 bytes).
+.global fp_save
+fp_save:
+    stp     q0, q1, [x0, #0]
+    stp     q2, q3, [x0, #32]
+    stp     q4, q5, [x0, #64]
+    stp     q6, q7, [x0, #96]
+    stp     q8, q9, [x0, #128]
+    stp     q10, q11, [x0, #160]
+    stp     q12, q13, [x0, #192]
+    stp     q14, q15, [x0, #224]
+    stp     q16, q17, [x0, #256]
+    stp     q18, q19, [x0, #288]
+    stp     q20, q21, [x0, #320]
+    stp     q22, q23, [x0, #352]
+    stp     q24, q25, [x0, #384]
+    stp     q26, q27, [x0, #416]
+    stp     q28, q29, [x0, #448]
+    stp     q30, q31, [x0, #480]
+    mrs     x1, fpcr
+    mrs     x2, fpsr
+    add     x0, x0, #512
+    stp     x1, x2, [x0]
+    ret
+
+// fp_restore(state: *const FpState)
+.global fp_restore
+fp_restore:
+    ldp     q0, q1, [x0, #0]
+    ldp     q2, q3, [x0, #32]
+    ldp     q4, q5, [x0, #64]
+    ldp     q6, q7, [x0, #96]
+    ldp     q8, q9, [x0, #128]
+    ldp     q10, q11, [x0, #160]
+    ldp     q12, q13, [x0, #192]
+    ldp     q14, q15, [x0, #224]
+    ldp     q16, q17, [x0, #256]
+    ldp     q18, q19, [x0, #288]
+    ldp     q20, q21, [x0, #320]
+    ldp     q22, q23, [x0, #352]
+    ldp     q24, q25, [x0, #384]
+    ldp     q26, q27, [x0, #416]
+    ldp     q28, q29, [x0, #448]
+    ldp     q30, q31, [x0, #480]
+    add     x0, x0, #512
+    ldp     x1, x2, [x0]
+    msr     fpcr, x1
+    msr     fpsr, x2
+    ret
+.ltorg

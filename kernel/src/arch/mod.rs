@@ -1,0 +1,3 @@
+//! Architecture-specific code. Tally supports AArch64 only.
+
+pub mod aarch64;

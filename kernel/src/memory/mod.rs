@@ -1,0 +1,5 @@
+//! Physical memory and address spaces: the frame allocator, translation tables, user
+//! regions and checked access to user memory.
+
+pub mod frames;
+pub mod page_table;

@@ -1,0 +1,174 @@
+//! The Tally user library: system-call wrappers, console printing, the program entry point
+//! and the panic handler for EL0 programs.
+//!
+//! A program is a `#![no_std] #![no_main]` binary in `src/bin/` that defines
+//! `#[no_mangle] fn main() -> i32`; [`_start`] calls it and exits with its result.
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub use abi::{Error, SetUsage, SharedRegion, MAP_WRITE, NO_LIMIT, USER_STACK_TOP};
+use abi::Syscall;
+use core::arch::asm;
+use core::fmt::{self, Write};
+
+/// Raw system call with up to six arguments; returns the raw `x0`.
+#[inline(always)]
+pub fn syscall(call: Syscall, args: [usize; 6]) -> usize {
+    let result: usize;
+    // SAFETY: `svc #0` enters the kernel, which only reads the argument registers and user
+    // memory it validates itself, and writes x0.
+    unsafe {
+        asm!(
+            "svc #0",
+            inlateout("x0") args[0] => result,
+            in("x1") args[1], in("x2") args[2], in("x3") args[3], in("x4") args[4], in("x5") args[5],
+            in("x8") call as usize,
+            options(nostack),
+        );
+    }
+    result
+}
+
+fn call(call: Syscall, args: [usize; 6]) -> Result<usize, Error> {
+    Error::decode_return(syscall(call, args))
+}
+
+/// Writes bytes to the console.
+pub fn console_write(bytes: &[u8]) -> Result<usize, Error> {
+    call(Syscall::ConsoleWrite, [bytes.as_ptr() as usize, bytes.len(), 0, 0, 0, 0])
+}
+
+/// Ends the calling domain with `code`.
+pub fn exit(code: i32) -> ! {
+    syscall(Syscall::Exit, [code as usize, 0, 0, 0, 0, 0]);
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// Gives up the rest of the time slice.
+pub fn yield_now() {
+    syscall(Syscall::Yield, [0; 6]);
+}
+
+/// Blocks until the domain behind capability `domain_cap` exits; returns its exit code.
+pub fn wait(domain_cap: usize) -> Result<i32, Error> {
+    call(Syscall::Wait, [domain_cap, 0, 0, 0, 0, 0]).map(|code| code as i32)
+}
+
+/// Reserves `pages` demand-zero pages at `address` (writable when `flags` has MAP_WRITE).
+pub fn map(address: usize, pages: usize, flags: usize) -> Result<(), Error> {
+    call(Syscall::Map, [address, pages, flags, 0, 0, 0]).map(|_| ())
+}
+
+/// Removes `pages` pages at `address`.
+pub fn unmap(address: usize, pages: usize) -> Result<(), Error> {
+    call(Syscall::Unmap, [address, pages, 0, 0, 0, 0]).map(|_| ())
+}
+
+/// Starts program `name` in a new domain bound to the charge set behind `set_cap`, sharing
+/// `regions` of the caller copy-on-write; returns the capability index of the new domain.
+pub fn spawn(name: &str, set_cap: usize, regions: &[SharedRegion]) -> Result<usize, Error> {
+    call(
+        Syscall::Spawn,
+        [name.as_ptr() as usize, name.len(), set_cap, regions.as_ptr() as usize, regions.len(), 0],
+    )
+}
+
+/// Creates a charge set as a child of the one behind `parent_cap`; returns its capability.
+pub fn set_create(parent_cap: usize, name: &str, limit_bytes: usize) -> Result<usize, Error> {
+    call(Syscall::SetCreate, [parent_cap, name.as_ptr() as usize, name.len(), limit_bytes, 0, 0])
+}
+
+/// Changes the limit of the charge set behind `set_cap` (`NO_LIMIT` for none).
+pub fn set_limit(set_cap: usize, limit_bytes: usize) -> Result<(), Error> {
+    call(Syscall::SetLimit, [set_cap, limit_bytes, 0, 0, 0, 0]).map(|_| ())
+}
+
+/// Reads the usage of the charge set behind `set_cap`.
+pub fn set_query(set_cap: usize) -> Result<SetUsage, Error> {
+    let mut usage = SetUsage::default();
+    call(Syscall::SetQuery, [set_cap, &mut usage as *mut SetUsage as usize, 0, 0, 0, 0])?;
+    Ok(usage)
+}
+
+/// Asks the kernel to emit a report snapshot labelled `label`.
+pub fn snapshot(label: &str) -> Result<(), Error> {
+    call(Syscall::Snapshot, [label.as_ptr() as usize, label.len(), 0, 0, 0, 0]).map(|_| ())
+}
+
+/// A `core::fmt::Write` on the console (each `write_str` is one system call).
+pub struct Console;
+
+impl Write for Console {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        console_write(text.as_bytes()).map(|_| ()).map_err(|_| fmt::Error)
+    }
+}
+
+/// Formats into a 256-byte buffer, then writes it with one system call.
+pub fn print_fmt(args: fmt::Arguments) {
+    struct Buffer {
+        bytes: [u8; 256],
+        used: usize,
+    }
+    impl Write for Buffer {
+        fn write_str(&mut self, text: &str) -> fmt::Result {
+            for &byte in text.as_bytes() {
+                if self.used == self.bytes.len() {
+                    let _ = console_write(&self.bytes);
+                    self.used = 0;
+                }
+                self.bytes[self.used] = byte;
+                self.used += 1;
+            }
+            Ok(())
+        }
+    }
+    let mut buffer = Buffer { bytes: [0; 256], used: 0 };
+    let _ = buffer.write_fmt(args);
+    let _ = console_write(&buffer.bytes[..buffer.used]);
+}
+
+/// `print!` on the console.
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::print_fmt(format_args!($($arg)*)) };
+}
+
+/// `println!` on the console.
+#[macro_export]
+macro_rules! println {
+    () => { $crate::print!("\n") };
+    ($($arg:tt)*) => { $crate::print_fmt(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Checks a condition in a test program: on failure prints the message and exits with 101.
+#[macro_export]
+macro_rules! check {
+    ($condition:expr, $($arg:tt)*) => {
+        if !$condition {
+            $crate::println!("CHECK FAILED: {}", format_args!($($arg)*));
+            $crate::exit(101);
+        }
+    };
+}
+
+extern "Rust" {
+    fn main() -> i32;
+}
+
+/// The entry point: the kernel starts every domain here with the stack pointer set.
+#[no_mangle]
+#[link_section = ".text.start"]
+pub extern "C" fn _start() -> ! {
+    // SAFETY: every program defines `main` with this signature (see the crate docs).
+    let code = unsafe { main() };
+    exit(code)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    println!("panic: {info}");
+    exit(101)
+}
