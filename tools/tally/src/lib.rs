@@ -4,4 +4,5 @@
 pub mod bootargs;
 pub mod config;
 pub mod registry;
+pub mod report;
 pub mod size;
