@@ -4,5 +4,6 @@
 pub mod bootargs;
 pub mod config;
 pub mod registry;
+pub mod render;
 pub mod report;
 pub mod size;

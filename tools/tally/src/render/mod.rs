@@ -1,0 +1,62 @@
+//! Turning a [`Report`] into files and terminal output: `report.csv` (tidy rows), `summary.md`
+//! (a table per snapshot), `charges.svg` (stacked bars per charge set) and the terminal summary.
+
+mod chart;
+mod csv;
+mod table;
+
+pub use chart::write_svg;
+pub use csv::to_csv;
+pub use table::{summary_markdown, terminal_summary, Colour};
+
+use crate::report::{ChargeSetReport, KindBytes};
+use crate::size::human;
+
+/// `current/peak` in human units, or `0` when both are zero.
+fn current_and_peak(current: u64, peak: u64) -> String {
+    if current == 0 && peak == 0 {
+        "0".to_string()
+    } else {
+        let show = |bytes: u64| {
+            if bytes == 0 {
+                "0".to_string()
+            } else {
+                human(bytes)
+            }
+        };
+        format!("{}/{}", show(current), show(peak))
+    }
+}
+
+/// Total denials and the kinds they were in: `2 (cow:1, anon:1)`, or `0`.
+fn denials(denied: &KindBytes) -> String {
+    let parts: Vec<String> = crate::config::KINDS
+        .iter()
+        .filter(|kind| denied.get(kind) > 0)
+        .map(|kind| format!("{kind}:{}", denied.get(kind)))
+        .collect();
+    if parts.is_empty() {
+        "0".to_string()
+    } else {
+        format!("{} ({})", denied.total(), parts.join(", "))
+    }
+}
+
+/// Bytes paid for other domains, by causer: `child: 16 KiB`, or `-`.
+fn paid_for(set: &ChargeSetReport) -> String {
+    let parts: Vec<String> = set
+        .paid_for
+        .iter()
+        .filter(|(_, bytes)| **bytes > 0)
+        .map(|(causer, bytes)| format!("{causer}: {}", human(*bytes)))
+        .collect();
+    if parts.is_empty() {
+        "-".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn limit(set: &ChargeSetReport) -> String {
+    set.limit_bytes.map_or_else(|| "-".to_string(), human)
+}

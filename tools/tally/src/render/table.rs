@@ -1,0 +1,282 @@
+//! Tables of charge sets: the terminal summary of the final snapshot, and `summary.md` with one
+//! table per snapshot. Both share the same cells.
+
+use std::fmt::Write as _;
+
+use super::{current_and_peak, denials, limit, paid_for};
+use crate::config::KINDS;
+use crate::registry;
+use crate::report::{Report, Snapshot};
+use crate::size::human;
+
+/// Whether terminal output may use ANSI colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Colour {
+    /// Plain text (not a terminal, or `NO_COLOR` is set).
+    Off,
+    /// ANSI colour.
+    On,
+}
+
+impl Colour {
+    /// `On` when stdout is a terminal and `NO_COLOR` is unset.
+    pub fn for_stdout() -> Self {
+        use std::io::IsTerminal;
+        if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+            Colour::On
+        } else {
+            Colour::Off
+        }
+    }
+
+    /// Wraps `text` in the SGR sequence `code` (e.g. `1` bold, `31` red, `32` green).
+    pub fn paint(self, code: &str, text: &str) -> String {
+        match self {
+            Colour::On => format!("\x1b[{code}m{text}\x1b[0m"),
+            Colour::Off => text.to_string(),
+        }
+    }
+}
+
+/// Column headers shared by both tables (after the charge-set name).
+fn kind_headers() -> Vec<String> {
+    KINDS
+        .iter()
+        .map(|kind| format!("{kind} cur/peak"))
+        .collect()
+}
+
+/// One row of cells per charge set: name, each kind, total, limit, denials, paid for.
+fn rows(snapshot: &Snapshot) -> Vec<Vec<String>> {
+    snapshot
+        .charge_sets
+        .iter()
+        .map(|set| {
+            let mut row = vec![set.name.clone()];
+            row.extend(
+                KINDS
+                    .iter()
+                    .map(|kind| current_and_peak(set.current.get(kind), set.peak.get(kind))),
+            );
+            row.push(human(set.current.total()));
+            row.push(limit(set));
+            row.push(denials(&set.denied));
+            row.push(paid_for(set));
+            row
+        })
+        .collect()
+}
+
+fn headers() -> Vec<String> {
+    let mut headers = vec!["charge set".to_string()];
+    headers.extend(kind_headers());
+    headers.extend(["total", "limit", "denials", "paid for"].map(String::from));
+    headers
+}
+
+/// `cow=holder msgbuf=sender … transfer=direct`.
+fn policy_line(report: &Report) -> String {
+    let mut parts: Vec<String> = registry::keys()
+        .iter()
+        .map(|key| format!("{key}={}", report.policy_name(key).unwrap_or("?")))
+        .collect();
+    parts.push(format!("transfer={}", report.transfer().unwrap_or("?")));
+    parts.join(" ")
+}
+
+/// The terminal summary: a heading and one row per charge set of the final snapshot, columns
+/// aligned, the header bold and denials red when `colour` is on. Empty when there is no snapshot.
+pub fn terminal_summary(report: &Report, colour: Colour) -> String {
+    let Some(snapshot) = report.snapshots.last() else {
+        return String::new();
+    };
+    let headers = headers();
+    let rows = rows(snapshot);
+    let widths: Vec<usize> = (0..headers.len())
+        .map(|column| {
+            rows.iter()
+                .map(|row| row[column].chars().count())
+                .chain([headers[column].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let denials_column = headers.len() - 2;
+    let pad = |text: &str, column: usize| {
+        let fill = widths[column].saturating_sub(text.chars().count());
+        // Names left-aligned, numbers right-aligned.
+        if column == 0 || column == headers.len() - 1 {
+            format!("{text}{}", " ".repeat(fill))
+        } else {
+            format!("{}{text}", " ".repeat(fill))
+        }
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}",
+        colour.paint(
+            "1",
+            &format!(
+                "{}: snapshot `{}` at {} instructions ({})",
+                report.config,
+                snapshot.label,
+                snapshot.instructions,
+                policy_line(report)
+            )
+        )
+    );
+    let header_line: Vec<String> = headers
+        .iter()
+        .enumerate()
+        .map(|(column, text)| pad(text, column))
+        .collect();
+    let _ = writeln!(
+        out,
+        "{}",
+        colour.paint("1", header_line.join("  ").trim_end())
+    );
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(column, text)| {
+                let cell = pad(text, column);
+                if column == denials_column && text != "0" {
+                    colour.paint("31", &cell)
+                } else {
+                    cell
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    out
+}
+
+/// `summary.md`: the run's settings and a table per snapshot.
+pub fn summary_markdown(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# {}\n", report.config);
+    let _ = writeln!(out, "- policy: `{}`", policy_line(report));
+    let _ = writeln!(
+        out,
+        "- kernel {}, {} guest RAM",
+        if report.kernel_version.is_empty() {
+            "(unknown version)"
+        } else {
+            &report.kernel_version
+        },
+        report.mem_bytes.map_or_else(|| "?".to_string(), human)
+    );
+    let _ = write!(out, "- status: `{}`", report.status);
+    if let Some(reason) = &report.reason {
+        let _ = write!(out, " ({reason})");
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "\nCells are current/peak bytes; denials are counts by kind; paid for is what a set pays that another domain caused.\n"
+    );
+    let headers = headers();
+    for snapshot in &report.snapshots {
+        let c = &snapshot.conservation;
+        let problems = snapshot.conservation_problems();
+        let _ = writeln!(
+            out,
+            "## Snapshot `{}` ({} instructions)\n",
+            snapshot.label, snapshot.instructions
+        );
+        let _ = writeln!(
+            out,
+            "Frames: {} total, {} free, {} boot, {} in use. Conservation: **{}** (charged {} bytes, in use {} bytes).\n",
+            snapshot.frames.total,
+            snapshot.frames.free,
+            snapshot.frames.boot,
+            snapshot.frames.in_use,
+            if problems.is_empty() { "ok" } else { "FAILED" },
+            c.charged_bytes,
+            c.in_use_bytes
+        );
+        for problem in &problems {
+            let _ = writeln!(out, "- {problem}");
+        }
+        if !problems.is_empty() {
+            let _ = writeln!(out);
+        }
+        let _ = writeln!(out, "| {} |", headers.join(" | "));
+        let _ = writeln!(out, "|{}", "---|".repeat(headers.len()));
+        for row in rows(snapshot) {
+            let cells: Vec<String> = row.iter().map(|cell| cell.replace('|', "\\|")).collect();
+            let _ = writeln!(out, "| {} |", cells.join(" | "));
+        }
+        if !snapshot.domains.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n| domain | charge set | state | stop reason |\n|---|---|---|---|"
+            );
+            for domain in &snapshot.domains {
+                let reason = match &domain.stop_reason {
+                    None | Some(serde_json::Value::Null) => "-".to_string(),
+                    Some(serde_json::Value::String(text)) => text.clone(),
+                    Some(other) => other.to_string(),
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} |",
+                    domain.name, domain.charge_set, domain.state, reason
+                );
+            }
+        }
+        let _ = writeln!(out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{parse_console, tests::TRANSCRIPT};
+
+    #[test]
+    fn the_terminal_table_shows_the_final_snapshot() {
+        let report = parse_console(TRANSCRIPT).unwrap();
+        let text = terminal_summary(&report, Colour::Off);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("cow-fork: snapshot `final` at 90000 instructions"));
+        assert!(lines[0]
+            .contains("cow=holder msgbuf=sender pagetable=owner release=migrate transfer=direct"));
+        assert!(lines[1].starts_with("charge set"));
+        assert_eq!(lines.len(), 2 + 3);
+        let parent = lines.iter().find(|l| l.starts_with("parent")).unwrap();
+        assert!(parent.contains("0/40 KiB"), "{parent}");
+        assert!(parent.contains("1 MiB"), "{parent}");
+        assert!(parent.contains("1 (cow:1)"), "{parent}");
+        assert!(!text.contains('\x1b'));
+        // Every row is as wide as the header (columns line up).
+        let kernel = lines.iter().find(|l| l.starts_with("kernel")).unwrap();
+        assert_eq!(
+            kernel.find("32 KiB/32 KiB").map(|at| at + 13),
+            lines[1].find("kernel cur/peak").map(|at| at + 15)
+        );
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        let report = parse_console(TRANSCRIPT).unwrap();
+        let text = terminal_summary(&report, Colour::On);
+        assert!(text.contains("\x1b[1m"));
+        assert!(text.contains("\x1b[31m"));
+    }
+
+    #[test]
+    fn markdown_has_a_table_per_snapshot() {
+        let report = parse_console(TRANSCRIPT).unwrap();
+        let md = summary_markdown(&report);
+        assert!(md.starts_with("# cow-fork\n"));
+        assert_eq!(md.matches("## Snapshot").count(), 3);
+        assert!(md.contains("| parent | 40 KiB/40 KiB | 8 KiB/8 KiB | 4 KiB/4 KiB | 0 | 16 KiB/16 KiB | 68 KiB | 1 MiB | 1 (cow:1) | child: 16 KiB |"), "{md}");
+        assert!(md.contains("| child | child | stopped | over limit: cow |"));
+        assert!(md.contains("Conservation: **ok**"));
+    }
+}
