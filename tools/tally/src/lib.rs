@@ -3,7 +3,10 @@
 
 pub mod bootargs;
 pub mod config;
+pub mod exit;
+pub mod qemu;
 pub mod registry;
 pub mod render;
 pub mod report;
+pub mod session;
 pub mod size;
