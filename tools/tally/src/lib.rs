@@ -10,3 +10,4 @@ pub mod render;
 pub mod report;
 pub mod session;
 pub mod size;
+pub mod testing;

@@ -294,7 +294,7 @@ pub fn verdict_line(result: &RunResult) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::PolicyOverrides;
     use crate::qemu::tests::{fake_qemu, scratch};

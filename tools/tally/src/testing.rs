@@ -1,0 +1,538 @@
+//! `tally test`: every config under every combination of the policies it varies, run in a
+//! worker pool, each run checked against the config's expectations.
+//!
+//! A run passes when it passes as a run (see [`crate::session`]), its snapshots start with
+//! `start` and end with `final`, and every `[[expect]]` that applies under its policies holds.
+//! A config with `run.expect_failure` passes instead when QEMU exits non-zero and the console
+//! contains the expected text.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+
+use serde_json::Value;
+
+use crate::config::{Check, Config, Expect, Expected, PolicyOverrides, Subject};
+use crate::qemu::Ending;
+use crate::registry;
+use crate::report::Report;
+use crate::session::{self, RunOptions, RunResult};
+use crate::size::human;
+
+/// One run to make: a config with the varied policies set.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The config, policies of this combination applied.
+    pub config: Config,
+    /// The varied keys and the names they take in this run.
+    pub combo: Vec<(String, String)>,
+    /// Where the run's files go.
+    pub out_dir: PathBuf,
+}
+
+impl Job {
+    /// `cow-fork [cow=holder]` (or just the name when nothing varies).
+    pub fn label(&self) -> String {
+        if self.combo.is_empty() {
+            self.config.name.clone()
+        } else {
+            let combo: Vec<String> = self.combo.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{} [{}]", self.config.name, combo.join(" "))
+        }
+    }
+}
+
+/// Every combination of the valid names of `vary`'s keys, in registry order (the first key
+/// varies slowest). One empty combination when nothing varies.
+pub fn combinations(vary: &[String]) -> Vec<Vec<(String, String)>> {
+    let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    for key in vary {
+        let names = registry::valid_names(key).unwrap_or_default();
+        combos = combos
+            .into_iter()
+            .flat_map(|combo| {
+                names.iter().map(move |name| {
+                    let mut next = combo.clone();
+                    next.push((key.clone(), name.to_string()));
+                    next
+                })
+            })
+            .collect();
+    }
+    combos
+}
+
+/// The directory name of a combination: `cow-holder_msgbuf-sender`, or `default`.
+pub fn combo_dir(combo: &[(String, String)]) -> String {
+    if combo.is_empty() {
+        "default".to_string()
+    } else {
+        combo
+            .iter()
+            .map(|(key, name)| format!("{key}-{name}"))
+            .collect::<Vec<_>>()
+            .join("_")
+    }
+}
+
+/// The jobs for `configs`: each under every combination of its `experiment.vary` keys, to
+/// `out_root/<name>/<combination>/`.
+pub fn plan(configs: &[Config], out_root: &Path) -> Vec<Job> {
+    configs
+        .iter()
+        .flat_map(|config| {
+            combinations(&config.vary).into_iter().map(move |combo| {
+                let mut config = config.clone();
+                config.apply_overrides(&PolicyOverrides(combo.clone()));
+                Job {
+                    out_dir: out_root.join(&config.name).join(combo_dir(&combo)),
+                    config,
+                    combo,
+                }
+            })
+        })
+        .collect()
+}
+
+/// Why a run failed its test (empty = it passed).
+pub fn check(job: &Job, result: &RunResult) -> Vec<String> {
+    if let Some(text) = &job.config.run.expect_failure {
+        return check_expected_failure(text, result);
+    }
+    let mut failures = result.problems.clone();
+    if let Some(report) = &result.report {
+        let labels: Vec<&str> = report.snapshots.iter().map(|s| s.label.as_str()).collect();
+        if labels.first().is_some_and(|first| *first != "start") {
+            failures.push(format!(
+                "the first snapshot is `{}`, not `start`",
+                labels[0]
+            ));
+        }
+        if labels.last().is_some_and(|last| *last != "final") {
+            failures.push(format!(
+                "the last snapshot is `{}`, not `final`",
+                labels[labels.len() - 1]
+            ));
+        }
+        for expect in &job.config.expects {
+            if expect.applies(&job.config.policy) {
+                if let Err(failure) = check_expect(expect, report) {
+                    failures.push(format!(
+                        "{}:{}: {failure}",
+                        job.config.path.display(),
+                        expect.line
+                    ));
+                }
+            }
+        }
+    }
+    failures
+}
+
+fn check_expected_failure(text: &str, result: &RunResult) -> Vec<String> {
+    let mut failures = Vec::new();
+    match result.outcome.ending {
+        Ending::Exited(code) if code != 0 => {}
+        Ending::Exited(_) => {
+            failures.push("expected a boot failure, but QEMU exited with status 0".to_string())
+        }
+        Ending::Killed => failures.push("expected a boot failure, but QEMU was killed".to_string()),
+        Ending::TimedOut => {
+            failures.push("expected a boot failure, but the run timed out (a hang)".to_string())
+        }
+    }
+    if !result.outcome.console.contains(text) {
+        failures.push(format!(
+            "expected the console to contain {text:?}, it does not"
+        ));
+    }
+    failures
+}
+
+/// Checks one expectation against a report: `Err` says what was expected and what was found.
+pub fn check_expect(expect: &Expect, report: &Report) -> Result<(), String> {
+    let snapshot = report.snapshot(&expect.snapshot).ok_or_else(|| {
+        let labels: Vec<&str> = report.snapshots.iter().map(|s| s.label.as_str()).collect();
+        format!(
+            "no snapshot `{}` in the report (labels: {})",
+            expect.snapshot,
+            labels.join(", ")
+        )
+    })?;
+    let (what, object) = match &expect.subject {
+        Subject::ChargeSet(name) => (
+            format!("set `{name}`"),
+            snapshot
+                .charge_set(name)
+                .map(|set| serde_json::to_value(set).unwrap_or(Value::Null)),
+        ),
+        Subject::Domain(name) => (
+            format!("domain `{name}`"),
+            snapshot
+                .domain(name)
+                .map(|domain| serde_json::to_value(domain).unwrap_or(Value::Null)),
+        ),
+    };
+    let place = format!("snapshot `{}`, {what}, `{}`", expect.snapshot, expect.field);
+    let object = object.ok_or_else(|| format!("snapshot `{}` has no {what}", expect.snapshot))?;
+    let mut actual = Some(&object);
+    for segment in expect.field.split('.') {
+        actual = actual.and_then(|value| value.get(segment));
+    }
+    // A causer absent from `paid_for` is paid nothing for.
+    let zero = Value::from(0);
+    let actual = match actual {
+        Some(value) => value,
+        None if expect.field.starts_with("paid_for.") => &zero,
+        None => return Err(format!("{place}: no such field in the report")),
+    };
+    let holds = match &expect.check {
+        Check::Equals(Expected::Integer(n)) => actual.as_u64() == Some(*n),
+        Check::Equals(Expected::Text(text)) => actual.as_str() == Some(text.as_str()),
+        Check::Equals(Expected::Boolean(flag)) => actual.as_bool() == Some(*flag),
+        Check::AtMost(n) => actual.as_u64().is_some_and(|a| a <= *n),
+        Check::AtLeast(n) => actual.as_u64().is_some_and(|a| a >= *n),
+    };
+    if holds {
+        return Ok(());
+    }
+    let expected = match &expect.check {
+        Check::Equals(Expected::Integer(n)) => bytes(*n),
+        Check::Equals(Expected::Text(text)) => format!("{text:?}"),
+        Check::Equals(Expected::Boolean(flag)) => flag.to_string(),
+        Check::AtMost(n) => format!("at most {}", bytes(*n)),
+        Check::AtLeast(n) => format!("at least {}", bytes(*n)),
+    };
+    let got = match actual.as_u64() {
+        Some(n) => bytes(n),
+        None => actual.to_string(),
+    };
+    Err(format!("{place}: expected {expected}, got {got}"))
+}
+
+/// `65536 (64 KiB)`; small numbers (counts) stand alone.
+fn bytes(n: u64) -> String {
+    if n >= 1024 {
+        format!("{n} ({})", human(n))
+    } else {
+        n.to_string()
+    }
+}
+
+/// The outcome of one job.
+#[derive(Debug)]
+pub struct JobOutcome {
+    /// The job.
+    pub job: Job,
+    /// Why it failed; empty when it passed.
+    pub failures: Vec<String>,
+    /// Seconds it took.
+    pub seconds: f64,
+}
+
+impl JobOutcome {
+    /// `PASS name [combo] (1.2 s)` or `FAIL name [combo]: why; why (see DIR/console.log)`.
+    pub fn line(&self) -> String {
+        if self.failures.is_empty() {
+            format!("PASS {} ({:.1} s)", self.job.label(), self.seconds)
+        } else {
+            format!(
+                "FAIL {}: {} (see {})",
+                self.job.label(),
+                self.failures.join("; "),
+                self.job.out_dir.join("console.log").display()
+            )
+        }
+    }
+}
+
+/// Runs every job on up to `workers` threads, calling `on_done` as each finishes (in
+/// completion order). Returns the outcomes in job order.
+pub fn run_jobs(
+    jobs: Vec<Job>,
+    base: &RunOptions,
+    workers: usize,
+    mut on_done: impl FnMut(&JobOutcome),
+) -> Vec<JobOutcome> {
+    let count = jobs.len();
+    let queue: Arc<Mutex<VecDeque<(usize, Job)>>> =
+        Arc::new(Mutex::new(jobs.into_iter().enumerate().collect()));
+    let (sender, receiver) = mpsc::channel::<(usize, JobOutcome)>();
+    let mut handles = Vec::new();
+    for _ in 0..workers.clamp(1, count.max(1)) {
+        let queue = Arc::clone(&queue);
+        let sender = sender.clone();
+        let base = base.clone();
+        handles.push(thread::spawn(move || loop {
+            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+            let Some((index, job)) = next else { break };
+            let options = RunOptions {
+                out_dir: job.out_dir.clone(),
+                echo: false,
+                gdb: false,
+                ..base.clone()
+            };
+            let started = std::time::Instant::now();
+            let failures = match session::run_config(&job.config, &options) {
+                Ok(result) => check(&job, &result),
+                Err(failure) => vec![failure.message],
+            };
+            let outcome = JobOutcome {
+                job,
+                failures,
+                seconds: started.elapsed().as_secs_f64(),
+            };
+            if sender.send((index, outcome)).is_err() {
+                break;
+            }
+        }));
+    }
+    drop(sender);
+    let mut outcomes: Vec<Option<JobOutcome>> = (0..count).map(|_| None).collect();
+    for (index, outcome) in receiver {
+        on_done(&outcome);
+        outcomes[index] = Some(outcome);
+    }
+    for handle in handles {
+        let _ = handle.join();
+    }
+    outcomes.into_iter().flatten().collect()
+}
+
+/// The closing line: `N passed, M failed`.
+pub fn closing_line(outcomes: &[JobOutcome]) -> String {
+    let failed = outcomes.iter().filter(|o| !o.failures.is_empty()).count();
+    format!("{} passed, {failed} failed", outcomes.len() - failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qemu::tests::{fake_qemu, scratch};
+    use crate::report::{parse_console, tests::TRANSCRIPT};
+
+    fn load(text: &str) -> Config {
+        Config::from_text(
+            Path::new("configs/cow-fork.toml"),
+            text,
+            &Ok(vec!["cow_parent".into(), "cow_child".into()]),
+            &PolicyOverrides::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    const SETS: &str = r#"
+[[charge_set]]
+name = "parent"
+limit = "1 MiB"
+[[charge_set]]
+name = "child"
+parent = "parent"
+[[domain]]
+name = "parent"
+program = "cow_parent"
+charge_set = "parent"
+[[domain]]
+name = "child"
+program = "cow_child"
+charge_set = "child"
+"#;
+
+    #[test]
+    fn combinations_cover_every_name_of_every_varied_key() {
+        assert_eq!(combinations(&[]), vec![Vec::new()]);
+        let combos = combinations(&["cow".into(), "release".into()]);
+        assert_eq!(combos.len(), 3 * 2);
+        assert_eq!(combo_dir(&combos[0]), "cow-writer_release-migrate");
+        assert_eq!(combo_dir(&combos[5]), "cow-split_release-stay");
+        assert_eq!(combo_dir(&[]), "default");
+    }
+
+    #[test]
+    fn the_plan_applies_each_combination() {
+        let config = load(&format!(
+            "[policy]\nmsgbuf = \"kernel\"\n[experiment]\nvary = [\"cow\"]\n{SETS}"
+        ));
+        let jobs = plan(&[config], Path::new("results/test"));
+        assert_eq!(jobs.len(), 3);
+        assert_eq!(jobs[1].config.policy_name("cow"), Some("holder"));
+        assert_eq!(jobs[1].config.policy_name("msgbuf"), Some("kernel"));
+        assert_eq!(
+            jobs[1].out_dir,
+            Path::new("results/test/cow-fork/cow-holder")
+        );
+        assert_eq!(jobs[1].label(), "cow-fork [cow=holder]");
+    }
+
+    fn expect(text: &str) -> Expect {
+        load(&format!("{SETS}[[expect]]\n{text}\n"))
+            .expects
+            .remove(0)
+    }
+
+    #[test]
+    fn expectations_hold_or_say_expected_and_actual() {
+        let report = parse_console(TRANSCRIPT).unwrap();
+        let holds = |text: &str| check_expect(&expect(text), &report);
+        assert_eq!(
+            holds("snapshot = \"shared\"\nset = \"parent\"\nfield = \"current.cow\"\npages = 4"),
+            Ok(())
+        );
+        assert_eq!(holds("snapshot = \"shared\"\nset = \"parent\"\nfield = \"paid_for.child\"\nequals = 16384"), Ok(()));
+        assert_eq!(
+            holds("snapshot = \"final\"\nset = \"child\"\nfield = \"paid_for.parent\"\nequals = 0"),
+            Ok(())
+        );
+        assert_eq!(
+            holds(
+                "snapshot = \"final\"\ndomain = \"parent\"\nfield = \"state\"\nequals = \"exited\""
+            ),
+            Ok(())
+        );
+        assert_eq!(holds("snapshot = \"shared\"\nset = \"kernel\"\nfield = \"current.kernel\"\nat_most = 32768"), Ok(()));
+        assert_eq!(
+            holds("snapshot = \"shared\"\nset = \"parent\"\nfield = \"denied.cow\"\nat_least = 1"),
+            Ok(())
+        );
+
+        let message = holds(
+            "snapshot = \"shared\"\nset = \"parent\"\nfield = \"current.cow\"\nequals = 65536",
+        )
+        .unwrap_err();
+        assert_eq!(message, "snapshot `shared`, set `parent`, `current.cow`: expected 65536 (64 KiB), got 16384 (16 KiB)");
+        let message = holds(
+            "snapshot = \"final\"\ndomain = \"child\"\nfield = \"state\"\nequals = \"exited\"",
+        )
+        .unwrap_err();
+        assert!(
+            message.ends_with("expected \"exited\", got \"stopped\""),
+            "{message}"
+        );
+        let message =
+            holds("snapshot = \"forked\"\nset = \"parent\"\nfield = \"current.cow\"\nequals = 0")
+                .unwrap_err();
+        assert!(
+            message.contains("no snapshot `forked`") && message.contains("start, shared, final"),
+            "{message}"
+        );
+        let message =
+            holds("snapshot = \"start\"\nset = \"parent\"\nfield = \"current.cow\"\nequals = 0")
+                .unwrap_err();
+        assert!(message.contains("has no set `parent`"), "{message}");
+        let message = holds(
+            "snapshot = \"shared\"\nset = \"parent\"\nfield = \"current.anon\"\nat_most = 4096",
+        )
+        .unwrap_err();
+        assert!(
+            message.ends_with("expected at most 4096 (4 KiB), got 40960 (40 KiB)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn expectations_apply_only_under_their_policies() {
+        let text = format!("[experiment]\nvary = [\"cow\"]\n{SETS}[[expect]]\nwhen = {{ cow = \"writer\" }}\nsnapshot = \"shared\"\nset = \"parent\"\nfield = \"current.cow\"\nequals = 0\n");
+        let jobs = plan(&[load(&text)], Path::new("out"));
+        let applies: Vec<bool> = jobs
+            .iter()
+            .map(|j| j.config.expects[0].applies(&j.config.policy))
+            .collect();
+        assert_eq!(applies, [true, false, false]);
+    }
+
+    /// The whole pool against a fake QEMU that prints the transcript with the policy names the
+    /// boot arguments asked for.
+    #[test]
+    fn the_pool_runs_every_combination_and_checks_each() {
+        let dir = scratch("testing-pool");
+        std::fs::write(dir.join("transcript"), TRANSCRIPT).unwrap();
+        // The fake kernel reports the cow policy it was booted with, so expectations can tell
+        // the runs apart.
+        let qemu = fake_qemu(
+            &dir,
+            "qemu",
+            &format!(
+                "for a in \"$@\"; do case \"$a\" in *cow=*) cow=$(echo \"$a\" | sed 's/.*cow=\\([a-z]*\\).*/\\1/');; esac; done\n\
+                 sed \"s/\\\"cow\\\":\\\"holder\\\"/\\\"cow\\\":\\\"$cow\\\"/\" '{}'",
+                dir.join("transcript").display()
+            ),
+        );
+        let kernel = dir.join("tally.bin");
+        std::fs::write(&kernel, "image").unwrap();
+        let text = format!("[experiment]\nvary = [\"cow\"]\n{SETS}[[expect]]\nwhen = {{ cow = \"split\" }}\nsnapshot = \"shared\"\nset = \"parent\"\nfield = \"current.cow\"\nequals = 0\n");
+        let jobs = plan(&[load(&text)], &dir.join("results"));
+        let base = RunOptions {
+            kernel,
+            mem_bytes: None,
+            cpu: "cortex-a72".into(),
+            timeout_seconds: Some(20),
+            gdb: false,
+            out_dir: dir.clone(),
+            echo: false,
+        };
+        let _guard = crate::session::tests::QEMU_ENV_LOCK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        std::env::set_var(crate::qemu::QEMU_ENV, &qemu);
+        let mut seen = 0;
+        let outcomes = run_jobs(jobs, &base, 2, |_| seen += 1);
+        std::env::remove_var(crate::qemu::QEMU_ENV);
+        assert_eq!(seen, 3);
+        let lines: Vec<String> = outcomes.iter().map(JobOutcome::line).collect();
+        assert!(
+            lines[0].starts_with("PASS cow-fork [cow=writer]"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with("PASS cow-fork [cow=holder]"),
+            "{lines:?}"
+        );
+        assert!(lines[2].starts_with("FAIL cow-fork [cow=split]: configs/cow-fork.toml:18: snapshot `shared`, set `parent`, `current.cow`: expected 0, got 16384 (16 KiB)"), "{lines:?}");
+        assert_eq!(closing_line(&outcomes), "2 passed, 1 failed");
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("results/cow-fork/cow-split/report.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(report["policy"]["cow"], "split");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_expected_boot_failure_passes_only_when_it_fails_with_the_text() {
+        let dir = scratch("testing-expect-failure");
+        let kernel = dir.join("tally.bin");
+        std::fs::write(&kernel, "image").unwrap();
+        let config = load(
+            "[run]\nexpect_failure = \"bad boot config\"\nappend_bootargs = \"set=x,nowhere,-\"\n",
+        );
+        let job = plan(&[config], &dir.join("results")).remove(0);
+        let base = RunOptions {
+            kernel,
+            mem_bytes: None,
+            cpu: "max".into(),
+            timeout_seconds: Some(5),
+            gdb: false,
+            out_dir: job.out_dir.clone(),
+            echo: false,
+        };
+        let _guard = crate::session::tests::QEMU_ENV_LOCK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (script, passes) in [
+            (
+                "echo 'tally: bad boot config: set x: undefined parent nowhere'; exit 1",
+                true,
+            ),
+            ("echo 'tally: something else'; exit 1", false),
+            ("echo 'tally: bad boot config: x'; exit 0", false),
+        ] {
+            let qemu = fake_qemu(&dir, "qemu", script);
+            std::env::set_var(crate::qemu::QEMU_ENV, &qemu);
+            let result = session::run_config(&job.config, &base).unwrap();
+            assert_eq!(check(&job, &result).is_empty(), passes, "{script}");
+        }
+        std::env::remove_var(crate::qemu::QEMU_ENV);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
