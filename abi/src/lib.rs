@@ -22,7 +22,7 @@ pub enum Syscall {
     Map = 4,
     /// `unmap(va, pages)`: remove pages (and the region covering them) from the caller.
     Unmap = 5,
-    /// `spawn(name_ptr, name_len, set_cap, regions_ptr, regions_len)`: start a domain.
+    /// `spawn(request_ptr, set_cap)`: start a domain described by a [`SpawnRequest`].
     Spawn = 6,
     /// `set_create(parent_cap, name_ptr, name_len, limit_bytes)`: a child charge set.
     SetCreate = 7,
@@ -171,6 +171,25 @@ pub struct SharedRegion {
     pub address: usize,
     /// Length in pages.
     pub pages: usize,
+}
+
+/// The argument block of `spawn`: which program, the new domain's name, and the regions of
+/// the caller shared copy-on-write into it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpawnRequest {
+    /// Address of the program name.
+    pub program_address: usize,
+    /// Its length in bytes.
+    pub program_length: usize,
+    /// Address of the new domain's name (`[a-z0-9_-]{1,23}`, unique).
+    pub name_address: usize,
+    /// Its length in bytes.
+    pub name_length: usize,
+    /// Address of an array of [`SharedRegion`].
+    pub regions_address: usize,
+    /// Number of regions (at most [`MAX_SPAWN_REGIONS`]).
+    pub regions_length: usize,
 }
 
 /// What `set_query` returns: a charge set's usage in bytes, by kind.

@@ -163,14 +163,10 @@ fn choice(key: &'static str, value: &str, valid: &'static [&'static str]) -> Res
 
 const KIND_NAMES: [&str; 5] = ["anon", "pagetables", "kernel", "msgbuf", "cow"];
 
-/// Parses and validates a boot argument string.
-pub fn parse(bootargs: &str) -> Result<BootConfig, ConfigError> {
-    let mut tokens = bootargs.split_ascii_whitespace();
-    if tokens.next() != Some("tally=1") {
-        return Err(ConfigError::Version);
-    }
-    let mut config = BootConfig {
-        config: Name::try_from("unnamed").unwrap_or_default(),
+impl BootConfig {
+    /// The config before parsing.
+    pub const EMPTY: BootConfig = BootConfig {
+        config: String::new(),
         log_level: log::LevelFilter::Info,
         policy: [""; 4],
         transfer: "direct",
@@ -179,6 +175,16 @@ pub fn parse(bootargs: &str) -> Result<BootConfig, ConfigError> {
         domains: Vec::new(),
         endpoints: Vec::new(),
     };
+}
+
+/// Parses and validates a boot argument string.
+pub fn parse(bootargs: &str) -> Result<BootConfig, ConfigError> {
+    let mut tokens = bootargs.split_ascii_whitespace();
+    if tokens.next() != Some("tally=1") {
+        return Err(ConfigError::Version);
+    }
+    let mut config = BootConfig::EMPTY;
+    config.config = Name::try_from("unnamed").unwrap_or_default();
     for (index, key) in policies::KEYS.iter().enumerate() {
         config.policy[index] = policies::valid_names(key).map(|names| names[0]).unwrap_or("");
     }

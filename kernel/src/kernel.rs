@@ -1,10 +1,482 @@
-//! Kernel core (boot-test version).
-use crate::arch::aarch64::{cpu, exception::{Syndrome, TrapFrame}};
-use crate::bootcfg::BootConfig;
+//! The kernel proper: its one global state ([`Kernel`], behind a lock that is never contended
+//! because the kernel is single-threaded and runs with IRQs masked), domain creation and
+//! teardown, round-robin scheduling on the timer tick, and the end of the run.
+//!
+//! Invariants: `current` is the slot whose registers are in the live trap frame; every slot in
+//! `run_queue` is alive and `Runnable`; after every system call and fault the books balance
+//! (checked in debug builds and in every snapshot).
 
-pub fn start(ram: (usize, usize), image_end: usize, config: BootConfig) -> ! {
-    crate::println!("start {:x?} {:x} {}", ram, image_end, config.domains.len());
-    cpu::exit_qemu(0)
+use crate::arch::aarch64::cpu;
+use crate::arch::aarch64::exception::{self, Class, Syndrome, TrapFrame};
+use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
+use crate::board::qemu_virt::{gic::Gic, GICC_PA, GICD_PA, VIRTUAL_TIMER_INTID};
+use crate::bootcfg::{BootConfig, CapSpec};
+use crate::charge::{Books, ChargeError, ToAbi};
+use crate::domain::{self, Block, Capability, Name, Region, RunState, Slot, MAX_DOMAINS};
+use crate::memory::frames::{Frame, FrameAllocator};
+use crate::{elf, programs, report, timer};
+use abi::Error;
+use accounting::{DomainState, SetId, StopReason};
+use heapless::Deque;
+use spin::Mutex;
+
+/// The kernel's state.
+pub struct Kernel {
+    /// Physical frames.
+    pub frames: FrameAllocator,
+    /// The ledger and the policies.
+    pub books: Books,
+    gic: Gic,
+    /// The domain table.
+    pub slots: [Slot; MAX_DOMAINS],
+    run_queue: Deque<u8, MAX_DOMAINS>,
+    /// The running domain's slot.
+    pub current: Option<usize>,
+    fp_owner: Option<usize>,
+    /// The boot config.
+    pub config: BootConfig,
+    /// Charge sets declared by the config, by name (for capabilities and reports).
+    pub config_sets: heapless::Vec<(Name, SetId), 32>,
+    /// Set when any conservation check failed: the run then ends with a failure status.
+    pub conservation_failed: bool,
 }
-pub fn user_exception(_frame: &mut TrapFrame, _s: Syndrome, _far: usize) {}
-pub fn user_interrupt(_frame: &mut TrapFrame) {}
+
+// The kernel state is large (the ledger alone is about 100 KB), so it is built in place in this
+// static from a const initial value rather than on the stack.
+static KERNEL: Mutex<Kernel> = Mutex::new(Kernel::EMPTY);
+
+fn kernel() -> spin::MutexGuard<'static, Kernel> {
+    KERNEL.lock()
+}
+
+/// Builds the kernel state, creates the config's charge sets and domains, takes the `start`
+/// snapshot and enters the first domain.
+pub fn start(ram: (usize, usize), image_end: usize, config: BootConfig) -> ! {
+    let (ram_start, ram_bytes) = ram;
+    let ram_end = ram_start + ram_bytes;
+    mmu::init_kernel_map(ram_start, ram_end);
+    let total_frames = ram_bytes / PAGE_BYTES;
+    let table_start = (image_end + PAGE_BYTES - 1) & !(PAGE_BYTES - 1);
+    let table_bytes = total_frames * core::mem::size_of::<accounting::FrameEntry>();
+    let first_free = (table_start + table_bytes + PAGE_BYTES - 1) & !(PAGE_BYTES - 1);
+    // SAFETY: [table_start, first_free) is RAM right after the kernel image, inside the linear
+    // map, used for nothing else (the device tree may have been there, but was parsed and
+    // copied already); it is zeroed before the slice is formed, and zero is FrameEntry::FREE.
+    let frame_table = unsafe {
+        let pointer = mmu::phys_to_virt(table_start) as *mut accounting::FrameEntry;
+        core::ptr::write_bytes(pointer as *mut u8, 0, table_bytes);
+        core::slice::from_raw_parts_mut(pointer, total_frames)
+    };
+    let mut k = kernel();
+    k.frames = FrameAllocator::new(ram_start, ram_end, first_free);
+    let boot_frames = k.frames.boot_frames() as u32;
+    if let Err(e) = k.books.open(frame_table, &config, boot_frames) {
+        crate::println!("tally: bad boot config: {e}");
+        report::end(false, "bad boot config");
+        cpu::exit_qemu(crate::boot::EXIT_BAD_INPUT);
+    }
+    k.config = config;
+    k.gic.init(VIRTUAL_TIMER_INTID);
+    report::run_record(&k, ram_bytes);
+    if let Err(message) = k.create_config_objects() {
+        crate::println!("tally: bad boot config: {message}");
+        report::end(false, "bad boot config");
+        cpu::exit_qemu(crate::boot::EXIT_BAD_INPUT);
+    }
+    k.snapshot("start");
+    timer::start();
+    let mut frame = TrapFrame::default();
+    k.switch(&mut frame);
+    drop(k);
+    exception::return_to_user(&frame)
+}
+
+impl Kernel {
+    const EMPTY: Kernel = {
+        const EMPTY_SLOT: Slot = Slot::EMPTY;
+        Kernel {
+            frames: FrameAllocator::EMPTY,
+            books: Books::EMPTY,
+            // SAFETY: the GIC's register blocks are in the device GiB of the linear map and
+            // only this driver uses them.
+            gic: unsafe { Gic::new(mmu::phys_to_virt(GICD_PA), mmu::phys_to_virt(GICC_PA)) },
+            slots: [EMPTY_SLOT; MAX_DOMAINS],
+            run_queue: Deque::new(),
+            current: None,
+            fp_owner: None,
+            config: BootConfig::EMPTY,
+            config_sets: heapless::Vec::new(),
+            conservation_failed: false,
+        }
+    };
+
+    /// Creates the config's charge sets, then its domains with their capabilities.
+    fn create_config_objects(&mut self) -> Result<(), &'static str> {
+        let sets = self.config.sets.clone();
+        for spec in &sets {
+            let parent = match &spec.parent {
+                Some(parent) => Some(self.config_set(parent).ok_or("undefined parent set")?),
+                None => None,
+            };
+            let id = self.books.create_set(&spec.name, parent, spec.limit_bytes, &spec.kind_limits).map_err(|_| "cannot create charge set")?;
+            let _ = self.config_sets.push((spec.name.clone(), id));
+        }
+        let domains = self.config.domains.clone();
+        let mut created = heapless::Vec::<usize, 16>::new();
+        for spec in &domains {
+            let set = self.config_set(&spec.charge_set).ok_or("undefined charge set")?;
+            let slot = self.create_domain(&spec.name, set, &spec.program, None).map_err(|e| e.name())?;
+            let _ = created.push(slot);
+        }
+        for (spec, &slot) in domains.iter().zip(created.iter()) {
+            for cap in &spec.caps {
+                let capability = match cap {
+                    CapSpec::Set(name) => Capability::Set(self.config_set(name).ok_or("undefined set")?),
+                    CapSpec::Domain(name) => {
+                        let target = domains.iter().position(|d| &d.name == name).ok_or("undefined domain")?;
+                        let target_slot = created[target];
+                        Capability::Domain { slot: target_slot as u8, generation: self.slots[target_slot].generation }
+                    }
+                    CapSpec::Endpoint(_) => return Err("endpoints are not supported by this kernel yet"),
+                };
+                let caps = self.slots[slot].caps().ok_or("domain died during boot")?;
+                caps.insert(capability).map_err(|_| "too many capabilities")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn config_set(&self, name: &str) -> Option<SetId> {
+        if name == "kernel" {
+            return Some(SetId::KERNEL);
+        }
+        self.config_sets.iter().find(|(n, _)| n == name).map(|(_, id)| *id)
+    }
+
+    /// Takes a report snapshot and checks conservation.
+    pub fn snapshot(&mut self, label: &str) {
+        if !report::snapshot(self, label) {
+            self.conservation_failed = true;
+        }
+    }
+
+    /// Creates a domain running `program`, bound to `set`, created by `creator` (None at
+    /// boot). On any failure everything created so far is torn down again and the books are
+    /// back where they were.
+    pub fn create_domain(&mut self, name: &str, set: SetId, program: &str, creator: Option<usize>) -> Result<usize, Error> {
+        let image = programs::find(program).ok_or(Error::UnknownProgram)?;
+        let program = elf::parse(image).ok_or(Error::UnknownProgram)?;
+        // Never-used slots first, so a capability to an ended domain stays meaningful as long as
+        // possible; then ended slots nobody waits on.
+        let slot = (0..MAX_DOMAINS)
+            .find(|&s| self.slots[s].generation == 0)
+            .or_else(|| (0..MAX_DOMAINS).find(|&s| !self.slots[s].is_alive() && !self.is_waited_for(s)))
+            .ok_or(Error::TableFull)?;
+        let domain_name = Name::try_from(name).map_err(|_| Error::BadArgument)?;
+        let ledger = self.books.create_domain(name, set).map_err(|e| e.to_abi())?;
+        let causer = creator.map(|c| self.slots[c].ledger).unwrap_or(ledger);
+
+        // Kernel objects and the root table, charged in one step.
+        let [dcb_frame, caps_frame, root] = self.allocate_frames::<3>()?;
+        if let Err(e) = self.books.charge_domain_objects(set, ledger, causer, [dcb_frame, caps_frame], root, &self.frames) {
+            for frame in [dcb_frame, caps_frame, root] {
+                self.frames.free(frame);
+            }
+            self.books.domain_state(ledger, DomainState::Stopped(e.stop_reason()));
+            return Err(e.to_abi());
+        }
+        root.zero();
+        domain::init_dcb(dcb_frame, root, program.entry);
+        domain::init_caps(caps_frame);
+        let generation = self.slots[slot].generation.wrapping_add(1);
+        self.slots[slot] = Slot {
+            generation,
+            name: domain_name,
+            ledger,
+            set,
+            state: RunState::Runnable,
+            dcb: Some(dcb_frame),
+            caps: Some(caps_frame),
+        };
+        mmu::invalidate_asid(asid(slot));
+        if let Err(e) = self.load_program(slot, &program) {
+            self.teardown(slot, RunState::Stopped(e.stop_reason()));
+            return Err(e.to_abi());
+        }
+        let _ = self.run_queue.push_back(slot as u8);
+        log::debug!("domain '{name}' created in slot {slot}");
+        Ok(slot)
+    }
+
+    fn allocate_frames<const N: usize>(&mut self) -> Result<[Frame; N], Error> {
+        let mut frames = [Frame(0); N];
+        for i in 0..N {
+            match self.frames.allocate() {
+                Some(frame) => frames[i] = frame,
+                None => {
+                    for frame in &frames[..i] {
+                        self.frames.free(*frame);
+                    }
+                    return Err(Error::OutOfMemory);
+                }
+            }
+        }
+        Ok(frames)
+    }
+
+    /// Maps the program's segments (their pages populated and charged as `anon`) and the
+    /// demand-zero stack region.
+    fn load_program(&mut self, slot: usize, program: &elf::Program) -> Result<(), ChargeError> {
+        for segment in &program.segments {
+            let start = segment.address & !(PAGE_BYTES - 1);
+            let end = (segment.address + segment.memory_bytes + PAGE_BYTES - 1) & !(PAGE_BYTES - 1);
+            let access = if segment.flags & elf::FLAG_EXECUTE != 0 {
+                UserAccess::ReadExecute
+            } else if segment.flags & elf::FLAG_WRITE != 0 {
+                UserAccess::ReadWrite
+            } else {
+                UserAccess::ReadOnly
+            };
+            self.add_region(slot, Region { start, pages: (end - start) / PAGE_BYTES, access })
+                .map_err(|_| ChargeError::Fault)?;
+            let mut va = start;
+            while va < end {
+                let frame = self.populate(slot, va, access)?;
+                // Copy the part of the segment's file bytes that falls in this page.
+                let page_end = va + PAGE_BYTES;
+                let data_start = segment.address.max(va);
+                let data_end = (segment.address + segment.data.len()).min(page_end);
+                if data_start < data_end {
+                    let bytes = &segment.data[data_start - segment.address..data_end - segment.address];
+                    // SAFETY: `frame` is the page just mapped for `va`, owned by this domain,
+                    // and the range lies inside it.
+                    unsafe {
+                        core::ptr::copy_nonoverlapping(bytes.as_ptr(), (frame.virt() + (data_start - va)) as *mut u8, bytes.len())
+                    };
+                }
+                va = page_end;
+            }
+        }
+        let stack_start = abi::USER_STACK_TOP - abi::USER_STACK_PAGES * PAGE_BYTES;
+        self.add_region(slot, Region { start: stack_start, pages: abi::USER_STACK_PAGES, access: UserAccess::ReadWrite })
+            .map_err(|_| ChargeError::Fault)
+    }
+
+    /// Adds a region to a domain's address space.
+    pub fn add_region(&mut self, slot: usize, region: Region) -> Result<(), Error> {
+        let dcb = self.slots[slot].dcb().ok_or(Error::BadArgument)?;
+        if dcb.regions.iter().any(|r| r.overlaps(region.start, region.end())) {
+            return Err(Error::RegionOverlap);
+        }
+        dcb.regions.push(region).map_err(|_| Error::TableFull)
+    }
+
+    fn is_waited_for(&self, slot: usize) -> bool {
+        self.slots.iter().any(|s| s.state == RunState::Blocked(Block::Wait(slot as u8)))
+    }
+
+    /// Ends a domain: returns every frame and every charge (release policy applies to frames
+    /// others still map), wakes its waiters, and records the final state.
+    pub fn teardown(&mut self, slot: usize, state: RunState) {
+        let Some(dcb) = self.slots[slot].dcb() else { return };
+        let ledger = self.slots[slot].ledger;
+        let regions = dcb.regions.clone();
+        for region in &regions {
+            self.unmap_range(slot, region.start, region.end());
+        }
+        let mut tables = heapless::Vec::<Frame, 1024>::new();
+        dcb.tables.for_each_table(|frame| {
+            let _ = tables.push(frame);
+        });
+        let _ = tables.push(dcb.tables.root());
+        for frame in tables {
+            self.books.free(frame, &self.frames);
+            self.frames.free(frame);
+        }
+        if self.fp_owner == Some(slot) {
+            self.fp_owner = None;
+        }
+        for frame in [self.slots[slot].dcb.take(), self.slots[slot].caps.take()].into_iter().flatten() {
+            self.books.free(frame, &self.frames);
+            self.frames.free(frame);
+        }
+        mmu::invalidate_asid(asid(slot));
+        self.slots[slot].state = state;
+        self.books.domain_state(ledger, report_state(state));
+        let code = match state {
+            RunState::Exited(code) => code as u64,
+            _ => (-1i64) as u64,
+        };
+        for waiter in 0..MAX_DOMAINS {
+            if self.slots[waiter].state == RunState::Blocked(Block::Wait(slot as u8)) {
+                self.wake(waiter, code);
+            }
+        }
+        log::debug!("domain '{}' ended: {:?}", self.slots[slot].name, state);
+    }
+
+    /// Removes every page in `[start, end)` from a domain's tables and the ledger.
+    pub fn unmap_range(&mut self, slot: usize, start: usize, end: usize) {
+        let Some(dcb) = self.slots[slot].dcb() else { return };
+        let ledger = self.slots[slot].ledger;
+        let mut pages = heapless::Vec::<(usize, Frame), 64>::new();
+        let mut va = start;
+        while va < end {
+            pages.clear();
+            let chunk_end = end.min(va + 64 * PAGE_BYTES);
+            dcb.tables.for_each_page(va, chunk_end, |page_va, descriptor| {
+                let _ = pages.push((page_va, Frame(mmu::descriptor_address(descriptor))));
+            });
+            for &(page_va, frame) in &pages {
+                dcb.tables.replace(page_va, 0);
+                mmu::invalidate_user_page(page_va, asid(slot));
+                if self.books.unmap(frame, ledger, &self.frames) {
+                    self.frames.free(frame);
+                }
+            }
+            va = chunk_end;
+        }
+    }
+
+    /// Makes a blocked domain runnable with `result` in x0.
+    fn wake(&mut self, slot: usize, result: u64) {
+        if let Some(dcb) = self.slots[slot].dcb() {
+            dcb.frame.x[0] = result;
+            self.slots[slot].state = RunState::Runnable;
+            self.books.domain_state(self.slots[slot].ledger, DomainState::Running);
+            let _ = self.run_queue.push_back(slot as u8);
+        }
+    }
+
+    /// Blocks the current domain.
+    pub fn block_current(&mut self, reason: Block) {
+        if let Some(slot) = self.current {
+            self.slots[slot].state = RunState::Blocked(reason);
+            self.books.domain_state(self.slots[slot].ledger, DomainState::Blocked);
+        }
+    }
+
+    /// Stops the current domain for `reason`, printing why.
+    pub fn stop_current(&mut self, reason: StopReason, why: core::fmt::Arguments) {
+        if let Some(slot) = self.current {
+            log::warn!("domain '{}' stopped ({}): {}", self.slots[slot].name, reason.name(), why);
+            self.teardown(slot, RunState::Stopped(reason));
+        }
+    }
+
+    /// Saves the current domain into `frame`'s owner and loads the next runnable one into
+    /// `frame`. When no domain can run: blocked domains are deadlocked and stopped; when none
+    /// is left, the run ends.
+    pub fn switch(&mut self, frame: &mut TrapFrame) {
+        if let Some(current) = self.current.take() {
+            if let Some(dcb) = self.slots[current].dcb() {
+                dcb.frame = *frame;
+                if self.slots[current].state == RunState::Runnable {
+                    let _ = self.run_queue.push_back(current as u8);
+                }
+            }
+        }
+        loop {
+            while let Some(next) = self.run_queue.pop_front() {
+                let next = next as usize;
+                let Some(dcb) = self.slots[next].dcb() else { continue };
+                if self.slots[next].state != RunState::Runnable {
+                    continue;
+                }
+                *frame = dcb.frame;
+                mmu::switch_user_space(dcb.tables.root().address(), asid(next));
+                if self.fp_owner == Some(next) {
+                    cpu::fp_enable_for_user();
+                } else {
+                    cpu::fp_trap_for_user();
+                }
+                self.current = Some(next);
+                return;
+            }
+            let blocked: heapless::Vec<usize, MAX_DOMAINS> =
+                (0..MAX_DOMAINS).filter(|&s| self.slots[s].is_alive()).collect();
+            if blocked.is_empty() {
+                self.finish_run();
+            }
+            for slot in blocked {
+                log::warn!("domain '{}' stopped: deadlock (every live domain is blocked)", self.slots[slot].name);
+                self.teardown(slot, RunState::Stopped(StopReason::Killed));
+            }
+        }
+    }
+
+    /// The last domain has ended: final snapshot, end record, exit.
+    fn finish_run(&mut self) -> ! {
+        self.snapshot("final");
+        let ok = !self.conservation_failed;
+        report::end(ok, if ok { "ok" } else { "conservation check failed" });
+        cpu::exit_qemu(if ok { 0 } else { 1 })
+    }
+
+    /// Lazy FP/SIMD switch: the current domain used FP registers another domain holds.
+    fn switch_fp(&mut self) {
+        let Some(current) = self.current else { return };
+        if let Some(owner) = self.fp_owner {
+            if let Some(dcb) = self.slots[owner].dcb() {
+                cpu::save_fp(&mut dcb.fp);
+            }
+        }
+        if let Some(dcb) = self.slots[current].dcb() {
+            cpu::restore_fp(&dcb.fp);
+        }
+        self.fp_owner = Some(current);
+        cpu::fp_enable_for_user();
+    }
+}
+
+/// The ASID of a slot (0 is never used by a domain).
+pub fn asid(slot: usize) -> u16 {
+    slot as u16 + 1
+}
+
+/// The report's view of a run state.
+pub fn report_state(state: RunState) -> DomainState {
+    match state {
+        RunState::Runnable => DomainState::Running,
+        RunState::Blocked(_) => DomainState::Blocked,
+        RunState::Exited(_) => DomainState::Exited,
+        RunState::Stopped(reason) => DomainState::Stopped(reason),
+    }
+}
+
+/// A synchronous exception from EL0: system call, page fault, FP trap or a fatal fault.
+pub fn user_exception(frame: &mut TrapFrame, syndrome: Syndrome, fault_address: usize) {
+    let mut k = kernel();
+    match syndrome.class() {
+        Class::SystemCall => k.system_call(frame),
+        Class::DataAbort | Class::InstructionAbort => k.user_fault(syndrome, fault_address, frame.elr as usize),
+        Class::FpAccess => k.switch_fp(),
+        Class::Other(_) => {
+            let elr = frame.elr;
+            k.stop_current(StopReason::Fault, format_args!("{syndrome} at {elr:#x}"));
+        }
+    }
+    if cfg!(debug_assertions) && !k.books.conservation(&k.frames).ok {
+        panic!("conservation violated after a system call or fault");
+    }
+    let runnable = k.current.map(|s| k.slots[s].state == RunState::Runnable && k.slots[s].is_alive()).unwrap_or(false);
+    if !runnable {
+        k.switch(frame);
+    }
+}
+
+/// An IRQ while a domain ran: the timer tick preempts it.
+pub fn user_interrupt(frame: &mut TrapFrame) {
+    let mut k = kernel();
+    let mut preempt = false;
+    while let Some(iar) = k.gic.acknowledge() {
+        if iar & 0x3ff == VIRTUAL_TIMER_INTID {
+            timer::rearm();
+            preempt = true;
+        }
+        k.gic.end(iar);
+    }
+    if preempt && !k.run_queue.is_empty() {
+        k.switch(frame);
+    }
+}

@@ -12,13 +12,19 @@ mod arch;
 mod board;
 mod boot;
 mod bootcfg;
+mod charge;
 mod console;
+mod domain;
 mod dtb;
 mod elf;
 mod kernel;
 mod memory;
 mod panic;
 mod programs;
+mod report;
+mod syscall;
+mod timer;
+mod usermem;
 
 /// Called by boot.s on the boot stack, MMU on, with the device tree's physical address.
 #[no_mangle]

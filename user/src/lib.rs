@@ -6,8 +6,8 @@
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-pub use abi::{Error, SetUsage, SharedRegion, MAP_WRITE, NO_LIMIT, USER_STACK_TOP};
-use abi::Syscall;
+pub use abi::{Error, SetUsage, SharedRegion, SpawnRequest, MAP_WRITE, NO_LIMIT, USER_STACK_TOP};
+pub use abi::Syscall;
 use core::arch::asm;
 use core::fmt::{self, Write};
 
@@ -27,6 +27,27 @@ pub fn syscall(call: Syscall, args: [usize; 6]) -> usize {
         );
     }
     result
+}
+
+/// A raw system call by number (for tests that pass numbers the ABI does not define).
+pub fn raw_syscall(number: usize, args: [usize; 6]) -> usize {
+    let result: usize;
+    // SAFETY: as for `syscall`; an unknown number is rejected by the kernel.
+    unsafe {
+        asm!(
+            "svc #0",
+            inlateout("x0") args[0] => result,
+            in("x1") args[1], in("x2") args[2], in("x3") args[3], in("x4") args[4], in("x5") args[5],
+            in("x8") number,
+            options(nostack),
+        );
+    }
+    result
+}
+
+/// The system call with this number, if the ABI defines one.
+pub fn abi_syscall(number: usize) -> Option<Syscall> {
+    Syscall::from_number(number)
 }
 
 fn call(call: Syscall, args: [usize; 6]) -> Result<usize, Error> {
@@ -66,13 +87,19 @@ pub fn unmap(address: usize, pages: usize) -> Result<(), Error> {
     call(Syscall::Unmap, [address, pages, 0, 0, 0, 0]).map(|_| ())
 }
 
-/// Starts program `name` in a new domain bound to the charge set behind `set_cap`, sharing
-/// `regions` of the caller copy-on-write; returns the capability index of the new domain.
-pub fn spawn(name: &str, set_cap: usize, regions: &[SharedRegion]) -> Result<usize, Error> {
-    call(
-        Syscall::Spawn,
-        [name.as_ptr() as usize, name.len(), set_cap, regions.as_ptr() as usize, regions.len(), 0],
-    )
+/// Starts `program` in a new domain called `name`, bound to the charge set behind `set_cap`,
+/// sharing `regions` of the caller copy-on-write; returns the capability index of the new
+/// domain.
+pub fn spawn(program: &str, name: &str, set_cap: usize, regions: &[SharedRegion]) -> Result<usize, Error> {
+    let request = SpawnRequest {
+        program_address: program.as_ptr() as usize,
+        program_length: program.len(),
+        name_address: name.as_ptr() as usize,
+        name_length: name.len(),
+        regions_address: regions.as_ptr() as usize,
+        regions_length: regions.len(),
+    };
+    call(Syscall::Spawn, [&request as *const SpawnRequest as usize, set_cap, 0, 0, 0, 0])
 }
 
 /// Creates a charge set as a child of the one behind `parent_cap`; returns its capability.

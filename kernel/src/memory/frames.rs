@@ -50,6 +50,10 @@ pub struct FrameAllocator {
 const LIST_END: usize = 0;
 
 impl FrameAllocator {
+    /// An allocator over no RAM (before boot sets it up).
+    pub const EMPTY: FrameAllocator =
+        FrameAllocator { ram_start: 0, ram_end: 0, bump: 0, free_list: LIST_END, free_list_frames: 0, boot_frames: 0 };
+
     /// An allocator over `[ram_start, ram_end)` whose first `first_free - ram_start` bytes are
     /// the kernel's own (`boot`).
     pub fn new(ram_start: usize, ram_end: usize, first_free: usize) -> Self {

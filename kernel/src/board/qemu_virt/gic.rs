@@ -36,8 +36,8 @@ const SPURIOUS_INTID: u32 = 1020;
 
 /// The GICv2 of the `virt` board.
 pub struct Gic {
-    distributor: &'static Distributor,
-    cpu: &'static CpuInterface,
+    distributor_base: usize,
+    cpu_base: usize,
 }
 
 // SAFETY: the GIC is only reached through the kernel lock.
@@ -47,29 +47,33 @@ impl Gic {
     /// # Safety
     /// Both bases must be mapped GICv2 register blocks owned by this driver alone.
     pub const unsafe fn new(distributor_base: usize, cpu_base: usize) -> Self {
-        // SAFETY: the caller guarantees mapped, exclusively owned register blocks.
-        unsafe {
-            Gic {
-                distributor: &*(distributor_base as *const Distributor),
-                cpu: &*(cpu_base as *const CpuInterface),
-            }
-        }
+        Gic { distributor_base, cpu_base }
+    }
+
+    fn distributor(&self) -> &Distributor {
+        // SAFETY: `new`'s caller guaranteed a mapped distributor owned by this driver.
+        unsafe { &*(self.distributor_base as *const Distributor) }
+    }
+
+    fn cpu(&self) -> &CpuInterface {
+        // SAFETY: `new`'s caller guaranteed a mapped CPU interface owned by this driver.
+        unsafe { &*(self.cpu_base as *const CpuInterface) }
     }
 
     /// Enables the distributor and CPU interface, lets every priority through, and enables
     /// `intid`.
     pub fn init(&self, intid: u32) {
-        self.distributor.CTLR.set(0);
-        self.distributor.IPRIORITYR[(intid / 4) as usize].set(0);
-        self.distributor.ISENABLER[(intid / 32) as usize].set(1 << (intid % 32));
-        self.distributor.CTLR.set(1);
-        self.cpu.PMR.set(0xff);
-        self.cpu.CTLR.set(1);
+        self.distributor().CTLR.set(0);
+        self.distributor().IPRIORITYR[(intid / 4) as usize].set(0);
+        self.distributor().ISENABLER[(intid / 32) as usize].set(1 << (intid % 32));
+        self.distributor().CTLR.set(1);
+        self.cpu().PMR.set(0xff);
+        self.cpu().CTLR.set(1);
     }
 
     /// Acknowledges the highest-priority pending interrupt, if any.
     pub fn acknowledge(&self) -> Option<u32> {
-        let iar = self.cpu.IAR.get();
+        let iar = self.cpu().IAR.get();
         let intid = iar & 0x3ff;
         if intid >= SPURIOUS_INTID {
             None
@@ -80,6 +84,6 @@ impl Gic {
 
     /// Signals the end of an acknowledged interrupt (the raw IAR value).
     pub fn end(&self, iar: u32) {
-        self.cpu.EOIR.set(iar);
+        self.cpu().EOIR.set(iar);
     }
 }

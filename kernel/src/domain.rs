@@ -1,0 +1,222 @@
+//! Domains: one address space, one thread and one capability table each, bound to a charge
+//! set. The control block ([`Dcb`]) and the capability table ([`CapTable`]) each live in a
+//! frame of their own, charged as `kernel` to the domain's charge set; the small [`Slot`] in
+//! the kernel's static table outlives them so waiters can read the exit code and reports can
+//! name the domain.
+
+use crate::arch::aarch64::cpu::FpState;
+use crate::arch::aarch64::exception::TrapFrame;
+use crate::arch::aarch64::mmu::{self, UserAccess};
+use crate::memory::frames::Frame;
+use crate::memory::page_table::PageTables;
+use accounting::{DomainId, SetId, StopReason};
+use heapless::{String, Vec};
+
+/// Most domains alive at once (ASIDs are slot + 1).
+pub const MAX_DOMAINS: usize = 64;
+/// Most regions in one address space.
+pub const MAX_REGIONS: usize = 16;
+/// Capability slots per domain.
+pub const MAX_CAPS: usize = 64;
+
+/// A domain's name.
+pub type Name = String<23>;
+
+/// A capability: what a domain may act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Capability {
+    /// An empty slot.
+    Empty,
+    /// A charge set: create children, set limits, query, spawn into.
+    Set(SetId),
+    /// A domain: wait for its exit. `generation` detects a reused slot.
+    Domain {
+        /// Slot index.
+        slot: u8,
+        /// The slot's generation when the capability was made.
+        generation: u32,
+    },
+    /// An endpoint (message passing).
+    Endpoint(u16),
+}
+
+/// A capability table, in its own frame.
+#[repr(C)]
+pub struct CapTable {
+    /// The slots, index 0 upward.
+    pub caps: [Capability; MAX_CAPS],
+}
+
+const _: () = assert!(core::mem::size_of::<CapTable>() <= 4096);
+
+impl CapTable {
+    /// The capability at a user-supplied index, if in range and not empty.
+    pub fn get(&self, index: usize) -> Result<Capability, abi::Error> {
+        match self.caps.get(index) {
+            Some(Capability::Empty) | None => Err(abi::Error::BadCapability),
+            Some(cap) => Ok(*cap),
+        }
+    }
+
+    /// Stores a capability in the first empty slot; returns its index.
+    pub fn insert(&mut self, cap: Capability) -> Result<usize, abi::Error> {
+        let index = self.caps.iter().position(|c| *c == Capability::Empty).ok_or(abi::Error::TableFull)?;
+        self.caps[index] = cap;
+        Ok(index)
+    }
+
+    /// Whether there is room for one more capability.
+    pub fn has_room(&self) -> bool {
+        self.caps.contains(&Capability::Empty)
+    }
+}
+
+/// What a region of an address space holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// First address, page aligned.
+    pub start: usize,
+    /// Length in pages.
+    pub pages: usize,
+    /// Access rights of its pages.
+    pub access: UserAccess,
+}
+
+impl Region {
+    /// One past the last address.
+    pub fn end(&self) -> usize {
+        self.start + self.pages * mmu::PAGE_BYTES
+    }
+
+    /// Whether `va` lies inside.
+    pub fn contains(&self, va: usize) -> bool {
+        va >= self.start && va < self.end()
+    }
+
+    /// Whether the region overlaps `[start, end)`.
+    pub fn overlaps(&self, start: usize, end: usize) -> bool {
+        start < self.end() && self.start < end
+    }
+}
+
+/// The domain control block, in its own frame.
+#[repr(C)]
+pub struct Dcb {
+    /// Saved registers while not running.
+    pub frame: TrapFrame,
+    /// Saved FP/SIMD registers (lazily switched).
+    pub fp: FpState,
+    /// Translation tables.
+    pub tables: PageTables,
+    /// The regions of the address space.
+    pub regions: Vec<Region, MAX_REGIONS>,
+    /// Whether the domain's console output is at the start of a line.
+    pub console_at_line_start: bool,
+}
+
+const _: () = assert!(core::mem::size_of::<Dcb>() <= 4096);
+
+impl Dcb {
+    /// The region containing `va`.
+    pub fn region(&self, va: usize) -> Option<Region> {
+        self.regions.iter().copied().find(|r| r.contains(va))
+    }
+}
+
+/// Why a domain is blocked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Block {
+    /// Waiting for the domain in this slot to exit.
+    Wait(u8),
+}
+
+/// A domain's run state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    /// Ready or running.
+    Runnable,
+    /// Waiting.
+    Blocked(Block),
+    /// Exited by itself with a code.
+    Exited(i32),
+    /// Stopped by the kernel.
+    Stopped(StopReason),
+}
+
+/// A slot of the kernel's domain table.
+pub struct Slot {
+    /// Bumped each time the slot is reused, so stale capabilities fail.
+    pub generation: u32,
+    /// The domain's name.
+    pub name: Name,
+    /// The ledger's id for the domain.
+    pub ledger: DomainId,
+    /// The charge set the domain is bound to.
+    pub set: SetId,
+    /// Run state.
+    pub state: RunState,
+    /// The control block's frame while the domain is alive.
+    pub dcb: Option<Frame>,
+    /// The capability table's frame while the domain is alive.
+    pub caps: Option<Frame>,
+}
+
+impl Slot {
+    /// An unused slot.
+    pub const EMPTY: Slot = Slot {
+        generation: 0,
+        name: String::new(),
+        ledger: DomainId(0),
+        set: SetId(0),
+        state: RunState::Exited(0),
+        dcb: None,
+        caps: None,
+    };
+
+    /// Whether the domain still has its control block (it has not exited or been stopped).
+    pub fn is_alive(&self) -> bool {
+        self.dcb.is_some()
+    }
+
+    /// The control block.
+    pub fn dcb(&self) -> Option<&'static mut Dcb> {
+        // SAFETY: the DCB frame was initialised by `Dcb` construction in domain creation, is
+        // owned by this slot until teardown clears `dcb`, and the kernel is single-threaded
+        // with IRQs masked, so at most one reference is used at a time.
+        self.dcb.map(|frame| unsafe { &mut *(frame.virt() as *mut Dcb) })
+    }
+
+    /// The capability table.
+    pub fn caps(&self) -> Option<&'static mut CapTable> {
+        // SAFETY: as for `dcb`: an initialised CapTable owned by this slot.
+        self.caps.map(|frame| unsafe { &mut *(frame.virt() as *mut CapTable) })
+    }
+}
+
+/// Writes a fresh control block into `frame`.
+pub fn init_dcb(frame: Frame, root: Frame, entry: usize) -> &'static mut Dcb {
+    let dcb = Dcb {
+        frame: TrapFrame::new_user(entry, abi::USER_STACK_TOP),
+        fp: FpState::ZERO,
+        tables: PageTables::new(root),
+        regions: Vec::new(),
+        console_at_line_start: true,
+    };
+    // SAFETY: `frame` is a freshly allocated RAM page owned by the caller, large enough and
+    // page-aligned (so aligned for Dcb).
+    unsafe {
+        let pointer = frame.virt() as *mut Dcb;
+        pointer.write(dcb);
+        &mut *pointer
+    }
+}
+
+/// Writes an empty capability table into `frame`.
+pub fn init_caps(frame: Frame) -> &'static mut CapTable {
+    // SAFETY: as for init_dcb.
+    unsafe {
+        let pointer = frame.virt() as *mut CapTable;
+        pointer.write(CapTable { caps: [Capability::Empty; MAX_CAPS] });
+        &mut *pointer
+    }
+}

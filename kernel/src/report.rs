@@ -1,0 +1,47 @@
+//! Report records on the console (format in docs/internals.md §2): the `run` header, a
+//! `snapshot` per request plus `start` and `final`, and the `end` record.
+
+use crate::arch::aarch64::cpu;
+use crate::console;
+use crate::kernel::Kernel;
+
+/// Writes the `run` record: config, policies, IPC mode, kernel version, RAM size.
+pub fn run_record(k: &Kernel, mem_bytes: usize) {
+    let config = &k.config;
+    console::framed("run", |w| {
+        write!(w, "{{\"config\":\"{}\",\"kernel_version\":\"{}\",\"policy\":{{", config.config, env!("CARGO_PKG_VERSION"))?;
+        for (i, key) in policies::KEYS.iter().enumerate() {
+            let separator = if i == 0 { "" } else { "," };
+            write!(w, "{separator}\"{key}\":\"{}\"", config.policy[i])?;
+        }
+        write!(
+            w,
+            "}},\"ipc\":{{\"transfer\":\"{}\"}},\"mem_bytes\":{mem_bytes},\"trace\":{},\"accounting\":{}}}",
+            config.transfer,
+            config.trace,
+            cfg!(feature = "accounting")
+        )
+    });
+}
+
+/// Writes a snapshot labelled `label`; returns whether the conservation check held.
+pub fn snapshot(k: &Kernel, label: &str) -> bool {
+    let conservation = k.books.conservation(&k.frames);
+    let instructions = cpu::instructions();
+    console::framed("snapshot", |w| k.books.write_snapshot(w, label, instructions, &k.frames));
+    if !conservation.ok {
+        log::error!(
+            "conservation check failed in snapshot '{label}': {} bytes charged, {} bytes in use",
+            conservation.charged_bytes,
+            conservation.in_use_bytes
+        );
+    }
+    conservation.ok
+}
+
+/// Writes the `end` record.
+pub fn end(ok: bool, reason: &str) {
+    console::framed("end", |w| {
+        write!(w, "{{\"status\":\"{}\",\"reason\":\"{reason}\"}}", if ok { "ok" } else { "error" })
+    });
+}

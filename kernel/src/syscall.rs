@@ -1,0 +1,356 @@
+//! System calls: one dispatch point, each call split seL4-style into *decode* (validate every
+//! argument, capability and user pointer, and reserve what must be reserved; on error nothing
+//! has changed) and *invoke* (apply). The ABI (numbers, errors, layouts) is in the `abi` crate.
+//!
+//! Exceptions to "invoke cannot fail", documented: `spawn` and `set_create` create objects
+//! whose charges are reserved inside invoke; on failure they tear down what they made, so the
+//! books return to where they were (the cumulative charged/uncharged totals show the attempt).
+
+use crate::arch::aarch64::exception::TrapFrame;
+use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
+use crate::domain::{Block, Capability, Region, RunState, MAX_DOMAINS};
+use crate::kernel::Kernel;
+use crate::charge::ToAbi;
+use crate::usermem::check_range;
+use abi::{Error, SetUsage, SharedRegion, SpawnRequest, Syscall};
+use accounting::SetId;
+use heapless::{String, Vec};
+
+/// A decoded, validated system call.
+enum Call {
+    ConsoleWrite { length: usize, bytes: [u8; abi::MAX_CONSOLE_WRITE_BYTES] },
+    Exit(i32),
+    Yield,
+    Wait { slot: usize },
+    Map { address: usize, pages: usize, access: UserAccess },
+    Unmap { address: usize, pages: usize },
+    Spawn { program: String<23>, name: String<23>, set: SetId, regions: Vec<SharedRegion, { abi::MAX_SPAWN_REGIONS }> },
+    SetCreate { parent: SetId, name: String<23>, limit_bytes: Option<u64> },
+    SetLimit { set: SetId, limit_bytes: Option<u64> },
+    SetQuery { set: SetId, address: usize },
+    Snapshot { label: String<23> },
+}
+
+fn limit(value: usize) -> Option<u64> {
+    (value != abi::NO_LIMIT).then_some(value as u64)
+}
+
+impl Kernel {
+    /// Handles `svc #0` from the current domain; the result goes to x0.
+    pub fn system_call(&mut self, frame: &mut TrapFrame) {
+        let Some(slot) = self.current else { return };
+        let args = [frame.x[0] as usize, frame.x[1] as usize, frame.x[2] as usize, frame.x[3] as usize, frame.x[4] as usize];
+        let result = Syscall::from_number(frame.x[8] as usize)
+            .ok_or(Error::BadSyscall)
+            .and_then(|call| self.decode(slot, call, args))
+            .and_then(|call| self.invoke(slot, call, frame));
+        if self.slots[slot].is_alive() && self.current == Some(slot) {
+            frame.x[0] = match result {
+                Ok(value) => value as u64,
+                Err(error) => error.to_return_value() as u64,
+            };
+        }
+    }
+
+    fn set_cap(&self, slot: usize, index: usize) -> Result<SetId, Error> {
+        match self.slots[slot].caps().ok_or(Error::BadCapability)?.get(index)? {
+            Capability::Set(set) => Ok(set),
+            _ => Err(Error::WrongCapabilityType),
+        }
+    }
+
+    fn read_name(&mut self, slot: usize, address: usize, length: usize) -> Result<String<23>, Error> {
+        if length == 0 || length > abi::MAX_NAME_BYTES {
+            return Err(Error::BadArgument);
+        }
+        let mut bytes = [0u8; abi::MAX_NAME_BYTES];
+        self.copy_from_user(slot, address, &mut bytes[..length])?;
+        let text = core::str::from_utf8(&bytes[..length]).map_err(|_| Error::BadArgument)?;
+        if !accounting::valid_name(text) {
+            return Err(Error::BadArgument);
+        }
+        String::try_from(text).map_err(|_| Error::BadArgument)
+    }
+
+    fn decode(&mut self, slot: usize, call: Syscall, args: [usize; 5]) -> Result<Call, Error> {
+        Ok(match call {
+            Syscall::ConsoleWrite => {
+                let length = args[1];
+                if length > abi::MAX_CONSOLE_WRITE_BYTES {
+                    return Err(Error::BadArgument);
+                }
+                let mut bytes = [0u8; abi::MAX_CONSOLE_WRITE_BYTES];
+                self.copy_from_user(slot, args[0], &mut bytes[..length])?;
+                Call::ConsoleWrite { length, bytes }
+            }
+            Syscall::Exit => Call::Exit(args[0] as i32),
+            Syscall::Yield => Call::Yield,
+            Syscall::Wait => {
+                let caps = self.slots[slot].caps().ok_or(Error::BadCapability)?;
+                match caps.get(args[0])? {
+                    Capability::Domain { slot: target, generation } => {
+                        let target = target as usize;
+                        if target >= MAX_DOMAINS || self.slots[target].generation != generation {
+                            return Err(Error::BadCapability);
+                        }
+                        if target == slot {
+                            return Err(Error::Deadlock);
+                        }
+                        Call::Wait { slot: target }
+                    }
+                    _ => return Err(Error::WrongCapabilityType),
+                }
+            }
+            Syscall::Map => {
+                let (address, pages, flags) = (args[0], args[1], args[2]);
+                if address % PAGE_BYTES != 0 || pages == 0 || flags & !abi::MAP_WRITE != 0 {
+                    return Err(Error::BadArgument);
+                }
+                let bytes = pages.checked_mul(PAGE_BYTES).ok_or(Error::BadArgument)?;
+                check_range(address, bytes).map_err(|_| Error::BadArgument)?;
+                if address < abi::USER_MIN_ADDRESS {
+                    return Err(Error::BadArgument);
+                }
+                let dcb = self.slots[slot].dcb().ok_or(Error::BadArgument)?;
+                if dcb.regions.iter().any(|r| r.overlaps(address, address + bytes)) {
+                    return Err(Error::RegionOverlap);
+                }
+                if dcb.regions.is_full() {
+                    return Err(Error::TableFull);
+                }
+                let access = if flags & abi::MAP_WRITE != 0 { UserAccess::ReadWrite } else { UserAccess::ReadOnly };
+                Call::Map { address, pages, access }
+            }
+            Syscall::Unmap => {
+                let (address, pages) = (args[0], args[1]);
+                if address % PAGE_BYTES != 0 || pages == 0 {
+                    return Err(Error::BadArgument);
+                }
+                let bytes = pages.checked_mul(PAGE_BYTES).ok_or(Error::BadArgument)?;
+                check_range(address, bytes).map_err(|_| Error::BadArgument)?;
+                let dcb = self.slots[slot].dcb().ok_or(Error::BadArgument)?;
+                let region = dcb.region(address).ok_or(Error::BadAddress)?;
+                if address + bytes > region.end() {
+                    return Err(Error::BadAddress);
+                }
+                let splits = address > region.start && address + bytes < region.end();
+                if splits && dcb.regions.is_full() {
+                    return Err(Error::TableFull);
+                }
+                Call::Unmap { address, pages }
+            }
+            Syscall::Spawn => {
+                let mut raw = [0u8; core::mem::size_of::<SpawnRequest>()];
+                self.copy_from_user(slot, args[0], &mut raw)?;
+                let word = |i: usize| usize::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+                let program = self.read_name(slot, word(0), word(1))?;
+                let name = self.read_name(slot, word(2), word(3))?;
+                let (regions_address, count) = (word(4), word(5));
+                let set = self.set_cap(slot, args[1])?;
+                if count > abi::MAX_SPAWN_REGIONS {
+                    return Err(Error::BadArgument);
+                }
+                let mut raw = [0u8; core::mem::size_of::<SharedRegion>() * abi::MAX_SPAWN_REGIONS];
+                let length = count * core::mem::size_of::<SharedRegion>();
+                self.copy_from_user(slot, regions_address, &mut raw[..length])?;
+                let mut regions = Vec::new();
+                let dcb = self.slots[slot].dcb().ok_or(Error::BadArgument)?;
+                for chunk in raw[..length].chunks_exact(core::mem::size_of::<SharedRegion>()) {
+                    let address = usize::from_le_bytes(chunk[0..8].try_into().unwrap_or_default());
+                    let pages = usize::from_le_bytes(chunk[8..16].try_into().unwrap_or_default());
+                    let bytes = pages.checked_mul(PAGE_BYTES).ok_or(Error::BadArgument)?;
+                    if address % PAGE_BYTES != 0 || pages == 0 {
+                        return Err(Error::BadArgument);
+                    }
+                    check_range(address, bytes)?;
+                    let inside = dcb
+                        .region(address)
+                        .is_some_and(|r| r.access == UserAccess::ReadWrite && address + bytes <= r.end());
+                    if !inside {
+                        return Err(Error::BadAddress);
+                    }
+                    let _ = regions.push(SharedRegion { address, pages });
+                }
+                if crate::programs::find(&program).is_none() {
+                    return Err(Error::UnknownProgram);
+                }
+                if self.slots.iter().any(|s| s.generation != 0 && s.name == name) {
+                    return Err(Error::BadArgument);
+                }
+                if !self.slots[slot].caps().is_some_and(|c| c.has_room()) {
+                    return Err(Error::TableFull);
+                }
+                Call::Spawn { program, name, set, regions }
+            }
+            Syscall::SetCreate => {
+                let parent = self.set_cap(slot, args[0])?;
+                let name = self.read_name(slot, args[1], args[2])?;
+                if !self.slots[slot].caps().is_some_and(|c| c.has_room()) {
+                    return Err(Error::TableFull);
+                }
+                Call::SetCreate { parent, name, limit_bytes: limit(args[3]) }
+            }
+            Syscall::SetLimit => Call::SetLimit { set: self.set_cap(slot, args[0])?, limit_bytes: limit(args[1]) },
+            Syscall::SetQuery => {
+                let set = self.set_cap(slot, args[0])?;
+                let address = args[1];
+                if address % 8 != 0 {
+                    return Err(Error::BadArgument);
+                }
+                self.prepare_user_write(slot, address, core::mem::size_of::<SetUsage>())?;
+                Call::SetQuery { set, address }
+            }
+            Syscall::Snapshot => Call::Snapshot { label: self.read_name(slot, args[0], args[1])? },
+        })
+    }
+
+    fn invoke(&mut self, slot: usize, call: Call, frame: &mut TrapFrame) -> Result<usize, Error> {
+        match call {
+            Call::ConsoleWrite { length, bytes } => {
+                let name = self.slots[slot].name.clone();
+                if let Some(dcb) = self.slots[slot].dcb() {
+                    crate::console::user_write(&name, &bytes[..length], &mut dcb.console_at_line_start);
+                }
+                Ok(length)
+            }
+            Call::Exit(code) => {
+                self.teardown(slot, RunState::Exited(code));
+                Ok(0)
+            }
+            Call::Yield => {
+                frame.x[0] = 0;
+                self.switch(frame);
+                Ok(0)
+            }
+            Call::Wait { slot: target } => match self.slots[target].state {
+                RunState::Exited(code) => Ok(code as u32 as usize),
+                RunState::Stopped(_) => Ok(usize::MAX),
+                _ => {
+                    self.block_current(Block::Wait(target as u8));
+                    Ok(0)
+                }
+            },
+            Call::Map { address, pages, access } => {
+                self.add_region(slot, Region { start: address, pages, access })?;
+                Ok(0)
+            }
+            Call::Unmap { address, pages } => {
+                let end = address + pages * PAGE_BYTES;
+                self.unmap_range(slot, address, end);
+                if let Some(dcb) = self.slots[slot].dcb() {
+                    if let Some(index) = dcb.regions.iter().position(|r| r.contains(address)) {
+                        let region = dcb.regions.swap_remove(index);
+                        let before = Region { start: region.start, pages: (address - region.start) / PAGE_BYTES, access: region.access };
+                        let after = Region { start: end, pages: (region.end() - end) / PAGE_BYTES, access: region.access };
+                        for piece in [before, after] {
+                            if piece.pages > 0 {
+                                let _ = dcb.regions.push(piece);
+                            }
+                        }
+                    }
+                }
+                Ok(0)
+            }
+            Call::Spawn { program, name, set, regions } => self.spawn(slot, &program, &name, set, &regions),
+            Call::SetCreate { parent, name, limit_bytes } => {
+                let set = self.books.create_set(&name, Some(parent), limit_bytes, &[]).map_err(|e| e.to_abi())?;
+                let caps = self.slots[slot].caps().ok_or(Error::BadCapability)?;
+                caps.insert(Capability::Set(set))
+            }
+            Call::SetLimit { set, limit_bytes } => {
+                self.books.set_limit(set, limit_bytes).map_err(|e| e.to_abi())?;
+                Ok(0)
+            }
+            Call::SetQuery { set, address } => {
+                let usage = self.books.usage(set);
+                let mut bytes = [0u8; core::mem::size_of::<SetUsage>()];
+                let words = [usage.limit_bytes, usage.subtree_bytes]
+                    .into_iter()
+                    .chain(usage.current_bytes)
+                    .chain(usage.denied);
+                for (chunk, word) in bytes.chunks_exact_mut(8).zip(words) {
+                    chunk.copy_from_slice(&word.to_le_bytes());
+                }
+                self.copy_to_user(slot, address, &bytes);
+                Ok(0)
+            }
+            Call::Snapshot { label } => {
+                self.snapshot(&label);
+                Ok(0)
+            }
+        }
+    }
+
+    /// Creates a domain running `program` in `set`, shares `regions` of the caller into it
+    /// copy-on-write, and gives the caller a capability to it.
+    fn spawn(&mut self, slot: usize, program: &str, name: &str, set: SetId, regions: &[SharedRegion]) -> Result<usize, Error> {
+        let child = self.create_domain(name, set, program, Some(slot))?;
+        // The child's capability 0 names its creator (to wait for it, for instance).
+        let creator = Capability::Domain { slot: slot as u8, generation: self.slots[slot].generation };
+        if let Some(caps) = self.slots[child].caps() {
+            let _ = caps.insert(creator);
+        }
+        for region in regions {
+            if let Err(e) = self.share_region(slot, child, region) {
+                self.teardown(child, RunState::Stopped(accounting::StopReason::Killed));
+                return Err(e);
+            }
+        }
+        let generation = self.slots[child].generation;
+        let caps = self.slots[slot].caps().ok_or(Error::BadCapability)?;
+        caps.insert(Capability::Domain { slot: child as u8, generation })
+    }
+
+    /// Shares one region of `parent` copy-on-write into `child` at the same address.
+    fn share_region(&mut self, parent: usize, child: usize, region: &SharedRegion) -> Result<(), Error> {
+        let start = region.address;
+        let end = start + region.pages * PAGE_BYTES;
+        self.add_region(child, Region { start, pages: region.pages, access: UserAccess::ReadWrite })?;
+        let parent_dcb = self.slots[parent].dcb().ok_or(Error::BadArgument)?;
+        let child_dcb = self.slots[child].dcb().ok_or(Error::BadArgument)?;
+        let (parent_ledger, child_ledger) = (self.slots[parent].ledger, self.slots[child].ledger);
+        let mut pages = Vec::<(usize, u64), 64>::new();
+        let mut va = start;
+        while va < end {
+            pages.clear();
+            let chunk_end = end.min(va + 64 * PAGE_BYTES);
+            parent_dcb.tables.for_each_page(va, chunk_end, |page_va, descriptor| {
+                let _ = pages.push((page_va, descriptor));
+            });
+            for &(page_va, descriptor) in &pages {
+                let frame = crate::memory::frames::Frame(mmu::descriptor_address(descriptor));
+                let missing = child_dcb.tables.missing_tables(page_va);
+                let mut tables = [crate::memory::frames::Frame(0); 2];
+                for i in 0..missing {
+                    match self.frames.allocate() {
+                        Some(table) => tables[i] = table,
+                        None => {
+                            for table in &tables[..i] {
+                                self.frames.free(*table);
+                            }
+                            return Err(Error::OutOfMemory);
+                        }
+                    }
+                }
+                if let Err(e) = self.books.share_page(frame, child_ledger, parent_ledger, &tables[..missing], &self.frames) {
+                    for table in &tables[..missing] {
+                        self.frames.free(*table);
+                    }
+                    return Err(e.to_abi());
+                }
+                for table in &tables[..missing] {
+                    table.zero();
+                }
+                let cow = mmu::user_page_descriptor(frame.address(), UserAccess::CopyOnWrite);
+                if mmu::user_page_access(descriptor) != UserAccess::CopyOnWrite {
+                    parent_dcb.tables.replace(page_va, cow);
+                    mmu::invalidate_user_page(page_va, crate::kernel::asid(parent));
+                }
+                child_dcb.tables.map(page_va, cow, &tables[..missing]);
+            }
+            va = chunk_end;
+        }
+        Ok(())
+    }
+}
+

@@ -1,0 +1,170 @@
+//! User memory: demand-zero faults, copy-on-write faults, and checked copies between the
+//! kernel and a domain's memory.
+//!
+//! User pointers are allegations: every access translates the address through the domain's
+//! own tables and regions in software and reaches the frame through the kernel's linear map,
+//! so a bad pointer is an error code, never a kernel-mode fault. A page that is inside a region
+//! but not yet populated reads as zeros without being allocated; writing to it populates (and
+//! charges) it first.
+
+use crate::arch::aarch64::exception::Syndrome;
+use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
+use crate::charge::ChargeError;
+use crate::kernel::{asid, Kernel};
+use crate::memory::frames::Frame;
+use abi::Error;
+
+fn page_of(va: usize) -> usize {
+    va & !(PAGE_BYTES - 1)
+}
+
+/// Checks that `[va, va + len)` is a user range (no overflow, below the TTBR0 limit).
+pub fn check_range(va: usize, len: usize) -> Result<(), Error> {
+    let end = va.checked_add(len).ok_or(Error::BadAddress)?;
+    if end > abi::USER_END_ADDRESS {
+        return Err(Error::BadAddress);
+    }
+    Ok(())
+}
+
+impl Kernel {
+    /// Maps a fresh zeroed page at `va` (page aligned) with `access`, allocating and charging
+    /// the page (`anon`) and any missing tables (`pagetables`) in one reservation.
+    pub fn populate(&mut self, slot: usize, va: usize, access: UserAccess) -> Result<Frame, ChargeError> {
+        let dcb = self.slots[slot].dcb().ok_or(ChargeError::Fault)?;
+        let missing = dcb.tables.missing_tables(va);
+        let mut frames = [Frame(0); 3];
+        for i in 0..=missing {
+            match self.frames.allocate() {
+                Some(frame) => frames[i] = frame,
+                None => {
+                    for frame in &frames[..i] {
+                        self.frames.free(*frame);
+                    }
+                    return Err(ChargeError::OutOfMemory);
+                }
+            }
+        }
+        let (page, tables) = (frames[0], &frames[1..=missing]);
+        let ledger = self.slots[slot].ledger;
+        if let Err(e) = self.books.charge_page(ledger, ledger, page, tables, &self.frames) {
+            for frame in &frames[..=missing] {
+                self.frames.free(*frame);
+            }
+            return Err(e);
+        }
+        for frame in &frames[..=missing] {
+            frame.zero();
+        }
+        dcb.tables.map(va, mmu::user_page_descriptor(page.address(), access), tables);
+        Ok(page)
+    }
+
+    /// Resolves a write to a copy-on-write page: copies it if others still map the frame,
+    /// otherwise just restores write access.
+    fn break_cow(&mut self, slot: usize, va: usize, descriptor: u64) -> Result<(), ChargeError> {
+        let dcb = self.slots[slot].dcb().ok_or(ChargeError::Fault)?;
+        let original = Frame(mmu::descriptor_address(descriptor));
+        let ledger = self.slots[slot].ledger;
+        let target = if self.books.mappers(original, &self.frames) > 1 {
+            let copy = self.frames.allocate().ok_or(ChargeError::OutOfMemory)?;
+            if let Err(e) = self.books.cow_copy(original, copy, ledger, &self.frames) {
+                self.frames.free(copy);
+                return Err(e);
+            }
+            copy.copy_from(original);
+            copy
+        } else {
+            original
+        };
+        dcb.tables.replace(va, mmu::user_page_descriptor(target.address(), UserAccess::ReadWrite));
+        mmu::invalidate_user_page(va, asid(slot));
+        Ok(())
+    }
+
+    /// Makes the page holding `va` present (and writable when `write`), populating or
+    /// breaking copy-on-write as needed.
+    pub fn touch(&mut self, slot: usize, va: usize, write: bool) -> Result<(), ChargeError> {
+        let va = page_of(va);
+        let dcb = self.slots[slot].dcb().ok_or(ChargeError::Fault)?;
+        let region = dcb.region(va).ok_or(ChargeError::Fault)?;
+        if write && !matches!(region.access, UserAccess::ReadWrite) {
+            return Err(ChargeError::Fault);
+        }
+        match dcb.tables.lookup(va) {
+            None => self.populate(slot, va, region.access).map(|_| ()),
+            Some(descriptor) if write && mmu::user_page_access(descriptor) == UserAccess::CopyOnWrite => {
+                self.break_cow(slot, va, descriptor)
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// A data or instruction abort from the current domain.
+    pub fn user_fault(&mut self, syndrome: Syndrome, fault_address: usize, pc: usize) {
+        let Some(slot) = self.current else { return };
+        let write = syndrome.is_write();
+        let handled = if syndrome.is_translation_fault() || (write && syndrome.is_permission_fault()) {
+            self.touch(slot, fault_address, write)
+        } else {
+            Err(ChargeError::Fault)
+        };
+        if let Err(e) = handled {
+            self.stop_current(e.stop_reason(), format_args!("{syndrome} at address {fault_address:#x}, pc {pc:#x}"));
+        }
+    }
+
+    /// Copies `buffer.len()` bytes from the current domain's `va` into `buffer`.
+    pub fn copy_from_user(&mut self, slot: usize, va: usize, buffer: &mut [u8]) -> Result<(), Error> {
+        check_range(va, buffer.len())?;
+        let dcb = self.slots[slot].dcb().ok_or(Error::BadAddress)?;
+        let mut done = 0;
+        while done < buffer.len() {
+            let address = va + done;
+            let in_page = (PAGE_BYTES - address % PAGE_BYTES).min(buffer.len() - done);
+            let chunk = &mut buffer[done..done + in_page];
+            match dcb.tables.lookup(page_of(address)) {
+                Some(descriptor) => {
+                    let source = mmu::phys_to_virt(mmu::descriptor_address(descriptor)) + address % PAGE_BYTES;
+                    // SAFETY: the descriptor maps a RAM frame of this domain, readable by EL0
+                    // (every user mapping is), and the chunk stays inside that page.
+                    unsafe { core::ptr::copy_nonoverlapping(source as *const u8, chunk.as_mut_ptr(), in_page) };
+                }
+                None if dcb.region(address).is_some() => chunk.fill(0),
+                None => return Err(Error::BadAddress),
+            }
+            done += in_page;
+        }
+        Ok(())
+    }
+
+    /// Makes every page of `[va, va + len)` present and writable (populating, charging, or
+    /// breaking copy-on-write); the decode half of a system call that writes user memory.
+    pub fn prepare_user_write(&mut self, slot: usize, va: usize, len: usize) -> Result<(), Error> {
+        check_range(va, len)?;
+        let mut page = page_of(va);
+        while page < va + len {
+            self.touch(slot, page, true).map_err(|e| e.to_abi_for_pointer())?;
+            page += PAGE_BYTES;
+        }
+        Ok(())
+    }
+
+    /// Copies `bytes` to `va` in a range [`prepare_user_write`](Self::prepare_user_write)
+    /// accepted. Cannot fail.
+    pub fn copy_to_user(&mut self, slot: usize, va: usize, bytes: &[u8]) {
+        let Some(dcb) = self.slots[slot].dcb() else { return };
+        let mut done = 0;
+        while done < bytes.len() {
+            let address = va + done;
+            let in_page = (PAGE_BYTES - address % PAGE_BYTES).min(bytes.len() - done);
+            if let Some(descriptor) = dcb.tables.lookup(page_of(address)) {
+                let target = mmu::phys_to_virt(mmu::descriptor_address(descriptor)) + address % PAGE_BYTES;
+                // SAFETY: prepare_user_write made this page present, private and writable for
+                // this domain; the chunk stays inside it.
+                unsafe { core::ptr::copy_nonoverlapping(bytes[done..].as_ptr(), target as *mut u8, in_page) };
+            }
+            done += in_page;
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Bad input from user space: calls every system call number (and some that do not exist) with
+//! random numbers, kernel addresses, unmapped addresses, huge lengths and forged capability
+//! indices. Every call must come back with an error (or a harmless success); the kernel must
+//! stay up and the books must balance. Exits 0 when it survived.
+#![no_std]
+#![no_main]
+
+use user::{check, println, syscall, Error};
+
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        // xorshift64: deterministic, so every run makes the same calls.
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn argument(&mut self) -> usize {
+        const INTERESTING: [usize; 10] = [
+            0,
+            1,
+            usize::MAX,
+            0xFFFF_FF80_4008_0000, // the kernel image
+            0xFFFF_0000_0000_0000,
+            0x7F_FFFF_F000,       // just below the top of user space
+            0x1000,               // below USER_MIN_ADDRESS
+            0xDEAD_0000,          // unmapped
+            1 << 40,              // beyond 39-bit user space
+            63,                   // a capability index past the table
+        ];
+        match self.next() % 3 {
+            0 => INTERESTING[(self.next() % INTERESTING.len() as u64) as usize],
+            1 => self.next() as usize,
+            _ => (self.next() % 4096) as usize,
+        }
+    }
+}
+
+#[no_mangle]
+fn main() -> i32 {
+    let mut random = Random(0x5EED_1234_ABCD_0001);
+    let mut errors = 0usize;
+    for _ in 0..3000 {
+        let number = (random.next() % 16) as usize;
+        // Never exit or unmap/yield/wait with chosen-for-harm arguments: exit would end the
+        // test, and unmapping our own stack would be a legitimate (fatal) request.
+        if matches!(number, 1 | 5) {
+            continue;
+        }
+        let args = [random.argument(), random.argument(), random.argument(), random.argument(), random.argument(), random.argument()];
+        // The only valid capability this domain has is none at all: every index is forged.
+        let call = match user::abi_syscall(number) {
+            Some(call) => call,
+            None => {
+                let raw = user::raw_syscall(number, args);
+                check!(Error::decode_return(raw) == Err(Error::BadSyscall), "unknown call {} returned {:#x}", number, raw);
+                errors += 1;
+                continue;
+            }
+        };
+        if Error::decode_return(syscall(call, args)).is_err() {
+            errors += 1;
+        }
+    }
+    println!("garbage: survived 3000 calls, {} errors returned", errors);
+    0
+}
