@@ -1,9 +1,132 @@
-//! Tally's memory ledger (work in progress): charge sets, frame ledger, policies, reports.
+//! Tally's memory ledger: charge sets, per-frame accounting, limits, conservation, reports
+//! and trace replay. `no_std`, no `unsafe`, no allocation, no hardware: the kernel uses it
+//! unchanged and the host tests it.
+//!
+//! Invariants kept after every public call (checked by [`Ledger::audit`] in the tests):
+//! conservation (bytes charged over all sets, the `kernel` set included, equal 4096 × frames in
+//! use, boot frames excluded); no usage is negative; every committed charge fit under every
+//! limit on the way to the root; a failed operation changes nothing but, when denied, one
+//! denial counter.
+//!
+//! # Model
+//!
+//! - A **frame** (4 KiB) has one 8-byte [`FrameEntry`] in a slice the caller provides (one
+//!   per RAM frame; all-zero = free). Boot frames ([`Ledger::mark_boot`]) are counted apart
+//!   and never charged.
+//! - A frame's charge is held by its **slots**: one slot inline in the entry, or two or more
+//!   in a hash-consed, reference-counted sharer list ([`sharers`]). A slot names the set that
+//!   pays through it and the domain that maps the frame through it (`None` after that domain
+//!   left but its set kept paying). Slot 0 is the *holder*. A frame is either **whole** (slot
+//!   0 pays 4096 bytes) or **split** (each of n slots pays `4096 / n`, and slot 0 — the
+//!   original holder — also pays the remainder `4096 % n`, so the books balance to the byte;
+//!   e.g. 3 sharers pay 1366 + 1365 + 1365).
+//! - A **charge set** ([`ChargeSet`]) has `current` and `peak` bytes per kind (`anon`,
+//!   `pagetables`, `kernel`, `msgbuf`, `cow`), cumulative charged/uncharged bytes, denials per
+//!   kind, and `paid_for` bytes by causing domain (bytes it pays now for frames caused by a
+//!   domain not bound to it). A charge is counted once, at the set that pays (`current`);
+//!   `subtree` (own + descendants) is what limits are checked against. Set 0 is the built-in
+//!   `kernel` reserve set (no parent, no limit).
+//! - A **domain** ([`Domain`]) is bound to one set for life, and has a name, a state
+//!   (`running`, `blocked`, `exited`, `stopped`) and a stop reason, for the report.
+//!
+//! # Two-phase charging
+//!
+//! A kernel operation lists its frame operations in a [`Plan`] (a demand-zero fault: up to
+//! two page tables and one anon frame; a spawn: kernel objects, page tables and a
+//! [`Op::ShareMany`] of the shared region). [`Ledger::reserve`] validates every frame and
+//! checks every charge against the limit and per-kind sub-limit of its payer and of every
+//! ancestor, net of what the same plan uncharges there; it changes nothing, except that a
+//! denial ([`Error::OverLimit`]) counts one denial of its kind on the payer set whose charge
+//! failed. The returned [`Reservation`] borrows the ledger (nothing can change in between) and
+//! its [`Reservation::commit`] cannot fail. One-operation shorthands (`new_anon`, `share`,
+//! `cow_copy`, ...) do both. Charging allocates nothing and costs O(tree depth).
+//!
+//! # Semantics (our decisions where the design brief is silent)
+//!
+//! - **New `anon` frame** mapped by domain d: paid by d's set, causer d, mapper d.
+//! - **New page-table frame** ([`Op::PageTable`]): the `pagetable` policy picks the
+//!   address-space owner's set (`owner`) or the causer's set (`causer`, e.g. the sender of an
+//!   out-of-line region mapped into the receiver). Causer: the causer.
+//! - **New `kernel` frame**: paid by the set the caller names (the set the object is bound
+//!   to), causer as given.
+//! - **New `msgbuf` frame**: the `msgbuf` policy: the sender's set, the receiver's set, split
+//!   2048/2048 between them (sender first, so it would get a remainder), or the `kernel` set.
+//!   Causer: the sender.
+//! - **Sharing** a mapped frame with another domain ([`Op::Share`]): under `cow = writer` or
+//!   `holder` the payer keeps paying and nothing new is charged; under `cow = split` the
+//!   frame becomes split and every sharer's set pays its share, in the frame's own kind,
+//!   against its limits (so sharing can be denied). Shares are recomputed on every join.
+//! - **Copy on a write fault** by w to a frame mapped by more than one domain
+//!   ([`Op::CowCopy`]): the new private frame (kind `cow`, causer w, mapper w) is paid by w's
+//!   set (`writer`), by the original's holder — slot 0, the set that paid for it (`holder`),
+//!   or by w's set whole (`split`: a copy is private). Then w leaves the original exactly as
+//!   by an unmap. A write fault on a frame with one mapper ([`Ledger::mappers`] = 1) only
+//!   restores write access: no copy, no charge ([`Error::NotShared`] if asked).
+//! - **Unmap / exit** of domain d ([`Ledger::unmap`]): if d was the last mapper, the frame is
+//!   uncharged from every slot (staying payers included) and freed ([`Unmapped::Freed`]: the
+//!   caller frees the physical frame). Otherwise, if d's set did not pay (a whole frame's
+//!   non-holder), d just leaves; if another domain of the payer's set still maps it, the
+//!   charge is where it belongs and does not move. Else the `release` policy decides:
+//!   `migrate` moves the whole charge to the first surviving mapper (whole frames), or drops
+//!   d's slot and recomputes the survivors' shares (split frames); `stay` keeps d's slot,
+//!   without a mapper, paying until the frame is freed. **A departure is never denied**: if
+//!   migrating would push a surviving set (or an ancestor) over a limit, the charge stays
+//!   instead — this keeps "a set over its limit never grows".
+//! - **Free** ([`Ledger::free`]) of an unmapped frame (page table, kernel object, message
+//!   buffer) uncharges every payer.
+//! - **Denials**: a denied reserve counts one denial, of the failing charge's kind, on the
+//!   payer set whose charge failed (not on the ancestor whose limit it hit; the
+//!   [`Denial`] names both).
+//! - **Limits** may be lowered below usage; the set then cannot grow until it is back under.
+//! - **Paid for**: a frame's causer is the domain that caused the allocation (the allocating
+//!   domain for anon frames and shares' originals, the writer for copies, the sender for
+//!   message buffers, the causer for page tables). Bytes a set pays for a frame caused by a
+//!   domain bound to another set are its `paid_for[causer]`; they move with the charge.
+//! - **Capacities** are constants: [`MAX_SETS`] sets, [`MAX_DOMAINS`] domains, tree depth
+//!   [`MAX_DEPTH`], [`MAX_SHARERS`] sharers per frame, [`SHARER_LISTS`] distinct sharer
+//!   lists ([`Error::PoolFull`] when exhausted; operations that can be denied leave
+//!   [`POOL_DEPARTURE_RESERVE`] lists for departures), [`PLAN_OPS`] operations per plan.
+//!   Names are `[a-z0-9_-]{1,23}`.
+//!
+//! # Reports and traces
+//!
+//! [`Ledger::write_snapshot`] writes one snapshot object of `tally.report/1` with
+//! `core::fmt::Write` (format: `docs/report-format.md`); the kernel prints it as
+//! `@tally/1 snapshot <json>`. With a [`TraceHook`] set, the ledger calls it with a
+//! [`TraceRecord`] for every operation (format: [`trace`]); the kernel prints each as
+//! `@tally/1 trace <record>`. A [`Replayer`] applies such a trace under any policies and
+//! yields the snapshots those policies would have produced.
+//!
+//! # Bad input
+//!
+//! Unknown set or domain ids, frames out of range and frames in the wrong state are errors
+//! ([`Error`]), never panics.
 #![no_std]
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+pub mod error;
 pub mod event;
+pub mod frame;
 pub mod ids;
+pub mod ledger;
+pub mod model;
+pub mod plan;
+pub mod replay;
+pub mod report;
+pub mod sharers;
+pub mod trace;
 
+pub use error::{Denial, Error};
 pub use event::{Candidates, ChargeEvent, Decision, EventKind, Policies, Policy, PolicyKey};
+pub use frame::{FrameEntry, FrameUse};
 pub use ids::*;
+pub use ledger::{FrameState, Ledger, Reservation, Unmapped};
+pub use model::{ChargeSet, Conservation, Domain, DomainState, PerKind, StopReason};
+pub use plan::{Op, Plan};
+pub use replay::{
+    replay_text, ReplayError, ReplayErrorKind, ReplayStats, ReplayedSnapshot, Replayer,
+};
+pub use report::{write_json_string, SnapshotHeader};
+pub use sharers::{Slot, SlotList};
+pub use trace::{ParseError, TraceHook, TraceRecord};

@@ -1,0 +1,193 @@
+//! Per-frame accounting metadata: one 8-byte [`FrameEntry`] per physical frame.
+//!
+//! Layout (8 bytes, `repr(C)`, no padding):
+//!
+//! | byte | field | meaning |
+//! |---|---|---|
+//! | 0 | `kind` | 0 = free, 1..=5 = [`Kind`] + 1, 6 = boot (the kernel's own, never charged) |
+//! | 1 | `flags` | bit 0 `LIST`: `share` is a sharer-list id; bit 1 `SPLIT`: every slot pays a share |
+//! | 2..4 | `payer` | the [`SetId`] of slot 0 (the holder) when `LIST` is clear |
+//! | 4..6 | `causer` | the [`DomainId`] that caused the allocation, `0xFFFF` = none |
+//! | 6..8 | `share` | `LIST` clear: the single mapping domain (`0xFFFF` = none); set: a list id |
+//!
+//! Invariants: all-zero bytes are a free frame ([`FrameEntry::FREE`], also `Default`), so the
+//! kernel can build the slice over zeroed memory; a frame with one slot is stored inline, a
+//! frame with two or more slots refers to a list in the [`crate::sharers::SharerPool`].
+
+use crate::ids::{DomainId, Kind, SetId};
+
+/// Accounting metadata of one frame; 8 bytes (`size_of::<FrameEntry>() == 8`, tested).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct FrameEntry {
+    kind: u8,
+    flags: u8,
+    payer: u16,
+    causer: u16,
+    share: u16,
+}
+
+/// The encoding of "no domain" in a frame entry.
+pub(crate) const NO_DOMAIN: u16 = u16::MAX;
+const KIND_FREE: u8 = 0;
+const KIND_BOOT: u8 = 6;
+const FLAG_LIST: u8 = 1;
+const FLAG_SPLIT: u8 = 2;
+
+/// What a frame is, as decoded from its entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameUse {
+    /// Not in use.
+    Free,
+    /// The kernel's own (image, frame table, boot stacks): counted as `boot`, never charged.
+    Boot,
+    /// In use and charged, of this kind.
+    Charged(Kind),
+}
+
+impl FrameEntry {
+    /// A free frame: all bytes zero.
+    pub const FREE: FrameEntry = FrameEntry {
+        kind: KIND_FREE,
+        flags: 0,
+        payer: 0,
+        causer: 0,
+        share: 0,
+    };
+
+    pub(crate) const BOOT: FrameEntry = FrameEntry {
+        kind: KIND_BOOT,
+        flags: 0,
+        payer: 0,
+        causer: NO_DOMAIN,
+        share: NO_DOMAIN,
+    };
+
+    /// What the frame is used for.
+    #[inline]
+    pub fn usage(&self) -> FrameUse {
+        match self.kind {
+            KIND_FREE => FrameUse::Free,
+            KIND_BOOT => FrameUse::Boot,
+            code => match Kind::from_index(usize::from(code) - 1) {
+                Some(kind) => FrameUse::Charged(kind),
+                // Only this module writes `kind`; an unknown code cannot occur.
+                None => FrameUse::Boot,
+            },
+        }
+    }
+
+    /// Whether the frame is free.
+    #[inline]
+    pub fn is_free(&self) -> bool {
+        self.kind == KIND_FREE
+    }
+
+    /// The frame's kind, if it is charged.
+    #[inline]
+    pub fn kind(&self) -> Option<Kind> {
+        match self.usage() {
+            FrameUse::Charged(kind) => Some(kind),
+            _ => None,
+        }
+    }
+
+    /// The domain that caused the allocation, if any.
+    #[inline]
+    pub fn causer(&self) -> Option<DomainId> {
+        decode_domain(self.causer)
+    }
+
+    /// Whether each slot pays a share (the frame is split).
+    #[inline]
+    pub fn is_split(&self) -> bool {
+        self.flags & FLAG_SPLIT != 0
+    }
+
+    /// The sharer-list id, if the frame has two or more slots.
+    #[inline]
+    pub(crate) fn list(&self) -> Option<u16> {
+        (self.flags & FLAG_LIST != 0).then_some(self.share)
+    }
+
+    /// The inline slot (payer set and mapping domain), if the frame has exactly one slot.
+    #[inline]
+    pub(crate) fn inline_slot(&self) -> Option<(SetId, Option<DomainId>)> {
+        (self.flags & FLAG_LIST == 0).then_some((SetId(self.payer), decode_domain(self.share)))
+    }
+
+    /// A charged frame with a single slot.
+    #[inline]
+    pub(crate) fn inline(
+        kind: Kind,
+        split: bool,
+        causer: Option<DomainId>,
+        payer: SetId,
+        mapper: Option<DomainId>,
+    ) -> FrameEntry {
+        FrameEntry {
+            kind: kind as u8 + 1,
+            flags: if split { FLAG_SPLIT } else { 0 },
+            payer: payer.0,
+            causer: encode_domain(causer),
+            share: encode_domain(mapper),
+        }
+    }
+
+    /// A charged frame whose slots are sharer list `list`.
+    #[inline]
+    pub(crate) fn listed(
+        kind: Kind,
+        split: bool,
+        causer: Option<DomainId>,
+        list: u16,
+    ) -> FrameEntry {
+        FrameEntry {
+            kind: kind as u8 + 1,
+            flags: FLAG_LIST | if split { FLAG_SPLIT } else { 0 },
+            payer: 0,
+            causer: encode_domain(causer),
+            share: list,
+        }
+    }
+}
+
+#[inline]
+pub(crate) fn encode_domain(domain: Option<DomainId>) -> u16 {
+    domain.map_or(NO_DOMAIN, |domain| domain.0)
+}
+
+#[inline]
+pub(crate) fn decode_domain(raw: u16) -> Option<DomainId> {
+    (raw != NO_DOMAIN).then_some(DomainId(raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_is_eight_bytes_and_zero_is_free() {
+        assert_eq!(core::mem::size_of::<FrameEntry>(), 8);
+        assert_eq!(FrameEntry::default(), FrameEntry::FREE);
+        assert!(FrameEntry::FREE.is_free());
+        assert_eq!(FrameEntry::FREE.usage(), FrameUse::Free);
+        assert_eq!(FrameEntry::BOOT.usage(), FrameUse::Boot);
+    }
+
+    #[test]
+    fn inline_round_trips() {
+        for kind in Kind::ALL {
+            let entry = FrameEntry::inline(kind, true, Some(DomainId(3)), SetId(7), None);
+            assert_eq!(entry.kind(), Some(kind));
+            assert!(entry.is_split());
+            assert_eq!(entry.causer(), Some(DomainId(3)));
+            assert_eq!(entry.inline_slot(), Some((SetId(7), None)));
+            assert_eq!(entry.list(), None);
+        }
+        let entry = FrameEntry::listed(Kind::Anon, false, None, 9);
+        assert_eq!(entry.list(), Some(9));
+        assert_eq!(entry.inline_slot(), None);
+        assert_eq!(entry.causer(), None);
+    }
+}

@@ -1,0 +1,195 @@
+//! The report model: charge sets and domains as the ledger keeps them and reports them.
+//!
+//! Invariants (kept by the ledger): `current` is what this set itself pays, `subtree` is
+//! `current` summed over the set and its descendants; `peak[k] >= current[k]`;
+//! `charged_total_bytes - uncharged_total_bytes == sum(current)`; `paid_for[d]` is the part of
+//! `current` caused by domain `d` when `d` is not bound to this set.
+
+use crate::ids::{Kind, Name, SetId, MAX_DOMAINS};
+use core::fmt;
+
+/// Bytes per kind, indexed by [`Kind::index`].
+pub type PerKind = [u64; Kind::COUNT];
+
+/// A charge set.
+#[derive(Clone, Debug)]
+pub struct ChargeSet {
+    /// The set's name (`[a-z0-9_-]{1,23}`).
+    pub name: Name,
+    /// The parent set, if any.
+    pub parent: Option<SetId>,
+    /// Depth in the tree: 1 for a set with no parent.
+    pub depth: u8,
+    /// Limit on `subtree` bytes (all kinds), if any.
+    pub limit_bytes: Option<u64>,
+    /// Per-kind sub-limits on `subtree` bytes of that kind.
+    pub kind_limit_bytes: [Option<u64>; Kind::COUNT],
+    /// Bytes this set pays now, per kind.
+    pub current: PerKind,
+    /// Highest `current` seen, per kind.
+    pub peak: PerKind,
+    /// Bytes this set and its descendants pay now, per kind (checked against the limits).
+    pub subtree: PerKind,
+    /// Sum of `subtree` over kinds.
+    pub subtree_bytes: u64,
+    /// Bytes ever charged to this set.
+    pub charged_total_bytes: u64,
+    /// Bytes ever uncharged from this set.
+    pub uncharged_total_bytes: u64,
+    /// Denied charges with this set as payer, per kind.
+    pub denied: PerKind,
+    /// Bytes this set pays now that were caused by each domain not bound to it.
+    pub paid_for: [u64; MAX_DOMAINS],
+}
+
+impl ChargeSet {
+    pub(crate) fn new(
+        name: Name,
+        parent: Option<SetId>,
+        depth: u8,
+        limit_bytes: Option<u64>,
+    ) -> Self {
+        ChargeSet {
+            name,
+            parent,
+            depth,
+            limit_bytes,
+            kind_limit_bytes: [None; Kind::COUNT],
+            current: [0; Kind::COUNT],
+            peak: [0; Kind::COUNT],
+            subtree: [0; Kind::COUNT],
+            subtree_bytes: 0,
+            charged_total_bytes: 0,
+            uncharged_total_bytes: 0,
+            denied: [0; Kind::COUNT],
+            paid_for: [0; MAX_DOMAINS],
+        }
+    }
+
+    /// Bytes this set pays now, all kinds.
+    pub fn current_bytes(&self) -> u64 {
+        self.current.iter().sum()
+    }
+
+    /// Bytes this set pays now of `kind`.
+    pub fn current_of(&self, kind: Kind) -> u64 {
+        self.current[kind.index()]
+    }
+}
+
+/// Why a domain stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StopReason {
+    /// A charge it needed was denied by a limit (e.g. a page fault over its set's limit).
+    OverLimit,
+    /// The machine ran out of free frames.
+    OutOfMemory,
+    /// An unhandled fault (bad address, bad instruction).
+    Fault,
+    /// Stopped by another domain or by the kernel.
+    Killed,
+}
+
+impl StopReason {
+    /// Every reason.
+    pub const ALL: [StopReason; 4] = [
+        StopReason::OverLimit,
+        StopReason::OutOfMemory,
+        StopReason::Fault,
+        StopReason::Killed,
+    ];
+
+    /// The report spelling: `over-limit`, `out-of-memory`, `fault`, `killed`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            StopReason::OverLimit => "over-limit",
+            StopReason::OutOfMemory => "out-of-memory",
+            StopReason::Fault => "fault",
+            StopReason::Killed => "killed",
+        }
+    }
+
+    /// The reason spelled `name`.
+    pub fn from_name(name: &str) -> Option<StopReason> {
+        StopReason::ALL
+            .into_iter()
+            .find(|reason| reason.name() == name)
+    }
+}
+
+/// A domain's state, for the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DomainState {
+    /// Runnable or running.
+    Running,
+    /// Waiting in IPC.
+    Blocked,
+    /// Exited of its own accord.
+    Exited,
+    /// Stopped by the kernel, for a reason.
+    Stopped(StopReason),
+}
+
+impl DomainState {
+    /// The report spelling of the state: `running`, `blocked`, `exited` or `stopped`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DomainState::Running => "running",
+            DomainState::Blocked => "blocked",
+            DomainState::Exited => "exited",
+            DomainState::Stopped(_) => "stopped",
+        }
+    }
+
+    /// The stop reason, if stopped.
+    pub const fn stop_reason(self) -> Option<StopReason> {
+        match self {
+            DomainState::Stopped(reason) => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+/// Writes the trace spelling: `running`, `blocked`, `exited` or `stopped:REASON`.
+impl fmt::Display for DomainState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DomainState::Stopped(reason) => write!(f, "stopped:{}", reason.name()),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+impl DomainState {
+    /// Parses the trace spelling written by `Display`.
+    pub fn parse(text: &str) -> Option<DomainState> {
+        match text {
+            "running" => Some(DomainState::Running),
+            "blocked" => Some(DomainState::Blocked),
+            "exited" => Some(DomainState::Exited),
+            _ => StopReason::from_name(text.strip_prefix("stopped:")?).map(DomainState::Stopped),
+        }
+    }
+}
+
+/// A domain as the ledger knows it.
+#[derive(Clone, Debug)]
+pub struct Domain {
+    /// The domain's name (`[a-z0-9_-]{1,23}`).
+    pub name: Name,
+    /// The set it is bound to (for life).
+    pub set: SetId,
+    /// Its state.
+    pub state: DomainState,
+}
+
+/// The result of the conservation check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conservation {
+    /// Bytes charged over all sets, the kernel reserve included.
+    pub charged_bytes: u64,
+    /// 4096 × frames in use (boot frames excluded).
+    pub in_use_bytes: u64,
+    /// Whether the two are equal.
+    pub ok: bool,
+}
