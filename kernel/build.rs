@@ -24,27 +24,50 @@ fn main() {
         .map(|entries| {
             entries
                 .filter_map(|e| e.ok())
-                .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".rs")).map(str::to_owned))
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()
+                        .and_then(|n| n.strip_suffix(".rs"))
+                        .map(str::to_owned)
+                })
                 .collect()
         })
         .unwrap_or_default();
     names.sort();
 
     let user_dir = env::var("TALLY_USER_DIR").ok().map(PathBuf::from);
-    let mut table = String::from("/// The embedded programs, by name.\npub static PROGRAMS: &[(&str, &[u8])] = &[\n");
+    let mut table = String::from(
+        "/// The embedded programs, by name.\npub static PROGRAMS: &[(&str, &[u8])] = &[\n",
+    );
     if let Some(dir) = &user_dir {
         for name in &names {
             let path = dir.join(name);
             if !path.exists() {
-                panic!("TALLY_USER_DIR has no program {} (build user/ first)", path.display());
+                panic!(
+                    "TALLY_USER_DIR has no program {} (build user/ first)",
+                    path.display()
+                );
             }
             println!("cargo:rerun-if-changed={}", path.display());
-            writeln!(table, "    ({name:?}, include_bytes!({:?})),", path.display().to_string()).unwrap();
+            writeln!(
+                table,
+                "    ({name:?}, include_bytes!({:?})),",
+                path.display().to_string()
+            )
+            .unwrap();
         }
     }
     table.push_str("];\n");
-    writeln!(table, "/// Every program name, comma-separated, for error messages.").unwrap();
-    let list = if user_dir.is_some() { names.join(", ") } else { String::from("(none embedded)") };
+    writeln!(
+        table,
+        "/// Every program name, comma-separated, for error messages."
+    )
+    .unwrap();
+    let list = if user_dir.is_some() {
+        names.join(", ")
+    } else {
+        String::from("(none embedded)")
+    };
     writeln!(table, "pub const NAMES_LIST: &str = {list:?};").unwrap();
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("programs.rs");
     fs::write(out, table).unwrap();

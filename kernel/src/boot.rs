@@ -14,7 +14,9 @@ pub const EXIT_BAD_INPUT: u32 = 1;
 
 fn fail(what: &str, detail: &dyn core::fmt::Display) -> ! {
     println!("tally: {what}: {detail}");
-    console::framed("end", |w| write!(w, "{{\"status\":\"error\",\"reason\":\"{what}\"}}"));
+    console::framed("end", |w| {
+        write!(w, "{{\"status\":\"error\",\"reason\":\"{what}\"}}")
+    });
     cpu::exit_qemu(EXIT_BAD_INPUT)
 }
 
@@ -25,7 +27,9 @@ fn read_device_tree(dtb_pa: usize) -> Result<dtb::BootInfo, dtb::DtbError> {
     if dtb_pa == 0 {
         return Err(dtb::DtbError::Missing);
     }
-    if dtb_pa < (1 << 30) || dtb_pa >= BOOT_MAPPED_END - dtb::MAX_TREE_BYTES || dtb_pa % 8 != 0 {
+    if !((1 << 30)..BOOT_MAPPED_END - dtb::MAX_TREE_BYTES).contains(&dtb_pa)
+        || !dtb_pa.is_multiple_of(8)
+    {
         return Err(dtb::DtbError::Truncated("the address in x0 is not in RAM"));
     }
     // SAFETY: the address is 8-aligned inside the boot linear map; the header is 40 bytes.
@@ -46,14 +50,23 @@ pub fn init(dtb_pa: usize) -> ! {
     let config = bootcfg::parse(&info.bootargs).unwrap_or_else(|e| fail("bad boot config", &e));
     console::init_log(config.log_level);
     // SAFETY: linker symbols; only their addresses are used.
-    let (image_start, image_end) =
-        unsafe { (mmu::virt_to_phys(&__kernel_start as *const u8 as usize), mmu::virt_to_phys(&__kernel_end as *const u8 as usize)) };
+    let (image_start, image_end) = unsafe {
+        (
+            mmu::virt_to_phys(&__kernel_start as *const u8 as usize),
+            mmu::virt_to_phys(&__kernel_end as *const u8 as usize),
+        )
+    };
     let ram = info
         .memory
         .iter()
         .copied()
         .find(|&(start, bytes)| start <= image_start && image_end <= start + bytes)
-        .unwrap_or_else(|| fail("bad device tree", &"no /memory range contains the kernel image"));
+        .unwrap_or_else(|| {
+            fail(
+                "bad device tree",
+                &"no /memory range contains the kernel image",
+            )
+        });
     log::info!(
         "RAM {:#x}..{:#x} ({} MiB), kernel image {:#x}..{:#x}, config '{}'",
         ram.0,

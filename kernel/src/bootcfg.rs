@@ -84,11 +84,18 @@ pub enum ConfigError {
     /// A key nobody knows.
     UnknownKey(String<64>),
     /// A value outside its choices.
-    BadValue { key: &'static str, value: String<64>, valid: &'static str },
+    BadValue {
+        key: &'static str,
+        value: String<64>,
+        valid: &'static str,
+    },
     /// A name that is not `[a-z0-9_-]{1,23}` or too many fields.
     BadName(String<64>),
     /// A reference to something not declared (earlier).
-    Undefined { what: &'static str, name: String<64> },
+    Undefined {
+        what: &'static str,
+        name: String<64>,
+    },
     /// Declared twice.
     Duplicate(String<64>),
     /// More than the fixed capacity.
@@ -129,18 +136,24 @@ impl core::fmt::Display for ConfigError {
 fn name(text: &str) -> Result<Name, ConfigError> {
     let valid = !text.is_empty()
         && text.len() <= 23
-        && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
     if !valid {
         return Err(ConfigError::BadName(short(text)));
     }
-    Ok(Name::try_from(text).map_err(|_| ConfigError::BadName(short(text)))?)
+    Name::try_from(text).map_err(|_| ConfigError::BadName(short(text)))
 }
 
 fn bytes(text: &str) -> Result<u64, ConfigError> {
-    text.parse::<u64>().map_err(|_| ConfigError::BadNumber(short(text)))
+    text.parse::<u64>()
+        .map_err(|_| ConfigError::BadNumber(short(text)))
 }
 
-fn optional<T>(text: &str, parse: impl Fn(&str) -> Result<T, ConfigError>) -> Result<Option<T>, ConfigError> {
+fn optional<T>(
+    text: &str,
+    parse: impl Fn(&str) -> Result<T, ConfigError>,
+) -> Result<Option<T>, ConfigError> {
     if text == "-" {
         Ok(None)
     } else {
@@ -148,17 +161,25 @@ fn optional<T>(text: &str, parse: impl Fn(&str) -> Result<T, ConfigError>) -> Re
     }
 }
 
-fn choice(key: &'static str, value: &str, valid: &'static [&'static str]) -> Result<&'static str, ConfigError> {
-    valid.iter().copied().find(|v| *v == value).ok_or_else(|| ConfigError::BadValue {
-        key,
-        value: short(value),
-        valid: match key {
-            "log" => "error, warn, info, debug, trace",
-            "transfer" => "direct, two-stage",
-            "trace" => "on, off",
-            _ => "anon, pagetables, kernel, msgbuf, cow",
-        },
-    })
+fn choice(
+    key: &'static str,
+    value: &str,
+    valid: &'static [&'static str],
+) -> Result<&'static str, ConfigError> {
+    valid
+        .iter()
+        .copied()
+        .find(|v| *v == value)
+        .ok_or_else(|| ConfigError::BadValue {
+            key,
+            value: short(value),
+            valid: match key {
+                "log" => "error, warn, info, debug, trace",
+                "transfer" => "direct, two-stage",
+                "trace" => "on, off",
+                _ => "anon, pagetables, kernel, msgbuf, cow",
+            },
+        })
 }
 
 const KIND_NAMES: [&str; 5] = ["anon", "pagetables", "kernel", "msgbuf", "cow"];
@@ -186,20 +207,25 @@ pub fn parse(bootargs: &str) -> Result<BootConfig, ConfigError> {
     let mut config = BootConfig::EMPTY;
     config.config = Name::try_from("unnamed").unwrap_or_default();
     for (index, key) in policies::KEYS.iter().enumerate() {
-        config.policy[index] = policies::valid_names(key).map(|names| names[0]).unwrap_or("");
+        config.policy[index] = policies::valid_names(key)
+            .map(|names| names[0])
+            .unwrap_or("");
     }
     for token in tokens {
-        let (key, value) = token.split_once('=').ok_or_else(|| ConfigError::Malformed(short(token)))?;
+        let (key, value) = token
+            .split_once('=')
+            .ok_or_else(|| ConfigError::Malformed(short(token)))?;
         match key {
             "config" => config.config = name(value)?,
             "log" => {
-                config.log_level = match choice("log", value, &["error", "warn", "info", "debug", "trace"])? {
-                    "error" => log::LevelFilter::Error,
-                    "warn" => log::LevelFilter::Warn,
-                    "info" => log::LevelFilter::Info,
-                    "debug" => log::LevelFilter::Debug,
-                    _ => log::LevelFilter::Trace,
-                }
+                config.log_level =
+                    match choice("log", value, &["error", "warn", "info", "debug", "trace"])? {
+                        "error" => log::LevelFilter::Error,
+                        "warn" => log::LevelFilter::Warn,
+                        "info" => log::LevelFilter::Info,
+                        "debug" => log::LevelFilter::Debug,
+                        _ => log::LevelFilter::Trace,
+                    }
             }
             "transfer" => config.transfer = choice("transfer", value, &["direct", "two-stage"])?,
             "trace" => config.trace = choice("trace", value, &["on", "off"])? == "on",
@@ -210,15 +236,23 @@ pub fn parse(bootargs: &str) -> Result<BootConfig, ConfigError> {
                 if config.endpoints.contains(&endpoint) {
                     return Err(ConfigError::Duplicate(short(value)));
                 }
-                config.endpoints.push(endpoint).map_err(|_| ConfigError::TooMany("endpoints"))?;
+                config
+                    .endpoints
+                    .push(endpoint)
+                    .map_err(|_| ConfigError::TooMany("endpoints"))?;
             }
             "cap" => parse_cap(&mut config, value)?,
             _ => match policies::KEYS.iter().position(|k| *k == key) {
                 Some(index) => {
                     let valid = policies::valid_names(key).unwrap_or(&[]);
-                    config.policy[index] = valid.iter().copied().find(|v| *v == value).ok_or_else(|| {
-                        ConfigError::BadValue { key: policies::KEYS[index], value: short(value), valid: policy_choices(index) }
-                    })?;
+                    config.policy[index] =
+                        valid.iter().copied().find(|v| *v == value).ok_or_else(|| {
+                            ConfigError::BadValue {
+                                key: policies::KEYS[index],
+                                value: short(value),
+                                valid: policy_choices(index),
+                            }
+                        })?;
                 }
                 None => return Err(ConfigError::UnknownKey(short(key))),
             },
@@ -245,13 +279,18 @@ fn parse_set(config: &mut BootConfig, value: &str) -> Result<(), ConfigError> {
     let parent = optional(fields.next().unwrap_or("-"), name)?;
     if let Some(parent) = &parent {
         if !config.sets.iter().any(|s| &s.name == parent) {
-            return Err(ConfigError::Undefined { what: "charge set", name: short(parent) });
+            return Err(ConfigError::Undefined {
+                what: "charge set",
+                name: short(parent),
+            });
         }
     }
     let limit_bytes = optional(fields.next().unwrap_or("-"), bytes)?;
     let mut kind_limits = Vec::new();
     for field in fields {
-        let (kind, limit) = field.split_once(':').ok_or_else(|| ConfigError::Malformed(short(field)))?;
+        let (kind, limit) = field
+            .split_once(':')
+            .ok_or_else(|| ConfigError::Malformed(short(field)))?;
         let kind = choice("kind", kind, &KIND_NAMES)?;
         kind_limits
             .push((Name::try_from(kind).unwrap_or_default(), bytes(limit)?))
@@ -259,7 +298,12 @@ fn parse_set(config: &mut BootConfig, value: &str) -> Result<(), ConfigError> {
     }
     config
         .sets
-        .push(SetSpec { name: set_name, parent, limit_bytes, kind_limits })
+        .push(SetSpec {
+            name: set_name,
+            parent,
+            limit_bytes,
+            kind_limits,
+        })
         .map_err(|_| ConfigError::TooMany("charge sets"))
 }
 
@@ -275,24 +319,44 @@ fn parse_domain(config: &mut BootConfig, value: &str) -> Result<(), ConfigError>
         return Err(ConfigError::Duplicate(short(&domain)));
     }
     if !config.sets.iter().any(|s| s.name == charge_set) {
-        return Err(ConfigError::Undefined { what: "charge set", name: short(&charge_set) });
+        return Err(ConfigError::Undefined {
+            what: "charge set",
+            name: short(&charge_set),
+        });
     }
     if crate::programs::find(&program).is_none() {
-        return Err(ConfigError::BadValue { key: "program", value: short(&program), valid: crate::programs::NAMES_LIST });
+        return Err(ConfigError::BadValue {
+            key: "program",
+            value: short(&program),
+            valid: crate::programs::NAMES_LIST,
+        });
     }
     config
         .domains
-        .push(DomainSpec { name: domain, charge_set, program, caps: Vec::new() })
+        .push(DomainSpec {
+            name: domain,
+            charge_set,
+            program,
+            caps: Vec::new(),
+        })
         .map_err(|_| ConfigError::TooMany("domains"))
 }
 
 fn parse_cap(config: &mut BootConfig, value: &str) -> Result<(), ConfigError> {
-    let (domain, target) = value.split_once(',').ok_or_else(|| ConfigError::Malformed(short(value)))?;
-    let (kind, target) = target.split_once(':').ok_or_else(|| ConfigError::Malformed(short(value)))?;
+    let (domain, target) = value
+        .split_once(',')
+        .ok_or_else(|| ConfigError::Malformed(short(value)))?;
+    let (kind, target) = target
+        .split_once(':')
+        .ok_or_else(|| ConfigError::Malformed(short(value)))?;
     let target_name = name(target)?;
     let spec = match kind {
-        "set" if target_name == "kernel" || config.sets.iter().any(|s| s.name == target_name) => CapSpec::Set(target_name),
-        "dom" if config.domains.iter().any(|d| d.name == target_name) => CapSpec::Domain(target_name),
+        "set" if target_name == "kernel" || config.sets.iter().any(|s| s.name == target_name) => {
+            CapSpec::Set(target_name)
+        }
+        "dom" if config.domains.iter().any(|d| d.name == target_name) => {
+            CapSpec::Domain(target_name)
+        }
         "ep" if config.endpoints.contains(&target_name) => CapSpec::Endpoint(target_name),
         "set" | "dom" | "ep" => {
             let what = match kind {
@@ -300,14 +364,29 @@ fn parse_cap(config: &mut BootConfig, value: &str) -> Result<(), ConfigError> {
                 "dom" => "domain",
                 _ => "endpoint",
             };
-            return Err(ConfigError::Undefined { what, name: short(target) });
+            return Err(ConfigError::Undefined {
+                what,
+                name: short(target),
+            });
         }
-        _ => return Err(ConfigError::BadValue { key: "cap type", value: short(kind), valid: "set, dom, ep" }),
+        _ => {
+            return Err(ConfigError::BadValue {
+                key: "cap type",
+                value: short(kind),
+                valid: "set, dom, ep",
+            })
+        }
     };
     let holder = config
         .domains
         .iter_mut()
         .find(|d| d.name == domain)
-        .ok_or_else(|| ConfigError::Undefined { what: "domain", name: short(domain) })?;
-    holder.caps.push(spec).map_err(|_| ConfigError::TooMany("capabilities for one domain"))
+        .ok_or_else(|| ConfigError::Undefined {
+            what: "domain",
+            name: short(domain),
+        })?;
+    holder
+        .caps
+        .push(spec)
+        .map_err(|_| ConfigError::TooMany("capabilities for one domain"))
 }

@@ -6,7 +6,10 @@
 
 use crate::bootcfg::{BootConfig, Name};
 use crate::memory::frames::{Frame, FrameAllocator};
-use accounting::{Conservation, DomainId, DomainState, FrameEntry, FrameIndex, Kind, Ledger, Op, Plan, Policies, SetId, StopReason, Unmapped};
+use accounting::{
+    Conservation, DomainId, DomainState, FrameEntry, FrameIndex, Kind, Ledger, Op, Plan, Policies,
+    SetId, StopReason, Unmapped,
+};
 use core::fmt;
 
 /// Why a charge could not be made.
@@ -70,7 +73,9 @@ pub trait ToAbi {
 impl ToAbi for accounting::Error {
     fn to_abi(self) -> abi::Error {
         match self {
-            accounting::Error::BadName | accounting::Error::DuplicateName | accounting::Error::TooDeep => abi::Error::BadArgument,
+            accounting::Error::BadName
+            | accounting::Error::DuplicateName
+            | accounting::Error::TooDeep => abi::Error::BadArgument,
             other => ChargeError::from(other).to_abi(),
         }
     }
@@ -97,19 +102,42 @@ fn index(frames: &FrameAllocator, frame: Frame) -> FrameIndex {
 impl Books {
     /// Books with no frames yet (the ledger is about 100 KB: it lives in the kernel's static
     /// state and is opened in place by [`Books::open`]).
-    pub const EMPTY: Books = Books { ledger: Ledger::empty() };
+    pub const EMPTY: Books = Books {
+        ledger: Ledger::empty(),
+    };
 
     /// Opens the books over `frame_table`, marks the first `boot_frames` frames as the kernel's
     /// own and looks the config's policies up.
-    pub fn open(&mut self, frame_table: &'static mut [FrameEntry], config: &BootConfig, boot_frames: u32) -> Result<(), OpenError> {
-        let lookup = |i: usize| policies::lookup(policies::KEYS[i], config.policy[i]).map_err(|_| OpenError("unknown policy"));
-        let chosen = Policies { cow: lookup(0)?, msgbuf: lookup(1)?, pagetable: lookup(2)?, release: lookup(3)? };
+    pub fn open(
+        &mut self,
+        frame_table: &'static mut [FrameEntry],
+        config: &BootConfig,
+        boot_frames: u32,
+    ) -> Result<(), OpenError> {
+        let lookup = |i: usize| {
+            policies::lookup(policies::KEYS[i], config.policy[i])
+                .map_err(|_| OpenError("unknown policy"))
+        };
+        let chosen = Policies {
+            cow: lookup(0)?,
+            msgbuf: lookup(1)?,
+            pagetable: lookup(2)?,
+            release: lookup(3)?,
+        };
         self.ledger.reset(frame_table, chosen);
-        self.ledger.mark_boot_range(FrameIndex(0), boot_frames).map_err(|_| OpenError("frame table too small"))
+        self.ledger
+            .mark_boot_range(FrameIndex(0), boot_frames)
+            .map_err(|_| OpenError("frame table too small"))
     }
 
     /// Creates a charge set with optional per-kind sub-limits.
-    pub fn create_set(&mut self, name: &str, parent: Option<SetId>, limit_bytes: Option<u64>, kind_limits: &[(Name, u64)]) -> Result<SetId, accounting::Error> {
+    pub fn create_set(
+        &mut self,
+        name: &str,
+        parent: Option<SetId>,
+        limit_bytes: Option<u64>,
+        kind_limits: &[(Name, u64)],
+    ) -> Result<SetId, accounting::Error> {
         let set = self.ledger.create_set(name, parent, limit_bytes)?;
         for (kind, bytes) in kind_limits {
             if let Some(kind) = Kind::from_key(kind) {
@@ -120,7 +148,11 @@ impl Books {
     }
 
     /// Changes a set's limit.
-    pub fn set_limit(&mut self, set: SetId, limit_bytes: Option<u64>) -> Result<(), accounting::Error> {
+    pub fn set_limit(
+        &mut self,
+        set: SetId,
+        limit_bytes: Option<u64>,
+    ) -> Result<(), accounting::Error> {
         self.ledger.set_limit(set, limit_bytes)
     }
 
@@ -144,38 +176,92 @@ impl Books {
 
     /// A new domain's control block and capability table (`kernel`, paid by its set) and its
     /// root table (`pagetables`).
-    pub fn charge_domain_objects(&mut self, set: SetId, domain: DomainId, causer: DomainId, objects: [Frame; 2], root: Frame, frames: &FrameAllocator) -> Result<(), ChargeError> {
+    pub fn charge_domain_objects(
+        &mut self,
+        set: SetId,
+        domain: DomainId,
+        causer: DomainId,
+        objects: [Frame; 2],
+        root: Frame,
+        frames: &FrameAllocator,
+    ) -> Result<(), ChargeError> {
         let mut plan = Plan::new();
         for object in objects {
-            plan.push(Op::Kernel { frame: index(frames, object), set, causer: Some(causer) })?;
+            plan.push(Op::Kernel {
+                frame: index(frames, object),
+                set,
+                causer: Some(causer),
+            })?;
         }
-        plan.push(Op::PageTable { frame: index(frames, root), owner: domain, causer })?;
+        plan.push(Op::PageTable {
+            frame: index(frames, root),
+            owner: domain,
+            causer,
+        })?;
         self.apply(&plan)
     }
 
     /// A user page (`anon`) mapped by `owner` and the tables it needed, made necessary by
     /// `causer`.
-    pub fn charge_page(&mut self, owner: DomainId, causer: DomainId, page: Frame, tables: &[Frame], frames: &FrameAllocator) -> Result<(), ChargeError> {
-        let mut plan = Plan::one(Op::Anon { frame: index(frames, page), domain: owner });
+    pub fn charge_page(
+        &mut self,
+        owner: DomainId,
+        causer: DomainId,
+        page: Frame,
+        tables: &[Frame],
+        frames: &FrameAllocator,
+    ) -> Result<(), ChargeError> {
+        let mut plan = Plan::one(Op::Anon {
+            frame: index(frames, page),
+            domain: owner,
+        });
         for table in tables {
-            plan.push(Op::PageTable { frame: index(frames, *table), owner, causer })?;
+            plan.push(Op::PageTable {
+                frame: index(frames, *table),
+                owner,
+                causer,
+            })?;
         }
         self.apply(&plan)
     }
 
     /// `domain` maps `frame` copy-on-write too; `tables` are the tables its space needed,
     /// made necessary by `causer`.
-    pub fn share_page(&mut self, frame: Frame, domain: DomainId, causer: DomainId, tables: &[Frame], frames: &FrameAllocator) -> Result<(), ChargeError> {
-        let mut plan = Plan::one(Op::Share { frame: index(frames, frame), domain });
+    pub fn share_page(
+        &mut self,
+        frame: Frame,
+        domain: DomainId,
+        causer: DomainId,
+        tables: &[Frame],
+        frames: &FrameAllocator,
+    ) -> Result<(), ChargeError> {
+        let mut plan = Plan::one(Op::Share {
+            frame: index(frames, frame),
+            domain,
+        });
         for table in tables {
-            plan.push(Op::PageTable { frame: index(frames, *table), owner: domain, causer })?;
+            plan.push(Op::PageTable {
+                frame: index(frames, *table),
+                owner: domain,
+                causer,
+            })?;
         }
         self.apply(&plan)
     }
 
     /// A private copy of a shared frame for `writer`.
-    pub fn cow_copy(&mut self, original: Frame, copy: Frame, writer: DomainId, frames: &FrameAllocator) -> Result<(), ChargeError> {
-        self.apply(&Plan::one(Op::CowCopy { original: index(frames, original), copy: index(frames, copy), writer }))
+    pub fn cow_copy(
+        &mut self,
+        original: Frame,
+        copy: Frame,
+        writer: DomainId,
+        frames: &FrameAllocator,
+    ) -> Result<(), ChargeError> {
+        self.apply(&Plan::one(Op::CowCopy {
+            original: index(frames, original),
+            copy: index(frames, copy),
+            writer,
+        }))
     }
 
     /// How many domains map `frame`.
@@ -191,7 +277,10 @@ impl Books {
             Err(error) => {
                 // Only an exhausted sharer-list pool can fail a departure; keeping the frame
                 // (and its charges) is the one choice that keeps the books balanced.
-                log::error!("unmap of frame {:#x} failed: {error}; the frame stays charged", frame.address());
+                log::error!(
+                    "unmap of frame {:#x} failed: {error}; the frame stays charged",
+                    frame.address()
+                );
                 false
             }
         }
@@ -209,7 +298,10 @@ impl Books {
 
     /// A set's usage for `set_query`.
     pub fn usage(&self, set: SetId) -> abi::SetUsage {
-        let mut usage = abi::SetUsage { limit_bytes: u64::MAX, ..Default::default() };
+        let mut usage = abi::SetUsage {
+            limit_bytes: u64::MAX,
+            ..Default::default()
+        };
         if let Ok(charge_set) = self.ledger.set(set) {
             usage.limit_bytes = charge_set.limit_bytes.unwrap_or(u64::MAX);
             usage.subtree_bytes = charge_set.subtree_bytes;
@@ -222,7 +314,13 @@ impl Books {
     }
 
     /// Writes one snapshot object of `tally.report/1`.
-    pub fn write_snapshot(&self, w: &mut dyn fmt::Write, label: &str, instructions: u64, frames: &FrameAllocator) -> fmt::Result {
+    pub fn write_snapshot(
+        &self,
+        w: &mut dyn fmt::Write,
+        label: &str,
+        instructions: u64,
+        frames: &FrameAllocator,
+    ) -> fmt::Result {
         let header = accounting::report::SnapshotHeader {
             label,
             instructions,

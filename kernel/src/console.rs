@@ -28,7 +28,9 @@ impl Write for Console {
 
 // SAFETY: the UART block is mapped by boot.s (GiB 0 is device memory in the linear map) and
 // only this console touches it.
-static CONSOLE: Mutex<Console> = Mutex::new(Console { uart: unsafe { Pl011::new(phys_to_virt(UART_PA)) } });
+static CONSOLE: Mutex<Console> = Mutex::new(Console {
+    uart: unsafe { Pl011::new(phys_to_virt(UART_PA)) },
+});
 
 /// Programs the UART. Output works before this (QEMU needs no set-up), so it is idempotent.
 pub fn init() {

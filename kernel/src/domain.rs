@@ -36,8 +36,6 @@ pub enum Capability {
         /// The slot's generation when the capability was made.
         generation: u32,
     },
-    /// An endpoint (message passing).
-    Endpoint(u16),
 }
 
 /// A capability table, in its own frame.
@@ -60,7 +58,11 @@ impl CapTable {
 
     /// Stores a capability in the first empty slot; returns its index.
     pub fn insert(&mut self, cap: Capability) -> Result<usize, abi::Error> {
-        let index = self.caps.iter().position(|c| *c == Capability::Empty).ok_or(abi::Error::TableFull)?;
+        let index = self
+            .caps
+            .iter()
+            .position(|c| *c == Capability::Empty)
+            .ok_or(abi::Error::TableFull)?;
         self.caps[index] = cap;
         Ok(index)
     }
@@ -151,8 +153,6 @@ pub struct Slot {
     pub name: Name,
     /// The ledger's id for the domain.
     pub ledger: DomainId,
-    /// The charge set the domain is bound to.
-    pub set: SetId,
     /// Run state.
     pub state: RunState,
     /// The control block's frame while the domain is alive.
@@ -167,7 +167,6 @@ impl Slot {
         generation: 0,
         name: String::new(),
         ledger: DomainId(0),
-        set: SetId(0),
         state: RunState::Exited(0),
         dcb: None,
         caps: None,
@@ -183,13 +182,15 @@ impl Slot {
         // SAFETY: the DCB frame was initialised by `Dcb` construction in domain creation, is
         // owned by this slot until teardown clears `dcb`, and the kernel is single-threaded
         // with IRQs masked, so at most one reference is used at a time.
-        self.dcb.map(|frame| unsafe { &mut *(frame.virt() as *mut Dcb) })
+        self.dcb
+            .map(|frame| unsafe { &mut *(frame.virt() as *mut Dcb) })
     }
 
     /// The capability table.
     pub fn caps(&self) -> Option<&'static mut CapTable> {
         // SAFETY: as for `dcb`: an initialised CapTable owned by this slot.
-        self.caps.map(|frame| unsafe { &mut *(frame.virt() as *mut CapTable) })
+        self.caps
+            .map(|frame| unsafe { &mut *(frame.virt() as *mut CapTable) })
     }
 }
 
@@ -216,7 +217,9 @@ pub fn init_caps(frame: Frame) -> &'static mut CapTable {
     // SAFETY: as for init_dcb.
     unsafe {
         let pointer = frame.virt() as *mut CapTable;
-        pointer.write(CapTable { caps: [Capability::Empty; MAX_CAPS] });
+        pointer.write(CapTable {
+            caps: [Capability::Empty; MAX_CAPS],
+        });
         &mut *pointer
     }
 }

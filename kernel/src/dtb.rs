@@ -44,18 +44,31 @@ pub enum DtbError {
 impl core::fmt::Display for DtbError {
     fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
         match self {
-            DtbError::Missing => write!(f, "no device tree was passed in x0 (boot the raw image, not the ELF)"),
-            DtbError::BadMagic(m) => write!(f, "bad device tree magic {m:#x} (expected {MAGIC:#x})"),
+            DtbError::Missing => write!(
+                f,
+                "no device tree was passed in x0 (boot the raw image, not the ELF)"
+            ),
+            DtbError::BadMagic(m) => {
+                write!(f, "bad device tree magic {m:#x} (expected {MAGIC:#x})")
+            }
             DtbError::Truncated(what) => write!(f, "device tree truncated or inconsistent: {what}"),
             DtbError::BadToken(t) => write!(f, "unknown device tree structure token {t:#x}"),
-            DtbError::NoMemory => write!(f, "the device tree has no /memory node with a usable reg property"),
-            DtbError::BadBootargs => write!(f, "/chosen/bootargs is not UTF-8 or longer than {MAX_BOOTARGS_BYTES} bytes"),
+            DtbError::NoMemory => write!(
+                f,
+                "the device tree has no /memory node with a usable reg property"
+            ),
+            DtbError::BadBootargs => write!(
+                f,
+                "/chosen/bootargs is not UTF-8 or longer than {MAX_BOOTARGS_BYTES} bytes"
+            ),
         }
     }
 }
 
 fn be32(bytes: &[u8], offset: usize) -> Result<u32, DtbError> {
-    let field = bytes.get(offset..offset + 4).ok_or(DtbError::Truncated("32-bit field"))?;
+    let field = bytes
+        .get(offset..offset + 4)
+        .ok_or(DtbError::Truncated("32-bit field"))?;
     Ok(u32::from_be_bytes([field[0], field[1], field[2], field[3]]))
 }
 
@@ -76,29 +89,43 @@ fn read_cells(bytes: &[u8], cells: u32) -> Result<usize, DtbError> {
     match cells {
         1 => Ok(be32(bytes, 0)? as usize),
         2 => Ok(((be32(bytes, 0)? as usize) << 32) | be32(bytes, 4)? as usize),
-        _ => Err(DtbError::Truncated("#address-cells/#size-cells other than 1 or 2")),
+        _ => Err(DtbError::Truncated(
+            "#address-cells/#size-cells other than 1 or 2",
+        )),
     }
 }
 
 fn c_string(bytes: &[u8], offset: usize) -> Result<&[u8], DtbError> {
-    let rest = bytes.get(offset..).ok_or(DtbError::Truncated("string offset"))?;
-    let end = rest.iter().position(|&b| b == 0).ok_or(DtbError::Truncated("unterminated string"))?;
+    let rest = bytes
+        .get(offset..)
+        .ok_or(DtbError::Truncated("string offset"))?;
+    let end = rest
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or(DtbError::Truncated("unterminated string"))?;
     Ok(&rest[..end])
 }
 
 /// Parses a whole tree.
 pub fn parse(tree: &[u8]) -> Result<BootInfo, DtbError> {
     let size = total_size(tree)?;
-    let tree = tree.get(..size).ok_or(DtbError::Truncated("totalsize beyond the buffer"))?;
+    let tree = tree
+        .get(..size)
+        .ok_or(DtbError::Truncated("totalsize beyond the buffer"))?;
     let structure_offset = be32(tree, 8)? as usize;
     let strings_offset = be32(tree, 12)? as usize;
     let structure_size = be32(tree, 36)? as usize;
     let structure = tree
         .get(structure_offset..structure_offset.saturating_add(structure_size))
         .ok_or(DtbError::Truncated("structure block"))?;
-    let strings = tree.get(strings_offset..).ok_or(DtbError::Truncated("strings block"))?;
+    let strings = tree
+        .get(strings_offset..)
+        .ok_or(DtbError::Truncated("strings block"))?;
 
-    let mut info = BootInfo { memory: Vec::new(), bootargs: String::new() };
+    let mut info = BootInfo {
+        memory: Vec::new(),
+        bootargs: String::new(),
+    };
     let (mut address_cells, mut size_cells) = (2u32, 1u32);
     let mut depth = 0usize;
     // Which depth-1 node we are in.
@@ -131,7 +158,9 @@ pub fn parse(tree: &[u8]) -> Result<BootInfo, DtbError> {
                 let length = be32(structure, offset)? as usize;
                 let name_offset = be32(structure, offset + 4)? as usize;
                 offset += 8;
-                let value = structure.get(offset..offset + length).ok_or(DtbError::Truncated("property value"))?;
+                let value = structure
+                    .get(offset..offset + length)
+                    .ok_or(DtbError::Truncated("property value"))?;
                 offset += (length + 3) & !3;
                 let name = c_string(strings, name_offset)?;
                 match (depth, name) {
@@ -141,7 +170,8 @@ pub fn parse(tree: &[u8]) -> Result<BootInfo, DtbError> {
                         let entry = 4 * (address_cells + size_cells) as usize;
                         for chunk in value.chunks_exact(entry) {
                             let start = read_cells(chunk, address_cells)?;
-                            let bytes = read_cells(&chunk[4 * address_cells as usize..], size_cells)?;
+                            let bytes =
+                                read_cells(&chunk[4 * address_cells as usize..], size_cells)?;
                             if bytes > 0 {
                                 let _ = info.memory.push((start, bytes));
                             }
@@ -150,7 +180,9 @@ pub fn parse(tree: &[u8]) -> Result<BootInfo, DtbError> {
                     (2, b"bootargs") if in_chosen => {
                         let text = value.strip_suffix(&[0]).unwrap_or(value);
                         let text = core::str::from_utf8(text).map_err(|_| DtbError::BadBootargs)?;
-                        info.bootargs.push_str(text).map_err(|_| DtbError::BadBootargs)?;
+                        info.bootargs
+                            .push_str(text)
+                            .map_err(|_| DtbError::BadBootargs)?;
                     }
                     _ => {}
                 }

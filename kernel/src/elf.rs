@@ -32,11 +32,15 @@ pub struct Program {
 }
 
 fn u16_at(image: &[u8], offset: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(image.get(offset..offset + 2)?.try_into().ok()?))
+    Some(u16::from_le_bytes(
+        image.get(offset..offset + 2)?.try_into().ok()?,
+    ))
 }
 
 fn u32_at(image: &[u8], offset: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(image.get(offset..offset + 4)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        image.get(offset..offset + 4)?.try_into().ok()?,
+    ))
 }
 
 fn u64_at(image: &[u8], offset: usize) -> Option<usize> {
@@ -73,7 +77,14 @@ pub fn parse(image: &'static [u8]) -> Option<Program> {
             return None;
         }
         let data = image.get(offset..offset.checked_add(file_bytes)?)?;
-        segments.push(Segment { address, memory_bytes, data, flags }).ok()?;
+        segments
+            .push(Segment {
+                address,
+                memory_bytes,
+                data,
+                flags,
+            })
+            .ok()?;
     }
     Some(Program { entry, segments })
 }

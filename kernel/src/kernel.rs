@@ -118,29 +118,47 @@ impl Kernel {
                 Some(parent) => Some(self.config_set(parent).ok_or("undefined parent set")?),
                 None => None,
             };
-            let id = self.books.create_set(&spec.name, parent, spec.limit_bytes, &spec.kind_limits).map_err(|_| "cannot create charge set")?;
+            let id = self
+                .books
+                .create_set(&spec.name, parent, spec.limit_bytes, &spec.kind_limits)
+                .map_err(|_| "cannot create charge set")?;
             let _ = self.config_sets.push((spec.name.clone(), id));
         }
         let domains = self.config.domains.clone();
         let mut created = heapless::Vec::<usize, 16>::new();
         for spec in &domains {
-            let set = self.config_set(&spec.charge_set).ok_or("undefined charge set")?;
-            let slot = self.create_domain(&spec.name, set, &spec.program, None).map_err(|e| e.name())?;
+            let set = self
+                .config_set(&spec.charge_set)
+                .ok_or("undefined charge set")?;
+            let slot = self
+                .create_domain(&spec.name, set, &spec.program, None)
+                .map_err(|e| e.name())?;
             let _ = created.push(slot);
         }
         for (spec, &slot) in domains.iter().zip(created.iter()) {
             for cap in &spec.caps {
                 let capability = match cap {
-                    CapSpec::Set(name) => Capability::Set(self.config_set(name).ok_or("undefined set")?),
-                    CapSpec::Domain(name) => {
-                        let target = domains.iter().position(|d| &d.name == name).ok_or("undefined domain")?;
-                        let target_slot = created[target];
-                        Capability::Domain { slot: target_slot as u8, generation: self.slots[target_slot].generation }
+                    CapSpec::Set(name) => {
+                        Capability::Set(self.config_set(name).ok_or("undefined set")?)
                     }
-                    CapSpec::Endpoint(_) => return Err("endpoints are not supported by this kernel yet"),
+                    CapSpec::Domain(name) => {
+                        let target = domains
+                            .iter()
+                            .position(|d| &d.name == name)
+                            .ok_or("undefined domain")?;
+                        let target_slot = created[target];
+                        Capability::Domain {
+                            slot: target_slot as u8,
+                            generation: self.slots[target_slot].generation,
+                        }
+                    }
+                    CapSpec::Endpoint(_) => {
+                        return Err("endpoints are not supported by this kernel yet")
+                    }
                 };
                 let caps = self.slots[slot].caps().ok_or("domain died during boot")?;
-                caps.insert(capability).map_err(|_| "too many capabilities")?;
+                caps.insert(capability)
+                    .map_err(|_| "too many capabilities")?;
             }
         }
         Ok(())
@@ -150,7 +168,10 @@ impl Kernel {
         if name == "kernel" {
             return Some(SetId::KERNEL);
         }
-        self.config_sets.iter().find(|(n, _)| n == name).map(|(_, id)| *id)
+        self.config_sets
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, id)| *id)
     }
 
     /// Takes a report snapshot and checks conservation.
@@ -163,26 +184,45 @@ impl Kernel {
     /// Creates a domain running `program`, bound to `set`, created by `creator` (None at
     /// boot). On any failure everything created so far is torn down again and the books are
     /// back where they were.
-    pub fn create_domain(&mut self, name: &str, set: SetId, program: &str, creator: Option<usize>) -> Result<usize, Error> {
+    pub fn create_domain(
+        &mut self,
+        name: &str,
+        set: SetId,
+        program: &str,
+        creator: Option<usize>,
+    ) -> Result<usize, Error> {
         let image = programs::find(program).ok_or(Error::UnknownProgram)?;
         let program = elf::parse(image).ok_or(Error::UnknownProgram)?;
         // Never-used slots first, so a capability to an ended domain stays meaningful as long as
         // possible; then ended slots nobody waits on.
         let slot = (0..MAX_DOMAINS)
             .find(|&s| self.slots[s].generation == 0)
-            .or_else(|| (0..MAX_DOMAINS).find(|&s| !self.slots[s].is_alive() && !self.is_waited_for(s)))
+            .or_else(|| {
+                (0..MAX_DOMAINS).find(|&s| !self.slots[s].is_alive() && !self.is_waited_for(s))
+            })
             .ok_or(Error::TableFull)?;
         let domain_name = Name::try_from(name).map_err(|_| Error::BadArgument)?;
-        let ledger = self.books.create_domain(name, set).map_err(|e| e.to_abi())?;
+        let ledger = self
+            .books
+            .create_domain(name, set)
+            .map_err(|e| e.to_abi())?;
         let causer = creator.map(|c| self.slots[c].ledger).unwrap_or(ledger);
 
         // Kernel objects and the root table, charged in one step.
         let [dcb_frame, caps_frame, root] = self.allocate_frames::<3>()?;
-        if let Err(e) = self.books.charge_domain_objects(set, ledger, causer, [dcb_frame, caps_frame], root, &self.frames) {
+        if let Err(e) = self.books.charge_domain_objects(
+            set,
+            ledger,
+            causer,
+            [dcb_frame, caps_frame],
+            root,
+            &self.frames,
+        ) {
             for frame in [dcb_frame, caps_frame, root] {
                 self.frames.free(frame);
             }
-            self.books.domain_state(ledger, DomainState::Stopped(e.stop_reason()));
+            self.books
+                .domain_state(ledger, DomainState::Stopped(e.stop_reason()));
             return Err(e.to_abi());
         }
         root.zero();
@@ -193,7 +233,6 @@ impl Kernel {
             generation,
             name: domain_name,
             ledger,
-            set,
             state: RunState::Runnable,
             dcb: Some(dcb_frame),
             caps: Some(caps_frame),
@@ -237,8 +276,15 @@ impl Kernel {
             } else {
                 UserAccess::ReadOnly
             };
-            self.add_region(slot, Region { start, pages: (end - start) / PAGE_BYTES, access })
-                .map_err(|_| ChargeError::Fault)?;
+            self.add_region(
+                slot,
+                Region {
+                    start,
+                    pages: (end - start) / PAGE_BYTES,
+                    access,
+                },
+            )
+            .map_err(|_| ChargeError::Fault)?;
             let mut va = start;
             while va < end {
                 let frame = self.populate(slot, va, access)?;
@@ -247,38 +293,58 @@ impl Kernel {
                 let data_start = segment.address.max(va);
                 let data_end = (segment.address + segment.data.len()).min(page_end);
                 if data_start < data_end {
-                    let bytes = &segment.data[data_start - segment.address..data_end - segment.address];
+                    let bytes =
+                        &segment.data[data_start - segment.address..data_end - segment.address];
                     // SAFETY: `frame` is the page just mapped for `va`, owned by this domain,
                     // and the range lies inside it.
                     unsafe {
-                        core::ptr::copy_nonoverlapping(bytes.as_ptr(), (frame.virt() + (data_start - va)) as *mut u8, bytes.len())
+                        core::ptr::copy_nonoverlapping(
+                            bytes.as_ptr(),
+                            (frame.virt() + (data_start - va)) as *mut u8,
+                            bytes.len(),
+                        )
                     };
                 }
                 va = page_end;
             }
         }
         let stack_start = abi::USER_STACK_TOP - abi::USER_STACK_PAGES * PAGE_BYTES;
-        self.add_region(slot, Region { start: stack_start, pages: abi::USER_STACK_PAGES, access: UserAccess::ReadWrite })
-            .map_err(|_| ChargeError::Fault)
+        self.add_region(
+            slot,
+            Region {
+                start: stack_start,
+                pages: abi::USER_STACK_PAGES,
+                access: UserAccess::ReadWrite,
+            },
+        )
+        .map_err(|_| ChargeError::Fault)
     }
 
     /// Adds a region to a domain's address space.
     pub fn add_region(&mut self, slot: usize, region: Region) -> Result<(), Error> {
         let dcb = self.slots[slot].dcb().ok_or(Error::BadArgument)?;
-        if dcb.regions.iter().any(|r| r.overlaps(region.start, region.end())) {
+        if dcb
+            .regions
+            .iter()
+            .any(|r| r.overlaps(region.start, region.end()))
+        {
             return Err(Error::RegionOverlap);
         }
         dcb.regions.push(region).map_err(|_| Error::TableFull)
     }
 
     fn is_waited_for(&self, slot: usize) -> bool {
-        self.slots.iter().any(|s| s.state == RunState::Blocked(Block::Wait(slot as u8)))
+        self.slots
+            .iter()
+            .any(|s| s.state == RunState::Blocked(Block::Wait(slot as u8)))
     }
 
     /// Ends a domain: returns every frame and every charge (release policy applies to frames
     /// others still map), wakes its waiters, and records the final state.
     pub fn teardown(&mut self, slot: usize, state: RunState) {
-        let Some(dcb) = self.slots[slot].dcb() else { return };
+        let Some(dcb) = self.slots[slot].dcb() else {
+            return;
+        };
         let ledger = self.slots[slot].ledger;
         let regions = dcb.regions.clone();
         for region in &regions {
@@ -296,7 +362,10 @@ impl Kernel {
         if self.fp_owner == Some(slot) {
             self.fp_owner = None;
         }
-        for frame in [self.slots[slot].dcb.take(), self.slots[slot].caps.take()].into_iter().flatten() {
+        for frame in [self.slots[slot].dcb.take(), self.slots[slot].caps.take()]
+            .into_iter()
+            .flatten()
+        {
             self.books.free(frame, &self.frames);
             self.frames.free(frame);
         }
@@ -317,16 +386,19 @@ impl Kernel {
 
     /// Removes every page in `[start, end)` from a domain's tables and the ledger.
     pub fn unmap_range(&mut self, slot: usize, start: usize, end: usize) {
-        let Some(dcb) = self.slots[slot].dcb() else { return };
+        let Some(dcb) = self.slots[slot].dcb() else {
+            return;
+        };
         let ledger = self.slots[slot].ledger;
         let mut pages = heapless::Vec::<(usize, Frame), 64>::new();
         let mut va = start;
         while va < end {
             pages.clear();
             let chunk_end = end.min(va + 64 * PAGE_BYTES);
-            dcb.tables.for_each_page(va, chunk_end, |page_va, descriptor| {
-                let _ = pages.push((page_va, Frame(mmu::descriptor_address(descriptor))));
-            });
+            dcb.tables
+                .for_each_page(va, chunk_end, |page_va, descriptor| {
+                    let _ = pages.push((page_va, Frame(mmu::descriptor_address(descriptor))));
+                });
             for &(page_va, frame) in &pages {
                 dcb.tables.replace(page_va, 0);
                 mmu::invalidate_user_page(page_va, asid(slot));
@@ -343,7 +415,8 @@ impl Kernel {
         if let Some(dcb) = self.slots[slot].dcb() {
             dcb.frame.x[0] = result;
             self.slots[slot].state = RunState::Runnable;
-            self.books.domain_state(self.slots[slot].ledger, DomainState::Running);
+            self.books
+                .domain_state(self.slots[slot].ledger, DomainState::Running);
             let _ = self.run_queue.push_back(slot as u8);
         }
     }
@@ -352,14 +425,20 @@ impl Kernel {
     pub fn block_current(&mut self, reason: Block) {
         if let Some(slot) = self.current {
             self.slots[slot].state = RunState::Blocked(reason);
-            self.books.domain_state(self.slots[slot].ledger, DomainState::Blocked);
+            self.books
+                .domain_state(self.slots[slot].ledger, DomainState::Blocked);
         }
     }
 
     /// Stops the current domain for `reason`, printing why.
     pub fn stop_current(&mut self, reason: StopReason, why: core::fmt::Arguments) {
         if let Some(slot) = self.current {
-            log::warn!("domain '{}' stopped ({}): {}", self.slots[slot].name, reason.name(), why);
+            log::warn!(
+                "domain '{}' stopped ({}): {}",
+                self.slots[slot].name,
+                reason.name(),
+                why
+            );
             self.teardown(slot, RunState::Stopped(reason));
         }
     }
@@ -379,7 +458,9 @@ impl Kernel {
         loop {
             while let Some(next) = self.run_queue.pop_front() {
                 let next = next as usize;
-                let Some(dcb) = self.slots[next].dcb() else { continue };
+                let Some(dcb) = self.slots[next].dcb() else {
+                    continue;
+                };
                 if self.slots[next].state != RunState::Runnable {
                     continue;
                 }
@@ -393,13 +474,17 @@ impl Kernel {
                 self.current = Some(next);
                 return;
             }
-            let blocked: heapless::Vec<usize, MAX_DOMAINS> =
-                (0..MAX_DOMAINS).filter(|&s| self.slots[s].is_alive()).collect();
+            let blocked: heapless::Vec<usize, MAX_DOMAINS> = (0..MAX_DOMAINS)
+                .filter(|&s| self.slots[s].is_alive())
+                .collect();
             if blocked.is_empty() {
                 self.finish_run();
             }
             for slot in blocked {
-                log::warn!("domain '{}' stopped: deadlock (every live domain is blocked)", self.slots[slot].name);
+                log::warn!(
+                    "domain '{}' stopped: deadlock (every live domain is blocked)",
+                    self.slots[slot].name
+                );
                 self.teardown(slot, RunState::Stopped(StopReason::Killed));
             }
         }
@@ -409,7 +494,14 @@ impl Kernel {
     fn finish_run(&mut self) -> ! {
         self.snapshot("final");
         let ok = !self.conservation_failed;
-        report::end(ok, if ok { "ok" } else { "conservation check failed" });
+        report::end(
+            ok,
+            if ok {
+                "ok"
+            } else {
+                "conservation check failed"
+            },
+        );
         cpu::exit_qemu(if ok { 0 } else { 1 })
     }
 
@@ -449,7 +541,9 @@ pub fn user_exception(frame: &mut TrapFrame, syndrome: Syndrome, fault_address: 
     let mut k = kernel();
     match syndrome.class() {
         Class::SystemCall => k.system_call(frame),
-        Class::DataAbort | Class::InstructionAbort => k.user_fault(syndrome, fault_address, frame.elr as usize),
+        Class::DataAbort | Class::InstructionAbort => {
+            k.user_fault(syndrome, fault_address, frame.elr as usize)
+        }
         Class::FpAccess => k.switch_fp(),
         Class::Other(_) => {
             let elr = frame.elr;
@@ -459,7 +553,10 @@ pub fn user_exception(frame: &mut TrapFrame, syndrome: Syndrome, fault_address: 
     if cfg!(debug_assertions) && !k.books.conservation(&k.frames).ok {
         panic!("conservation violated after a system call or fault");
     }
-    let runnable = k.current.map(|s| k.slots[s].state == RunState::Runnable && k.slots[s].is_alive()).unwrap_or(false);
+    let runnable = k
+        .current
+        .map(|s| k.slots[s].state == RunState::Runnable && k.slots[s].is_alive())
+        .unwrap_or(false);
     if !runnable {
         k.switch(frame);
     }

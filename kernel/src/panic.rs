@@ -8,6 +8,8 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     cpu::mask_irqs();
     crate::console::force_unlock();
     crate::println!("tally: kernel panic (a kernel bug): {info}");
-    crate::console::framed("end", |w| write!(w, "{{\"status\":\"error\",\"reason\":\"kernel panic\"}}"));
+    crate::console::framed("end", |w| {
+        write!(w, "{{\"status\":\"error\",\"reason\":\"kernel panic\"}}")
+    });
     cpu::exit_qemu(2)
 }

@@ -4,5 +4,8 @@ include!(concat!(env!("OUT_DIR"), "/programs.rs"));
 
 /// The ELF image of the program called `name`.
 pub fn find(name: &str) -> Option<&'static [u8]> {
-    PROGRAMS.iter().find(|(n, _)| *n == name).map(|(_, image)| *image)
+    PROGRAMS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, image)| *image)
 }

@@ -9,7 +9,12 @@ use crate::kernel::Kernel;
 pub fn run_record(k: &Kernel, mem_bytes: usize) {
     let config = &k.config;
     console::framed("run", |w| {
-        write!(w, "{{\"config\":\"{}\",\"kernel_version\":\"{}\",\"policy\":{{", config.config, env!("CARGO_PKG_VERSION"))?;
+        write!(
+            w,
+            "{{\"config\":\"{}\",\"kernel_version\":\"{}\",\"policy\":{{",
+            config.config,
+            env!("CARGO_PKG_VERSION")
+        )?;
         for (i, key) in policies::KEYS.iter().enumerate() {
             let separator = if i == 0 { "" } else { "," };
             write!(w, "{separator}\"{key}\":\"{}\"", config.policy[i])?;
@@ -28,7 +33,9 @@ pub fn run_record(k: &Kernel, mem_bytes: usize) {
 pub fn snapshot(k: &Kernel, label: &str) -> bool {
     let conservation = k.books.conservation(&k.frames);
     let instructions = cpu::instructions();
-    console::framed("snapshot", |w| k.books.write_snapshot(w, label, instructions, &k.frames));
+    console::framed("snapshot", |w| {
+        k.books.write_snapshot(w, label, instructions, &k.frames)
+    });
     if !conservation.ok {
         log::error!(
             "conservation check failed in snapshot '{label}': {} bytes charged, {} bytes in use",
@@ -42,6 +49,10 @@ pub fn snapshot(k: &Kernel, label: &str) -> bool {
 /// Writes the `end` record.
 pub fn end(ok: bool, reason: &str) {
     console::framed("end", |w| {
-        write!(w, "{{\"status\":\"{}\",\"reason\":\"{reason}\"}}", if ok { "ok" } else { "error" })
+        write!(
+            w,
+            "{{\"status\":\"{}\",\"reason\":\"{reason}\"}}",
+            if ok { "ok" } else { "error" }
+        )
     });
 }

@@ -8,27 +8,59 @@
 
 use crate::arch::aarch64::exception::TrapFrame;
 use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
+use crate::charge::ToAbi;
 use crate::domain::{Block, Capability, Region, RunState, MAX_DOMAINS};
 use crate::kernel::Kernel;
-use crate::charge::ToAbi;
 use crate::usermem::check_range;
 use abi::{Error, SetUsage, SharedRegion, SpawnRequest, Syscall};
 use accounting::SetId;
 use heapless::{String, Vec};
 
 /// A decoded, validated system call.
+// The console variant carries its bytes inline: a decoded call lives on the 256 KiB kernel
+// stack for the length of one system call, and the kernel has no heap to box it in.
+#[allow(clippy::large_enum_variant)]
 enum Call {
-    ConsoleWrite { length: usize, bytes: [u8; abi::MAX_CONSOLE_WRITE_BYTES] },
+    ConsoleWrite {
+        length: usize,
+        bytes: [u8; abi::MAX_CONSOLE_WRITE_BYTES],
+    },
     Exit(i32),
     Yield,
-    Wait { slot: usize },
-    Map { address: usize, pages: usize, access: UserAccess },
-    Unmap { address: usize, pages: usize },
-    Spawn { program: String<23>, name: String<23>, set: SetId, regions: Vec<SharedRegion, { abi::MAX_SPAWN_REGIONS }> },
-    SetCreate { parent: SetId, name: String<23>, limit_bytes: Option<u64> },
-    SetLimit { set: SetId, limit_bytes: Option<u64> },
-    SetQuery { set: SetId, address: usize },
-    Snapshot { label: String<23> },
+    Wait {
+        slot: usize,
+    },
+    Map {
+        address: usize,
+        pages: usize,
+        access: UserAccess,
+    },
+    Unmap {
+        address: usize,
+        pages: usize,
+    },
+    Spawn {
+        program: String<23>,
+        name: String<23>,
+        set: SetId,
+        regions: Vec<SharedRegion, { abi::MAX_SPAWN_REGIONS }>,
+    },
+    SetCreate {
+        parent: SetId,
+        name: String<23>,
+        limit_bytes: Option<u64>,
+    },
+    SetLimit {
+        set: SetId,
+        limit_bytes: Option<u64>,
+    },
+    SetQuery {
+        set: SetId,
+        address: usize,
+    },
+    Snapshot {
+        label: String<23>,
+    },
 }
 
 fn limit(value: usize) -> Option<u64> {
@@ -39,7 +71,13 @@ impl Kernel {
     /// Handles `svc #0` from the current domain; the result goes to x0.
     pub fn system_call(&mut self, frame: &mut TrapFrame) {
         let Some(slot) = self.current else { return };
-        let args = [frame.x[0] as usize, frame.x[1] as usize, frame.x[2] as usize, frame.x[3] as usize, frame.x[4] as usize];
+        let args = [
+            frame.x[0] as usize,
+            frame.x[1] as usize,
+            frame.x[2] as usize,
+            frame.x[3] as usize,
+            frame.x[4] as usize,
+        ];
         let result = Syscall::from_number(frame.x[8] as usize)
             .ok_or(Error::BadSyscall)
             .and_then(|call| self.decode(slot, call, args))
@@ -53,13 +91,22 @@ impl Kernel {
     }
 
     fn set_cap(&self, slot: usize, index: usize) -> Result<SetId, Error> {
-        match self.slots[slot].caps().ok_or(Error::BadCapability)?.get(index)? {
+        match self.slots[slot]
+            .caps()
+            .ok_or(Error::BadCapability)?
+            .get(index)?
+        {
             Capability::Set(set) => Ok(set),
             _ => Err(Error::WrongCapabilityType),
         }
     }
 
-    fn read_name(&mut self, slot: usize, address: usize, length: usize) -> Result<String<23>, Error> {
+    fn read_name(
+        &mut self,
+        slot: usize,
+        address: usize,
+        length: usize,
+    ) -> Result<String<23>, Error> {
         if length == 0 || length > abi::MAX_NAME_BYTES {
             return Err(Error::BadArgument);
         }
@@ -88,7 +135,10 @@ impl Kernel {
             Syscall::Wait => {
                 let caps = self.slots[slot].caps().ok_or(Error::BadCapability)?;
                 match caps.get(args[0])? {
-                    Capability::Domain { slot: target, generation } => {
+                    Capability::Domain {
+                        slot: target,
+                        generation,
+                    } => {
                         let target = target as usize;
                         if target >= MAX_DOMAINS || self.slots[target].generation != generation {
                             return Err(Error::BadCapability);
@@ -112,14 +162,26 @@ impl Kernel {
                     return Err(Error::BadArgument);
                 }
                 let dcb = self.slots[slot].dcb().ok_or(Error::BadArgument)?;
-                if dcb.regions.iter().any(|r| r.overlaps(address, address + bytes)) {
+                if dcb
+                    .regions
+                    .iter()
+                    .any(|r| r.overlaps(address, address + bytes))
+                {
                     return Err(Error::RegionOverlap);
                 }
                 if dcb.regions.is_full() {
                     return Err(Error::TableFull);
                 }
-                let access = if flags & abi::MAP_WRITE != 0 { UserAccess::ReadWrite } else { UserAccess::ReadOnly };
-                Call::Map { address, pages, access }
+                let access = if flags & abi::MAP_WRITE != 0 {
+                    UserAccess::ReadWrite
+                } else {
+                    UserAccess::ReadOnly
+                };
+                Call::Map {
+                    address,
+                    pages,
+                    access,
+                }
             }
             Syscall::Unmap => {
                 let (address, pages) = (args[0], args[1]);
@@ -142,7 +204,9 @@ impl Kernel {
             Syscall::Spawn => {
                 let mut raw = [0u8; core::mem::size_of::<SpawnRequest>()];
                 self.copy_from_user(slot, args[0], &mut raw)?;
-                let word = |i: usize| usize::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+                let word = |i: usize| {
+                    usize::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default())
+                };
                 let program = self.read_name(slot, word(0), word(1))?;
                 let name = self.read_name(slot, word(2), word(3))?;
                 let (regions_address, count) = (word(4), word(5));
@@ -163,9 +227,9 @@ impl Kernel {
                         return Err(Error::BadArgument);
                     }
                     check_range(address, bytes)?;
-                    let inside = dcb
-                        .region(address)
-                        .is_some_and(|r| r.access == UserAccess::ReadWrite && address + bytes <= r.end());
+                    let inside = dcb.region(address).is_some_and(|r| {
+                        r.access == UserAccess::ReadWrite && address + bytes <= r.end()
+                    });
                     if !inside {
                         return Err(Error::BadAddress);
                     }
@@ -174,13 +238,22 @@ impl Kernel {
                 if crate::programs::find(&program).is_none() {
                     return Err(Error::UnknownProgram);
                 }
-                if self.slots.iter().any(|s| s.generation != 0 && s.name == name) {
+                if self
+                    .slots
+                    .iter()
+                    .any(|s| s.generation != 0 && s.name == name)
+                {
                     return Err(Error::BadArgument);
                 }
                 if !self.slots[slot].caps().is_some_and(|c| c.has_room()) {
                     return Err(Error::TableFull);
                 }
-                Call::Spawn { program, name, set, regions }
+                Call::Spawn {
+                    program,
+                    name,
+                    set,
+                    regions,
+                }
             }
             Syscall::SetCreate => {
                 let parent = self.set_cap(slot, args[0])?;
@@ -188,19 +261,28 @@ impl Kernel {
                 if !self.slots[slot].caps().is_some_and(|c| c.has_room()) {
                     return Err(Error::TableFull);
                 }
-                Call::SetCreate { parent, name, limit_bytes: limit(args[3]) }
+                Call::SetCreate {
+                    parent,
+                    name,
+                    limit_bytes: limit(args[3]),
+                }
             }
-            Syscall::SetLimit => Call::SetLimit { set: self.set_cap(slot, args[0])?, limit_bytes: limit(args[1]) },
+            Syscall::SetLimit => Call::SetLimit {
+                set: self.set_cap(slot, args[0])?,
+                limit_bytes: limit(args[1]),
+            },
             Syscall::SetQuery => {
                 let set = self.set_cap(slot, args[0])?;
                 let address = args[1];
-                if address % 8 != 0 {
+                if !address.is_multiple_of(8) {
                     return Err(Error::BadArgument);
                 }
                 self.prepare_user_write(slot, address, core::mem::size_of::<SetUsage>())?;
                 Call::SetQuery { set, address }
             }
-            Syscall::Snapshot => Call::Snapshot { label: self.read_name(slot, args[0], args[1])? },
+            Syscall::Snapshot => Call::Snapshot {
+                label: self.read_name(slot, args[0], args[1])?,
+            },
         })
     }
 
@@ -209,7 +291,11 @@ impl Kernel {
             Call::ConsoleWrite { length, bytes } => {
                 let name = self.slots[slot].name.clone();
                 if let Some(dcb) = self.slots[slot].dcb() {
-                    crate::console::user_write(&name, &bytes[..length], &mut dcb.console_at_line_start);
+                    crate::console::user_write(
+                        &name,
+                        &bytes[..length],
+                        &mut dcb.console_at_line_start,
+                    );
                 }
                 Ok(length)
             }
@@ -230,8 +316,19 @@ impl Kernel {
                     Ok(0)
                 }
             },
-            Call::Map { address, pages, access } => {
-                self.add_region(slot, Region { start: address, pages, access })?;
+            Call::Map {
+                address,
+                pages,
+                access,
+            } => {
+                self.add_region(
+                    slot,
+                    Region {
+                        start: address,
+                        pages,
+                        access,
+                    },
+                )?;
                 Ok(0)
             }
             Call::Unmap { address, pages } => {
@@ -240,8 +337,16 @@ impl Kernel {
                 if let Some(dcb) = self.slots[slot].dcb() {
                     if let Some(index) = dcb.regions.iter().position(|r| r.contains(address)) {
                         let region = dcb.regions.swap_remove(index);
-                        let before = Region { start: region.start, pages: (address - region.start) / PAGE_BYTES, access: region.access };
-                        let after = Region { start: end, pages: (region.end() - end) / PAGE_BYTES, access: region.access };
+                        let before = Region {
+                            start: region.start,
+                            pages: (address - region.start) / PAGE_BYTES,
+                            access: region.access,
+                        };
+                        let after = Region {
+                            start: end,
+                            pages: (region.end() - end) / PAGE_BYTES,
+                            access: region.access,
+                        };
                         for piece in [before, after] {
                             if piece.pages > 0 {
                                 let _ = dcb.regions.push(piece);
@@ -251,14 +356,28 @@ impl Kernel {
                 }
                 Ok(0)
             }
-            Call::Spawn { program, name, set, regions } => self.spawn(slot, &program, &name, set, &regions),
-            Call::SetCreate { parent, name, limit_bytes } => {
-                let set = self.books.create_set(&name, Some(parent), limit_bytes, &[]).map_err(|e| e.to_abi())?;
+            Call::Spawn {
+                program,
+                name,
+                set,
+                regions,
+            } => self.spawn(slot, &program, &name, set, &regions),
+            Call::SetCreate {
+                parent,
+                name,
+                limit_bytes,
+            } => {
+                let set = self
+                    .books
+                    .create_set(&name, Some(parent), limit_bytes, &[])
+                    .map_err(|e| e.to_abi())?;
                 let caps = self.slots[slot].caps().ok_or(Error::BadCapability)?;
                 caps.insert(Capability::Set(set))
             }
             Call::SetLimit { set, limit_bytes } => {
-                self.books.set_limit(set, limit_bytes).map_err(|e| e.to_abi())?;
+                self.books
+                    .set_limit(set, limit_bytes)
+                    .map_err(|e| e.to_abi())?;
                 Ok(0)
             }
             Call::SetQuery { set, address } => {
@@ -283,10 +402,20 @@ impl Kernel {
 
     /// Creates a domain running `program` in `set`, shares `regions` of the caller into it
     /// copy-on-write, and gives the caller a capability to it.
-    fn spawn(&mut self, slot: usize, program: &str, name: &str, set: SetId, regions: &[SharedRegion]) -> Result<usize, Error> {
+    fn spawn(
+        &mut self,
+        slot: usize,
+        program: &str,
+        name: &str,
+        set: SetId,
+        regions: &[SharedRegion],
+    ) -> Result<usize, Error> {
         let child = self.create_domain(name, set, program, Some(slot))?;
         // The child's capability 0 names its creator (to wait for it, for instance).
-        let creator = Capability::Domain { slot: slot as u8, generation: self.slots[slot].generation };
+        let creator = Capability::Domain {
+            slot: slot as u8,
+            generation: self.slots[slot].generation,
+        };
         if let Some(caps) = self.slots[child].caps() {
             let _ = caps.insert(creator);
         }
@@ -298,14 +427,29 @@ impl Kernel {
         }
         let generation = self.slots[child].generation;
         let caps = self.slots[slot].caps().ok_or(Error::BadCapability)?;
-        caps.insert(Capability::Domain { slot: child as u8, generation })
+        caps.insert(Capability::Domain {
+            slot: child as u8,
+            generation,
+        })
     }
 
     /// Shares one region of `parent` copy-on-write into `child` at the same address.
-    fn share_region(&mut self, parent: usize, child: usize, region: &SharedRegion) -> Result<(), Error> {
+    fn share_region(
+        &mut self,
+        parent: usize,
+        child: usize,
+        region: &SharedRegion,
+    ) -> Result<(), Error> {
         let start = region.address;
         let end = start + region.pages * PAGE_BYTES;
-        self.add_region(child, Region { start, pages: region.pages, access: UserAccess::ReadWrite })?;
+        self.add_region(
+            child,
+            Region {
+                start,
+                pages: region.pages,
+                access: UserAccess::ReadWrite,
+            },
+        )?;
         let parent_dcb = self.slots[parent].dcb().ok_or(Error::BadArgument)?;
         let child_dcb = self.slots[child].dcb().ok_or(Error::BadArgument)?;
         let (parent_ledger, child_ledger) = (self.slots[parent].ledger, self.slots[child].ledger);
@@ -314,9 +458,11 @@ impl Kernel {
         while va < end {
             pages.clear();
             let chunk_end = end.min(va + 64 * PAGE_BYTES);
-            parent_dcb.tables.for_each_page(va, chunk_end, |page_va, descriptor| {
-                let _ = pages.push((page_va, descriptor));
-            });
+            parent_dcb
+                .tables
+                .for_each_page(va, chunk_end, |page_va, descriptor| {
+                    let _ = pages.push((page_va, descriptor));
+                });
             for &(page_va, descriptor) in &pages {
                 let frame = crate::memory::frames::Frame(mmu::descriptor_address(descriptor));
                 let missing = child_dcb.tables.missing_tables(page_va);
@@ -332,7 +478,13 @@ impl Kernel {
                         }
                     }
                 }
-                if let Err(e) = self.books.share_page(frame, child_ledger, parent_ledger, &tables[..missing], &self.frames) {
+                if let Err(e) = self.books.share_page(
+                    frame,
+                    child_ledger,
+                    parent_ledger,
+                    &tables[..missing],
+                    &self.frames,
+                ) {
                     for table in &tables[..missing] {
                         self.frames.free(*table);
                     }
@@ -353,4 +505,3 @@ impl Kernel {
         Ok(())
     }
 }
-

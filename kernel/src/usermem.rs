@@ -30,7 +30,12 @@ pub fn check_range(va: usize, len: usize) -> Result<(), Error> {
 impl Kernel {
     /// Maps a fresh zeroed page at `va` (page aligned) with `access`, allocating and charging
     /// the page (`anon`) and any missing tables (`pagetables`) in one reservation.
-    pub fn populate(&mut self, slot: usize, va: usize, access: UserAccess) -> Result<Frame, ChargeError> {
+    pub fn populate(
+        &mut self,
+        slot: usize,
+        va: usize,
+        access: UserAccess,
+    ) -> Result<Frame, ChargeError> {
         let dcb = self.slots[slot].dcb().ok_or(ChargeError::Fault)?;
         let missing = dcb.tables.missing_tables(va);
         let mut frames = [Frame(0); 3];
@@ -47,7 +52,10 @@ impl Kernel {
         }
         let (page, tables) = (frames[0], &frames[1..=missing]);
         let ledger = self.slots[slot].ledger;
-        if let Err(e) = self.books.charge_page(ledger, ledger, page, tables, &self.frames) {
+        if let Err(e) = self
+            .books
+            .charge_page(ledger, ledger, page, tables, &self.frames)
+        {
             for frame in &frames[..=missing] {
                 self.frames.free(*frame);
             }
@@ -56,7 +64,11 @@ impl Kernel {
         for frame in &frames[..=missing] {
             frame.zero();
         }
-        dcb.tables.map(va, mmu::user_page_descriptor(page.address(), access), tables);
+        dcb.tables.map(
+            va,
+            mmu::user_page_descriptor(page.address(), access),
+            tables,
+        );
         Ok(page)
     }
 
@@ -77,7 +89,10 @@ impl Kernel {
         } else {
             original
         };
-        dcb.tables.replace(va, mmu::user_page_descriptor(target.address(), UserAccess::ReadWrite));
+        dcb.tables.replace(
+            va,
+            mmu::user_page_descriptor(target.address(), UserAccess::ReadWrite),
+        );
         mmu::invalidate_user_page(va, asid(slot));
         Ok(())
     }
@@ -93,7 +108,9 @@ impl Kernel {
         }
         match dcb.tables.lookup(va) {
             None => self.populate(slot, va, region.access).map(|_| ()),
-            Some(descriptor) if write && mmu::user_page_access(descriptor) == UserAccess::CopyOnWrite => {
+            Some(descriptor)
+                if write && mmu::user_page_access(descriptor) == UserAccess::CopyOnWrite =>
+            {
                 self.break_cow(slot, va, descriptor)
             }
             Some(_) => Ok(()),
@@ -104,18 +121,27 @@ impl Kernel {
     pub fn user_fault(&mut self, syndrome: Syndrome, fault_address: usize, pc: usize) {
         let Some(slot) = self.current else { return };
         let write = syndrome.is_write();
-        let handled = if syndrome.is_translation_fault() || (write && syndrome.is_permission_fault()) {
-            self.touch(slot, fault_address, write)
-        } else {
-            Err(ChargeError::Fault)
-        };
+        let handled =
+            if syndrome.is_translation_fault() || (write && syndrome.is_permission_fault()) {
+                self.touch(slot, fault_address, write)
+            } else {
+                Err(ChargeError::Fault)
+            };
         if let Err(e) = handled {
-            self.stop_current(e.stop_reason(), format_args!("{syndrome} at address {fault_address:#x}, pc {pc:#x}"));
+            self.stop_current(
+                e.stop_reason(),
+                format_args!("{syndrome} at address {fault_address:#x}, pc {pc:#x}"),
+            );
         }
     }
 
     /// Copies `buffer.len()` bytes from the current domain's `va` into `buffer`.
-    pub fn copy_from_user(&mut self, slot: usize, va: usize, buffer: &mut [u8]) -> Result<(), Error> {
+    pub fn copy_from_user(
+        &mut self,
+        slot: usize,
+        va: usize,
+        buffer: &mut [u8],
+    ) -> Result<(), Error> {
         check_range(va, buffer.len())?;
         let dcb = self.slots[slot].dcb().ok_or(Error::BadAddress)?;
         let mut done = 0;
@@ -125,10 +151,17 @@ impl Kernel {
             let chunk = &mut buffer[done..done + in_page];
             match dcb.tables.lookup(page_of(address)) {
                 Some(descriptor) => {
-                    let source = mmu::phys_to_virt(mmu::descriptor_address(descriptor)) + address % PAGE_BYTES;
+                    let source = mmu::phys_to_virt(mmu::descriptor_address(descriptor))
+                        + address % PAGE_BYTES;
                     // SAFETY: the descriptor maps a RAM frame of this domain, readable by EL0
                     // (every user mapping is), and the chunk stays inside that page.
-                    unsafe { core::ptr::copy_nonoverlapping(source as *const u8, chunk.as_mut_ptr(), in_page) };
+                    unsafe {
+                        core::ptr::copy_nonoverlapping(
+                            source as *const u8,
+                            chunk.as_mut_ptr(),
+                            in_page,
+                        )
+                    };
                 }
                 None if dcb.region(address).is_some() => chunk.fill(0),
                 None => return Err(Error::BadAddress),
@@ -144,7 +177,8 @@ impl Kernel {
         check_range(va, len)?;
         let mut page = page_of(va);
         while page < va + len {
-            self.touch(slot, page, true).map_err(|e| e.to_abi_for_pointer())?;
+            self.touch(slot, page, true)
+                .map_err(|e| e.to_abi_for_pointer())?;
             page += PAGE_BYTES;
         }
         Ok(())
@@ -153,16 +187,25 @@ impl Kernel {
     /// Copies `bytes` to `va` in a range [`prepare_user_write`](Self::prepare_user_write)
     /// accepted. Cannot fail.
     pub fn copy_to_user(&mut self, slot: usize, va: usize, bytes: &[u8]) {
-        let Some(dcb) = self.slots[slot].dcb() else { return };
+        let Some(dcb) = self.slots[slot].dcb() else {
+            return;
+        };
         let mut done = 0;
         while done < bytes.len() {
             let address = va + done;
             let in_page = (PAGE_BYTES - address % PAGE_BYTES).min(bytes.len() - done);
             if let Some(descriptor) = dcb.tables.lookup(page_of(address)) {
-                let target = mmu::phys_to_virt(mmu::descriptor_address(descriptor)) + address % PAGE_BYTES;
+                let target =
+                    mmu::phys_to_virt(mmu::descriptor_address(descriptor)) + address % PAGE_BYTES;
                 // SAFETY: prepare_user_write made this page present, private and writable for
                 // this domain; the chunk stays inside it.
-                unsafe { core::ptr::copy_nonoverlapping(bytes[done..].as_ptr(), target as *mut u8, in_page) };
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        bytes[done..].as_ptr(),
+                        target as *mut u8,
+                        in_page,
+                    )
+                };
             }
             done += in_page;
         }

@@ -6,8 +6,8 @@
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-pub use abi::{Error, SetUsage, SharedRegion, SpawnRequest, MAP_WRITE, NO_LIMIT, USER_STACK_TOP};
 pub use abi::Syscall;
+pub use abi::{Error, SetUsage, SharedRegion, SpawnRequest, MAP_WRITE, NO_LIMIT, USER_STACK_TOP};
 use core::arch::asm;
 use core::fmt::{self, Write};
 
@@ -56,7 +56,10 @@ fn call(call: Syscall, args: [usize; 6]) -> Result<usize, Error> {
 
 /// Writes bytes to the console.
 pub fn console_write(bytes: &[u8]) -> Result<usize, Error> {
-    call(Syscall::ConsoleWrite, [bytes.as_ptr() as usize, bytes.len(), 0, 0, 0, 0])
+    call(
+        Syscall::ConsoleWrite,
+        [bytes.as_ptr() as usize, bytes.len(), 0, 0, 0, 0],
+    )
 }
 
 /// Ends the calling domain with `code`.
@@ -90,7 +93,12 @@ pub fn unmap(address: usize, pages: usize) -> Result<(), Error> {
 /// Starts `program` in a new domain called `name`, bound to the charge set behind `set_cap`,
 /// sharing `regions` of the caller copy-on-write; returns the capability index of the new
 /// domain.
-pub fn spawn(program: &str, name: &str, set_cap: usize, regions: &[SharedRegion]) -> Result<usize, Error> {
+pub fn spawn(
+    program: &str,
+    name: &str,
+    set_cap: usize,
+    regions: &[SharedRegion],
+) -> Result<usize, Error> {
     let request = SpawnRequest {
         program_address: program.as_ptr() as usize,
         program_length: program.len(),
@@ -99,12 +107,32 @@ pub fn spawn(program: &str, name: &str, set_cap: usize, regions: &[SharedRegion]
         regions_address: regions.as_ptr() as usize,
         regions_length: regions.len(),
     };
-    call(Syscall::Spawn, [&request as *const SpawnRequest as usize, set_cap, 0, 0, 0, 0])
+    call(
+        Syscall::Spawn,
+        [
+            &request as *const SpawnRequest as usize,
+            set_cap,
+            0,
+            0,
+            0,
+            0,
+        ],
+    )
 }
 
 /// Creates a charge set as a child of the one behind `parent_cap`; returns its capability.
 pub fn set_create(parent_cap: usize, name: &str, limit_bytes: usize) -> Result<usize, Error> {
-    call(Syscall::SetCreate, [parent_cap, name.as_ptr() as usize, name.len(), limit_bytes, 0, 0])
+    call(
+        Syscall::SetCreate,
+        [
+            parent_cap,
+            name.as_ptr() as usize,
+            name.len(),
+            limit_bytes,
+            0,
+            0,
+        ],
+    )
 }
 
 /// Changes the limit of the charge set behind `set_cap` (`NO_LIMIT` for none).
@@ -115,13 +143,20 @@ pub fn set_limit(set_cap: usize, limit_bytes: usize) -> Result<(), Error> {
 /// Reads the usage of the charge set behind `set_cap`.
 pub fn set_query(set_cap: usize) -> Result<SetUsage, Error> {
     let mut usage = SetUsage::default();
-    call(Syscall::SetQuery, [set_cap, &mut usage as *mut SetUsage as usize, 0, 0, 0, 0])?;
+    call(
+        Syscall::SetQuery,
+        [set_cap, &mut usage as *mut SetUsage as usize, 0, 0, 0, 0],
+    )?;
     Ok(usage)
 }
 
 /// Asks the kernel to emit a report snapshot labelled `label`.
 pub fn snapshot(label: &str) -> Result<(), Error> {
-    call(Syscall::Snapshot, [label.as_ptr() as usize, label.len(), 0, 0, 0, 0]).map(|_| ())
+    call(
+        Syscall::Snapshot,
+        [label.as_ptr() as usize, label.len(), 0, 0, 0, 0],
+    )
+    .map(|_| ())
 }
 
 /// A `core::fmt::Write` on the console (each `write_str` is one system call).
@@ -129,7 +164,9 @@ pub struct Console;
 
 impl Write for Console {
     fn write_str(&mut self, text: &str) -> fmt::Result {
-        console_write(text.as_bytes()).map(|_| ()).map_err(|_| fmt::Error)
+        console_write(text.as_bytes())
+            .map(|_| ())
+            .map_err(|_| fmt::Error)
     }
 }
 
@@ -152,7 +189,10 @@ pub fn print_fmt(args: fmt::Arguments) {
             Ok(())
         }
     }
-    let mut buffer = Buffer { bytes: [0; 256], used: 0 };
+    let mut buffer = Buffer {
+        bytes: [0; 256],
+        used: 0,
+    };
     let _ = buffer.write_fmt(args);
     let _ = console_write(&buffer.bytes[..buffer.used]);
 }

@@ -33,7 +33,13 @@ impl Frame {
     /// Copies the whole content of `source` into this frame (the frames may be the same).
     pub fn copy_from(self, source: Frame) {
         // SAFETY: both are whole RAM pages mapped in the linear map; `copy` allows overlap.
-        unsafe { core::ptr::copy(source.virt() as *const u8, self.virt() as *mut u8, PAGE_BYTES) };
+        unsafe {
+            core::ptr::copy(
+                source.virt() as *const u8,
+                self.virt() as *mut u8,
+                PAGE_BYTES,
+            )
+        };
     }
 }
 
@@ -51,8 +57,14 @@ const LIST_END: usize = 0;
 
 impl FrameAllocator {
     /// An allocator over no RAM (before boot sets it up).
-    pub const EMPTY: FrameAllocator =
-        FrameAllocator { ram_start: 0, ram_end: 0, bump: 0, free_list: LIST_END, free_list_frames: 0, boot_frames: 0 };
+    pub const EMPTY: FrameAllocator = FrameAllocator {
+        ram_start: 0,
+        ram_end: 0,
+        bump: 0,
+        free_list: LIST_END,
+        free_list_frames: 0,
+        boot_frames: 0,
+    };
 
     /// An allocator over `[ram_start, ram_end)` whose first `first_free - ram_start` bytes are
     /// the kernel's own (`boot`).
@@ -87,7 +99,9 @@ impl FrameAllocator {
 
     /// Returns a frame. The caller must no longer use it.
     pub fn free(&mut self, frame: Frame) {
-        debug_assert!(frame.0 >= self.ram_start && frame.0 < self.bump && frame.0 % PAGE_BYTES == 0);
+        debug_assert!(
+            frame.0 >= self.ram_start && frame.0 < self.bump && frame.0.is_multiple_of(PAGE_BYTES)
+        );
         // SAFETY: the frame is RAM the caller gives up; its first word becomes the link.
         unsafe { (frame.virt() as *mut usize).write(self.free_list) };
         self.free_list = frame.0;
@@ -109,23 +123,8 @@ impl FrameAllocator {
         self.boot_frames
     }
 
-    /// Frames handed out and not yet returned.
-    pub fn in_use_frames(&self) -> usize {
-        self.total_frames() - self.boot_frames - self.free_frames()
-    }
-
     /// The ledger index of a frame.
     pub fn index(&self, frame: Frame) -> u32 {
         ((frame.0 - self.ram_start) / PAGE_BYTES) as u32
-    }
-
-    /// The frame at a ledger index.
-    pub fn frame_at(&self, index: u32) -> Frame {
-        Frame(self.ram_start + index as usize * PAGE_BYTES)
-    }
-
-    /// Whether a physical range lies inside RAM.
-    pub fn contains(&self, pa: usize) -> bool {
-        pa >= self.ram_start && pa < self.ram_end
     }
 }

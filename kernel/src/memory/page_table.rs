@@ -7,7 +7,9 @@
 //! [`PageTables::map`], which cannot fail.
 
 use super::frames::Frame;
-use crate::arch::aarch64::mmu::{self, descriptor_address, is_valid, table_descriptor, Table, ENTRIES};
+use crate::arch::aarch64::mmu::{
+    self, descriptor_address, is_valid, table_descriptor, Table, ENTRIES,
+};
 
 /// Index of `va` in the table at `level` (1, 2 or 3).
 fn index(va: usize, level: u32) -> usize {
@@ -86,7 +88,10 @@ impl PageTables {
         if !is_valid(l2) {
             return 0;
         }
-        core::mem::replace(&mut table(descriptor_address(l2)).0[index(va, 3)], descriptor)
+        core::mem::replace(
+            &mut table(descriptor_address(l2)).0[index(va, 3)],
+            descriptor,
+        )
     }
 
     /// Calls `f(va, descriptor)` for every valid page in `[start, end)`, skipping absent tables.

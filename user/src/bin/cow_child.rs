@@ -14,7 +14,12 @@ fn main() -> i32 {
     for page in 0..PAGES {
         // SAFETY: the parent shared this region with us at spawn.
         let value = unsafe { ((REGION + page * 4096) as *const u64).read_volatile() };
-        check!(value == 0xC0FFEE00 + page as u64, "child sees page {} = {:#x}", page, value);
+        check!(
+            value == 0xC0FFEE00 + page as u64,
+            "child sees page {} = {:#x}",
+            page,
+            value
+        );
     }
     for page in 0..WRITES {
         // SAFETY: shared read-write (copy-on-write) region.
@@ -23,7 +28,11 @@ fn main() -> i32 {
     for page in 0..WRITES {
         // SAFETY: as above.
         let value = unsafe { ((REGION + page * 4096) as *const u64).read_volatile() };
-        check!(value == 0xBEEF_0000 + page as u64, "child write to page {} lost", page);
+        check!(
+            value == 0xBEEF_0000 + page as u64,
+            "child write to page {} lost",
+            page
+        );
     }
     check!(snapshot("shared").is_ok(), "snapshot");
     println!("child: wrote {} of {} shared pages", WRITES, PAGES);

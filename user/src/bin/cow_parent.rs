@@ -17,7 +17,10 @@ fn main() -> i32 {
         // SAFETY: the region was just mapped writable.
         unsafe { ((REGION + page * 4096) as *mut u64).write_volatile(0xC0FFEE00 + page as u64) };
     }
-    let regions = [SharedRegion { address: REGION, pages: PAGES }];
+    let regions = [SharedRegion {
+        address: REGION,
+        pages: PAGES,
+    }];
     let child = match spawn("cow_child", "child", 0, &regions) {
         Ok(cap) => cap,
         Err(e) => {
@@ -30,7 +33,12 @@ fn main() -> i32 {
     for page in 0..PAGES {
         // SAFETY: mapped above; the parent's view must be unchanged by the child.
         let value = unsafe { ((REGION + page * 4096) as *const u64).read_volatile() };
-        check!(value == 0xC0FFEE00 + page as u64, "parent page {} changed to {:#x}", page, value);
+        check!(
+            value == 0xC0FFEE00 + page as u64,
+            "parent page {} changed to {:#x}",
+            page,
+            value
+        );
     }
     println!("parent: 64 pages intact after the child wrote 16");
     0

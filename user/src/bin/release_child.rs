@@ -15,7 +15,12 @@ fn main() -> i32 {
     for page in 0..PAGES {
         // SAFETY: shared with us at spawn; the parent is gone, so we are the only mapper.
         let value = unsafe { ((REGION + page * 4096) as *const u64).read_volatile() };
-        check!(value == 0xA11CE000 + page as u64, "page {} = {:#x}", page, value);
+        check!(
+            value == 0xA11CE000 + page as u64,
+            "page {} = {:#x}",
+            page,
+            value
+        );
     }
     for page in 0..16 {
         // SAFETY: as above; these writes restore write access without copying.

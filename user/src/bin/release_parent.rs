@@ -15,7 +15,13 @@ fn main() -> i32 {
         // SAFETY: the region was just mapped writable.
         unsafe { ((REGION + page * 4096) as *mut u64).write_volatile(0xA11CE000 + page as u64) };
     }
-    let regions = [SharedRegion { address: REGION, pages: PAGES }];
-    check!(spawn("release_child", "child", 0, &regions).is_ok(), "spawn");
+    let regions = [SharedRegion {
+        address: REGION,
+        pages: PAGES,
+    }];
+    check!(
+        spawn("release_child", "child", 0, &regions).is_ok(),
+        "spawn"
+    );
     0
 }

@@ -59,7 +59,11 @@ pub struct FpState {
 
 impl FpState {
     /// The state a new domain starts with.
-    pub const ZERO: FpState = FpState { q: [0; 32], fpcr: 0, fpsr: 0 };
+    pub const ZERO: FpState = FpState {
+        q: [0; 32],
+        fpcr: 0,
+        fpsr: 0,
+    };
 }
 
 extern "C" {

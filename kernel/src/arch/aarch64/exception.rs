@@ -24,7 +24,12 @@ const _: () = assert!(core::mem::size_of::<TrapFrame>() == 272);
 impl TrapFrame {
     /// A frame that starts EL0 at `entry` with stack `stack_top`, IRQs unmasked (SPSR = EL0t).
     pub fn new_user(entry: usize, stack_top: usize) -> Self {
-        TrapFrame { x: [0; 31], sp_el0: stack_top as u64, elr: entry as u64, spsr: 0 }
+        TrapFrame {
+            x: [0; 31],
+            sp_el0: stack_top as u64,
+            elr: entry as u64,
+            spsr: 0,
+        }
     }
 }
 
@@ -136,7 +141,13 @@ impl Syndrome {
 
 impl fmt::Display for Syndrome {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "ESR {:#010x} (EC {:#04x}: {}", self.0, self.class_bits(), self.class_name())?;
+        write!(
+            f,
+            "ESR {:#010x} (EC {:#04x}: {}",
+            self.0,
+            self.class_bits(),
+            self.class_name()
+        )?;
         if matches!(self.class_bits(), 0x20 | 0x21 | 0x24 | 0x25) {
             let status = self.0 & 0x3f;
             let what = match status & 0x3c {

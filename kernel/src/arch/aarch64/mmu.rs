@@ -142,19 +142,31 @@ pub fn switch_user_space(root_pa: usize, asid: u16) {
 /// Invalidates every TLB entry on this CPU.
 pub fn invalidate_all_tlb() {
     // SAFETY: TLB maintenance has no memory-safety effect; barriers order it.
-    unsafe { asm!("dsb ishst", "tlbi vmalle1", "dsb ish", "isb", options(nostack)) };
+    unsafe {
+        asm!(
+            "dsb ishst",
+            "tlbi vmalle1",
+            "dsb ish",
+            "isb",
+            options(nostack)
+        )
+    };
 }
 
 /// Invalidates the translation of one user page in one ASID.
 pub fn invalidate_user_page(va: usize, asid: u16) {
     let operand = ((va >> 12) as u64 & 0xFFF_FFFF_FFFF) | ((asid as u64) << 48);
     // SAFETY: TLB maintenance only.
-    unsafe { asm!("dsb ishst", "tlbi vae1, {x}", "dsb ish", "isb", x = in(reg) operand, options(nostack)) };
+    unsafe {
+        asm!("dsb ishst", "tlbi vae1, {x}", "dsb ish", "isb", x = in(reg) operand, options(nostack))
+    };
 }
 
 /// Invalidates every entry tagged with an ASID (before the ASID is reused).
 pub fn invalidate_asid(asid: u16) {
     let operand = (asid as u64) << 48;
     // SAFETY: TLB maintenance only.
-    unsafe { asm!("dsb ishst", "tlbi aside1, {x}", "dsb ish", "isb", x = in(reg) operand, options(nostack)) };
+    unsafe {
+        asm!("dsb ishst", "tlbi aside1, {x}", "dsb ish", "isb", x = in(reg) operand, options(nostack))
+    };
 }

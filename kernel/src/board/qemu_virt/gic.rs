@@ -47,7 +47,10 @@ impl Gic {
     /// # Safety
     /// Both bases must be mapped GICv2 register blocks owned by this driver alone.
     pub const unsafe fn new(distributor_base: usize, cpu_base: usize) -> Self {
-        Gic { distributor_base, cpu_base }
+        Gic {
+            distributor_base,
+            cpu_base,
+        }
     }
 
     fn distributor(&self) -> &Distributor {

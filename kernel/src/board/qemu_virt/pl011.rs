@@ -73,8 +73,12 @@ impl Pl011 {
         self.registers().ICR.set(0x7ff);
         self.registers().IBRD.set(13);
         self.registers().FBRD.set(2);
-        self.registers().LCR_H.write(LCR_H::WLEN::EightBit + LCR_H::FEN::SET);
-        self.registers().CR.write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
+        self.registers()
+            .LCR_H
+            .write(LCR_H::WLEN::EightBit + LCR_H::FEN::SET);
+        self.registers()
+            .CR
+            .write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
     }
 
     /// Writes one byte, waiting for FIFO space.
