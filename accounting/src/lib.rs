@@ -117,6 +117,9 @@ pub mod report;
 pub mod sharers;
 pub mod trace;
 
+#[cfg(test)]
+mod tests;
+
 pub use error::{Denial, Error};
 pub use event::{Candidates, ChargeEvent, Decision, EventKind, Policies, Policy, PolicyKey};
 pub use frame::{FrameEntry, FrameUse};

@@ -1,0 +1,1081 @@
+//! Unit tests of the ledger's rules, one test per rule, with fixed test policies (the real
+//! ones live in the `policies` crate, which depends on this one).
+//!
+//! Invariant: every test ends with a full [`Ledger::audit`].
+
+extern crate std;
+
+use crate::*;
+use core::cell::RefCell;
+use std::string::{String, ToString};
+use std::vec;
+use std::vec::Vec;
+
+struct Fixed {
+    key: PolicyKey,
+    name: &'static str,
+    decision: Decision,
+}
+
+impl Policy for Fixed {
+    fn key(&self) -> PolicyKey {
+        self.key
+    }
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn decide(&self, _event: &ChargeEvent) -> Decision {
+        self.decision
+    }
+}
+
+macro_rules! fixed {
+    ($id:ident, $key:ident, $name:literal, $decision:ident) => {
+        static $id: Fixed = Fixed {
+            key: PolicyKey::$key,
+            name: $name,
+            decision: Decision::$decision,
+        };
+    };
+}
+
+fixed!(COW_WRITER, Cow, "writer", Writer);
+fixed!(COW_HOLDER, Cow, "holder", Holder);
+fixed!(COW_SPLIT, Cow, "split", Split);
+fixed!(MSG_SENDER, Msgbuf, "sender", Sender);
+fixed!(MSG_RECEIVER, Msgbuf, "receiver", Receiver);
+fixed!(MSG_SPLIT, Msgbuf, "split", Split);
+fixed!(MSG_KERNEL, Msgbuf, "kernel", Kernel);
+fixed!(PT_OWNER, PageTable, "owner", Owner);
+fixed!(PT_CAUSER, PageTable, "causer", Causer);
+fixed!(REL_MIGRATE, Release, "migrate", Migrate);
+fixed!(REL_STAY, Release, "stay", Stay);
+fixed!(BOGUS, PageTable, "bogus", Sender);
+fixed!(BOGUS_MSGBUF, Msgbuf, "bogus", Owner);
+
+fn policies(cow: &str, msgbuf: &str, pagetable: &str, release: &str) -> Policies {
+    Policies {
+        cow: match cow {
+            "writer" => &COW_WRITER,
+            "holder" => &COW_HOLDER,
+            _ => &COW_SPLIT,
+        },
+        msgbuf: match msgbuf {
+            "sender" => &MSG_SENDER,
+            "receiver" => &MSG_RECEIVER,
+            "split" => &MSG_SPLIT,
+            _ => &MSG_KERNEL,
+        },
+        pagetable: match pagetable {
+            "owner" => &PT_OWNER,
+            _ => &PT_CAUSER,
+        },
+        release: match release {
+            "migrate" => &REL_MIGRATE,
+            _ => &REL_STAY,
+        },
+    }
+}
+
+fn defaults() -> Policies {
+    policies("writer", "sender", "owner", "migrate")
+}
+
+const PAGE: u64 = FRAME_BYTES;
+
+fn f(index: u32) -> FrameIndex {
+    FrameIndex(index)
+}
+
+/// Two root sets `a` (domains a1, a2) and `b` (domain b1), each limited as given.
+fn two_sets(ledger: &mut Ledger<'_>, limit_a: Option<u64>, limit_b: Option<u64>) -> [DomainId; 3] {
+    let a = ledger.create_set("a", None, limit_a).unwrap();
+    let b = ledger.create_set("b", None, limit_b).unwrap();
+    [
+        ledger.create_domain("a1", a).unwrap(),
+        ledger.create_domain("a2", a).unwrap(),
+        ledger.create_domain("b1", b).unwrap(),
+    ]
+}
+
+fn current(ledger: &Ledger<'_>, set: u16, kind: Kind) -> u64 {
+    ledger.set(SetId(set)).unwrap().current_of(kind)
+}
+
+fn ok(ledger: &Ledger<'_>) {
+    assert_eq!(ledger.audit(), Ok(()));
+    assert!(ledger.conservation().ok);
+}
+
+#[test]
+fn kernel_set_is_built_in() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let ledger = Ledger::new(&mut frames, defaults());
+    let kernel = ledger.set(SetId::KERNEL).unwrap();
+    assert_eq!(kernel.name.as_str(), "kernel");
+    assert_eq!(kernel.parent, None);
+    assert_eq!(kernel.limit_bytes, None);
+    assert_eq!(ledger.set_by_name("kernel"), Some(SetId::KERNEL));
+    ok(&ledger);
+}
+
+#[test]
+fn names_ids_and_depth_are_checked() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(&mut frames, defaults());
+    assert_eq!(ledger.create_set("Big", None, None), Err(Error::BadName));
+    assert_eq!(ledger.create_set("", None, None), Err(Error::BadName));
+    assert_eq!(
+        ledger.create_set("abcdefghijklmnopqrstuvwx", None, None),
+        Err(Error::BadName)
+    );
+    assert_eq!(
+        ledger.create_set("kernel", None, None),
+        Err(Error::DuplicateName)
+    );
+    assert_eq!(
+        ledger.create_set("x", Some(SetId(9)), None),
+        Err(Error::UnknownSet(SetId(9)))
+    );
+    let mut parent = None;
+    for depth in 1..=MAX_DEPTH {
+        parent = Some(
+            ledger
+                .create_set(&std::format!("d{depth}"), parent, None)
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        ledger.create_set("deeper", parent, None),
+        Err(Error::TooDeep)
+    );
+    assert_eq!(
+        ledger.create_domain("x", SetId(99)),
+        Err(Error::UnknownSet(SetId(99)))
+    );
+    let domain = ledger.create_domain("x", SetId(1)).unwrap();
+    assert_eq!(
+        ledger.create_domain("x", SetId(1)),
+        Err(Error::DuplicateName)
+    );
+    assert_eq!(
+        ledger.new_anon(f(0), DomainId(7)),
+        Err(Error::UnknownDomain(DomainId(7)))
+    );
+    assert_eq!(
+        ledger.new_anon(f(8), domain),
+        Err(Error::FrameOutOfRange(f(8)))
+    );
+    assert_eq!(
+        ledger.new_kernel(f(0), SetId(77), None),
+        Err(Error::UnknownSet(SetId(77)))
+    );
+    assert_eq!(ledger.unmap(f(3), domain), Err(Error::FrameFree(f(3))));
+    assert_eq!(ledger.free(f(3)), Err(Error::FrameFree(f(3))));
+    assert_eq!(ledger.free(f(300)), Err(Error::FrameOutOfRange(f(300))));
+    assert_eq!(
+        ledger.set_domain_state(DomainId(50), DomainState::Exited),
+        Err(Error::UnknownDomain(DomainId(50)))
+    );
+    assert_eq!(ledger.mappers(f(100)), Err(Error::FrameOutOfRange(f(100))));
+    ok(&ledger);
+}
+
+#[test]
+fn set_and_domain_tables_are_bounded() {
+    let mut frames = vec![FrameEntry::FREE; 1];
+    let mut ledger = Ledger::new(&mut frames, defaults());
+    for index in 1..MAX_SETS {
+        ledger
+            .create_set(&std::format!("s{index}"), None, None)
+            .unwrap();
+    }
+    assert_eq!(
+        ledger.create_set("one-more", None, None),
+        Err(Error::TooManySets)
+    );
+    for index in 0..MAX_DOMAINS {
+        ledger
+            .create_domain(&std::format!("d{index}"), SetId(1))
+            .unwrap();
+    }
+    assert_eq!(
+        ledger.create_domain("one-more", SetId(1)),
+        Err(Error::TooManyDomains)
+    );
+}
+
+#[test]
+fn new_anon_is_paid_by_the_mappers_set() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(&mut frames, defaults());
+    let [a1, ..] = two_sets(&mut ledger, None, None);
+    ledger.new_anon(f(1), a1).unwrap();
+    assert_eq!(current(&ledger, 1, Kind::Anon), PAGE);
+    assert_eq!(ledger.mappers(f(1)), Ok(1));
+    assert_eq!(ledger.maps(f(1), a1), Ok(true));
+    assert_eq!(ledger.new_anon(f(1), a1), Err(Error::FrameInUse(f(1))));
+    let set = ledger.set(SetId(1)).unwrap();
+    assert_eq!(set.peak[Kind::Anon.index()], PAGE);
+    assert_eq!(set.charged_total_bytes, PAGE);
+    assert_eq!(set.paid_for.iter().sum::<u64>(), 0);
+    assert_eq!(ledger.unmap(f(1), a1), Ok(Unmapped::Freed));
+    let set = ledger.set(SetId(1)).unwrap();
+    assert_eq!(set.current_bytes(), 0);
+    assert_eq!(set.peak[Kind::Anon.index()], PAGE);
+    assert_eq!(set.uncharged_total_bytes, PAGE);
+    assert!(ledger.entry(f(1)).unwrap().is_free());
+    ok(&ledger);
+}
+
+#[test]
+fn boot_frames_are_counted_apart_and_never_charged() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(&mut frames, defaults());
+    let [a1, ..] = two_sets(&mut ledger, None, None);
+    ledger.mark_boot_range(f(0), 3).unwrap();
+    assert_eq!(ledger.boot_frames(), 3);
+    assert_eq!(ledger.frames_in_use(), 0);
+    assert_eq!(ledger.new_anon(f(2), a1), Err(Error::BootFrame(f(2))));
+    assert_eq!(ledger.free(f(2)), Err(Error::BootFrame(f(2))));
+    assert_eq!(ledger.unmap(f(2), a1), Err(Error::BootFrame(f(2))));
+    // All or none.
+    ledger.new_anon(f(5), a1).unwrap();
+    assert_eq!(
+        ledger.mark_boot_range(f(4), 2),
+        Err(Error::FrameInUse(f(5)))
+    );
+    assert!(ledger.entry(f(4)).unwrap().is_free());
+    assert!(ledger.mark_boot_range(f(6), 5).is_err());
+    assert_eq!(ledger.conservation().in_use_bytes, PAGE);
+    ok(&ledger);
+}
+
+#[test]
+fn limits_deny_atomically_and_count_one_denial_on_the_payer() {
+    let mut frames = vec![FrameEntry::FREE; 16];
+    let mut ledger = Ledger::new(&mut frames, defaults());
+    let root = ledger.create_set("root", None, Some(3 * PAGE)).unwrap();
+    let child = ledger
+        .create_set("child", Some(root), Some(10 * PAGE))
+        .unwrap();
+    let d = ledger.create_domain("d", child).unwrap();
+    for index in 0..3 {
+        ledger.new_anon(f(index), d).unwrap();
+    }
+    let before: Vec<_> = ledger.frames().to_vec();
+    let sets_before: Vec<_> = ledger.sets().iter().map(|set| set.current).collect();
+    // A fault needing two page tables and a page: denied as a whole by the root's limit.
+    let mut plan = Plan::new();
+    plan.push(Op::PageTable {
+        frame: f(5),
+        owner: d,
+        causer: d,
+    })
+    .unwrap()
+    .push(Op::Anon {
+        frame: f(6),
+        domain: d,
+    })
+    .unwrap();
+    let Err(Error::OverLimit(denial)) = ledger.apply(&plan) else {
+        panic!("expected a denial");
+    };
+    assert_eq!(denial.payer, child);
+    assert_eq!(denial.limit_set, root);
+    assert!(!denial.kind_limit);
+    assert_eq!(denial.causer, Some(d));
+    assert_eq!(ledger.frames(), &before[..]);
+    let sets_after: Vec<_> = ledger.sets().iter().map(|set| set.current).collect();
+    assert_eq!(sets_after, sets_before);
+    let child_set = ledger.set(child).unwrap();
+    let denied: u64 = child_set.denied.iter().sum();
+    assert_eq!(denied, 1);
+    assert_eq!(ledger.set(root).unwrap().denied, [0; Kind::COUNT]);
+    // Raise the limit: now it fits.
+    ledger.set_limit(root, Some(5 * PAGE)).unwrap();
+    ledger.apply(&plan).unwrap();
+    assert_eq!(ledger.set(root).unwrap().subtree_bytes, 5 * PAGE);
+    assert_eq!(ledger.set(root).unwrap().current_bytes(), 0);
+    ok(&ledger);
+}
+
+#[test]
+fn a_set_over_its_limit_never_grows_but_can_shrink() {
+    let mut frames = vec![FrameEntry::FREE; 16];
+    let mut ledger = Ledger::new(&mut frames, defaults());
+    let [a1, ..] = two_sets(&mut ledger, None, None);
+    for index in 0..4 {
+        ledger.new_anon(f(index), a1).unwrap();
+    }
+    ledger.set_limit(SetId(1), Some(PAGE)).unwrap();
+    assert!(matches!(
+        ledger.new_anon(f(9), a1),
+        Err(Error::OverLimit(_))
+    ));
+    assert_eq!(ledger.unmap(f(0), a1), Ok(Unmapped::Freed));
+    assert!(matches!(
+        ledger.new_anon(f(9), a1),
+        Err(Error::OverLimit(_))
+    ));
+    assert_eq!(ledger.set(SetId(1)).unwrap().denied[Kind::Anon.index()], 2);
+    ok(&ledger);
+}
+
+#[test]
+fn per_kind_sub_limits_apply_to_payer_and_ancestors() {
+    let mut frames = vec![FrameEntry::FREE; 32];
+    let mut ledger = Ledger::new(&mut frames, defaults());
+    let root = ledger.create_set("root", None, None).unwrap();
+    let child = ledger.create_set("child", Some(root), None).unwrap();
+    let sender = ledger.create_domain("sender", child).unwrap();
+    let receiver = ledger.create_domain("receiver", root).unwrap();
+    ledger
+        .set_kind_limit(root, Kind::Msgbuf, Some(48 * 1024))
+        .unwrap();
+    for index in 0..12 {
+        ledger.new_msgbuf(f(index), sender, receiver).unwrap();
+    }
+    let Err(Error::OverLimit(denial)) = ledger.new_msgbuf(f(12), sender, receiver) else {
+        panic!("expected a denial");
+    };
+    assert!(denial.kind_limit);
+    assert_eq!(denial.kind, Kind::Msgbuf);
+    assert_eq!(denial.payer, child);
+    assert_eq!(denial.limit_set, root);
+    // Other kinds are not limited by it.
+    ledger.new_anon(f(20), sender).unwrap();
+    ok(&ledger);
+}
+
+#[test]
+fn page_tables_follow_the_pagetable_policy() {
+    for (policy, payer) in [("owner", 1), ("causer", 2)] {
+        let mut frames = vec![FrameEntry::FREE; 8];
+        let mut ledger = Ledger::new(&mut frames, policies("writer", "sender", policy, "migrate"));
+        let [a1, _, b1] = two_sets(&mut ledger, None, None);
+        ledger.new_page_table(f(1), a1, b1).unwrap();
+        assert_eq!(current(&ledger, payer, Kind::PageTables), PAGE);
+        let paid_for = ledger.set(SetId(1)).unwrap().paid_for[b1.index()];
+        assert_eq!(paid_for, if payer == 1 { PAGE } else { 0 });
+        assert_eq!(ledger.mappers(f(1)), Ok(0));
+        assert_eq!(ledger.share(f(1), a1), Err(Error::WrongKind(f(1))));
+        assert_eq!(ledger.unmap(f(1), a1), Err(Error::WrongKind(f(1))));
+        ledger.free(f(1)).unwrap();
+        assert_eq!(ledger.set(SetId(1)).unwrap().paid_for[b1.index()], 0);
+        ok(&ledger);
+    }
+}
+
+#[test]
+fn kernel_objects_are_paid_by_the_named_set() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(&mut frames, defaults());
+    let [a1, ..] = two_sets(&mut ledger, None, Some(PAGE));
+    ledger.new_kernel(f(1), SetId(2), Some(a1)).unwrap();
+    assert_eq!(current(&ledger, 2, Kind::Kernel), PAGE);
+    assert_eq!(ledger.set(SetId(2)).unwrap().paid_for[a1.index()], PAGE);
+    assert!(matches!(
+        ledger.new_kernel(f(2), SetId(2), None),
+        Err(Error::OverLimit(_))
+    ));
+    ledger.new_kernel(f(2), SetId::KERNEL, None).unwrap();
+    ledger.free(f(1)).unwrap();
+    ledger.free(f(2)).unwrap();
+    assert_eq!(ledger.conservation().charged_bytes, 0);
+    ok(&ledger);
+}
+
+#[test]
+fn message_buffers_follow_the_msgbuf_policy() {
+    for (policy, a, b, kernel) in [
+        ("sender", PAGE, 0, 0),
+        ("receiver", 0, PAGE, 0),
+        ("split", 2048, 2048, 0),
+        ("kernel", 0, 0, PAGE),
+    ] {
+        let mut frames = vec![FrameEntry::FREE; 8];
+        let mut ledger = Ledger::new(&mut frames, policies("writer", policy, "owner", "migrate"));
+        let [a1, _, b1] = two_sets(&mut ledger, None, None);
+        ledger.new_msgbuf(f(3), a1, b1).unwrap();
+        assert_eq!(current(&ledger, 1, Kind::Msgbuf), a, "{policy}");
+        assert_eq!(current(&ledger, 2, Kind::Msgbuf), b, "{policy}");
+        assert_eq!(current(&ledger, 0, Kind::Msgbuf), kernel, "{policy}");
+        // The receiver's and the kernel's bytes were caused by the sender.
+        assert_eq!(ledger.set(SetId(2)).unwrap().paid_for[a1.index()], b);
+        assert_eq!(
+            ledger.set(SetId::KERNEL).unwrap().paid_for[a1.index()],
+            kernel
+        );
+        ok(&ledger);
+        ledger.free(f(3)).unwrap();
+        assert_eq!(ledger.conservation().charged_bytes, 0);
+        assert_eq!(ledger.sharer_lists_in_use(), 0);
+        ok(&ledger);
+    }
+}
+
+#[test]
+fn sharing_under_writer_or_holder_charges_nothing_new() {
+    for cow in ["writer", "holder"] {
+        let mut frames = vec![FrameEntry::FREE; 8];
+        let mut ledger = Ledger::new(&mut frames, policies(cow, "sender", "owner", "migrate"));
+        let [a1, _, b1] = two_sets(&mut ledger, None, Some(0));
+        ledger.new_anon(f(1), a1).unwrap();
+        // b's limit is 0, yet sharing fits: b pays nothing.
+        ledger.share(f(1), b1).unwrap();
+        assert_eq!(ledger.mappers(f(1)), Ok(2));
+        assert_eq!(current(&ledger, 1, Kind::Anon), PAGE);
+        assert_eq!(current(&ledger, 2, Kind::Anon), 0);
+        assert_eq!(ledger.share(f(1), b1), Err(Error::AlreadyMapped(f(1), b1)));
+        ok(&ledger);
+    }
+}
+
+#[test]
+fn split_charges_every_sharer_with_the_remainder_to_the_holder() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(&mut frames, policies("split", "sender", "owner", "migrate"));
+    let a = ledger.create_set("a", None, None).unwrap();
+    let b = ledger.create_set("b", None, None).unwrap();
+    let c = ledger.create_set("c", None, None).unwrap();
+    let a1 = ledger.create_domain("a1", a).unwrap();
+    let b1 = ledger.create_domain("b1", b).unwrap();
+    let c1 = ledger.create_domain("c1", c).unwrap();
+    ledger.new_anon(f(1), a1).unwrap();
+    ledger.share(f(1), b1).unwrap();
+    assert_eq!(current(&ledger, 1, Kind::Anon), 2048);
+    assert_eq!(current(&ledger, 2, Kind::Anon), 2048);
+    ledger.share(f(1), c1).unwrap();
+    assert_eq!(current(&ledger, 1, Kind::Anon), 1366);
+    assert_eq!(current(&ledger, 2, Kind::Anon), 1365);
+    assert_eq!(current(&ledger, 3, Kind::Anon), 1365);
+    // b and c pay for a frame a1 caused.
+    assert_eq!(ledger.set(b).unwrap().paid_for[a1.index()], 1365);
+    assert_eq!(ledger.set(a).unwrap().paid_for[a1.index()], 0);
+    // The holder's set saw its charge shrink, not an extra uncharge/charge churn.
+    assert_eq!(ledger.set(a).unwrap().uncharged_total_bytes, PAGE - 1366);
+    ok(&ledger);
+    // A departure recomputes (migrate): b leaves, a and c pay 2048 each.
+    assert_eq!(ledger.unmap(f(1), b1), Ok(Unmapped::StillMapped));
+    assert_eq!(current(&ledger, 1, Kind::Anon), 2048);
+    assert_eq!(current(&ledger, 2, Kind::Anon), 0);
+    assert_eq!(current(&ledger, 3, Kind::Anon), 2048);
+    ok(&ledger);
+    // The holder leaves: c pays it all.
+    assert_eq!(ledger.unmap(f(1), a1), Ok(Unmapped::StillMapped));
+    assert_eq!(current(&ledger, 3, Kind::Anon), PAGE);
+    assert_eq!(ledger.sharer_lists_in_use(), 0);
+    ok(&ledger);
+}
+
+#[test]
+fn split_sharing_can_be_denied() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(&mut frames, policies("split", "sender", "owner", "migrate"));
+    let [a1, _, b1] = two_sets(&mut ledger, None, Some(1000));
+    ledger.new_anon(f(1), a1).unwrap();
+    let before = ledger.frames().to_vec();
+    let Err(Error::OverLimit(denial)) = ledger.share(f(1), b1) else {
+        panic!("expected a denial");
+    };
+    assert_eq!(denial.payer, SetId(2));
+    assert_eq!(denial.kind, Kind::Anon);
+    assert_eq!(ledger.frames(), &before[..]);
+    assert_eq!(ledger.mappers(f(1)), Ok(1));
+    ok(&ledger);
+}
+
+#[test]
+fn cow_copies_follow_the_cow_policy() {
+    // (policy, set paying the copy)
+    for (cow, copy_payer) in [("writer", 2), ("holder", 1), ("split", 2)] {
+        let mut frames = vec![FrameEntry::FREE; 8];
+        let mut ledger = Ledger::new(&mut frames, policies(cow, "sender", "owner", "migrate"));
+        let [a1, _, b1] = two_sets(&mut ledger, None, None);
+        ledger.new_anon(f(1), a1).unwrap();
+        ledger.share(f(1), b1).unwrap();
+        ledger.cow_copy(f(1), f(2), b1).unwrap();
+        assert_eq!(current(&ledger, copy_payer, Kind::Cow), PAGE, "{cow}");
+        // The writer left the original; a pays it whole again.
+        assert_eq!(ledger.mappers(f(1)), Ok(1));
+        assert_eq!(ledger.maps(f(1), b1), Ok(false));
+        assert_eq!(current(&ledger, 1, Kind::Anon), PAGE, "{cow}");
+        assert_eq!(current(&ledger, 2, Kind::Anon), 0, "{cow}");
+        assert_eq!(ledger.maps(f(2), b1), Ok(true));
+        // The copy was caused by the writer.
+        let holder_paid = ledger.set(SetId(1)).unwrap().paid_for[b1.index()];
+        assert_eq!(holder_paid, if copy_payer == 1 { PAGE } else { 0 });
+        // A write fault on a frame no longer shared: no copy.
+        assert_eq!(ledger.cow_copy(f(1), f(3), a1), Err(Error::NotShared(f(1))));
+        assert_eq!(
+            ledger.cow_copy(f(2), f(3), a1),
+            Err(Error::NotMapped(f(2), a1))
+        );
+        ok(&ledger);
+    }
+}
+
+#[test]
+fn cow_copy_can_be_denied_and_changes_nothing() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(
+        &mut frames,
+        policies("writer", "sender", "owner", "migrate"),
+    );
+    let [a1, _, b1] = two_sets(&mut ledger, None, Some(0));
+    ledger.new_anon(f(1), a1).unwrap();
+    ledger.share(f(1), b1).unwrap();
+    let before = ledger.frames().to_vec();
+    let Err(Error::OverLimit(denial)) = ledger.cow_copy(f(1), f(2), b1) else {
+        panic!("expected a denial");
+    };
+    assert_eq!(denial.kind, Kind::Cow);
+    assert_eq!(ledger.set(SetId(2)).unwrap().denied[Kind::Cow.index()], 1);
+    assert_eq!(ledger.frames(), &before[..]);
+    assert_eq!(ledger.mappers(f(1)), Ok(2));
+    assert_eq!(ledger.cow_copy(f(1), f(1), b1), Err(Error::BadPlan));
+    ok(&ledger);
+}
+
+#[test]
+fn release_migrate_moves_the_charge_to_the_first_survivor() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(
+        &mut frames,
+        policies("writer", "sender", "owner", "migrate"),
+    );
+    let [a1, _, b1] = two_sets(&mut ledger, None, None);
+    ledger.new_anon(f(1), a1).unwrap();
+    ledger.share(f(1), b1).unwrap();
+    assert_eq!(ledger.unmap(f(1), a1), Ok(Unmapped::StillMapped));
+    assert_eq!(current(&ledger, 1, Kind::Anon), 0);
+    assert_eq!(current(&ledger, 2, Kind::Anon), PAGE);
+    // b now pays for a frame a1 caused.
+    assert_eq!(ledger.set(SetId(2)).unwrap().paid_for[a1.index()], PAGE);
+    assert_eq!(ledger.unmap(f(1), b1), Ok(Unmapped::Freed));
+    assert_eq!(ledger.conservation().charged_bytes, 0);
+    ok(&ledger);
+}
+
+#[test]
+fn release_stay_keeps_the_charge_until_the_frame_is_freed() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(&mut frames, policies("writer", "sender", "owner", "stay"));
+    let [a1, _, b1] = two_sets(&mut ledger, None, None);
+    ledger.new_anon(f(1), a1).unwrap();
+    ledger.share(f(1), b1).unwrap();
+    assert_eq!(ledger.unmap(f(1), a1), Ok(Unmapped::StillMapped));
+    assert_eq!(current(&ledger, 1, Kind::Anon), PAGE);
+    assert_eq!(current(&ledger, 2, Kind::Anon), 0);
+    assert_eq!(ledger.mappers(f(1)), Ok(1));
+    // With one mapper left a write fault is no copy; holder = the staying set.
+    assert_eq!(ledger.cow_copy(f(1), f(2), b1), Err(Error::NotShared(f(1))));
+    assert_eq!(ledger.unmap(f(1), b1), Ok(Unmapped::Freed));
+    assert_eq!(current(&ledger, 1, Kind::Anon), 0);
+    assert_eq!(ledger.sharer_lists_in_use(), 0);
+    ok(&ledger);
+}
+
+#[test]
+fn split_stay_keeps_the_departed_share() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(&mut frames, policies("split", "sender", "owner", "stay"));
+    let [a1, _, b1] = two_sets(&mut ledger, None, None);
+    ledger.new_anon(f(1), a1).unwrap();
+    ledger.share(f(1), b1).unwrap();
+    ledger.unmap(f(1), a1).unwrap();
+    assert_eq!(current(&ledger, 1, Kind::Anon), 2048);
+    assert_eq!(current(&ledger, 2, Kind::Anon), 2048);
+    ok(&ledger);
+}
+
+#[test]
+fn a_migration_that_does_not_fit_stays() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(
+        &mut frames,
+        policies("writer", "sender", "owner", "migrate"),
+    );
+    let [a1, _, b1] = two_sets(&mut ledger, None, Some(0));
+    ledger.new_anon(f(1), a1).unwrap();
+    ledger.share(f(1), b1).unwrap();
+    // b cannot take the page: the departure is not denied, the charge stays with a.
+    assert_eq!(ledger.unmap(f(1), a1), Ok(Unmapped::StillMapped));
+    assert_eq!(current(&ledger, 1, Kind::Anon), PAGE);
+    assert_eq!(current(&ledger, 2, Kind::Anon), 0);
+    assert_eq!(ledger.set(SetId(2)).unwrap().denied, [0; Kind::COUNT]);
+    ok(&ledger);
+}
+
+#[test]
+fn migration_between_siblings_does_not_count_twice_at_the_parent() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(
+        &mut frames,
+        policies("writer", "sender", "owner", "migrate"),
+    );
+    let parent = ledger.create_set("parent", None, Some(PAGE)).unwrap();
+    let left = ledger.create_set("left", Some(parent), None).unwrap();
+    let right = ledger.create_set("right", Some(parent), None).unwrap();
+    let l = ledger.create_domain("l", left).unwrap();
+    let r = ledger.create_domain("r", right).unwrap();
+    ledger.new_anon(f(1), l).unwrap();
+    ledger.share(f(1), r).unwrap();
+    // The parent is full, but the move nets out there: it migrates.
+    ledger.unmap(f(1), l).unwrap();
+    assert_eq!(ledger.set(right).unwrap().current_bytes(), PAGE);
+    assert_eq!(ledger.set(parent).unwrap().subtree_bytes, PAGE);
+    ok(&ledger);
+}
+
+#[test]
+fn a_payer_domain_leaving_while_its_set_still_maps_moves_nothing() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(
+        &mut frames,
+        policies("writer", "sender", "owner", "migrate"),
+    );
+    let [a1, a2, b1] = two_sets(&mut ledger, None, None);
+    ledger.new_anon(f(1), a1).unwrap();
+    ledger.share(f(1), b1).unwrap();
+    ledger.share(f(1), a2).unwrap();
+    ledger.unmap(f(1), a1).unwrap();
+    assert_eq!(current(&ledger, 1, Kind::Anon), PAGE);
+    assert_eq!(current(&ledger, 2, Kind::Anon), 0);
+    assert_eq!(ledger.frame_state(f(1)).unwrap().slots[0].domain, Some(a2));
+    ok(&ledger);
+}
+
+#[test]
+fn plans_are_atomic_and_name_each_frame_once() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(&mut frames, defaults());
+    let [a1, ..] = two_sets(&mut ledger, None, None);
+    let mut plan = Plan::new();
+    plan.push(Op::Anon {
+        frame: f(1),
+        domain: a1,
+    })
+    .unwrap()
+    .push(Op::Anon {
+        frame: f(1),
+        domain: a1,
+    })
+    .unwrap();
+    assert_eq!(ledger.apply(&plan), Err(Error::BadPlan));
+    // A bad second operation fails the whole plan.
+    plan.clear();
+    plan.push(Op::Anon {
+        frame: f(1),
+        domain: a1,
+    })
+    .unwrap()
+    .push(Op::Anon {
+        frame: f(99),
+        domain: a1,
+    })
+    .unwrap();
+    assert_eq!(ledger.apply(&plan), Err(Error::FrameOutOfRange(f(99))));
+    assert_eq!(ledger.frames_in_use(), 0);
+    // A dropped reservation changes nothing.
+    plan.clear();
+    plan.push(Op::Anon {
+        frame: f(1),
+        domain: a1,
+    })
+    .unwrap();
+    let reservation = ledger.reserve(&plan).unwrap();
+    drop(reservation);
+    assert_eq!(ledger.frames_in_use(), 0);
+    let mut full = Plan::new();
+    for index in 0..PLAN_OPS as u32 {
+        full.push(Op::Anon {
+            frame: f(index),
+            domain: a1,
+        })
+        .unwrap();
+    }
+    assert!(full
+        .push(Op::Anon {
+            frame: f(0),
+            domain: a1
+        })
+        .is_err());
+    ok(&ledger);
+}
+
+#[test]
+fn a_bad_policy_decision_is_an_error() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut bad = defaults();
+    bad.pagetable = &BOGUS;
+    bad.msgbuf = &BOGUS_MSGBUF;
+    bad.cow = &BOGUS;
+    let mut ledger = Ledger::new(&mut frames, bad);
+    let [a1, _, b1] = two_sets(&mut ledger, None, None);
+    assert_eq!(ledger.new_page_table(f(1), a1, a1), Err(Error::BadDecision));
+    ledger.new_anon(f(1), a1).unwrap();
+    assert_eq!(ledger.share(f(1), b1), Err(Error::BadDecision));
+    assert_eq!(ledger.new_msgbuf(f(2), b1, a1), Err(Error::BadDecision));
+    ok(&ledger);
+}
+
+#[test]
+fn share_many_is_hash_consed_and_atomic() {
+    let mut frames = vec![FrameEntry::FREE; 300];
+    let mut ledger = Ledger::new(&mut frames, policies("split", "sender", "owner", "migrate"));
+    let [a1, _, b1] = two_sets(&mut ledger, None, Some(100 * 2048));
+    let region: Vec<FrameIndex> = (0..200).map(f).collect();
+    for frame in &region {
+        ledger.new_anon(*frame, a1).unwrap();
+    }
+    // 200 half pages do not fit under 100 × 2048: nothing is shared.
+    assert!(matches!(
+        ledger.share_many(&region, b1),
+        Err(Error::OverLimit(_))
+    ));
+    assert_eq!(ledger.sharer_lists_in_use(), 0);
+    assert_eq!(current(&ledger, 2, Kind::Anon), 0);
+    ledger.share_many(&region[..100], b1).unwrap();
+    assert_eq!(ledger.sharer_lists_in_use(), 1);
+    assert_eq!(current(&ledger, 2, Kind::Anon), 100 * 2048);
+    ok(&ledger);
+    for frame in &region[..100] {
+        ledger.unmap(*frame, b1).unwrap();
+    }
+    assert_eq!(ledger.sharer_lists_in_use(), 0);
+    ok(&ledger);
+}
+
+#[test]
+fn the_sharer_pool_keeps_a_reserve_for_departures() {
+    // Every frame gets a distinct sharer list: [a-slot, b-slot, one of many domains].
+    let mut frames = vec![FrameEntry::FREE; SHARER_LISTS + 8];
+    let mut ledger = Ledger::new(&mut frames, defaults());
+    let a = ledger.create_set("a", None, None).unwrap();
+    let a1 = ledger.create_domain("a1", a).unwrap();
+    let mut sharers = Vec::new();
+    for index in 0..(MAX_DOMAINS - 1) {
+        sharers.push(ledger.create_domain(&std::format!("s{index}"), a).unwrap());
+    }
+    let mut shared = 0;
+    let mut failure = None;
+    'outer: for first in 0..sharers.len() {
+        for second in (first + 1)..sharers.len() {
+            let frame = f(shared);
+            ledger.new_anon(frame, a1).unwrap();
+            ledger.share(frame, sharers[first]).unwrap();
+            if let Err(error) = ledger.share(frame, sharers[second]) {
+                failure = Some(error);
+                break 'outer;
+            }
+            shared += 1;
+        }
+    }
+    assert_eq!(failure, Some(Error::PoolFull));
+    assert!(ledger.sharer_lists_in_use() <= SHARER_LISTS - POOL_DEPARTURE_RESERVE + 64);
+    ok(&ledger);
+}
+
+#[test]
+fn too_many_sharers_is_an_error() {
+    let mut frames = vec![FrameEntry::FREE; 4];
+    let mut ledger = Ledger::new(&mut frames, defaults());
+    let a = ledger.create_set("a", None, None).unwrap();
+    let mut domains = Vec::new();
+    for index in 0..=MAX_SHARERS {
+        domains.push(ledger.create_domain(&std::format!("d{index}"), a).unwrap());
+    }
+    ledger.new_anon(f(0), domains[0]).unwrap();
+    for domain in &domains[1..MAX_SHARERS] {
+        ledger.share(f(0), *domain).unwrap();
+    }
+    assert_eq!(
+        ledger.share(f(0), domains[MAX_SHARERS]),
+        Err(Error::TooManySharers)
+    );
+    ok(&ledger);
+}
+
+#[test]
+fn the_empty_ledger_is_const_and_resets() {
+    const EMPTY: Ledger<'static> = Ledger::empty();
+    let mut ledger = EMPTY;
+    assert_eq!(ledger.frame_count(), 0);
+    assert_eq!(
+        ledger.new_anon(f(0), DomainId(0)),
+        Err(Error::FrameOutOfRange(f(0)))
+    );
+    let frames: &'static mut [FrameEntry] = vec![FrameEntry::BOOT; 4].leak();
+    ledger.reset(frames, defaults());
+    assert_eq!(ledger.frame_count(), 4);
+    assert_eq!(ledger.boot_frames(), 0);
+    assert!(ledger.entry(f(0)).unwrap().is_free());
+    ok(&ledger);
+}
+
+std::thread_local! {
+    static TRACE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+fn record(record: &TraceRecord) {
+    TRACE.with(|trace| {
+        let mut trace = trace.borrow_mut();
+        trace.push_str(&record.to_string());
+        trace.push('\n');
+    });
+}
+
+fn take_trace() -> String {
+    TRACE.with(|trace| core::mem::take(&mut *trace.borrow_mut()))
+}
+
+fn snapshot(ledger: &Ledger<'_>, label: &str) -> String {
+    let mut json = String::new();
+    let header = SnapshotHeader {
+        label,
+        instructions: 42,
+        total_frames: ledger.frame_count() as u64,
+        free_frames: ledger.frame_count() as u64 - ledger.frames_in_use() - ledger.boot_frames(),
+    };
+    ledger.write_snapshot(&mut json, &header).unwrap();
+    json
+}
+
+/// A run touching every operation; returns the snapshots it wrote.
+fn tour(ledger: &mut Ledger<'_>) -> Vec<String> {
+    let mut snapshots = Vec::new();
+    ledger.mark_boot_range(f(0), 2).unwrap();
+    let root = ledger.create_set("root", None, Some(40 * PAGE)).unwrap();
+    let parent = ledger.create_set("parent", Some(root), None).unwrap();
+    let child = ledger
+        .create_set("child", Some(root), Some(6 * PAGE))
+        .unwrap();
+    ledger
+        .set_kind_limit(child, Kind::Msgbuf, Some(PAGE))
+        .unwrap();
+    let p = ledger.create_domain("parent", parent).unwrap();
+    let c = ledger.create_domain("child", child).unwrap();
+    snapshots.push(snapshot(ledger, "start"));
+    ledger.new_kernel(f(2), parent, Some(p)).unwrap();
+    let mut fault = Plan::new();
+    fault
+        .push(Op::PageTable {
+            frame: f(3),
+            owner: p,
+            causer: p,
+        })
+        .unwrap()
+        .push(Op::Anon {
+            frame: f(4),
+            domain: p,
+        })
+        .unwrap();
+    ledger.apply(&fault).unwrap();
+    for index in 5..10 {
+        ledger.new_anon(f(index), p).unwrap();
+    }
+    let region: Vec<FrameIndex> = (4..10).map(f).collect();
+    let mut spawn = Plan::new();
+    spawn
+        .push(Op::Kernel {
+            frame: f(10),
+            set: child,
+            causer: Some(p),
+        })
+        .unwrap()
+        .push(Op::PageTable {
+            frame: f(11),
+            owner: c,
+            causer: p,
+        })
+        .unwrap()
+        .push(Op::ShareMany {
+            frames: &region,
+            domain: c,
+        })
+        .unwrap();
+    let _ = ledger.apply(&spawn);
+    snapshots.push(snapshot(ledger, "shared"));
+    let _ = ledger.cow_copy(f(4), f(12), c);
+    let _ = ledger.cow_copy(f(5), f(13), c);
+    let _ = ledger.new_msgbuf(f(14), c, p);
+    let _ = ledger.new_msgbuf(f(15), c, p);
+    let _ = ledger.new_msgbuf(f(16), p, c);
+    ledger
+        .set_domain_state(c, DomainState::Stopped(StopReason::OverLimit))
+        .unwrap();
+    for frame in ledger.frames_mapped_by(c).collect::<Vec<_>>() {
+        ledger.unmap(frame, c).unwrap();
+    }
+    ledger.set_limit(child, Some(PAGE)).unwrap();
+    snapshots.push(snapshot(ledger, "child \"stopped\"\n"));
+    for frame in ledger.frames_mapped_by(p).collect::<Vec<_>>() {
+        ledger.unmap(frame, p).unwrap();
+    }
+    for index in 0..ledger.frame_count() as u32 {
+        let _ = ledger.free(f(index));
+    }
+    ledger.set_domain_state(p, DomainState::Exited).unwrap();
+    snapshots.push(snapshot(ledger, "final"));
+    snapshots
+}
+
+#[test]
+fn replay_reproduces_the_run_under_the_same_policies() {
+    for cow in ["writer", "holder", "split"] {
+        for msgbuf in ["sender", "receiver", "split", "kernel"] {
+            for pagetable in ["owner", "causer"] {
+                for release in ["migrate", "stay"] {
+                    let chosen = policies(cow, msgbuf, pagetable, release);
+                    let mut frames = vec![FrameEntry::FREE; 24];
+                    let mut ledger = Ledger::new(&mut frames, chosen);
+                    ledger.set_trace_hook(Some(record));
+                    let original = tour(&mut ledger);
+                    ok(&ledger);
+                    let trace = take_trace();
+                    assert!(trace.starts_with("ledger 24\npolicies cow="));
+                    let mut replay_frames = vec![FrameEntry::FREE; 24];
+                    let mut scratch = vec![FrameIndex(0); 64];
+                    let mut replayer = Replayer::new(&mut replay_frames, &mut scratch, chosen);
+                    let mut replayed = Vec::new();
+                    let stats = replay_text(&trace, &mut replayer, |ledger, snapshot| {
+                        let mut json = String::new();
+                        ledger
+                            .write_snapshot_json(&mut json, &snapshot.header())
+                            .unwrap();
+                        replayed.push(json);
+                    })
+                    .unwrap();
+                    assert_eq!(replayed, original, "{chosen}");
+                    assert_eq!(stats.diverging, 0, "{chosen}");
+                    assert_eq!(replayer.ledger().audit(), Ok(()));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn counterfactual_replay_gives_other_numbers() {
+    let mut frames = vec![FrameEntry::FREE; 24];
+    let mut ledger = Ledger::new(&mut frames, defaults());
+    ledger.set_trace_hook(Some(record));
+    let original = tour(&mut ledger);
+    let trace = std::format!("junk before\n@tally/1 run {{}}\n{}", {
+        let text = take_trace();
+        text.lines()
+            .map(|line| std::format!("@tally/1 trace {line}\n"))
+            .collect::<String>()
+    });
+    let mut replay_frames = vec![FrameEntry::FREE; 24];
+    let mut scratch = vec![FrameIndex(0); 64];
+    let split = policies("split", "split", "causer", "stay");
+    let mut replayer = Replayer::new(&mut replay_frames, &mut scratch, split);
+    let error = replay_text(&trace, &mut replayer, |_, _| {}).unwrap_err();
+    assert_eq!(
+        error.kind,
+        ReplayErrorKind::Parse(ParseError::UnknownRecord)
+    );
+    let trace = trace.replace("junk before\n", "");
+    let mut replay_frames = vec![FrameEntry::FREE; 24];
+    let mut replayer = Replayer::new(&mut replay_frames, &mut scratch, split);
+    let mut replayed = Vec::new();
+    replay_text(&trace, &mut replayer, |ledger, snapshot| {
+        assert_eq!(ledger.audit(), Ok(()));
+        let mut json = String::new();
+        ledger
+            .write_snapshot_json(&mut json, &snapshot.header())
+            .unwrap();
+        replayed.push(json);
+    })
+    .unwrap();
+    assert_eq!(replayed.len(), original.len());
+    assert_ne!(replayed[1], original[1]);
+    assert!(replayed[1].contains("\"cow\":\"split\""));
+}
+
+#[test]
+fn replay_rejects_out_of_sequence_records() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut scratch = vec![FrameIndex(0); 2];
+    let mut replayer = Replayer::new(&mut frames, &mut scratch, defaults());
+    let error = replay_text("ledger 9\n", &mut replayer, |_, _| {}).unwrap_err();
+    assert_eq!(error.kind, ReplayErrorKind::FrameCount);
+    let error = replay_text("frames 1 2\n", &mut replayer, |_, _| {}).unwrap_err();
+    assert_eq!(error.kind, ReplayErrorKind::Sequence);
+    let error = replay_text("share-many 0 3\n", &mut replayer, |_, _| {}).unwrap_err();
+    assert_eq!(error.kind, ReplayErrorKind::ScratchFull);
+    let error = replay_text("plan 2\nanon 1 0\nfree 1\n", &mut replayer, |_, _| {}).unwrap_err();
+    assert_eq!(error.kind, ReplayErrorKind::Sequence);
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut replayer = Replayer::new(&mut frames, &mut scratch, defaults());
+    let error = replay_text("set 5 a - -\n", &mut replayer, |_, _| {}).unwrap_err();
+    assert!(matches!(error.kind, ReplayErrorKind::Diverged(_)));
+    assert!(error
+        .to_string()
+        .starts_with("trace record 1: replay diverged"));
+}
+
+#[test]
+fn snapshot_json_is_exact() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(&mut frames, defaults());
+    ledger.mark_boot(f(0)).unwrap();
+    let parent = ledger.create_set("parent", None, Some(1 << 20)).unwrap();
+    let child = ledger.create_set("child", Some(parent), None).unwrap();
+    ledger
+        .set_kind_limit(child, Kind::Msgbuf, Some(49152))
+        .unwrap();
+    let p = ledger.create_domain("parent", parent).unwrap();
+    let c = ledger.create_domain("child", child).unwrap();
+    ledger.new_anon(f(1), p).unwrap();
+    ledger.new_page_table(f(2), c, p).unwrap();
+    ledger
+        .set_domain_state(c, DomainState::Stopped(StopReason::Fault))
+        .unwrap();
+    let mut json = String::new();
+    let header = SnapshotHeader {
+        label: "a \"b\"\\\u{1}",
+        instructions: 7,
+        total_frames: 8,
+        free_frames: 5,
+    };
+    ledger.write_snapshot(&mut json, &header).unwrap();
+    let zero = r#"{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0}"#;
+    let anon = r#"{"anon":4096,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0}"#;
+    let table = r#"{"anon":0,"pagetables":4096,"kernel":0,"msgbuf":0,"cow":0}"#;
+    let both = r#"{"anon":4096,"pagetables":4096,"kernel":0,"msgbuf":0,"cow":0}"#;
+    let expected = std::format!(
+        concat!(
+            r#"{{"label":"a \"b\"\\\u0001","instructions":7,"#,
+            r#""frames":{{"total":8,"free":5,"boot":1,"in_use":2}},"#,
+            r#""conservation":{{"charged_bytes":8192,"in_use_bytes":8192,"ok":true}},"#,
+            r#""policy":{{"cow":"writer","msgbuf":"sender","pagetable":"owner","release":"migrate"}},"#,
+            r#""charge_sets":["#,
+            r#"{{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{z},"peak":{z},"charged_total_bytes":0,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"subtree":{z},"subtree_bytes":0,"kind_limits":{{}}}},"#,
+            r#"{{"name":"parent","parent":null,"limit_bytes":1048576,"domains":["parent"],"current":{a},"peak":{a},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"subtree":{b},"subtree_bytes":8192,"kind_limits":{{}}}},"#,
+            r#"{{"name":"child","parent":"parent","limit_bytes":null,"domains":["child"],"current":{t},"peak":{t},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{"parent":4096}},"subtree":{t},"subtree_bytes":4096,"kind_limits":{{"msgbuf":49152}}}}],"#,
+            r#""domains":[{{"name":"parent","charge_set":"parent","state":"running","stop_reason":null}},"#,
+            r#"{{"name":"child","charge_set":"child","state":"stopped","stop_reason":"fault"}}],"#,
+            r#""sharer_lists":0,"frame_bytes":4096}}"#
+        ),
+        z = zero,
+        a = anon,
+        b = both,
+        t = table
+    );
+    assert_eq!(json, expected);
+    ok(&ledger);
+}
+
+#[test]
+fn paid_for_is_reported_by_domain_name() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(&mut frames, defaults());
+    let [a1, _, b1] = two_sets(&mut ledger, None, None);
+    ledger.new_page_table(f(1), b1, a1).unwrap();
+    let json = snapshot(&ledger, "x");
+    assert!(json.contains(r#""paid_for":{"a1":4096}"#), "{json}");
+}
