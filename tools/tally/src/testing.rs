@@ -13,7 +13,7 @@ use std::thread;
 
 use serde_json::Value;
 
-use crate::config::{Check, Config, Expect, Expected, PolicyOverrides, Subject};
+use crate::config::{Check, Config, Expect, Expected, PolicyOverrides, Subject, KINDS};
 use crate::qemu::Ending;
 use crate::registry;
 use crate::report::Report;
@@ -32,6 +32,22 @@ pub struct Job {
 }
 
 impl Job {
+    /// The expectations that apply to this run and need no other run.
+    pub fn own_expectations(&self) -> impl Iterator<Item = &Expect> {
+        self.config
+            .expects
+            .iter()
+            .filter(|e| e.minus_policy.is_empty() && e.applies(&self.config.policy))
+    }
+
+    /// The expectations that apply to this run and compare it with another run.
+    pub fn cross_run_expectations(&self) -> impl Iterator<Item = &Expect> {
+        self.config
+            .expects
+            .iter()
+            .filter(|e| !e.minus_policy.is_empty() && e.applies(&self.config.policy))
+    }
+
     /// `cow-fork [cow=holder]` (or just the name when nothing varies).
     pub fn label(&self) -> String {
         if self.combo.is_empty() {
@@ -78,21 +94,89 @@ pub fn combo_dir(combo: &[(String, String)]) -> String {
 
 /// The jobs for `configs`: each under every combination of its `experiment.vary` keys, to
 /// `out_root/<name>/<combination>/`.
+/// Runs that an expectation with `minus_policy` compares against are added when no
+/// combination already covers them.
 pub fn plan(configs: &[Config], out_root: &Path) -> Vec<Job> {
-    configs
+    let job = |config: &Config, combo: Vec<(String, String)>| {
+        let mut config = config.clone();
+        config.apply_overrides(&PolicyOverrides(combo.clone()));
+        Job {
+            out_dir: out_root.join(&config.name).join(combo_dir(&combo)),
+            config,
+            combo,
+        }
+    };
+    let mut jobs: Vec<Job> = configs
         .iter()
         .flat_map(|config| {
-            combinations(&config.vary).into_iter().map(move |combo| {
-                let mut config = config.clone();
-                config.apply_overrides(&PolicyOverrides(combo.clone()));
-                Job {
-                    out_dir: out_root.join(&config.name).join(combo_dir(&combo)),
-                    config,
-                    combo,
-                }
-            })
+            combinations(&config.vary)
+                .into_iter()
+                .map(move |combo| job(config, combo))
         })
-        .collect()
+        .collect();
+    let mut index = 0;
+    while index < jobs.len() {
+        let references: Vec<Vec<(String, String)>> = jobs[index]
+            .cross_run_expectations()
+            .filter_map(|e| e.reference_policy(&jobs[index].config.policy))
+            .collect();
+        for policy in references {
+            if find_run(&jobs, &jobs[index].config.name, &policy).is_none() {
+                // Name the extra run by every key that differs from the config's own policy.
+                let original = configs
+                    .iter()
+                    .find(|c| c.name == jobs[index].config.name)
+                    .expect("a job comes from a config");
+                let combo: Vec<(String, String)> = policy
+                    .iter()
+                    .filter(|(key, name)| {
+                        original.vary.contains(key) || original.policy_name(key) != Some(name)
+                    })
+                    .cloned()
+                    .collect();
+                jobs.push(job(original, combo));
+            }
+        }
+        index += 1;
+    }
+    jobs
+}
+
+/// The index of the run of config `name` under exactly `policy`.
+fn find_run(jobs: &[Job], name: &str, policy: &[(String, String)]) -> Option<usize> {
+    jobs.iter()
+        .position(|job| job.config.name == name && job.config.policy == policy)
+}
+
+/// Checks the expectations that compare runs (`minus_policy`), now that every run is done,
+/// adding their failures to the outcomes.
+pub fn cross_check(outcomes: &mut [JobOutcome]) {
+    let jobs: Vec<Job> = outcomes.iter().map(|o| o.job.clone()).collect();
+    let mut found: Vec<(usize, String)> = Vec::new();
+    for (index, outcome) in outcomes.iter().enumerate() {
+        let Some(report) = &outcome.report else {
+            continue;
+        };
+        for expect in outcome.job.cross_run_expectations() {
+            let reference = expect
+                .reference_policy(&outcome.job.config.policy)
+                .and_then(|policy| find_run(&jobs, &outcome.job.config.name, &policy))
+                .and_then(|at| outcomes[at].report.as_ref());
+            if let Err(failure) = check_expect(expect, report, reference) {
+                found.push((
+                    index,
+                    format!(
+                        "{}:{}: {failure}",
+                        outcome.job.config.path.display(),
+                        expect.line
+                    ),
+                ));
+            }
+        }
+    }
+    for (index, failure) in found {
+        outcomes[index].failures.push(failure);
+    }
 }
 
 /// Why a run failed its test (empty = it passed).
@@ -115,9 +199,10 @@ pub fn check(job: &Job, result: &RunResult) -> Vec<String> {
                 labels[labels.len() - 1]
             ));
         }
-        for expect in &job.config.expects {
-            if expect.applies(&job.config.policy) {
-                if let Err(failure) = check_expect(expect, report) {
+        // Expectations that compare runs wait for [`cross_check`].
+        for expect in job.own_expectations() {
+            {
+                if let Err(failure) = check_expect(expect, report, None) {
                     failures.push(format!(
                         "{}:{}: {failure}",
                         job.config.path.display(),
@@ -151,12 +236,91 @@ fn check_expected_failure(text: &str, result: &RunResult) -> Vec<String> {
 }
 
 /// Checks one expectation against a report: `Err` says what was expected and what was found.
-pub fn check_expect(expect: &Expect, report: &Report) -> Result<(), String> {
-    let snapshot = report.snapshot(&expect.snapshot).ok_or_else(|| {
+/// `reference` is the report of the run an expectation with `minus_policy` subtracts.
+pub fn check_expect(
+    expect: &Expect,
+    report: &Report,
+    reference: Option<&Report>,
+) -> Result<(), String> {
+    let mut place = format!("snapshot `{}`", expect.snapshot);
+    if let Some(minus) = &expect.minus_snapshot {
+        place.push_str(&format!(" minus snapshot `{minus}`"));
+    }
+    let subject = match &expect.subject {
+        Subject::ChargeSet(name) => format!("set `{name}`"),
+        Subject::Domain(name) => format!("domain `{name}`"),
+    };
+    place.push_str(&format!(", {subject}, `{}`", expect.field));
+    let mut actual = measure(expect, report)?;
+    if !expect.minus_policy.is_empty() {
+        let policies: Vec<String> = expect
+            .minus_policy
+            .iter()
+            .map(|(key, name)| format!("{key}={name}"))
+            .collect();
+        let policies = policies.join(" ");
+        place.push_str(&format!(" minus the run with {policies}"));
+        let reference =
+            reference.ok_or_else(|| format!("{place}: the run with {policies} has no report"))?;
+        let base = measure(expect, reference)
+            .map_err(|error| format!("in the run with {policies}: {error}"))?;
+        actual = difference(&actual, &base).ok_or_else(|| {
+            format!("{place}: cannot subtract {base} from {actual}: not integers")
+        })?;
+    }
+    let as_integer = actual.as_i64();
+    let holds = match &expect.check {
+        Check::Equals(Expected::Integer(n)) => as_integer == Some(*n),
+        Check::Equals(Expected::Text(text)) => actual.as_str() == Some(text.as_str()),
+        Check::Equals(Expected::Boolean(flag)) => actual.as_bool() == Some(*flag),
+        Check::AtMost(n) => as_integer.is_some_and(|a| a <= *n),
+        Check::AtLeast(n) => as_integer.is_some_and(|a| a >= *n),
+    };
+    if holds {
+        return Ok(());
+    }
+    let expected = match &expect.check {
+        Check::Equals(Expected::Integer(n)) => bytes(*n),
+        Check::Equals(Expected::Text(text)) => format!("{text:?}"),
+        Check::Equals(Expected::Boolean(flag)) => flag.to_string(),
+        Check::AtMost(n) => format!("at most {}", bytes(*n)),
+        Check::AtLeast(n) => format!("at least {}", bytes(*n)),
+    };
+    let got = match as_integer {
+        Some(n) => bytes(n),
+        None => actual.to_string(),
+    };
+    Err(format!("{place}: expected {expected}, got {got}"))
+}
+
+/// The expectation's figure in one report: the field at its snapshot, minus the field at
+/// `minus_snapshot` when it has one.
+fn measure(expect: &Expect, report: &Report) -> Result<Value, String> {
+    let value = field_value(expect, report, &expect.snapshot)?;
+    match &expect.minus_snapshot {
+        None => Ok(value),
+        Some(minus) => {
+            let base = field_value(expect, report, minus)?;
+            difference(&value, &base).ok_or_else(|| {
+                format!(
+                    "`{}` is not an integer in snapshots `{}` and `{minus}`",
+                    expect.field, expect.snapshot
+                )
+            })
+        }
+    }
+}
+
+fn difference(value: &Value, base: &Value) -> Option<Value> {
+    value.as_i64()?.checked_sub(base.as_i64()?).map(Value::from)
+}
+
+/// The field of the expectation's subject in snapshot `label` of `report`.
+fn field_value(expect: &Expect, report: &Report, label: &str) -> Result<Value, String> {
+    let snapshot = report.snapshot(label).ok_or_else(|| {
         let labels: Vec<&str> = report.snapshots.iter().map(|s| s.label.as_str()).collect();
         format!(
-            "no snapshot `{}` in the report (labels: {})",
-            expect.snapshot,
+            "no snapshot `{label}` in the report (labels: {})",
             labels.join(", ")
         )
     })?;
@@ -174,49 +338,39 @@ pub fn check_expect(expect: &Expect, report: &Report) -> Result<(), String> {
                 .map(|domain| serde_json::to_value(domain).unwrap_or(Value::Null)),
         ),
     };
-    let place = format!("snapshot `{}`, {what}, `{}`", expect.snapshot, expect.field);
-    let object = object.ok_or_else(|| format!("snapshot `{}` has no {what}", expect.snapshot))?;
-    let mut actual = Some(&object);
-    for segment in expect.field.split('.') {
-        actual = actual.and_then(|value| value.get(segment));
+    let object = object.ok_or_else(|| format!("snapshot `{label}` has no {what}"))?;
+    let segments: Vec<&str> = expect.field.split('.').collect();
+    let mut found = Some(&object);
+    for segment in &segments {
+        found = found.and_then(|value| value.get(segment));
     }
-    // A causer absent from `paid_for` is paid nothing for.
-    let zero = Value::from(0);
-    let actual = match actual {
-        Some(value) => value,
-        None if expect.field.starts_with("paid_for.") => &zero,
-        None => return Err(format!("{place}: no such field in the report")),
-    };
-    let holds = match &expect.check {
-        Check::Equals(Expected::Integer(n)) => actual.as_u64() == Some(*n),
-        Check::Equals(Expected::Text(text)) => actual.as_str() == Some(text.as_str()),
-        Check::Equals(Expected::Boolean(flag)) => actual.as_bool() == Some(*flag),
-        Check::AtMost(n) => actual.as_u64().is_some_and(|a| a <= *n),
-        Check::AtLeast(n) => actual.as_u64().is_some_and(|a| a >= *n),
-    };
-    if holds {
-        return Ok(());
+    match (found, &segments[..]) {
+        (Some(value), _) => Ok(value.clone()),
+        // `KIND_MAP.total` the report does not give itself: the sum over the kinds.
+        (None, [map, "total"]) if object.get(map).is_some_and(Value::is_object) => {
+            let sum: u64 = KINDS
+                .iter()
+                .filter_map(|kind| object[map].get(kind).and_then(Value::as_u64))
+                .sum();
+            Ok(Value::from(sum))
+        }
+        // A causer absent from `paid_for` is paid nothing for.
+        (None, ["paid_for", _]) => Ok(Value::from(0)),
+        (None, _) => Err(format!(
+            "snapshot `{label}`, {what}: no field `{}` in the report",
+            expect.field
+        )),
     }
-    let expected = match &expect.check {
-        Check::Equals(Expected::Integer(n)) => bytes(*n),
-        Check::Equals(Expected::Text(text)) => format!("{text:?}"),
-        Check::Equals(Expected::Boolean(flag)) => flag.to_string(),
-        Check::AtMost(n) => format!("at most {}", bytes(*n)),
-        Check::AtLeast(n) => format!("at least {}", bytes(*n)),
-    };
-    let got = match actual.as_u64() {
-        Some(n) => bytes(n),
-        None => actual.to_string(),
-    };
-    Err(format!("{place}: expected {expected}, got {got}"))
 }
 
-/// `65536 (64 KiB)`; small numbers (counts) stand alone.
-fn bytes(n: u64) -> String {
-    if n >= 1024 {
-        format!("{n} ({})", human(n))
-    } else {
-        n.to_string()
+/// `65536 (64 KiB)`, `-98304 (-96 KiB)`; small numbers (counts) stand alone.
+fn bytes(n: i64) -> String {
+    match n.unsigned_abs() {
+        magnitude if magnitude >= 1024 => {
+            let sign = if n < 0 { "-" } else { "" };
+            format!("{n} ({sign}{})", human(magnitude))
+        }
+        _ => n.to_string(),
     }
 }
 
@@ -227,6 +381,8 @@ pub struct JobOutcome {
     pub job: Job,
     /// Why it failed; empty when it passed.
     pub failures: Vec<String>,
+    /// The run's report, when it produced one.
+    pub report: Option<Report>,
     /// Seconds it took.
     pub seconds: f64,
 }
@@ -274,13 +430,14 @@ pub fn run_jobs(
                 ..base.clone()
             };
             let started = std::time::Instant::now();
-            let failures = match session::run_config(&job.config, &options) {
-                Ok(result) => check(&job, &result),
-                Err(failure) => vec![failure.message],
+            let (failures, report) = match session::run_config(&job.config, &options) {
+                Ok(result) => (check(&job, &result), result.report),
+                Err(failure) => (vec![failure.message], None),
             };
             let outcome = JobOutcome {
                 job,
                 failures,
+                report,
                 seconds: started.elapsed().as_secs_f64(),
             };
             if sender.send((index, outcome)).is_err() {

@@ -13,7 +13,7 @@ pub struct Diagnostic {
     pub line: Option<usize>,
     /// The dotted key the problem is about (`policy.cow`, `charge_set.parent`), when there is one.
     pub key: Option<String>,
-    /// What is wrong, and the valid choices where there is a list of them.
+    /// What is wrong, and the valid values where there is a list of them.
     pub message: String,
 }
 

@@ -4,7 +4,7 @@
 //! namespace, every reference resolves, the charge-set tree has no cycle, every policy name is one
 //! the registry knows, every program is a `user/src/bin/*.rs` stem, and the encoded boot
 //! arguments fit the kernel's limit. Errors are [`ConfigError`]s naming file, line, key and the
-//! valid choices; nothing boots from a config that has one.
+//! valid values; nothing boots from a config that has one.
 
 mod diagnostic;
 mod parse;
@@ -206,8 +206,8 @@ pub enum Subject {
 /// An expected value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expected {
-    /// Exactly these bytes (or this integer).
-    Integer(u64),
+    /// Exactly these bytes (or this integer); negative only for a difference.
+    Integer(i64),
     /// Exactly this string.
     Text(String),
     /// Exactly this boolean.
@@ -220,9 +220,9 @@ pub enum Check {
     /// `equals = …` or `pages = N` (as `N × 4096` bytes).
     Equals(Expected),
     /// `at_most = N`.
-    AtMost(u64),
+    AtMost(i64),
     /// `at_least = N`.
-    AtLeast(u64),
+    AtLeast(i64),
 }
 
 /// An `[[expect]]`: an exact check `tally test` makes on a report.
@@ -234,8 +234,15 @@ pub struct Expect {
     pub snapshot: String,
     /// The charge set or domain.
     pub subject: Subject,
-    /// Dotted path inside the charge-set or domain object.
+    /// Dotted path inside the charge-set or domain object. For `current`, `peak`, `denied` and
+    /// `subtree`, the kind may be `total`: the sum over the kinds (for `peak`, the sum of the
+    /// per-kind peaks, an upper bound on the peak of the total), unless the report has its own.
     pub field: String,
+    /// Compare the difference: the field at `snapshot` minus the field at this snapshot.
+    pub minus_snapshot: Option<String>,
+    /// Compare the difference: the field in this run minus the field in the run of the same
+    /// config with these policies instead (others as in this run).
+    pub minus_policy: Vec<(String, String)>,
     /// The comparison.
     pub check: Check,
     /// Line of its `[[expect]]` header.
@@ -245,6 +252,21 @@ pub struct Expect {
 }
 
 impl Expect {
+    /// The policies of the run this expectation subtracts, for a run under `policy`; `None`
+    /// when it does not compare runs.
+    pub fn reference_policy(&self, policy: &[(String, String)]) -> Option<Vec<(String, String)>> {
+        if self.minus_policy.is_empty() {
+            return None;
+        }
+        let mut reference = policy.to_vec();
+        for (key, name) in &self.minus_policy {
+            if let Some(slot) = reference.iter_mut().find(|(k, _)| k == key) {
+                slot.1 = name.clone();
+            }
+        }
+        Some(reference)
+    }
+
     /// Whether this expectation applies under `policy` (key, name pairs).
     pub fn applies(&self, policy: &[(String, String)]) -> bool {
         self.when.iter().all(|(key, names)| {
@@ -299,7 +321,7 @@ pub fn check_policy_name(key: &str, name: &str) -> Result<(), String> {
             choices(registry::keys())
         )),
         Some(names) if !names.contains(&name) => Err(format!(
-            "unknown `{key}` policy `{name}`; valid choices: {}",
+            "unknown `{key}` policy `{name}`; valid values: {}",
             choices(names)
         )),
         Some(_) => Ok(()),

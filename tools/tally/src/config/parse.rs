@@ -49,8 +49,18 @@ const CHARGE_SET_KEYS: [&str; 8] = [
 ];
 const DOMAIN_KEYS: [&str; 4] = ["name", "program", "charge_set", "caps"];
 const ENDPOINT_KEYS: [&str; 1] = ["name"];
-const EXPECT_KEYS: [&str; 9] = [
-    "when", "snapshot", "set", "domain", "field", "equals", "pages", "at_most", "at_least",
+const EXPECT_KEYS: [&str; 11] = [
+    "when",
+    "snapshot",
+    "minus_snapshot",
+    "minus_policy",
+    "set",
+    "domain",
+    "field",
+    "equals",
+    "pages",
+    "at_most",
+    "at_least",
 ];
 
 type Value<'i> = Spanned<DeValue<'i>>;
@@ -329,7 +339,7 @@ impl Reader<'_, '_> {
             self.diagnostics.at(
                 span,
                 &format!("{prefix}{key}"),
-                format!("unknown value `{text}`; valid choices: {}", choices(valid)),
+                format!("unknown value `{text}`; valid values: {}", choices(valid)),
             );
             None
         }
@@ -365,6 +375,46 @@ impl Reader<'_, '_> {
                     "expected a non-negative integer, found {}",
                     describe(value.get_ref())
                 ),
+            );
+        }
+        parsed
+    }
+
+    /// An expected integer: non-negative, unless `signed` (a difference may be negative).
+    fn integer(&mut self, value: &Value<'_>, key: &str, signed: bool) -> Option<i64> {
+        let negative = value
+            .get_ref()
+            .as_integer()
+            .is_some_and(|integer| integer.as_str().starts_with('-'));
+        if !signed && negative {
+            self.diagnostics.at(
+                value.span(),
+                key,
+                format!(
+                    "{} is negative: only a difference (`minus_snapshot` or `minus_policy`) can be",
+                    describe(value.get_ref())
+                ),
+            );
+            return None;
+        }
+        if !signed {
+            return self.unsigned(value, key).and_then(|n| {
+                let fits = i64::try_from(n).ok();
+                if fits.is_none() {
+                    self.diagnostics.at(value.span(), key, "is too large");
+                }
+                fits
+            });
+        }
+        let parsed = value
+            .get_ref()
+            .as_integer()
+            .and_then(|integer| i64::from_str_radix(integer.as_str(), integer.radix()).ok());
+        if parsed.is_none() {
+            self.diagnostics.at(
+                value.span(),
+                key,
+                format!("expected an integer, found {}", describe(value.get_ref())),
             );
         }
         parsed
@@ -481,7 +531,7 @@ impl Reader<'_, '_> {
                     value.span(),
                     &path,
                     format!(
-                        "expected a policy name (string), found a {}; valid choices: {}",
+                        "expected a policy name (string), found a {}; valid values: {}",
                         type_name(value.get_ref()),
                         choices(registry::valid_names(&slot.0).unwrap_or_default())
                     ),
@@ -665,7 +715,16 @@ impl Reader<'_, '_> {
 
     fn expect(&mut self, table: &DeTable<'_>, span: Range<usize>) -> Option<Expect> {
         let line = self.diagnostics.line_of(span.start);
-        let when = self.when(table);
+        let when = self.policy_table(table, "when", true);
+        let minus_policy: Vec<(String, String)> = self
+            .policy_table(table, "minus_policy", false)
+            .into_iter()
+            .filter_map(|(key, mut names)| names.pop().map(|name| (key, name)))
+            .collect();
+        let minus_snapshot = self
+            .string(table, "expect.", "minus_snapshot")
+            .map(|(label, _)| label);
+        let difference = minus_snapshot.is_some() || get(table, "minus_policy").is_some();
         let snapshot = self.required_string(table, span.clone(), "expect.", "snapshot");
         let set = self.string(table, "expect.", "set");
         let domain = self.string(table, "expect.", "domain");
@@ -690,26 +749,35 @@ impl Reader<'_, '_> {
             }
         };
         let field = self.required_string(table, span.clone(), "expect.", "field");
-        let check = self.check(table, span);
+        let check = self.check(table, span, difference);
         Some(Expect {
             lines: key_lines(table, line, self.diagnostics),
             when,
             snapshot: snapshot?.0,
             subject: subject?,
             field: field?.0,
+            minus_snapshot,
+            minus_policy,
             check: check?,
             line,
         })
     }
 
-    fn when(&mut self, table: &DeTable<'_>) -> Vec<(String, Vec<String>)> {
-        let Some(value) = get(table, "when") else {
+    /// A table of policy names: `when` (a name or an array of names per key) or
+    /// `minus_policy` (one name per key).
+    fn policy_table(
+        &mut self,
+        table: &DeTable<'_>,
+        key: &str,
+        arrays: bool,
+    ) -> Vec<(String, Vec<String>)> {
+        let Some(value) = get(table, key) else {
             return Vec::new();
         };
-        let Some(when) = value.get_ref().as_table() else {
+        let Some(policies) = value.get_ref().as_table() else {
             self.diagnostics.at(
                 value.span(),
-                "expect.when",
+                &format!("expect.{key}"),
                 format!(
                     "expected a table of policy names such as {{ cow = \"holder\" }}, found a {}",
                     type_name(value.get_ref())
@@ -717,12 +785,13 @@ impl Reader<'_, '_> {
             );
             return Vec::new();
         };
+        let prefix = format!("expect.{key}.");
         let mut conditions = Vec::new();
-        for (key, value) in when.iter() {
-            let path = format!("expect.when.{}", key.get_ref());
-            let Some(valid) = registry::valid_names(key.get_ref()) else {
+        for (policy_key, value) in policies.iter() {
+            let path = format!("{prefix}{}", policy_key.get_ref());
+            let Some(valid) = registry::valid_names(policy_key.get_ref()) else {
                 self.diagnostics.at(
-                    key.span(),
+                    policy_key.span(),
                     &path,
                     format!(
                         "unknown policy key; valid keys: {}",
@@ -733,13 +802,16 @@ impl Reader<'_, '_> {
             };
             let names: Vec<(String, Range<usize>)> = match value.get_ref() {
                 DeValue::String(name) => vec![(name.to_string(), value.span())],
-                DeValue::Array(_) => self.string_array(when, "expect.when.", key.get_ref()),
+                DeValue::Array(_) if arrays => {
+                    self.string_array(policies, &prefix, policy_key.get_ref())
+                }
                 other => {
                     self.diagnostics.at(
                         value.span(),
                         &path,
                         format!(
-                            "expected a policy name or an array of them, found a {}; valid choices: {}",
+                            "expected a policy name{}, found a {}; valid values: {}",
+                            if arrays { " or an array of them" } else { "" },
                             type_name(other),
                             choices(valid)
                         ),
@@ -749,17 +821,23 @@ impl Reader<'_, '_> {
             };
             let mut accepted = Vec::new();
             for (name, span) in names {
-                match check_policy_name(key.get_ref(), &name) {
+                match check_policy_name(policy_key.get_ref(), &name) {
                     Ok(()) => accepted.push(name),
                     Err(message) => self.diagnostics.at(span, &path, message),
                 }
             }
-            conditions.push((key.get_ref().to_string(), accepted));
+            conditions.push((policy_key.get_ref().to_string(), accepted));
         }
         conditions
     }
 
-    fn check(&mut self, table: &DeTable<'_>, span: Range<usize>) -> Option<Check> {
+    /// The comparison; negative numbers only when the expectation compares a `difference`.
+    fn check(
+        &mut self,
+        table: &DeTable<'_>,
+        span: Range<usize>,
+        difference: bool,
+    ) -> Option<Check> {
         const CHECK_KEYS: [&str; 4] = ["equals", "pages", "at_most", "at_least"];
         let present: Vec<&str> = CHECK_KEYS
             .iter()
@@ -789,11 +867,11 @@ impl Reader<'_, '_> {
                 DeValue::String(text) => Some(Check::Equals(Expected::Text(text.to_string()))),
                 DeValue::Boolean(flag) => Some(Check::Equals(Expected::Boolean(*flag))),
                 _ => self
-                    .unsigned(value, &path)
+                    .integer(value, &path, difference)
                     .map(|n| Check::Equals(Expected::Integer(n))),
             },
             "pages" => {
-                let pages = self.unsigned(value, &path)?;
+                let pages = self.integer(value, &path, difference)?;
                 match pages.checked_mul(4096) {
                     Some(bytes) => Some(Check::Equals(Expected::Integer(bytes))),
                     None => {
@@ -802,8 +880,8 @@ impl Reader<'_, '_> {
                     }
                 }
             }
-            "at_most" => self.unsigned(value, &path).map(Check::AtMost),
-            _ => self.unsigned(value, &path).map(Check::AtLeast),
+            "at_most" => self.integer(value, &path, difference).map(Check::AtMost),
+            _ => self.integer(value, &path, difference).map(Check::AtLeast),
         }
     }
 }

@@ -7,7 +7,7 @@ use super::diagnostic::{choices, Diagnostics};
 use super::*;
 
 /// Fields of a charge-set object in a report that an `[[expect]]` may name; the ones in
-/// [`PER_KIND_FIELDS`] are followed by a kind, `paid_for` by a domain.
+/// [`PER_KIND_FIELDS`] are followed by a kind (or `total`), `paid_for` by a domain name.
 const SET_FIELDS: [&str; 11] = [
     "name",
     "parent",
@@ -22,6 +22,8 @@ const SET_FIELDS: [&str; 11] = [
     "paid_for",
 ];
 const PER_KIND_FIELDS: [&str; 4] = ["current", "peak", "subtree", "denied"];
+/// The pseudo-kind that sums the kinds.
+pub(crate) const TOTAL: &str = "total";
 const DOMAIN_FIELDS: [&str; 4] = ["name", "charge_set", "state", "stop_reason"];
 
 pub(super) fn check(
@@ -225,24 +227,28 @@ fn check_expect(
                     "unknown charge-set field `{first}`; valid fields: {}",
                     choices(&SET_FIELDS)
                 )),
-                [first, kind] if PER_KIND_FIELDS.contains(&first) && !KINDS.contains(&kind) => {
+                [first, kind]
+                    if PER_KIND_FIELDS.contains(&first)
+                        && kind != TOTAL
+                        && !KINDS.contains(&kind) =>
+                {
                     Some(format!(
-                        "unknown kind `{kind}` in `{}`; valid kinds: {}",
+                        "unknown kind `{kind}` in `{}`; valid kinds: {}, {TOTAL}",
                         expect.field,
                         choices(&KINDS)
                     ))
                 }
                 [first] if PER_KIND_FIELDS.contains(&first) => Some(format!(
-                    "`{first}` needs a kind: `{first}.KIND` with KIND one of {}",
+                    "`{first}` needs a kind: `{first}.KIND` with KIND one of {}, {TOTAL}",
                     choices(&KINDS)
                 )),
-                ["paid_for", causer] if !domains.contains(&causer) => Some(format!(
-                    "undefined domain `{causer}` in `{}`; defined: {}",
-                    expect.field,
-                    choices(domains)
+                // Domains may be spawned at run time, so any well-formed name can be a causer.
+                ["paid_for", causer] if !is_valid_name(causer) => Some(format!(
+                    "invalid domain name `{causer}` in `{}` ([a-z0-9_-]{{1,{NAME_MAX_BYTES}}})",
+                    expect.field
                 )),
                 ["paid_for"] => Some(format!(
-                    "`paid_for` needs a domain: `paid_for.DOMAIN` with DOMAIN one of {}",
+                    "`paid_for` needs a domain: `paid_for.DOMAIN`, e.g. one of {}",
                     choices(domains)
                 )),
                 _ => None,
@@ -252,11 +258,16 @@ fn check_expect(
             }
         }
         Subject::Domain(domain) => {
-            if !domains.contains(&domain.as_str()) {
+            // Domains may be spawned at run time (a parent spawning `child`), so only the
+            // name's form can be checked here; a missing domain fails the run's check.
+            if !is_valid_name(domain) {
                 diagnostics.at_line(
                     line_of("domain"),
                     "expect.domain",
-                    format!("undefined domain `{domain}`; defined: {}", choices(domains)),
+                    format!(
+                        "invalid domain name `{domain}` ([a-z0-9_-]{{1,{NAME_MAX_BYTES}}}); domains in this config: {}",
+                        choices(domains)
+                    ),
                 );
             }
             if segments.len() != 1 || !DOMAIN_FIELDS.contains(&segments[0]) {

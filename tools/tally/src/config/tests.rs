@@ -1,5 +1,5 @@
 //! Validation tests: one per kind of config error, each checking the file, the line, the key
-//! and the valid choices in the message; plus loading from a real file in a temp workspace.
+//! and the valid values in the message; plus loading from a real file in a temp workspace.
 
 use super::*;
 use std::path::Path;

@@ -1,0 +1,428 @@
+//! The subcommands: argument definitions (clap derive) and what each one does with the library.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use tally::config::{Config, ConfigError, PolicyOverrides};
+use tally::exit::{self, Failure};
+use tally::render::{self, Colour};
+use tally::session::{self, RunOptions, TAIL_LINES};
+use tally::testing::{self, JobOutcome};
+use tally::{bootargs, qemu, size};
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0  ok
+  1  the run failed: non-zero kernel status, a conservation check failed, an expectation failed
+  2  config or usage error; nothing booted
+  3  timeout: QEMU was killed
+  4  environment error: qemu-system-aarch64 or the kernel image missing, output not writable
+
+Environment:
+  TALLY_QEMU  path of the QEMU binary to use instead of qemu-system-aarch64 on PATH";
+
+/// Tally's host tool: validates experiment configs, boots the kernel under QEMU, and turns
+/// its console reports into report.json, report.csv, summary.md and charges.svg.
+#[derive(Debug, Parser)]
+#[command(name = "tally", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Parse and validate configs (nothing boots).
+    #[command(after_help = EXIT_CODES)]
+    Check(CheckArgs),
+    /// Boot one config under QEMU, stream the console, write the report files.
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
+    /// Run configs under every combination of the policies they vary and check expectations.
+    #[command(after_help = EXIT_CODES)]
+    Test(TestArgs),
+    /// Run configs under every combination of the policies they vary and write per-scenario
+    /// comparisons of the policies.
+    #[command(after_help = EXIT_CODES)]
+    Experiments(ExperimentsArgs),
+    /// Rebuild the report files from a saved console log (nothing boots).
+    #[command(after_help = EXIT_CODES)]
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// Config files (configs/NAME.toml).
+    #[arg(required = true)]
+    configs: Vec<PathBuf>,
+    /// Policy overrides, e.g. "cow=holder msgbuf=receiver" (validated like the file).
+    #[arg(long, default_value = "")]
+    policy: String,
+    /// Print each config's encoded boot arguments (one line per config) instead of a summary.
+    #[arg(long)]
+    print_bootargs: bool,
+}
+
+/// QEMU settings shared by the commands that boot.
+#[derive(Debug, Args, Clone)]
+struct BootArgs {
+    /// Kernel image.
+    #[arg(long, default_value = "build/tally.bin")]
+    kernel: PathBuf,
+    /// Guest RAM ("128M", "4G", "512 MiB"); default: the config's run.mem, else 128M.
+    #[arg(long)]
+    mem: Option<String>,
+    /// Host timeout in seconds; default: the config's run.timeout_seconds, else 60.
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// QEMU CPU model.
+    #[arg(long, default_value = "cortex-a72", value_parser = clap::builder::PossibleValuesParser::new(qemu::CPUS))]
+    cpu: String,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The config to boot.
+    #[arg(long)]
+    config: PathBuf,
+    /// Policy overrides, e.g. "cow=holder msgbuf=receiver" (validated like the file).
+    #[arg(long, default_value = "")]
+    policy: String,
+    /// Output directory; default results/<config name>/.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Do not stream the console; print only the summary and verdict.
+    #[arg(long)]
+    quiet: bool,
+    /// Start halted with QEMU's gdbstub on :1234 (no timeout).
+    #[arg(long)]
+    gdb: bool,
+    #[command(flatten)]
+    boot: BootArgs,
+}
+
+#[derive(Debug, Args)]
+struct TestArgs {
+    /// Config files.
+    #[arg(required = true)]
+    configs: Vec<PathBuf>,
+    /// Instead of running: assert each config is rejected with a message containing TEXT.
+    #[arg(long, value_name = "TEXT")]
+    expect_config_error: Option<String>,
+    /// Policy overrides applied before the varied keys, e.g. "msgbuf=kernel".
+    #[arg(long, default_value = "")]
+    policy: String,
+    /// Where run directories go (<out-root>/<name>/<combination>/).
+    #[arg(long, default_value = "results/test")]
+    out_root: PathBuf,
+    /// Runs at a time; default: the number of cores.
+    #[arg(long)]
+    jobs: Option<usize>,
+    #[command(flatten)]
+    boot: BootArgs,
+}
+
+#[derive(Debug, Args)]
+struct ExperimentsArgs {
+    /// Config files.
+    #[arg(required = true)]
+    configs: Vec<PathBuf>,
+    /// Where results go (<out-root>/<name>/<combination>/, <out-root>/<name>/comparison.md).
+    #[arg(long, default_value = "results")]
+    out_root: PathBuf,
+    /// Runs at a time; default: the number of cores.
+    #[arg(long)]
+    jobs: Option<usize>,
+    #[command(flatten)]
+    boot: BootArgs,
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// A console log saved by `tally run` (OUT/console.log).
+    console: PathBuf,
+    /// Where to write the report files; default: the log's directory.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Runs the parsed command; the `Ok` value is the exit status.
+pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
+    match cli.command {
+        Command::Check(args) => check(args),
+        Command::Run(args) => run(args),
+        Command::Test(args) => test(args),
+        Command::Experiments(args) => experiments(args),
+        Command::Report(args) => report(args),
+    }
+}
+
+fn overrides(text: &str) -> Result<PolicyOverrides, Failure> {
+    PolicyOverrides::parse(text).map_err(Failure::config)
+}
+
+fn load(path: &Path, overrides: &PolicyOverrides) -> Result<Config, ConfigError> {
+    Config::load(path, overrides)
+}
+
+/// Loads every config, reporting every error; any error is exit 2.
+fn load_all(paths: &[PathBuf], overrides: &PolicyOverrides) -> Result<Vec<Config>, Failure> {
+    let mut configs = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        match load(path, overrides) {
+            Ok(config) => configs.push(config),
+            Err(error) => errors.push(error.to_string()),
+        }
+    }
+    if errors.is_empty() {
+        Ok(configs)
+    } else {
+        Err(Failure::config(format!(
+            "invalid config; nothing was booted\n{}",
+            errors.join("\n")
+        )))
+    }
+}
+
+fn mem_bytes(text: Option<&str>) -> Result<Option<u64>, Failure> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(text) => {
+            let bytes =
+                size::parse_size(text).map_err(|e| Failure::config(format!("--mem: {e}")))?;
+            size::qemu_mem(bytes).ok_or_else(|| {
+                Failure::config(format!(
+                    "--mem {text}: guest RAM must be a positive whole number of MiB"
+                ))
+            })?;
+            Ok(Some(bytes))
+        }
+    }
+}
+
+fn run_options(
+    boot: &BootArgs,
+    out_dir: PathBuf,
+    echo: bool,
+    gdb: bool,
+) -> Result<RunOptions, Failure> {
+    Ok(RunOptions {
+        kernel: boot.kernel.clone(),
+        mem_bytes: mem_bytes(boot.mem.as_deref())?,
+        cpu: boot.cpu.clone(),
+        timeout_seconds: boot.timeout,
+        gdb,
+        out_dir,
+        echo,
+    })
+}
+
+fn check(args: CheckArgs) -> Result<u8, Failure> {
+    let configs = load_all(&args.configs, &overrides(&args.policy)?)?;
+    for config in &configs {
+        let encoded = bootargs::encode(config).map_err(Failure::config)?;
+        if args.print_bootargs {
+            println!("{encoded}");
+        } else {
+            println!(
+                "ok: {} ({}): {} charge sets, {} domains, {} endpoints, {} expectations; varies: {}; {} bytes of boot arguments",
+                config.path.display(),
+                config.name,
+                config.charge_sets.len(),
+                config.domains.len(),
+                config.endpoints.len(),
+                config.expects.len(),
+                if config.vary.is_empty() { "nothing".to_string() } else { config.vary.join(", ") },
+                encoded.len()
+            );
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn run(args: RunArgs) -> Result<u8, Failure> {
+    let config = load(&args.config, &overrides(&args.policy)?)
+        .map_err(|error| Failure::config(format!("invalid config; nothing was booted\n{error}")))?;
+    let out_dir = args
+        .out
+        .filter(|out| !out.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("results").join(&config.name));
+    let options = run_options(&args.boot, out_dir.clone(), !args.quiet, args.gdb)?;
+    let result = session::run_config(&config, &options)?;
+    let colour = Colour::for_stdout();
+    println!();
+    if let Some(report) = &result.report {
+        print!("{}", render::terminal_summary(report, colour));
+    }
+    if result.status == exit::TIMEOUT || (!result.passed() && args.quiet) {
+        println!("last {TAIL_LINES} console lines:");
+        for line in result.outcome.last_console_lines(TAIL_LINES) {
+            println!("  {line}");
+        }
+    }
+    for problem in &result.problems {
+        println!("{}", colour.paint("31", &format!("problem: {problem}")));
+    }
+    let verdict = session::verdict_line(&result);
+    println!(
+        "{}",
+        colour.paint(if result.passed() { "1;32" } else { "1;31" }, &verdict)
+    );
+    println!("files: {}", out_dir.display());
+    Ok(result.status)
+}
+
+fn progress_bar(count: usize) -> ProgressBar {
+    if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(count as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} runs {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    }
+}
+
+fn workers(jobs: Option<usize>) -> usize {
+    jobs.filter(|j| *j > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Runs `configs` under every combination through the pool, printing a line per run.
+fn run_matrix(
+    configs: &[Config],
+    boot: &BootArgs,
+    out_root: &Path,
+    jobs: Option<usize>,
+) -> Result<Vec<JobOutcome>, Failure> {
+    let planned = testing::plan(configs, out_root);
+    let base = run_options(boot, out_root.to_path_buf(), false, false)?;
+    // Environment problems stop everything before the first boot, once.
+    if let Some(first) = planned.first() {
+        session::prepare(&first.config, &base)?;
+    }
+    let bar = progress_bar(planned.len());
+    // A run's line is final when it finishes, unless it compares itself with other runs: those
+    // lines wait until every run is done.
+    let mut outcomes = testing::run_jobs(planned, &base, workers(jobs), |outcome| {
+        if outcome.job.cross_run_expectations().next().is_none() {
+            bar.suspend(|| println!("{}", outcome.line()));
+        }
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    testing::cross_check(&mut outcomes);
+    for outcome in &outcomes {
+        if outcome.job.cross_run_expectations().next().is_some() {
+            println!("{}", outcome.line());
+        }
+    }
+    Ok(outcomes)
+}
+
+fn test(args: TestArgs) -> Result<u8, Failure> {
+    let overrides = overrides(&args.policy)?;
+    if let Some(text) = &args.expect_config_error {
+        return expect_config_errors(&args.configs, &overrides, text);
+    }
+    let configs = load_all(&args.configs, &overrides)?;
+    let outcomes = run_matrix(&configs, &args.boot, &args.out_root, args.jobs)?;
+    println!("{}", testing::closing_line(&outcomes));
+    Ok(if outcomes.iter().all(|o| o.failures.is_empty()) {
+        exit::OK
+    } else {
+        exit::RUN_FAILED
+    })
+}
+
+fn expect_config_errors(
+    paths: &[PathBuf],
+    overrides: &PolicyOverrides,
+    text: &str,
+) -> Result<u8, Failure> {
+    let mut failed = 0;
+    for path in paths {
+        match load(path, overrides) {
+            Ok(_) => {
+                failed += 1;
+                println!(
+                    "FAIL {}: the config was accepted; expected an error containing {text:?}",
+                    path.display()
+                );
+            }
+            Err(error) if error.to_string().contains(text) => {
+                println!(
+                    "PASS {}: rejected: {}",
+                    path.display(),
+                    error.diagnostics[0]
+                );
+            }
+            Err(error) => {
+                failed += 1;
+                println!(
+                    "FAIL {}: rejected, but no message contains {text:?}:\n{error}",
+                    path.display()
+                );
+            }
+        }
+    }
+    println!("{} passed, {failed} failed", paths.len() - failed);
+    Ok(if failed == 0 {
+        exit::OK
+    } else {
+        exit::RUN_FAILED
+    })
+}
+
+fn experiments(args: ExperimentsArgs) -> Result<u8, Failure> {
+    let configs = load_all(&args.configs, &PolicyOverrides::default())?;
+    let outcomes = run_matrix(&configs, &args.boot, &args.out_root, args.jobs)?;
+    let written = tally::experiments::write_comparisons(&configs, &outcomes, &args.out_root)?;
+    for path in &written {
+        println!("wrote {}", path.display());
+    }
+    println!("{}", testing::closing_line(&outcomes));
+    Ok(if outcomes.iter().all(|o| o.failures.is_empty()) {
+        exit::OK
+    } else {
+        exit::RUN_FAILED
+    })
+}
+
+fn report(args: ReportArgs) -> Result<u8, Failure> {
+    let console = std::fs::read_to_string(&args.console).map_err(|error| {
+        Failure::environment(format!("cannot read {}: {error}", args.console.display()))
+    })?;
+    let parsed = tally::report::parse_console(&console)
+        .map_err(|error| Failure::new(exit::RUN_FAILED, format!("{error:#}")))?;
+    let out = args.out.unwrap_or_else(|| {
+        args.console
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    });
+    std::fs::create_dir_all(&out).map_err(|error| {
+        Failure::environment(format!("cannot create {}: {error}", out.display()))
+    })?;
+    session::write_report_files(&parsed, &out)?;
+    print!(
+        "{}",
+        render::terminal_summary(&parsed, Colour::for_stdout())
+    );
+    let problems = session::judge(&parsed);
+    for problem in &problems {
+        println!("problem: {problem}");
+    }
+    Ok(if problems.is_empty() {
+        exit::OK
+    } else {
+        exit::RUN_FAILED
+    })
+}
