@@ -12,7 +12,7 @@ use core::fmt;
 pub type PerKind = [u64; Kind::COUNT];
 
 /// A charge set.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChargeSet {
     /// The set's name (`[a-z0-9_-]{1,23}`).
     pub name: Name,
@@ -173,7 +173,7 @@ impl DomainState {
 }
 
 /// A domain as the ledger knows it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Domain {
     /// The domain's name (`[a-z0-9_-]{1,23}`).
     pub name: Name,

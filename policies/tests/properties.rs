@@ -1,0 +1,427 @@
+//! Property tests of the ledger under every policy combination (3 × 4 × 2 × 2 = 48): random
+//! sequences of faults, shares, writes to shared frames, unmaps, exits, kernel objects,
+//! message buffers and limit changes.
+//!
+//! Invariants checked after every event: the full audit (conservation, no negative usage,
+//! subtree sums, peak ≥ current, charged − uncharged = current, sharer-list references); every
+//! frame's slots pay exactly 4096 bytes (split neither loses nor invents a byte); a denial
+//! changes nothing but one denial counter; any other error changes nothing; a set never grows
+//! past its limit (so a set over its limit never grows). At the end, when every domain exits
+//! and every unmapped frame is freed, every set is back to zero. And a trace of the run,
+//! replayed under the same policies, reproduces its snapshots exactly.
+
+use accounting::{
+    replay_text, ChargeSet, DomainId, DomainState, Error, FrameEntry, FrameIndex, Kind, Ledger, Op,
+    Plan, Policies, Replayer, SetId, SnapshotHeader, TraceRecord, FRAME_BYTES,
+};
+use proptest::prelude::*;
+use std::cell::RefCell;
+
+const FRAMES: usize = 48;
+const BOOT_FRAMES: u32 = 2;
+const DOMAINS: usize = 4;
+const SETS: usize = 6;
+
+#[derive(Clone, Debug)]
+enum Event {
+    Fault {
+        domain: usize,
+        causer: usize,
+        tables: usize,
+    },
+    Share {
+        frame: usize,
+        domain: usize,
+    },
+    ShareMany {
+        domain: usize,
+        start: usize,
+        count: usize,
+    },
+    Write {
+        frame: usize,
+        domain: usize,
+    },
+    Unmap {
+        frame: usize,
+        domain: usize,
+    },
+    Exit {
+        domain: usize,
+    },
+    Kernel {
+        set: usize,
+        domain: usize,
+    },
+    Msgbuf {
+        sender: usize,
+        receiver: usize,
+    },
+    Free {
+        frame: usize,
+    },
+    SetLimit {
+        set: usize,
+        pages: Option<u64>,
+    },
+    KindLimit {
+        set: usize,
+        kind: usize,
+        pages: Option<u64>,
+    },
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    let domain = 0..DOMAINS;
+    let frame = 0..FRAMES;
+    prop_oneof![
+        4 => (domain.clone(), domain.clone(), 0..3usize)
+            .prop_map(|(domain, causer, tables)| Event::Fault { domain, causer, tables }),
+        3 => (frame.clone(), domain.clone()).prop_map(|(frame, domain)| Event::Share { frame, domain }),
+        1 => (domain.clone(), frame.clone(), 1..8usize)
+            .prop_map(|(domain, start, count)| Event::ShareMany { domain, start, count }),
+        3 => (frame.clone(), domain.clone()).prop_map(|(frame, domain)| Event::Write { frame, domain }),
+        2 => (frame.clone(), domain.clone()).prop_map(|(frame, domain)| Event::Unmap { frame, domain }),
+        1 => domain.clone().prop_map(|domain| Event::Exit { domain }),
+        1 => (0..SETS, domain.clone()).prop_map(|(set, domain)| Event::Kernel { set, domain }),
+        1 => (domain.clone(), domain).prop_map(|(sender, receiver)| Event::Msgbuf { sender, receiver }),
+        1 => frame.prop_map(|frame| Event::Free { frame }),
+        1 => (0..SETS, proptest::option::of(0..24u64))
+            .prop_map(|(set, pages)| Event::SetLimit { set, pages }),
+        1 => (0..SETS, 0..Kind::COUNT, proptest::option::of(0..8u64))
+            .prop_map(|(set, kind, pages)| Event::KindLimit { set, kind, pages }),
+    ]
+}
+
+thread_local! {
+    static TRACE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+fn record(record: &TraceRecord) {
+    TRACE.with(|trace| {
+        let mut trace = trace.borrow_mut();
+        trace.push_str(&record.to_string());
+        trace.push('\n');
+    });
+}
+
+fn take_trace() -> String {
+    TRACE.with(|trace| std::mem::take(&mut *trace.borrow_mut()))
+}
+
+/// Sets: kernel, root (limited), a and b under root, c (a root), d under c.
+/// Domains: a1 and a2 in a, b1 in b, c1 in d.
+fn build(ledger: &mut Ledger<'_>) -> [DomainId; DOMAINS] {
+    ledger.mark_boot_range(FrameIndex(0), BOOT_FRAMES).unwrap();
+    let root = ledger
+        .create_set("root", None, Some(24 * FRAME_BYTES))
+        .unwrap();
+    let a = ledger
+        .create_set("a", Some(root), Some(12 * FRAME_BYTES))
+        .unwrap();
+    let b = ledger
+        .create_set("b", Some(root), Some(8 * FRAME_BYTES))
+        .unwrap();
+    let c = ledger.create_set("c", None, None).unwrap();
+    let d = ledger
+        .create_set("d", Some(c), Some(10 * FRAME_BYTES))
+        .unwrap();
+    ledger
+        .set_kind_limit(a, Kind::Msgbuf, Some(2 * FRAME_BYTES))
+        .unwrap();
+    [
+        ledger.create_domain("a1", a).unwrap(),
+        ledger.create_domain("a2", a).unwrap(),
+        ledger.create_domain("b1", b).unwrap(),
+        ledger.create_domain("c1", d).unwrap(),
+    ]
+}
+
+fn free_frames(ledger: &Ledger<'_>, count: usize) -> Vec<FrameIndex> {
+    (0..ledger.frame_count())
+        .map(|index| FrameIndex(index as u32))
+        .filter(|frame| ledger.entry(*frame).unwrap().is_free())
+        .take(count)
+        .collect()
+}
+
+fn snapshot(ledger: &Ledger<'_>, label: &str) -> String {
+    let mut json = String::new();
+    let header = SnapshotHeader {
+        label,
+        instructions: 0,
+        total_frames: FRAMES as u64,
+        free_frames: FRAMES as u64 - ledger.frames_in_use() - ledger.boot_frames(),
+    };
+    ledger.write_snapshot(&mut json, &header).unwrap();
+    json
+}
+
+/// Applies one event; returns the result of the ledger call that can fail.
+fn apply(
+    ledger: &mut Ledger<'_>,
+    domains: &[DomainId; DOMAINS],
+    event: &Event,
+) -> Result<(), Error> {
+    match *event {
+        Event::Fault {
+            domain,
+            causer,
+            tables,
+        } => {
+            let free = free_frames(ledger, tables + 1);
+            if free.len() < tables + 1 {
+                return Ok(());
+            }
+            let mut plan = Plan::new();
+            for table in &free[1..] {
+                plan.push(Op::PageTable {
+                    frame: *table,
+                    owner: domains[domain],
+                    causer: domains[causer],
+                })?;
+            }
+            plan.push(Op::Anon {
+                frame: free[0],
+                domain: domains[domain],
+            })?;
+            ledger.apply(&plan)
+        }
+        Event::Share { frame, domain } => ledger.share(FrameIndex(frame as u32), domains[domain]),
+        Event::ShareMany {
+            domain,
+            start,
+            count,
+        } => {
+            let frames: Vec<FrameIndex> = (start..FRAMES)
+                .map(|index| FrameIndex(index as u32))
+                .filter(|frame| {
+                    ledger.mappers(*frame).unwrap() > 0
+                        && !ledger.maps(*frame, domains[domain]).unwrap()
+                })
+                .take(count)
+                .collect();
+            ledger.share_many(&frames, domains[domain])
+        }
+        Event::Write { frame, domain } => {
+            let frame = FrameIndex(frame as u32);
+            if !ledger.maps(frame, domains[domain]).unwrap() || ledger.mappers(frame).unwrap() < 2 {
+                return Ok(()); // no copy: write access is just restored
+            }
+            let Some(copy) = free_frames(ledger, 1).first().copied() else {
+                return Ok(());
+            };
+            ledger.cow_copy(frame, copy, domains[domain])
+        }
+        Event::Unmap { frame, domain } => ledger
+            .unmap(FrameIndex(frame as u32), domains[domain])
+            .map(|_| ()),
+        Event::Exit { domain } => {
+            exit(ledger, domains[domain]);
+            Ok(())
+        }
+        Event::Kernel { set, domain } => {
+            let Some(frame) = free_frames(ledger, 1).first().copied() else {
+                return Ok(());
+            };
+            ledger.new_kernel(frame, SetId(set as u16), Some(domains[domain]))
+        }
+        Event::Msgbuf { sender, receiver } => {
+            let Some(frame) = free_frames(ledger, 1).first().copied() else {
+                return Ok(());
+            };
+            ledger.new_msgbuf(frame, domains[sender], domains[receiver])
+        }
+        Event::Free { frame } => ledger.free(FrameIndex(frame as u32)),
+        Event::SetLimit { set, pages } => {
+            ledger.set_limit(SetId(set as u16), pages.map(|pages| pages * FRAME_BYTES))
+        }
+        Event::KindLimit { set, kind, pages } => ledger.set_kind_limit(
+            SetId(set as u16),
+            Kind::from_index(kind).unwrap(),
+            pages.map(|pages| pages * FRAME_BYTES),
+        ),
+    }
+}
+
+fn exit(ledger: &mut Ledger<'_>, domain: DomainId) {
+    let mapped: Vec<FrameIndex> = ledger.frames_mapped_by(domain).collect();
+    for frame in mapped {
+        ledger
+            .unmap(frame, domain)
+            .expect("a departure is never refused");
+    }
+    ledger
+        .set_domain_state(domain, DomainState::Exited)
+        .unwrap();
+}
+
+fn denied_total(sets: &[ChargeSet]) -> u64 {
+    sets.iter().flat_map(|set| set.denied).sum()
+}
+
+fn check_event(
+    before_frames: &[FrameEntry],
+    before_sets: &[ChargeSet],
+    ledger: &Ledger<'_>,
+    result: Result<(), Error>,
+    event: &Event,
+) {
+    assert_eq!(ledger.audit(), Ok(()), "after {event:?}");
+    let conservation = ledger.conservation();
+    assert!(conservation.ok, "{conservation:?} after {event:?}");
+    for index in 0..ledger.frame_count() {
+        if let Ok(state) = ledger.frame_state(FrameIndex(index as u32)) {
+            let paid: u64 = (0..state.slots.len())
+                .map(|slot| state.slot_bytes(slot))
+                .sum();
+            assert_eq!(paid, FRAME_BYTES, "frame {index} after {event:?}");
+        }
+    }
+    match result {
+        Err(Error::OverLimit(denial)) => {
+            assert_eq!(ledger.frames(), before_frames, "a denial changed frames");
+            assert_eq!(denied_total(ledger.sets()), denied_total(before_sets) + 1);
+            assert_eq!(
+                ledger.set(denial.payer).unwrap().denied[denial.kind.index()],
+                before_sets[denial.payer.index()].denied[denial.kind.index()] + 1
+            );
+            for (after, before) in ledger.sets().iter().zip(before_sets) {
+                let mut after = after.clone();
+                after.denied = before.denied;
+                assert_eq!(&after, before, "a denial changed more than a counter");
+            }
+        }
+        Err(_) => {
+            assert_eq!(ledger.frames(), before_frames, "an error changed frames");
+            assert_eq!(ledger.sets(), before_sets, "an error changed sets");
+        }
+        Ok(()) => {}
+    }
+    // A set never grows past its limits (so a set over a limit never grows).
+    for (after, before) in ledger.sets().iter().zip(before_sets) {
+        if after.subtree_bytes > before.subtree_bytes {
+            if let Some(limit) = after.limit_bytes {
+                assert!(
+                    after.subtree_bytes <= limit,
+                    "{} grew past its limit",
+                    after.name
+                );
+            }
+        }
+        for kind in Kind::ALL {
+            let index = kind.index();
+            if after.subtree[index] > before.subtree[index] {
+                if let Some(limit) = after.kind_limit_bytes[index] {
+                    assert!(
+                        after.subtree[index] <= limit,
+                        "{} grew past its {kind} limit",
+                        after.name
+                    );
+                }
+            }
+        }
+        for index in 0..Kind::COUNT {
+            assert!(after.peak[index] >= after.current[index]);
+        }
+    }
+}
+
+/// Runs `events` under `policies`, checking every property; returns the snapshots and trace.
+fn run(policies: Policies, events: &[Event]) -> (Vec<String>, String) {
+    let mut frames = vec![FrameEntry::FREE; FRAMES];
+    let mut ledger = Ledger::new(&mut frames, policies);
+    ledger.set_trace_hook(Some(record));
+    let domains = build(&mut ledger);
+    let mut snapshots = vec![snapshot(&ledger, "start")];
+    for (index, event) in events.iter().enumerate() {
+        let before_frames = ledger.frames().to_vec();
+        let before_sets = ledger.sets().to_vec();
+        let result = apply(&mut ledger, &domains, event);
+        check_event(&before_frames, &before_sets, &ledger, result, event);
+        if index % 8 == 7 {
+            snapshots.push(snapshot(&ledger, &format!("step {index}")));
+        }
+    }
+    // Everything goes: every domain exits, every unmapped frame is freed.
+    for domain in domains {
+        exit(&mut ledger, domain);
+    }
+    for index in 0..FRAMES as u32 {
+        let _ = ledger.free(FrameIndex(index));
+    }
+    assert_eq!(ledger.audit(), Ok(()));
+    assert_eq!(ledger.frames_in_use(), 0);
+    assert_eq!(ledger.sharer_lists_in_use(), 0);
+    for set in ledger.sets() {
+        assert_eq!(set.current_bytes(), 0, "{} kept a charge", set.name);
+        assert_eq!(set.subtree_bytes, 0);
+        assert_eq!(set.paid_for.iter().sum::<u64>(), 0);
+        assert_eq!(set.charged_total_bytes, set.uncharged_total_bytes);
+    }
+    snapshots.push(snapshot(&ledger, "final"));
+    (snapshots, take_trace())
+}
+
+fn replay(policies: Policies, trace: &str) -> (Vec<String>, accounting::ReplayStats) {
+    let mut frames = vec![FrameEntry::FREE; FRAMES];
+    let mut scratch = vec![FrameIndex(0); FRAMES];
+    let mut replayer = Replayer::new(&mut frames, &mut scratch, policies);
+    let mut snapshots = Vec::new();
+    let stats = replay_text(trace, &mut replayer, |ledger, snapshot| {
+        assert_eq!(ledger.audit(), Ok(()));
+        let mut json = String::new();
+        ledger
+            .write_snapshot_json(&mut json, &snapshot.header())
+            .unwrap();
+        snapshots.push(json);
+    })
+    .expect("replay");
+    (snapshots, stats)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_policy_combination_keeps_the_books(events in proptest::collection::vec(event(), 1..60)) {
+        for policies in policies::combinations() {
+            let (snapshots, trace) = run(policies, &events);
+            let (replayed, stats) = replay(policies, &trace);
+            prop_assert_eq!(&replayed, &snapshots, "replay under {}", policies);
+            prop_assert_eq!(stats.diverging, 0);
+        }
+    }
+
+    #[test]
+    fn counterfactual_replays_keep_the_books(events in proptest::collection::vec(event(), 1..60)) {
+        let (snapshots, trace) = run(policies::defaults(), &events);
+        for policies in policies::combinations() {
+            let (replayed, _) = replay(policies, &trace);
+            prop_assert_eq!(replayed.len(), snapshots.len());
+        }
+    }
+}
+
+#[test]
+fn registry_policies_drive_the_ledger() {
+    // One concrete run per cow policy, with the real registry entries.
+    for (cow, writer_pays) in [("writer", true), ("holder", false), ("split", true)] {
+        let chosen = policies::with_overrides(&[("cow", cow)]).unwrap();
+        let mut frames = vec![FrameEntry::FREE; 8];
+        let mut ledger = Ledger::new(&mut frames, chosen);
+        let [a1, _, b1, _] = build(&mut ledger);
+        ledger.new_anon(FrameIndex(2), a1).unwrap();
+        ledger.share(FrameIndex(2), b1).unwrap();
+        ledger.cow_copy(FrameIndex(2), FrameIndex(3), b1).unwrap();
+        let b = ledger.set_by_name("b").unwrap();
+        let a = ledger.set_by_name("a").unwrap();
+        let payer = if writer_pays { b } else { a };
+        assert_eq!(
+            ledger.set(payer).unwrap().current_of(Kind::Cow),
+            FRAME_BYTES,
+            "{cow}"
+        );
+        assert_eq!(ledger.audit(), Ok(()));
+    }
+}
