@@ -79,7 +79,7 @@ pub fn human(bytes: u64) -> String {
     } else {
         return format!("{bytes} B");
     };
-    if bytes % scale == 0 {
+    if bytes.is_multiple_of(scale) {
         format!("{} {unit}", bytes / scale)
     } else {
         format!("{:.1} {unit}", bytes as f64 / scale as f64)
@@ -89,7 +89,7 @@ pub fn human(bytes: u64) -> String {
 /// Formats a guest RAM size for QEMU's `-m` option, which takes mebibytes with an `M` suffix.
 /// Returns `None` when `bytes` is zero or not a whole number of MiB.
 pub fn qemu_mem(bytes: u64) -> Option<String> {
-    (bytes > 0 && bytes % MIB == 0).then(|| format!("{}M", bytes / MIB))
+    (bytes > 0 && bytes.is_multiple_of(MIB)).then(|| format!("{}M", bytes / MIB))
 }
 
 #[cfg(test)]

@@ -531,7 +531,7 @@ charge_set = "child"
     #[test]
     fn expectations_hold_or_say_expected_and_actual() {
         let report = parse_console(TRANSCRIPT).unwrap();
-        let holds = |text: &str| check_expect(&expect(text), &report);
+        let holds = |text: &str| check_expect(&expect(text), &report, None);
         assert_eq!(
             holds("snapshot = \"shared\"\nset = \"parent\"\nfield = \"current.cow\"\npages = 4"),
             Ok(())
@@ -584,6 +584,83 @@ charge_set = "child"
         assert!(
             message.ends_with("expected at most 4096 (4 KiB), got 40960 (40 KiB)"),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn totals_and_differences_between_snapshots() {
+        let report = parse_console(TRANSCRIPT).unwrap();
+        let holds = |text: &str| check_expect(&expect(text), &report, None);
+        assert_eq!(holds("snapshot = \"shared\"\nset = \"parent\"\nfield = \"current.total\"\nequals = 69632"), Ok(()));
+        // The sum of the per-kind peaks.
+        assert_eq!(
+            holds(
+                "snapshot = \"final\"\nset = \"parent\"\nfield = \"peak.total\"\nat_most = 69632"
+            ),
+            Ok(())
+        );
+        assert_eq!(holds("snapshot = \"shared\"\nminus_snapshot = \"final\"\nset = \"parent\"\nfield = \"current.anon\"\npages = 10"), Ok(()));
+        assert_eq!(holds("snapshot = \"final\"\nminus_snapshot = \"shared\"\nset = \"parent\"\nfield = \"current.anon\"\npages = -10"), Ok(()));
+        let message = holds("snapshot = \"final\"\nminus_snapshot = \"shared\"\nset = \"parent\"\nfield = \"current.anon\"\nequals = 0").unwrap_err();
+        assert_eq!(message, "snapshot `final` minus snapshot `shared`, set `parent`, `current.anon`: expected 0, got -40960 (-40 KiB)");
+        let message = holds("snapshot = \"shared\"\nminus_snapshot = \"start\"\nset = \"parent\"\nfield = \"current.anon\"\nequals = 0").unwrap_err();
+        assert!(
+            message.contains("snapshot `start` has no set `parent`"),
+            "{message}"
+        );
+        let message = holds("snapshot = \"shared\"\nset = \"parent\"\nfield = \"current.total\"\nminus_policy = { cow = \"writer\" }\nequals = 0").unwrap_err();
+        assert!(
+            message.ends_with("the run with cow=writer has no report"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn runs_that_expectations_subtract_are_planned_and_compared() {
+        let text = format!(
+            "[experiment]\nvary = [\"cow\"]\n{SETS}\
+             [[expect]]\nwhen = {{ cow = \"holder\" }}\nsnapshot = \"shared\"\nset = \"parent\"\nfield = \"current.cow\"\nminus_policy = {{ cow = \"writer\" }}\npages = 4\n\
+             [[expect]]\nwhen = {{ cow = \"split\" }}\nsnapshot = \"shared\"\nset = \"parent\"\nfield = \"current.cow\"\nminus_policy = {{ release = \"stay\" }}\nequals = 0\n"
+        );
+        let jobs = plan(&[load(&text)], Path::new("out"));
+        // cow=writer|holder|split, plus cow=split release=stay for the second expectation.
+        assert_eq!(jobs.len(), 4);
+        assert_eq!(jobs[3].label(), "cow-fork [cow=split release=stay]");
+        assert_eq!(
+            jobs[3].out_dir,
+            Path::new("out/cow-fork/cow-split_release-stay")
+        );
+
+        let report = parse_console(TRANSCRIPT).unwrap();
+        let mut writer_report = report.clone();
+        writer_report.snapshots[1].charge_sets[1].current.cow = 0;
+        let mut outcomes: Vec<JobOutcome> = jobs
+            .into_iter()
+            .enumerate()
+            .map(|(index, job)| JobOutcome {
+                job,
+                failures: Vec::new(),
+                report: Some(if index == 0 {
+                    writer_report.clone()
+                } else {
+                    report.clone()
+                }),
+                seconds: 0.0,
+            })
+            .collect();
+        cross_check(&mut outcomes);
+        // holder: 16384 - 0 = 4 pages, holds; split: 16384 - 16384 = 0, holds.
+        let failures: Vec<&Vec<String>> = outcomes.iter().map(|o| &o.failures).collect();
+        assert!(failures.iter().all(|f| f.is_empty()), "{failures:?}");
+
+        outcomes[1].report = Some(writer_report);
+        for outcome in &mut outcomes {
+            outcome.failures.clear();
+        }
+        cross_check(&mut outcomes);
+        assert_eq!(
+            outcomes[1].failures,
+            ["configs/cow-fork.toml:18: snapshot `shared`, set `parent`, `current.cow` minus the run with cow=writer: expected 16384 (16 KiB), got 0"]
         );
     }
 

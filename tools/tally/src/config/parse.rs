@@ -888,7 +888,7 @@ impl Reader<'_, '_> {
 
 fn describe(value: &DeValue<'_>) -> String {
     match value {
-        DeValue::Integer(integer) => format!("{}", integer.as_str()),
+        DeValue::Integer(integer) => integer.as_str().to_string(),
         DeValue::String(text) => format!("the string {text:?}"),
         other => format!("a {}", type_name(other)),
     }

@@ -150,7 +150,7 @@ fn check_program(
     diagnostics: &mut Diagnostics<'_>,
 ) {
     match programs {
-        Ok(programs) if programs.iter().any(|p| *p == domain.program) => {}
+        Ok(programs) if programs.contains(&domain.program) => {}
         Ok(programs) => diagnostics.at_line(
             Some(domain.lines.of("program")),
             "domain.program",

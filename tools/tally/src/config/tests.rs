@@ -290,14 +290,22 @@ fn undefined_references_in_expect() {
     };
     let d = only_error(&expect("set = \"child\"", "current.cow"));
     assert_error(&d, 10, "expect.set", &["`child`", "parent, kernel"]);
-    let d = only_error(&expect("domain = \"child\"", "state"));
-    assert_error(&d, 10, "expect.domain", &["`child`", "defined: parent"]);
+    // Domains can be spawned at run time: any well-formed name may be checked.
+    load(&expect("domain = \"child\"", "state")).unwrap();
+    load(&expect("set = \"parent\"", "paid_for.child")).unwrap();
+    let d = only_error(&expect("domain = \"Child!\"", "state"));
+    assert_error(
+        &d,
+        10,
+        "expect.domain",
+        &["`Child!`", "domains in this config: parent"],
+    );
     let d = only_error(&expect("set = \"parent\"", "current.pages"));
     assert_error(
         &d,
         11,
         "expect.field",
-        &["`pages`", "anon, pagetables, kernel, msgbuf, cow"],
+        &["`pages`", "anon, pagetables, kernel, msgbuf, cow, total"],
     );
     let d = only_error(&expect("set = \"parent\"", "curent.cow"));
     assert_error(
@@ -306,8 +314,10 @@ fn undefined_references_in_expect() {
         "expect.field",
         &["`curent`", "current", "peak", "paid_for"],
     );
-    let d = only_error(&expect("set = \"parent\"", "paid_for.child"));
-    assert_error(&d, 11, "expect.field", &["`child`", "defined: parent"]);
+    let d = only_error(&expect("set = \"parent\"", "paid_for.Child"));
+    assert_error(&d, 11, "expect.field", &["`Child`", "a-z0-9_-"]);
+    let d = only_error(&expect("set = \"parent\"", "peak"));
+    assert_error(&d, 11, "expect.field", &["`peak.KIND`", "cow, total"]);
     let d = only_error(&expect("domain = \"parent\"", "status"));
     assert_error(&d, 11, "expect.field", &["state, stop_reason"]);
 }
@@ -342,6 +352,54 @@ fn expectations_load_and_apply_by_policy() {
     assert!(config.expects[1].applies(&policy));
     policy[0].1 = "split".into();
     assert!(config.expects[0].applies(&policy));
+}
+
+#[test]
+fn differences_between_snapshots_and_runs() {
+    let text = format!(
+        "{BASE}[[expect]]\nwhen = {{ cow = \"split\" }}\nsnapshot = \"shared\"\nset = \"parent\"\nfield = \"current.total\"\nminus_policy = {{ cow = \"writer\" }}\nequals = -98304\n\
+         [[expect]]\nsnapshot = \"after\"\nminus_snapshot = \"before\"\nset = \"parent\"\nfield = \"current.pagetables\"\npages = 16\n"
+    );
+    let config = load(&text).unwrap();
+    let first = &config.expects[0];
+    assert_eq!(
+        first.minus_policy,
+        [("cow".to_string(), "writer".to_string())]
+    );
+    assert_eq!(first.check, Check::Equals(Expected::Integer(-98304)));
+    let mut policy = config.policy.clone();
+    policy[0].1 = "split".into();
+    let reference = first.reference_policy(&policy).unwrap();
+    assert_eq!(reference, config.policy);
+    assert_eq!(config.expects[1].minus_snapshot.as_deref(), Some("before"));
+    assert_eq!(config.expects[1].reference_policy(&policy), None);
+
+    // A negative number needs a difference to make sense.
+    let text = format!("{BASE}[[expect]]\nsnapshot = \"final\"\nset = \"parent\"\nfield = \"current.anon\"\nequals = -4096\n");
+    let d = only_error(&text);
+    assert_error(
+        &d,
+        12,
+        "expect.equals",
+        &["negative", "minus_snapshot", "minus_policy"],
+    );
+    // minus_policy names one value per key, checked like [policy].
+    let text = format!("{BASE}[[expect]]\nsnapshot = \"final\"\nset = \"parent\"\nfield = \"current.anon\"\nminus_policy = {{ cow = \"reader\" }}\nequals = 0\n");
+    let d = only_error(&text);
+    assert_error(
+        &d,
+        12,
+        "expect.minus_policy.cow",
+        &["`reader`", "writer, holder, split"],
+    );
+    let text = format!("{BASE}[[expect]]\nsnapshot = \"final\"\nset = \"parent\"\nfield = \"current.anon\"\nminus_policy = {{ cow = [\"holder\"] }}\nequals = 0\n");
+    let d = only_error(&text);
+    assert_error(
+        &d,
+        12,
+        "expect.minus_policy.cow",
+        &["expected a policy name,"],
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{current_and_peak, denials, limit, paid_for};
+use super::{cell, current_and_peak, denials, limit, paid_for};
 use crate::config::KINDS;
 use crate::registry;
 use crate::report::{Report, Snapshot};
@@ -58,7 +58,7 @@ fn rows(snapshot: &Snapshot) -> Vec<Vec<String>> {
                     .iter()
                     .map(|kind| current_and_peak(set.current.get(kind), set.peak.get(kind))),
             );
-            row.push(human(set.current.total()));
+            row.push(cell(set.current.total()));
             row.push(limit(set));
             row.push(denials(&set.denied));
             row.push(paid_for(set));
