@@ -12,19 +12,21 @@ pub use table::{summary_markdown, terminal_summary, Colour};
 use crate::report::{ChargeSetReport, KindBytes};
 use crate::size::human;
 
+/// Bytes in human units for a table cell; zero is a bare `0` so that the eye skips it.
+fn cell(bytes: u64) -> String {
+    if bytes == 0 {
+        "0".to_string()
+    } else {
+        human(bytes)
+    }
+}
+
 /// `current/peak` in human units, or `0` when both are zero.
 fn current_and_peak(current: u64, peak: u64) -> String {
     if current == 0 && peak == 0 {
         "0".to_string()
     } else {
-        let show = |bytes: u64| {
-            if bytes == 0 {
-                "0".to_string()
-            } else {
-                human(bytes)
-            }
-        };
-        format!("{}/{}", show(current), show(peak))
+        format!("{}/{}", cell(current), cell(peak))
     }
 }
 
