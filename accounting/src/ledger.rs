@@ -558,6 +558,15 @@ impl<'a> Ledger<'a> {
         &'l mut self,
         plan: &'p Plan<'f>,
     ) -> Result<Reservation<'l, 'a, 'p, 'f>, Error> {
+        // Fast path: one new frame with a single payer (most faults and objects).
+        if let [op] = plan.ops() {
+            if let Some(charge) = self.single_charge(op)? {
+                if let Err(denial) = self.check(core::slice::from_ref(&charge)) {
+                    return Err(self.deny(denial, plan));
+                }
+                return Ok(Reservation { ledger: self, plan });
+            }
+        }
         let mut charges = Charges::new();
         let mut need = PoolNeed::new();
         let mut copies = 0;
@@ -590,11 +599,49 @@ impl<'a> Ledger<'a> {
             return Err(Error::PoolFull);
         }
         if let Err(denial) = self.check(&charges) {
-            self.sets[denial.payer.index()].denied[denial.kind.index()] += 1;
-            self.emit_plan(plan);
-            return Err(Error::OverLimit(denial));
+            return Err(self.deny(denial, plan));
         }
         Ok(Reservation { ledger: self, plan })
+    }
+
+    /// Counts a denial on the payer and traces the denied plan.
+    fn deny(&mut self, denial: Denial, plan: &Plan<'_>) -> Error {
+        self.sets[denial.payer.index()].denied[denial.kind.index()] += 1;
+        self.emit_plan(plan);
+        Error::OverLimit(denial)
+    }
+
+    /// The one charge of a new single-payer frame, validated; `None` for other operations.
+    #[inline]
+    fn single_charge(&self, op: &Op<'_>) -> Result<Option<Charge>, Error> {
+        match *op {
+            Op::Anon { frame, .. } | Op::PageTable { frame, .. } | Op::Kernel { frame, .. } => {
+                self.require_free(frame)?
+            }
+            _ => return Ok(None),
+        }
+        let (set, kind, causer) = match *op {
+            Op::Anon { domain, .. } => (self.domain_set(domain)?, Kind::Anon, Some(domain)),
+            Op::PageTable { owner, causer, .. } => (
+                self.page_table_payer(owner, causer)?,
+                Kind::PageTables,
+                Some(causer),
+            ),
+            Op::Kernel { set, causer, .. } => {
+                self.set(set)?;
+                if let Some(causer) = causer {
+                    self.domain(causer)?;
+                }
+                (set, Kind::Kernel, causer)
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(Charge {
+            set,
+            kind,
+            bytes: FRAME_BYTES as i64,
+            causer,
+        }))
     }
 
     /// Validates one operation and adds its charges and sharer-list needs.
@@ -980,6 +1027,17 @@ impl<'a> Ledger<'a> {
     }
 
     fn depart(&mut self, frame: FrameIndex, domain: DomainId) -> Result<Unmapped, Error> {
+        // Fast path: the only mapper of a single-slot frame leaves; it is freed.
+        let entry = self.entry(frame)?;
+        if let (Some(kind), Some((payer, Some(mapper)))) = (entry.kind(), entry.inline_slot()) {
+            if mapper == domain && kind.is_mapped() {
+                let causer = entry.causer();
+                self.uncharge(payer, kind, FRAME_BYTES, causer);
+                self.frames[frame.index()] = FrameEntry::FREE;
+                self.frames_in_use = checked_sub(self.frames_in_use, 1);
+                return Ok(Unmapped::Freed);
+            }
+        }
         let (entry, new) = self.departure(frame, domain)?;
         let freed = new.is_none();
         self.transition(frame, entry, new)?;
