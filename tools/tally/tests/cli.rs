@@ -1,0 +1,359 @@
+//! End-to-end tests of the `tally` binary: exit statuses, messages and files, with QEMU faked
+//! by a shell script through `TALLY_QEMU` and a throw-away workspace for the programs.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const TRANSCRIPT: &str = r#"Tally 0.1.0 booting
+@tally/1 run {"config":"hello","kernel_version":"0.1.0","policy":{"cow":"writer","msgbuf":"sender","pagetable":"owner","release":"migrate"},"ipc":{"transfer":"direct"},"mem_bytes":134217728}
+@tally/1 snapshot {"label":"start","instructions":10,"frames":{"total":100,"free":90,"boot":10,"in_use":0},"conservation":{"charged_bytes":0,"in_use_bytes":0,"ok":true},"charge_sets":[{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"peak":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}}],"domains":[]}
+[hello] hello from EL0
+@tally/1 snapshot {"label":"final","instructions":20,"frames":{"total":100,"free":89,"boot":10,"in_use":1},"conservation":{"charged_bytes":4096,"in_use_bytes":4096,"ok":true},"charge_sets":[{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"peak":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}},{"name":"hello","parent":null,"limit_bytes":1048576,"domains":["hello"],"current":{"anon":4096,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"peak":{"anon":8192,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}}],"domains":[{"name":"hello","charge_set":"hello","state":"exited","stop_reason":null}]}
+@tally/1 end {"status":"ok"}
+"#;
+
+const CONFIG: &str = r#"
+[[charge_set]]
+name = "hello"
+limit = "1 MiB"
+
+[[domain]]
+name = "hello"
+program = "hello"
+charge_set = "hello"
+
+[[expect]]
+snapshot = "final"
+set = "hello"
+field = "current.anon"
+pages = 1
+"#;
+
+/// A throw-away workspace: `Cargo.toml`, `user/src/bin/hello.rs`, `configs/hello.toml`, a
+/// kernel image, and fake QEMUs.
+struct Workspace {
+    root: PathBuf,
+}
+
+impl Workspace {
+    fn new(name: &str) -> Self {
+        let root = std::env::temp_dir().join(format!("tally-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("user/src/bin")).unwrap();
+        std::fs::create_dir_all(root.join("configs")).unwrap();
+        std::fs::create_dir_all(root.join("build")).unwrap();
+        std::fs::write(root.join("Cargo.toml"), "[workspace]\nmembers = []\n").unwrap();
+        std::fs::write(root.join("user/src/bin/hello.rs"), "").unwrap();
+        std::fs::write(root.join("configs/hello.toml"), CONFIG).unwrap();
+        std::fs::write(root.join("build/tally.bin"), "image").unwrap();
+        std::fs::write(root.join("transcript"), TRANSCRIPT).unwrap();
+        Workspace { root }
+    }
+
+    /// A fake QEMU running `body`; it leaves `qemu-started` behind so tests can tell.
+    fn qemu(&self, body: &str) -> PathBuf {
+        let path = self.root.join("fake-qemu");
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\ntouch '{}/qemu-started'\n{body}\n",
+                self.root.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    fn tally(&self, qemu: Option<&Path>, args: &[&str]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tally"));
+        command
+            .args(args)
+            .current_dir(&self.root)
+            .env("NO_COLOR", "1");
+        match qemu {
+            Some(qemu) => command.env("TALLY_QEMU", qemu),
+            None => command.env_remove("TALLY_QEMU"),
+        };
+        command.output().unwrap()
+    }
+
+    fn qemu_started(&self) -> bool {
+        self.root.join("qemu-started").exists()
+    }
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn check_accepts_a_good_config_and_prints_boot_arguments() {
+    let ws = Workspace::new("check");
+    let output = ws.tally(None, &["check", "--print-bootargs", "configs/hello.toml"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "tally=1 config=hello log=info cow=writer msgbuf=sender pagetable=owner release=migrate transfer=direct trace=off set=hello,-,1048576 dom=hello,hello,hello\n"
+    );
+}
+
+#[test]
+fn a_bad_config_is_exit_2_and_boots_nothing() {
+    let ws = Workspace::new("bad-config");
+    std::fs::write(
+        ws.root.join("configs/bad.toml"),
+        CONFIG.replace("program = \"hello\"", "program = \"helo\""),
+    )
+    .unwrap();
+    let qemu = ws.qemu(&format!("cat '{}/transcript'", ws.root.display()));
+    for args in [
+        &["check", "configs/bad.toml"][..],
+        &["run", "--config", "configs/bad.toml"],
+        &["test", "configs/bad.toml"],
+        &[
+            "run",
+            "--config",
+            "configs/hello.toml",
+            "--policy",
+            "cow=reader",
+        ],
+        &["run", "--config", "configs/hello.toml", "--mem", "lots"],
+    ] {
+        let output = ws.tally(Some(&qemu), args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", text(&output));
+        assert!(!ws.qemu_started(), "{args:?} started QEMU");
+    }
+    let message = text(&ws.tally(None, &["check", "configs/bad.toml"]));
+    assert!(message.contains("configs/bad.toml:8: `domain.program`: unknown program `helo`; valid programs (user/src/bin/*.rs): hello"), "{message}");
+    let message = text(&ws.tally(
+        None,
+        &[
+            "run",
+            "--config",
+            "configs/hello.toml",
+            "--policy",
+            "cow=reader",
+        ],
+    ));
+    assert!(
+        message.contains(
+            "--policy: `cow`: unknown `cow` policy `reader`; valid values: writer, holder, split"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn expect_config_error_passes_only_for_the_expected_message() {
+    let ws = Workspace::new("expect-error");
+    std::fs::write(
+        ws.root.join("configs/bad.toml"),
+        "[policy]\ncow = \"reader\"\n",
+    )
+    .unwrap();
+    let output = ws.tally(
+        None,
+        &[
+            "test",
+            "--expect-config-error",
+            "valid values",
+            "configs/bad.toml",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).ends_with("\n1 passed, 0 failed\n"));
+    let output = ws.tally(
+        None,
+        &[
+            "test",
+            "--expect-config-error",
+            "cycle",
+            "configs/bad.toml",
+            "configs/hello.toml",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).ends_with("\n0 passed, 2 failed\n"));
+}
+
+#[test]
+fn a_good_run_is_exit_0_with_every_file_and_a_summary() {
+    let ws = Workspace::new("run-ok");
+    let qemu = ws.qemu(&format!("cat '{}/transcript'", ws.root.display()));
+    let output = ws.tally(
+        Some(&qemu),
+        &["run", "--config", "configs/hello.toml", "--mem", "256M"],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    // User lines pass through; framed lines do not.
+    assert!(stdout.contains("[hello] hello from EL0\n"));
+    assert!(!stdout.contains("@tally/1"));
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("hello ") && l.contains("4 KiB/8 KiB")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "PASS: conservation ok in all 2 snapshots; kernel status ok; QEMU exit status 0"
+        ),
+        "{stdout}"
+    );
+    for name in [
+        "console.log",
+        "report.json",
+        "report.csv",
+        "summary.md",
+        "charges.svg",
+    ] {
+        assert!(ws.root.join("results/hello").join(name).is_file(), "{name}");
+    }
+    let report = std::fs::read_to_string(ws.root.join("results/hello/report.json")).unwrap();
+    assert!(report.contains("\"mem\": \"256M\""), "{report}");
+}
+
+#[test]
+fn a_kernel_failure_is_exit_1() {
+    let ws = Workspace::new("run-fail");
+    let qemu = ws.qemu("echo 'tally: bad boot config: nope'; exit 1");
+    let output = ws.tally(
+        Some(&qemu),
+        &["run", "--config", "configs/hello.toml", "--out", "out"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(ws.root.join("out/console.log").is_file());
+}
+
+#[test]
+fn a_hang_is_exit_3_with_the_last_console_lines() {
+    let ws = Workspace::new("run-hang");
+    let qemu =
+        ws.qemu("i=0; while [ $i -lt 30 ]; do echo \"line $i\"; i=$((i+1)); done; exec sleep 30");
+    let output = ws.tally(
+        Some(&qemu),
+        &[
+            "run",
+            "--config",
+            "configs/hello.toml",
+            "--timeout",
+            "1",
+            "--quiet",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    assert!(
+        stdout.contains("last 20 console lines:\n  line 10\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  line 29\n"));
+    assert!(!stdout.contains("  line 9\n"));
+    assert!(stdout.contains("timed out after 1 s"));
+}
+
+#[test]
+fn missing_qemu_or_kernel_is_exit_4() {
+    let ws = Workspace::new("env");
+    let output = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(["run", "--config", "configs/hello.toml"])
+        .current_dir(&ws.root)
+        .env_remove("TALLY_QEMU")
+        .env("PATH", ws.root.join("empty"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output));
+    let message = text(&output);
+    assert!(
+        message.contains("make run") && message.contains("apt-get install qemu-system-arm"),
+        "{message}"
+    );
+
+    let qemu = ws.qemu("exit 0");
+    let output = ws.tally(
+        Some(&qemu),
+        &[
+            "run",
+            "--config",
+            "configs/hello.toml",
+            "--kernel",
+            "build/none.bin",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output));
+    assert!(text(&output).contains("make kernel"));
+    assert!(!ws.qemu_started());
+}
+
+#[test]
+fn test_runs_the_matrix_and_closes_with_the_counts() {
+    let ws = Workspace::new("test");
+    let varied = format!("[experiment]\nvary = [\"pagetable\"]\n{CONFIG}");
+    std::fs::write(ws.root.join("configs/hello.toml"), varied).unwrap();
+    let qemu = ws.qemu(&format!("cat '{}/transcript'", ws.root.display()));
+    let output = ws.tally(Some(&qemu), &["test", "--jobs", "2", "configs/hello.toml"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(stdout.contains("PASS hello [pagetable=owner]"), "{stdout}");
+    assert!(stdout.contains("PASS hello [pagetable=causer]"), "{stdout}");
+    assert!(stdout.ends_with("\n2 passed, 0 failed\n"), "{stdout}");
+    assert!(ws
+        .root
+        .join("results/test/hello/pagetable-causer/report.json")
+        .is_file());
+
+    let failing = CONFIG.replace("pages = 1", "pages = 2");
+    std::fs::write(ws.root.join("configs/hello.toml"), failing).unwrap();
+    let output = ws.tally(Some(&qemu), &["test", "configs/hello.toml"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(stdout.contains("FAIL hello: configs/hello.toml:11: snapshot `final`, set `hello`, `current.anon`: expected 8192 (8 KiB), got 4096 (4 KiB)"), "{stdout}");
+    assert!(stdout.ends_with("\n0 passed, 1 failed\n"), "{stdout}");
+}
+
+#[test]
+fn experiments_write_a_comparison_per_scenario() {
+    let ws = Workspace::new("experiments");
+    let varied = format!("[experiment]\nvary = [\"release\"]\n{CONFIG}");
+    std::fs::write(ws.root.join("configs/hello.toml"), varied).unwrap();
+    let qemu = ws.qemu(&format!("cat '{}/transcript'", ws.root.display()));
+    let output = ws.tally(
+        Some(&qemu),
+        &["experiments", "--out-root", "res", "configs/hello.toml"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let comparison = std::fs::read_to_string(ws.root.join("res/hello/comparison.md")).unwrap();
+    assert!(
+        comparison.contains("| charge set | kind | release=migrate | release=stay |"),
+        "{comparison}"
+    );
+    assert!(
+        comparison.contains("| hello | anon | 4 KiB | 4 KiB |"),
+        "{comparison}"
+    );
+    let csv = std::fs::read_to_string(ws.root.join("res/hello/comparison.csv")).unwrap();
+    assert_eq!(csv.lines().filter(|l| l.starts_with("config,")).count(), 1);
+    assert_eq!(csv.lines().count(), 1 + 2 * (5 + 10));
+    assert!(ws.root.join("res/experiments.md").is_file());
+}
+
+#[test]
+fn report_rebuilds_the_files_from_a_console_log() {
+    let ws = Workspace::new("report");
+    let output = ws.tally(None, &["report", "transcript", "--out", "rebuilt"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(ws.root.join("rebuilt/report.json").is_file());
+}
