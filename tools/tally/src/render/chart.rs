@@ -96,7 +96,13 @@ fn draw_panel(
             SegmentValue::CenterOf(name) | SegmentValue::Exact(name) => name.to_string(),
             SegmentValue::Last => String::new(),
         })
-        .y_label_formatter(&|value| format!("{value:.0}"))
+        .y_label_formatter(&|value| {
+            if value.fract() == 0.0 {
+                format!("{value:.0}")
+            } else {
+                format!("{value:.1}")
+            }
+        })
         .draw()?;
 
     for (kind_index, kind) in KINDS.iter().enumerate() {

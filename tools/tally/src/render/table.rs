@@ -170,7 +170,7 @@ pub fn summary_markdown(report: &Report) -> String {
         report.mem_bytes.map_or_else(|| "?".to_string(), human)
     );
     let _ = write!(out, "- status: `{}`", report.status);
-    if let Some(reason) = &report.reason {
+    if let Some(reason) = report.reason.as_ref().filter(|_| report.status != "ok") {
         let _ = write!(out, " ({reason})");
     }
     let _ = writeln!(out);
