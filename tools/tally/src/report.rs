@@ -55,9 +55,10 @@ pub struct Report {
     /// Other fields of the `run` record.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
-    /// `trace` records, in order (written to `trace.jsonl`, not to `report.json`).
+    /// `trace` records as text, in order (written to `trace.txt`, not to `report.json`); see
+    /// docs/report-format.md for their format.
     #[serde(skip)]
-    pub trace: Vec<Value>,
+    pub trace: Vec<String>,
     /// Framed records of a type this tool does not know, with their type (kept, not fatal).
     #[serde(skip)]
     pub unknown_records: Vec<(String, Value)>,
@@ -351,6 +352,14 @@ pub fn parse_console(console: &str) -> Result<Report> {
                 context()
             );
         }
+        // Trace records are text, not JSON.
+        if record_type == "trace" {
+            match report.as_mut() {
+                Some(report) => report.trace.push(json.to_string()),
+                None => bail!("{}: a `trace` record before the `run` record", context()),
+            }
+            continue;
+        }
         let value: Value = serde_json::from_str(json)
             .with_context(|| format!("{}: the JSON does not parse", context()))?;
         match (record_type, report.as_mut()) {
@@ -383,7 +392,6 @@ pub fn parse_console(console: &str) -> Result<Report> {
                     .with_context(|| format!("{}: not a valid snapshot", context()))?;
                 report.snapshots.push(snapshot);
             }
-            ("trace", Some(report)) => report.trace.push(value),
             ("end", Some(report)) => {
                 let end: EndRecord = serde_json::from_value(value)
                     .with_context(|| format!("{}: not a valid `end` record", context()))?;
@@ -418,7 +426,7 @@ pub(crate) mod tests {
 @tally/1 run {"config":"cow-fork","kernel_version":"0.1.0","policy":{"cow":"holder","msgbuf":"sender","pagetable":"owner","release":"migrate"},"ipc":{"transfer":"direct"},"mem_bytes":134217728,"boot_instructions":1234}
 @tally/1 snapshot {"label":"start","instructions":1000,"frames":{"total":32768,"free":32700,"boot":60,"in_use":8},"conservation":{"charged_bytes":32768,"in_use_bytes":32768,"ok":true},"charge_sets":[{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{"anon":0,"pagetables":0,"kernel":32768,"msgbuf":0,"cow":0},"peak":{"anon":0,"pagetables":0,"kernel":32768,"msgbuf":0,"cow":0},"charged_total_bytes":32768,"uncharged_total_bytes":0,"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}}],"domains":[]}
 [parent] forked child
-@tally/1 trace {"event":"charge","kind":"cow","bytes":4096}
+@tally/1 trace cow 120 121 1
 @tally/1 snapshot {"label":"shared","instructions":52000,"frames":{"total":32768,"free":32680,"boot":60,"in_use":28},"conservation":{"charged_bytes":114688,"in_use_bytes":114688,"ok":true},"charge_sets":[{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{"anon":0,"pagetables":0,"kernel":32768,"msgbuf":0,"cow":0},"peak":{"anon":0,"pagetables":0,"kernel":32768,"msgbuf":0,"cow":0},"charged_total_bytes":32768,"uncharged_total_bytes":0,"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}},{"name":"parent","parent":null,"limit_bytes":1048576,"domains":["parent"],"current":{"anon":40960,"pagetables":8192,"kernel":4096,"msgbuf":0,"cow":16384},"peak":{"anon":40960,"pagetables":8192,"kernel":4096,"msgbuf":0,"cow":16384},"charged_total_bytes":69632,"uncharged_total_bytes":0,"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":1},"paid_for":{"child":16384},"subtree":{"anon":49152}},{"name":"child","parent":"parent","limit_bytes":262144,"domains":["child"],"current":{"anon":0,"pagetables":8192,"kernel":4096,"msgbuf":0,"cow":0},"peak":{"anon":0,"pagetables":8192,"kernel":4096,"msgbuf":0,"cow":0},"charged_total_bytes":12288,"uncharged_total_bytes":0,"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}}],"domains":[{"name":"parent","charge_set":"parent","state":"blocked","stop_reason":null},{"name":"child","charge_set":"child","state":"running","stop_reason":null}]}
 [child] done
 @tally/1 snapshot {"label":"final","instructions":90000,"frames":{"total":32768,"free":32700,"boot":60,"in_use":8},"conservation":{"charged_bytes":32768,"in_use_bytes":32768,"ok":true},"charge_sets":[{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{"anon":0,"pagetables":0,"kernel":32768,"msgbuf":0,"cow":0},"peak":{"anon":0,"pagetables":0,"kernel":32768,"msgbuf":0,"cow":0},"charged_total_bytes":32768,"uncharged_total_bytes":0,"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}},{"name":"parent","parent":null,"limit_bytes":1048576,"domains":["parent"],"current":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"peak":{"anon":40960,"pagetables":8192,"kernel":4096,"msgbuf":0,"cow":16384},"charged_total_bytes":69632,"uncharged_total_bytes":69632,"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":1},"paid_for":{"child":0}},{"name":"child","parent":"parent","limit_bytes":262144,"domains":["child"],"current":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"peak":{"anon":0,"pagetables":8192,"kernel":4096,"msgbuf":0,"cow":0},"charged_total_bytes":12288,"uncharged_total_bytes":12288,"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}}],"domains":[{"name":"parent","charge_set":"parent","state":"exited","stop_reason":null},{"name":"child","charge_set":"child","state":"stopped","stop_reason":"over limit: cow"}]}
@@ -449,7 +457,7 @@ tally: powering off
         let child = report.snapshots[2].domain("child").unwrap();
         assert_eq!(child.state, "stopped");
         assert_eq!(child.stop_reason, Some(Value::from("over limit: cow")));
-        assert_eq!(report.trace.len(), 1);
+        assert_eq!(report.trace, ["cow 120 121 1"]);
         assert!(report.conservation_problems().is_empty());
     }
 

@@ -1,6 +1,6 @@
 //! One run of one config: encode the boot arguments, boot QEMU, stream the console, collect
 //! the framed records, write `OUT/{console.log, report.json, report.csv, summary.md,
-//! charges.svg}` (and `trace.jsonl`, `qemu-stderr.log` when there is something to put in them),
+//! charges.svg}` (and `trace.txt`, `qemu-stderr.log` when there is something to put in them),
 //! and judge the run.
 //!
 //! A run passes only when QEMU exited 0, an `end` record with status `ok` arrived, there is at
@@ -27,7 +27,7 @@ pub const OUTPUT_FILES: [&str; 7] = [
     "report.csv",
     "summary.md",
     "charges.svg",
-    "trace.jsonl",
+    "trace.txt",
 ];
 
 /// How many console lines a timeout or failure message shows.
@@ -233,7 +233,7 @@ fn write(out: &Path, name: &str, contents: &str) -> Result<(), Failure> {
 }
 
 /// Writes `report.json`, `report.csv`, `summary.md`, `charges.svg` and (when the kernel traced)
-/// `trace.jsonl` into `out`.
+/// `trace.txt` (one trace record per line) into `out`.
 pub fn write_report_files(report: &Report, out: &Path) -> Result<(), Failure> {
     let json = serde_json::to_string_pretty(report)
         .map_err(|error| Failure::environment(format!("cannot encode report.json: {error}")))?;
@@ -242,7 +242,7 @@ pub fn write_report_files(report: &Report, out: &Path) -> Result<(), Failure> {
     write(out, "summary.md", &render::summary_markdown(report))?;
     render::write_svg(report, &out.join("charges.svg")).map_err(Failure::environment)?;
     if !report.trace.is_empty() {
-        let path = out.join("trace.jsonl");
+        let path = out.join("trace.txt");
         let mut file = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|error| {
             Failure::environment(format!("cannot write {}: {error}", path.display()))
         })?);
@@ -354,7 +354,7 @@ pub(crate) mod tests {
             "report.csv",
             "summary.md",
             "charges.svg",
-            "trace.jsonl",
+            "trace.txt",
         ] {
             assert!(out.join(name).is_file(), "{name}");
         }

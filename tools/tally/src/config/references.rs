@@ -8,7 +8,7 @@ use super::*;
 
 /// Fields of a charge-set object in a report that an `[[expect]]` may name; the ones in
 /// [`PER_KIND_FIELDS`] are followed by a kind (or `total`), `paid_for` by a domain name.
-const SET_FIELDS: [&str; 11] = [
+const SET_FIELDS: [&str; 13] = [
     "name",
     "parent",
     "limit_bytes",
@@ -16,6 +16,8 @@ const SET_FIELDS: [&str; 11] = [
     "current",
     "peak",
     "subtree",
+    "subtree_bytes",
+    "kind_limits",
     "charged_total_bytes",
     "uncharged_total_bytes",
     "denied",
