@@ -23,6 +23,7 @@
 //! [`valid_names`], and the registry tests check every entry.
 #![no_std]
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use accounting::{Policy, PolicyKey};
 use core::fmt;
