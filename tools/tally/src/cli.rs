@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use tally::config::{Config, ConfigError, PolicyOverrides};
+use tally::config::{Config, PolicyOverrides};
 use tally::exit::{self, Failure};
 use tally::render::{self, Colour};
 use tally::session::{self, RunOptions, TAIL_LINES};
@@ -164,16 +164,12 @@ fn overrides(text: &str) -> Result<PolicyOverrides, Failure> {
     PolicyOverrides::parse(text).map_err(Failure::config)
 }
 
-fn load(path: &Path, overrides: &PolicyOverrides) -> Result<Config, ConfigError> {
-    Config::load(path, overrides)
-}
-
 /// Loads every config, reporting every error; any error is exit 2.
 fn load_all(paths: &[PathBuf], overrides: &PolicyOverrides) -> Result<Vec<Config>, Failure> {
     let mut configs = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
-        match load(path, overrides) {
+        match Config::load(path, overrides) {
             Ok(config) => configs.push(config),
             Err(error) => errors.push(error.to_string()),
         }
@@ -245,7 +241,7 @@ fn check(args: CheckArgs) -> Result<u8, Failure> {
 }
 
 fn run(args: RunArgs) -> Result<u8, Failure> {
-    let config = load(&args.config, &overrides(&args.policy)?)
+    let config = Config::load(&args.config, &overrides(&args.policy)?)
         .map_err(|error| Failure::config(format!("invalid config; nothing was booted\n{error}")))?;
     let out_dir = args
         .out
@@ -349,7 +345,7 @@ fn expect_config_errors(
 ) -> Result<u8, Failure> {
     let mut failed = 0;
     for path in paths {
-        match load(path, overrides) {
+        match Config::load(path, overrides) {
             Ok(_) => {
                 failed += 1;
                 println!(

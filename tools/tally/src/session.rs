@@ -170,6 +170,11 @@ pub fn run_config(config: &Config, options: &RunOptions) -> Result<RunResult, Fa
                 },
                 timed_out: outcome.ending == Ending::TimedOut,
             });
+            if echo {
+                for (record_type, _) in &report.unknown_records {
+                    eprintln!("tally: note: kept a `{record_type}` record this tool does not know");
+                }
+            }
             problems.extend(judge(&report));
             write_report_files(&report, out)?;
             Some(report)
