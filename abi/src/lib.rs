@@ -32,6 +32,20 @@ pub enum Syscall {
     SetQuery = 9,
     /// `snapshot(label_ptr, label_len)`: emit a report snapshot with that label.
     Snapshot = 10,
+    /// `send(endpoint_cap, message_ptr)`: send a [`Message`].
+    Send = 11,
+    /// `recv(endpoint_cap, receive_ptr)`: receive into a [`Receive`].
+    Recv = 12,
+    /// `call(endpoint_cap, message_ptr, receive_ptr)`: send, then wait for the reply.
+    Call = 13,
+    /// `reply(message_ptr)`: answer the last `call` received.
+    Reply = 14,
+    /// `reply_recv(endpoint_cap, message_ptr, receive_ptr)`: reply, then receive.
+    ReplyRecv = 15,
+    /// `region_create(pages)`: a shared-memory region; returns its capability.
+    RegionCreate = 16,
+    /// `region_map(region_cap, address)`: map a region writable (shared, not copy-on-write).
+    RegionMap = 17,
 }
 
 impl Syscall {
@@ -50,6 +64,13 @@ impl Syscall {
             8 => SetLimit,
             9 => SetQuery,
             10 => Snapshot,
+            11 => Send,
+            12 => Recv,
+            13 => Call,
+            14 => Reply,
+            15 => ReplyRecv,
+            16 => RegionCreate,
+            17 => RegionMap,
             _ => return None,
         })
     }
@@ -83,11 +104,20 @@ pub enum Error {
     MessageTooLarge = 11,
     /// The operation would wait on itself (e.g. waiting for the caller's own exit).
     Deadlock = 12,
+    /// The endpoint's message queue is full (two-stage transfer).
+    QueueFull = 13,
+    /// `reply` without a pending `call`.
+    NoCaller = 14,
+    /// The receiver's buffer is smaller than the message, or it has no room for its
+    /// capabilities or regions.
+    ReceiverTooSmall = 15,
+    /// The other party of a `call` ended before answering.
+    PeerGone = 16,
 }
 
 impl Error {
     /// Every error, in code order.
-    pub const ALL: [Error; 12] = [
+    pub const ALL: [Error; 16] = [
         Error::BadSyscall,
         Error::BadArgument,
         Error::BadCapability,
@@ -100,6 +130,10 @@ impl Error {
         Error::RegionOverlap,
         Error::MessageTooLarge,
         Error::Deadlock,
+        Error::QueueFull,
+        Error::NoCaller,
+        Error::ReceiverTooSmall,
+        Error::PeerGone,
     ];
 
     /// The error for a (positive) code, if there is one.
@@ -122,6 +156,10 @@ impl Error {
             Error::RegionOverlap => "region-overlap",
             Error::MessageTooLarge => "message-too-large",
             Error::Deadlock => "deadlock",
+            Error::QueueFull => "queue-full",
+            Error::NoCaller => "no-caller",
+            Error::ReceiverTooSmall => "receiver-too-small",
+            Error::PeerGone => "peer-gone",
         }
     }
 
@@ -192,6 +230,60 @@ pub struct SpawnRequest {
     pub regions_length: usize,
 }
 
+/// Most data bytes in one message.
+pub const MAX_MESSAGE_BYTES: usize = 16384;
+/// Most capabilities in one message.
+pub const MAX_MESSAGE_CAPS: usize = 4;
+/// Most out-of-line regions in one message.
+pub const MAX_MESSAGE_REGIONS: usize = 4;
+/// Most pages in one out-of-line region.
+pub const MAX_REGION_PAGES: usize = 256;
+/// Most pages in one shared-memory region object.
+pub const MAX_SHARED_REGION_PAGES: usize = 16;
+/// Most messages waiting in one endpoint's queue (two-stage transfer).
+pub const MAX_QUEUED_MESSAGES: usize = 16;
+
+/// A message to send: data bytes, capabilities (indices in the sender's table, copied to the
+/// receiver) and out-of-line regions (mapped copy-on-write into the receiver).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Message {
+    /// Address of the data.
+    pub data_address: usize,
+    /// Data length in bytes (at most [`MAX_MESSAGE_BYTES`]).
+    pub data_length: usize,
+    /// Capability indices to transfer.
+    pub caps: [usize; MAX_MESSAGE_CAPS],
+    /// How many of `caps` are used.
+    pub cap_count: usize,
+    /// Out-of-line regions of the sender.
+    pub regions: [SharedRegion; MAX_MESSAGE_REGIONS],
+    /// How many of `regions` are used.
+    pub region_count: usize,
+}
+
+/// Where to receive a message, and what the kernel reports back.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Receive {
+    /// Address of the data buffer.
+    pub buffer_address: usize,
+    /// Its capacity in bytes.
+    pub buffer_capacity: usize,
+    /// Where to map each incoming out-of-line region (page aligned, unused range).
+    pub region_addresses: [usize; MAX_MESSAGE_REGIONS],
+    /// Filled in: bytes received.
+    pub data_length: usize,
+    /// Filled in: indices of the received capabilities in the receiver's table.
+    pub caps: [usize; MAX_MESSAGE_CAPS],
+    /// Filled in: how many capabilities arrived.
+    pub cap_count: usize,
+    /// Filled in: pages of each region mapped.
+    pub region_pages: [usize; MAX_MESSAGE_REGIONS],
+    /// Filled in: how many regions arrived.
+    pub region_count: usize,
+}
+
 /// What `set_query` returns: a charge set's usage in bytes, by kind.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -226,6 +318,6 @@ mod tests {
                 assert_eq!(s as usize, n);
             }
         }
-        assert!(Syscall::from_number(11).is_none());
+        assert!(Syscall::from_number(18).is_none());
     }
 }

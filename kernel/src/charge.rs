@@ -201,6 +201,45 @@ impl Books {
         self.apply(&plan)
     }
 
+    /// A kernel object frame paid by `set`.
+    pub fn charge_kernel_object(
+        &mut self,
+        set: SetId,
+        causer: Option<DomainId>,
+        object: Frame,
+        frames: &FrameAllocator,
+    ) -> Result<(), ChargeError> {
+        self.apply(&Plan::one(Op::Kernel {
+            frame: index(frames, object),
+            set,
+            causer,
+        }))
+    }
+
+    /// Message-buffer frames (`msgbuf` policy) for a message from `sender` to `receiver`.
+    pub fn charge_msgbufs(
+        &mut self,
+        buffers: &[Frame],
+        sender: DomainId,
+        receiver: DomainId,
+        frames: &FrameAllocator,
+    ) -> Result<(), ChargeError> {
+        let mut plan = Plan::new();
+        for buffer in buffers {
+            plan.push(Op::Msgbuf {
+                frame: index(frames, *buffer),
+                sender,
+                receiver,
+            })?;
+        }
+        self.apply(&plan)
+    }
+
+    /// The set a domain is bound to.
+    pub fn domain_set(&self, domain: DomainId) -> SetId {
+        self.ledger.domain_set(domain).unwrap_or(SetId::KERNEL)
+    }
+
     /// A user page (`anon`) mapped by `owner` and the tables it needed, made necessary by
     /// `causer`.
     pub fn charge_page(

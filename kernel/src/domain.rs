@@ -36,6 +36,15 @@ pub enum Capability {
         /// The slot's generation when the capability was made.
         generation: u32,
     },
+    /// An endpoint: send, receive, call.
+    Endpoint(u8),
+    /// A shared-memory region object: map it.
+    Region {
+        /// Index in the kernel's region-object table.
+        index: u8,
+        /// The table entry's generation when the capability was made.
+        generation: u32,
+    },
 }
 
 /// A capability table, in its own frame.
@@ -114,6 +123,14 @@ pub struct Dcb {
     pub regions: Vec<Region, MAX_REGIONS>,
     /// Whether the domain's console output is at the start of a line.
     pub console_at_line_start: bool,
+    /// While blocked sending: the address of its message descriptor.
+    pub ipc_message: usize,
+    /// While blocked receiving or waiting for a reply: its receive descriptor.
+    pub ipc_receive: usize,
+    /// While blocked sending: whether it is a `call` (then it waits for the reply).
+    pub ipc_calling: bool,
+    /// The caller (slot, generation) the next `reply` answers.
+    pub reply_to: Option<(u8, u32)>,
 }
 
 const _: () = assert!(core::mem::size_of::<Dcb>() <= 4096);
@@ -130,6 +147,12 @@ impl Dcb {
 pub enum Block {
     /// Waiting for the domain in this slot to exit.
     Wait(u8),
+    /// Waiting to send on an endpoint (direct transfer: for a receiver).
+    Send(u8),
+    /// Waiting to receive on an endpoint.
+    Recv(u8),
+    /// Waiting for the reply to a `call`.
+    Reply,
 }
 
 /// A domain's run state.
@@ -202,6 +225,10 @@ pub fn init_dcb(frame: Frame, root: Frame, entry: usize) -> &'static mut Dcb {
         tables: PageTables::new(root),
         regions: Vec::new(),
         console_at_line_start: true,
+        ipc_message: 0,
+        ipc_receive: 0,
+        ipc_calling: false,
+        reply_to: None,
     };
     // SAFETY: `frame` is a freshly allocated RAM page owned by the caller, large enough and
     // page-aligned (so aligned for Dcb).

@@ -39,6 +39,12 @@ pub struct Kernel {
     pub config_sets: heapless::Vec<(Name, SetId), 32>,
     /// Set when any conservation check failed: the run then ends with a failure status.
     pub conservation_failed: bool,
+    /// Endpoint objects, by index.
+    pub endpoints: [Option<Frame>; crate::ipc::MAX_ENDPOINTS],
+    /// Shared-memory region objects, by index.
+    pub region_objects: [Option<Frame>; crate::ipc::MAX_REGION_OBJECTS],
+    /// Bumped when a region-object index is reused, so stale capabilities fail.
+    pub region_generations: [u32; crate::ipc::MAX_REGION_OBJECTS],
 }
 
 // The kernel state is large (the ledger alone is about 100 KB), so it is built in place in this
@@ -83,7 +89,6 @@ pub fn start(ram: (usize, usize), image_end: usize, config: BootConfig) -> ! {
         report::end(false, "bad boot config");
         cpu::exit_qemu(crate::boot::EXIT_BAD_INPUT);
     }
-    k.snapshot("start");
     timer::start();
     let mut frame = TrapFrame::default();
     k.switch(&mut frame);
@@ -107,6 +112,9 @@ impl Kernel {
             config: BootConfig::EMPTY,
             config_sets: heapless::Vec::new(),
             conservation_failed: false,
+            endpoints: [None; crate::ipc::MAX_ENDPOINTS],
+            region_objects: [None; crate::ipc::MAX_REGION_OBJECTS],
+            region_generations: [0; crate::ipc::MAX_REGION_OBJECTS],
         }
     };
 
@@ -124,6 +132,15 @@ impl Kernel {
                 .map_err(|_| "cannot create charge set")?;
             let _ = self.config_sets.push((spec.name.clone(), id));
         }
+        // `start` comes before any endpoint or domain exists, so that after every domain has
+        // ended (and the endpoints are gone) `final` shows the same free-frame count.
+        self.snapshot("start");
+        let endpoint_names = self.config.endpoints.clone();
+        let mut endpoint_indices = heapless::Vec::<u8, 16>::new();
+        for _ in &endpoint_names {
+            let index = self.create_endpoint(None).map_err(|e| e.name())?;
+            let _ = endpoint_indices.push(index);
+        }
         let domains = self.config.domains.clone();
         let mut created = heapless::Vec::<usize, 16>::new();
         for spec in &domains {
@@ -134,6 +151,15 @@ impl Kernel {
                 .create_domain(&spec.name, set, &spec.program, None)
                 .map_err(|e| e.name())?;
             let _ = created.push(slot);
+        }
+        // An endpoint's owner (the receiver that pays for queued messages under
+        // `msgbuf = receiver`) is the first domain in the config given a capability to it.
+        for (name, &index) in endpoint_names.iter().zip(endpoint_indices.iter()) {
+            let owner = domains
+                .iter()
+                .position(|d| d.caps.iter().any(|c| *c == CapSpec::Endpoint(name.clone())))
+                .map(|i| self.slots[created[i]].ledger);
+            self.set_endpoint_owner(index as usize, owner);
         }
         for (spec, &slot) in domains.iter().zip(created.iter()) {
             for cap in &spec.caps {
@@ -152,8 +178,12 @@ impl Kernel {
                             generation: self.slots[target_slot].generation,
                         }
                     }
-                    CapSpec::Endpoint(_) => {
-                        return Err("endpoints are not supported by this kernel yet")
+                    CapSpec::Endpoint(name) => {
+                        let position = endpoint_names
+                            .iter()
+                            .position(|n| n == name)
+                            .ok_or("undefined endpoint")?;
+                        Capability::Endpoint(endpoint_indices[position])
                     }
                 };
                 let caps = self.slots[slot].caps().ok_or("domain died during boot")?;
@@ -346,6 +376,7 @@ impl Kernel {
             return;
         };
         let ledger = self.slots[slot].ledger;
+        self.ipc_teardown(slot);
         let regions = dcb.regions.clone();
         for region in &regions {
             self.unmap_range(slot, region.start, region.end());
@@ -403,6 +434,7 @@ impl Kernel {
                 dcb.tables.replace(page_va, 0);
                 mmu::invalidate_user_page(page_va, asid(slot));
                 if self.books.unmap(frame, ledger, &self.frames) {
+                    self.forget_region_frame(frame);
                     self.frames.free(frame);
                 }
             }
@@ -411,7 +443,7 @@ impl Kernel {
     }
 
     /// Makes a blocked domain runnable with `result` in x0.
-    fn wake(&mut self, slot: usize, result: u64) {
+    pub fn wake(&mut self, slot: usize, result: u64) {
         if let Some(dcb) = self.slots[slot].dcb() {
             dcb.frame.x[0] = result;
             self.slots[slot].state = RunState::Runnable;
@@ -492,6 +524,7 @@ impl Kernel {
 
     /// The last domain has ended: final snapshot, end record, exit.
     fn finish_run(&mut self) -> ! {
+        self.destroy_endpoints();
         self.snapshot("final");
         let ok = !self.conservation_failed;
         report::end(

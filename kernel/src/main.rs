@@ -17,6 +17,7 @@ mod console;
 mod domain;
 mod dtb;
 mod elf;
+mod ipc;
 mod kernel;
 mod memory;
 mod panic;

@@ -7,7 +7,7 @@
 //! books return to where they were (the cumulative charged/uncharged totals show the attempt).
 
 use crate::arch::aarch64::exception::TrapFrame;
-use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
+use crate::arch::aarch64::mmu::{UserAccess, PAGE_BYTES};
 use crate::charge::ToAbi;
 use crate::domain::{Block, Capability, Region, RunState, MAX_DOMAINS};
 use crate::kernel::Kernel;
@@ -60,6 +60,14 @@ enum Call {
     },
     Snapshot {
         label: String<23>,
+    },
+    Ipc(crate::ipc::IpcCall),
+    RegionCreate {
+        pages: usize,
+    },
+    RegionMap {
+        object: usize,
+        address: usize,
     },
 }
 
@@ -280,6 +288,26 @@ impl Kernel {
                 self.prepare_user_write(slot, address, core::mem::size_of::<SetUsage>())?;
                 Call::SetQuery { set, address }
             }
+            Syscall::Send | Syscall::Recv | Syscall::Call | Syscall::Reply | Syscall::ReplyRecv => {
+                Call::Ipc(self.ipc_decode(slot, call, args)?)
+            }
+            Syscall::RegionCreate => {
+                let pages = args[0];
+                if pages == 0 || pages > abi::MAX_SHARED_REGION_PAGES {
+                    return Err(Error::BadArgument);
+                }
+                if !self.slots[slot].caps().is_some_and(|c| c.has_room()) {
+                    return Err(Error::TableFull);
+                }
+                Call::RegionCreate { pages }
+            }
+            Syscall::RegionMap => {
+                let object = self.region_cap(slot, args[0])?;
+                Call::RegionMap {
+                    object,
+                    address: args[1],
+                }
+            }
             Syscall::Snapshot => Call::Snapshot {
                 label: self.read_name(slot, args[0], args[1])?,
             },
@@ -393,6 +421,9 @@ impl Kernel {
                 self.copy_to_user(slot, address, &bytes);
                 Ok(0)
             }
+            Call::Ipc(ipc) => self.ipc_call(slot, ipc, frame),
+            Call::RegionCreate { pages } => self.region_create(slot, pages),
+            Call::RegionMap { object, address } => self.region_map(slot, object, address),
             Call::Snapshot { label } => {
                 self.snapshot(&label);
                 Ok(0)
@@ -440,68 +471,14 @@ impl Kernel {
         child: usize,
         region: &SharedRegion,
     ) -> Result<(), Error> {
-        let start = region.address;
-        let end = start + region.pages * PAGE_BYTES;
         self.add_region(
             child,
             Region {
-                start,
+                start: region.address,
                 pages: region.pages,
                 access: UserAccess::ReadWrite,
             },
         )?;
-        let parent_dcb = self.slots[parent].dcb().ok_or(Error::BadArgument)?;
-        let child_dcb = self.slots[child].dcb().ok_or(Error::BadArgument)?;
-        let (parent_ledger, child_ledger) = (self.slots[parent].ledger, self.slots[child].ledger);
-        let mut pages = Vec::<(usize, u64), 64>::new();
-        let mut va = start;
-        while va < end {
-            pages.clear();
-            let chunk_end = end.min(va + 64 * PAGE_BYTES);
-            parent_dcb
-                .tables
-                .for_each_page(va, chunk_end, |page_va, descriptor| {
-                    let _ = pages.push((page_va, descriptor));
-                });
-            for &(page_va, descriptor) in &pages {
-                let frame = crate::memory::frames::Frame(mmu::descriptor_address(descriptor));
-                let missing = child_dcb.tables.missing_tables(page_va);
-                let mut tables = [crate::memory::frames::Frame(0); 2];
-                for i in 0..missing {
-                    match self.frames.allocate() {
-                        Some(table) => tables[i] = table,
-                        None => {
-                            for table in &tables[..i] {
-                                self.frames.free(*table);
-                            }
-                            return Err(Error::OutOfMemory);
-                        }
-                    }
-                }
-                if let Err(e) = self.books.share_page(
-                    frame,
-                    child_ledger,
-                    parent_ledger,
-                    &tables[..missing],
-                    &self.frames,
-                ) {
-                    for table in &tables[..missing] {
-                        self.frames.free(*table);
-                    }
-                    return Err(e.to_abi());
-                }
-                for table in &tables[..missing] {
-                    table.zero();
-                }
-                let cow = mmu::user_page_descriptor(frame.address(), UserAccess::CopyOnWrite);
-                if mmu::user_page_access(descriptor) != UserAccess::CopyOnWrite {
-                    parent_dcb.tables.replace(page_va, cow);
-                    mmu::invalidate_user_page(page_va, crate::kernel::asid(parent));
-                }
-                child_dcb.tables.map(page_va, cow, &tables[..missing]);
-            }
-            va = chunk_end;
-        }
-        Ok(())
+        self.share_copy_on_write(parent, child, region.address, region.address, region.pages)
     }
 }

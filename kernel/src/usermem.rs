@@ -72,6 +72,104 @@ impl Kernel {
         Ok(page)
     }
 
+    /// Maps `frame`, which another domain maps already, at `va` of `receiver` with `access`:
+    /// allocates the tables the receiver needs (made necessary by `causer`, for the
+    /// `pagetable` policy) and records the share in the ledger (charged under `cow = split`).
+    pub fn share_page(
+        &mut self,
+        receiver: usize,
+        va: usize,
+        frame: Frame,
+        access: UserAccess,
+        causer: usize,
+    ) -> Result<(), Error> {
+        let dcb = self.slots[receiver].dcb().ok_or(Error::BadArgument)?;
+        let missing = dcb.tables.missing_tables(va);
+        let mut tables = [Frame(0); 2];
+        for i in 0..missing {
+            match self.frames.allocate() {
+                Some(table) => tables[i] = table,
+                None => {
+                    for table in &tables[..i] {
+                        self.frames.free(*table);
+                    }
+                    return Err(Error::OutOfMemory);
+                }
+            }
+        }
+        let (receiver_ledger, causer_ledger) =
+            (self.slots[receiver].ledger, self.slots[causer].ledger);
+        if let Err(e) = self.books.share_page(
+            frame,
+            receiver_ledger,
+            causer_ledger,
+            &tables[..missing],
+            &self.frames,
+        ) {
+            for table in &tables[..missing] {
+                self.frames.free(*table);
+            }
+            return Err(e.to_abi());
+        }
+        for table in &tables[..missing] {
+            table.zero();
+        }
+        dcb.tables.map(
+            va,
+            mmu::user_page_descriptor(frame.address(), access),
+            &tables[..missing],
+        );
+        Ok(())
+    }
+
+    /// Makes `slot`'s page at `va` copy-on-write (read-only until written), if it is not yet.
+    pub fn mark_copy_on_write(&mut self, slot: usize, va: usize) {
+        let Some(dcb) = self.slots[slot].dcb() else {
+            return;
+        };
+        if let Some(descriptor) = dcb.tables.lookup(va) {
+            if mmu::user_page_access(descriptor) != UserAccess::CopyOnWrite {
+                let frame = mmu::descriptor_address(descriptor);
+                dcb.tables.replace(
+                    va,
+                    mmu::user_page_descriptor(frame, UserAccess::CopyOnWrite),
+                );
+                mmu::invalidate_user_page(va, asid(slot));
+            }
+        }
+    }
+
+    /// Shares `pages` pages of `sender` at `from` copy-on-write into `receiver` at `to` (a
+    /// region the caller added); pages the sender never populated stay demand-zero.
+    pub fn share_copy_on_write(
+        &mut self,
+        sender: usize,
+        receiver: usize,
+        from: usize,
+        to: usize,
+        pages: usize,
+    ) -> Result<(), Error> {
+        for page in 0..pages {
+            let source = from + page * PAGE_BYTES;
+            let Some(descriptor) = self.slots[sender]
+                .dcb()
+                .and_then(|d| d.tables.lookup(source))
+            else {
+                continue;
+            };
+            let frame = Frame(mmu::descriptor_address(descriptor));
+            self.share_page(
+                receiver,
+                to + page * PAGE_BYTES,
+                frame,
+                UserAccess::CopyOnWrite,
+                sender,
+            )?;
+            self.mark_copy_on_write(sender, source);
+        }
+        Ok(())
+    }
+
     /// Resolves a write to a copy-on-write page: copies it if others still map the frame,
     /// otherwise just restores write access.
     fn break_cow(&mut self, slot: usize, va: usize, descriptor: u64) -> Result<(), ChargeError> {

@@ -7,7 +7,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub use abi::Syscall;
-pub use abi::{Error, SetUsage, SharedRegion, SpawnRequest, MAP_WRITE, NO_LIMIT, USER_STACK_TOP};
+pub use abi::{
+    Error, Message, Receive, SetUsage, SharedRegion, SpawnRequest, MAP_WRITE, NO_LIMIT,
+    USER_STACK_TOP,
+};
 use core::arch::asm;
 use core::fmt::{self, Write};
 
@@ -157,6 +160,102 @@ pub fn snapshot(label: &str) -> Result<(), Error> {
         [label.as_ptr() as usize, label.len(), 0, 0, 0, 0],
     )
     .map(|_| ())
+}
+
+/// Sends `message` on the endpoint behind `endpoint_cap` (blocks for a receiver under direct
+/// transfer; queues it under two-stage transfer).
+pub fn send(endpoint_cap: usize, message: &Message) -> Result<(), Error> {
+    call(
+        Syscall::Send,
+        [endpoint_cap, message as *const Message as usize, 0, 0, 0, 0],
+    )
+    .map(|_| ())
+}
+
+/// Receives a message on the endpoint behind `endpoint_cap` into `receive`.
+pub fn recv(endpoint_cap: usize, receive: &mut Receive) -> Result<(), Error> {
+    call(
+        Syscall::Recv,
+        [endpoint_cap, receive as *mut Receive as usize, 0, 0, 0, 0],
+    )
+    .map(|_| ())
+}
+
+/// Sends `message` and waits for the reply into `receive`.
+pub fn call_endpoint(
+    endpoint_cap: usize,
+    message: &Message,
+    receive: &mut Receive,
+) -> Result<(), Error> {
+    call(
+        Syscall::Call,
+        [
+            endpoint_cap,
+            message as *const Message as usize,
+            receive as *mut Receive as usize,
+            0,
+            0,
+            0,
+        ],
+    )
+    .map(|_| ())
+}
+
+/// Answers the last `call` received with `message`.
+pub fn reply(message: &Message) -> Result<(), Error> {
+    call(
+        Syscall::Reply,
+        [message as *const Message as usize, 0, 0, 0, 0, 0],
+    )
+    .map(|_| ())
+}
+
+/// Replies with `message`, then receives the next message into `receive`.
+pub fn reply_recv(
+    endpoint_cap: usize,
+    message: &Message,
+    receive: &mut Receive,
+) -> Result<(), Error> {
+    call(
+        Syscall::ReplyRecv,
+        [
+            endpoint_cap,
+            message as *const Message as usize,
+            receive as *mut Receive as usize,
+            0,
+            0,
+            0,
+        ],
+    )
+    .map(|_| ())
+}
+
+/// Creates a shared-memory region object of `pages` pages; returns its capability.
+pub fn region_create(pages: usize) -> Result<usize, Error> {
+    call(Syscall::RegionCreate, [pages, 0, 0, 0, 0, 0])
+}
+
+/// Maps the region behind `region_cap` writable at `address`.
+pub fn region_map(region_cap: usize, address: usize) -> Result<(), Error> {
+    call(Syscall::RegionMap, [region_cap, address, 0, 0, 0, 0]).map(|_| ())
+}
+
+/// A message carrying `data`.
+pub fn data_message(data: &[u8]) -> Message {
+    Message {
+        data_address: data.as_ptr() as usize,
+        data_length: data.len(),
+        ..Message::default()
+    }
+}
+
+/// A receive descriptor for `buffer`.
+pub fn receive_into(buffer: &mut [u8]) -> Receive {
+    Receive {
+        buffer_address: buffer.as_mut_ptr() as usize,
+        buffer_capacity: buffer.len(),
+        ..Receive::default()
+    }
 }
 
 /// A `core::fmt::Write` on the console (each `write_str` is one system call).
