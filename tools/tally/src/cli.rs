@@ -331,7 +331,7 @@ fn test(args: TestArgs) -> Result<u8, Failure> {
     let configs = load_all(&args.configs, &overrides)?;
     let outcomes = run_matrix(&configs, &args.boot, &args.out_root, args.jobs)?;
     println!("{}", testing::closing_line(&outcomes));
-    Ok(if outcomes.iter().all(|o| o.failures.is_empty()) {
+    Ok(if testing::all_passed(&outcomes) {
         exit::OK
     } else {
         exit::RUN_FAILED
@@ -385,7 +385,7 @@ fn experiments(args: ExperimentsArgs) -> Result<u8, Failure> {
         println!("wrote {}", path.display());
     }
     println!("{}", testing::closing_line(&outcomes));
-    Ok(if outcomes.iter().all(|o| o.failures.is_empty()) {
+    Ok(if testing::all_passed(&outcomes) {
         exit::OK
     } else {
         exit::RUN_FAILED

@@ -7,7 +7,6 @@
 //! least one snapshot, and every snapshot's books balance (the kernel's check and the host's
 //! recount).
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -247,18 +246,9 @@ pub fn write_report_files(report: &Report, out: &Path) -> Result<(), Failure> {
     write(out, "summary.md", &render::summary_markdown(report))?;
     render::write_svg(report, &out.join("charges.svg")).map_err(Failure::environment)?;
     if !report.trace.is_empty() {
-        let path = out.join("trace.txt");
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|error| {
-            Failure::environment(format!("cannot write {}: {error}", path.display()))
-        })?);
-        for record in &report.trace {
-            writeln!(file, "{record}").map_err(|error| {
-                Failure::environment(format!("cannot write {}: {error}", path.display()))
-            })?;
-        }
-        file.flush().map_err(|error| {
-            Failure::environment(format!("cannot write {}: {error}", path.display()))
-        })?;
+        let mut trace = report.trace.join("\n");
+        trace.push('\n');
+        write(out, "trace.txt", &trace)?;
     }
     Ok(())
 }

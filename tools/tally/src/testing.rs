@@ -457,6 +457,11 @@ pub fn run_jobs(
     outcomes.into_iter().flatten().collect()
 }
 
+/// Whether every run passed.
+pub fn all_passed(outcomes: &[JobOutcome]) -> bool {
+    outcomes.iter().all(|o| o.failures.is_empty())
+}
+
 /// The closing line: `N passed, M failed`.
 pub fn closing_line(outcomes: &[JobOutcome]) -> String {
     let failed = outcomes.iter().filter(|o| !o.failures.is_empty()).count();
