@@ -97,6 +97,54 @@
 //! `@tally/1 trace <record>`. A [`Replayer`] applies such a trace under any policies and
 //! yields the snapshots those policies would have produced.
 //!
+//! # Example
+//!
+//! ```
+//! use accounting::*;
+//!
+//! // Policies normally come from the `policies` crate (`policies::defaults()`).
+//! struct Always(PolicyKey, Decision);
+//! impl Policy for Always {
+//!     fn key(&self) -> PolicyKey { self.0 }
+//!     fn name(&self) -> &'static str { self.1.name() }
+//!     fn decide(&self, _event: &ChargeEvent) -> Decision { self.1 }
+//! }
+//! static COW: Always = Always(PolicyKey::Cow, Decision::Split);
+//! static MSGBUF: Always = Always(PolicyKey::Msgbuf, Decision::Sender);
+//! static PAGETABLE: Always = Always(PolicyKey::PageTable, Decision::Owner);
+//! static RELEASE: Always = Always(PolicyKey::Release, Decision::Migrate);
+//! let policies = Policies { cow: &COW, msgbuf: &MSGBUF, pagetable: &PAGETABLE, release: &RELEASE };
+//!
+//! let mut frames = [FrameEntry::FREE; 16];
+//! let mut ledger = Ledger::new(&mut frames, policies);
+//! let parent = ledger.create_set("parent", None, Some(64 * 1024))?;
+//! let child = ledger.create_set("child", Some(parent), Some(8 * 1024))?;
+//! let p = ledger.create_domain("parent", parent)?;
+//! let c = ledger.create_domain("child", child)?;
+//!
+//! // A demand-zero fault: one page table and one page, reserved together.
+//! let mut fault = Plan::new();
+//! fault
+//!     .push(Op::PageTable { frame: FrameIndex(1), owner: p, causer: p })?
+//!     .push(Op::Anon { frame: FrameIndex(2), domain: p })?;
+//! ledger.reserve(&fault)?.commit();
+//!
+//! // Shared copy-on-write with the child: under `cow = split` each pays half.
+//! ledger.share(FrameIndex(2), c)?;
+//! assert_eq!(ledger.set(child)?.current_of(Kind::Anon), 2048);
+//! // The child writes: it gets a private copy and pays it whole; the parent pays all again.
+//! ledger.cow_copy(FrameIndex(2), FrameIndex(3), c)?;
+//! assert_eq!(ledger.set(child)?.current_of(Kind::Cow), 4096);
+//! assert_eq!(ledger.set(parent)?.current_of(Kind::Anon), 4096);
+//! assert!(ledger.conservation().ok);
+//!
+//! let mut json = String::new();
+//! let header = SnapshotHeader { label: "final", instructions: 0, total_frames: 16, free_frames: 13 };
+//! ledger.write_snapshot(&mut json, &header).unwrap();
+//! assert!(json.starts_with(r#"{"label":"final""#));
+//! # Ok::<(), Error>(())
+//! ```
+//!
 //! # Bad input
 //!
 //! Unknown set or domain ids, frames out of range and frames in the wrong state are errors
