@@ -274,18 +274,77 @@ impl<'a> Ledger<'a> {
     }
 
     /// Sets (or clears) the function called with every trace record. Setting one emits
-    /// `ledger` and `policies` records; set it right after [`Ledger::new`] so the trace holds
-    /// every operation.
+    /// `ledger` and `policies` records, then records that rebuild the sets, limits, domains,
+    /// domain states and boot frames that exist already, so a replay starts from the same
+    /// tables. Frames charged before the hook was set are not traced: set it before the first
+    /// charge (right after [`Ledger::new`] or [`Ledger::reset`] is simplest).
     pub fn set_trace_hook(&mut self, hook: Option<TraceHook>) {
         self.hook = hook;
-        self.emit(|| TraceRecord::Ledger {
+        let Some(hook) = hook else {
+            return;
+        };
+        hook(&TraceRecord::Ledger {
             frames: u32::try_from(self.frames.len()).unwrap_or(u32::MAX),
         });
         let policies = self.policies;
-        self.emit(|| TraceRecord::Policies {
+        hook(&TraceRecord::Policies {
             names: PolicyKey::ALL
                 .map(|key| PolicyName::try_from(policies.get(key).name()).unwrap_or_default()),
         });
+        for (index, set) in self.sets.iter().enumerate() {
+            let id = SetId(index as u16);
+            if index > 0 {
+                hook(&TraceRecord::Set {
+                    id,
+                    name: set.name.clone(),
+                    parent: set.parent,
+                    limit_bytes: set.limit_bytes,
+                });
+            } else if set.limit_bytes.is_some() {
+                hook(&TraceRecord::Limit {
+                    set: id,
+                    limit_bytes: set.limit_bytes,
+                });
+            }
+            for kind in Kind::ALL {
+                if let Some(limit_bytes) = set.kind_limit_bytes[kind.index()] {
+                    hook(&TraceRecord::KindLimit {
+                        set: id,
+                        kind,
+                        limit_bytes: Some(limit_bytes),
+                    });
+                }
+            }
+        }
+        for (index, domain) in self.domains.iter().enumerate() {
+            let id = DomainId(index as u16);
+            hook(&TraceRecord::Domain {
+                id,
+                name: domain.name.clone(),
+                set: domain.set,
+            });
+            if domain.state != DomainState::Running {
+                hook(&TraceRecord::State {
+                    domain: id,
+                    state: domain.state,
+                });
+            }
+        }
+        let mut index = 0;
+        while index < self.frames.len() {
+            if self.frames[index].usage() != FrameUse::Boot {
+                index += 1;
+                continue;
+            }
+            let first = index;
+            while index < self.frames.len() && self.frames[index].usage() == FrameUse::Boot {
+                index += 1;
+            }
+            hook(&TraceRecord::Boot {
+                first: FrameIndex(first as u32),
+                count: (index - first) as u32,
+            });
+        }
     }
 
     /// The trace hook, if set.

@@ -958,6 +958,38 @@ fn replay_reproduces_the_run_under_the_same_policies() {
 }
 
 #[test]
+fn a_late_hook_replays_the_tables_that_exist() {
+    let mut frames = vec![FrameEntry::FREE; 16];
+    let mut ledger = Ledger::new(&mut frames, defaults());
+    ledger.mark_boot_range(f(0), 2).unwrap();
+    ledger.mark_boot(f(5)).unwrap();
+    ledger.set_limit(SetId::KERNEL, Some(PAGE)).unwrap();
+    let [a1, _, b1] = two_sets(&mut ledger, Some(8 * PAGE), None);
+    ledger
+        .set_kind_limit(SetId(1), Kind::Cow, Some(PAGE))
+        .unwrap();
+    ledger.set_domain_state(b1, DomainState::Blocked).unwrap();
+    ledger.set_trace_hook(Some(record));
+    ledger.new_anon(f(3), a1).unwrap();
+    let original = snapshot(&ledger, "late");
+    let trace = take_trace();
+    assert!(trace.contains("boot 0 2\nboot 5 1\n"), "{trace}");
+    let mut replay_frames = vec![FrameEntry::FREE; 16];
+    let mut scratch = vec![FrameIndex(0); 4];
+    let mut replayer = Replayer::new(&mut replay_frames, &mut scratch, defaults());
+    let mut replayed = Vec::new();
+    replay_text(&trace, &mut replayer, |ledger, snapshot| {
+        let mut json = String::new();
+        ledger
+            .write_snapshot_json(&mut json, &snapshot.header())
+            .unwrap();
+        replayed.push(json);
+    })
+    .unwrap();
+    assert_eq!(replayed, [original]);
+}
+
+#[test]
 fn counterfactual_replay_gives_other_numbers() {
     let mut frames = vec![FrameEntry::FREE; 24];
     let mut ledger = Ledger::new(&mut frames, defaults());
