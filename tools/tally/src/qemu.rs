@@ -164,15 +164,7 @@ pub fn run(
     mut on_line: impl FnMut(Stream, &str),
 ) -> Result<Outcome, Failure> {
     let started = Instant::now();
-    let mut child = Command::new(binary)
-        .args(arguments(launch))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|error| {
-            Failure::environment(format!("cannot start {}: {error}", binary.display()))
-        })?;
+    let mut child = spawn(binary, &arguments(launch))?;
 
     let (sender, receiver) = mpsc::channel::<(Stream, String)>();
     let readers = [
@@ -253,6 +245,36 @@ pub fn run(
         qemu_stderr: transcript.qemu_stderr,
         elapsed: started.elapsed(),
     })
+}
+
+/// Starts QEMU with stdin null and both outputs piped. A binary just written (a fake QEMU in a
+/// test) can be briefly "busy" while another thread's fork still holds it open for writing, so
+/// that error is retried a few times.
+fn spawn(binary: &Path, args: &[String]) -> Result<Child, Failure> {
+    let mut attempts = 0;
+    loop {
+        let result = Command::new(binary)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        match result {
+            Ok(child) => return Ok(child),
+            Err(error)
+                if error.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 20 =>
+            {
+                attempts += 1;
+                thread::sleep(Duration::from_millis(25));
+            }
+            Err(error) => {
+                return Err(Failure::environment(format!(
+                    "cannot start {}: {error}",
+                    binary.display()
+                )))
+            }
+        }
+    }
 }
 
 /// The two outputs, accumulated line by line.

@@ -59,12 +59,19 @@ impl Job {
     }
 }
 
-/// Every combination of the valid names of `vary`'s keys, in registry order (the first key
-/// varies slowest). One empty combination when nothing varies.
-pub fn combinations(vary: &[String]) -> Vec<Vec<(String, String)>> {
+/// Every combination of the names of `vary`'s keys (all valid names in registry order, or
+/// the ones `values` lists for that key), the first key varying slowest. One empty combination
+/// when nothing varies.
+pub fn combinations(
+    vary: &[String],
+    values: &[(String, Vec<String>)],
+) -> Vec<Vec<(String, String)>> {
     let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
     for key in vary {
-        let names = registry::valid_names(key).unwrap_or_default();
+        let names: Vec<&str> = match values.iter().find(|(k, _)| k == key) {
+            Some((_, listed)) => listed.iter().map(String::as_str).collect(),
+            None => registry::valid_names(key).unwrap_or_default().to_vec(),
+        };
         combos = combos
             .into_iter()
             .flat_map(|combo| {
@@ -109,7 +116,7 @@ pub fn plan(configs: &[Config], out_root: &Path) -> Vec<Job> {
     let mut jobs: Vec<Job> = configs
         .iter()
         .flat_map(|config| {
-            combinations(&config.vary)
+            combinations(&config.vary, &config.vary_values)
                 .into_iter()
                 .map(move |combo| job(config, combo))
         })
@@ -503,12 +510,27 @@ charge_set = "child"
 
     #[test]
     fn combinations_cover_every_name_of_every_varied_key() {
-        assert_eq!(combinations(&[]), vec![Vec::new()]);
-        let combos = combinations(&["cow".into(), "release".into()]);
+        assert_eq!(combinations(&[], &[]), vec![Vec::new()]);
+        let combos = combinations(&["cow".into(), "release".into()], &[]);
         assert_eq!(combos.len(), 3 * 2);
         assert_eq!(combo_dir(&combos[0]), "cow-writer_release-migrate");
         assert_eq!(combo_dir(&combos[5]), "cow-split_release-stay");
         assert_eq!(combo_dir(&[]), "default");
+        let values = [(
+            "cow".to_string(),
+            vec!["split".to_string(), "writer".to_string()],
+        )];
+        let combos = combinations(&["cow".into(), "release".into()], &values);
+        let dirs: Vec<String> = combos.iter().map(|c| combo_dir(c)).collect();
+        assert_eq!(
+            dirs,
+            [
+                "cow-split_release-migrate",
+                "cow-split_release-stay",
+                "cow-writer_release-migrate",
+                "cow-writer_release-stay"
+            ]
+        );
     }
 
     #[test]

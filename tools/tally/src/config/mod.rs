@@ -54,6 +54,8 @@ pub struct Config {
     pub run: RunSettings,
     /// `experiment.vary`: the policy keys `tally test` varies.
     pub vary: Vec<String>,
+    /// `experiment.values`: for some varied keys, the names to use instead of all of them.
+    pub vary_values: Vec<(String, Vec<String>)>,
     /// `[[charge_set]]` tables, in config order.
     pub charge_sets: Vec<ChargeSet>,
     /// `[[domain]]` tables, in config order.

@@ -36,7 +36,7 @@ const RUN_KEYS: [&str; 7] = [
     "append_bootargs",
     "raw_bootargs",
 ];
-const EXPERIMENT_KEYS: [&str; 1] = ["vary"];
+const EXPERIMENT_KEYS: [&str; 2] = ["vary", "values"];
 const CHARGE_SET_KEYS: [&str; 8] = [
     "name",
     "parent",
@@ -112,9 +112,13 @@ pub(super) fn parse(path: &Path, text: &str, diagnostics: &mut Diagnostics<'_>) 
         .and_then(|ipc| reader.choice(ipc, "ipc.", "transfer", &TRANSFERS))
         .unwrap_or_else(|| TRANSFERS[0].to_string());
     let run = reader.run(root);
-    let vary = reader
+    let (vary, vary_values) = reader
         .section(root, "experiment", &EXPERIMENT_KEYS)
-        .map(|experiment| reader.vary(experiment))
+        .map(|experiment| {
+            let vary = reader.vary(experiment);
+            let values = reader.vary_values(experiment, &vary);
+            (vary, values)
+        })
         .unwrap_or_default();
 
     let charge_sets = reader
@@ -155,6 +159,7 @@ pub(super) fn parse(path: &Path, text: &str, diagnostics: &mut Diagnostics<'_>) 
         transfer,
         run,
         vary,
+        vary_values,
         charge_sets,
         domains,
         endpoints,
@@ -624,6 +629,32 @@ impl Reader<'_, '_> {
         vary
     }
 
+    /// `experiment.values`: the names to use for some varied keys instead of all of them.
+    fn vary_values(
+        &mut self,
+        experiment: &DeTable<'_>,
+        vary: &[String],
+    ) -> Vec<(String, Vec<String>)> {
+        let values = self.policy_table(experiment, "experiment", "values", true);
+        let Some(table) = get(experiment, "values").and_then(|v| v.get_ref().as_table()) else {
+            return values;
+        };
+        for (key, _) in table.iter() {
+            let known = registry::valid_names(key.get_ref()).is_some();
+            if known && !vary.iter().any(|v| v == key.get_ref()) {
+                self.diagnostics.at(
+                    key.span(),
+                    &format!("experiment.values.{}", key.get_ref()),
+                    format!(
+                        "names given for a key that is not varied; varied keys: {}",
+                        choices(vary)
+                    ),
+                );
+            }
+        }
+        values
+    }
+
     fn charge_set(&mut self, table: &DeTable<'_>, span: Range<usize>) -> Option<ChargeSet> {
         let line = self.diagnostics.line_of(span.start);
         let name = self.required_string(table, span, "charge_set.", "name");
@@ -715,9 +746,9 @@ impl Reader<'_, '_> {
 
     fn expect(&mut self, table: &DeTable<'_>, span: Range<usize>) -> Option<Expect> {
         let line = self.diagnostics.line_of(span.start);
-        let when = self.policy_table(table, "when", true);
+        let when = self.policy_table(table, "expect", "when", true);
         let minus_policy: Vec<(String, String)> = self
-            .policy_table(table, "minus_policy", false)
+            .policy_table(table, "expect", "minus_policy", false)
             .into_iter()
             .filter_map(|(key, mut names)| names.pop().map(|name| (key, name)))
             .collect();
@@ -763,11 +794,12 @@ impl Reader<'_, '_> {
         })
     }
 
-    /// A table of policy names: `when` (a name or an array of names per key) or
-    /// `minus_policy` (one name per key).
+    /// A table of policy names in `[section]`: `when` or `values` (a name or an array of names
+    /// per key) or `minus_policy` (one name per key).
     fn policy_table(
         &mut self,
         table: &DeTable<'_>,
+        section: &str,
         key: &str,
         arrays: bool,
     ) -> Vec<(String, Vec<String>)> {
@@ -777,7 +809,7 @@ impl Reader<'_, '_> {
         let Some(policies) = value.get_ref().as_table() else {
             self.diagnostics.at(
                 value.span(),
-                &format!("expect.{key}"),
+                &format!("{section}.{key}"),
                 format!(
                     "expected a table of policy names such as {{ cow = \"holder\" }}, found a {}",
                     type_name(value.get_ref())
@@ -785,7 +817,7 @@ impl Reader<'_, '_> {
             );
             return Vec::new();
         };
-        let prefix = format!("expect.{key}.");
+        let prefix = format!("{section}.{key}.");
         let mut conditions = Vec::new();
         for (policy_key, value) in policies.iter() {
             let path = format!("{prefix}{}", policy_key.get_ref());

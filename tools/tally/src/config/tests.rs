@@ -174,6 +174,35 @@ fn unknown_policy_key_in_vary() {
 }
 
 #[test]
+fn experiment_values_restrict_the_varied_names() {
+    let config = load("[experiment]\nvary = [\"msgbuf\", \"cow\"]\nvalues = { msgbuf = [\"sender\", \"receiver\"] }\n").unwrap();
+    assert_eq!(config.vary, ["msgbuf", "cow"]);
+    assert_eq!(
+        config.vary_values,
+        [(
+            "msgbuf".to_string(),
+            vec!["sender".to_string(), "receiver".to_string()]
+        )]
+    );
+    let d = only_error(
+        "[experiment]\nvary = [\"msgbuf\"]\nvalues = { msgbuf = [\"sender\", \"nobody\"] }\n",
+    );
+    assert_error(
+        &d,
+        3,
+        "experiment.values.msgbuf",
+        &["`nobody`", "sender, receiver, split, kernel"],
+    );
+    let d = only_error("[experiment]\nvary = [\"msgbuf\"]\nvalues = { cow = \"holder\" }\n");
+    assert_error(
+        &d,
+        3,
+        "experiment.values.cow",
+        &["not varied", "varied keys: msgbuf"],
+    );
+}
+
+#[test]
 fn unknown_transfer_and_log_level() {
     let d = only_error("[ipc]\ntransfer = \"mach\"\n");
     assert_error(&d, 2, "ipc.transfer", &["`mach`", "direct, two-stage"]);
