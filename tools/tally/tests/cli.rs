@@ -357,3 +357,34 @@ fn report_rebuilds_the_files_from_a_console_log() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(ws.root.join("rebuilt/report.json").is_file());
 }
+
+#[test]
+fn gdb_waits_for_a_debugger_without_a_timeout() {
+    let ws = Workspace::new("gdb");
+    // Echo the arguments, then behave like a run that takes longer than the timeout would allow.
+    let qemu = ws.qemu(&format!(
+        "echo \"args: $*\"; sleep 2; cat '{}/transcript'",
+        ws.root.display()
+    ));
+    let output = ws.tally(
+        Some(&qemu),
+        &[
+            "run",
+            "--config",
+            "configs/hello.toml",
+            "--gdb",
+            "--timeout",
+            "1",
+        ],
+    );
+    let all = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("gdb-multiarch build/tally.elf -ex 'target remote :1234'"),
+        "{all}"
+    );
+    assert!(
+        all.contains(" -s -S -kernel build/tally.bin -append tally=1 config=hello "),
+        "{all}"
+    );
+}
