@@ -95,6 +95,11 @@ impl fmt::Display for OpenError {
     }
 }
 
+/// Prints one trace record as a framed console line.
+fn print_trace(record: &accounting::TraceRecord) {
+    crate::console::framed("trace", |w| write!(w, "{record}"));
+}
+
 fn index(frames: &FrameAllocator, frame: Frame) -> FrameIndex {
     FrameIndex(frames.index(frame))
 }
@@ -125,6 +130,9 @@ impl Books {
             release: lookup(3)?,
         };
         self.ledger.reset(frame_table, chosen);
+        if config.trace {
+            self.ledger.set_trace_hook(Some(print_trace));
+        }
         self.ledger
             .mark_boot_range(FrameIndex(0), boot_frames)
             .map_err(|_| OpenError("frame table too small"))

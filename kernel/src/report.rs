@@ -4,6 +4,13 @@
 use crate::arch::aarch64::cpu;
 use crate::console;
 use crate::kernel::Kernel;
+use spin::Mutex;
+
+const SNAPSHOT_BUFFER_BYTES: usize = 256 * 1024;
+
+/// Where a snapshot is formatted before it is printed.
+static SNAPSHOT_BUFFER: Mutex<heapless::String<SNAPSHOT_BUFFER_BYTES>> =
+    Mutex::new(heapless::String::new());
 
 /// Writes the `run` record: config, policies, IPC mode, kernel version, RAM size.
 pub fn run_record(k: &Kernel, mem_bytes: usize) {
@@ -33,9 +40,15 @@ pub fn run_record(k: &Kernel, mem_bytes: usize) {
 pub fn snapshot(k: &Kernel, label: &str) -> bool {
     let conservation = k.books.conservation(&k.frames);
     let instructions = cpu::instructions();
-    console::framed("snapshot", |w| {
-        k.books.write_snapshot(w, label, instructions, &k.frames)
-    });
+    // Formatted into a buffer first: writing the snapshot may emit a trace record on the
+    // console, which must not happen while the snapshot line holds it.
+    let mut buffer = SNAPSHOT_BUFFER.lock();
+    buffer.clear();
+    if k.books.write_snapshot(&mut *buffer, label, instructions, &k.frames).is_err() {
+        log::error!("snapshot '{label}' is larger than {SNAPSHOT_BUFFER_BYTES} bytes; not written");
+        return false;
+    }
+    console::framed("snapshot", |w| w.write_str(&buffer));
     if !conservation.ok {
         log::error!(
             "conservation check failed in snapshot '{label}': {} bytes charged, {} bytes in use",
