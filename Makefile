@@ -70,9 +70,11 @@ host-test:
 	cargo test --release -p abi -p accounting -p policies -p tally
 
 qemu-test: image tool
-	$(TALLY) test --kernel $(IMAGE) configs/*.toml
-	$(TALLY) test --kernel $(IMAGE) --mem 4G configs/default.toml
-	$(TALLY) test --kernel $(IMAGE) --expect-config-error "valid values" tests/configs/bad-policy.toml
+	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test configs/*.toml
+	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test-4g --mem 4G configs/default.toml
+	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test-max --cpu max configs/default.toml
+	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test-bad tests/configs/bad-bootargs*.toml
+	$(TALLY) test --kernel $(IMAGE) --expect-config-error "valid values: writer, holder, split" tests/configs/bad-policy.toml
 
 lint:
 	cargo fmt --all -- --check

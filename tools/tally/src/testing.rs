@@ -186,12 +186,79 @@ pub fn cross_check(outcomes: &mut [JobOutcome]) {
     }
 }
 
+/// Checks what every scenario must show, whatever its expectations: no set's subtree usage
+/// above its limit in any snapshot; in `final`, every set back at zero and as many free frames
+/// as in `start`.
+pub fn invariant_failures(report: &Report) -> Vec<String> {
+    let mut failures = Vec::new();
+    for snapshot in &report.snapshots {
+        for set in &snapshot.charge_sets {
+            let subtree = set.extra.get("subtree_bytes").and_then(|v| v.as_u64());
+            if let (Some(limit), Some(subtree)) = (set.limit_bytes, subtree) {
+                if subtree > limit {
+                    failures.push(format!(
+                        "snapshot `{}`: set `{}` uses {subtree} bytes, over its limit of {limit}",
+                        snapshot.label, set.name
+                    ));
+                }
+            }
+        }
+    }
+    let start = report.snapshots.first().filter(|s| s.label == "start");
+    let last = report.snapshots.last().filter(|s| s.label == "final");
+    if let Some(last) = last {
+        for set in &last.charge_sets {
+            let total = set.current.anon
+                + set.current.pagetables
+                + set.current.kernel
+                + set.current.msgbuf
+                + set.current.cow;
+            if total != 0 {
+                failures.push(format!(
+                    "snapshot `final`: set `{}` still pays {total} bytes; every charge must be returned",
+                    set.name
+                ));
+            }
+        }
+        if let Some(start) = start {
+            if start.frames.free != last.frames.free {
+                failures.push(format!(
+                    "free frames: {} in `start` but {} in `final`",
+                    start.frames.free, last.frames.free
+                ));
+            }
+        }
+    }
+    failures
+}
+
+/// Console lines a user program prints when one of its own checks fails (`user::check!`) or
+/// it panics: `[domain] CHECK FAILED: …` / `[domain] panic: …`.
+pub fn program_failures(console: &str) -> Vec<String> {
+    console
+        .lines()
+        .filter(|line| {
+            let Some((name, rest)) = line.strip_prefix('[').and_then(|l| l.split_once("] ")) else {
+                return false;
+            };
+            // Domain names are [a-z0-9_-]; kernel log tags such as `[ info]` are not.
+            let is_domain = !name.is_empty()
+                && name.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                });
+            is_domain && (rest.starts_with("CHECK FAILED") || rest.starts_with("panic:"))
+        })
+        .map(|line| format!("a program's own check failed: {line}"))
+        .collect()
+}
+
 /// Why a run failed its test (empty = it passed).
 pub fn check(job: &Job, result: &RunResult) -> Vec<String> {
     if let Some(text) = &job.config.run.expect_failure {
         return check_expected_failure(text, result);
     }
     let mut failures = result.problems.clone();
+    failures.extend(program_failures(&result.outcome.console));
     if let Some(report) = &result.report {
         let labels: Vec<&str> = report.snapshots.iter().map(|s| s.label.as_str()).collect();
         if labels.first().is_some_and(|first| *first != "start") {
@@ -206,6 +273,7 @@ pub fn check(job: &Job, result: &RunResult) -> Vec<String> {
                 labels[labels.len() - 1]
             ));
         }
+        failures.extend(invariant_failures(report));
         // Expectations that compare runs wait for [`cross_check`].
         for expect in job.own_expectations() {
             {
@@ -473,6 +541,20 @@ pub fn all_passed(outcomes: &[JobOutcome]) -> bool {
 pub fn closing_line(outcomes: &[JobOutcome]) -> String {
     let failed = outcomes.iter().filter(|o| !o.failures.is_empty()).count();
     format!("{} passed, {failed} failed", outcomes.len() - failed)
+}
+
+#[cfg(test)]
+mod invariant_tests {
+    use super::*;
+
+    #[test]
+    fn failed_program_checks_are_found_and_kernel_lines_are_not() {
+        let console = "[ info] CHECK FAILED is just text here\n[child] CHECK FAILED: page 3\n[hog] panic: oops\n[a] fine\n";
+        let found = program_failures(console);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].contains("[child] CHECK FAILED: page 3"));
+        assert!(found[1].contains("[hog] panic: oops"));
+    }
 }
 
 #[cfg(test)]
