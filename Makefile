@@ -63,8 +63,8 @@ debug: image tool
 	  $$SUDO apt-get install -y -qq gdb-multiarch >/dev/null; }
 	$(TALLY) run --kernel $(IMAGE) --gdb $(RUN_ARGS)
 
-## test: host unit and property tests, lint, then QEMU scenario tests.
-test: host-test qemu-test
+## test: lint (fmt, clippy), host unit and property tests, then QEMU scenario tests.
+test: lint host-test qemu-test
 
 host-test:
 	cargo test --release -p abi -p accounting -p policies -p tally

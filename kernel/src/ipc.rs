@@ -391,12 +391,12 @@ impl Kernel {
             _ => None,
         };
 
-        let mut mapped = 0;
         for (i, region) in message.regions.iter().enumerate() {
             let Some(sender) = sender_slot else { break };
             let destination = receive.region_addresses[i];
             if let Err(e) = self.share_region_at(sender, receiver, region, destination) {
-                for (j, done) in message.regions.iter().enumerate().take(mapped) {
+                // Undo the regions mapped before this one.
+                for (j, done) in message.regions.iter().enumerate().take(i) {
                     self.remove_region(receiver, receive.region_addresses[j], done.pages);
                 }
                 if let Some(frames) = bounce {
@@ -404,7 +404,6 @@ impl Kernel {
                 }
                 return Err(e);
             }
-            mapped += 1;
         }
 
         // Nothing can fail from here on.

@@ -44,7 +44,10 @@ pub fn snapshot(k: &Kernel, label: &str) -> bool {
     // console, which must not happen while the snapshot line holds it.
     let mut buffer = SNAPSHOT_BUFFER.lock();
     buffer.clear();
-    if k.books.write_snapshot(&mut *buffer, label, instructions, &k.frames).is_err() {
+    if k.books
+        .write_snapshot(&mut *buffer, label, instructions, &k.frames)
+        .is_err()
+    {
         log::error!("snapshot '{label}' is larger than {SNAPSHOT_BUFFER_BYTES} bytes; not written");
         return false;
     }

@@ -13,7 +13,7 @@ pub fn wait_for_interrupt() {
     asm::wfi();
 }
 
-/// Starts the cycle counter for EL0 and EL1. Under `-icount shift=0` QEMU advances it by one
+/// Starts the cycle counter for EL0 and EL1 and lets EL0 read it. Under `-icount shift=0` QEMU advances it by one
 /// per guest instruction, so it counts instructions exactly and deterministically.
 pub fn start_instruction_counter() {
     // SAFETY: writes PMU control registers only; PMCR_EL0.E|C|LC, PMCCFILTR_EL0 = count at
@@ -22,6 +22,9 @@ pub fn start_instruction_counter() {
         asm!("msr pmccfiltr_el0, {f}", f = in(reg) 0u64, options(nomem, nostack));
         asm!("msr pmcr_el0, {v}", v = in(reg) (1u64 << 0) | (1 << 2) | (1 << 6), options(nomem, nostack));
         asm!("msr pmcntenset_el0, {v}", v = in(reg) 1u64 << 31, options(nomem, nostack));
+        // PMUSERENR_EL0.EN | CR: EL0 may read the cycle counter (benchmark programs count
+        // their own instructions; reading it changes nothing).
+        asm!("msr pmuserenr_el0, {v}", v = in(reg) (1u64 << 0) | (1 << 2), options(nomem, nostack));
         asm!("isb", options(nomem, nostack));
     }
 }
