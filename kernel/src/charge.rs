@@ -3,13 +3,13 @@
 //!
 //! The kernel looks the four policies up once, at boot, by the names in the boot config, and
 //! never branches on a policy's name anywhere else.
+//!
+//! With the `accounting` feature off, [`Books`] only counts how many domains map each frame
+//! (copy-on-write and freeing need that) and charges nothing: the build that benchmarks
+//! measure the cost of accounting against.
 
-use crate::bootcfg::{BootConfig, Name};
 use crate::memory::frames::{Frame, FrameAllocator};
-use accounting::{
-    Conservation, DomainId, DomainState, FrameEntry, FrameIndex, Kind, Ledger, Op, Plan, Policies,
-    SetId, StopReason, Unmapped,
-};
+use accounting::{FrameIndex, StopReason};
 use core::fmt;
 
 /// Why a charge could not be made.
@@ -81,13 +81,17 @@ impl ToAbi for accounting::Error {
     }
 }
 
-/// The books: the ledger over every RAM frame, with the policies chosen at boot.
-pub struct Books {
-    ledger: Ledger<'static>,
-}
+#[cfg(feature = "accounting")]
+mod ledger;
+#[cfg(feature = "accounting")]
+pub use ledger::Books;
+#[cfg(not(feature = "accounting"))]
+mod counting;
+#[cfg(not(feature = "accounting"))]
+pub use counting::Books;
 
 /// Why the books could not be opened.
-pub struct OpenError(&'static str);
+pub struct OpenError(pub &'static str);
 
 impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -95,285 +99,6 @@ impl fmt::Display for OpenError {
     }
 }
 
-/// Prints one trace record as a framed console line.
-fn print_trace(record: &accounting::TraceRecord) {
-    crate::console::framed("trace", |w| write!(w, "{record}"));
-}
-
-fn index(frames: &FrameAllocator, frame: Frame) -> FrameIndex {
+pub(crate) fn index(frames: &FrameAllocator, frame: Frame) -> FrameIndex {
     FrameIndex(frames.index(frame))
-}
-
-impl Books {
-    /// Books with no frames yet (the ledger is about 100 KB: it lives in the kernel's static
-    /// state and is opened in place by [`Books::open`]).
-    pub const EMPTY: Books = Books {
-        ledger: Ledger::empty(),
-    };
-
-    /// Opens the books over `frame_table`, marks the first `boot_frames` frames as the kernel's
-    /// own and looks the config's policies up.
-    pub fn open(
-        &mut self,
-        frame_table: &'static mut [FrameEntry],
-        config: &BootConfig,
-        boot_frames: u32,
-    ) -> Result<(), OpenError> {
-        let lookup = |i: usize| {
-            policies::lookup(policies::KEYS[i], config.policy[i])
-                .map_err(|_| OpenError("unknown policy"))
-        };
-        let chosen = Policies {
-            cow: lookup(0)?,
-            msgbuf: lookup(1)?,
-            pagetable: lookup(2)?,
-            release: lookup(3)?,
-        };
-        self.ledger.reset(frame_table, chosen);
-        if config.trace {
-            self.ledger.set_trace_hook(Some(print_trace));
-        }
-        self.ledger
-            .mark_boot_range(FrameIndex(0), boot_frames)
-            .map_err(|_| OpenError("frame table too small"))
-    }
-
-    /// Creates a charge set with optional per-kind sub-limits.
-    pub fn create_set(
-        &mut self,
-        name: &str,
-        parent: Option<SetId>,
-        limit_bytes: Option<u64>,
-        kind_limits: &[(Name, u64)],
-    ) -> Result<SetId, accounting::Error> {
-        let set = self.ledger.create_set(name, parent, limit_bytes)?;
-        for (kind, bytes) in kind_limits {
-            if let Some(kind) = Kind::from_key(kind) {
-                self.ledger.set_kind_limit(set, kind, Some(*bytes))?;
-            }
-        }
-        Ok(set)
-    }
-
-    /// Changes a set's limit.
-    pub fn set_limit(
-        &mut self,
-        set: SetId,
-        limit_bytes: Option<u64>,
-    ) -> Result<(), accounting::Error> {
-        self.ledger.set_limit(set, limit_bytes)
-    }
-
-    /// Registers a domain bound to `set`.
-    pub fn create_domain(&mut self, name: &str, set: SetId) -> Result<DomainId, accounting::Error> {
-        self.ledger.create_domain(name, set)
-    }
-
-    /// Records a domain's state for reports.
-    pub fn domain_state(&mut self, domain: DomainId, state: DomainState) {
-        let _ = self.ledger.set_domain_state(domain, state);
-    }
-
-    fn apply(&mut self, plan: &Plan) -> Result<(), ChargeError> {
-        if !cfg!(feature = "accounting") {
-            return Ok(());
-        }
-        self.ledger.reserve(plan)?.commit();
-        Ok(())
-    }
-
-    /// A new domain's control block and capability table (`kernel`, paid by its set) and its
-    /// root table (`pagetables`).
-    pub fn charge_domain_objects(
-        &mut self,
-        set: SetId,
-        domain: DomainId,
-        causer: DomainId,
-        objects: [Frame; 2],
-        root: Frame,
-        frames: &FrameAllocator,
-    ) -> Result<(), ChargeError> {
-        let mut plan = Plan::new();
-        for object in objects {
-            plan.push(Op::Kernel {
-                frame: index(frames, object),
-                set,
-                causer: Some(causer),
-            })?;
-        }
-        plan.push(Op::PageTable {
-            frame: index(frames, root),
-            owner: domain,
-            causer,
-        })?;
-        self.apply(&plan)
-    }
-
-    /// A kernel object frame paid by `set`.
-    pub fn charge_kernel_object(
-        &mut self,
-        set: SetId,
-        causer: Option<DomainId>,
-        object: Frame,
-        frames: &FrameAllocator,
-    ) -> Result<(), ChargeError> {
-        self.apply(&Plan::one(Op::Kernel {
-            frame: index(frames, object),
-            set,
-            causer,
-        }))
-    }
-
-    /// Message-buffer frames (`msgbuf` policy) for a message from `sender` to `receiver`.
-    pub fn charge_msgbufs(
-        &mut self,
-        buffers: &[Frame],
-        sender: DomainId,
-        receiver: DomainId,
-        frames: &FrameAllocator,
-    ) -> Result<(), ChargeError> {
-        let mut plan = Plan::new();
-        for buffer in buffers {
-            plan.push(Op::Msgbuf {
-                frame: index(frames, *buffer),
-                sender,
-                receiver,
-            })?;
-        }
-        self.apply(&plan)
-    }
-
-    /// The set a domain is bound to.
-    pub fn domain_set(&self, domain: DomainId) -> SetId {
-        self.ledger.domain_set(domain).unwrap_or(SetId::KERNEL)
-    }
-
-    /// A user page (`anon`) mapped by `owner` and the tables it needed, made necessary by
-    /// `causer`.
-    pub fn charge_page(
-        &mut self,
-        owner: DomainId,
-        causer: DomainId,
-        page: Frame,
-        tables: &[Frame],
-        frames: &FrameAllocator,
-    ) -> Result<(), ChargeError> {
-        let mut plan = Plan::one(Op::Anon {
-            frame: index(frames, page),
-            domain: owner,
-        });
-        for table in tables {
-            plan.push(Op::PageTable {
-                frame: index(frames, *table),
-                owner,
-                causer,
-            })?;
-        }
-        self.apply(&plan)
-    }
-
-    /// `domain` maps `frame` copy-on-write too; `tables` are the tables its space needed,
-    /// made necessary by `causer`.
-    pub fn share_page(
-        &mut self,
-        frame: Frame,
-        domain: DomainId,
-        causer: DomainId,
-        tables: &[Frame],
-        frames: &FrameAllocator,
-    ) -> Result<(), ChargeError> {
-        let mut plan = Plan::one(Op::Share {
-            frame: index(frames, frame),
-            domain,
-        });
-        for table in tables {
-            plan.push(Op::PageTable {
-                frame: index(frames, *table),
-                owner: domain,
-                causer,
-            })?;
-        }
-        self.apply(&plan)
-    }
-
-    /// A private copy of a shared frame for `writer`.
-    pub fn cow_copy(
-        &mut self,
-        original: Frame,
-        copy: Frame,
-        writer: DomainId,
-        frames: &FrameAllocator,
-    ) -> Result<(), ChargeError> {
-        self.apply(&Plan::one(Op::CowCopy {
-            original: index(frames, original),
-            copy: index(frames, copy),
-            writer,
-        }))
-    }
-
-    /// How many domains map `frame`.
-    pub fn mappers(&self, frame: Frame, frames: &FrameAllocator) -> usize {
-        self.ledger.mappers(index(frames, frame)).unwrap_or(0)
-    }
-
-    /// `domain` no longer maps `frame`; true when nobody does and the frame must be freed.
-    pub fn unmap(&mut self, frame: Frame, domain: DomainId, frames: &FrameAllocator) -> bool {
-        match self.ledger.unmap(index(frames, frame), domain) {
-            Ok(Unmapped::Freed) => true,
-            Ok(Unmapped::StillMapped) => false,
-            Err(error) => {
-                // Only an exhausted sharer-list pool can fail a departure; keeping the frame
-                // (and its charges) is the one choice that keeps the books balanced.
-                log::error!(
-                    "unmap of frame {:#x} failed: {error}; the frame stays charged",
-                    frame.address()
-                );
-                false
-            }
-        }
-    }
-
-    /// Frees an unmapped frame (page table, kernel object, message buffer).
-    pub fn free(&mut self, frame: Frame, frames: &FrameAllocator) {
-        let _ = self.ledger.free(index(frames, frame));
-    }
-
-    /// The conservation check.
-    pub fn conservation(&self, _frames: &FrameAllocator) -> Conservation {
-        self.ledger.conservation()
-    }
-
-    /// A set's usage for `set_query`.
-    pub fn usage(&self, set: SetId) -> abi::SetUsage {
-        let mut usage = abi::SetUsage {
-            limit_bytes: u64::MAX,
-            ..Default::default()
-        };
-        if let Ok(charge_set) = self.ledger.set(set) {
-            usage.limit_bytes = charge_set.limit_bytes.unwrap_or(u64::MAX);
-            usage.subtree_bytes = charge_set.subtree_bytes;
-            for kind in Kind::ALL {
-                usage.current_bytes[kind.index()] = charge_set.current_of(kind);
-                usage.denied[kind.index()] = charge_set.denied[kind.index()];
-            }
-        }
-        usage
-    }
-
-    /// Writes one snapshot object of `tally.report/1`.
-    pub fn write_snapshot(
-        &self,
-        w: &mut dyn fmt::Write,
-        label: &str,
-        instructions: u64,
-        frames: &FrameAllocator,
-    ) -> fmt::Result {
-        let header = accounting::report::SnapshotHeader {
-            label,
-            instructions,
-            total_frames: frames.total_frames() as u64,
-            free_frames: frames.free_frames() as u64,
-        };
-        self.ledger.write_snapshot(&mut &mut *w, &header)
-    }
 }

@@ -1,0 +1,222 @@
+//! The books with accounting compiled out: no charge sets, no policies, no limits — only the
+//! number of domains mapping each frame, which copy-on-write and freeing need. Reports from
+//! this build carry no charge sets and an honest failing conservation check (nothing is
+//! charged), so they are for instruction-count comparisons only.
+
+use super::{index, ChargeError, OpenError};
+use crate::bootcfg::{BootConfig, Name};
+use crate::memory::frames::{Frame, FrameAllocator};
+use accounting::{Conservation, DomainId, DomainState, FrameEntry, SetId};
+use core::fmt;
+
+/// Mapping counts per frame.
+pub struct Books {
+    mappers: &'static mut [u16],
+    sets: u16,
+    domains: u16,
+}
+
+impl Books {
+    /// Books over no frames yet.
+    pub const EMPTY: Books = Books::empty();
+
+    const fn empty() -> Books {
+        Books { mappers: &mut [], sets: 1, domains: 0 }
+    }
+
+    /// Uses the frame-table memory as one 16-bit mapping count per frame.
+    pub fn open(
+        &mut self,
+        frame_table: &'static mut [FrameEntry],
+        _config: &BootConfig,
+        _boot_frames: u32,
+    ) -> Result<(), OpenError> {
+        let frames = frame_table.len();
+        let pointer = frame_table.as_mut_ptr() as *mut u16;
+        // SAFETY: the frame table is zeroed memory of 8 bytes per frame owned by the books for
+        // the whole run; 2 bytes per frame fit inside it and u16 needs less alignment.
+        self.mappers = unsafe { core::slice::from_raw_parts_mut(pointer, frames) };
+        Ok(())
+    }
+
+    /// Hands out set ids so capabilities still work.
+    pub fn create_set(
+        &mut self,
+        _name: &str,
+        _parent: Option<SetId>,
+        _limit_bytes: Option<u64>,
+        _kind_limits: &[(Name, u64)],
+    ) -> Result<SetId, accounting::Error> {
+        self.sets += 1;
+        Ok(SetId(self.sets - 1))
+    }
+
+    /// Limits are not enforced.
+    pub fn set_limit(&mut self, _set: SetId, _limit: Option<u64>) -> Result<(), accounting::Error> {
+        Ok(())
+    }
+
+    /// Hands out domain ids.
+    pub fn create_domain(
+        &mut self,
+        _name: &str,
+        _set: SetId,
+    ) -> Result<DomainId, accounting::Error> {
+        self.domains += 1;
+        Ok(DomainId(self.domains - 1))
+    }
+
+    /// Not recorded.
+    pub fn domain_state(&mut self, _domain: DomainId, _state: DomainState) {}
+
+    /// Nothing to charge.
+    pub fn charge_domain_objects(
+        &mut self,
+        _set: SetId,
+        _domain: DomainId,
+        _causer: DomainId,
+        _objects: [Frame; 2],
+        _root: Frame,
+        _frames: &FrameAllocator,
+    ) -> Result<(), ChargeError> {
+        Ok(())
+    }
+
+    /// Nothing to charge.
+    pub fn charge_kernel_object(
+        &mut self,
+        _set: SetId,
+        _causer: Option<DomainId>,
+        _object: Frame,
+        _frames: &FrameAllocator,
+    ) -> Result<(), ChargeError> {
+        Ok(())
+    }
+
+    /// Nothing to charge.
+    pub fn charge_msgbufs(
+        &mut self,
+        _buffers: &[Frame],
+        _sender: DomainId,
+        _receiver: DomainId,
+        _frames: &FrameAllocator,
+    ) -> Result<(), ChargeError> {
+        Ok(())
+    }
+
+    /// Every domain is in the kernel set.
+    pub fn domain_set(&self, _domain: DomainId) -> SetId {
+        SetId::KERNEL
+    }
+
+    fn count(&mut self, frame: Frame, frames: &FrameAllocator) -> Option<&mut u16> {
+        self.mappers.get_mut(index(frames, frame).0 as usize)
+    }
+
+    /// A new page has one mapper.
+    pub fn charge_page(
+        &mut self,
+        _owner: DomainId,
+        _causer: DomainId,
+        page: Frame,
+        _tables: &[Frame],
+        frames: &FrameAllocator,
+    ) -> Result<(), ChargeError> {
+        *self.count(page, frames).ok_or(ChargeError::Fault)? = 1;
+        Ok(())
+    }
+
+    /// One more mapper.
+    pub fn share_page(
+        &mut self,
+        frame: Frame,
+        _domain: DomainId,
+        _causer: DomainId,
+        _tables: &[Frame],
+        frames: &FrameAllocator,
+    ) -> Result<(), ChargeError> {
+        let count = self.count(frame, frames).ok_or(ChargeError::Fault)?;
+        *count = count.checked_add(1).ok_or(ChargeError::TableFull)?;
+        Ok(())
+    }
+
+    /// The writer leaves the original and maps its copy alone.
+    pub fn cow_copy(
+        &mut self,
+        original: Frame,
+        copy: Frame,
+        _writer: DomainId,
+        frames: &FrameAllocator,
+    ) -> Result<(), ChargeError> {
+        if let Some(count) = self.count(original, frames) {
+            *count = count.saturating_sub(1);
+        }
+        *self.count(copy, frames).ok_or(ChargeError::Fault)? = 1;
+        Ok(())
+    }
+
+    /// How many domains map `frame`.
+    pub fn mappers(&self, frame: Frame, frames: &FrameAllocator) -> usize {
+        self.mappers
+            .get(index(frames, frame).0 as usize)
+            .map_or(0, |c| *c as usize)
+    }
+
+    /// One mapper fewer; true when none is left.
+    pub fn unmap(&mut self, frame: Frame, _domain: DomainId, frames: &FrameAllocator) -> bool {
+        match self.count(frame, frames) {
+            Some(count) => {
+                *count = count.saturating_sub(1);
+                *count == 0
+            }
+            None => true,
+        }
+    }
+
+    /// Nothing to uncharge.
+    pub fn free(&mut self, _frame: Frame, _frames: &FrameAllocator) {}
+
+    /// Nothing is charged, so the check cannot hold; the run's reports say so.
+    pub fn conservation(&self, frames: &FrameAllocator) -> Conservation {
+        let in_use_bytes =
+            (frames.total_frames() - frames.boot_frames() - frames.free_frames()) as u64 * 4096;
+        Conservation {
+            charged_bytes: 0,
+            in_use_bytes,
+            ok: in_use_bytes == 0,
+        }
+    }
+
+    /// No usage is kept.
+    pub fn usage(&self, _set: SetId) -> abi::SetUsage {
+        abi::SetUsage {
+            limit_bytes: u64::MAX,
+            ..Default::default()
+        }
+    }
+
+    /// A snapshot with frame counts and no charge sets.
+    pub fn write_snapshot(
+        &self,
+        w: &mut dyn fmt::Write,
+        label: &str,
+        instructions: u64,
+        frames: &FrameAllocator,
+    ) -> fmt::Result {
+        let conservation = self.conservation(frames);
+        let in_use = conservation.in_use_bytes / 4096;
+        write!(w, "{{\"label\":")?;
+        accounting::report::write_json_string(&mut &mut *w, label)?;
+        write!(
+            w,
+            ",\"instructions\":{instructions},\"frames\":{{\"total\":{},\"free\":{},\"boot\":{},\"in_use\":{in_use}}},\
+             \"conservation\":{{\"charged_bytes\":0,\"in_use_bytes\":{},\"ok\":{}}},\"charge_sets\":[],\"domains\":[],\
+             \"accounting\":false}}",
+            frames.total_frames(),
+            frames.free_frames(),
+            frames.boot_frames(),
+            conservation.in_use_bytes,
+            conservation.ok
+        )
+    }
+}
