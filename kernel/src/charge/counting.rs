@@ -21,7 +21,11 @@ impl Books {
     pub const EMPTY: Books = Books::empty();
 
     const fn empty() -> Books {
-        Books { mappers: &mut [], sets: 1, domains: 0 }
+        Books {
+            mappers: &mut [],
+            sets: 1,
+            domains: 0,
+        }
     }
 
     /// Uses the frame-table memory as one 16-bit mapping count per frame.
