@@ -1,0 +1,167 @@
+//! Malformed messages: bad capability indices, lengths past the bounds, buffers in unmapped or
+//! kernel memory, regions the sender does not own. Each send must fail with its own error and
+//! change nothing; a last, valid message tells the sink (capability 0's receiver) to stop.
+#![no_std]
+#![no_main]
+
+use user::{check, data_message, println, send, syscall, Error, Message, SharedRegion, Syscall};
+
+const KERNEL_ADDRESS: usize = 0xFFFF_FF80_4008_0000;
+const UNMAPPED: usize = 0x7700_0000;
+
+fn expect(what: &str, message: &Message, error: Error) {
+    let result = send(0, message);
+    check!(
+        result == Err(error),
+        "{}: expected {}, got {:?}",
+        what,
+        error.name(),
+        result
+    );
+}
+
+#[no_mangle]
+fn main() -> i32 {
+    let data = [1u8; 64];
+    let good = data_message(&data);
+
+    // The message descriptor itself in bad places.
+    for (what, address) in [
+        ("descriptor in kernel memory", KERNEL_ADDRESS),
+        ("unmapped descriptor", UNMAPPED),
+        ("misaligned descriptor", 0x40_0003),
+    ] {
+        let raw = syscall(Syscall::Send, [0, address, 0, 0, 0, 0]);
+        let result = Error::decode_return(raw);
+        check!(
+            matches!(result, Err(Error::BadAddress) | Err(Error::BadArgument)),
+            "{}: got {:?}",
+            what,
+            result
+        );
+    }
+    // Forged and wrong-type endpoint capabilities.
+    let raw = syscall(
+        Syscall::Send,
+        [63, &good as *const Message as usize, 0, 0, 0, 0],
+    );
+    check!(
+        Error::decode_return(raw) == Err(Error::BadCapability),
+        "forged endpoint capability"
+    );
+    let raw = syscall(
+        Syscall::Send,
+        [usize::MAX, &good as *const Message as usize, 0, 0, 0, 0],
+    );
+    check!(
+        Error::decode_return(raw) == Err(Error::BadCapability),
+        "huge endpoint capability index"
+    );
+    let raw = syscall(
+        Syscall::Send,
+        [1, &good as *const Message as usize, 0, 0, 0, 0],
+    );
+    check!(
+        Error::decode_return(raw) == Err(Error::WrongCapabilityType),
+        "a set capability is not an endpoint"
+    );
+
+    // Bounds.
+    expect(
+        "data past the bound",
+        &Message {
+            data_length: 16385,
+            ..good
+        },
+        Error::MessageTooLarge,
+    );
+    expect(
+        "huge data length",
+        &Message {
+            data_length: usize::MAX,
+            ..good
+        },
+        Error::MessageTooLarge,
+    );
+    expect(
+        "too many capabilities",
+        &Message {
+            cap_count: 5,
+            ..good
+        },
+        Error::MessageTooLarge,
+    );
+    expect(
+        "too many regions",
+        &Message {
+            region_count: 5,
+            ..good
+        },
+        Error::MessageTooLarge,
+    );
+    // Data in bad places.
+    expect(
+        "data in kernel memory",
+        &Message {
+            data_address: KERNEL_ADDRESS,
+            ..good
+        },
+        Error::BadAddress,
+    );
+    expect(
+        "unmapped data",
+        &Message {
+            data_address: UNMAPPED,
+            ..good
+        },
+        Error::BadAddress,
+    );
+    expect(
+        "data wrapping around",
+        &Message {
+            data_address: usize::MAX - 8,
+            ..good
+        },
+        Error::BadAddress,
+    );
+    // Capabilities it does not have.
+    let mut forged = good;
+    forged.caps[0] = 40;
+    forged.cap_count = 1;
+    expect(
+        "forged capability in the message",
+        &forged,
+        Error::BadCapability,
+    );
+    // Regions it does not own.
+    let mut region = good;
+    region.regions[0] = SharedRegion {
+        address: UNMAPPED,
+        pages: 4,
+    };
+    region.region_count = 1;
+    expect("region it does not own", &region, Error::BadAddress);
+    region.regions[0] = SharedRegion {
+        address: KERNEL_ADDRESS,
+        pages: 1,
+    };
+    expect("region in kernel memory", &region, Error::BadAddress);
+    region.regions[0] = SharedRegion {
+        address: 0x40_0000,
+        pages: 0,
+    };
+    expect("empty region", &region, Error::MessageTooLarge);
+    region.regions[0] = SharedRegion {
+        address: 0x40_0000,
+        pages: 1,
+    };
+    expect(
+        "read-only program text as a region",
+        &region,
+        Error::BadAddress,
+    );
+
+    check!(send(0, &good).is_ok(), "the valid message");
+    println!("bad_messages: every malformed message was refused");
+    0
+}
