@@ -128,7 +128,7 @@ pub fn run_config(config: &Config, options: &RunOptions) -> Result<RunResult, Fa
     prepare_out_dir(&options.out_dir)?;
     if launch.gdb {
         eprintln!(
-            "tally: QEMU waits for a debugger on :1234; attach with:\n  gdb-multiarch build/tally.elf -ex 'target remote :1234'"
+            "tally: QEMU waits for a debugger on :1234; attach with:\n  gdb-multiarch build/tally.elf -ex 'target remote :1234' -ex 'hbreak *0x40080000' -ex continue\n  (stops at the kernel's first instruction, MMU off, at its physical address; once the MMU is on,\n  symbols such as `break kernel_entry` and `break exception_dispatch` work as usual)"
         );
     }
     let echo = options.echo;
