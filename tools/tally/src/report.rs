@@ -334,9 +334,11 @@ pub fn is_framed(line: &str) -> bool {
 /// Builds a report from a whole console transcript. Lines that are not framed are ignored.
 /// Errors: no `run` record, a framed line whose JSON does not parse or lacks a required field,
 /// a `snapshot` before the `run` record, a second `run` or `end`, or a record after `end`.
+/// `trace` records may come before the `run` record (the kernel traces from its first charge).
 /// A transcript without an `end` record gives `status: "incomplete"`.
 pub fn parse_console(console: &str) -> Result<Report> {
     let mut report: Option<Report> = None;
+    let mut early_trace: Vec<String> = Vec::new();
     let mut ended = false;
     for (index, raw_line) in console.lines().enumerate() {
         let line_number = index + 1;
@@ -352,11 +354,13 @@ pub fn parse_console(console: &str) -> Result<Report> {
                 context()
             );
         }
-        // Trace records are text, not JSON.
+        // Trace records are text, not JSON. The kernel starts tracing before it writes the
+        // `run` record (the ledger's first records describe the boot frames), so records that
+        // come early wait for it.
         if record_type == "trace" {
             match report.as_mut() {
                 Some(report) => report.trace.push(json.to_string()),
-                None => bail!("{}: a `trace` record before the `run` record", context()),
+                None => early_trace.push(json.to_string()),
             }
             continue;
         }
@@ -378,7 +382,7 @@ pub fn parse_console(console: &str) -> Result<Report> {
                     snapshots: Vec::new(),
                     host: None,
                     extra: run.extra,
-                    trace: Vec::new(),
+                    trace: std::mem::take(&mut early_trace),
                     unknown_records: Vec::new(),
                 });
             }
@@ -459,6 +463,21 @@ tally: powering off
         assert_eq!(child.stop_reason, Some(Value::from("over limit: cow")));
         assert_eq!(report.trace, ["cow 120 121 1"]);
         assert!(report.conservation_problems().is_empty());
+    }
+
+    #[test]
+    fn trace_records_before_the_run_record_are_kept_in_order() {
+        let early = TRANSCRIPT.replace(
+            "@tally/1 run ",
+            "@tally/1 trace ledger 32768\n@tally/1 trace boot 0 60\n@tally/1 run ",
+        );
+        let report = parse_console(&early).unwrap();
+        assert_eq!(report.trace, ["ledger 32768", "boot 0 60", "cow 120 121 1"]);
+        // Without a `run` record there is still no report.
+        let message = parse_console("@tally/1 trace ledger 8\n")
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("no `@tally/1 run`"), "{message}");
     }
 
     #[test]
