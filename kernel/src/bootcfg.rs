@@ -74,6 +74,29 @@ pub struct BootConfig {
     pub endpoints: Vec<Name, MAX_CONFIG_ENDPOINTS>,
 }
 
+/// The valid values quoted in an error: fixed text, or a registry's list of names.
+#[derive(Debug)]
+pub enum Choices {
+    /// A comma-separated list.
+    Text(&'static str),
+    /// Names, e.g. from the policy registry.
+    List(&'static [&'static str]),
+}
+
+impl core::fmt::Display for Choices {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            Choices::Text(text) => f.write_str(text),
+            Choices::List(names) => {
+                for (i, name) in names.iter().enumerate() {
+                    write!(f, "{}{name}", if i == 0 { "" } else { ", " })?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Why the boot config was rejected. Displayed after `tally: bad boot config: `.
 #[derive(Debug)]
 pub enum ConfigError {
@@ -87,7 +110,7 @@ pub enum ConfigError {
     BadValue {
         key: &'static str,
         value: String<64>,
-        valid: &'static str,
+        valid: Choices,
     },
     /// A name that is not `[a-z0-9_-]{1,23}` or too many fields.
     BadName(String<64>),
@@ -173,12 +196,12 @@ fn choice(
         .ok_or_else(|| ConfigError::BadValue {
             key,
             value: short(value),
-            valid: match key {
+            valid: Choices::Text(match key {
                 "log" => "error, warn, info, debug, trace",
                 "transfer" => "direct, two-stage",
                 "trace" => "on, off",
                 _ => "anon, pagetables, kernel, msgbuf, cow",
-            },
+            }),
         })
 }
 
@@ -250,7 +273,7 @@ pub fn parse(bootargs: &str) -> Result<BootConfig, ConfigError> {
                             ConfigError::BadValue {
                                 key: policies::KEYS[index],
                                 value: short(value),
-                                valid: policy_choices(index),
+                                valid: Choices::List(valid),
                             }
                         })?;
                 }
@@ -259,15 +282,6 @@ pub fn parse(bootargs: &str) -> Result<BootConfig, ConfigError> {
         }
     }
     Ok(config)
-}
-
-fn policy_choices(index: usize) -> &'static str {
-    match index {
-        0 => "writer, holder, split",
-        1 => "sender, receiver, split, kernel",
-        2 => "owner, causer",
-        _ => "migrate, stay",
-    }
 }
 
 fn parse_set(config: &mut BootConfig, value: &str) -> Result<(), ConfigError> {
@@ -328,7 +342,7 @@ fn parse_domain(config: &mut BootConfig, value: &str) -> Result<(), ConfigError>
         return Err(ConfigError::BadValue {
             key: "program",
             value: short(&program),
-            valid: crate::programs::NAMES_LIST,
+            valid: Choices::Text(crate::programs::NAMES_LIST),
         });
     }
     config
@@ -373,7 +387,7 @@ fn parse_cap(config: &mut BootConfig, value: &str) -> Result<(), ConfigError> {
             return Err(ConfigError::BadValue {
                 key: "cap type",
                 value: short(kind),
-                valid: "set, dom, ep",
+                valid: Choices::Text("set, dom, ep"),
             })
         }
     };
