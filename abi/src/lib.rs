@@ -228,7 +228,15 @@ pub struct SpawnRequest {
     pub regions_address: usize,
     /// Number of regions (at most [`MAX_SPAWN_REGIONS`]).
     pub regions_length: usize,
+    /// Capability indices of the caller copied into the new domain's table, after capability
+    /// 0 (which always names the caller).
+    pub caps: [usize; MAX_SPAWN_CAPS],
+    /// How many of `caps` are used.
+    pub cap_count: usize,
 }
+
+/// Most capabilities one `spawn` may pass on.
+pub const MAX_SPAWN_CAPS: usize = 4;
 
 /// Most data bytes in one message.
 pub const MAX_MESSAGE_BYTES: usize = 16384;

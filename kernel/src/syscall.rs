@@ -44,6 +44,7 @@ enum Call {
         name: String<23>,
         set: SetId,
         regions: Vec<SharedRegion, { abi::MAX_SPAWN_REGIONS }>,
+        caps: Vec<Capability, { abi::MAX_SPAWN_CAPS }>,
     },
     SetCreate {
         parent: SetId,
@@ -218,6 +219,15 @@ impl Kernel {
                 let program = self.read_name(slot, word(0), word(1))?;
                 let name = self.read_name(slot, word(2), word(3))?;
                 let (regions_address, count) = (word(4), word(5));
+                let cap_count = word(6 + abi::MAX_SPAWN_CAPS);
+                if cap_count > abi::MAX_SPAWN_CAPS {
+                    return Err(Error::BadArgument);
+                }
+                let caller_caps = self.slots[slot].caps().ok_or(Error::BadCapability)?;
+                let mut caps = Vec::<Capability, { abi::MAX_SPAWN_CAPS }>::new();
+                for i in 0..cap_count {
+                    let _ = caps.push(caller_caps.get(word(6 + i))?);
+                }
                 let set = self.set_cap(slot, args[1])?;
                 if count > abi::MAX_SPAWN_REGIONS {
                     return Err(Error::BadArgument);
@@ -261,6 +271,7 @@ impl Kernel {
                     name,
                     set,
                     regions,
+                    caps,
                 }
             }
             Syscall::SetCreate => {
@@ -389,7 +400,8 @@ impl Kernel {
                 name,
                 set,
                 regions,
-            } => self.spawn(slot, &program, &name, set, &regions),
+                caps,
+            } => self.spawn(slot, &program, &name, set, &regions, &caps),
             Call::SetCreate {
                 parent,
                 name,
@@ -440,6 +452,7 @@ impl Kernel {
         name: &str,
         set: SetId,
         regions: &[SharedRegion],
+        passed: &[Capability],
     ) -> Result<usize, Error> {
         let child = self.create_domain(name, set, program, Some(slot))?;
         // The child's capability 0 names its creator (to wait for it, for instance).
@@ -449,6 +462,9 @@ impl Kernel {
         };
         if let Some(caps) = self.slots[child].caps() {
             let _ = caps.insert(creator);
+            for cap in passed {
+                let _ = caps.insert(*cap);
+            }
         }
         for region in regions {
             if let Err(e) = self.share_region(slot, child, region) {

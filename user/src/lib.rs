@@ -57,6 +57,18 @@ fn call(call: Syscall, args: [usize; 6]) -> Result<usize, Error> {
     Error::decode_return(syscall(call, args))
 }
 
+/// Guest instructions retired so far by the whole system, EL0 and EL1 (`PMCCNTR_EL0`, which
+/// QEMU's `-icount shift=0` advances by one per instruction; the kernel lets EL0 read it).
+/// For benchmarks: the difference of two reads is the exact path length between them.
+#[inline(always)]
+pub fn instructions() -> u64 {
+    let value: u64;
+    // SAFETY: reading PMCCNTR_EL0 changes nothing. Not `nomem`, so the compiler keeps memory
+    // accesses on their side of the read (it acts as a compiler barrier for measured loops).
+    unsafe { asm!("mrs {v}, pmccntr_el0", v = out(reg) value, options(nostack, preserves_flags)) };
+    value
+}
+
 /// Writes bytes to the console.
 pub fn console_write(bytes: &[u8]) -> Result<usize, Error> {
     call(
@@ -95,21 +107,38 @@ pub fn unmap(address: usize, pages: usize) -> Result<(), Error> {
 
 /// Starts `program` in a new domain called `name`, bound to the charge set behind `set_cap`,
 /// sharing `regions` of the caller copy-on-write; returns the capability index of the new
-/// domain.
+/// domain. The new domain's capability 0 names the caller.
 pub fn spawn(
     program: &str,
     name: &str,
     set_cap: usize,
     regions: &[SharedRegion],
 ) -> Result<usize, Error> {
-    let request = SpawnRequest {
+    spawn_with_caps(program, name, set_cap, regions, &[])
+}
+
+/// [`spawn`], also copying the caller's capabilities `caps` into the new domain (as its
+/// capabilities 1, 2, ...).
+pub fn spawn_with_caps(
+    program: &str,
+    name: &str,
+    set_cap: usize,
+    regions: &[SharedRegion],
+    caps: &[usize],
+) -> Result<usize, Error> {
+    let mut request = SpawnRequest {
         program_address: program.as_ptr() as usize,
         program_length: program.len(),
         name_address: name.as_ptr() as usize,
         name_length: name.len(),
         regions_address: regions.as_ptr() as usize,
         regions_length: regions.len(),
+        caps: [0; abi::MAX_SPAWN_CAPS],
+        cap_count: caps.len(),
     };
+    for (slot, cap) in request.caps.iter_mut().zip(caps) {
+        *slot = *cap;
+    }
     call(
         Syscall::Spawn,
         [

@@ -84,12 +84,30 @@ fn policy_line(report: &Report) -> String {
     parts.join(" ")
 }
 
-/// The terminal summary: a heading and one row per charge set of the final snapshot, columns
-/// aligned, the header bold and denials red when `colour` is on. Empty when there is no snapshot.
+/// The terminal summary: the last snapshot a program asked for (the state the experiment is
+/// about: who pays for what while it runs), if any, then the final snapshot (every set back to
+/// zero, with the peaks). Empty when there is no snapshot.
 pub fn terminal_summary(report: &Report, colour: Colour) -> String {
-    let Some(snapshot) = report.snapshots.last() else {
+    let Some(last) = report.snapshots.last() else {
         return String::new();
     };
+    let program_snapshot = report
+        .snapshots
+        .iter()
+        .rev()
+        .find(|s| s.label != "start" && s.label != "final" && !std::ptr::eq(*s, last));
+    let mut out = String::new();
+    if let Some(snapshot) = program_snapshot {
+        out.push_str(&snapshot_table(report, snapshot, colour));
+        out.push('\n');
+    }
+    out.push_str(&snapshot_table(report, last, colour));
+    out
+}
+
+/// One snapshot as a terminal table: a heading and one row per charge set, columns aligned, the
+/// header bold and denials red when `colour` is on.
+fn snapshot_table(report: &Report, snapshot: &crate::report::Snapshot, colour: Colour) -> String {
     let headers = headers();
     let rows = rows(snapshot);
     let widths: Vec<usize> = (0..headers.len())
@@ -242,6 +260,9 @@ mod tests {
     fn the_terminal_table_shows_the_final_snapshot() {
         let report = parse_console(TRANSCRIPT).unwrap();
         let text = terminal_summary(&report, Colour::Off);
+        // The program's own snapshot comes first, then a blank line and the final one.
+        assert!(text.starts_with("cow-fork: snapshot `shared`"), "{text}");
+        let (_, text) = text.split_once("\n\n").unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("cow-fork: snapshot `final` at 90000 instructions"));
         assert!(lines[0]
