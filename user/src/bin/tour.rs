@@ -7,8 +7,7 @@
 #![no_main]
 
 use user::{
-    check, map, println, receive_into, recv, snapshot, spawn_with_caps, wait, SharedRegion,
-    MAP_WRITE,
+    check, map, println, receive_into, recv, spawn_with_caps, wait, SharedRegion, MAP_WRITE,
 };
 
 const REGION: usize = 0x2000_0000;
