@@ -26,18 +26,19 @@ impl Frame {
 
     /// Fills the frame with zeros.
     pub fn zero(self) {
-        // SAFETY: the frame is a whole RAM page owned by the caller, mapped in the linear map.
-        unsafe { core::ptr::write_bytes(self.virt() as *mut u8, 0, PAGE_BYTES) };
+        // SAFETY: the frame is a whole RAM page owned by the caller, mapped in the linear map
+        // as normal memory.
+        unsafe { crate::arch::aarch64::cpu::zero_page(self.virt() as *mut u8) };
     }
 
-    /// Copies the whole content of `source` into this frame (the frames may be the same).
+    /// Copies the whole content of `source`, a different frame, into this frame.
     pub fn copy_from(self, source: Frame) {
-        // SAFETY: both are whole RAM pages mapped in the linear map; `copy` allows overlap.
+        debug_assert!(self != source);
+        // SAFETY: both are whole, distinct RAM pages mapped in the linear map.
         unsafe {
-            core::ptr::copy(
-                source.virt() as *const u8,
+            crate::arch::aarch64::cpu::copy_whole_page(
                 self.virt() as *mut u8,
-                PAGE_BYTES,
+                source.virt() as *const u8,
             )
         };
     }

@@ -116,3 +116,47 @@ pub fn fault_registers() -> (u64, u64, u64) {
     use aarch64_cpu::registers::{ELR_EL1, ESR_EL1, FAR_EL1};
     (ESR_EL1.get(), FAR_EL1.get(), ELR_EL1.get())
 }
+
+extern "C" {
+    fn zero_page_zva(page: *mut u8, block_bytes: usize);
+    fn zero_page_stp(page: *mut u8);
+    fn copy_page(destination: *mut u8, source: *const u8);
+}
+
+/// DC ZVA's block size in bytes, or 0 when DC ZVA is prohibited (DCZID_EL0, ARM ARM D17.2.34).
+fn zero_block_bytes() -> usize {
+    let dczid: u64;
+    // SAFETY: reading DCZID_EL0 has no side effects.
+    unsafe { asm!("mrs {v}, dczid_el0", v = out(reg) dczid, options(nomem, nostack)) };
+    if dczid & (1 << 4) != 0 {
+        0
+    } else {
+        4 << (dczid & 0xf)
+    }
+}
+
+/// Zeroes one 4 KiB page.
+///
+/// # Safety
+/// `page` must be the kernel address of a whole, page-aligned, normal-memory page that the
+/// caller owns.
+pub unsafe fn zero_page(page: *mut u8) {
+    let block = zero_block_bytes();
+    if (16..=4096).contains(&block) {
+        // SAFETY: the caller's guarantee; the block size divides 4096.
+        unsafe { zero_page_zva(page, block) }
+    } else {
+        // SAFETY: the caller's guarantee.
+        unsafe { zero_page_stp(page) }
+    }
+}
+
+/// Copies one 4 KiB page.
+///
+/// # Safety
+/// Both must be kernel addresses of whole, page-aligned pages; `destination` owned by the
+/// caller and distinct from `source`.
+pub unsafe fn copy_whole_page(destination: *mut u8, source: *const u8) {
+    // SAFETY: the caller's guarantee.
+    unsafe { copy_page(destination, source) }
+}

@@ -9,3 +9,4 @@ pub mod mmu;
 
 core::arch::global_asm!(include_str!("boot.s"));
 core::arch::global_asm!(include_str!("vectors.s"));
+core::arch::global_asm!(include_str!("page.s"));
