@@ -122,25 +122,13 @@ impl Kernel {
         Ok(())
     }
 
-    /// Makes `slot`'s page at `va` copy-on-write (read-only until written), if it is not yet.
-    pub fn mark_copy_on_write(&mut self, slot: usize, va: usize) {
-        let Some(dcb) = self.slots[slot].dcb() else {
-            return;
-        };
-        if let Some(descriptor) = dcb.tables.lookup(va) {
-            if mmu::user_page_access(descriptor) != UserAccess::CopyOnWrite {
-                let frame = mmu::descriptor_address(descriptor);
-                dcb.tables.replace(
-                    va,
-                    mmu::user_page_descriptor(frame, UserAccess::CopyOnWrite),
-                );
-                mmu::invalidate_user_page(va, asid(slot));
-            }
-        }
-    }
-
     /// Shares `pages` pages of `sender` at `from` copy-on-write into `receiver` at `to` (a
     /// region the caller added); pages the sender never populated stay demand-zero.
+    ///
+    /// Works a level-3 table span (up to 512 pages) at a time: one ledger plan shares every
+    /// populated page of the span and charges the receiver's new tables (caused by the
+    /// sender), then the pages are mapped read-only in both; one TLB flush ends it. A failure
+    /// leaves earlier spans shared (the caller removes the receiver's region on error).
     pub fn share_copy_on_write(
         &mut self,
         sender: usize,
@@ -149,25 +137,87 @@ impl Kernel {
         to: usize,
         pages: usize,
     ) -> Result<(), Error> {
-        for page in 0..pages {
+        const SPAN_PAGES: usize = 512;
+        let (Some(sender_dcb), Some(receiver_dcb)) =
+            (self.slots[sender].dcb(), self.slots[receiver].dcb())
+        else {
+            return Err(Error::BadArgument);
+        };
+        let (receiver_ledger, sender_ledger) =
+            (self.slots[receiver].ledger, self.slots[sender].ledger);
+        let mut shared = heapless::Vec::<(usize, Frame), SPAN_PAGES>::new();
+        let mut indices = heapless::Vec::<accounting::FrameIndex, SPAN_PAGES>::new();
+        let mut page = 0;
+        let mut result = Ok(());
+        while page < pages {
             let source = from + page * PAGE_BYTES;
-            let Some(descriptor) = self.slots[sender]
-                .dcb()
-                .and_then(|d| d.tables.lookup(source))
-            else {
+            let target = to + page * PAGE_BYTES;
+            let to_boundary = |va: usize| SPAN_PAGES - (va / PAGE_BYTES) % SPAN_PAGES;
+            let count = (pages - page)
+                .min(to_boundary(source))
+                .min(to_boundary(target));
+            shared.clear();
+            indices.clear();
+            sender_dcb.tables.for_each_page(
+                source,
+                source + count * PAGE_BYTES,
+                |va, descriptor| {
+                    let frame = Frame(mmu::descriptor_address(descriptor));
+                    let _ = shared.push((va - source, frame));
+                    let _ = indices.push(accounting::FrameIndex(self.frames.index(frame)));
+                },
+            );
+            page += count;
+            if shared.is_empty() {
                 continue;
-            };
-            let frame = Frame(mmu::descriptor_address(descriptor));
-            self.share_page(
-                receiver,
-                to + page * PAGE_BYTES,
-                frame,
-                UserAccess::CopyOnWrite,
-                sender,
-            )?;
-            self.mark_copy_on_write(sender, source);
+            }
+            let missing = receiver_dcb.tables.missing_tables(target);
+            let mut tables = [Frame(0); 2];
+            for i in 0..missing {
+                match self.frames.allocate() {
+                    Some(table) => tables[i] = table,
+                    None => {
+                        for table in &tables[..i] {
+                            self.frames.free(*table);
+                        }
+                        result = Err(Error::OutOfMemory);
+                        break;
+                    }
+                }
+            }
+            if result.is_err() {
+                break;
+            }
+            if let Err(e) = self.books.share_many(
+                &indices,
+                receiver_ledger,
+                sender_ledger,
+                &tables[..missing],
+                &self.frames,
+            ) {
+                for table in &tables[..missing] {
+                    self.frames.free(*table);
+                }
+                result = Err(e.to_abi());
+                break;
+            }
+            for table in &tables[..missing] {
+                table.zero();
+            }
+            let mut fresh: &[Frame] = &tables[..missing];
+            for &(offset, frame) in &shared {
+                let copy_on_write =
+                    mmu::user_page_descriptor(frame.address(), UserAccess::CopyOnWrite);
+                receiver_dcb
+                    .tables
+                    .map(target + offset, copy_on_write, fresh);
+                fresh = &[];
+                sender_dcb.tables.replace(source + offset, copy_on_write);
+            }
         }
-        Ok(())
+        // The sender's pages turned read-only: one flush of its ASID covers them all.
+        mmu::invalidate_asid(asid(sender));
+        result
     }
 
     /// Resolves a write to a copy-on-write page: copies it if others still map the frame,

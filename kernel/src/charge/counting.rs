@@ -144,6 +144,25 @@ impl Books {
         Ok(())
     }
 
+    /// One more mapper for each frame.
+    pub fn share_many(
+        &mut self,
+        shared: &[accounting::FrameIndex],
+        _domain: DomainId,
+        _causer: DomainId,
+        _tables: &[Frame],
+        _frames: &FrameAllocator,
+    ) -> Result<(), ChargeError> {
+        for frame in shared {
+            let count = self
+                .mappers
+                .get_mut(frame.0 as usize)
+                .ok_or(ChargeError::Fault)?;
+            *count = count.checked_add(1).ok_or(ChargeError::TableFull)?;
+        }
+        Ok(())
+    }
+
     /// The writer leaves the original and maps its copy alone.
     pub fn cow_copy(
         &mut self,

@@ -209,6 +209,30 @@ impl Books {
         self.apply(&plan)
     }
 
+    /// `domain` maps every frame of `shared` copy-on-write too (one plan); `tables` are the
+    /// tables its space needed for them, made necessary by `causer`.
+    pub fn share_many(
+        &mut self,
+        shared: &[FrameIndex],
+        domain: DomainId,
+        causer: DomainId,
+        tables: &[Frame],
+        frames: &FrameAllocator,
+    ) -> Result<(), ChargeError> {
+        let mut plan = Plan::one(Op::ShareMany {
+            frames: shared,
+            domain,
+        });
+        for table in tables {
+            plan.push(Op::PageTable {
+                frame: index(frames, *table),
+                owner: domain,
+                causer,
+            })?;
+        }
+        self.apply(&plan)
+    }
+
     /// A private copy of a shared frame for `writer`.
     pub fn cow_copy(
         &mut self,
