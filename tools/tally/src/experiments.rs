@@ -1,17 +1,28 @@
 //! `tally experiments`: after every config has run under every combination of the policies it
-//! varies, write per scenario `comparison.md` (one table per snapshot: charge set × kind rows,
-//! one column per policy combination) and `comparison.csv` (every run's tidy rows together),
-//! and an index `experiments.md` of all runs.
+//! varies, write
+//!
+//! - `OUT_ROOT/matrix.md` and `matrix.csv`: every scenario × policy combination — for each
+//!   charge set, at the scenario's key snapshot (and every other snapshot a program took) the
+//!   bytes it pays per kind, its denials and what it pays for other domains; at `final`, its
+//!   peaks per kind (see [`crate::matrix`]);
+//! - per scenario `policies.svg` (the key snapshot's bars per charge set per combination),
+//!   `comparison.md` (one table per snapshot: charge set × kind rows, one column per
+//!   combination) and `comparison.csv` (every run's `report.csv` rows together);
+//! - an index `experiments.md` of all runs.
+//!
+//! Each run's own files are in `OUT_ROOT/<scenario>/<combination>/` already (the runner wrote
+//! them).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, KINDS};
 use crate::exit::Failure;
-use crate::render;
+use crate::matrix::{self, Entry};
+use crate::render::{self, Column, Figure};
 use crate::report::Report;
 use crate::size::human;
-use crate::testing::JobOutcome;
+use crate::testing::{combo_dir, JobOutcome};
 
 /// Writes the comparisons; returns the files written.
 pub fn write_comparisons(
@@ -33,9 +44,199 @@ pub fn write_comparisons(
             &comparison_markdown(config, &runs),
         )?);
         written.push(write(&dir.join("comparison.csv"), &comparison_csv(&runs))?);
+        written.push(write_policies_chart(
+            config,
+            &runs,
+            &dir.join("policies.svg"),
+        )?);
     }
+    written.push(write(
+        &out_root.join("matrix.md"),
+        &matrix_markdown(configs, outcomes),
+    )?);
+    written.push(write(&out_root.join("matrix.csv"), &matrix_csv(outcomes))?);
     written.push(write(&out_root.join("experiments.md"), &index(outcomes))?);
     Ok(written)
+}
+
+/// The runs of one scenario as matrix entries, with their titles and combination names.
+struct Entries {
+    titles: Vec<(String, String, Option<&'static str>)>,
+}
+
+impl Entries {
+    fn new(runs: &[&JobOutcome]) -> Self {
+        Entries {
+            titles: runs
+                .iter()
+                .map(|run| {
+                    (
+                        combo_title(run),
+                        combo_dir(&run.job.combo),
+                        (!run.failures.is_empty()).then_some("FAIL"),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// The entries of the runs that have a report.
+    fn of<'a>(&'a self, runs: &[&'a JobOutcome]) -> Vec<Entry<'a>> {
+        runs.iter()
+            .zip(&self.titles)
+            .filter_map(|(run, (title, combination, note))| {
+                run.report.as_ref().map(|report| Entry {
+                    title,
+                    combination,
+                    report,
+                    note: *note,
+                })
+            })
+            .collect()
+    }
+}
+
+/// `policies.svg`: the scenario's key snapshot, a bar per charge set per combination (at
+/// `final`'s peaks when no program took a snapshot of its own).
+fn write_policies_chart(
+    config: &Config,
+    runs: &[&JobOutcome],
+    path: &Path,
+) -> Result<PathBuf, Failure> {
+    let entries = Entries::new(runs);
+    let entries = entries.of(runs);
+    let reports: Vec<&Report> = entries.iter().map(|e| e.report).collect();
+    let key = matrix::key_snapshot(&reports);
+    let figure = if matrix::is_user_label(&key) {
+        Figure::Current
+    } else {
+        Figure::Peak
+    };
+    let columns: Vec<Column<'_>> = entries
+        .iter()
+        .map(|entry| Column {
+            title: entry.title,
+            snapshot: entry.report.snapshot(&key),
+        })
+        .collect();
+    let title = match figure {
+        Figure::Current => format!("{}: who pays at snapshot `{key}`, by policy", config.name),
+        Figure::Peak => format!("{}: peak charges over the run, by policy", config.name),
+    };
+    render::write_policies_svg(
+        &title,
+        &key,
+        figure,
+        &columns,
+        &matrix::sets_that_matter(&reports),
+        path,
+    )
+    .map_err(Failure::environment)?;
+    Ok(path.to_path_buf())
+}
+
+/// `matrix.md`: per scenario, a table of the key snapshot (and of every other snapshot a
+/// program took), then `final`'s peaks; a row per combination × charge set.
+pub fn matrix_markdown(configs: &[Config], outcomes: &[JobOutcome]) -> String {
+    let mut out = String::from("# Policy matrix\n\n");
+    let failed = outcomes.iter().filter(|o| !o.failures.is_empty()).count();
+    let _ = writeln!(
+        out,
+        "Every scenario under every combination of the policies it varies (`tally experiments`): \
+         {} runs, {} passed, {failed} failed. For each scenario, the charge sets at the snapshot that \
+         shows it best (*key*: the one its programs took with the most bytes charged), at every \
+         other snapshot the programs took, and `final`'s peaks over the whole run. Cells are the \
+         bytes a set pays (`current`), by kind; `denied` counts refused charges by kind; \
+         *pays for others* is what a set pays that a domain of another set caused. Exact bytes \
+         are in [matrix.csv](matrix.csv); each run's files are in `<scenario>/<combination>/`.\n",
+        outcomes.len(),
+        outcomes.len() - failed
+    );
+    for config in configs {
+        let runs: Vec<&JobOutcome> = outcomes
+            .iter()
+            .filter(|o| o.job.config.name == config.name)
+            .collect();
+        let titles = Entries::new(&runs);
+        let entries = titles.of(&runs);
+        let reports: Vec<&Report> = entries.iter().map(|e| e.report).collect();
+        let key = matrix::key_snapshot(&reports);
+        let _ = writeln!(out, "## {}\n", config.name);
+        if let Some(description) = &config.description {
+            let _ = writeln!(out, "{description}.\n");
+        }
+        let fixed: Vec<String> = config
+            .policy
+            .iter()
+            .filter(|(key, _)| !config.vary.contains(key))
+            .map(|(key, name)| format!("{key}={name}"))
+            .collect();
+        let failed = runs.iter().filter(|r| !r.failures.is_empty()).count();
+        let _ = writeln!(
+            out,
+            "Varied: {}. Fixed: {}, transfer={}. {} run{}{}. Chart: [{name}/policies.svg]({name}/policies.svg).\n",
+            if config.vary.is_empty() {
+                "nothing".to_string()
+            } else {
+                config.vary.join(", ")
+            },
+            fixed.join(" "),
+            config.transfer,
+            runs.len(),
+            if runs.len() == 1 { "" } else { "s" },
+            if failed == 0 {
+                String::new()
+            } else {
+                format!(", {failed} FAILED")
+            },
+            name = config.name,
+        );
+        if entries.is_empty() {
+            let _ = writeln!(out, "No run produced a report.\n");
+            continue;
+        }
+        let labels = matrix::user_labels(reports.iter().copied());
+        for label in labels.iter().filter(|l| **l == key) {
+            let _ = writeln!(out, "### Snapshot `{label}` (key)\n");
+            out.push_str(&matrix::current_table(&entries, label));
+            out.push('\n');
+        }
+        for label in labels.iter().filter(|l| **l != key) {
+            let _ = writeln!(out, "### Snapshot `{label}`\n");
+            out.push_str(&matrix::current_table(&entries, label));
+            out.push('\n');
+        }
+        let _ = writeln!(out, "### `{}`: peaks over the run\n", matrix::FINAL);
+        out.push_str(&matrix::peaks_table(&entries));
+        out.push('\n');
+    }
+    out
+}
+
+/// `matrix.csv`: every run's rows (one per snapshot × charge set, every figure) under one
+/// header; the `role` column marks each scenario's key snapshot.
+pub fn matrix_csv(outcomes: &[JobOutcome]) -> String {
+    let mut out = matrix::csv_header(&[]);
+    let mut names: Vec<&str> = Vec::new();
+    for outcome in outcomes {
+        if !names.contains(&outcome.job.config.name.as_str()) {
+            names.push(&outcome.job.config.name);
+        }
+    }
+    for name in names {
+        let runs: Vec<&JobOutcome> = outcomes
+            .iter()
+            .filter(|o| o.job.config.name == name)
+            .collect();
+        let titles = Entries::new(&runs);
+        let entries = titles.of(&runs);
+        let reports: Vec<&Report> = entries.iter().map(|e| e.report).collect();
+        let key = matrix::key_snapshot(&reports);
+        for entry in &entries {
+            out.push_str(&matrix::csv_rows(name, entry, &key, &[]));
+        }
+    }
+    out
 }
 
 fn write(path: &Path, text: &str) -> Result<PathBuf, Failure> {
@@ -186,7 +387,9 @@ pub fn comparison_markdown(config: &Config, runs: &[&JobOutcome]) -> String {
 
 fn index(outcomes: &[JobOutcome]) -> String {
     let mut out = String::from(
-        "# Experiments\n\n| scenario | run | result | comparison |\n|---|---|---|---|\n",
+        "# Experiments\n\nThe policy matrix of every scenario is in [matrix.md](matrix.md) \
+         ([matrix.csv](matrix.csv)); each scenario's chart is `<scenario>/policies.svg`.\n\n\
+         | scenario | run | result | comparison |\n|---|---|---|---|\n",
     );
     for outcome in outcomes {
         let _ = writeln!(

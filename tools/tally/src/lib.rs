@@ -5,6 +5,7 @@ pub mod bootargs;
 pub mod config;
 pub mod exit;
 pub mod experiments;
+pub mod matrix;
 pub mod qemu;
 pub mod registry;
 pub mod render;

@@ -9,7 +9,8 @@ const TRANSCRIPT: &str = r#"Tally 0.1.0 booting
 @tally/1 run {"config":"hello","kernel_version":"0.1.0","policy":{"cow":"writer","msgbuf":"sender","pagetable":"owner","release":"migrate"},"ipc":{"transfer":"direct"},"mem_bytes":134217728}
 @tally/1 snapshot {"label":"start","instructions":10,"frames":{"total":100,"free":90,"boot":10,"in_use":0},"conservation":{"charged_bytes":0,"in_use_bytes":0,"ok":true},"charge_sets":[{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"peak":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}}],"domains":[]}
 [hello] hello from EL0
-@tally/1 snapshot {"label":"final","instructions":20,"frames":{"total":100,"free":89,"boot":10,"in_use":1},"conservation":{"charged_bytes":4096,"in_use_bytes":4096,"ok":true},"charge_sets":[{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"peak":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}},{"name":"hello","parent":null,"limit_bytes":1048576,"domains":["hello"],"current":{"anon":4096,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"peak":{"anon":8192,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}}],"domains":[{"name":"hello","charge_set":"hello","state":"exited","stop_reason":null}]}
+@tally/1 snapshot {"label":"work","instructions":15,"frames":{"total":100,"free":89,"boot":10,"in_use":1},"conservation":{"charged_bytes":4096,"in_use_bytes":4096,"ok":true},"charge_sets":[{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"peak":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}},{"name":"hello","parent":null,"limit_bytes":1048576,"domains":["hello"],"current":{"anon":4096,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"peak":{"anon":8192,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}}],"domains":[{"name":"hello","charge_set":"hello","state":"running","stop_reason":null}]}
+@tally/1 snapshot {"label":"final","instructions":20,"frames":{"total":100,"free":90,"boot":10,"in_use":0},"conservation":{"charged_bytes":0,"in_use_bytes":0,"ok":true},"charge_sets":[{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"peak":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}},{"name":"hello","parent":null,"limit_bytes":1048576,"domains":["hello"],"current":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"peak":{"anon":8192,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}}],"domains":[{"name":"hello","charge_set":"hello","state":"exited","stop_reason":null}]}
 @tally/1 end {"status":"ok"}
 "#;
 
@@ -24,7 +25,7 @@ program = "hello"
 charge_set = "hello"
 
 [[expect]]
-snapshot = "final"
+snapshot = "work"
 set = "hello"
 field = "current.anon"
 pages = 1
@@ -209,7 +210,7 @@ fn a_good_run_is_exit_0_with_every_file_and_a_summary() {
     );
     assert!(
         stdout.contains(
-            "PASS: conservation ok in all 2 snapshots; kernel status ok; QEMU exit status 0"
+            "PASS: conservation ok in all 3 snapshots; kernel status ok; QEMU exit status 0"
         ),
         "{stdout}"
     );
@@ -320,7 +321,7 @@ fn test_runs_the_matrix_and_closes_with_the_counts() {
     let output = ws.tally(Some(&qemu), &["test", "configs/hello.toml"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert!(stdout.contains("FAIL hello: configs/hello.toml:11: snapshot `final`, set `hello`, `current.anon`: expected 8192 (8 KiB), got 4096 (4 KiB)"), "{stdout}");
+    assert!(stdout.contains("FAIL hello: configs/hello.toml:11: snapshot `work`, set `hello`, `current.anon`: expected 8192 (8 KiB), got 4096 (4 KiB)"), "{stdout}");
     assert!(stdout.ends_with("\n0 passed, 1 failed\n"), "{stdout}");
 }
 
@@ -346,8 +347,20 @@ fn experiments_write_a_comparison_per_scenario() {
     );
     let csv = std::fs::read_to_string(ws.root.join("res/hello/comparison.csv")).unwrap();
     assert_eq!(csv.lines().filter(|l| l.starts_with("config,")).count(), 1);
-    assert_eq!(csv.lines().count(), 1 + 2 * (5 + 10));
+    // start: the kernel set; work and final: two sets; five kinds each.
+    assert_eq!(csv.lines().count(), 1 + 2 * (5 + 10 + 10));
     assert!(ws.root.join("res/experiments.md").is_file());
+    let matrix = std::fs::read_to_string(ws.root.join("res/matrix.md")).unwrap();
+    assert!(matrix.contains("## hello\n"), "{matrix}");
+    assert!(matrix.contains("### Snapshot `work` (key)"), "{matrix}");
+    assert!(
+        matrix.contains("| release=stay | hello | 4 KiB | 0 | 0 | 0 | 0 | **4 KiB** | 0 | - |"),
+        "{matrix}"
+    );
+    let rows = std::fs::read_to_string(ws.root.join("res/matrix.csv")).unwrap();
+    // One row per snapshot × set: start 1, work 2, final 2; two runs.
+    assert_eq!(rows.lines().count(), 1 + 2 * 5, "{rows}");
+    assert!(ws.root.join("res/hello/policies.svg").is_file());
 }
 
 #[test]

@@ -15,7 +15,7 @@ const PANEL_HEIGHT: u32 = 400;
 const MAX_COLUMNS: usize = 3;
 
 /// Segment colours, in [`KINDS`] order.
-const KIND_COLOURS: [RGBColor; 5] = [
+pub(super) const KIND_COLOURS: [RGBColor; 5] = [
     RGBColor(66, 133, 244),  // anon
     RGBColor(244, 160, 0),   // pagetables
     RGBColor(128, 128, 128), // kernel

@@ -54,7 +54,7 @@ pub fn to_csv(report: &Report) -> String {
 }
 
 /// Quotes a cell when it holds a comma, a quote or a line break (RFC 4180).
-fn quote(cell: &str) -> String {
+pub fn quote(cell: &str) -> String {
     if cell.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", cell.replace('"', "\"\""))
     } else {

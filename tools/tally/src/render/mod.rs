@@ -1,12 +1,15 @@
 //! Turning a [`Report`] into files and terminal output: `report.csv` (tidy rows), `summary.md`
-//! (a table per snapshot), `charges.svg` (stacked bars per charge set) and the terminal summary.
+//! (a table per snapshot), `charges.svg` (stacked bars per charge set), `policies.svg` (a
+//! scenario's charge sets under each policy combination) and the terminal summary.
 
 mod chart;
 mod csv;
+mod policies;
 mod table;
 
 pub use chart::write_svg;
-pub use csv::to_csv;
+pub use csv::{quote as quote_csv, to_csv};
+pub use policies::{write_policies_svg, Column, Figure};
 pub use table::{summary_markdown, terminal_summary, Colour};
 
 use crate::report::{ChargeSetReport, KindBytes};
