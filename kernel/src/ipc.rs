@@ -89,18 +89,16 @@ fn region_object_at(frame: Frame) -> &'static mut RegionObject {
 }
 
 fn read_struct<T: Copy + Default>(k: &mut Kernel, slot: usize, address: usize) -> Result<T, Error> {
-    let mut bytes = [0u8; 256];
-    let size = core::mem::size_of::<T>();
     if !address.is_multiple_of(8) {
         return Err(Error::BadArgument);
     }
-    k.copy_from_user(slot, address, &mut bytes[..size])?;
     let mut value = T::default();
     // SAFETY: T is a #[repr(C)] plain-data ABI struct of usize fields (Message, Receive) for
-    // which every bit pattern is valid; `size` bytes were copied from user memory.
-    unsafe {
-        core::ptr::copy_nonoverlapping(bytes.as_ptr(), &mut value as *mut T as *mut u8, size)
+    // which every bit pattern is valid, so its bytes may be overwritten with any user bytes.
+    let bytes = unsafe {
+        core::slice::from_raw_parts_mut(&mut value as *mut T as *mut u8, core::mem::size_of::<T>())
     };
+    k.copy_from_user(slot, address, bytes)?;
     Ok(value)
 }
 
@@ -188,21 +186,7 @@ impl Kernel {
             return Err(Error::MessageTooLarge);
         }
         crate::usermem::check_range(message.data_address, message.data_length)?;
-        let mut scratch = [0u8; 1];
-        if message.data_length > 0 {
-            // The first and last byte must be readable (every page between is checked by the copy).
-            self.copy_from_user(slot, message.data_address, &mut scratch)?;
-            self.copy_from_user(
-                slot,
-                message.data_address + message.data_length - 1,
-                &mut scratch,
-            )?;
-            let mut page = message.data_address & !(PAGE_BYTES - 1);
-            while page < message.data_address + message.data_length {
-                self.copy_from_user(slot, page.max(message.data_address), &mut scratch)?;
-                page += PAGE_BYTES;
-            }
-        }
+        self.check_user_readable(slot, message.data_address, message.data_length)?;
         let caps_table = self.slots[slot].caps().ok_or(Error::BadCapability)?;
         let mut caps = Vec::new();
         for &index in &message.caps[..message.cap_count] {
@@ -342,12 +326,13 @@ impl Kernel {
             return Err(Error::ReceiverTooSmall);
         }
         let caps = self.slots[receiver].caps().ok_or(Error::BadArgument)?;
-        if caps
-            .caps
-            .iter()
-            .filter(|c| **c == Capability::Empty)
-            .count()
-            < message.caps.len()
+        if !message.caps.is_empty()
+            && caps
+                .caps
+                .iter()
+                .filter(|c| **c == Capability::Empty)
+                .count()
+                < message.caps.len()
         {
             return Err(Error::ReceiverTooSmall);
         }

@@ -17,13 +17,10 @@ use accounting::SetId;
 use heapless::{String, Vec};
 
 /// A decoded, validated system call.
-// The console variant carries its bytes inline: a decoded call lives on the 256 KiB kernel
-// stack for the length of one system call, and the kernel has no heap to box it in.
-#[allow(clippy::large_enum_variant)]
 enum Call {
     ConsoleWrite {
+        address: usize,
         length: usize,
-        bytes: [u8; abi::MAX_CONSOLE_WRITE_BYTES],
     },
     Exit(i32),
     Yield,
@@ -135,9 +132,11 @@ impl Kernel {
                 if length > abi::MAX_CONSOLE_WRITE_BYTES {
                     return Err(Error::BadArgument);
                 }
-                let mut bytes = [0u8; abi::MAX_CONSOLE_WRITE_BYTES];
-                self.copy_from_user(slot, args[0], &mut bytes[..length])?;
-                Call::ConsoleWrite { length, bytes }
+                self.check_user_readable(slot, args[0], length)?;
+                Call::ConsoleWrite {
+                    address: args[0],
+                    length,
+                }
             }
             Syscall::Exit => Call::Exit(args[0] as i32),
             Syscall::Yield => Call::Yield,
@@ -327,14 +326,22 @@ impl Kernel {
 
     fn invoke(&mut self, slot: usize, call: Call, frame: &mut TrapFrame) -> Result<usize, Error> {
         match call {
-            Call::ConsoleWrite { length, bytes } => {
+            Call::ConsoleWrite { address, length } => {
                 let name = self.slots[slot].name.clone();
-                if let Some(dcb) = self.slots[slot].dcb() {
-                    crate::console::user_write(
-                        &name,
-                        &bytes[..length],
-                        &mut dcb.console_at_line_start,
-                    );
+                let mut chunk = [0u8; 256];
+                let mut done = 0;
+                while done < length {
+                    let size = (length - done).min(chunk.len());
+                    // Checked readable by decode; this cannot fail.
+                    let _ = self.copy_from_user(slot, address + done, &mut chunk[..size]);
+                    if let Some(dcb) = self.slots[slot].dcb() {
+                        crate::console::user_write(
+                            &name,
+                            &chunk[..size],
+                            &mut dcb.console_at_line_start,
+                        );
+                    }
+                    done += size;
                 }
                 Ok(length)
             }

@@ -319,6 +319,21 @@ impl Kernel {
         Ok(())
     }
 
+    /// Checks that every byte of `[va, va + len)` is readable by the domain (present, or
+    /// inside one of its regions, reading as zeros), without copying anything.
+    pub fn check_user_readable(&self, slot: usize, va: usize, len: usize) -> Result<(), Error> {
+        check_range(va, len)?;
+        let dcb = self.slots[slot].dcb().ok_or(Error::BadAddress)?;
+        let mut page = page_of(va);
+        while page < va + len {
+            if dcb.tables.lookup(page).is_none() && dcb.region(page).is_none() {
+                return Err(Error::BadAddress);
+            }
+            page += PAGE_BYTES;
+        }
+        Ok(())
+    }
+
     /// Makes every page of `[va, va + len)` present and writable (populating, charging, or
     /// breaking copy-on-write); the decode half of a system call that writes user memory.
     pub fn prepare_user_write(&mut self, slot: usize, va: usize, len: usize) -> Result<(), Error> {
