@@ -323,6 +323,9 @@ impl Kernel {
     /// inside one of its regions, reading as zeros), without copying anything.
     pub fn check_user_readable(&self, slot: usize, va: usize, len: usize) -> Result<(), Error> {
         check_range(va, len)?;
+        if len == 0 {
+            return Ok(());
+        }
         let dcb = self.slots[slot].dcb().ok_or(Error::BadAddress)?;
         let mut page = page_of(va);
         while page < va + len {
