@@ -76,7 +76,7 @@ qemu-test: image tool
 	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test-bad tests/configs/bad-bootargs*.toml
 	$(TALLY) test --kernel $(IMAGE) --expect-config-error "valid values: writer, holder, split" tests/configs/bad-policy.toml
 
-lint:
+lint: user
 	cargo fmt --all -- --check
 	cargo clippy --release -p abi -p accounting -p policies -p tally --all-targets -- -D warnings
 	TALLY_USER_DIR=$(USER_DIR) cargo clippy --release -p kernel --target $(KERNEL_TARGET) -- -D warnings
