@@ -22,7 +22,7 @@ OBJCOPY = $(firstword $(wildcard $(SYSROOT)/lib/rustlib/*/bin/llvm-objcopy) $(sh
 
 RUN_ARGS = --config $(CONFIG) --cpu $(CPU) $(if $(POLICY),--policy "$(POLICY)") $(if $(MEM),--mem $(MEM)) $(if $(OUT),--out $(OUT)) $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
-.PHONY: all run test bench experiments debug clean setup kernel user tool image help lint fmt host-test qemu-test
+.PHONY: all run test bench experiments debug clean setup kernel user tool image image-noacct help lint fmt host-test qemu-test
 
 all: image tool
 
@@ -86,8 +86,24 @@ fmt:
 	cargo fmt --all
 
 ## bench: host ledger benchmark and in-guest instruction counts -> results/bench.json, bench.md.
-bench: image tool
-	cargo bench -p accounting
+# The benchmark configs live in bench/ (not configs/, so test and experiments skip them). Each
+# boots under the default kernel and under one built with accounting compiled out
+# (--no-default-features, in its own target directory so the two builds never overwrite each
+# other), twice each: the figures must come out identical (runs are deterministic).
+NOACCT_TARGET_DIR := target/noacct
+NOACCT_IMAGE := $(BUILD)/tally-noacct.bin
+
+image-noacct: user
+	TALLY_USER_DIR=$(USER_DIR) cargo build --release -p kernel --target $(KERNEL_TARGET) \
+	  --no-default-features --target-dir $(NOACCT_TARGET_DIR)
+	@mkdir -p $(BUILD)
+	$(OBJCOPY) -O binary $(NOACCT_TARGET_DIR)/$(KERNEL_TARGET)/release/tally $(NOACCT_IMAGE)
+
+bench: image image-noacct tool
+	@mkdir -p $(BUILD)/bench
+	TALLY_BENCH_JSON=$(CURDIR)/$(BUILD)/bench/ledger.json cargo bench -p accounting
+	$(TALLY) bench --kernel $(IMAGE) --kernel-noacct $(NOACCT_IMAGE) --repeat 2 \
+	  --ledger-json $(BUILD)/bench/ledger.json bench/*.toml
 
 ## experiments: every config under every policy combination it exercises -> results/.
 experiments: image tool

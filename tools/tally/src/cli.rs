@@ -51,6 +51,10 @@ enum Command {
     /// Rebuild the report files from a saved console log (nothing boots).
     #[command(after_help = EXIT_CODES)]
     Report(ReportArgs),
+    /// Boot benchmark configs under a kernel with accounting and one without; write
+    /// instructions per operation to bench.json and bench.md.
+    #[command(after_help = EXIT_CODES)]
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +153,43 @@ struct ReportArgs {
     out: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Benchmark configs (bench/*.toml).
+    #[arg(required = true)]
+    configs: Vec<PathBuf>,
+    /// Kernel image with accounting.
+    #[arg(long, default_value = "build/tally.bin")]
+    kernel: PathBuf,
+    /// Kernel image built with accounting compiled out (--no-default-features).
+    #[arg(long, default_value = "build/tally-noacct.bin")]
+    kernel_noacct: PathBuf,
+    /// The host ledger benchmark's figures (TALLY_BENCH_JSON of `cargo bench -p accounting`).
+    #[arg(long)]
+    ledger_json: Option<PathBuf>,
+    /// Where each run's console log goes (<out-root>/<config>/<kernel>/console.log).
+    #[arg(long, default_value = "build/bench")]
+    out_root: PathBuf,
+    /// The machine-readable results.
+    #[arg(long, default_value = "results/bench.json")]
+    json: PathBuf,
+    /// The table.
+    #[arg(long, default_value = "results/bench.md")]
+    markdown: PathBuf,
+    /// Runs at a time; default: the number of cores.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Boot each config this many times per kernel and require identical figures.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+    /// Host timeout per run in seconds; default: the config's run.timeout_seconds, else 60.
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// QEMU CPU model.
+    #[arg(long, default_value = "cortex-a72", value_parser = clap::builder::PossibleValuesParser::new(qemu::CPUS))]
+    cpu: String,
+}
+
 /// Runs the parsed command; the `Ok` value is the exit status.
 pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
@@ -157,7 +198,27 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Test(args) => test(args),
         Command::Experiments(args) => experiments(args),
         Command::Report(args) => report(args),
+        Command::Bench(args) => bench(args),
     }
+}
+
+fn bench(args: BenchArgs) -> Result<u8, Failure> {
+    let options = tally::bench::BenchOptions {
+        kernel: args.kernel,
+        kernel_noacct: args.kernel_noacct,
+        cpu: args.cpu,
+        timeout_seconds: args.timeout,
+        jobs: workers(args.jobs),
+        repeat: args.repeat.max(1),
+        out_root: args.out_root,
+    };
+    tally::bench::command(
+        &args.configs,
+        &options,
+        args.ledger_json.as_deref(),
+        &args.json,
+        &args.markdown,
+    )
 }
 
 fn overrides(text: &str) -> Result<PolicyOverrides, Failure> {

@@ -1,6 +1,7 @@
 //! The Tally host tool as a library: config validation, boot-argument encoding, QEMU control,
 //! console/report parsing and rendering. `main.rs` is a thin clap layer over it.
 
+pub mod bench;
 pub mod bootargs;
 pub mod config;
 pub mod exit;
