@@ -24,6 +24,13 @@ Exit status:
 Environment:
   TALLY_QEMU  path of the QEMU binary to use instead of qemu-system-aarch64 on PATH";
 
+const REPLAY_EXIT_CODES: &str = "\
+Exit status:
+  0  every replay ran (a replay that is not exact says so, and still exits 0)
+  1  a replay failed, or the replay under the run's own policies did not reproduce its report
+  2  usage error: the input has no trace (run with `tally run --trace`), a bad --policy
+  4  environment error: the input cannot be read, the output cannot be written";
+
 /// Tally's host tool: validates experiment configs, boots the kernel under QEMU, and turns
 /// its console reports into report.json, report.csv, summary.md and charges.svg.
 #[derive(Debug, Parser)]
@@ -51,6 +58,10 @@ enum Command {
     /// Rebuild the report files from a saved console log (nothing boots).
     #[command(after_help = EXIT_CODES)]
     Report(ReportArgs),
+    /// Replay a traced run under other policy combinations: the reports they would have given
+    /// (nothing boots).
+    #[command(after_help = REPLAY_EXIT_CODES)]
+    Replay(ReplayArgs),
     /// Boot benchmark configs under a kernel with accounting and one without; write
     /// instructions per operation to bench.json and bench.md.
     #[command(after_help = EXIT_CODES)]
@@ -104,6 +115,9 @@ struct RunArgs {
     /// Start halted with QEMU's gdbstub on :1234 (no timeout).
     #[arg(long)]
     gdb: bool,
+    /// Boot with the kernel's event trace on (trace=on), kept in OUT/trace.txt for `tally replay`.
+    #[arg(long)]
+    trace: bool,
     #[command(flatten)]
     boot: BootArgs,
 }
@@ -116,6 +130,11 @@ struct TestArgs {
     /// Instead of running: assert each config is rejected with a message containing TEXT.
     #[arg(long, value_name = "TEXT")]
     expect_config_error: Option<String>,
+    /// Also run with the event trace on and replay each run's trace under every other run's
+    /// policies: the replay must equal that real run whenever it diverged nowhere and neither
+    /// run had a denial (and always under the run's own policies).
+    #[arg(long)]
+    replay_check: bool,
     /// Policy overrides applied before the varied keys, e.g. "msgbuf=kernel".
     #[arg(long, default_value = "")]
     policy: String,
@@ -142,6 +161,23 @@ struct ExperimentsArgs {
     jobs: Option<usize>,
     #[command(flatten)]
     boot: BootArgs,
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    /// A traced run: its output directory, its trace.txt or its console.log.
+    input: PathBuf,
+    /// Replay under the run's policies with these overrides, e.g. "cow=holder release=stay";
+    /// repeat for several combinations.
+    #[arg(long)]
+    policy: Vec<String>,
+    /// Replay under every combination of every policy key (the default without --policy).
+    #[arg(long)]
+    all: bool,
+    /// Where the replays go (<out>/<combination>/report.json, <out>/comparison.md); default:
+    /// the run's directory + /replay.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -198,6 +234,9 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Test(args) => test(args),
         Command::Experiments(args) => experiments(args),
         Command::Report(args) => report(args),
+        Command::Replay(args) => {
+            tally::replay::replay_command(&args.input, &args.policy, args.all, args.out.as_deref())
+        }
         Command::Bench(args) => bench(args),
     }
 }
@@ -302,8 +341,9 @@ fn check(args: CheckArgs) -> Result<u8, Failure> {
 }
 
 fn run(args: RunArgs) -> Result<u8, Failure> {
-    let config = Config::load(&args.config, &overrides(&args.policy)?)
+    let mut config = Config::load(&args.config, &overrides(&args.policy)?)
         .map_err(|error| Failure::config(format!("invalid config; nothing was booted\n{error}")))?;
+    config.run.trace |= args.trace;
     let out_dir = args
         .out
         .filter(|out| !out.as_os_str().is_empty())
@@ -389,14 +429,22 @@ fn test(args: TestArgs) -> Result<u8, Failure> {
     if let Some(text) = &args.expect_config_error {
         return expect_config_errors(&args.configs, &overrides, text);
     }
-    let configs = load_all(&args.configs, &overrides)?;
+    let mut configs = load_all(&args.configs, &overrides)?;
+    for config in &mut configs {
+        config.run.trace |= args.replay_check;
+    }
     let outcomes = run_matrix(&configs, &args.boot, &args.out_root, args.jobs)?;
+    let mut passed = testing::all_passed(&outcomes);
+    if args.replay_check {
+        let checks = tally::replay::check_outcomes(&outcomes);
+        for line in checks.iter().flat_map(|check| check.lines()) {
+            println!("{line}");
+        }
+        println!("{}", tally::replay::closing_line(&checks));
+        passed &= checks.iter().all(|check| check.passed());
+    }
     println!("{}", testing::closing_line(&outcomes));
-    Ok(if testing::all_passed(&outcomes) {
-        exit::OK
-    } else {
-        exit::RUN_FAILED
-    })
+    Ok(if passed { exit::OK } else { exit::RUN_FAILED })
 }
 
 fn expect_config_errors(

@@ -10,6 +10,7 @@ pub mod matrix;
 pub mod qemu;
 pub mod registry;
 pub mod render;
+pub mod replay;
 pub mod report;
 pub mod session;
 pub mod size;
