@@ -16,7 +16,8 @@ use tally::{bootargs, qemu, size};
 const EXIT_CODES: &str = "\
 Exit status:
   0  ok
-  1  the run failed: non-zero kernel status, a conservation check failed, an expectation failed
+  1  the run failed: non-zero kernel status, a conservation check failed, an expectation failed,
+     a replay check failed
   2  config or usage error; nothing booted
   3  timeout: QEMU was killed
   4  environment error: qemu-system-aarch64 or the kernel image missing, output not writable
@@ -31,8 +32,9 @@ Exit status:
   2  usage error: the input has no trace (run with `tally run --trace`), a bad --policy
   4  environment error: the input cannot be read, the output cannot be written";
 
-/// Tally's host tool: validates experiment configs, boots the kernel under QEMU, and turns
-/// its console reports into report.json, report.csv, summary.md and charges.svg.
+/// Tally's host tool: validates experiment configs, boots the kernel under QEMU, turns its
+/// console reports into report.json, report.csv, summary.md and charges.svg, compares policies
+/// (experiments) and replays traced runs under other policies (replay).
 #[derive(Debug, Parser)]
 #[command(name = "tally", version, after_help = EXIT_CODES)]
 pub struct Cli {
@@ -51,8 +53,8 @@ enum Command {
     /// Run configs under every combination of the policies they vary and check expectations.
     #[command(after_help = EXIT_CODES)]
     Test(TestArgs),
-    /// Run configs under every combination of the policies they vary and write per-scenario
-    /// comparisons of the policies.
+    /// Run configs under every combination of the policies they vary and write the policy
+    /// matrix (matrix.md, matrix.csv) and per-scenario comparisons (policies.svg, comparison.md).
     #[command(after_help = EXIT_CODES)]
     Experiments(ExperimentsArgs),
     /// Rebuild the report files from a saved console log (nothing boots).
@@ -153,7 +155,8 @@ struct ExperimentsArgs {
     /// Config files.
     #[arg(required = true)]
     configs: Vec<PathBuf>,
-    /// Where results go (<out-root>/<name>/<combination>/, <out-root>/<name>/comparison.md).
+    /// Where results go (<out-root>/matrix.md, <out-root>/<name>/policies.svg,
+    /// <out-root>/<name>/<combination>/).
     #[arg(long, default_value = "results")]
     out_root: PathBuf,
     /// Runs at a time; default: the number of cores.

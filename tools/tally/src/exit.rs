@@ -3,7 +3,7 @@
 //! | status | meaning |
 //! |---|---|
 //! | 0 | ok |
-//! | 1 | the run failed: non-zero kernel status, a conservation check failed, an expectation failed |
+//! | 1 | the run failed: non-zero kernel status, a conservation check failed, an expectation failed, a replay check failed |
 //! | 2 | config or usage error: nothing booted |
 //! | 3 | timeout: QEMU was killed |
 //! | 4 | environment error: QEMU or the kernel image missing, an output directory not writable |

@@ -364,6 +364,84 @@ fn experiments_write_a_comparison_per_scenario() {
 }
 
 #[test]
+fn run_trace_boots_with_the_trace_on() {
+    let ws = Workspace::new("run-trace");
+    let qemu = ws.qemu(&format!(
+        "echo \"args: $*\"; cat '{}/transcript'",
+        ws.root.display()
+    ));
+    let output = ws.tally(
+        Some(&qemu),
+        &["run", "--config", "configs/hello.toml", "--trace"],
+    );
+    let all = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{all}");
+    assert!(all.contains(" transfer=direct trace=on set=hello"), "{all}");
+}
+
+/// A trace of one domain that maps two pages, shares one with a second domain, which copies it.
+const TRACE: &str = "ledger 16
+policies cow=writer msgbuf=sender pagetable=owner release=migrate
+boot 0 2
+set 1 a - -
+set 2 b - -
+snapshot 10 16 14 0 start
+dom 0 a 1
+dom 1 b 2
+anon 2 0
+anon 3 0
+share 2 1
+cow 2 4 1
+snapshot 20 16 11 3 copied
+unmap 4 1
+unmap 2 0
+unmap 3 0
+snapshot 30 16 14 0 final
+";
+
+#[test]
+fn replay_writes_a_report_per_combination_and_checks_its_input() {
+    let ws = Workspace::new("replay");
+    std::fs::create_dir_all(ws.root.join("run")).unwrap();
+    std::fs::write(ws.root.join("run/trace.txt"), TRACE).unwrap();
+    let output = ws.tally(None, &["replay", "run", "--policy", "cow=holder"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        stdout.contains("cow=holder msgbuf=sender pagetable=owner release=migrate: exact"),
+        "{stdout}"
+    );
+    let report =
+        std::fs::read_to_string(ws.root.join(
+            "run/replay/cow-holder_msgbuf-sender_pagetable-owner_release-migrate/report.json",
+        ))
+        .unwrap();
+    assert!(report.contains("\"replay\": {"), "{report}");
+    assert!(ws.root.join("run/replay/comparison.md").is_file());
+    assert!(ws.root.join("run/replay/comparison.csv").is_file());
+
+    let output = ws.tally(None, &["replay", "run", "--all", "--out", "all"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(
+        std::fs::read_dir(ws.root.join("all")).unwrap().count(),
+        48 + 2
+    );
+
+    let output = ws.tally(None, &["replay", "run", "--policy", "cow=nobody"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(text(&output).contains("valid values: writer, holder, split"));
+    let output = ws.tally(None, &["replay", "transcript"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("no trace records"),
+        "{}",
+        text(&output)
+    );
+    let output = ws.tally(None, &["replay", "nowhere"]);
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output));
+}
+
+#[test]
 fn report_rebuilds_the_files_from_a_console_log() {
     let ws = Workspace::new("report");
     let output = ws.tally(None, &["report", "transcript", "--out", "rebuilt"]);
