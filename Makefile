@@ -71,6 +71,7 @@ host-test:
 
 qemu-test: image tool
 	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test configs/*.toml
+	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test-replay --replay-check configs/*.toml
 	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test-4g --mem 4G configs/default.toml
 	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test-max --cpu max configs/default.toml
 	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test-bad tests/configs/bad-bootargs*.toml
