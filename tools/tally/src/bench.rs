@@ -953,8 +953,9 @@ pub fn to_markdown(
          - Two-stage (`bench_twostage`): one domain sends 4 KiB to its own endpoint and \
          receives it, 64 times after 4 for warm-up.\n\
          - Boot (`bench_boot`, `-m 4G`): the counter value at the first program's first \
-         instructions. The counter starts in the kernel's first Rust function, so the few \
-         instructions of `boot.s` (zeroing `.bss`, the boot page tables) are not included.\n\
+         instructions. The counter starts in the kernel's first Rust function, so `boot.s` \
+         (zeroing `.bss` at 4 instructions per 16 bytes, the boot page tables) is not \
+         included.\n\
          - Instrument (`bench_calibrate`): a hand-written loop of exactly 2001 instructions \
          must measure 2001, or the bench fails."
     );
