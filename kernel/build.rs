@@ -36,11 +36,13 @@ fn main() {
     names.sort();
 
     let user_dir = env::var("TALLY_USER_DIR").ok().map(PathBuf::from);
+    // Each image is 16-byte aligned (the loader copies it with aligned word accesses).
     let mut table = String::from(
-        "/// The embedded programs, by name.\npub static PROGRAMS: &[(&str, &[u8])] = &[\n",
+        "#[repr(C)]\nstruct Aligned<B: ?Sized> {\n    _align: [u128; 0],\n    bytes: B,\n}\n\n",
     );
+    let mut entries = String::new();
     if let Some(dir) = &user_dir {
-        for name in &names {
+        for (number, name) in names.iter().enumerate() {
             let path = dir.join(name);
             if !path.exists() {
                 panic!(
@@ -51,12 +53,17 @@ fn main() {
             println!("cargo:rerun-if-changed={}", path.display());
             writeln!(
                 table,
-                "    ({name:?}, include_bytes!({:?})),",
+                "static PROGRAM_{number}: &Aligned<[u8]> = &Aligned {{ _align: [], bytes: *include_bytes!({:?}) }};",
                 path.display().to_string()
             )
             .unwrap();
+            writeln!(entries, "    ({name:?}, &PROGRAM_{number}.bytes),").unwrap();
         }
     }
+    table.push_str(
+        "/// The embedded programs, by name.\npub static PROGRAMS: &[(&str, &[u8])] = &[\n",
+    );
+    table.push_str(&entries);
     table.push_str("];\n");
     writeln!(
         table,

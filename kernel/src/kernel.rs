@@ -70,7 +70,11 @@ pub fn start(ram: (usize, usize), image_end: usize, config: BootConfig) -> ! {
     // copied already); it is zeroed before the slice is formed, and zero is FrameEntry::FREE.
     let frame_table = unsafe {
         let pointer = mmu::phys_to_virt(table_start) as *mut accounting::FrameEntry;
-        core::ptr::write_bytes(pointer as *mut u8, 0, table_bytes);
+        let mut page = table_start;
+        while page < first_free {
+            cpu::zero_page(mmu::phys_to_virt(page) as *mut u8);
+            page += PAGE_BYTES;
+        }
         core::slice::from_raw_parts_mut(pointer, total_frames)
     };
     let mut k = kernel();

@@ -1,7 +1,7 @@
 //! The books with accounting compiled out: no charge sets, no policies, no limits — only the
 //! number of domains mapping each frame, which copy-on-write and freeing need. Reports from
-//! this build carry no charge sets and an honest failing conservation check (nothing is
-//! charged), so they are for instruction-count comparisons only.
+//! this build carry no charge sets, and their conservation check fails whenever a frame is in
+//! use (nothing is charged), so they are for instruction-count comparisons only.
 
 use super::{index, ChargeError, OpenError};
 use crate::bootcfg::{BootConfig, Name};
