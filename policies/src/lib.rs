@@ -267,13 +267,14 @@ mod tests {
             defaults().to_string(),
             "cow=writer msgbuf=sender pagetable=owner release=migrate"
         );
-        assert_eq!(valid_names("cow").unwrap(), &["writer", "holder", "split"]);
+        // The design's policies are all there, defaults first (a new policy only appends).
+        assert_eq!(valid_names("cow").unwrap()[..3], ["writer", "holder", "split"]);
         assert_eq!(
-            valid_names("msgbuf").unwrap(),
-            &["sender", "receiver", "split", "kernel"]
+            valid_names("msgbuf").unwrap()[..4],
+            ["sender", "receiver", "split", "kernel"]
         );
-        assert_eq!(valid_names("pagetable").unwrap(), &["owner", "causer"]);
-        assert_eq!(valid_names("release").unwrap(), &["migrate", "stay"]);
+        assert_eq!(valid_names("pagetable").unwrap()[..2], ["owner", "causer"]);
+        assert_eq!(valid_names("release").unwrap()[..2], ["migrate", "stay"]);
         assert_eq!(valid_names("colour"), None);
     }
 
@@ -306,12 +307,15 @@ mod tests {
     }
 
     #[test]
-    fn there_are_48_combinations_all_distinct() {
+    fn combinations_are_every_product_all_distinct() {
         let all: std::vec::Vec<_> = combinations().map(|p| p.to_string()).collect();
-        assert_eq!(all.len(), 48);
+        // 3 × 4 × 2 × 2 = 48 with the design's policies; more as policies are added.
+        let expected = COW.len() * MSGBUF.len() * PAGETABLE.len() * RELEASE.len();
+        assert!(expected >= 48);
+        assert_eq!(all.len(), expected);
         let mut sorted = all.clone();
         sorted.sort();
         sorted.dedup();
-        assert_eq!(sorted.len(), 48);
+        assert_eq!(sorted.len(), expected);
     }
 }
