@@ -268,7 +268,10 @@ mod tests {
             "cow=writer msgbuf=sender pagetable=owner release=migrate"
         );
         // The design's policies are all there, defaults first (a new policy only appends).
-        assert_eq!(valid_names("cow").unwrap()[..3], ["writer", "holder", "split"]);
+        assert_eq!(
+            valid_names("cow").unwrap()[..3],
+            ["writer", "holder", "split"]
+        );
         assert_eq!(
             valid_names("msgbuf").unwrap()[..4],
             ["sender", "receiver", "split", "kernel"]
