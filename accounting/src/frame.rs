@@ -63,6 +63,17 @@ impl FrameEntry {
         share: NO_DOMAIN,
     };
 
+    /// The entry's eight bytes as one number: equal entries, equal numbers (one compare
+    /// instead of five).
+    #[inline(always)]
+    pub(crate) fn bits(&self) -> u64 {
+        u64::from(self.kind)
+            | u64::from(self.flags) << 8
+            | u64::from(self.payer) << 16
+            | u64::from(self.causer) << 32
+            | u64::from(self.share) << 48
+    }
+
     /// What the frame is used for.
     #[inline]
     pub fn usage(&self) -> FrameUse {
@@ -86,10 +97,8 @@ impl FrameEntry {
     /// The frame's kind, if it is charged.
     #[inline]
     pub fn kind(&self) -> Option<Kind> {
-        match self.usage() {
-            FrameUse::Charged(kind) => Some(kind),
-            _ => None,
-        }
+        // Free (0) wraps past every kind, boot (6) is one past the last.
+        Kind::from_index(usize::from(self.kind).wrapping_sub(1))
     }
 
     /// The domain that caused the allocation, if any.
@@ -114,6 +123,19 @@ impl FrameEntry {
     #[inline]
     pub(crate) fn inline_slot(&self) -> Option<(SetId, Option<DomainId>)> {
         (self.flags & FLAG_LIST == 0).then_some((SetId(self.payer), decode_domain(self.share)))
+    }
+
+    /// The payer of the inline slot (meaningful only when the frame has no list).
+    #[inline(always)]
+    pub(crate) fn payer_raw(&self) -> u16 {
+        self.payer
+    }
+
+    /// The inline slot as one number, as [`crate::Slot`] words go (meaningful only when the
+    /// frame has no list).
+    #[inline(always)]
+    pub(crate) fn inline_word(&self) -> u32 {
+        u32::from(self.payer) << 16 | u32::from(self.share)
     }
 
     /// A charged frame with a single slot.

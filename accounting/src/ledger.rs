@@ -10,13 +10,23 @@
 //! - an operation that fails changes nothing, except a denied one, which counts one denial;
 //! - a frame's charge is the sum of its slots' charges: slot 0 pays all of it (whole), or every
 //!   slot pays `4096 / n` and slot 0 also the remainder (split).
+//!
+//! Cost: the hot paths read a frame's slots where they are (inline in the entry, or in the
+//! pool) instead of copying them, hash a new sharer list once, and change charges only when a
+//! payer's bytes change (sharing under `cow = writer` or `holder` charges nothing). A
+//! [`Op::ShareMany`] handles its frames in *runs*: consecutive frames with equal entries (the
+//! usual case: a region one domain faulted in) go from the same old state to the same new
+//! one, so the run's new state, charges and sharer list are worked out at its first frame and
+//! the rest only store the new entry; the run's charges and list references are then
+//! adjusted once, in bulk.
 
 use crate::error::{Denial, Error};
 use crate::event::{Candidates, ChargeEvent, Decision, EventKind, Policies, Policy, PolicyKey};
-use crate::frame::{FrameEntry, FrameUse};
+use crate::frame::{FrameEntry, FrameUse, NO_DOMAIN};
 use crate::ids::{
     split_share_bytes, valid_name, DomainId, FrameIndex, Kind, Name, SetId, FRAME_BYTES, MAX_DEPTH,
-    MAX_DOMAINS, MAX_SETS, MAX_SHARERS, PLAN_CHARGES, POOL_DEPARTURE_RESERVE, SHARER_LISTS,
+    MAX_DOMAINS, MAX_SETS, MAX_SHARERS, PLAN_CHARGES, PLAN_OPS, POOL_DEPARTURE_RESERVE,
+    SHARER_LISTS,
 };
 use crate::model::{ChargeSet, Conservation, Domain, DomainState};
 use crate::plan::{Op, Plan};
@@ -49,26 +59,73 @@ pub struct FrameState {
 impl FrameState {
     /// Domains mapping the frame.
     pub fn mappers(&self) -> usize {
-        self.slots
-            .iter()
-            .filter(|slot| slot.domain.is_some())
-            .count()
+        mappers(&self.slots)
     }
 
     /// Bytes slot `slot` pays.
     pub fn slot_bytes(&self, slot: usize) -> u64 {
-        if self.split {
-            split_share_bytes(self.slots.len(), slot)
-        } else if slot == 0 {
-            FRAME_BYTES
-        } else {
-            0
-        }
+        slot_bytes(self.split, self.slots.len(), slot)
     }
 
     /// The holder: the set of slot 0.
     pub fn holder(&self) -> Option<SetId> {
         self.slots.first().map(|slot| slot.set)
+    }
+}
+
+/// Domains mapping a frame with these slots.
+#[inline]
+fn mappers(slots: &[Slot]) -> usize {
+    slots.iter().filter(|slot| slot.domain.is_some()).count()
+}
+
+/// Bytes slot `slot` of `len` pays: a share each when split, else all of it for slot 0.
+#[inline]
+fn slot_bytes(split: bool, len: usize, slot: usize) -> u64 {
+    if split {
+        split_share_bytes(len, slot)
+    } else if slot == 0 {
+        FRAME_BYTES
+    } else {
+        0
+    }
+}
+
+/// A charged frame as its entry and the pool describe it, read in place (no copy of the
+/// sharer list).
+#[derive(Clone, Copy)]
+struct View<'p> {
+    kind: Kind,
+    split: bool,
+    causer: Option<DomainId>,
+    /// The sharer list id, if the frame has one (else its slot is `inline`).
+    list: Option<u16>,
+    inline: Slot,
+    listed: &'p [Slot],
+}
+
+impl View<'_> {
+    #[inline]
+    fn slots(&self) -> &[Slot] {
+        if self.list.is_some() {
+            self.listed
+        } else {
+            core::slice::from_ref(&self.inline)
+        }
+    }
+
+    /// The slot through which `domain` maps the frame.
+    #[inline]
+    fn position(&self, domain: DomainId) -> Option<usize> {
+        self.slots()
+            .iter()
+            .position(|slot| slot.domain == Some(domain))
+    }
+
+    /// The holder: the set of slot 0.
+    #[inline]
+    fn holder(&self) -> Option<SetId> {
+        self.slots().first().map(|slot| slot.set)
     }
 }
 
@@ -79,6 +136,22 @@ struct Charge {
     kind: Kind,
     bytes: i64,
     causer: Option<DomainId>,
+}
+
+impl Charge {
+    /// The denial of this charge by `limit_set`'s limit (`kind_limit`: its per-kind one),
+    /// which `bytes` would have exceeded.
+    #[cold]
+    fn denial(&self, limit_set: SetId, kind_limit: bool, bytes: u64) -> Denial {
+        Denial {
+            payer: self.set,
+            kind: self.kind,
+            limit_set,
+            kind_limit,
+            causer: self.causer,
+            bytes,
+        }
+    }
 }
 
 type Charges = heapless::Vec<Charge, PLAN_CHARGES>;
@@ -120,20 +193,24 @@ fn add_net(net: &mut NetChange, set: SetId, bytes: i64) {
     }
 }
 
-/// Per-set change of charges from `old` to `new` (either may be "free").
-fn net_change(old: Option<&FrameState>, new: Option<&FrameState>) -> NetChange {
-    let mut net = NetChange::new();
-    if let Some(old) = old {
-        for (index, slot) in old.slots.iter().enumerate() {
-            add_net(&mut net, slot.set, -(old.slot_bytes(index) as i64));
-        }
+/// Sets `net` to the per-set change of charges from `old` slots to `new` slots (either may be
+/// empty: free), in the order sets first appear in `old`, then in `new`.
+fn net_change(net: &mut NetChange, old: &[Slot], old_split: bool, new: &[Slot], new_split: bool) {
+    net.clear();
+    for (index, slot) in old.iter().enumerate() {
+        add_net(
+            net,
+            slot.set,
+            -(slot_bytes(old_split, old.len(), index) as i64),
+        );
     }
-    if let Some(new) = new {
-        for (index, slot) in new.slots.iter().enumerate() {
-            add_net(&mut net, slot.set, new.slot_bytes(index) as i64);
-        }
+    for (index, slot) in new.iter().enumerate() {
+        add_net(
+            net,
+            slot.set,
+            slot_bytes(new_split, new.len(), index) as i64,
+        );
     }
-    net
 }
 
 /// Sharer lists an operation may need, counted without double-counting equal lists.
@@ -150,17 +227,22 @@ impl PoolNeed {
         }
     }
 
-    fn add(&mut self, pool: &SharerPool, slots: &[Slot]) {
+    /// Counts `slots` if the pool would have to store them; true if it was counted past the
+    /// eight lists told apart (so an equal list is counted again).
+    fn add(&mut self, pool: &SharerPool, slots: &[Slot]) -> bool {
         if slots.len() <= 1 || pool.find(slots).is_some() {
-            return;
+            return false;
         }
         if self.lists.iter().any(|list| list.as_slice() == slots) {
-            return;
+            return false;
         }
-        match SlotList::from_slice(slots) {
-            Ok(list) if self.lists.push(list.clone()).is_ok() => {}
-            _ => self.more += 1,
+        let pushed = SlotList::from_slice(slots)
+            .ok()
+            .is_some_and(|list| self.lists.push(list).is_ok());
+        if !pushed {
+            self.more += 1;
         }
+        !pushed
     }
 
     fn count(&self) -> usize {
@@ -168,6 +250,70 @@ impl PoolNeed {
     }
 }
 
+/// What reserve worked out per operation, for commit: the payer of a new frame or copy, or
+/// whether the `cow` policy splits a shared frame (the policy is a pure function of the event,
+/// which a plan's other operations do not change). Kept in the ledger (the reservation
+/// borrows it, so nothing can change in between).
+#[derive(Clone, Copy)]
+struct Resolved {
+    payer: [SetId; PLAN_OPS],
+    splits: [bool; PLAN_OPS],
+    /// Whether the plan has a copy-on-write copy (so commit has departures to make).
+    copies: bool,
+    /// Whether the plan has a `ShareMany` (so a `Share`'s frame may change before its commit).
+    share_many: bool,
+}
+
+impl Resolved {
+    const NONE: Resolved = Resolved {
+        payer: [SetId::KERNEL; PLAN_OPS],
+        splits: [false; PLAN_OPS],
+        copies: false,
+        share_many: false,
+    };
+}
+
+/// A run of [`Op::ShareMany`] frames whose entries were all `old`: each goes to `new`.
+/// `extra` frames after the first have only had their entry stored; their list references and
+/// charges (`net` per frame, of `kind` caused by `causer`) are settled by
+/// [`Ledger::settle_run`].
+#[derive(Clone, Copy)]
+struct Run {
+    old: FrameEntry,
+    new: FrameEntry,
+    kind: Kind,
+    causer: Option<DomainId>,
+    /// Whether `net` holds charges (else sharing moved no bytes).
+    charges: bool,
+    extra: u32,
+}
+
+/// What reserve worked out for one shared frame.
+#[derive(Clone, Copy)]
+struct PlannedShare {
+    /// Whether the `cow` policy splits the frame.
+    splits: bool,
+    kind: Kind,
+    causer: Option<DomainId>,
+    /// Whether its sharer list was counted past the lists [`PoolNeed`] tells apart.
+    counted_past: bool,
+}
+
+/// Adds the charges of `extra` more frames of a run whose per-frame change is `net`.
+fn add_run_charges(
+    charges: &mut Charges,
+    net: &NetChange,
+    planned: &PlannedShare,
+    extra: i64,
+) -> Result<(), Error> {
+    if extra == 0 {
+        return Ok(());
+    }
+    for &(set, delta) in net.iter() {
+        add_charge(charges, set, planned.kind, delta * extra, planned.causer)?;
+    }
+    Ok(())
+}
 /// A placeholder policy for [`Ledger::empty`]: every decision is `Stay`, which fits no event
 /// but a departure, so an unset ledger charges nothing by policy.
 struct Unset;
@@ -197,6 +343,7 @@ pub struct Ledger<'a> {
     pub(crate) frames_in_use: u64,
     pub(crate) boot_frames: u64,
     hook: Option<TraceHook>,
+    resolved: Resolved,
 }
 
 /// A reserved plan: every charge fits; [`Reservation::commit`] applies it and cannot fail.
@@ -233,6 +380,7 @@ impl Ledger<'static> {
             frames_in_use: 0,
             boot_frames: 0,
             hook: None,
+            resolved: Resolved::NONE,
         }
     }
 }
@@ -250,6 +398,7 @@ impl<'a> Ledger<'a> {
             frames_in_use: 0,
             boot_frames: 0,
             hook: None,
+            resolved: Resolved::NONE,
         };
         ledger.reset(frames, policies);
         ledger
@@ -402,11 +551,13 @@ impl<'a> Ledger<'a> {
     }
 
     /// Set `set`.
+    #[inline]
     pub fn set(&self, set: SetId) -> Result<&ChargeSet, Error> {
         self.sets.get(set.index()).ok_or(Error::UnknownSet(set))
     }
 
     /// Domain `domain`.
+    #[inline]
     pub fn domain(&self, domain: DomainId) -> Result<&Domain, Error> {
         self.domains
             .get(domain.index())
@@ -430,11 +581,13 @@ impl<'a> Ledger<'a> {
     }
 
     /// The set domain `domain` is bound to.
+    #[inline]
     pub fn domain_set(&self, domain: DomainId) -> Result<SetId, Error> {
         self.domain(domain).map(|domain| domain.set)
     }
 
     /// The entry of `frame`.
+    #[inline]
     pub fn entry(&self, frame: FrameIndex) -> Result<FrameEntry, Error> {
         self.frames
             .get(frame.index())
@@ -454,17 +607,28 @@ impl<'a> Ledger<'a> {
 
     /// How many domains map `frame` (0 for a free, boot or unmapped-kind frame). A write fault
     /// on a frame with one mapper only restores write access: no copy, no charge.
+    #[inline]
     pub fn mappers(&self, frame: FrameIndex) -> Result<usize, Error> {
         let entry = self.entry(frame)?;
-        Ok(self.decode(entry).map_or(0, |state| state.mappers()))
+        if entry.is_free() {
+            return Ok(0);
+        }
+        let mut one = Slot::NONE;
+        Ok(mappers(self.slots(&entry, &mut one)))
     }
 
     /// Whether `domain` maps `frame`.
+    #[inline]
     pub fn maps(&self, frame: FrameIndex, domain: DomainId) -> Result<bool, Error> {
         let entry = self.entry(frame)?;
+        if entry.is_free() {
+            return Ok(false);
+        }
+        let mut one = Slot::NONE;
         Ok(self
-            .decode(entry)
-            .is_some_and(|state| state.slots.iter().any(|slot| slot.domain == Some(domain))))
+            .slots(&entry, &mut one)
+            .iter()
+            .any(|slot| slot.domain == Some(domain)))
     }
 
     /// Every frame `domain` maps, in frame order. Scans the whole frame table (O(frames)): for
@@ -598,10 +762,15 @@ impl<'a> Ledger<'a> {
                 u32::try_from(end.saturating_sub(1)).unwrap_or(u32::MAX),
             )));
         }
-        for index in first.index()..end {
-            self.require_free(FrameIndex(index as u32))?;
+        let range = &mut self.frames[first.index()..end];
+        if let Some(offset) = range.iter().position(|entry| !entry.is_free()) {
+            let frame = FrameIndex(first.0 + offset as u32);
+            return Err(match range[offset].usage() {
+                FrameUse::Boot => Error::BootFrame(frame),
+                _ => Error::FrameInUse(frame),
+            });
         }
-        self.frames[first.index()..end].fill(FrameEntry::BOOT);
+        range.fill(FrameEntry::BOOT);
         self.boot_frames += u64::from(count);
         self.emit(|| TraceRecord::Boot { first, count });
         Ok(())
@@ -617,22 +786,266 @@ impl<'a> Ledger<'a> {
         &'l mut self,
         plan: &'p Plan<'f>,
     ) -> Result<Reservation<'l, 'a, 'p, 'f>, Error> {
-        // Fast path: one new frame with a single payer (most faults and objects).
         if let [op] = plan.ops() {
+            // Fast path: one new frame with a single payer (most faults and objects).
             if let Some(charge) = self.single_charge(op)? {
-                if let Err(denial) = self.check(core::slice::from_ref(&charge)) {
+                self.resolved.payer[0] = charge.set;
+                self.resolved.copies = false;
+                if let Err(denial) = self.check_one(&charge) {
                     return Err(self.deny(denial, plan));
                 }
                 return Ok(Reservation { ledger: self, plan });
             }
+            match *op {
+                // Fast path: one share that charges nothing.
+                // Fast path: one share (under `cow = writer` or `holder` it charges nothing).
+                Op::Share { frame, domain } => {
+                    let (entry, slot, splits) = self.share_checked(frame, domain)?;
+                    // The plan needs at most one list: the pool has it to spare.
+                    if self.pool.unused_lists() > POOL_DEPARTURE_RESERVE {
+                        if splits || entry.is_split() {
+                            let mut net = NetChange::new();
+                            self.share_net(&mut net, entry, slot);
+                            let (kind, causer) = (mapped_kind(frame, entry)?, entry.causer());
+                            let mut charges = Charges::new();
+                            for &(set, delta) in net.iter() {
+                                add_charge(&mut charges, set, kind, delta, causer)?;
+                            }
+                            if let Err(denial) = self.check(&charges) {
+                                return Err(self.deny(denial, plan));
+                            }
+                        }
+                        self.resolved.splits[0] = splits;
+                        self.resolved.copies = false;
+                        self.resolved.share_many = false;
+                        return Ok(Reservation { ledger: self, plan });
+                    }
+                }
+                // Fast path: one copy-on-write copy (a write fault), in the order
+                // reserve_plan checks it.
+                Op::CowCopy {
+                    original,
+                    copy,
+                    writer,
+                } => {
+                    if original == copy {
+                        return Err(Error::BadPlan);
+                    }
+                    let payer = self.cow_copy_payer(original, writer)?;
+                    self.require_free(copy)?;
+                    // The writer's departure may need a sharer list.
+                    if self.pool.unused_lists() <= POOL_DEPARTURE_RESERVE {
+                        return Err(Error::PoolFull);
+                    }
+                    self.resolved.payer[0] = payer;
+                    self.resolved.copies = true;
+                    let charge = Charge {
+                        set: payer,
+                        kind: Kind::Cow,
+                        bytes: FRAME_BYTES as i64,
+                        causer: Some(writer),
+                    };
+                    if let Err(denial) = self.check_one(&charge) {
+                        return Err(self.deny(denial, plan));
+                    }
+                    return Ok(Reservation { ledger: self, plan });
+                }
+                _ => {}
+            }
         }
+        if !self.reserve_simple(plan)? {
+            self.reserve_plan(plan)?;
+        }
+        Ok(Reservation { ledger: self, plan })
+    }
+
+    /// Reserves a plan of new single-payer frames and shares that charge nothing (a fault's
+    /// page and tables, a share and the tables it needs) when every new frame has the same
+    /// payer and the pool has lists to spare: what [`Ledger::reserve_plan`] would decide, in
+    /// the same order, without its tables. False (having changed nothing) when that general
+    /// path must decide.
+    fn reserve_simple(&mut self, plan: &Plan<'_>) -> Result<bool, Error> {
+        let ops = plan.ops();
+        let mut shares = 0;
+        for op in ops {
+            match op {
+                Op::Anon { .. } | Op::PageTable { .. } | Op::Kernel { .. } => {}
+                Op::Share { .. } => shares += 1,
+                _ => return Ok(false),
+            }
+        }
+        if shares + POOL_DEPARTURE_RESERVE > self.pool.unused_lists() {
+            return Ok(false);
+        }
+        // The charges, by kind in the order they first appear, all to `payer`.
+        let mut payer = None;
+        let mut bytes = [0u64; Kind::COUNT];
+        let mut causers = [None; Kind::COUNT];
+        let mut order = [Kind::Anon; Kind::COUNT];
+        let mut kinds = 0;
+        for (index, op) in ops.iter().enumerate() {
+            let frame = match *op {
+                Op::Share { frame, domain } => {
+                    if !self.reserve_whole_share(frame, domain)? {
+                        return Ok(false);
+                    }
+                    self.resolved.splits[index] = false;
+                    frame
+                }
+                Op::Anon { frame, .. } | Op::PageTable { frame, .. } | Op::Kernel { frame, .. } => {
+                    let Some(charge) = self.single_charge(op)? else {
+                        return Ok(false);
+                    };
+                    if payer.is_some_and(|payer| payer != charge.set) {
+                        return Ok(false);
+                    }
+                    payer = Some(charge.set);
+                    self.resolved.payer[index] = charge.set;
+                    let kind = charge.kind.index();
+                    if bytes[kind] == 0 {
+                        order[kinds] = charge.kind;
+                        kinds += 1;
+                        causers[kind] = charge.causer;
+                    }
+                    bytes[kind] += FRAME_BYTES;
+                    frame
+                }
+                _ => return Ok(false),
+            };
+            if ops[..index].iter().any(|op| op.frame() == Some(frame)) {
+                return Err(Error::BadPlan);
+            }
+        }
+        self.resolved.copies = false;
+        self.resolved.share_many = false;
+        if let Some(set) = payer {
+            let total = bytes.iter().sum();
+            for &kind in &order[..kinds] {
+                let charge = Charge {
+                    set,
+                    kind,
+                    bytes: bytes[kind.index()] as i64,
+                    causer: causers[kind.index()],
+                };
+                if let Err(denial) = self.check_within(&charge, total) {
+                    return Err(self.deny(denial, plan));
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Reserves a plan of one `Share` if the frame stays whole (the usual case under
+    /// `cow = writer` or `holder`: only the sharer list changes, nothing is charged) and the
+    /// pool has lists to spare: validation and the policy's decision, in the order
+    /// [`Ledger::reserve_plan`] makes them. False (having changed nothing) when that general
+    /// path must decide.
+    #[inline(always)]
+    fn reserve_whole_share(&mut self, frame: FrameIndex, domain: DomainId) -> Result<bool, Error> {
+        let (entry, _, splits) = self.share_checked(frame, domain)?;
+        Ok(!(splits || entry.is_split() || self.pool.unused_lists() <= POOL_DEPARTURE_RESERVE))
+    }
+
+    /// Validates `domain` sharing `frame` as [`Ledger::reserve_plan`] does, in the same order
+    /// (the frame, the domain, not mapped by it yet, the policy's decision, room for one more
+    /// sharer): the frame's entry, the sharer's slot and whether the `cow` policy splits the
+    /// frame.
+    #[inline(always)]
+    fn share_checked(
+        &self,
+        frame: FrameIndex,
+        domain: DomainId,
+    ) -> Result<(FrameEntry, Slot, bool), Error> {
+        let entry = self.entry(frame)?;
+        let kind = mapped_kind(frame, entry)?;
+        let set = self.domain_set(domain)?;
+        let (holder, sharers) = match entry.list() {
+            None => {
+                if entry.inline_word() as u16 == domain.0 {
+                    return Err(Error::AlreadyMapped(frame, domain));
+                }
+                (SetId(entry.payer_raw()), 1)
+            }
+            Some(list) => {
+                let slots = self.pool.get(list);
+                if slots.iter().any(|slot| slot.domain == Some(domain)) {
+                    return Err(Error::AlreadyMapped(frame, domain));
+                }
+                (
+                    slots.first().map_or(SetId::KERNEL, |slot| slot.set),
+                    slots.len(),
+                )
+            }
+        };
+        let event = ChargeEvent {
+            what: EventKind::Share,
+            kind,
+            causer: Some(domain),
+            candidates: Candidates {
+                holder: Some(holder),
+                creator: Some(set),
+                ..Candidates::default()
+            },
+        };
+        let splits = match self.policies.cow.decide(&event) {
+            Decision::Split => true,
+            Decision::Writer | Decision::Holder => false,
+            _ => return Err(Error::BadDecision),
+        };
+        if sharers >= MAX_SHARERS {
+            return Err(Error::TooManySharers);
+        }
+        let slot = Slot {
+            set,
+            domain: Some(domain),
+        };
+        Ok((entry, slot, splits))
+    }
+
+    /// Sets `net` to the per-set change of charges when `slot` joins `entry`'s slots and the
+    /// frame is split among them all.
+    fn share_net(&self, net: &mut NetChange, entry: FrameEntry, slot: Slot) {
+        let mut one = Slot::NONE;
+        let old = self.slots(&entry, &mut one);
+        let (sharers, old_split) = (old.len(), entry.is_split());
+        net.clear();
+        for (index, slot) in old.iter().enumerate() {
+            add_net(
+                net,
+                slot.set,
+                -(slot_bytes(old_split, sharers, index) as i64),
+            );
+        }
+        for (index, slot) in old.iter().enumerate() {
+            add_net(net, slot.set, split_share_bytes(sharers + 1, index) as i64);
+        }
+        add_net(
+            net,
+            slot.set,
+            split_share_bytes(sharers + 1, sharers) as i64,
+        );
+    }
+
+    /// [`Ledger::reserve`] of any plan.
+    fn reserve_plan(&mut self, plan: &Plan<'_>) -> Result<(), Error> {
+        let ops = plan.ops();
         let mut charges = Charges::new();
-        let mut need = PoolNeed::new();
+        // Sharer lists are counted only when the pool might run short of them: every
+        // operation needs at most one per frame it shares or copy it makes.
+        let bound: usize = ops
+            .iter()
+            .map(|op| match *op {
+                Op::Msgbuf { .. } | Op::Share { .. } | Op::CowCopy { .. } => 1,
+                Op::ShareMany { frames, .. } => frames.len(),
+                _ => 0,
+            })
+            .sum();
+        let count_lists = bound + POOL_DEPARTURE_RESERVE > self.pool.unused_lists();
+        let mut need = count_lists.then(PoolNeed::new);
         let mut copies = 0;
-        let mut named: heapless::Vec<FrameIndex, { 2 * crate::ids::PLAN_OPS }> =
-            heapless::Vec::new();
-        for op in plan.ops() {
-            self.plan_op(op, &mut charges, &mut need)?;
+        let mut named: heapless::Vec<FrameIndex, { 2 * PLAN_OPS }> = heapless::Vec::new();
+        for (index, op) in ops.iter().enumerate() {
+            self.plan_op(index, op, &mut charges, need.as_mut())?;
             let (first, second) = match *op {
                 Op::Anon { frame, .. }
                 | Op::PageTable { frame, .. }
@@ -653,17 +1066,22 @@ impl<'a> Ledger<'a> {
                 let _ = named.push(frame);
             }
         }
-        let lists = need.count() + copies;
-        if lists > 0 && lists + POOL_DEPARTURE_RESERVE > self.pool.unused_lists() {
-            return Err(Error::PoolFull);
+        self.resolved.copies = copies > 0;
+        self.resolved.share_many = ops.iter().any(|op| matches!(op, Op::ShareMany { .. }));
+        if let Some(need) = need {
+            let lists = need.count() + copies;
+            if lists > 0 && lists + POOL_DEPARTURE_RESERVE > self.pool.unused_lists() {
+                return Err(Error::PoolFull);
+            }
         }
         if let Err(denial) = self.check(&charges) {
             return Err(self.deny(denial, plan));
         }
-        Ok(Reservation { ledger: self, plan })
+        Ok(())
     }
 
     /// Counts a denial on the payer and traces the denied plan.
+    #[cold]
     fn deny(&mut self, denial: Denial, plan: &Plan<'_>) -> Error {
         self.sets[denial.payer.index()].denied[denial.kind.index()] += 1;
         self.emit_plan(plan);
@@ -671,22 +1089,24 @@ impl<'a> Ledger<'a> {
     }
 
     /// The one charge of a new single-payer frame, validated; `None` for other operations.
-    #[inline]
+    #[inline(always)]
     fn single_charge(&self, op: &Op<'_>) -> Result<Option<Charge>, Error> {
-        match *op {
-            Op::Anon { frame, .. } | Op::PageTable { frame, .. } | Op::Kernel { frame, .. } => {
-                self.require_free(frame)?
-            }
-            _ => return Ok(None),
-        }
         let (set, kind, causer) = match *op {
-            Op::Anon { domain, .. } => (self.domain_set(domain)?, Kind::Anon, Some(domain)),
-            Op::PageTable { owner, causer, .. } => (
-                self.page_table_payer(owner, causer)?,
-                Kind::PageTables,
-                Some(causer),
-            ),
-            Op::Kernel { set, causer, .. } => {
+            Op::Anon { frame, domain } => {
+                self.require_free(frame)?;
+                (self.domain_set(domain)?, Kind::Anon, Some(domain))
+            }
+            Op::PageTable {
+                frame,
+                owner,
+                causer,
+            } => {
+                self.require_free(frame)?;
+                let set = self.page_table_payer(owner, causer)?;
+                (set, Kind::PageTables, Some(causer))
+            }
+            Op::Kernel { frame, set, causer } => {
+                self.require_free(frame)?;
                 self.set(set)?;
                 if let Some(causer) = causer {
                     self.domain(causer)?;
@@ -703,36 +1123,28 @@ impl<'a> Ledger<'a> {
         }))
     }
 
-    /// Validates one operation and adds its charges and sharer-list needs.
+    /// Validates operation `index` of a plan, adds its charges and (when `need` is given) the
+    /// sharer lists it needs, and records what commit needs.
     fn plan_op(
-        &self,
+        &mut self,
+        index: usize,
         op: &Op<'_>,
         charges: &mut Charges,
-        need: &mut PoolNeed,
+        need: Option<&mut PoolNeed>,
     ) -> Result<(), Error> {
-        let bytes = FRAME_BYTES as i64;
         match *op {
-            Op::Anon { frame, domain } => {
-                self.require_free(frame)?;
-                let set = self.domain_set(domain)?;
-                add_charge(charges, set, Kind::Anon, bytes, Some(domain))
-            }
-            Op::PageTable {
-                frame,
-                owner,
-                causer,
-            } => {
-                self.require_free(frame)?;
-                let set = self.page_table_payer(owner, causer)?;
-                add_charge(charges, set, Kind::PageTables, bytes, Some(causer))
-            }
-            Op::Kernel { frame, set, causer } => {
-                self.require_free(frame)?;
-                self.set(set)?;
-                if let Some(causer) = causer {
-                    self.domain(causer)?;
+            Op::Anon { .. } | Op::PageTable { .. } | Op::Kernel { .. } => {
+                if let Some(charge) = self.single_charge(op)? {
+                    self.resolved.payer[index] = charge.set;
+                    add_charge(
+                        charges,
+                        charge.set,
+                        charge.kind,
+                        charge.bytes,
+                        charge.causer,
+                    )?;
                 }
-                add_charge(charges, set, Kind::Kernel, bytes, causer)
+                Ok(())
             }
             Op::Msgbuf {
                 frame,
@@ -740,20 +1152,25 @@ impl<'a> Ledger<'a> {
                 receiver,
             } => {
                 self.require_free(frame)?;
-                let state = self.msgbuf_state(sender, receiver)?;
-                need.add(&self.pool, &state.slots);
-                for (set, delta) in net_change(None, Some(&state)) {
+                let (split, slots) = self.msgbuf_slots(sender, receiver)?;
+                if let Some(need) = need {
+                    need.add(&self.pool, &slots);
+                }
+                let mut net = NetChange::new();
+                net_change(&mut net, &[], false, &slots, split);
+                for &(set, delta) in net.iter() {
                     add_charge(charges, set, Kind::Msgbuf, delta, Some(sender))?;
                 }
                 Ok(())
             }
-            Op::Share { frame, domain } => self.plan_share(frame, domain, charges, need),
-            Op::ShareMany { frames, domain } => {
-                for frame in frames {
-                    self.plan_share(*frame, domain, charges, need)?;
-                }
+            Op::Share { frame, domain } => {
+                let entry = self.entry(frame)?;
+                let mut net = NetChange::new();
+                let planned = self.plan_share(frame, entry, domain, charges, need, &mut net)?;
+                self.resolved.splits[index] = planned.splits;
                 Ok(())
             }
+            Op::ShareMany { frames, domain } => self.plan_share_many(frames, domain, charges, need),
             Op::CowCopy {
                 original,
                 copy,
@@ -764,57 +1181,158 @@ impl<'a> Ledger<'a> {
                 }
                 let payer = self.cow_copy_payer(original, writer)?;
                 self.require_free(copy)?;
-                add_charge(charges, payer, Kind::Cow, bytes, Some(writer))
+                self.resolved.payer[index] = payer;
+                add_charge(charges, payer, Kind::Cow, FRAME_BYTES as i64, Some(writer))
             }
         }
     }
 
+    /// Validates `domain` sharing `frame` (entry `entry`), adds the charges (`net`, per frame)
+    /// and the sharer list it needs.
     fn plan_share(
         &self,
         frame: FrameIndex,
+        entry: FrameEntry,
         domain: DomainId,
         charges: &mut Charges,
-        need: &mut PoolNeed,
+        need: Option<&mut PoolNeed>,
+        net: &mut NetChange,
+    ) -> Result<PlannedShare, Error> {
+        let (view, slot, splits) = self.share_decision(frame, entry, domain)?;
+        let split = splits || view.split;
+        let mut counted_past = false;
+        if need.is_some() || view.split || split {
+            let mut new = SlotList::new();
+            let _ = new.extend_from_slice(view.slots());
+            // share_decision checked there is room.
+            let _ = new.push(slot);
+            if let Some(need) = need {
+                counted_past = need.add(&self.pool, &new);
+            }
+            net_change(net, view.slots(), view.split, &new, split);
+            for &(set, delta) in net.iter() {
+                add_charge(charges, set, view.kind, delta, view.causer)?;
+            }
+        } else {
+            // Whole before and after, same holder: nothing moves.
+            net.clear();
+        }
+        Ok(PlannedShare {
+            splits,
+            kind: view.kind,
+            causer: view.causer,
+            counted_past,
+        })
+    }
+
+    /// [`Ledger::plan_share`] for every frame of a `ShareMany`, a run of equal entries at a
+    /// time: a frame whose entry equals the previous one's is valid and changes the same
+    /// charges (added up once the run ends) and needs the same sharer list.
+    fn plan_share_many(
+        &self,
+        frames: &[FrameIndex],
+        domain: DomainId,
+        charges: &mut Charges,
+        mut need: Option<&mut PoolNeed>,
     ) -> Result<(), Error> {
-        let (_, old, new) = self.share_states(frame, domain)?;
-        need.add(&self.pool, &new.slots);
-        for (set, delta) in net_change(Some(&old), Some(&new)) {
-            add_charge(charges, set, old.kind, delta, old.causer)?;
+        let mut net = NetChange::new();
+        let mut start = 0;
+        while let Some(&frame) = frames.get(start) {
+            let entry = self.entry(frame)?;
+            let planned =
+                self.plan_share(frame, entry, domain, charges, need.as_deref_mut(), &mut net)?;
+            // The run: the frames after it with an equal entry.
+            let (old, table) = (entry.bits(), &*self.frames);
+            let rest = &frames[start + 1..];
+            let extra = rest
+                .iter()
+                .position(|frame| {
+                    table
+                        .get(frame.index())
+                        .is_none_or(|entry| entry.bits() != old)
+                })
+                .unwrap_or(rest.len());
+            let end = start + 1 + extra;
+            if planned.counted_past {
+                if let Some(need) = need.as_deref_mut() {
+                    need.more += extra;
+                }
+            }
+            add_run_charges(charges, &net, &planned, extra as i64)?;
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// Checks one charge against every limit on the way to the root.
+    #[inline(always)]
+    fn check_one(&self, charge: &Charge) -> Result<(), Denial> {
+        self.check_within(charge, charge.bytes as u64)
+    }
+
+    /// Checks one (positive) charge of a plan whose charges all go to the same set and add
+    /// `total` bytes there, against every limit on the way to the root.
+    #[inline(always)]
+    fn check_within(&self, charge: &Charge, total: u64) -> Result<(), Denial> {
+        let kind = charge.kind.index();
+        let bytes = charge.bytes as u64;
+        let mut cursor = Some(charge.set);
+        while let Some(set_id) = cursor {
+            let set = &self.sets[set_id.index()];
+            if let Some(limit) = set.kind_limit_bytes[kind] {
+                if set.subtree[kind].saturating_add(bytes) > limit {
+                    return Err(charge.denial(set_id, true, bytes));
+                }
+            }
+            if let Some(limit) = set.limit_bytes {
+                if set.subtree_bytes.saturating_add(total) > limit {
+                    return Err(charge.denial(set_id, false, total));
+                }
+            }
+            cursor = set.parent;
         }
         Ok(())
     }
 
     /// Checks aggregated charges against every limit on the way to the root.
     fn check(&self, charges: &[Charge]) -> Result<(), Denial> {
+        if let [charge] = charges {
+            return if charge.bytes > 0 {
+                self.check_one(charge)
+            } else {
+                Ok(())
+            };
+        }
+        // When every charge goes to one set, every ancestor holds all of them.
+        let one_set = charges
+            .split_first()
+            .is_none_or(|(first, rest)| rest.iter().all(|charge| charge.set == first.set));
+        let total: i64 = if one_set {
+            charges.iter().map(|charge| charge.bytes).sum()
+        } else {
+            0
+        };
         for charge in charges.iter().filter(|charge| charge.bytes > 0) {
             let kind = charge.kind.index();
             let mut cursor = Some(charge.set);
             while let Some(set_id) = cursor {
                 let set = &self.sets[set_id.index()];
-                let (kind_net, total_net) = if charges.len() == 1 {
-                    (charge.bytes, charge.bytes)
+                let (kind_net, total_net) = if one_set {
+                    (charge.bytes, total)
                 } else {
                     self.net_within(set_id, set.depth, charge.kind, charges)
-                };
-                let denial = |kind_limit: bool, bytes: i64| Denial {
-                    payer: charge.set,
-                    kind: charge.kind,
-                    limit_set: set_id,
-                    kind_limit,
-                    causer: charge.causer,
-                    bytes: bytes as u64,
                 };
                 if kind_net > 0 {
                     if let Some(limit) = set.kind_limit_bytes[kind] {
                         if set.subtree[kind].saturating_add(kind_net as u64) > limit {
-                            return Err(denial(true, kind_net));
+                            return Err(charge.denial(set_id, true, kind_net as u64));
                         }
                     }
                 }
                 if total_net > 0 {
                     if let Some(limit) = set.limit_bytes {
                         if set.subtree_bytes.saturating_add(total_net as u64) > limit {
-                            return Err(denial(false, total_net));
+                            return Err(charge.denial(set_id, false, total_net as u64));
                         }
                     }
                 }
@@ -823,7 +1341,6 @@ impl<'a> Ledger<'a> {
         }
         Ok(())
     }
-
     /// Net bytes (of `kind`, and of all kinds) the charges add within `ancestor`'s subtree.
     fn net_within(&self, ancestor: SetId, depth: u8, kind: Kind, charges: &[Charge]) -> (i64, i64) {
         let mut kind_net = 0;
@@ -857,21 +1374,61 @@ impl<'a> Ledger<'a> {
     /// Applies a reserved plan: first every new frame and share, then the departures of
     /// copy-on-write writers (whose `migrate` checks then see the plan's own charges).
     fn commit_plan(&mut self, plan: &Plan<'_>) {
-        for op in plan.ops() {
+        match plan.ops() {
+            [op] => self.commit_one(op),
+            ops => self.commit_ops(ops),
+        }
+        if self.hook.is_some() {
+            self.emit_plan(plan);
+        }
+    }
+
+    /// Commits a plan of one operation, the fast paths first.
+    #[inline(always)]
+    fn commit_one(&mut self, op: &Op<'_>) {
+        match *op {
+            Op::Anon { frame, domain } => {
+                let payer = self.resolved.payer[0];
+                self.create(frame, Kind::Anon, Some(domain), payer, Some(domain));
+            }
+            Op::PageTable { frame, causer, .. } => {
+                let payer = self.resolved.payer[0];
+                self.create(frame, Kind::PageTables, Some(causer), payer, None);
+            }
+            Op::Kernel { frame, set, causer } => {
+                self.create(frame, Kind::Kernel, causer, set, None);
+            }
+            Op::Share { frame, domain } => {
+                if !self.commit_one_share(frame, domain, self.resolved.splits[0]) {
+                    self.commit_ops(core::slice::from_ref(op));
+                }
+            }
+            Op::CowCopy {
+                original,
+                copy,
+                writer,
+            } => {
+                let payer = self.resolved.payer[0];
+                self.create(copy, Kind::Cow, Some(writer), payer, Some(writer));
+                let result = self.depart(original, writer);
+                debug_assert!(result.is_ok(), "reserved copy-on-write departure failed");
+            }
+            _ => self.commit_ops(core::slice::from_ref(op)),
+        }
+    }
+
+    /// Commits the operations of a plan in order, then the copies' departures.
+    #[inline(never)]
+    fn commit_ops(&mut self, ops: &[Op<'_>]) {
+        for (index, op) in ops.iter().enumerate() {
             match *op {
                 Op::Anon { frame, domain } => {
-                    if let Ok(set) = self.domain_set(domain) {
-                        self.create(frame, Kind::Anon, Some(domain), set, Some(domain));
-                    }
+                    let payer = self.resolved.payer[index];
+                    self.create(frame, Kind::Anon, Some(domain), payer, Some(domain));
                 }
-                Op::PageTable {
-                    frame,
-                    owner,
-                    causer,
-                } => {
-                    if let Ok(set) = self.page_table_payer(owner, causer) {
-                        self.create(frame, Kind::PageTables, Some(causer), set, None);
-                    }
+                Op::PageTable { frame, causer, .. } => {
+                    let payer = self.resolved.payer[index];
+                    self.create(frame, Kind::PageTables, Some(causer), payer, None);
                 }
                 Op::Kernel { frame, set, causer } => {
                     self.create(frame, Kind::Kernel, causer, set, None);
@@ -881,45 +1438,181 @@ impl<'a> Ledger<'a> {
                     sender,
                     receiver,
                 } => {
-                    if let Ok(state) = self.msgbuf_state(sender, receiver) {
-                        let result = self.transition(frame, FrameEntry::FREE, Some(state));
+                    if let Ok((split, slots)) = self.msgbuf_slots(sender, receiver) {
+                        let result = self.transition(
+                            frame,
+                            FrameEntry::FREE,
+                            Kind::Msgbuf,
+                            Some(sender),
+                            split,
+                            &slots,
+                        );
                         debug_assert!(result.is_ok(), "reserved message buffer failed");
                     }
                 }
-                Op::Share { frame, domain } => self.commit_share(frame, domain),
-                Op::ShareMany { frames, domain } => {
-                    for frame in frames {
-                        self.commit_share(*frame, domain);
+                Op::Share { frame, domain } => {
+                    let splits = self.resolved.splits[index];
+                    // Unless a `ShareMany` came first, the frame is as reserve saw it.
+                    if !splits
+                        && !self.resolved.share_many
+                        && self.commit_whole_share(frame, domain)
+                    {
+                        continue;
                     }
+                    let mut net = NetChange::new();
+                    let _ = self.commit_share(frame, domain, Some(splits), &mut net);
                 }
-                Op::CowCopy {
-                    original,
-                    copy,
-                    writer,
-                } => {
-                    if let Ok(payer) = self.cow_copy_payer(original, writer) {
-                        self.create(copy, Kind::Cow, Some(writer), payer, Some(writer));
-                    }
+                Op::ShareMany { frames, domain } => self.commit_share_many(frames, domain),
+                Op::CowCopy { copy, writer, .. } => {
+                    let payer = self.resolved.payer[index];
+                    self.create(copy, Kind::Cow, Some(writer), payer, Some(writer));
                 }
             }
         }
-        for op in plan.ops() {
-            if let Op::CowCopy {
-                original, writer, ..
-            } = *op
-            {
-                let result = self.depart(original, writer);
-                debug_assert!(result.is_ok(), "reserved copy-on-write departure failed");
+        if self.resolved.copies {
+            for op in ops {
+                if let Op::CowCopy {
+                    original, writer, ..
+                } = *op
+                {
+                    let result = self.depart(original, writer);
+                    debug_assert!(result.is_ok(), "reserved copy-on-write departure failed");
+                }
             }
         }
-        self.emit_plan(plan);
     }
 
-    fn commit_share(&mut self, frame: FrameIndex, domain: DomainId) {
-        // Fails only for a frame named twice in a `ShareMany` (already shared): skip it.
-        if let Ok((entry, _, new)) = self.share_states(frame, domain) {
-            let result = self.transition(frame, entry, Some(new));
-            debug_assert!(result.is_ok(), "reserved share failed");
+    /// Commits a plan of one `Share` (`splits`: the policy's decision): reserve validated it
+    /// and nothing changed since. False if the pool failed it (which reserve rules out).
+    #[inline(always)]
+    fn commit_one_share(&mut self, frame: FrameIndex, domain: DomainId, splits: bool) -> bool {
+        let Ok(entry) = self.entry(frame) else {
+            return false;
+        };
+        if !splits && !entry.is_split() {
+            return self.commit_whole_share(frame, domain);
+        }
+        let (Some(kind), Ok(set)) = (entry.kind(), self.domain_set(domain)) else {
+            return false;
+        };
+        let slot = Slot {
+            set,
+            domain: Some(domain),
+        };
+        let mut net = NetChange::new();
+        self.share_net(&mut net, entry, slot);
+        self.apply_net(&net, kind, entry.causer(), 1);
+        self.store_appended(frame, entry, kind, true, entry.causer(), slot)
+            .is_some()
+    }
+
+    /// Commits a `Share` whose frame stays whole, unchanged since reserve validated it: only
+    /// the sharer list changes. False (having changed nothing) for a split frame.
+    #[inline(always)]
+    fn commit_whole_share(&mut self, frame: FrameIndex, domain: DomainId) -> bool {
+        let Ok(entry) = self.entry(frame) else {
+            return false;
+        };
+        let (Some(kind), Ok(set)) = (entry.kind(), self.domain_set(domain)) else {
+            return false;
+        };
+        if entry.is_split() {
+            return false;
+        }
+        let slot = Slot {
+            set,
+            domain: Some(domain),
+        };
+        self.store_appended(frame, entry, kind, false, entry.causer(), slot)
+            .is_some()
+    }
+
+    /// `domain` maps `frame` too; `splits` is the policy's decision as reserve saw it
+    /// (`None`: ask the policy). A
+    /// frame that cannot be shared any more (one a `ShareMany` names twice) is skipped.
+    /// Returns the run the frame starts (frames whose entry equals its old one), with its
+    /// per-frame charges in `net`; `None` if it starts none.
+    fn commit_share(
+        &mut self,
+        frame: FrameIndex,
+        domain: DomainId,
+        splits: Option<bool>,
+        net: &mut NetChange,
+    ) -> Option<Run> {
+        let entry = self.entry(frame).ok()?;
+        let (view, slot) = self.share_view(frame, entry, domain).ok()?;
+        let splits = match splits {
+            Some(splits) if view.slots().len() < MAX_SHARERS => splits,
+            Some(_) => return None,
+            None => self.share_split(&view, slot).ok()?,
+        };
+        let split = splits || view.split;
+        let (kind, causer, charges) = (view.kind, view.causer, view.split || split);
+        if charges {
+            let mut new = SlotList::new();
+            let _ = new.extend_from_slice(view.slots());
+            // share_view / share_split checked there is room.
+            let _ = new.push(slot);
+            net_change(net, view.slots(), view.split, &new, split);
+            self.apply_net(net, kind, causer, 1);
+        } else {
+            // Whole before and after, same holder: nothing moves.
+            net.clear();
+        }
+        let stored = self.store_appended(frame, entry, kind, split, causer, slot)?;
+        if stored == entry {
+            // The new list took the id the old one just freed (no other frame had it): an
+            // entry equal to the old one is this frame, already shared. No run.
+            return None;
+        }
+        Some(Run {
+            old: entry,
+            new: stored,
+            kind,
+            causer,
+            charges,
+            extra: 0,
+        })
+    }
+
+    /// Commits a `ShareMany` a run at a time: a frame whose entry equals the run's old one
+    /// gets the run's new entry; the run's list references and charges are settled once.
+    fn commit_share_many(&mut self, frames: &[FrameIndex], domain: DomainId) {
+        let mut net = NetChange::new();
+        let mut start = 0;
+        while let Some(&frame) = frames.get(start) {
+            start += 1;
+            let Some(mut run) = self.commit_share(frame, domain, None, &mut net) else {
+                continue;
+            };
+            let (old, new, table) = (run.old.bits(), run.new, &mut *self.frames);
+            let first = start;
+            for frame in &frames[first..] {
+                match table.get_mut(frame.index()) {
+                    Some(entry) if entry.bits() == old => *entry = new,
+                    _ => break,
+                }
+                start += 1;
+            }
+            run.extra = (start - first) as u32;
+            self.settle_run(&run, &net);
+        }
+    }
+
+    /// Settles the `extra` frames of a run: their references to the new list (taken) and the
+    /// old one (dropped), and their charges.
+    fn settle_run(&mut self, run: &Run, net: &NetChange) {
+        if run.extra == 0 {
+            return;
+        }
+        if let Some(list) = run.new.list() {
+            self.pool.retain(list, run.extra);
+        }
+        if let Some(list) = run.old.list() {
+            self.pool.release_many(list, run.extra);
+        }
+        if run.charges {
+            self.apply_net(net, run.kind, run.causer, u64::from(run.extra));
         }
     }
 
@@ -1074,111 +1767,264 @@ impl<'a> Ledger<'a> {
     /// from every payer. Mapped frames are freed by their last [`Ledger::unmap`].
     pub fn free(&mut self, frame: FrameIndex) -> Result<(), Error> {
         let entry = self.entry(frame)?;
-        match entry.usage() {
+        let kind = match entry.usage() {
             FrameUse::Free => return Err(Error::FrameFree(frame)),
             FrameUse::Boot => return Err(Error::BootFrame(frame)),
             FrameUse::Charged(kind) if kind.is_mapped() => return Err(Error::WrongKind(frame)),
-            FrameUse::Charged(_) => {}
+            FrameUse::Charged(kind) => kind,
+        };
+        if let Some((payer, _)) = entry.inline_slot() {
+            // One payer, paying all of it.
+            self.uncharge(payer, kind, FRAME_BYTES, entry.causer());
+            self.frames[frame.index()] = FrameEntry::FREE;
+            self.frames_in_use = checked_sub(self.frames_in_use, 1);
+        } else {
+            self.transition(frame, entry, kind, entry.causer(), false, &[])?;
         }
-        self.transition(frame, entry, None)?;
         self.emit(|| TraceRecord::Free { frame });
         Ok(())
     }
 
+    #[inline(always)]
     fn depart(&mut self, frame: FrameIndex, domain: DomainId) -> Result<Unmapped, Error> {
-        // Fast path: the only mapper of a single-slot frame leaves; it is freed.
         let entry = self.entry(frame)?;
-        if let (Some(kind), Some((payer, Some(mapper)))) = (entry.kind(), entry.inline_slot()) {
-            if mapper == domain && kind.is_mapped() {
-                let causer = entry.causer();
-                self.uncharge(payer, kind, FRAME_BYTES, causer);
-                self.frames[frame.index()] = FrameEntry::FREE;
-                self.frames_in_use = checked_sub(self.frames_in_use, 1);
-                return Ok(Unmapped::Freed);
+        if let Some(kind) = entry.kind().filter(|kind| kind.is_mapped()) {
+            match entry.list() {
+                // Fast path: the only mapper of a single-slot frame leaves; it is freed.
+                None => {
+                    if entry.inline_word() as u16 == domain.0 && domain.0 != NO_DOMAIN {
+                        let payer = SetId(entry.payer_raw());
+                        self.uncharge(payer, kind, FRAME_BYTES, entry.causer());
+                        self.frames[frame.index()] = FrameEntry::FREE;
+                        self.frames_in_use = checked_sub(self.frames_in_use, 1);
+                        return Ok(Unmapped::Freed);
+                    }
+                }
+                // Fast path: a sharer that does not pay (e.g. a copy-on-write writer) leaves a
+                // whole frame that one other domain, the payer's, still maps: the charge stays
+                // put.
+                Some(list) => {
+                    if let [holder, sharer] = *self.pool.get(list) {
+                        if sharer.domain == Some(domain)
+                            && holder.domain.is_some()
+                            && !entry.is_split()
+                        {
+                            self.pool.release(list);
+                            self.frames[frame.index()] = FrameEntry::inline(
+                                kind,
+                                false,
+                                entry.causer(),
+                                holder.set,
+                                holder.domain,
+                            );
+                            return Ok(Unmapped::StillMapped);
+                        }
+                        if let Some(unmapped) =
+                            self.depart_pair(frame, entry, kind, [holder, sharer], domain)?
+                        {
+                            return Ok(unmapped);
+                        }
+                    }
+                }
             }
         }
-        let (entry, new) = self.departure(frame, domain)?;
-        let freed = new.is_none();
-        self.transition(frame, entry, new)?;
-        Ok(if freed {
-            Unmapped::Freed
-        } else {
-            Unmapped::StillMapped
-        })
+        self.depart_slow(frame, domain, entry)
     }
 
-    /// The state `frame` is left in when `domain` leaves it (`None` = freed).
-    fn departure(
-        &self,
+    /// [`Ledger::depart`] from a frame of two slots, both mapped, one of them `domain`'s
+    /// (the payer leaving a whole frame, or either sharer of a split one): the `release`
+    /// policy moves the departing slot's bytes to the other slot (`migrate`, if that fits) or
+    /// keeps them there without a mapper (`stay`), exactly as [`Ledger::depart_slow`] decides.
+    /// `None` (having changed nothing) for other frames.
+    #[inline(never)]
+    fn depart_pair(
+        &mut self,
+        frame: FrameIndex,
+        entry: FrameEntry,
+        kind: Kind,
+        [first, second]: [Slot; 2],
+        domain: DomainId,
+    ) -> Result<Option<Unmapped>, Error> {
+        let (position, leaving, other) = if first.domain == Some(domain) {
+            (0, first, second)
+        } else if second.domain == Some(domain) {
+            (1, second, first)
+        } else {
+            return Ok(None);
+        };
+        let split = entry.is_split();
+        let causer = entry.causer();
+        if other.domain.is_none() || (!split && position == 1) {
+            return Ok(None);
+        }
+        if !split && other.set == leaving.set {
+            // The payer leaves, but its set still maps the frame through the other domain:
+            // the charge is where it belongs already.
+            let stay = Slot {
+                set: leaving.set,
+                domain: other.domain,
+            };
+            self.store(frame, entry, kind, false, causer, &[stay]);
+            return Ok(Some(Unmapped::StillMapped));
+        }
+        let event = ChargeEvent {
+            what: EventKind::Release,
+            kind,
+            causer: Some(domain),
+            candidates: Candidates {
+                holder: Some(first.set),
+                departing: Some(leaving.set),
+                surviving: Some(other.set),
+                ..Candidates::default()
+            },
+        };
+        // Whole: the payer's 4096 bytes move; split: a half (and the survivor pays it all).
+        let moved = slot_bytes(split, 2, position);
+        if self.policies.release.decide(&event) == Decision::Migrate
+            && self.fits_move(leaving.set, other.set, kind, moved)
+        {
+            if leaving.set != other.set {
+                self.uncharge(leaving.set, kind, moved, causer);
+                self.charge(other.set, kind, moved, causer);
+            }
+            self.store(frame, entry, kind, split, causer, &[other]);
+        } else {
+            let mut stay = [first, second];
+            stay[position].domain = None;
+            self.pool_room(entry, &stay)?;
+            self.store(frame, entry, kind, split, causer, &stay);
+        }
+        Ok(Some(Unmapped::StillMapped))
+    }
+
+    /// Whether moving `bytes` of `kind` from set `from` to set `to` fits every limit on the
+    /// way from `to` to the root (net of the bytes leaving `from`, in the subtrees holding
+    /// both); no denial is counted.
+    fn fits_move(&self, from: SetId, to: SetId, kind: Kind, bytes: u64) -> bool {
+        let index = kind.index();
+        let mut cursor = Some(to);
+        while let Some(set_id) = cursor {
+            let set = &self.sets[set_id.index()];
+            if self.is_within(from, set_id, set.depth) {
+                // This set and its ancestors hold both ends: nothing changes there.
+                return true;
+            }
+            if set.kind_limit_bytes[index]
+                .is_some_and(|limit| set.subtree[index].saturating_add(bytes) > limit)
+                || set
+                    .limit_bytes
+                    .is_some_and(|limit| set.subtree_bytes.saturating_add(bytes) > limit)
+            {
+                return false;
+            }
+            cursor = set.parent;
+        }
+        true
+    }
+
+    /// [`Ledger::depart`] in general.
+    #[inline(never)]
+    fn depart_slow(
+        &mut self,
         frame: FrameIndex,
         domain: DomainId,
-    ) -> Result<(FrameEntry, Option<FrameState>), Error> {
-        let entry = self.require_mapped(frame)?;
+        entry: FrameEntry,
+    ) -> Result<Unmapped, Error> {
+        let kind = mapped_kind(frame, entry)?;
         self.domain(domain)?;
-        let old = self.decode(entry).ok_or(Error::FrameFree(frame))?;
-        let position = old
-            .slots
-            .iter()
-            .position(|slot| slot.domain == Some(domain))
+        let view = self.view(entry).ok_or(Error::FrameFree(frame))?;
+        let (split, causer) = (view.split, view.causer);
+        let slots = view.slots();
+        let position = view
+            .position(domain)
             .ok_or(Error::NotMapped(frame, domain))?;
-        if old.mappers() == 1 {
-            return Ok((entry, None));
+        if mappers(slots) == 1 {
+            self.transition(frame, entry, kind, causer, split, &[])?;
+            return Ok(Unmapped::Freed);
         }
-        let mut stay = old.clone();
-        if !old.split {
+        if !split {
             if position != 0 {
-                // Not the payer: it just leaves.
-                stay.slots.remove(position);
-                return Ok((entry, Some(stay)));
+                // Not the payer: it just leaves; the charge does not move.
+                if let [holder, _] = *slots {
+                    self.store(frame, entry, kind, false, causer, &[holder]);
+                } else {
+                    let mut stay = SlotList::new();
+                    let _ = stay.extend_from_slice(slots);
+                    stay.remove(position);
+                    self.pool_room(entry, &stay)?;
+                    self.store(frame, entry, kind, false, causer, &stay);
+                }
+                return Ok(Unmapped::StillMapped);
             }
             // The payer leaves, but its set still maps the frame through another domain: the
             // charge is where it belongs already.
-            let payer = old.slots[0].set;
-            if let Some(other) = (1..old.slots.len())
-                .find(|&index| old.slots[index].domain.is_some() && old.slots[index].set == payer)
+            let payer = slots[0].set;
+            if let Some(other) = (1..slots.len())
+                .find(|&index| slots[index].domain.is_some() && slots[index].set == payer)
             {
-                stay.slots[0].domain = old.slots[other].domain;
-                stay.slots.remove(other);
-                return Ok((entry, Some(stay)));
+                let mut stay = SlotList::new();
+                let _ = stay.extend_from_slice(slots);
+                stay[0].domain = slots[other].domain;
+                stay.remove(other);
+                self.pool_room(entry, &stay)?;
+                self.store(frame, entry, kind, false, causer, &stay);
+                return Ok(Unmapped::StillMapped);
             }
         }
         // The departing domain's set pays (all, or a share): the release policy decides.
-        let mut migrate = old.clone();
-        migrate.slots.remove(position);
-        if !old.split {
-            if let Some(first) = migrate.slots.iter().position(|slot| slot.domain.is_some()) {
-                let survivor = migrate.slots.remove(first);
+        let mut migrate = SlotList::new();
+        let _ = migrate.extend_from_slice(slots);
+        migrate.remove(position);
+        if !split {
+            if let Some(first) = migrate.iter().position(|slot| slot.domain.is_some()) {
+                let survivor = migrate.remove(first);
                 // Just removed one: room for it.
-                let _ = migrate.slots.insert(0, survivor);
+                let _ = migrate.insert(0, survivor);
             }
         }
-        stay.slots[position].domain = None;
         let event = ChargeEvent {
             what: EventKind::Release,
-            kind: old.kind,
+            kind,
             causer: Some(domain),
             candidates: Candidates {
-                holder: old.holder(),
-                departing: Some(old.slots[position].set),
+                holder: view.holder(),
+                departing: Some(slots[position].set),
                 surviving: migrate
-                    .slots
                     .iter()
                     .find(|slot| slot.domain.is_some())
                     .map(|slot| slot.set),
                 ..Candidates::default()
             },
         };
-        if self.policies.release.decide(&event) == Decision::Migrate && self.fits(&old, &migrate) {
-            return Ok((entry, Some(migrate)));
-        }
-        Ok((entry, Some(stay)))
+        let new = if self.policies.release.decide(&event) == Decision::Migrate
+            && self.fits(slots, &migrate, split, kind, causer)
+        {
+            migrate
+        } else {
+            let mut stay = SlotList::new();
+            let _ = stay.extend_from_slice(slots);
+            stay[position].domain = None;
+            stay
+        };
+        self.transition(frame, entry, kind, causer, split, &new)?;
+        Ok(Unmapped::StillMapped)
     }
 
-    /// Whether moving `frame` from `old` to `new` fits every limit (no denial is counted).
-    fn fits(&self, old: &FrameState, new: &FrameState) -> bool {
+    /// Whether moving a frame from `old` to `new` slots fits every limit (no denial is
+    /// counted).
+    fn fits(
+        &self,
+        old: &[Slot],
+        new: &[Slot],
+        split: bool,
+        kind: Kind,
+        causer: Option<DomainId>,
+    ) -> bool {
+        let mut net = NetChange::new();
+        net_change(&mut net, old, split, new, split);
         let mut charges = Charges::new();
-        for (set, delta) in net_change(Some(old), Some(new)) {
-            if add_charge(&mut charges, set, old.kind, delta, old.causer).is_err() {
+        for &(set, delta) in net.iter() {
+            if add_charge(&mut charges, set, kind, delta, causer).is_err() {
                 return false;
             }
         }
@@ -1207,7 +2053,12 @@ impl<'a> Ledger<'a> {
         }
     }
 
-    fn msgbuf_state(&self, sender: DomainId, receiver: DomainId) -> Result<FrameState, Error> {
+    /// The payers of a new message buffer per the `msgbuf` policy, and whether they split it.
+    fn msgbuf_slots(
+        &self,
+        sender: DomainId,
+        receiver: DomainId,
+    ) -> Result<(bool, SlotList), Error> {
         let sender_set = self.domain_set(sender)?;
         let receiver_set = self.domain_set(receiver)?;
         let event = ChargeEvent {
@@ -1243,64 +2094,87 @@ impl<'a> Ledger<'a> {
             }
             _ => return Err(Error::BadDecision),
         };
-        Ok(FrameState {
-            kind: Kind::Msgbuf,
-            split,
-            causer: Some(sender),
-            slots,
-        })
+        Ok((split, slots))
     }
 
-    /// The entry, old state and new state of `frame` when `domain` shares it.
-    fn share_states(
+    /// Validates `domain` sharing `frame` (whose entry is `entry`): the frame as it is and the
+    /// slot the sharer gets.
+    #[inline(always)]
+    fn share_view(
         &self,
         frame: FrameIndex,
+        entry: FrameEntry,
         domain: DomainId,
-    ) -> Result<(FrameEntry, FrameState, FrameState), Error> {
-        let entry = self.require_mapped(frame)?;
+    ) -> Result<(View<'_>, Slot), Error> {
+        mapped_kind(frame, entry)?;
         let set = self.domain_set(domain)?;
-        let old = self.decode(entry).ok_or(Error::FrameFree(frame))?;
-        if old.slots.iter().any(|slot| slot.domain == Some(domain)) {
+        let view = self.view(entry).ok_or(Error::FrameFree(frame))?;
+        if view.position(domain).is_some() {
             return Err(Error::AlreadyMapped(frame, domain));
         }
+        Ok((
+            view,
+            Slot {
+                set,
+                domain: Some(domain),
+            },
+        ))
+    }
+
+    /// The `cow` policy's decision on sharing `view` with `slot`: whether it splits the frame
+    /// (a split frame stays split either way); [`Error::TooManySharers`] when it has no room
+    /// for one more.
+    #[inline(always)]
+    fn share_split(&self, view: &View<'_>, slot: Slot) -> Result<bool, Error> {
         let event = ChargeEvent {
             what: EventKind::Share,
-            kind: old.kind,
-            causer: Some(domain),
+            kind: view.kind,
+            causer: slot.domain,
             candidates: Candidates {
-                holder: old.holder(),
-                creator: Some(set),
+                holder: view.holder(),
+                creator: Some(slot.set),
                 ..Candidates::default()
             },
         };
         let split = match self.policies.cow.decide(&event) {
             Decision::Split => true,
-            Decision::Writer | Decision::Holder => old.split,
+            Decision::Writer | Decision::Holder => false,
             _ => return Err(Error::BadDecision),
         };
-        let mut new = old.clone();
-        new.split = split;
-        new.slots
-            .push(Slot {
-                set,
-                domain: Some(domain),
-            })
-            .map_err(|_| Error::TooManySharers)?;
-        Ok((entry, old, new))
+        if view.slots().len() >= MAX_SHARERS {
+            return Err(Error::TooManySharers);
+        }
+        Ok(split)
+    }
+
+    /// [`Ledger::share_view`] and [`Ledger::share_split`]: the frame, the new slot and
+    /// whether the policy splits it.
+    #[inline(always)]
+    fn share_decision(
+        &self,
+        frame: FrameIndex,
+        entry: FrameEntry,
+        domain: DomainId,
+    ) -> Result<(View<'_>, Slot, bool), Error> {
+        let (view, slot) = self.share_view(frame, entry, domain)?;
+        let split = self.share_split(&view, slot)?;
+        Ok((view, slot, split))
     }
 
     /// Validates a copy-on-write copy of `original` by `writer` and names its payer.
+    #[inline(always)]
     fn cow_copy_payer(&self, original: FrameIndex, writer: DomainId) -> Result<SetId, Error> {
         let entry = self.require_mapped(original)?;
         let writer_set = self.domain_set(writer)?;
-        let old = self.decode(entry).ok_or(Error::FrameFree(original))?;
-        if !old.slots.iter().any(|slot| slot.domain == Some(writer)) {
+        let mut one = Slot::NONE;
+        let slots = self.slots(&entry, &mut one);
+        if !slots.iter().any(|slot| slot.domain == Some(writer)) {
             return Err(Error::NotMapped(original, writer));
         }
-        if old.mappers() < 2 {
+        if mappers(slots) < 2 {
             return Err(Error::NotShared(original));
         }
-        let holder = old.holder().unwrap_or(writer_set);
+        let holder = slots.first().map_or(writer_set, |slot| slot.set);
         let event = ChargeEvent {
             what: EventKind::CowCopy,
             kind: Kind::Cow,
@@ -1321,6 +2195,7 @@ impl<'a> Ledger<'a> {
 
     // ----- frame-state plumbing -----
 
+    #[inline(always)]
     fn require_free(&self, frame: FrameIndex) -> Result<(), Error> {
         match self.entry(frame)?.usage() {
             FrameUse::Free => Ok(()),
@@ -1329,37 +2204,64 @@ impl<'a> Ledger<'a> {
         }
     }
 
+    #[inline(always)]
     fn require_mapped(&self, frame: FrameIndex) -> Result<FrameEntry, Error> {
         let entry = self.entry(frame)?;
-        match entry.usage() {
-            FrameUse::Free => Err(Error::FrameFree(frame)),
-            FrameUse::Boot => Err(Error::BootFrame(frame)),
-            FrameUse::Charged(kind) if kind.is_mapped() => Ok(entry),
-            FrameUse::Charged(_) => Err(Error::WrongKind(frame)),
-        }
+        mapped_kind(frame, entry)?;
+        Ok(entry)
     }
 
     pub(crate) fn decode(&self, entry: FrameEntry) -> Option<FrameState> {
-        let kind = entry.kind()?;
+        let view = self.view(entry)?;
         let mut slots = SlotList::new();
-        match (entry.inline_slot(), entry.list()) {
-            (Some((set, domain)), _) => {
-                let _ = slots.push(Slot { set, domain });
-            }
-            (None, Some(list)) => {
-                let _ = slots.extend_from_slice(self.pool.get(list));
-            }
-            (None, None) => {}
-        }
+        let _ = slots.extend_from_slice(view.slots());
         Some(FrameState {
-            kind,
-            split: entry.is_split(),
-            causer: entry.causer(),
+            kind: view.kind,
+            split: view.split,
+            causer: view.causer,
             slots,
         })
     }
 
+    /// The slots of `entry` (charged), read in place; an inline slot is decoded into `one`.
+    #[inline(always)]
+    fn slots<'s>(&'s self, entry: &FrameEntry, one: &'s mut Slot) -> &'s [Slot] {
+        match entry.inline_slot() {
+            Some((set, domain)) => {
+                *one = Slot { set, domain };
+                core::slice::from_ref(one)
+            }
+            None => entry.list().map_or(&[], |list| self.pool.get(list)),
+        }
+    }
+
+    /// The frame's parties, read in place; `None` for a free or boot frame.
+    #[inline(always)]
+    fn view(&self, entry: FrameEntry) -> Option<View<'_>> {
+        let kind = entry.kind()?;
+        let (list, inline, listed) = match entry.inline_slot() {
+            Some((set, domain)) => (None, Slot { set, domain }, &[][..]),
+            None => {
+                let list = entry.list()?;
+                let none = Slot {
+                    set: SetId::KERNEL,
+                    domain: None,
+                };
+                (Some(list), none, self.pool.get(list))
+            }
+        };
+        Some(View {
+            kind,
+            split: entry.is_split(),
+            causer: entry.causer(),
+            list,
+            inline,
+            listed,
+        })
+    }
+
     /// A new single-slot frame; the fast path of every new frame.
+    #[inline]
     fn create(
         &mut self,
         frame: FrameIndex,
@@ -1377,64 +2279,172 @@ impl<'a> Ledger<'a> {
         self.charge(payer, kind, FRAME_BYTES, causer);
     }
 
-    /// Moves `frame` from `entry` to `new` (`None` = free), charging and uncharging the
-    /// difference. Fails (changing nothing) only when the pool cannot hold the new list.
-    fn transition(
+    /// [`Error::PoolFull`] when storing `new` slots in place of `entry`'s would need a list
+    /// the exhausted pool cannot hold.
+    #[inline]
+    fn pool_room(&self, entry: FrameEntry, new: &[Slot]) -> Result<(), Error> {
+        if new.len() > 1
+            && self.pool.unused_lists() == 0
+            && self.pool.find(new).is_none()
+            && entry
+                .list()
+                .is_none_or(|list| self.pool.references(list) > 1)
+        {
+            return Err(Error::PoolFull);
+        }
+        Ok(())
+    }
+
+    /// Stores `new` slots (empty = free) in place of `entry`'s, without touching charges:
+    /// drops the old list's reference, takes the new list's (room checked by the caller).
+    #[inline]
+    fn store(
         &mut self,
         frame: FrameIndex,
         entry: FrameEntry,
-        new: Option<FrameState>,
-    ) -> Result<(), Error> {
-        if let Some(state) = &new {
-            if state.slots.len() > 1
-                && self.pool.find(&state.slots).is_none()
-                && self.pool.unused_lists() == 0
-                && entry
-                    .list()
-                    .is_none_or(|list| self.pool.references(list) > 1)
-            {
-                return Err(Error::PoolFull);
-            }
-        }
-        let old = self.decode(entry);
-        let (kind, causer) = match (&new, &old) {
-            (Some(state), _) | (None, Some(state)) => (state.kind, state.causer),
-            (None, None) => return Ok(()),
-        };
-        for (set, delta) in net_change(old.as_ref(), new.as_ref()) {
-            if delta > 0 {
-                self.charge(set, kind, delta as u64, causer);
-            } else if delta < 0 {
-                self.uncharge(set, kind, delta.unsigned_abs(), causer);
-            }
-        }
-        match (old.is_some(), new.is_some()) {
-            (false, true) => self.frames_in_use += 1,
-            (true, false) => self.frames_in_use = checked_sub(self.frames_in_use, 1),
-            _ => {}
-        }
+        kind: Kind,
+        split: bool,
+        causer: Option<DomainId>,
+        new: &[Slot],
+    ) {
         if let Some(list) = entry.list() {
             self.pool.release(list);
         }
         let stored = match new {
-            None => FrameEntry::FREE,
-            Some(state) => match state.slots.as_slice() {
-                [] => FrameEntry::FREE,
-                [slot] => {
-                    FrameEntry::inline(state.kind, state.split, state.causer, slot.set, slot.domain)
+            [] => FrameEntry::FREE,
+            [slot] => FrameEntry::inline(kind, split, causer, slot.set, slot.domain),
+            slots => match self.pool.intern(slots) {
+                Ok(list) => FrameEntry::listed(kind, split, causer, list),
+                Err(_) => {
+                    // Checked by the caller: the pool has room (or the old list's slot).
+                    debug_assert!(false, "sharer pool full after check");
+                    FrameEntry::FREE
                 }
-                slots => match self.pool.intern(slots) {
-                    Ok(list) => FrameEntry::listed(state.kind, state.split, state.causer, list),
-                    Err(_) => {
-                        // Checked above: the pool has room (or the old list's slot).
-                        debug_assert!(false, "sharer pool full after check");
-                        FrameEntry::FREE
-                    }
-                },
             },
         };
         self.frames[frame.index()] = stored;
+    }
+
+    /// Stores `entry`'s slots followed by `slot` (a new sharer) as `frame`'s list, without
+    /// touching charges: drops the old list's reference and takes the new one's, looking it up
+    /// without copying and copying it only to store it new. `None` (changing nothing) if the
+    /// pool is full, which reserve rules out.
+    fn store_appended(
+        &mut self,
+        frame: FrameIndex,
+        entry: FrameEntry,
+        kind: Kind,
+        split: bool,
+        causer: Option<DomainId>,
+        slot: Slot,
+    ) -> Option<FrameEntry> {
+        let key = slots_key(entry);
+        let list = match self.pool.recall_append(key, slot) {
+            Some(list) => {
+                // Another list than the old one (it has one more slot): the release below
+                // cannot free it.
+                if let Some(old) = entry.list() {
+                    self.pool.release(old);
+                }
+                self.pool.retain(list, 1);
+                list
+            }
+            None => self.append_slot(entry, key, slot)?,
+        };
+        let stored = FrameEntry::listed(kind, split, causer, list);
+        self.frames[frame.index()] = stored;
+        Some(stored)
+    }
+
+    /// [`Ledger::store_appended`]'s list when the pool's memo does not know it: looked up
+    /// (and stored if new), then remembered.
+    #[inline(never)]
+    fn append_slot(&mut self, entry: FrameEntry, key: u64, slot: Slot) -> Option<u16> {
+        let (hash, found) = {
+            let view = self.view(entry)?;
+            self.pool.lookup(view.slots(), Some(slot))
+        };
+        let list = match found {
+            Some(list) => {
+                if let Some(old) = entry.list() {
+                    self.pool.release(old);
+                }
+                self.pool.retain(list, 1);
+                list
+            }
+            None => {
+                let mut new = SlotList::new();
+                let _ = new.extend_from_slice(self.view(entry)?.slots());
+                let _ = new.push(slot);
+                if self.pool.unused_lists() == 0
+                    && entry.list().is_none_or(|old| self.pool.references(old) > 1)
+                {
+                    debug_assert!(false, "sharer pool full after reserve");
+                    return None;
+                }
+                if let Some(old) = entry.list() {
+                    self.pool.release(old);
+                }
+                match self.pool.insert(&new, hash) {
+                    Ok(list) => list,
+                    Err(_) => {
+                        debug_assert!(false, "sharer pool full after check");
+                        return None;
+                    }
+                }
+            }
+        };
+        // Remembered only while the key still names a list in use.
+        if entry.list().is_none_or(|old| self.pool.references(old) > 0) {
+            self.pool.remember_append(key, slot, list);
+        }
+        Some(list)
+    }
+
+    /// Moves `frame` from `entry` to `new` slots of `kind` (empty = free), charging and
+    /// uncharging the difference. Fails (changing nothing) only when the pool cannot hold the
+    /// new list.
+    fn transition(
+        &mut self,
+        frame: FrameIndex,
+        entry: FrameEntry,
+        kind: Kind,
+        causer: Option<DomainId>,
+        split: bool,
+        new: &[Slot],
+    ) -> Result<(), Error> {
+        self.pool_room(entry, new)?;
+        let mut net = NetChange::new();
+        let was_charged = match self.view(entry) {
+            Some(old) => {
+                net_change(&mut net, old.slots(), old.split, new, split);
+                true
+            }
+            None => {
+                net_change(&mut net, &[], false, new, split);
+                false
+            }
+        };
+        self.apply_net(&net, kind, causer, 1);
+        match (was_charged, !new.is_empty()) {
+            (false, true) => self.frames_in_use += 1,
+            (true, false) => self.frames_in_use = checked_sub(self.frames_in_use, 1),
+            _ => {}
+        }
+        self.store(frame, entry, kind, split, causer, new);
         Ok(())
+    }
+
+    /// Applies `times` the per-set change `net` in `kind`, caused by `causer`.
+    #[inline]
+    fn apply_net(&mut self, net: &NetChange, kind: Kind, causer: Option<DomainId>, times: u64) {
+        for &(set, delta) in net.iter() {
+            if delta > 0 {
+                self.charge(set, kind, delta.unsigned_abs() * times, causer);
+            } else if delta < 0 {
+                self.uncharge(set, kind, delta.unsigned_abs() * times, causer);
+            }
+        }
     }
 
     /// Adds `bytes` of `kind` to `set` (current, peak, totals, paid-for) and its subtree sums.
@@ -1614,4 +2624,25 @@ fn checked_name(name: &str) -> Result<Name, Error> {
         return Err(Error::BadName);
     }
     Name::try_from(name).map_err(|_| Error::BadName)
+}
+
+/// A name for `entry`'s slots, for the pool's memo of appends: its list id, or its inline
+/// slot (equal names, equal slots, while the list is in use).
+#[inline(always)]
+fn slots_key(entry: FrameEntry) -> u64 {
+    match entry.list() {
+        Some(list) => 1 << 32 | u64::from(list),
+        None => u64::from(entry.inline_word()),
+    }
+}
+
+/// The kind of a frame that must be mapped (`anon` or `cow`), or why it is not.
+#[inline(always)]
+fn mapped_kind(frame: FrameIndex, entry: FrameEntry) -> Result<Kind, Error> {
+    match entry.usage() {
+        FrameUse::Free => Err(Error::FrameFree(frame)),
+        FrameUse::Boot => Err(Error::BootFrame(frame)),
+        FrameUse::Charged(kind) if kind.is_mapped() => Ok(kind),
+        FrameUse::Charged(_) => Err(Error::WrongKind(frame)),
+    }
 }

@@ -73,6 +73,23 @@ pub enum Op<'f> {
     },
 }
 
+impl Op<'_> {
+    /// The frame a single-frame operation names first (a copy's original); `None` for
+    /// `ShareMany`.
+    #[inline]
+    pub(crate) fn frame(&self) -> Option<FrameIndex> {
+        match *self {
+            Op::Anon { frame, .. }
+            | Op::PageTable { frame, .. }
+            | Op::Kernel { frame, .. }
+            | Op::Msgbuf { frame, .. }
+            | Op::Share { frame, .. } => Some(frame),
+            Op::CowCopy { original, .. } => Some(original),
+            Op::ShareMany { .. } => None,
+        }
+    }
+}
+
 /// The operations of one kernel operation, at most [`PLAN_OPS`]; reserve them together with
 /// [`crate::Ledger::reserve`].
 ///

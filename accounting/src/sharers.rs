@@ -22,15 +22,34 @@ pub struct Slot {
     pub domain: Option<DomainId>,
 }
 
+impl Slot {
+    /// A placeholder: the `kernel` set, no domain.
+    pub(crate) const NONE: Slot = Slot {
+        set: SetId::KERNEL,
+        domain: None,
+    };
+
+    /// The slot as one number (set, then domain; `0xFFFF` = none): equal slots, equal words.
+    #[inline(always)]
+    pub(crate) fn word(self) -> u32 {
+        let domain = self.domain.map_or(u16::MAX, |domain| domain.0);
+        u32::from(self.set.0) << 16 | u32::from(domain)
+    }
+}
+
 /// The slots of one frame; slot 0 is the holder (the original payer).
 pub type SlotList = heapless::Vec<Slot, MAX_SHARERS>;
 
 const INDEX_SLOTS: usize = SHARER_LISTS * 2;
+const INDEX_MASK: usize = INDEX_SLOTS - 1;
+const _: () = assert!(INDEX_SLOTS.is_power_of_two());
 const EMPTY: u16 = u16::MAX;
 
 #[derive(Clone)]
 struct PoolEntry {
     slots: SlotList,
+    /// [`hash`] of `slots`, kept so that probes and deletions never rehash.
+    hash: u32,
     references: u32,
     /// Next entry of the free list (`EMPTY` ends it), while unused.
     next_unused: u16,
@@ -49,6 +68,10 @@ pub struct SharerPool {
     fresh: u16,
     /// Entries in use.
     used: u16,
+    /// The last list [`SharerPool::remember_append`] was told of: (the list it extends, as a
+    /// key, the slot appended, the resulting list). Forgotten when any list is removed, so
+    /// the id it names always holds that list.
+    appended: Option<(u64, u32, u16)>,
 }
 
 impl Default for SharerPool {
@@ -64,6 +87,7 @@ impl SharerPool {
             entries: [const {
                 PoolEntry {
                     slots: SlotList::new(),
+                    hash: 0,
                     references: 0,
                     next_unused: EMPTY,
                 }
@@ -72,7 +96,24 @@ impl SharerPool {
             unused_head: EMPTY,
             fresh: 0,
             used: 0,
+            appended: None,
         }
+    }
+
+    /// The list that `slot` appended to the list `key` (a caller's name for a list of
+    /// slots, the same for equal lists) makes, if it is the one last remembered.
+    #[inline(always)]
+    pub(crate) fn recall_append(&self, key: u64, slot: Slot) -> Option<u16> {
+        match self.appended {
+            Some((known, word, id)) if known == key && word == slot.word() => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Remembers that `slot` appended to the list `key` makes list `id` (in use).
+    #[inline(always)]
+    pub(crate) fn remember_append(&mut self, key: u64, slot: Slot, id: u16) {
+        self.appended = Some((key, slot.word(), id));
     }
 
     /// Lists not in use.
@@ -110,79 +151,124 @@ impl SharerPool {
     }
 
     /// The id of the list equal to `slots`, if the pool holds one.
+    #[inline]
     pub fn find(&self, slots: &[Slot]) -> Option<u16> {
-        let mut position = hash(slots) % INDEX_SLOTS;
+        self.lookup(slots, None).1
+    }
+
+    /// The hash of the list `slots` followed by `extra` (if any), and the id of the list
+    /// equal to it, if the pool holds one. Nothing is copied.
+    #[inline]
+    pub fn lookup(&self, slots: &[Slot], extra: Option<Slot>) -> (u32, Option<u16>) {
+        let hash = hash(slots, extra);
+        let len = slots.len() + usize::from(extra.is_some());
+        let mut position = hash as usize & INDEX_MASK;
         loop {
             let id = self.index[position];
             if id == EMPTY {
-                return None;
+                return (hash, None);
             }
-            if self.entries[usize::from(id)].slots.as_slice() == slots {
-                return Some(id);
+            let entry = &self.entries[usize::from(id)];
+            if entry.hash == hash && entry.slots.len() == len {
+                let (head, tail) = entry.slots.split_at(slots.len());
+                if head == slots && tail.first().copied() == extra {
+                    return (hash, Some(id));
+                }
             }
-            position = (position + 1) % INDEX_SLOTS;
+            position = (position + 1) & INDEX_MASK;
         }
     }
 
     /// Takes one more reference to the list equal to `slots`, storing it if new.
+    #[inline]
     pub fn intern(&mut self, slots: &[Slot]) -> Result<u16, Error> {
-        if let Some(id) = self.find(slots) {
-            self.entries[usize::from(id)].references += 1;
-            return Ok(id);
+        match self.lookup(slots, None) {
+            (_, Some(id)) => {
+                self.entries[usize::from(id)].references += 1;
+                Ok(id)
+            }
+            (hash, None) => self.insert(slots, hash),
         }
+    }
+
+    /// Stores `slots`, which the pool does not hold and whose [`SharerPool::lookup`] hash is
+    /// `hash`, with one reference.
+    pub fn insert(&mut self, slots: &[Slot], hash: u32) -> Result<u16, Error> {
         let list = SlotList::from_slice(slots).map_err(|_| Error::TooManySharers)?;
         let id = self.take_unused().ok_or(Error::PoolFull)?;
         self.used += 1;
         let entry = &mut self.entries[usize::from(id)];
         entry.slots = list;
+        entry.hash = hash;
         entry.references = 1;
-        let mut position = hash(slots) % INDEX_SLOTS;
+        let mut position = hash as usize & INDEX_MASK;
         while self.index[position] != EMPTY {
-            position = (position + 1) % INDEX_SLOTS;
+            position = (position + 1) & INDEX_MASK;
         }
         self.index[position] = id;
         Ok(id)
     }
 
+    /// Takes `count` more references to list `id`, which is in use.
+    #[inline]
+    pub fn retain(&mut self, id: u16, count: u32) {
+        match self.entries.get_mut(usize::from(id)) {
+            Some(entry) if entry.references > 0 => entry.references += count,
+            _ => debug_assert!(false, "retain of unused sharer list {id}"),
+        }
+    }
+
     /// Drops one reference to list `id`, freeing it with the last one.
+    #[inline]
     pub fn release(&mut self, id: u16) {
+        self.release_many(id, 1);
+    }
+
+    /// Drops `count` references to list `id`, freeing it with the last one.
+    pub fn release_many(&mut self, id: u16, count: u32) {
         let Some(entry) = self.entries.get_mut(usize::from(id)) else {
             debug_assert!(false, "release of unknown sharer list {id}");
             return;
         };
-        if entry.references == 0 {
+        if entry.references < count {
             debug_assert!(false, "release of unused sharer list {id}");
             return;
         }
-        entry.references -= 1;
+        entry.references -= count;
         if entry.references > 0 {
             return;
         }
-        // Remove `id` from the index with backward-shift deletion, so probes stay unbroken.
-        let mut position = hash(&entry.slots) % INDEX_SLOTS;
+        self.remove(id);
+    }
+
+    /// Removes unreferenced list `id` from the index and puts it on the free list.
+    fn remove(&mut self, id: u16) {
+        self.appended = None;
+        // Backward-shift deletion, so probes stay unbroken.
+        let mut position = self.entries[usize::from(id)].hash as usize & INDEX_MASK;
         while self.index[position] != id {
             if self.index[position] == EMPTY {
                 debug_assert!(false, "sharer list {id} missing from the index");
                 return;
             }
-            position = (position + 1) % INDEX_SLOTS;
+            position = (position + 1) & INDEX_MASK;
         }
         let mut hole = position;
-        let mut next = (hole + 1) % INDEX_SLOTS;
+        let mut next = (hole + 1) & INDEX_MASK;
         loop {
             let moved = self.index[next];
             if moved == EMPTY {
                 break;
             }
-            let home = hash(&self.entries[usize::from(moved)].slots) % INDEX_SLOTS;
+            let home = self.entries[usize::from(moved)].hash as usize & INDEX_MASK;
             // `moved` may fill the hole if its home is not cyclically within (hole, next].
-            let distance_home = (next + INDEX_SLOTS - home) % INDEX_SLOTS;
-            let distance_hole = (next + INDEX_SLOTS - hole) % INDEX_SLOTS;
+            let distance_home = next.wrapping_sub(home) & INDEX_MASK;
+            let distance_hole = next.wrapping_sub(hole) & INDEX_MASK;
             if distance_home >= distance_hole {
                 self.index[hole] = moved;
                 hole = next;
             }
-            next = (next + 1) % INDEX_SLOTS;
+            next = (next + 1) & INDEX_MASK;
         }
         self.index[hole] = EMPTY;
         let entry = &mut self.entries[usize::from(id)];
@@ -200,23 +286,26 @@ impl SharerPool {
     }
 }
 
-/// FNV-1a over the slots.
-fn hash(slots: &[Slot]) -> usize {
-    let mut hash: u32 = 0x811c_9dc5;
-    for slot in slots {
-        let domain = slot.domain.map_or(u16::MAX, |domain| domain.0);
-        for byte in slot
-            .set
-            .0
-            .to_le_bytes()
-            .into_iter()
-            .chain(domain.to_le_bytes())
-        {
-            hash ^= u32::from(byte);
-            hash = hash.wrapping_mul(0x0100_0193);
-        }
+/// A hash of the slots (and `extra` after them): each slot as one 32-bit word (set, domain), mixed multiplicatively,
+/// then finished with the MurmurHash3 finaliser so that the low bits (the index position)
+/// depend on every slot.
+#[inline]
+fn hash(slots: &[Slot], extra: Option<Slot>) -> u32 {
+    let mix = |hash: u32, slot: &Slot| {
+        (hash ^ slot.word())
+            .wrapping_mul(0x9e37_79b1)
+            .rotate_left(13)
+    };
+    let mut hash = (slots.len() + usize::from(extra.is_some())) as u32;
+    hash = slots.iter().fold(hash, mix);
+    if let Some(extra) = &extra {
+        hash = mix(hash, extra);
     }
-    hash as usize
+    hash ^= hash >> 16;
+    hash = hash.wrapping_mul(0x85eb_ca6b);
+    hash ^= hash >> 13;
+    hash = hash.wrapping_mul(0xc2b2_ae35);
+    hash ^ (hash >> 16)
 }
 
 #[cfg(test)]
