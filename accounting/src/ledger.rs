@@ -786,77 +786,105 @@ impl<'a> Ledger<'a> {
         &'l mut self,
         plan: &'p Plan<'f>,
     ) -> Result<Reservation<'l, 'a, 'p, 'f>, Error> {
-        if let [op] = plan.ops() {
+        match *plan.ops() {
             // Fast path: one new frame with a single payer (most faults and objects).
-            if let Some(charge) = self.single_charge(op)? {
-                self.resolved.payer[0] = charge.set;
-                self.resolved.copies = false;
-                if let Err(denial) = self.check_one(&charge) {
-                    return Err(self.deny(denial, plan));
-                }
-                return Ok(Reservation { ledger: self, plan });
-            }
-            match *op {
-                // Fast path: one share that charges nothing.
-                // Fast path: one share (under `cow = writer` or `holder` it charges nothing).
-                Op::Share { frame, domain } => {
-                    let (entry, slot, splits) = self.share_checked(frame, domain)?;
-                    // The plan needs at most one list: the pool has it to spare.
-                    if self.pool.unused_lists() > POOL_DEPARTURE_RESERVE {
-                        if splits || entry.is_split() {
-                            let mut net = NetChange::new();
-                            self.share_net(&mut net, entry, slot);
-                            let (kind, causer) = (mapped_kind(frame, entry)?, entry.causer());
-                            let mut charges = Charges::new();
-                            for &(set, delta) in net.iter() {
-                                add_charge(&mut charges, set, kind, delta, causer)?;
-                            }
-                            if let Err(denial) = self.check(&charges) {
-                                return Err(self.deny(denial, plan));
-                            }
-                        }
-                        self.resolved.splits[0] = splits;
-                        self.resolved.copies = false;
-                        self.resolved.share_many = false;
-                        return Ok(Reservation { ledger: self, plan });
-                    }
-                }
-                // Fast path: one copy-on-write copy (a write fault), in the order
-                // reserve_plan checks it.
-                Op::CowCopy {
-                    original,
-                    copy,
-                    writer,
-                } => {
-                    if original == copy {
-                        return Err(Error::BadPlan);
-                    }
-                    let payer = self.cow_copy_payer(original, writer)?;
-                    self.require_free(copy)?;
-                    // The writer's departure may need a sharer list.
-                    if self.pool.unused_lists() <= POOL_DEPARTURE_RESERVE {
-                        return Err(Error::PoolFull);
-                    }
-                    self.resolved.payer[0] = payer;
-                    self.resolved.copies = true;
-                    let charge = Charge {
-                        set: payer,
-                        kind: Kind::Cow,
-                        bytes: FRAME_BYTES as i64,
-                        causer: Some(writer),
-                    };
+            [ref op @ (Op::Anon { .. } | Op::PageTable { .. } | Op::Kernel { .. })] => {
+                if let Some(charge) = self.single_charge(op)? {
+                    self.resolved.payer[0] = charge.set;
+                    self.resolved.copies = false;
                     if let Err(denial) = self.check_one(&charge) {
                         return Err(self.deny(denial, plan));
                     }
-                    return Ok(Reservation { ledger: self, plan });
                 }
-                _ => {}
+            }
+            [Op::Share { frame, domain }] => {
+                if !self.reserve_one_share(frame, domain, plan)? {
+                    self.reserve_general(plan)?;
+                }
+            }
+            [Op::CowCopy {
+                original,
+                copy,
+                writer,
+            }] => self.reserve_one_copy(original, copy, writer, plan)?,
+            _ => self.reserve_general(plan)?,
+        }
+        Ok(Reservation { ledger: self, plan })
+    }
+
+    /// Reserves a plan of one share (under `cow = writer` or `holder` it charges nothing)
+    /// when the pool has the list it may need to spare; false (having changed nothing) when
+    /// the general path must decide.
+    #[inline(always)]
+    fn reserve_one_share(
+        &mut self,
+        frame: FrameIndex,
+        domain: DomainId,
+        plan: &Plan<'_>,
+    ) -> Result<bool, Error> {
+        let (entry, slot, splits) = self.share_checked(frame, domain)?;
+        if self.pool.unused_lists() <= POOL_DEPARTURE_RESERVE {
+            return Ok(false);
+        }
+        if splits || entry.is_split() {
+            let mut net = NetChange::new();
+            self.share_net(&mut net, entry, slot);
+            let (kind, causer) = (mapped_kind(frame, entry)?, entry.causer());
+            let mut charges = Charges::new();
+            for &(set, delta) in net.iter() {
+                add_charge(&mut charges, set, kind, delta, causer)?;
+            }
+            if let Err(denial) = self.check(&charges) {
+                return Err(self.deny(denial, plan));
             }
         }
+        self.resolved.splits[0] = splits;
+        self.resolved.copies = false;
+        self.resolved.share_many = false;
+        Ok(true)
+    }
+
+    /// Reserves a plan of one copy-on-write copy (a write fault), checked in
+    /// [`Ledger::reserve_plan`]'s order.
+    #[inline(always)]
+    fn reserve_one_copy(
+        &mut self,
+        original: FrameIndex,
+        copy: FrameIndex,
+        writer: DomainId,
+        plan: &Plan<'_>,
+    ) -> Result<(), Error> {
+        if original == copy {
+            return Err(Error::BadPlan);
+        }
+        let payer = self.cow_copy_payer(original, writer)?;
+        self.require_free(copy)?;
+        // The writer's departure may need a sharer list.
+        if self.pool.unused_lists() <= POOL_DEPARTURE_RESERVE {
+            return Err(Error::PoolFull);
+        }
+        self.resolved.payer[0] = payer;
+        self.resolved.copies = true;
+        let charge = Charge {
+            set: payer,
+            kind: Kind::Cow,
+            bytes: FRAME_BYTES as i64,
+            causer: Some(writer),
+        };
+        if let Err(denial) = self.check_one(&charge) {
+            return Err(self.deny(denial, plan));
+        }
+        Ok(())
+    }
+
+    /// [`Ledger::reserve`] of other plans: the fast path of simple plans, else the general
+    /// one.
+    #[inline(never)]
+    fn reserve_general(&mut self, plan: &Plan<'_>) -> Result<(), Error> {
         if !self.reserve_simple(plan)? {
             self.reserve_plan(plan)?;
         }
-        Ok(Reservation { ledger: self, plan })
+        Ok(())
     }
 
     /// Reserves a plan of new single-payer frames and shares that charge nothing (a fault's
@@ -1374,47 +1402,43 @@ impl<'a> Ledger<'a> {
     /// Applies a reserved plan: first every new frame and share, then the departures of
     /// copy-on-write writers (whose `migrate` checks then see the plan's own charges).
     fn commit_plan(&mut self, plan: &Plan<'_>) {
-        match plan.ops() {
-            [op] => self.commit_one(op),
-            ops => self.commit_ops(ops),
+        // Fast path: one new frame.
+        match *plan.ops() {
+            [Op::Anon { frame, domain }] => {
+                let payer = self.resolved.payer[0];
+                self.create(frame, Kind::Anon, Some(domain), payer, Some(domain));
+            }
+            [Op::PageTable { frame, causer, .. }] => {
+                let payer = self.resolved.payer[0];
+                self.create(frame, Kind::PageTables, Some(causer), payer, None);
+            }
+            [Op::Kernel { frame, set, causer }] => {
+                self.create(frame, Kind::Kernel, causer, set, None);
+            }
+            [Op::Share { frame, domain }] => {
+                if !self.commit_one_share(frame, domain, self.resolved.splits[0]) {
+                    self.commit_ops(plan.ops());
+                }
+            }
+            [Op::CowCopy {
+                original,
+                copy,
+                writer,
+            }] => self.commit_one_copy(original, copy, writer),
+            ref ops => self.commit_ops(ops),
         }
         if self.hook.is_some() {
             self.emit_plan(plan);
         }
     }
 
-    /// Commits a plan of one operation, the fast paths first.
+    /// Commits a plan of one copy-on-write copy: the copy, then the writer's departure.
     #[inline(always)]
-    fn commit_one(&mut self, op: &Op<'_>) {
-        match *op {
-            Op::Anon { frame, domain } => {
-                let payer = self.resolved.payer[0];
-                self.create(frame, Kind::Anon, Some(domain), payer, Some(domain));
-            }
-            Op::PageTable { frame, causer, .. } => {
-                let payer = self.resolved.payer[0];
-                self.create(frame, Kind::PageTables, Some(causer), payer, None);
-            }
-            Op::Kernel { frame, set, causer } => {
-                self.create(frame, Kind::Kernel, causer, set, None);
-            }
-            Op::Share { frame, domain } => {
-                if !self.commit_one_share(frame, domain, self.resolved.splits[0]) {
-                    self.commit_ops(core::slice::from_ref(op));
-                }
-            }
-            Op::CowCopy {
-                original,
-                copy,
-                writer,
-            } => {
-                let payer = self.resolved.payer[0];
-                self.create(copy, Kind::Cow, Some(writer), payer, Some(writer));
-                let result = self.depart(original, writer);
-                debug_assert!(result.is_ok(), "reserved copy-on-write departure failed");
-            }
-            _ => self.commit_ops(core::slice::from_ref(op)),
-        }
+    fn commit_one_copy(&mut self, original: FrameIndex, copy: FrameIndex, writer: DomainId) {
+        let payer = self.resolved.payer[0];
+        self.create(copy, Kind::Cow, Some(writer), payer, Some(writer));
+        let result = self.depart(original, writer);
+        debug_assert!(result.is_ok(), "reserved copy-on-write departure failed");
     }
 
     /// Commits the operations of a plan in order, then the copies' departures.
