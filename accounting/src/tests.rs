@@ -748,6 +748,113 @@ fn share_many_is_hash_consed_and_atomic() {
     ok(&ledger);
 }
 
+/// The books and every frame's parties, for comparing two ledgers (sharer-list ids aside).
+fn books(ledger: &Ledger<'_>) -> (Vec<ChargeSet>, Vec<Result<FrameState, Error>>, usize) {
+    let states = (0..ledger.frame_count() as u32)
+        .map(|index| ledger.frame_state(f(index)))
+        .collect();
+    (ledger.sets().to_vec(), states, ledger.sharer_lists_in_use())
+}
+
+#[test]
+fn share_many_in_runs_matches_one_share_at_a_time() {
+    // A region whose frames come in runs of equal entries and runs of different ones: pages
+    // faulted by a1, by a2 (another causer), copies (kind cow), frames shared with a2 already.
+    for cow in ["writer", "split"] {
+        let mut results = Vec::new();
+        for one_at_a_time in [false, true] {
+            let mut frames = vec![FrameEntry::FREE; 64];
+            let mut ledger = Ledger::new(&mut frames, policies(cow, "sender", "owner", "stay"));
+            let [a1, a2, b1] = two_sets(&mut ledger, None, None);
+            let c = ledger.create_set("c", None, None).unwrap();
+            let c1 = ledger.create_domain("c1", c).unwrap();
+            for index in 0..8 {
+                ledger.new_anon(f(index), a1).unwrap();
+            }
+            for index in 8..12 {
+                ledger.new_anon(f(index), a2).unwrap();
+            }
+            for index in 12..16 {
+                ledger.new_anon(f(index), a1).unwrap();
+                ledger.share(f(index), c1).unwrap();
+            }
+            // Copies: c1 writes 12..14 and gets private cow frames 40..42.
+            for index in 12..14 {
+                ledger.cow_copy(f(index), f(28 + index), c1).unwrap();
+            }
+            for index in 16..20 {
+                ledger.new_anon(f(index), a1).unwrap();
+            }
+            let region: Vec<FrameIndex> = [0, 1, 2, 3, 8, 9, 4, 5, 12, 13, 14, 15, 40, 41]
+                .into_iter()
+                .chain(16..20)
+                .map(f)
+                .collect();
+            if one_at_a_time {
+                for frame in &region {
+                    ledger.share(*frame, b1).unwrap();
+                }
+            } else {
+                ledger.share_many(&region, b1).unwrap();
+            }
+            ok(&ledger);
+            assert!(region
+                .iter()
+                .all(|frame| ledger.maps(*frame, b1) == Ok(true)));
+            results.push(books(&ledger));
+            // Everyone leaves: the books go back to zero.
+            for domain in [a1, a2, b1, c1] {
+                let mapped: Vec<FrameIndex> = ledger.frames_mapped_by(domain).collect();
+                for frame in mapped {
+                    ledger.unmap(frame, domain).unwrap();
+                }
+            }
+            ok(&ledger);
+            assert_eq!(ledger.frames_in_use(), 0);
+            assert_eq!(ledger.sharer_lists_in_use(), 0);
+        }
+        assert_eq!(results[0], results[1], "cow = {cow}");
+    }
+}
+
+#[test]
+fn share_many_naming_a_frame_twice_shares_it_once() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(&mut frames, policies("split", "sender", "owner", "migrate"));
+    let [a1, a2, b1] = two_sets(&mut ledger, None, None);
+    ledger.new_anon(f(0), b1).unwrap();
+    ledger.share(f(0), a1).unwrap();
+    // The frame's new list can take the id its old one frees: the second mention must still
+    // be seen as shared already.
+    ledger.share_many(&[f(0), f(0)], a2).unwrap();
+    assert_eq!(ledger.mappers(f(0)), Ok(3));
+    assert_eq!(current(&ledger, 1, Kind::Anon), 1365 + 1365);
+    assert_eq!(current(&ledger, 2, Kind::Anon), 1366);
+    ok(&ledger);
+}
+
+#[test]
+fn a_freed_sharer_list_is_not_remembered() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(&mut frames, policies("writer", "split", "owner", "migrate"));
+    let [a1, _, b1] = two_sets(&mut ledger, None, None);
+    for index in 0..2 {
+        ledger.new_anon(f(index), a1).unwrap();
+    }
+    // [a1, b1] is made (and remembered as "a1's page shared with b1"), then freed; a split
+    // message buffer's list takes its id.
+    ledger.share(f(0), b1).unwrap();
+    ledger.unmap(f(0), b1).unwrap();
+    ledger.new_msgbuf(f(2), a1, b1).unwrap();
+    // Sharing another a1 page with b1 must make [a1, b1] again.
+    ledger.share(f(1), b1).unwrap();
+    let slots = ledger.frame_state(f(1)).unwrap().slots;
+    assert_eq!(slots[0].domain, Some(a1));
+    assert_eq!(slots[1].domain, Some(b1));
+    assert_eq!(ledger.mappers(f(2)), Ok(0));
+    ok(&ledger);
+}
+
 #[test]
 fn the_sharer_pool_keeps_a_reserve_for_departures() {
     // Every frame gets a distinct sharer list: [a-slot, b-slot, one of many domains].
