@@ -411,7 +411,7 @@ impl<'a> Ledger<'a> {
         self.frames = frames;
         self.sets.clear();
         self.domains.clear();
-        self.pool = SharerPool::new();
+        self.pool.clear();
         self.policies = policies;
         self.frames_in_use = 0;
         self.boot_frames = 0;

@@ -4,9 +4,17 @@
 //! Equal lists are stored once (hash-consing), so the 1024 frames of a 4 MiB region shared by a
 //! parent and a child all refer to one list `[parent, child]`.
 //!
+//! Cost: a list is hashed once per lookup (each slot one 32-bit word; the hash is kept with the
+//! list, so probes compare it first and deletions never rehash); [`SharerPool::lookup`] finds
+//! "a list plus one more slot" without building it; references are taken and dropped in bulk
+//! ([`SharerPool::retain`], [`SharerPool::release_many`]); and the pool remembers the last
+//! "list + slot = list" it was told of, so sharing page after page of one region with the same
+//! domain costs no lookup at all.
+//!
 //! Invariants: a list in use has `references > 0` and sits in the hash index exactly once;
 //! lists never move (frames hold their ids); lists are immutable while referenced — changing a
-//! frame's sharers interns a new list and releases the old one; a full pool is reported as
+//! frame's sharers interns a new list and releases the old one; the remembered append names
+//! lists in use only (it is forgotten whenever a list is removed); a full pool is reported as
 //! [`crate::Error::PoolFull`], never a panic.
 
 use crate::error::Error;
@@ -114,6 +122,22 @@ impl SharerPool {
     #[inline(always)]
     pub(crate) fn remember_append(&mut self, key: u64, slot: Slot, id: u16) {
         self.appended = Some((key, slot.word(), id));
+    }
+
+    /// Empties the pool in place, as [`SharerPool::new`] makes it (without a temporary of the
+    /// pool's size).
+    pub fn clear(&mut self) {
+        for entry in &mut self.entries {
+            entry.slots.clear();
+            entry.hash = 0;
+            entry.references = 0;
+            entry.next_unused = EMPTY;
+        }
+        self.index.fill(EMPTY);
+        self.unused_head = EMPTY;
+        self.fresh = 0;
+        self.used = 0;
+        self.appended = None;
     }
 
     /// Lists not in use.
