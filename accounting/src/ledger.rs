@@ -879,7 +879,7 @@ impl<'a> Ledger<'a> {
 
     /// [`Ledger::reserve`] of other plans: the fast path of simple plans, else the general
     /// one.
-    #[inline(never)]
+    #[inline(always)]
     fn reserve_general(&mut self, plan: &Plan<'_>) -> Result<(), Error> {
         if !self.reserve_simple(plan)? {
             self.reserve_plan(plan)?;
@@ -892,19 +892,10 @@ impl<'a> Ledger<'a> {
     /// payer and the pool has lists to spare: what [`Ledger::reserve_plan`] would decide, in
     /// the same order, without its tables. False (having changed nothing) when that general
     /// path must decide.
+    #[inline(never)]
     fn reserve_simple(&mut self, plan: &Plan<'_>) -> Result<bool, Error> {
         let ops = plan.ops();
         let mut shares = 0;
-        for op in ops {
-            match op {
-                Op::Anon { .. } | Op::PageTable { .. } | Op::Kernel { .. } => {}
-                Op::Share { .. } => shares += 1,
-                _ => return Ok(false),
-            }
-        }
-        if shares + POOL_DEPARTURE_RESERVE > self.pool.unused_lists() {
-            return Ok(false);
-        }
         // The charges, by kind in the order they first appear, all to `payer`.
         let mut payer = None;
         let mut bytes = [0u64; Kind::COUNT];
@@ -918,6 +909,7 @@ impl<'a> Ledger<'a> {
                         return Ok(false);
                     }
                     self.resolved.splits[index] = false;
+                    shares += 1;
                     frame
                 }
                 Op::Anon { frame, .. } | Op::PageTable { frame, .. } | Op::Kernel { frame, .. } => {
@@ -943,6 +935,10 @@ impl<'a> Ledger<'a> {
             if ops[..index].iter().any(|op| op.frame() == Some(frame)) {
                 return Err(Error::BadPlan);
             }
+        }
+        // Each share may need a list; the general path counts them when the pool runs short.
+        if shares > 0 && shares + POOL_DEPARTURE_RESERVE > self.pool.unused_lists() {
+            return Ok(false);
         }
         self.resolved.copies = false;
         self.resolved.share_many = false;
@@ -1055,6 +1051,7 @@ impl<'a> Ledger<'a> {
     }
 
     /// [`Ledger::reserve`] of any plan.
+    #[inline(never)]
     fn reserve_plan(&mut self, plan: &Plan<'_>) -> Result<(), Error> {
         let ops = plan.ops();
         let mut charges = Charges::new();
