@@ -254,23 +254,63 @@ impl PoolNeed {
 /// whether the `cow` policy splits a shared frame (the policy is a pure function of the event,
 /// which a plan's other operations do not change). Kept in the ledger (the reservation
 /// borrows it, so nothing can change in between).
+///
+/// Plain integers, not `bool`s: a `bool` would give the ledger a niche, and a kernel static
+/// holding the ledger beside other fields is laid out around its largest niche; the ledger
+/// (over 100 KB) would move first and push every other field past the offsets one
+/// instruction can address.
 #[derive(Clone, Copy)]
 struct Resolved {
     payer: [SetId; PLAN_OPS],
-    splits: [bool; PLAN_OPS],
-    /// Whether the plan has a copy-on-write copy (so commit has departures to make).
-    copies: bool,
-    /// Whether the plan has a `ShareMany` (so a `Share`'s frame may change before its commit).
-    share_many: bool,
+    /// Bit `i`: the `cow` policy splits the frame operation `i` shares.
+    splits: u16,
+    /// [`Resolved::COPIES`] | [`Resolved::SHARE_MANY`].
+    flags: u8,
 }
+
+const _: () = assert!(PLAN_OPS <= 16);
 
 impl Resolved {
     const NONE: Resolved = Resolved {
         payer: [SetId::KERNEL; PLAN_OPS],
-        splits: [false; PLAN_OPS],
-        copies: false,
-        share_many: false,
+        splits: 0,
+        flags: 0,
     };
+    /// The plan has a copy-on-write copy (so commit has departures to make).
+    const COPIES: u8 = 1;
+    /// The plan has a `ShareMany` (so a `Share`'s frame may change before its commit).
+    const SHARE_MANY: u8 = 2;
+
+    #[inline(always)]
+    fn set_splits(&mut self, index: usize, splits: bool) {
+        let bit = 1 << index;
+        self.splits = if splits {
+            self.splits | bit
+        } else {
+            self.splits & !bit
+        };
+    }
+
+    #[inline(always)]
+    fn splits(&self, index: usize) -> bool {
+        self.splits & (1 << index) != 0
+    }
+
+    #[inline(always)]
+    fn set_plan(&mut self, copies: bool, share_many: bool) {
+        self.flags = if copies { Resolved::COPIES } else { 0 }
+            | if share_many { Resolved::SHARE_MANY } else { 0 };
+    }
+
+    #[inline(always)]
+    fn copies(&self) -> bool {
+        self.flags & Resolved::COPIES != 0
+    }
+
+    #[inline(always)]
+    fn share_many(&self) -> bool {
+        self.flags & Resolved::SHARE_MANY != 0
+    }
 }
 
 /// A run of [`Op::ShareMany`] frames whose entries were all `old`: each goes to `new`.
@@ -791,7 +831,7 @@ impl<'a> Ledger<'a> {
             [ref op @ (Op::Anon { .. } | Op::PageTable { .. } | Op::Kernel { .. })] => {
                 if let Some(charge) = self.single_charge(op)? {
                     self.resolved.payer[0] = charge.set;
-                    self.resolved.copies = false;
+                    self.resolved.set_plan(false, false);
                     if let Err(denial) = self.check_one(&charge) {
                         return Err(self.deny(denial, plan));
                     }
@@ -838,9 +878,8 @@ impl<'a> Ledger<'a> {
                 return Err(self.deny(denial, plan));
             }
         }
-        self.resolved.splits[0] = splits;
-        self.resolved.copies = false;
-        self.resolved.share_many = false;
+        self.resolved.set_splits(0, splits);
+        self.resolved.set_plan(false, false);
         Ok(true)
     }
 
@@ -864,7 +903,7 @@ impl<'a> Ledger<'a> {
             return Err(Error::PoolFull);
         }
         self.resolved.payer[0] = payer;
-        self.resolved.copies = true;
+        self.resolved.set_plan(true, false);
         let charge = Charge {
             set: payer,
             kind: Kind::Cow,
@@ -908,7 +947,7 @@ impl<'a> Ledger<'a> {
                     if !self.reserve_whole_share(frame, domain)? {
                         return Ok(false);
                     }
-                    self.resolved.splits[index] = false;
+                    self.resolved.set_splits(index, false);
                     shares += 1;
                     frame
                 }
@@ -940,8 +979,7 @@ impl<'a> Ledger<'a> {
         if shares > 0 && shares + POOL_DEPARTURE_RESERVE > self.pool.unused_lists() {
             return Ok(false);
         }
-        self.resolved.copies = false;
-        self.resolved.share_many = false;
+        self.resolved.set_plan(false, false);
         if let Some(set) = payer {
             let total = bytes.iter().sum();
             for &kind in &order[..kinds] {
@@ -1091,8 +1129,8 @@ impl<'a> Ledger<'a> {
                 let _ = named.push(frame);
             }
         }
-        self.resolved.copies = copies > 0;
-        self.resolved.share_many = ops.iter().any(|op| matches!(op, Op::ShareMany { .. }));
+        let share_many = ops.iter().any(|op| matches!(op, Op::ShareMany { .. }));
+        self.resolved.set_plan(copies > 0, share_many);
         if let Some(need) = need {
             let lists = need.count() + copies;
             if lists > 0 && lists + POOL_DEPARTURE_RESERVE > self.pool.unused_lists() {
@@ -1192,7 +1230,7 @@ impl<'a> Ledger<'a> {
                 let entry = self.entry(frame)?;
                 let mut net = NetChange::new();
                 let planned = self.plan_share(frame, entry, domain, charges, need, &mut net)?;
-                self.resolved.splits[index] = planned.splits;
+                self.resolved.set_splits(index, planned.splits);
                 Ok(())
             }
             Op::ShareMany { frames, domain } => self.plan_share_many(frames, domain, charges, need),
@@ -1413,7 +1451,7 @@ impl<'a> Ledger<'a> {
                 self.create(frame, Kind::Kernel, causer, set, None);
             }
             [Op::Share { frame, domain }] => {
-                if !self.commit_one_share(frame, domain, self.resolved.splits[0]) {
+                if !self.commit_one_share(frame, domain, self.resolved.splits(0)) {
                     self.commit_ops(plan.ops());
                 }
             }
@@ -1472,10 +1510,10 @@ impl<'a> Ledger<'a> {
                     }
                 }
                 Op::Share { frame, domain } => {
-                    let splits = self.resolved.splits[index];
+                    let splits = self.resolved.splits(index);
                     // Unless a `ShareMany` came first, the frame is as reserve saw it.
                     if !splits
-                        && !self.resolved.share_many
+                        && !self.resolved.share_many()
                         && self.commit_whole_share(frame, domain)
                     {
                         continue;
@@ -1490,7 +1528,7 @@ impl<'a> Ledger<'a> {
                 }
             }
         }
-        if self.resolved.copies {
+        if self.resolved.copies() {
             for op in ops {
                 if let Op::CowCopy {
                     original, writer, ..

@@ -50,15 +50,16 @@ pub type SlotList = heapless::Vec<Slot, MAX_SHARERS>;
 
 const INDEX_SLOTS: usize = SHARER_LISTS * 2;
 const INDEX_MASK: usize = INDEX_SLOTS - 1;
-const _: () = assert!(INDEX_SLOTS.is_power_of_two());
+const _: () = assert!(INDEX_SLOTS.is_power_of_two() && INDEX_SLOTS <= 1 << 16);
 const EMPTY: u16 = u16::MAX;
 
 #[derive(Clone)]
 struct PoolEntry {
     slots: SlotList,
-    /// [`hash`] of `slots`, kept so that probes and deletions never rehash.
-    hash: u32,
     references: u32,
+    /// The low bits of [`hash`] of `slots` (all the index position needs), kept so that probes
+    /// compare it first and deletions never rehash; 16 bits fit in the entry's padding.
+    hash: u16,
     /// Next entry of the free list (`EMPTY` ends it), while unused.
     next_unused: u16,
 }
@@ -77,9 +78,10 @@ pub struct SharerPool {
     /// Entries in use.
     used: u16,
     /// The last list [`SharerPool::remember_append`] was told of: (the list it extends, as a
-    /// key, the slot appended, the resulting list). Forgotten when any list is removed, so
-    /// the id it names always holds that list.
-    appended: Option<(u64, u32, u16)>,
+    /// key, the slot appended, the resulting list, `EMPTY` for none). Forgotten when any list
+    /// is removed, so the id it names always holds that list. (Not an `Option`: its tag would
+    /// give the pool, and so the ledger, a niche; see `Resolved` in the ledger.)
+    appended: (u64, u32, u16),
 }
 
 impl Default for SharerPool {
@@ -95,8 +97,8 @@ impl SharerPool {
             entries: [const {
                 PoolEntry {
                     slots: SlotList::new(),
-                    hash: 0,
                     references: 0,
+                    hash: 0,
                     next_unused: EMPTY,
                 }
             }; SHARER_LISTS],
@@ -104,7 +106,7 @@ impl SharerPool {
             unused_head: EMPTY,
             fresh: 0,
             used: 0,
-            appended: None,
+            appended: (0, 0, EMPTY),
         }
     }
 
@@ -112,16 +114,14 @@ impl SharerPool {
     /// slots, the same for equal lists) makes, if it is the one last remembered.
     #[inline(always)]
     pub(crate) fn recall_append(&self, key: u64, slot: Slot) -> Option<u16> {
-        match self.appended {
-            Some((known, word, id)) if known == key && word == slot.word() => Some(id),
-            _ => None,
-        }
+        let (known, word, id) = self.appended;
+        (id != EMPTY && known == key && word == slot.word()).then_some(id)
     }
 
     /// Remembers that `slot` appended to the list `key` makes list `id` (in use).
     #[inline(always)]
     pub(crate) fn remember_append(&mut self, key: u64, slot: Slot, id: u16) {
-        self.appended = Some((key, slot.word(), id));
+        self.appended = (key, slot.word(), id);
     }
 
     /// Empties the pool in place, as [`SharerPool::new`] makes it (without a temporary of the
@@ -137,7 +137,7 @@ impl SharerPool {
         self.unused_head = EMPTY;
         self.fresh = 0;
         self.used = 0;
-        self.appended = None;
+        self.appended = (0, 0, EMPTY);
     }
 
     /// Lists not in use.
@@ -193,7 +193,7 @@ impl SharerPool {
                 return (hash, None);
             }
             let entry = &self.entries[usize::from(id)];
-            if entry.hash == hash && entry.slots.len() == len {
+            if entry.hash == hash as u16 && entry.slots.len() == len {
                 let (head, tail) = entry.slots.split_at(slots.len());
                 if head == slots && tail.first().copied() == extra {
                     return (hash, Some(id));
@@ -223,7 +223,7 @@ impl SharerPool {
         self.used += 1;
         let entry = &mut self.entries[usize::from(id)];
         entry.slots = list;
-        entry.hash = hash;
+        entry.hash = hash as u16;
         entry.references = 1;
         let mut position = hash as usize & INDEX_MASK;
         while self.index[position] != EMPTY {
@@ -267,7 +267,7 @@ impl SharerPool {
 
     /// Removes unreferenced list `id` from the index and puts it on the free list.
     fn remove(&mut self, id: u16) {
-        self.appended = None;
+        self.appended = (0, 0, EMPTY);
         // Backward-shift deletion, so probes stay unbroken.
         let mut position = self.entries[usize::from(id)].hash as usize & INDEX_MASK;
         while self.index[position] != id {
