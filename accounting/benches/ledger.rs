@@ -74,20 +74,19 @@ fn measure(depth: usize) -> Figures {
     for _ in 0..ROUNDS {
         let start = Instant::now();
         for index in 0..FRAMES as u32 {
-            let plan = Plan::one(Op::Anon {
-                frame: black_box(FrameIndex(index)),
-                domain: black_box(domain),
-            });
-            match ledger.reserve(black_box(&plan)) {
-                Ok(reservation) => reservation.commit(),
-                Err(error) => panic!("{error}"),
-            }
+            apply::<ANON>(
+                &mut ledger,
+                &Plan::one(Op::Anon {
+                    frame: black_box(FrameIndex(index)),
+                    domain: black_box(domain),
+                }),
+            );
         }
         let charge = start.elapsed().as_nanos() as f64 / FRAMES as f64;
         assert!(ledger.conservation().ok);
         let start = Instant::now();
         for index in 0..FRAMES as u32 {
-            black_box(ledger.unmap(black_box(FrameIndex(index)), black_box(domain))).unwrap();
+            unmap::<PRIVATE>(&mut ledger, FrameIndex(index), domain);
         }
         let uncharge = start.elapsed().as_nanos() as f64 / FRAMES as f64;
         assert_eq!(ledger.frames_in_use(), 0);
@@ -106,7 +105,10 @@ fn measure(depth: usize) -> Figures {
 const REGION: usize = 1024;
 
 // The measured operations are functions of their own, never inlined (one per operation, by
-// `OP`), so that a profiler (`valgrind --tool=callgrind`) counts instructions per call.
+// `OP`), as a kernel calls the ledger, and so that a profiler (`valgrind --tool=callgrind`)
+// counts instructions per call.
+const ANON: u8 = 4;
+const PRIVATE: u8 = 2;
 const SHARE: u8 = 0;
 const SHARE_MANY: u8 = 1;
 const COW_COPY: u8 = 2;
