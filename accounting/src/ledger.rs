@@ -448,6 +448,16 @@ impl<'a> Ledger<'a> {
     /// domains, no trace hook.
     pub fn reset(&mut self, frames: &'a mut [FrameEntry], policies: Policies) {
         frames.fill(FrameEntry::FREE);
+        self.reset_zeroed(frames, policies);
+    }
+
+    /// [`Ledger::reset`] over a frame slice the caller has already cleared (every entry
+    /// [`FrameEntry::FREE`], i.e. all-zero bytes): a kernel zeroes its frame table a cache line
+    /// at a time, far cheaper than the element-wise fill `reset` does (about 3 M guest
+    /// instructions for 4 GiB of RAM). An entry that is not free would be counted wrongly, so
+    /// debug builds check.
+    pub fn reset_zeroed(&mut self, frames: &'a mut [FrameEntry], policies: Policies) {
+        debug_assert!(frames.iter().all(|entry| *entry == FrameEntry::FREE));
         self.frames = frames;
         self.sets.clear();
         self.domains.clear();

@@ -45,7 +45,8 @@ impl Books {
             pagetable: lookup(2)?,
             release: lookup(3)?,
         };
-        self.ledger.reset(frame_table, chosen);
+        // `kernel::start` zeroed the table with DC ZVA; zero bytes are FrameEntry::FREE.
+        self.ledger.reset_zeroed(frame_table, chosen);
         if config.trace {
             self.ledger.set_trace_hook(Some(print_trace));
         }
@@ -106,14 +107,14 @@ impl Books {
         root: Frame,
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
-        let mut plan = Plan::new();
-        for object in objects {
-            plan.push(Op::Kernel {
-                frame: index(frames, object),
-                set,
-                causer: Some(causer),
-            })?;
-        }
+        let kernel_object = |object: Frame| Op::Kernel {
+            frame: index(frames, object),
+            set,
+            causer: Some(causer),
+        };
+        // Plan::one, then push: Plan::new() would copy a large constant where inlined.
+        let mut plan = Plan::one(kernel_object(objects[0]));
+        plan.push(kernel_object(objects[1]))?;
         plan.push(Op::PageTable {
             frame: index(frames, root),
             owner: domain,
@@ -145,13 +146,17 @@ impl Books {
         receiver: DomainId,
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
-        let mut plan = Plan::new();
-        for buffer in buffers {
-            plan.push(Op::Msgbuf {
-                frame: index(frames, *buffer),
-                sender,
-                receiver,
-            })?;
+        let buffer = |frame: &Frame| Op::Msgbuf {
+            frame: index(frames, *frame),
+            sender,
+            receiver,
+        };
+        let Some((first, rest)) = buffers.split_first() else {
+            return Ok(());
+        };
+        let mut plan = Plan::one(buffer(first));
+        for frame in rest {
+            plan.push(buffer(frame))?;
         }
         self.apply(&plan)
     }
