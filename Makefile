@@ -106,9 +106,12 @@ bench: image image-noacct tool
 	$(TALLY) bench --kernel $(IMAGE) --kernel-noacct $(NOACCT_IMAGE) --repeat 2 \
 	  --ledger-json $(BUILD)/bench/ledger.json bench/*.toml
 
-## experiments: every config under every policy combination it exercises -> results/.
-experiments: image tool
+## experiments: every file in results/: every config under every policy combination it
+## exercises (matrix.md, matrix.csv, one chart per scenario, each run's files), the benchmarks
+## (bench.json, bench.md) and the default tour's report (results/default/).
+experiments: image tool bench
 	$(TALLY) experiments --kernel $(IMAGE) configs/*.toml
+	$(TALLY) run --kernel $(IMAGE) --config configs/default.toml --quiet
 
 clean:
 	cargo clean
