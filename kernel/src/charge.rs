@@ -44,11 +44,6 @@ impl ChargeError {
             ChargeError::Fault => abi::Error::BadAddress,
         }
     }
-
-    /// The error when touching memory behind a user pointer failed.
-    pub fn to_abi_for_pointer(self) -> abi::Error {
-        self.to_abi()
-    }
 }
 
 impl From<accounting::Error> for ChargeError {

@@ -264,24 +264,14 @@ impl Kernel {
         receiver: DomainId,
     ) -> Result<[Frame; MESSAGE_FRAMES], Error> {
         let mut frames = [Frame(0); MESSAGE_FRAMES];
-        for i in 0..count {
-            match self.frames.allocate() {
-                Some(frame) => frames[i] = frame,
-                None => {
-                    for frame in &frames[..i] {
-                        self.frames.free(*frame);
-                    }
-                    return Err(Error::OutOfMemory);
-                }
-            }
-        }
+        self.frames
+            .allocate_all(&mut frames[..count])
+            .ok_or(Error::OutOfMemory)?;
         if let Err(e) = self
             .books
             .charge_msgbufs(&frames[..count], sender, receiver, &self.frames)
         {
-            for frame in &frames[..count] {
-                self.frames.free(*frame);
-            }
+            self.frames.free_all(&frames[..count]);
             return Err(e.to_abi());
         }
         Ok(frames)

@@ -283,17 +283,9 @@ impl Kernel {
 
     fn allocate_frames<const N: usize>(&mut self) -> Result<[Frame; N], Error> {
         let mut frames = [Frame(0); N];
-        for i in 0..N {
-            match self.frames.allocate() {
-                Some(frame) => frames[i] = frame,
-                None => {
-                    for frame in &frames[..i] {
-                        self.frames.free(*frame);
-                    }
-                    return Err(Error::OutOfMemory);
-                }
-            }
-        }
+        self.frames
+            .allocate_all(&mut frames)
+            .ok_or(Error::OutOfMemory)?;
         Ok(frames)
     }
 

@@ -39,26 +39,16 @@ impl Kernel {
         let dcb = self.slots[slot].dcb().ok_or(ChargeError::Fault)?;
         let missing = dcb.tables.missing_tables(va);
         let mut frames = [Frame(0); 3];
-        for i in 0..=missing {
-            match self.frames.allocate() {
-                Some(frame) => frames[i] = frame,
-                None => {
-                    for frame in &frames[..i] {
-                        self.frames.free(*frame);
-                    }
-                    return Err(ChargeError::OutOfMemory);
-                }
-            }
-        }
+        self.frames
+            .allocate_all(&mut frames[..=missing])
+            .ok_or(ChargeError::OutOfMemory)?;
         let (page, tables) = (frames[0], &frames[1..=missing]);
         let ledger = self.slots[slot].ledger;
         if let Err(e) = self
             .books
             .charge_page(ledger, ledger, page, tables, &self.frames)
         {
-            for frame in &frames[..=missing] {
-                self.frames.free(*frame);
-            }
+            self.frames.free_all(&frames[..=missing]);
             return Err(e);
         }
         for frame in &frames[..=missing] {
@@ -86,17 +76,9 @@ impl Kernel {
         let dcb = self.slots[receiver].dcb().ok_or(Error::BadArgument)?;
         let missing = dcb.tables.missing_tables(va);
         let mut tables = [Frame(0); 2];
-        for i in 0..missing {
-            match self.frames.allocate() {
-                Some(table) => tables[i] = table,
-                None => {
-                    for table in &tables[..i] {
-                        self.frames.free(*table);
-                    }
-                    return Err(Error::OutOfMemory);
-                }
-            }
-        }
+        self.frames
+            .allocate_all(&mut tables[..missing])
+            .ok_or(Error::OutOfMemory)?;
         let (receiver_ledger, causer_ledger) =
             (self.slots[receiver].ledger, self.slots[causer].ledger);
         if let Err(e) = self.books.share_page(
@@ -106,9 +88,7 @@ impl Kernel {
             &tables[..missing],
             &self.frames,
         ) {
-            for table in &tables[..missing] {
-                self.frames.free(*table);
-            }
+            self.frames.free_all(&tables[..missing]);
             return Err(e.to_abi());
         }
         for table in &tables[..missing] {
@@ -173,19 +153,8 @@ impl Kernel {
             }
             let missing = receiver_dcb.tables.missing_tables(target);
             let mut tables = [Frame(0); 2];
-            for i in 0..missing {
-                match self.frames.allocate() {
-                    Some(table) => tables[i] = table,
-                    None => {
-                        for table in &tables[..i] {
-                            self.frames.free(*table);
-                        }
-                        result = Err(Error::OutOfMemory);
-                        break;
-                    }
-                }
-            }
-            if result.is_err() {
+            if self.frames.allocate_all(&mut tables[..missing]).is_none() {
+                result = Err(Error::OutOfMemory);
                 break;
             }
             if let Err(e) = self.books.share_many(
@@ -195,9 +164,7 @@ impl Kernel {
                 &tables[..missing],
                 &self.frames,
             ) {
-                for table in &tables[..missing] {
-                    self.frames.free(*table);
-                }
+                self.frames.free_all(&tables[..missing]);
                 result = Err(e.to_abi());
                 break;
             }
@@ -343,8 +310,7 @@ impl Kernel {
         check_range(va, len)?;
         let mut page = page_of(va);
         while page < va + len {
-            self.touch(slot, page, true)
-                .map_err(|e| e.to_abi_for_pointer())?;
+            self.touch(slot, page, true).map_err(ChargeError::to_abi)?;
             page += PAGE_BYTES;
         }
         Ok(())

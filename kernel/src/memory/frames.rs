@@ -98,6 +98,28 @@ impl FrameAllocator {
         None
     }
 
+    /// Fills every element of `frames` with a fresh frame, or takes none: when RAM runs out
+    /// half-way, the frames already taken go back and `None` is returned.
+    pub fn allocate_all(&mut self, frames: &mut [Frame]) -> Option<()> {
+        for i in 0..frames.len() {
+            match self.allocate() {
+                Some(frame) => frames[i] = frame,
+                None => {
+                    self.free_all(&frames[..i]);
+                    return None;
+                }
+            }
+        }
+        Some(())
+    }
+
+    /// Returns every frame of `frames`.
+    pub fn free_all(&mut self, frames: &[Frame]) {
+        for frame in frames {
+            self.free(*frame);
+        }
+    }
+
     /// Returns a frame. The caller must no longer use it.
     pub fn free(&mut self, frame: Frame) {
         debug_assert!(
