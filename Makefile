@@ -67,7 +67,7 @@ debug: image tool
 test: lint host-test qemu-test
 
 host-test:
-	cargo test --release -p abi -p accounting -p policies -p tally
+	cargo test --release -p abi -p devicetree -p accounting -p policies -p tally
 
 qemu-test: image tool
 	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test configs/*.toml
@@ -79,7 +79,7 @@ qemu-test: image tool
 
 lint: user
 	cargo fmt --all -- --check
-	cargo clippy --release -p abi -p accounting -p policies -p tally --all-targets -- -D warnings
+	cargo clippy --release -p abi -p devicetree -p accounting -p policies -p tally --all-targets -- -D warnings
 	TALLY_USER_DIR=$(USER_DIR) cargo clippy --release -p kernel --target $(KERNEL_TARGET) -- -D warnings
 	cargo clippy --release -p user --target $(USER_TARGET) --bins -- -D warnings
 

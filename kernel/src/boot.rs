@@ -2,7 +2,8 @@
 //! then the domains the config declares, and into the first one.
 
 use crate::arch::aarch64::{cpu, mmu};
-use crate::{bootcfg, console, dtb, println};
+use crate::{bootcfg, console, println};
+use devicetree as dtb;
 
 extern "C" {
     static __kernel_start: u8;

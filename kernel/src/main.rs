@@ -15,7 +15,6 @@ mod bootcfg;
 mod charge;
 mod console;
 mod domain;
-mod dtb;
 mod elf;
 mod ipc;
 mod kernel;

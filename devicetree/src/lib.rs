@@ -1,6 +1,10 @@
 //! A minimal flattened-device-tree reader (Devicetree Specification v0.4, chapter 5): finds
 //! the RAM (`/memory` nodes' `reg`) and `/chosen/bootargs`. Every read is bounds-checked;
 //! a malformed tree is an error naming what is wrong, never a fault or a hang.
+//!
+//! Kept out of `kernel/` so that it is tested on the host with hand-built trees.
+#![no_std]
+#![forbid(unsafe_code)]
 
 use heapless::{String, Vec};
 
@@ -196,4 +200,175 @@ pub fn parse(tree: &[u8]) -> Result<BootInfo, DtbError> {
         return Err(DtbError::NoMemory);
     }
     Ok(info)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::vec::Vec;
+
+    /// Builds a flattened device tree from `(depth-changing) tokens`.
+    struct Builder {
+        structure: Vec<u8>,
+        strings: Vec<u8>,
+    }
+
+    impl Builder {
+        fn new() -> Self {
+            Builder {
+                structure: Vec::new(),
+                strings: Vec::new(),
+            }
+        }
+
+        fn word(&mut self, value: u32) -> &mut Self {
+            self.structure.extend_from_slice(&value.to_be_bytes());
+            self
+        }
+
+        fn begin(&mut self, name: &str) -> &mut Self {
+            self.word(BEGIN_NODE);
+            self.structure.extend_from_slice(name.as_bytes());
+            self.structure.push(0);
+            while !self.structure.len().is_multiple_of(4) {
+                self.structure.push(0);
+            }
+            self
+        }
+
+        fn end(&mut self) -> &mut Self {
+            self.word(END_NODE)
+        }
+
+        fn property(&mut self, name: &str, value: &[u8]) -> &mut Self {
+            let name_offset = self.strings.len() as u32;
+            self.strings.extend_from_slice(name.as_bytes());
+            self.strings.push(0);
+            self.word(PROP).word(value.len() as u32).word(name_offset);
+            self.structure.extend_from_slice(value);
+            while !self.structure.len().is_multiple_of(4) {
+                self.structure.push(0);
+            }
+            self
+        }
+
+        fn build(&mut self) -> Vec<u8> {
+            self.word(END);
+            let structure_offset = 40u32;
+            let strings_offset = structure_offset + self.structure.len() as u32;
+            let total = strings_offset + self.strings.len() as u32;
+            let mut tree = Vec::new();
+            for value in [
+                MAGIC,
+                total,
+                structure_offset,
+                strings_offset,
+                40,
+                17,
+                16,
+                0,
+                self.strings.len() as u32,
+                self.structure.len() as u32,
+            ] {
+                tree.extend_from_slice(&value.to_be_bytes());
+            }
+            tree.extend_from_slice(&self.structure);
+            tree.extend_from_slice(&self.strings);
+            tree
+        }
+    }
+
+    fn cells(values: &[u32]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_be_bytes()).collect()
+    }
+
+    fn virt_tree(bootargs: Option<&[u8]>) -> Vec<u8> {
+        let mut builder = Builder::new();
+        builder
+            .begin("")
+            .property("#address-cells", &cells(&[2]))
+            .property("#size-cells", &cells(&[2]))
+            .begin("memory@40000000")
+            .property("device_type", b"memory\0")
+            .property("reg", &cells(&[0, 0x4000_0000, 0, 0x0800_0000]))
+            .end();
+        builder.begin("chosen");
+        if let Some(text) = bootargs {
+            builder.property("bootargs", text);
+        }
+        builder.end().end();
+        builder.build()
+    }
+
+    #[test]
+    fn reads_memory_and_bootargs_of_a_virt_like_tree() {
+        let info = parse(&virt_tree(Some(b"tally=1 config=x\0"))).unwrap();
+        assert_eq!(info.memory.as_slice(), &[(0x4000_0000, 0x0800_0000)]);
+        assert_eq!(info.bootargs.as_str(), "tally=1 config=x");
+    }
+
+    #[test]
+    fn missing_bootargs_are_empty() {
+        let info = parse(&virt_tree(None)).unwrap();
+        assert_eq!(info.bootargs.as_str(), "");
+    }
+
+    #[test]
+    fn a_tree_without_memory_is_an_error() {
+        let mut builder = Builder::new();
+        builder.begin("").begin("chosen").end().end();
+        assert_eq!(parse(&builder.build()).unwrap_err(), DtbError::NoMemory);
+    }
+
+    #[test]
+    fn bad_magic_is_an_error() {
+        let mut tree = virt_tree(None);
+        tree[0] = 0;
+        assert!(matches!(parse(&tree), Err(DtbError::BadMagic(_))));
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_panic() {
+        let tree = virt_tree(Some(b"tally=1\0"));
+        for length in 0..tree.len() {
+            let mut cut = tree[..length].to_vec();
+            // Keep the header's claimed size consistent with the cut, as a corrupt tree might.
+            if cut.len() >= 8 {
+                cut[4..8].copy_from_slice(&(length as u32).to_be_bytes());
+            }
+            assert!(parse(&cut).is_err(), "length {length}");
+        }
+    }
+
+    #[test]
+    fn corrupt_bytes_never_panic() {
+        let tree = virt_tree(Some(b"tally=1\0"));
+        for position in 40..tree.len() {
+            for value in [0u8, 0xff, 0x03, 0x09] {
+                let mut bad = tree.clone();
+                bad[position] = value;
+                let _ = parse(&bad);
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_tokens_and_bad_utf8_are_errors() {
+        let mut builder = Builder::new();
+        builder.begin("").word(7).end();
+        assert_eq!(parse(&builder.build()).unwrap_err(), DtbError::BadToken(7));
+        assert_eq!(
+            parse(&virt_tree(Some(&[0xff, 0xfe, 0]))).unwrap_err(),
+            DtbError::BadBootargs
+        );
+    }
+
+    #[test]
+    fn messages_say_what_is_wrong() {
+        let text = std::format!("{}", DtbError::Missing);
+        assert!(text.contains("no device tree"));
+        let text = std::format!("{}", DtbError::NoMemory);
+        assert!(text.contains("/memory"));
+    }
 }
