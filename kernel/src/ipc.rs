@@ -192,7 +192,6 @@ impl Kernel {
         for &index in &message.caps[..message.cap_count] {
             let _ = caps.push(caps_table.get(index)?);
         }
-        let dcb = self.slots[slot].dcb().ok_or(Error::BadArgument)?;
         let mut regions = Vec::new();
         for region in &message.regions[..message.region_count] {
             if region.pages == 0
@@ -201,13 +200,7 @@ impl Kernel {
             {
                 return Err(Error::MessageTooLarge);
             }
-            let end = region.address + region.pages * PAGE_BYTES;
-            let inside = dcb
-                .region(region.address)
-                .is_some_and(|r| r.access == UserAccess::ReadWrite && end <= r.end());
-            if !inside {
-                return Err(Error::BadAddress);
-            }
+            self.check_owned_writable(slot, region)?;
             let _ = regions.push(*region);
         }
         Ok(Outgoing {

@@ -235,22 +235,15 @@ impl Kernel {
                 let length = count * core::mem::size_of::<SharedRegion>();
                 self.copy_from_user(slot, regions_address, &mut raw[..length])?;
                 let mut regions = Vec::new();
-                let dcb = self.slots[slot].dcb().ok_or(Error::BadArgument)?;
                 for chunk in raw[..length].chunks_exact(core::mem::size_of::<SharedRegion>()) {
                     let address = usize::from_le_bytes(chunk[0..8].try_into().unwrap_or_default());
                     let pages = usize::from_le_bytes(chunk[8..16].try_into().unwrap_or_default());
-                    let bytes = pages.checked_mul(PAGE_BYTES).ok_or(Error::BadArgument)?;
-                    if address % PAGE_BYTES != 0 || pages == 0 {
+                    if !address.is_multiple_of(PAGE_BYTES) || pages == 0 {
                         return Err(Error::BadArgument);
                     }
-                    check_range(address, bytes)?;
-                    let inside = dcb.region(address).is_some_and(|r| {
-                        r.access == UserAccess::ReadWrite && address + bytes <= r.end()
-                    });
-                    if !inside {
-                        return Err(Error::BadAddress);
-                    }
-                    let _ = regions.push(SharedRegion { address, pages });
+                    let region = SharedRegion { address, pages };
+                    self.check_owned_writable(slot, &region)?;
+                    let _ = regions.push(region);
                 }
                 if crate::programs::find(&program).is_none() {
                     return Err(Error::UnknownProgram);

@@ -286,6 +286,29 @@ impl Kernel {
         Ok(())
     }
 
+    /// Checks that `region` lies inside one writable region of `slot`: the rule for memory a
+    /// domain shares copy-on-write (spawn) or sends out of line (it must own it, writable).
+    pub fn check_owned_writable(
+        &self,
+        slot: usize,
+        region: &abi::SharedRegion,
+    ) -> Result<(), Error> {
+        let bytes = region
+            .pages
+            .checked_mul(PAGE_BYTES)
+            .ok_or(Error::BadArgument)?;
+        check_range(region.address, bytes)?;
+        let dcb = self.slots[slot].dcb().ok_or(Error::BadAddress)?;
+        let inside = dcb.region(region.address).is_some_and(|r| {
+            r.access == UserAccess::ReadWrite && region.address + bytes <= r.end()
+        });
+        if inside {
+            Ok(())
+        } else {
+            Err(Error::BadAddress)
+        }
+    }
+
     /// Checks that every byte of `[va, va + len)` is readable by the domain (present, or
     /// inside one of its regions, reading as zeros), without copying anything.
     pub fn check_user_readable(&self, slot: usize, va: usize, len: usize) -> Result<(), Error> {
