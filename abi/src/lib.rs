@@ -46,6 +46,12 @@ pub enum Syscall {
     RegionCreate = 16,
     /// `region_map(region_cap, address)`: map a region writable (shared, not copy-on-write).
     RegionMap = 17,
+    /// `call_registers(endpoint_cap, w0, w1, w2, w3)`: a register-sized call: four words in
+    /// `x1..x4`, the reply's four words back in `x1..x4`. No memory, capabilities or regions.
+    CallRegisters = 18,
+    /// `reply_recv_registers(endpoint_cap, w0, w1, w2, w3)`: answer the last register call (if
+    /// any) with four words, then wait for the next one; its words come back in `x1..x4`.
+    ReplyRecvRegisters = 19,
 }
 
 impl Syscall {
@@ -71,6 +77,8 @@ impl Syscall {
             15 => ReplyRecv,
             16 => RegionCreate,
             17 => RegionMap,
+            18 => CallRegisters,
+            19 => ReplyRecvRegisters,
             _ => return None,
         })
     }
@@ -238,6 +246,9 @@ pub struct SpawnRequest {
 /// Most capabilities one `spawn` may pass on.
 pub const MAX_SPAWN_CAPS: usize = 4;
 
+/// Words in a register-sized message (`call_registers`, `reply_recv_registers`).
+pub const REGISTER_MESSAGE_WORDS: usize = 4;
+
 /// Most data bytes in one message.
 pub const MAX_MESSAGE_BYTES: usize = 16384;
 /// Most capabilities in one message.
@@ -326,6 +337,6 @@ mod tests {
                 assert_eq!(s as usize, n);
             }
         }
-        assert!(Syscall::from_number(18).is_none());
+        assert!(Syscall::from_number(20).is_none());
     }
 }

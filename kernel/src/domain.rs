@@ -129,6 +129,9 @@ pub struct Dcb {
     pub ipc_receive: usize,
     /// While blocked sending: whether it is a `call` (then it waits for the reply).
     pub ipc_calling: bool,
+    /// While blocked in IPC: whether it waits in a register-sized operation (its words are in
+    /// its saved x1..x4) rather than one with memory descriptors.
+    pub ipc_registers: bool,
     /// The caller (slot, generation) the next `reply` answers.
     pub reply_to: Option<(u8, u32)>,
 }
@@ -228,6 +231,7 @@ pub fn init_dcb(frame: Frame, root: Frame, entry: usize) -> &'static mut Dcb {
         ipc_message: 0,
         ipc_receive: 0,
         ipc_calling: false,
+        ipc_registers: false,
         reply_to: None,
     };
     // SAFETY: `frame` is a freshly allocated RAM page owned by the caller, large enough and

@@ -158,7 +158,8 @@ impl Kernel {
         }
     }
 
-    fn endpoint_cap(&self, slot: usize, index: usize) -> Result<usize, Error> {
+    /// The endpoint index behind a capability of `slot` (decode).
+    pub fn endpoint_cap(&self, slot: usize, index: usize) -> Result<usize, Error> {
         match self.slots[slot]
             .caps()
             .ok_or(Error::BadCapability)?
@@ -514,6 +515,14 @@ impl Kernel {
             return self.send_two_stage(slot, endpoint, message, receive_address);
         }
         let ep = self.endpoint(endpoint);
+        if ep
+            .receivers
+            .front()
+            .is_some_and(|r| self.waits_for_registers(*r as usize))
+        {
+            // The receiver waits for a register-sized message: the kinds must match.
+            return Err(Error::BadArgument);
+        }
         if let Some(receiver) = ep.receivers.pop_front() {
             let receiver = receiver as usize;
             let receive = self.slots[receiver]
@@ -535,6 +544,7 @@ impl Kernel {
             dcb.ipc_message = message_address;
             dcb.ipc_receive = receive_address.unwrap_or(0);
             dcb.ipc_calling = receive_address.is_some();
+            dcb.ipc_registers = false;
             let _ = self.endpoint(endpoint).senders.push_back(slot as u8);
             self.block_current(Block::Send(endpoint as u8));
             Ok(0)
@@ -678,6 +688,11 @@ impl Kernel {
             let Some(dcb) = self.slots[sender].dcb() else {
                 continue;
             };
+            if dcb.ipc_registers {
+                // A register-sized call cannot be received into memory descriptors.
+                self.wake_with(sender, Err(Error::BadArgument));
+                continue;
+            }
             let (message_address, calling, caller_receive) =
                 (dcb.ipc_message, dcb.ipc_calling, dcb.ipc_receive);
             let message = match self.take_message(sender, message_address) {
@@ -720,6 +735,7 @@ impl Kernel {
     ) -> Result<usize, Error> {
         if let Some(dcb) = self.slots[slot].dcb() {
             dcb.ipc_receive = receive_address;
+            dcb.ipc_registers = false;
         }
         let _ = self.endpoint(endpoint).receivers.push_back(slot as u8);
         self.block_current(Block::Recv(endpoint as u8));
@@ -740,6 +756,10 @@ impl Kernel {
                 dcb.reply_to = None;
             }
             return Err(Error::NoCaller);
+        }
+        if self.waits_for_registers(caller) {
+            // The caller waits for a register-sized reply: answer with reply_recv_registers.
+            return Err(Error::BadArgument);
         }
         let message = self.take_message(slot, message_address)?;
         let receive = self.slots[caller].dcb().map(|d| d.ipc_receive).unwrap_or(0);
@@ -961,6 +981,103 @@ impl Kernel {
                 receive: aligned(args[2])?,
             },
         })
+    }
+}
+
+impl Kernel {
+    /// Whether a blocked domain waits in a register-sized operation.
+    fn waits_for_registers(&self, slot: usize) -> bool {
+        self.slots[slot].dcb().is_some_and(|d| d.ipc_registers)
+    }
+
+    /// `call_registers`: hands the four words in the caller's x1..x4 to a receiver waiting in
+    /// `reply_recv_registers` (or queues the caller until one arrives), then the caller waits
+    /// for the reply. No memory is touched and nothing is charged.
+    pub fn call_registers(
+        &mut self,
+        slot: usize,
+        endpoint: usize,
+        frame: &TrapFrame,
+    ) -> Result<usize, Error> {
+        let generation = self.slots[slot].generation;
+        let ep = self.endpoint(endpoint);
+        match ep.receivers.front().copied().map(usize::from) {
+            Some(receiver) if self.waits_for_registers(receiver) => {
+                ep.receivers.pop_front();
+                if let Some(dcb) = self.slots[receiver].dcb() {
+                    dcb.frame.x[1..5].copy_from_slice(&frame.x[1..5]);
+                    dcb.reply_to = Some((slot as u8, generation));
+                    dcb.ipc_registers = false;
+                }
+                self.wake(receiver, 0);
+                self.block_current(Block::Reply);
+            }
+            Some(_) => return Err(Error::BadArgument),
+            None => {
+                let _ = ep.senders.push_back(slot as u8);
+                if let Some(dcb) = self.slots[slot].dcb() {
+                    dcb.ipc_calling = true;
+                }
+                self.block_current(Block::Send(endpoint as u8));
+            }
+        }
+        if let Some(dcb) = self.slots[slot].dcb() {
+            dcb.ipc_registers = true;
+        }
+        Ok(0)
+    }
+
+    /// `reply_recv_registers`: answers the pending register call (if any) with the words in
+    /// x1..x4, then takes the next register call from the endpoint, its words into x1..x4, or
+    /// waits for one.
+    pub fn reply_recv_registers(
+        &mut self,
+        slot: usize,
+        endpoint: usize,
+        frame: &mut TrapFrame,
+    ) -> Result<usize, Error> {
+        if let Some((caller, generation)) = self.slots[slot].dcb().and_then(|d| d.reply_to) {
+            let caller = caller as usize;
+            let waiting = self.slots[caller].generation == generation
+                && self.slots[caller].state == RunState::Blocked(Block::Reply);
+            if waiting && !self.waits_for_registers(caller) {
+                return Err(Error::BadArgument);
+            }
+            if let Some(dcb) = self.slots[slot].dcb() {
+                dcb.reply_to = None;
+            }
+            if waiting {
+                if let Some(dcb) = self.slots[caller].dcb() {
+                    dcb.frame.x[1..5].copy_from_slice(&frame.x[1..5]);
+                    dcb.ipc_registers = false;
+                }
+                self.wake(caller, 0);
+            }
+        }
+        let ep = self.endpoint(endpoint);
+        match ep.senders.front().copied().map(usize::from) {
+            Some(sender) if self.waits_for_registers(sender) => {
+                ep.senders.pop_front();
+                let generation = self.slots[sender].generation;
+                if let Some(dcb) = self.slots[sender].dcb() {
+                    frame.x[1..5].copy_from_slice(&dcb.frame.x[1..5]);
+                }
+                self.slots[sender].state = RunState::Blocked(Block::Reply);
+                if let Some(dcb) = self.slots[slot].dcb() {
+                    dcb.reply_to = Some((sender as u8, generation));
+                }
+                Ok(0)
+            }
+            Some(_) => Err(Error::BadArgument),
+            None => {
+                let _ = ep.receivers.push_back(slot as u8);
+                if let Some(dcb) = self.slots[slot].dcb() {
+                    dcb.ipc_registers = true;
+                }
+                self.block_current(Block::Recv(endpoint as u8));
+                Ok(0)
+            }
+        }
     }
 }
 

@@ -60,6 +60,10 @@ enum Call {
         label: String<23>,
     },
     Ipc(crate::ipc::IpcCall),
+    Registers {
+        call: bool,
+        endpoint: usize,
+    },
     RegionCreate {
         pages: usize,
     },
@@ -294,6 +298,10 @@ impl Kernel {
             Syscall::Send | Syscall::Recv | Syscall::Call | Syscall::Reply | Syscall::ReplyRecv => {
                 Call::Ipc(self.ipc_decode(slot, call, args)?)
             }
+            Syscall::CallRegisters | Syscall::ReplyRecvRegisters => Call::Registers {
+                call: call == Syscall::CallRegisters,
+                endpoint: self.endpoint_cap(slot, args[0])?,
+            },
             Syscall::RegionCreate => {
                 let pages = args[0];
                 if pages == 0 || pages > abi::MAX_SHARED_REGION_PAGES {
@@ -434,6 +442,14 @@ impl Kernel {
                 Ok(0)
             }
             Call::Ipc(ipc) => self.ipc_call(slot, ipc, frame),
+            Call::Registers {
+                call: true,
+                endpoint,
+            } => self.call_registers(slot, endpoint, frame),
+            Call::Registers {
+                call: false,
+                endpoint,
+            } => self.reply_recv_registers(slot, endpoint, frame),
             Call::RegionCreate { pages } => self.region_create(slot, pages),
             Call::RegionMap { object, address } => self.region_map(slot, object, address),
             Call::Snapshot { label } => {

@@ -259,6 +259,40 @@ pub fn reply_recv(
     .map(|_| ())
 }
 
+/// Four words in registers, each way.
+pub type Words = [u64; abi::REGISTER_MESSAGE_WORDS];
+
+fn register_call(call: Syscall, endpoint_cap: usize, words: Words) -> Result<Words, Error> {
+    let status: usize;
+    let mut out = words;
+    // SAFETY: `svc #0` enters the kernel, which reads x0..x4 and x8 and writes x0..x4 only.
+    unsafe {
+        asm!(
+            "svc #0",
+            inlateout("x0") endpoint_cap => status,
+            inlateout("x1") out[0],
+            inlateout("x2") out[1],
+            inlateout("x3") out[2],
+            inlateout("x4") out[3],
+            in("x8") call as usize,
+            options(nostack),
+        );
+    }
+    Error::decode_return(status).map(|_| out)
+}
+
+/// A register-sized call on the endpoint behind `endpoint_cap`: sends four words, returns the
+/// reply's four words. Nothing goes through memory; nothing is charged.
+pub fn call_registers(endpoint_cap: usize, words: Words) -> Result<Words, Error> {
+    register_call(Syscall::CallRegisters, endpoint_cap, words)
+}
+
+/// Answers the last register call received (if any) with `words`, then waits for the next
+/// register call on the endpoint and returns its words.
+pub fn reply_recv_registers(endpoint_cap: usize, words: Words) -> Result<Words, Error> {
+    register_call(Syscall::ReplyRecvRegisters, endpoint_cap, words)
+}
+
 /// Creates a shared-memory region object of `pages` pages; returns its capability.
 pub fn region_create(pages: usize) -> Result<usize, Error> {
     call(Syscall::RegionCreate, [pages, 0, 0, 0, 0, 0])

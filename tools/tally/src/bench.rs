@@ -86,14 +86,19 @@ const fn exact(mut operation: Operation, instructions: f64) -> Operation {
 }
 
 /// Every operation the bench configs measure, in table order.
-pub const OPERATIONS: [Operation; 18] = [
+pub const OPERATIONS: [Operation; 19] = [
     overhead(target(
         op(
-            "ipc_roundtrip_0",
-            "IPC `call` + `reply_recv` round trip, 0-byte message, two address spaces",
-            "bench-ipc",
+            "ipc_roundtrip_registers",
+            "IPC `call_registers` + `reply_recv_registers` round trip, register-sized message (4 words), two address spaces",
+            "bench-ipc-registers",
         ),
         450.0,
+    )),
+    overhead(op(
+        "ipc_roundtrip_0",
+        "IPC `call` + `reply_recv` round trip, 0-byte message through memory descriptors",
+        "bench-ipc",
     )),
     overhead(target(
         op(
@@ -1190,12 +1195,12 @@ Tally 0.1.0 booting
     #[test]
     fn rows_pair_the_kernels_and_judge_the_targets() {
         let runs = [
-            run(Variant::Accounting, &[("ipc_roundtrip_0", 412.0)], 0),
-            run(Variant::NoAccounting, &[("ipc_roundtrip_0", 400.0)], 0),
+            run(Variant::Accounting, &[("ipc_roundtrip_registers", 412.0)], 0),
+            run(Variant::NoAccounting, &[("ipc_roundtrip_registers", 400.0)], 0),
             run(Variant::Accounting, &[("extra", 7.0)], 0),
         ];
         let rows = rows(&runs).unwrap();
-        let row = rows.iter().find(|r| r.name == "ipc_roundtrip_0").unwrap();
+        let row = rows.iter().find(|r| r.name == "ipc_roundtrip_registers").unwrap();
         assert_eq!(row.overhead_percent(), Some(3.0));
         assert_eq!(row.met_instructions(), Some(true));
         assert_eq!(row.met_overhead(), Some(true));
