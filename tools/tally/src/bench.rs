@@ -1195,12 +1195,23 @@ Tally 0.1.0 booting
     #[test]
     fn rows_pair_the_kernels_and_judge_the_targets() {
         let runs = [
-            run(Variant::Accounting, &[("ipc_roundtrip_registers", 412.0)], 0),
-            run(Variant::NoAccounting, &[("ipc_roundtrip_registers", 400.0)], 0),
+            run(
+                Variant::Accounting,
+                &[("ipc_roundtrip_registers", 412.0)],
+                0,
+            ),
+            run(
+                Variant::NoAccounting,
+                &[("ipc_roundtrip_registers", 400.0)],
+                0,
+            ),
             run(Variant::Accounting, &[("extra", 7.0)], 0),
         ];
         let rows = rows(&runs).unwrap();
-        let row = rows.iter().find(|r| r.name == "ipc_roundtrip_registers").unwrap();
+        let row = rows
+            .iter()
+            .find(|r| r.name == "ipc_roundtrip_registers")
+            .unwrap();
         assert_eq!(row.overhead_percent(), Some(3.0));
         assert_eq!(row.met_instructions(), Some(true));
         assert_eq!(row.met_overhead(), Some(true));
