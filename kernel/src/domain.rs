@@ -181,6 +181,8 @@ pub struct Slot {
     pub ledger: DomainId,
     /// Run state.
     pub state: RunState,
+    /// The state the ledger last recorded (synchronised at each snapshot).
+    pub reported: accounting::DomainState,
     /// The control block's frame while the domain is alive.
     pub dcb: Option<Frame>,
     /// The capability table's frame while the domain is alive.
@@ -194,6 +196,7 @@ impl Slot {
         name: String::new(),
         ledger: DomainId(0),
         state: RunState::Exited(0),
+        reported: accounting::DomainState::Running,
         dcb: None,
         caps: None,
     };

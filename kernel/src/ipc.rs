@@ -566,8 +566,6 @@ impl Kernel {
                 self.block_current(Block::Reply);
             } else {
                 self.slots[sender].state = RunState::Blocked(Block::Reply);
-                self.books
-                    .domain_state(self.slots[sender].ledger, accounting::DomainState::Blocked);
             }
         }
     }

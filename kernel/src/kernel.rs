@@ -209,7 +209,20 @@ impl Kernel {
     }
 
     /// Takes a report snapshot and checks conservation.
+    ///
+    /// Running and blocked states change on every IPC, so they reach the ledger (and the trace)
+    /// here, just before a snapshot needs them, rather than on every change; exits and stops
+    /// are recorded when they happen.
     pub fn snapshot(&mut self, label: &str) {
+        for slot in 0..MAX_DOMAINS {
+            if self.slots[slot].is_alive() {
+                let state = report_state(self.slots[slot].state);
+                if self.slots[slot].reported != state {
+                    self.slots[slot].reported = state;
+                    self.books.domain_state(self.slots[slot].ledger, state);
+                }
+            }
+        }
         if !report::snapshot(self, label) {
             self.conservation_failed = true;
         }
@@ -268,6 +281,7 @@ impl Kernel {
             name: domain_name,
             ledger,
             state: RunState::Runnable,
+            reported: DomainState::Running,
             dcb: Some(dcb_frame),
             caps: Some(caps_frame),
         };
@@ -443,8 +457,6 @@ impl Kernel {
         if let Some(dcb) = self.slots[slot].dcb() {
             dcb.frame.x[0] = result;
             self.slots[slot].state = RunState::Runnable;
-            self.books
-                .domain_state(self.slots[slot].ledger, DomainState::Running);
             let _ = self.run_queue.push_back(slot as u8);
         }
     }
@@ -453,8 +465,6 @@ impl Kernel {
     pub fn block_current(&mut self, reason: Block) {
         if let Some(slot) = self.current {
             self.slots[slot].state = RunState::Blocked(reason);
-            self.books
-                .domain_state(self.slots[slot].ledger, DomainState::Blocked);
         }
     }
 
@@ -477,7 +487,7 @@ impl Kernel {
     pub fn switch(&mut self, frame: &mut TrapFrame) {
         if let Some(current) = self.current.take() {
             if let Some(dcb) = self.slots[current].dcb() {
-                dcb.frame = *frame;
+                dcb.frame.copy_from(frame);
                 if self.slots[current].state == RunState::Runnable {
                     let _ = self.run_queue.push_back(current as u8);
                 }
@@ -492,7 +502,7 @@ impl Kernel {
                 if self.slots[next].state != RunState::Runnable {
                     continue;
                 }
-                *frame = dcb.frame;
+                frame.copy_from(&dcb.frame);
                 mmu::switch_user_space(dcb.tables.root().address(), asid(next));
                 if self.fp_owner == Some(next) {
                     cpu::fp_enable_for_user();

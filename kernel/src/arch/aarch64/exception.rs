@@ -6,7 +6,7 @@ use super::cpu;
 use core::fmt;
 
 /// The registers saved on every exception (layout fixed by vectors.s).
-#[repr(C)]
+#[repr(C, align(16))]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TrapFrame {
     /// x0..x30.
@@ -168,6 +168,17 @@ impl fmt::Display for Syndrome {
 
 extern "C" {
     fn enter_user(frame: *const TrapFrame) -> !;
+    fn copy_trap_frame(destination: *mut TrapFrame, source: *const TrapFrame);
+}
+
+impl TrapFrame {
+    /// Copies `source` into `self` with 17 register-pair loads and stores (a context switch
+    /// does this twice).
+    pub fn copy_from(&mut self, source: &TrapFrame) {
+        // SAFETY: both are valid, 16-byte aligned TrapFrames (272 bytes) and distinct (one is
+        // on the kernel stack, the other in a control block).
+        unsafe { copy_trap_frame(self, source) }
+    }
 }
 
 /// Starts (or resumes) EL0 with `frame`, resetting the kernel stack.
