@@ -12,6 +12,7 @@ use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
 use crate::charge::ChargeError;
 use crate::kernel::{asid, Kernel};
 use crate::memory::frames::Frame;
+use crate::memory::page_table::level3_index;
 use abi::Error;
 
 fn page_of(va: usize) -> usize {
@@ -125,6 +126,8 @@ impl Kernel {
         };
         let (receiver_ledger, sender_ledger) =
             (self.slots[receiver].ledger, self.slots[sender].ledger);
+        // Per span: the positions (page offsets) of the sender's present pages and their
+        // ledger indices.
         let mut shared = heapless::Vec::<(usize, Frame), SPAN_PAGES>::new();
         let mut indices = heapless::Vec::<accounting::FrameIndex, SPAN_PAGES>::new();
         let mut page = 0;
@@ -136,21 +139,25 @@ impl Kernel {
             let count = (pages - page)
                 .min(to_boundary(source))
                 .min(to_boundary(target));
+            page += count;
+            // The span lies in one level-3 table on each side: read and write their entries
+            // directly instead of walking from the root for every page.
+            let Some(source_table) = sender_dcb.tables.level3_table(source) else {
+                continue;
+            };
+            let first = level3_index(source);
             shared.clear();
             indices.clear();
-            sender_dcb.tables.for_each_page(
-                source,
-                source + count * PAGE_BYTES,
-                |va, descriptor| {
+            for (offset, &descriptor) in source_table.0[first..first + count].iter().enumerate() {
+                if mmu::is_valid(descriptor) {
                     let frame = Frame(mmu::descriptor_address(descriptor));
-                    let _ = shared.push((va - source, frame));
+                    let _ = shared.push((offset, frame));
                     let _ = indices.push(accounting::FrameIndex(self.frames.index(frame)));
-                },
-            );
-            page += count;
-            if shared.is_empty() {
-                continue;
+                }
             }
+            let Some(&(first_offset, first_frame)) = shared.first() else {
+                continue;
+            };
             let missing = receiver_dcb.tables.missing_tables(target);
             let mut tables = [Frame(0); 2];
             if self.frames.allocate_all(&mut tables[..missing]).is_none() {
@@ -171,15 +178,23 @@ impl Kernel {
             for table in &tables[..missing] {
                 table.zero();
             }
-            let mut fresh: &[Frame] = &tables[..missing];
+            // The first mapping installs the receiver's new tables; the rest go straight into
+            // its level-3 table.
+            let copy_on_write =
+                |frame: Frame| mmu::user_page_descriptor(frame.address(), UserAccess::CopyOnWrite);
+            receiver_dcb.tables.map(
+                target + first_offset * PAGE_BYTES,
+                copy_on_write(first_frame),
+                &tables[..missing],
+            );
+            let Some(target_table) = receiver_dcb.tables.level3_table(target) else {
+                continue;
+            };
+            let target_first = level3_index(target);
             for &(offset, frame) in &shared {
-                let copy_on_write =
-                    mmu::user_page_descriptor(frame.address(), UserAccess::CopyOnWrite);
-                receiver_dcb
-                    .tables
-                    .map(target + offset, copy_on_write, fresh);
-                fresh = &[];
-                sender_dcb.tables.replace(source + offset, copy_on_write);
+                let descriptor = copy_on_write(frame);
+                target_table.0[target_first + offset] = descriptor;
+                source_table.0[first + offset] = descriptor;
             }
         }
         // The sender's pages turned read-only: one flush of its ASID covers them all.

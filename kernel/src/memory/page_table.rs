@@ -16,6 +16,11 @@ fn index(va: usize, level: u32) -> usize {
     (va >> (12 + 9 * (3 - level))) & (ENTRIES - 1)
 }
 
+/// Index of `va`'s page in its level-3 table.
+pub fn level3_index(va: usize) -> usize {
+    index(va, 3)
+}
+
 fn table(frame_pa: usize) -> &'static mut Table {
     // SAFETY: table frames are RAM pages owned by exactly one PageTables, reached through the
     // linear map; the kernel is single-threaded with IRQs masked, so no alias is live.
@@ -62,6 +67,18 @@ impl PageTables {
         }
         let l3 = &mut table(descriptor_address(*l2)).0[index(va, 3)];
         core::mem::replace(l3, descriptor)
+    }
+
+    /// The level-3 table covering `va` (512 pages, 2 MiB aligned), if it exists: bulk
+    /// operations over a span read and write its entries directly instead of walking from the
+    /// root for every page. Index it with [`level3_index`].
+    pub fn level3_table(&mut self, va: usize) -> Option<&'static mut Table> {
+        let l1 = table(self.root.0).0[index(va, 1)];
+        if !is_valid(l1) {
+            return None;
+        }
+        let l2 = table(descriptor_address(l1)).0[index(va, 2)];
+        is_valid(l2).then(|| table(descriptor_address(l2)))
     }
 
     /// The level-3 descriptor for `va`, if its tables exist and it is valid.
