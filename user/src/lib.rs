@@ -69,6 +69,20 @@ pub fn instructions() -> u64 {
     value
 }
 
+/// Prints a benchmark figure as `BENCH <name> <instructions / ops>` (two decimals), the line
+/// `tally bench` reads.
+pub fn print_bench(name: &str, instructions: i64, ops: i64) {
+    let hundredths = (instructions.abs() * 100 + ops / 2) / ops;
+    let sign = if instructions < 0 { "-" } else { "" };
+    println!(
+        "BENCH {} {}{}.{:02}",
+        name,
+        sign,
+        hundredths / 100,
+        hundredths % 100
+    );
+}
+
 /// Writes bytes to the console.
 pub fn console_write(bytes: &[u8]) -> Result<usize, Error> {
     call(

@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 
 use crate::config::KINDS;
 use crate::registry;
-use crate::render::quote_csv;
-use crate::report::{ChargeSetReport, KindBytes, Report};
+use crate::render::{denials, paid_for, quote_csv};
+use crate::report::Report;
 use crate::size::human;
 
 /// The label of the snapshot the kernel takes before any domain runs.
@@ -103,35 +103,6 @@ fn cell(bytes: u64) -> String {
         "0".to_string()
     } else {
         human(bytes)
-    }
-}
-
-/// Denials as `2 (cow:1, anon:1)`, or `0`.
-fn denials(denied: &KindBytes) -> String {
-    let parts: Vec<String> = KINDS
-        .iter()
-        .filter(|kind| denied.get(kind) > 0)
-        .map(|kind| format!("{kind}:{}", denied.get(kind)))
-        .collect();
-    if parts.is_empty() {
-        "0".to_string()
-    } else {
-        format!("{} ({})", denied.total(), parts.join(", "))
-    }
-}
-
-/// What a set pays for other domains: `child: 64 KiB`, or `-`.
-fn paid_for(set: &ChargeSetReport) -> String {
-    let parts: Vec<String> = set
-        .paid_for
-        .iter()
-        .filter(|(_, bytes)| **bytes > 0)
-        .map(|(causer, bytes)| format!("{causer}: {}", human(*bytes)))
-        .collect();
-    if parts.is_empty() {
-        "-".to_string()
-    } else {
-        parts.join(", ")
     }
 }
 
@@ -333,6 +304,7 @@ pub fn csv_rows(scenario: &str, entry: &Entry<'_>, key: &str, extra: &[String]) 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::report::KindBytes;
     use crate::report::{parse_console, tests::TRANSCRIPT};
 
     pub(crate) fn report_with(cow: &str, child_cow: u64) -> Report {

@@ -5,24 +5,11 @@
 #![no_std]
 #![no_main]
 
-use user::{check, instructions, map, println, spawn, wait, SharedRegion, MAP_WRITE};
+use user::{check, instructions, map, print_bench, println, spawn, wait, SharedRegion, MAP_WRITE};
 
 /// The shared region (also known to bench_fork_child).
 const REGION: usize = 0x2000_0000;
 const PAGES: usize = 1024;
-
-/// Prints `BENCH name value`: `instructions / ops`, rounded to two decimals.
-fn bench(name: &str, instructions: i64, ops: i64) {
-    let hundredths = (instructions.abs() * 100 + ops / 2) / ops;
-    let sign = if instructions < 0 { "-" } else { "" };
-    println!(
-        "BENCH {} {}{}.{:02}",
-        name,
-        sign,
-        hundredths / 100,
-        hundredths % 100
-    );
-}
 
 /// Instructions taken by one `spawn` of `bench_fork_child` as `name`; waits for the child.
 fn timed_spawn(name: &str, regions: &[SharedRegion]) -> i64 {
@@ -68,8 +55,8 @@ fn main() -> i32 {
             value
         );
     }
-    bench("spawn", alone, 1);
-    bench("spawn_share_4mib", sharing, 1);
-    bench("spawn_share_per_page", sharing - alone, PAGES as i64);
+    print_bench("spawn", alone, 1);
+    print_bench("spawn_share_4mib", sharing, 1);
+    print_bench("spawn_share_per_page", sharing - alone, PAGES as i64);
     0
 }

@@ -6,24 +6,11 @@
 #![no_std]
 #![no_main]
 
-use user::{check, instructions, map, println, MAP_WRITE};
+use user::{check, instructions, map, print_bench, MAP_WRITE};
 
 /// The parent's shared region (see bench_fork).
 const REGION: usize = 0x2000_0000;
 const WRITES: usize = 256;
-
-/// Prints `BENCH name value`: `instructions / ops`, rounded to two decimals.
-fn bench(name: &str, instructions: i64, ops: i64) {
-    let hundredths = (instructions.abs() * 100 + ops / 2) / ops;
-    let sign = if instructions < 0 { "-" } else { "" };
-    println!(
-        "BENCH {} {}{}.{:02}",
-        name,
-        sign,
-        hundredths / 100,
-        hundredths % 100
-    );
-}
 
 /// Instructions taken to write one word into each of `count` pages from `first`.
 #[inline(never)]
@@ -49,6 +36,6 @@ fn main() -> i32 {
     check!(first == REGION as u64, "shared page holds {:#x}", first);
     let faulting = sweep(REGION, WRITES);
     let present = sweep(REGION, WRITES);
-    bench("cow_fault", faulting - present, WRITES as i64);
+    print_bench("cow_fault", faulting - present, WRITES as i64);
     0
 }

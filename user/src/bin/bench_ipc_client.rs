@@ -6,23 +6,10 @@
 #![no_std]
 #![no_main]
 
-use user::{call_endpoint, check, data_message, instructions, println, receive_into, Message};
+use user::{call_endpoint, check, data_message, instructions, print_bench, receive_into, Message};
 
 const WARMUP: usize = 16;
 const ROUNDS: usize = 1000;
-
-/// Prints `BENCH name value`: `instructions / ops`, rounded to two decimals.
-fn bench(name: &str, instructions: i64, ops: i64) {
-    let hundredths = (instructions.abs() * 100 + ops / 2) / ops;
-    let sign = if instructions < 0 { "-" } else { "" };
-    println!(
-        "BENCH {} {}{}.{:02}",
-        name,
-        sign,
-        hundredths / 100,
-        hundredths % 100
-    );
-}
 
 /// Instructions taken by `rounds` calls of `message`, the replies landing in `answer`.
 #[inline(never)]
@@ -66,7 +53,7 @@ fn main() -> i32 {
         call_endpoint(0, &data_message(&request[..1]), &mut receive).is_ok(),
         "final call"
     );
-    bench("ipc_roundtrip_0", zero, ROUNDS as i64);
-    bench("ipc_roundtrip_64", sixty_four, ROUNDS as i64);
+    print_bench("ipc_roundtrip_0", zero, ROUNDS as i64);
+    print_bench("ipc_roundtrip_64", sixty_four, ROUNDS as i64);
     0
 }

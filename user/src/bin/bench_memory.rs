@@ -13,7 +13,7 @@
 #![no_std]
 #![no_main]
 
-use user::{check, instructions, map, println, MAP_WRITE};
+use user::{check, instructions, map, print_bench, MAP_WRITE};
 
 const PAGE: usize = 4096;
 const BLOCK: usize = 2 << 20;
@@ -29,19 +29,6 @@ const BLOCKS: usize = 64;
 /// 1 GiB slots 64..80: nothing else lives there.
 const SLOTS_BASE: usize = 64 * GIB;
 const SLOTS: usize = 16;
-
-/// Prints `BENCH name value`: `instructions / ops`, rounded to two decimals.
-fn bench(name: &str, instructions: i64, ops: i64) {
-    let hundredths = (instructions.abs() * 100 + ops / 2) / ops;
-    let sign = if instructions < 0 { "-" } else { "" };
-    println!(
-        "BENCH {} {}{}.{:02}",
-        name,
-        sign,
-        hundredths / 100,
-        hundredths % 100
-    );
-}
 
 fn touch(address: usize) {
     // SAFETY: every address touched lies in a region mapped writable by `main`.
@@ -89,15 +76,15 @@ fn main() -> i32 {
     let slot_faults = faults(SLOTS_BASE, GIB, SLOTS);
 
     let pages = FAULT_PAGES as i64;
-    bench("demand_zero_fault", page_faults, pages);
+    print_bench("demand_zero_fault", page_faults, pages);
     // (block_faults / BLOCKS − page_faults / pages) per block, one table each.
-    bench(
+    print_bench(
         "pagetable_frame",
         block_faults * pages - page_faults * BLOCKS as i64,
         BLOCKS as i64 * pages,
     );
     // (slot_faults / SLOTS − page_faults / pages) / 2 per table, two tables per slot.
-    bench(
+    print_bench(
         "pagetable_frame_1g",
         slot_faults * pages - page_faults * SLOTS as i64,
         SLOTS as i64 * pages * 2,

@@ -7,7 +7,7 @@
 #![no_std]
 #![no_main]
 
-use user::{check, data_message, instructions, map, println, send, yield_now};
+use user::{check, data_message, instructions, map, print_bench, send, yield_now};
 use user::{Message, SharedRegion, MAP_WRITE};
 
 const SOURCE: usize = 0x2000_0000;
@@ -16,19 +16,6 @@ const BIG: usize = 64;
 const SENDS: usize = 4;
 /// A warm-up region (the receiver's tables), SENDS big ones, then SENDS single pages.
 const PAGES: usize = (1 + SENDS) * BIG + SENDS;
-
-/// Prints `BENCH name value`: `instructions / ops`, rounded to two decimals.
-fn bench(name: &str, instructions: i64, ops: i64) {
-    let hundredths = (instructions.abs() * 100 + ops / 2) / ops;
-    let sign = if instructions < 0 { "-" } else { "" };
-    println!(
-        "BENCH {} {}{}.{:02}",
-        name,
-        sign,
-        hundredths / 100,
-        hundredths % 100
-    );
-}
 
 /// Instructions taken by one `send` of the `pages` pages at `address`.
 fn send_region(address: usize, pages: usize) -> i64 {
@@ -63,8 +50,8 @@ fn main() -> i32 {
         single += send_region(SOURCE + ((1 + SENDS) * BIG + round) * PAGE, 1);
     }
     check!(send(0, &data_message(b"done")).is_ok(), "last send");
-    bench("ool_send_1page", single, SENDS as i64);
-    bench("ool_send_64pages", big, SENDS as i64);
-    bench("ool_per_page", big - single, (SENDS * (BIG - 1)) as i64);
+    print_bench("ool_send_1page", single, SENDS as i64);
+    print_bench("ool_send_64pages", big, SENDS as i64);
+    print_bench("ool_per_page", big - single, (SENDS * (BIG - 1)) as i64);
     0
 }

@@ -5,7 +5,7 @@
 #![no_std]
 #![no_main]
 
-use user::{call_registers, check, instructions, println};
+use user::{call_registers, check, instructions, print_bench};
 
 const WARMUP: u64 = 16;
 const ROUNDS: u64 = 1000;
@@ -24,12 +24,7 @@ fn round_trips(rounds: u64) -> u64 {
 fn main() -> i32 {
     round_trips(WARMUP);
     let taken = round_trips(ROUNDS);
-    let hundredths = (taken * 100 + ROUNDS / 2) / ROUNDS;
-    println!(
-        "BENCH ipc_roundtrip_registers {}.{:02}",
-        hundredths / 100,
-        hundredths % 100
-    );
+    print_bench("ipc_roundtrip_registers", taken as i64, ROUNDS as i64);
     let _ = call_registers(0, [0; 4]);
     0
 }

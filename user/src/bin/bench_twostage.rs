@@ -6,25 +6,12 @@
 #![no_std]
 #![no_main]
 
-use user::{check, instructions, map, println, recv, send, Message, Receive, MAP_WRITE};
+use user::{check, instructions, map, print_bench, recv, send, Message, Receive, MAP_WRITE};
 
 const BUFFERS: usize = 0x2000_0000;
 const PAGE: usize = 4096;
 const WARMUP: usize = 4;
 const ROUNDS: usize = 64;
-
-/// Prints `BENCH name value`: `instructions / ops`, rounded to two decimals.
-fn bench(name: &str, instructions: i64, ops: i64) {
-    let hundredths = (instructions.abs() * 100 + ops / 2) / ops;
-    let sign = if instructions < 0 { "-" } else { "" };
-    println!(
-        "BENCH {} {}{}.{:02}",
-        name,
-        sign,
-        hundredths / 100,
-        hundredths % 100
-    );
-}
 
 /// Instructions in `send` and in `recv` over `rounds` messages.
 #[inline(never)]
@@ -77,8 +64,8 @@ fn main() -> i32 {
         let value = unsafe { ((BUFFERS + PAGE + offset) as *const u64).read_volatile() };
         check!(value == offset as u64, "byte {} differs", offset);
     }
-    bench("twostage_send_4k", sending, ROUNDS as i64);
-    bench("twostage_recv_4k", receiving, ROUNDS as i64);
-    bench("twostage_4k", sending + receiving, ROUNDS as i64);
+    print_bench("twostage_send_4k", sending, ROUNDS as i64);
+    print_bench("twostage_recv_4k", receiving, ROUNDS as i64);
+    print_bench("twostage_4k", sending + receiving, ROUNDS as i64);
     0
 }

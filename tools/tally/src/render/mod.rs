@@ -34,7 +34,7 @@ fn current_and_peak(current: u64, peak: u64) -> String {
 }
 
 /// Total denials and the kinds they were in: `2 (cow:1, anon:1)`, or `0`.
-fn denials(denied: &KindBytes) -> String {
+pub(crate) fn denials(denied: &KindBytes) -> String {
     let parts: Vec<String> = crate::config::KINDS
         .iter()
         .filter(|kind| denied.get(kind) > 0)
@@ -48,7 +48,7 @@ fn denials(denied: &KindBytes) -> String {
 }
 
 /// Bytes paid for other domains, by causer: `child: 16 KiB`, or `-`.
-fn paid_for(set: &ChargeSetReport) -> String {
+pub(crate) fn paid_for(set: &ChargeSetReport) -> String {
     let parts: Vec<String> = set
         .paid_for
         .iter()
