@@ -91,6 +91,26 @@ impl Books {
         let _ = self.ledger.set_domain_state(domain, state);
     }
 
+    /// Adds the page-table frames an operation needed (in `owner`'s space, made necessary by
+    /// `causer`) to `plan`, then reserves and commits it.
+    fn apply_with_tables(
+        &mut self,
+        mut plan: Plan,
+        tables: &[Frame],
+        owner: DomainId,
+        causer: DomainId,
+        frames: &FrameAllocator,
+    ) -> Result<(), ChargeError> {
+        for table in tables {
+            plan.push(Op::PageTable {
+                frame: index(frames, *table),
+                owner,
+                causer,
+            })?;
+        }
+        self.apply(&plan)
+    }
+
     fn apply(&mut self, plan: &Plan) -> Result<(), ChargeError> {
         self.ledger.reserve(plan)?.commit();
         Ok(())
@@ -176,18 +196,11 @@ impl Books {
         tables: &[Frame],
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
-        let mut plan = Plan::one(Op::Anon {
+        let plan = Plan::one(Op::Anon {
             frame: index(frames, page),
             domain: owner,
         });
-        for table in tables {
-            plan.push(Op::PageTable {
-                frame: index(frames, *table),
-                owner,
-                causer,
-            })?;
-        }
-        self.apply(&plan)
+        self.apply_with_tables(plan, tables, owner, causer, frames)
     }
 
     /// `domain` maps `frame` copy-on-write too; `tables` are the tables its space needed,
@@ -200,18 +213,11 @@ impl Books {
         tables: &[Frame],
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
-        let mut plan = Plan::one(Op::Share {
+        let plan = Plan::one(Op::Share {
             frame: index(frames, frame),
             domain,
         });
-        for table in tables {
-            plan.push(Op::PageTable {
-                frame: index(frames, *table),
-                owner: domain,
-                causer,
-            })?;
-        }
-        self.apply(&plan)
+        self.apply_with_tables(plan, tables, domain, causer, frames)
     }
 
     /// `domain` maps every frame of `shared` copy-on-write too (one plan); `tables` are the
@@ -224,18 +230,11 @@ impl Books {
         tables: &[Frame],
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
-        let mut plan = Plan::one(Op::ShareMany {
+        let plan = Plan::one(Op::ShareMany {
             frames: shared,
             domain,
         });
-        for table in tables {
-            plan.push(Op::PageTable {
-                frame: index(frames, *table),
-                owner: domain,
-                causer,
-            })?;
-        }
-        self.apply(&plan)
+        self.apply_with_tables(plan, tables, domain, causer, frames)
     }
 
     /// A private copy of a shared frame for `writer`.
