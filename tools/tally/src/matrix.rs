@@ -123,15 +123,19 @@ fn table_row(out: &mut String, cells: &[String]) {
     let _ = writeln!(out, "| {} |", cells.join(" | "));
 }
 
-/// The markdown table of snapshot `label`: a row per (combination, charge set) with the set's
-/// current bytes per kind and in total, its denials so far and what it pays for others. A
-/// report without the snapshot gets one row saying so.
-pub fn current_table(entries: &[Entry<'_>], label: &str) -> String {
+/// A markdown table with a row per (combination, charge set) of snapshot `label`: the
+/// combination (on its first row), the set's name, then `cells(set)` under `columns`. A report
+/// without the snapshot gets one row saying so.
+fn per_set_table(
+    entries: &[Entry<'_>],
+    label: &str,
+    columns: impl IntoIterator<Item = String>,
+    cells: impl Fn(&crate::report::ChargeSetReport) -> Vec<String>,
+) -> String {
     let reports: Vec<&Report> = entries.iter().map(|e| e.report).collect();
     let sets = sets_that_matter(&reports);
     let mut headers = vec!["policies".to_string(), "charge set".to_string()];
-    headers.extend(KINDS.iter().map(|k| k.to_string()));
-    headers.extend(["total", "denied so far", "pays for others"].map(String::from));
+    headers.extend(columns);
     let mut out = String::new();
     table_header(&mut out, &headers);
     for entry in entries {
@@ -155,54 +159,46 @@ pub fn current_table(entries: &[Entry<'_>], label: &str) -> String {
                 set.name.clone(),
             ];
             first = false;
-            row.extend(KINDS.iter().map(|kind| cell(set.current.get(kind))));
-            row.push(format!("**{}**", cell(set.current.total())));
-            row.push(denials(&set.denied));
-            row.push(paid_for(set));
+            row.extend(cells(set));
             table_row(&mut out, &row);
         }
     }
     out
 }
 
+/// The markdown table of snapshot `label`: a row per (combination, charge set) with the set's
+/// current bytes per kind and in total, its denials so far and what it pays for others. A
+/// report without the snapshot gets one row saying so.
+pub fn current_table(entries: &[Entry<'_>], label: &str) -> String {
+    let columns = KINDS
+        .iter()
+        .map(|k| k.to_string())
+        .chain(["total", "denied so far", "pays for others"].map(String::from));
+    per_set_table(entries, label, columns, |set| {
+        let mut row: Vec<String> = KINDS
+            .iter()
+            .map(|kind| cell(set.current.get(kind)))
+            .collect();
+        row.push(format!("**{}**", cell(set.current.total())));
+        row.push(denials(&set.denied));
+        row.push(paid_for(set));
+        row
+    })
+}
+
 /// The markdown table of `final`'s peaks: a row per (combination, charge set) with the set's
 /// highest bytes per kind over the run, its denials over the run, and its cumulative charges.
 pub fn peaks_table(entries: &[Entry<'_>]) -> String {
-    let reports: Vec<&Report> = entries.iter().map(|e| e.report).collect();
-    let sets = sets_that_matter(&reports);
-    let mut headers = vec!["policies".to_string(), "charge set".to_string()];
-    headers.extend(KINDS.iter().map(|k| format!("peak {k}")));
-    headers.extend(["denied", "charged in all"].map(String::from));
-    let mut out = String::new();
-    table_header(&mut out, &headers);
-    for entry in entries {
-        let Some(snapshot) = entry.report.snapshot(FINAL) else {
-            let mut row = vec![title_cell(entry), "(no snapshot `final`)".to_string()];
-            row.extend((2..headers.len()).map(|_| String::new()));
-            table_row(&mut out, &row);
-            continue;
-        };
-        let mut first = true;
-        for name in &sets {
-            let Some(set) = snapshot.charge_set(name) else {
-                continue;
-            };
-            let mut row = vec![
-                if first {
-                    title_cell(entry)
-                } else {
-                    String::new()
-                },
-                set.name.clone(),
-            ];
-            first = false;
-            row.extend(KINDS.iter().map(|kind| cell(set.peak.get(kind))));
-            row.push(denials(&set.denied));
-            row.push(cell(set.charged_total_bytes));
-            table_row(&mut out, &row);
-        }
-    }
-    out
+    let columns = KINDS
+        .iter()
+        .map(|k| format!("peak {k}"))
+        .chain(["denied", "charged in all"].map(String::from));
+    per_set_table(entries, FINAL, columns, |set| {
+        let mut row: Vec<String> = KINDS.iter().map(|kind| cell(set.peak.get(kind))).collect();
+        row.push(denials(&set.denied));
+        row.push(cell(set.charged_total_bytes));
+        row
+    })
 }
 
 /// The role of a snapshot in a matrix: `start`, `key` (the snapshot the charts show), `user`
