@@ -67,19 +67,20 @@ debug: image tool
 test: lint host-test qemu-test
 
 host-test:
-	cargo test --release -p abi -p devicetree -p accounting -p policies -p tally
+	cargo test --release -p abi -p devicetree -p accounting -p policies -p kcore -p tally
 
 qemu-test: image tool
 	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test configs/*.toml
 	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test-replay --replay-check configs/*.toml
 	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test-4g --mem 4G configs/default.toml
 	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test-max --cpu max configs/default.toml
-	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test-bad tests/configs/bad-bootargs*.toml
+	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test-bad tests/configs/bad-bootargs*.toml tests/configs/check-failed.toml
+	$(TALLY) test --kernel $(IMAGE) --expect-refused tests/configs/refused/*.toml
 	$(TALLY) test --kernel $(IMAGE) --expect-config-error "valid values: writer, holder, split" tests/configs/bad-policy.toml
 
 lint: user
 	cargo fmt --all -- --check
-	cargo clippy --release -p abi -p devicetree -p accounting -p policies -p tally --all-targets -- -D warnings
+	cargo clippy --release -p abi -p devicetree -p accounting -p policies -p kcore -p tally --all-targets -- -D warnings
 	TALLY_USER_DIR=$(USER_DIR) cargo clippy --release -p kernel --target $(KERNEL_TARGET) -- -D warnings
 	cargo clippy --release -p user --target $(USER_TARGET) --bins -- -D warnings
 

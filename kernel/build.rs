@@ -65,17 +65,18 @@ fn main() {
     );
     table.push_str(&entries);
     table.push_str("];\n");
+    writeln!(table, "/// Every program name, sorted.").unwrap();
+    let quoted: Vec<String> = if user_dir.is_some() {
+        names.iter().map(|n| format!("{n:?}")).collect()
+    } else {
+        Vec::new()
+    };
     writeln!(
         table,
-        "/// Every program name, comma-separated, for error messages."
+        "pub static NAMES: &[&str] = &[{}];",
+        quoted.join(", ")
     )
     .unwrap();
-    let list = if user_dir.is_some() {
-        names.join(", ")
-    } else {
-        String::from("(none embedded)")
-    };
-    writeln!(table, "pub const NAMES_LIST: &str = {list:?};").unwrap();
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("programs.rs");
     fs::write(out, table).unwrap();
 }

@@ -52,6 +52,9 @@ pub enum Syscall {
     /// `reply_recv_registers(endpoint_cap, w0, w1, w2, w3)`: answer the last register call (if
     /// any) with four words, then wait for the next one; its words come back in `x1..x4`.
     ReplyRecvRegisters = 19,
+    /// `arg(name_ptr, name_len)`: the value of the program argument of that name, given to a
+    /// boot domain by its config (`args = { name = value }`); `NoSuchArgument` if none.
+    Arg = 20,
 }
 
 impl Syscall {
@@ -79,6 +82,7 @@ impl Syscall {
             17 => RegionMap,
             18 => CallRegisters,
             19 => ReplyRecvRegisters,
+            20 => Arg,
             _ => return None,
         })
     }
@@ -121,11 +125,13 @@ pub enum Error {
     ReceiverTooSmall = 15,
     /// The other party of a `call` ended before answering.
     PeerGone = 16,
+    /// The domain was given no program argument of that name.
+    NoSuchArgument = 17,
 }
 
 impl Error {
     /// Every error, in code order.
-    pub const ALL: [Error; 16] = [
+    pub const ALL: [Error; 17] = [
         Error::BadSyscall,
         Error::BadArgument,
         Error::BadCapability,
@@ -142,6 +148,7 @@ impl Error {
         Error::NoCaller,
         Error::ReceiverTooSmall,
         Error::PeerGone,
+        Error::NoSuchArgument,
     ];
 
     /// The error for a (positive) code, if there is one.
@@ -168,6 +175,7 @@ impl Error {
             Error::NoCaller => "no-caller",
             Error::ReceiverTooSmall => "receiver-too-small",
             Error::PeerGone => "peer-gone",
+            Error::NoSuchArgument => "no-such-argument",
         }
     }
 
@@ -337,6 +345,7 @@ mod tests {
                 assert_eq!(s as usize, n);
             }
         }
-        assert!(Syscall::from_number(20).is_none());
+        assert_eq!(Syscall::from_number(20), Some(Syscall::Arg));
+        assert!(Syscall::from_number(21).is_none());
     }
 }

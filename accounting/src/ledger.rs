@@ -783,6 +783,7 @@ impl<'a> Ledger<'a> {
                 name: name.clone(),
                 set,
                 state: DomainState::Running,
+                exit_code: 0,
             })
             .map_err(|_| Error::TooManyDomains)?;
         self.emit(|| TraceRecord::Domain { id, name, set });
@@ -797,6 +798,15 @@ impl<'a> Ledger<'a> {
             .state = state;
         self.emit(|| TraceRecord::State { domain, state });
         Ok(())
+    }
+
+    /// Records that `domain` exited with `code` (state `Exited`, and the code for reports).
+    pub fn set_domain_exited(&mut self, domain: DomainId, code: i32) -> Result<(), Error> {
+        self.domains
+            .get_mut(domain.index())
+            .ok_or(Error::UnknownDomain(domain))?
+            .exit_code = code;
+        self.set_domain_state(domain, DomainState::Exited)
     }
 
     /// Marks `frame` as the kernel's own: counted as `boot`, never charged.
@@ -2567,6 +2577,18 @@ impl<'a> Ledger<'a> {
             set.subtree_bytes = checked_sub(set.subtree_bytes, bytes);
             cursor = set.parent;
         }
+    }
+
+    /// The full recount of the books: [`audit`](Self::audit), and the frames the caller's
+    /// allocator has handed out (`allocated_frames`, boot frames excluded) equal to the frames
+    /// the ledger holds charged — a frame allocated but never charged, or freed in the
+    /// allocator but still charged, fails it. O(frames).
+    pub fn recount(&self, allocated_frames: u64) -> Result<(), &'static str> {
+        self.audit()?;
+        if allocated_frames != self.frames_in_use {
+            return Err("frames allocated differ from frames charged");
+        }
+        Ok(())
     }
 
     /// Recomputes every figure from the frame table and compares it with the running

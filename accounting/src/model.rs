@@ -181,6 +181,8 @@ pub struct Domain {
     pub set: SetId,
     /// Its state.
     pub state: DomainState,
+    /// The code it passed to `exit`; meaningful only in state `Exited`.
+    pub exit_code: i32,
 }
 
 /// The result of the conservation check.

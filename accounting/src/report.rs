@@ -2,12 +2,12 @@
 //! `core::fmt::Write`, no allocation.
 //!
 //! Invariants: the output is one line of valid JSON (strings escaped per RFC 8259); the fields
-//! of the design brief keep their names and meanings; added fields are `policy`, `subtree`,
+//! of the design brief keep their names and meanings; added fields are `recount`, `policy`, `subtree`,
 //! `subtree_bytes`, `kind_limits` and `sharer_lists`. See `docs/report-format.md`.
 
 use crate::ids::{DomainId, Kind, SetId, FRAME_BYTES};
 use crate::ledger::Ledger;
-use crate::model::PerKind;
+use crate::model::{DomainState, PerKind};
 use crate::trace::TraceRecord;
 use core::fmt::{self, Write};
 
@@ -104,6 +104,14 @@ impl Ledger<'_> {
             ",\"conservation\":{{\"charged_bytes\":{},\"in_use_bytes\":{},\"ok\":{}}}",
             conservation.charged_bytes, conservation.in_use_bytes, conservation.ok
         )?;
+        let allocated = header
+            .total_frames
+            .saturating_sub(header.free_frames)
+            .saturating_sub(self.boot_frames);
+        match self.recount(allocated) {
+            Ok(()) => out.write_str(",\"recount\":{\"ok\":true,\"error\":null}")?,
+            Err(why) => write!(out, ",\"recount\":{{\"ok\":false,\"error\":\"{why}\"}}")?,
+        }
         write!(
             out,
             ",\"policy\":{{\"cow\":\"{}\",\"msgbuf\":\"{}\",\"pagetable\":\"{}\",\"release\":\"{}\"}}",
@@ -202,7 +210,10 @@ impl Ledger<'_> {
                 Some(reason) => write!(out, "\"{}\"", reason.name())?,
                 None => out.write_str("null")?,
             }
-            out.write_char('}')?;
+            match domain.state {
+                DomainState::Exited => write!(out, ",\"exit_code\":{}}}", domain.exit_code)?,
+                _ => out.write_str(",\"exit_code\":null}")?,
+            }
         }
         write!(
             out,

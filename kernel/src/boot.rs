@@ -2,8 +2,9 @@
 //! then the domains the config declares, and into the first one.
 
 use crate::arch::aarch64::{cpu, mmu};
-use crate::{bootcfg, console, println};
+use crate::{console, println, programs};
 use devicetree as dtb;
+use kcore::bootcfg;
 
 extern "C" {
     static __kernel_start: u8;
@@ -48,7 +49,8 @@ pub fn init(dtb_pa: usize) -> ! {
     console::init();
     println!("Tally {} booting", env!("CARGO_PKG_VERSION"));
     let info = read_device_tree(dtb_pa).unwrap_or_else(|e| fail("bad device tree", &e));
-    let config = bootcfg::parse(&info.bootargs).unwrap_or_else(|e| fail("bad boot config", &e));
+    let config = bootcfg::parse(&info.bootargs, programs::NAMES)
+        .unwrap_or_else(|e| fail("bad boot config", &e));
     console::init_log(config.log_level);
     // SAFETY: linker symbols; only their addresses are used.
     let (image_start, image_end) = unsafe {

@@ -187,6 +187,8 @@ pub struct Slot {
     pub dcb: Option<Frame>,
     /// The capability table's frame while the domain is alive.
     pub caps: Option<Frame>,
+    /// For a domain the boot config started: its index there (its program arguments).
+    pub boot_index: Option<u8>,
 }
 
 impl Slot {
@@ -199,6 +201,7 @@ impl Slot {
         reported: accounting::DomainState::Running,
         dcb: None,
         caps: None,
+        boot_index: None,
     };
 
     /// Whether the domain still has its control block (it has not exited or been stopped).

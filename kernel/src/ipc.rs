@@ -29,6 +29,7 @@ use abi::{
 };
 use accounting::DomainId;
 use heapless::{Deque, Vec};
+use kcore::bootcfg::Transfer;
 
 /// Most endpoints.
 pub const MAX_ENDPOINTS: usize = 16;
@@ -511,7 +512,7 @@ impl Kernel {
         receive_address: Option<usize>,
     ) -> Result<usize, Error> {
         let message = self.take_message(slot, message_address)?;
-        if self.config.transfer == "two-stage" {
+        if self.config.transfer == Transfer::TwoStage {
             return self.send_two_stage(slot, endpoint, message, receive_address);
         }
         let ep = self.endpoint(endpoint);
@@ -676,7 +677,7 @@ impl Kernel {
         endpoint: usize,
         receive_address: usize,
     ) -> Result<usize, Error> {
-        if self.config.transfer == "two-stage" && !self.endpoint(endpoint).queue.is_empty() {
+        if self.config.transfer == Transfer::TwoStage && !self.endpoint(endpoint).queue.is_empty() {
             return self
                 .deliver_queued(endpoint, slot, receive_address)
                 .map(|_| 0);

@@ -10,14 +10,16 @@ use crate::arch::aarch64::cpu;
 use crate::arch::aarch64::exception::{self, Class, Syndrome, TrapFrame};
 use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
 use crate::board::qemu_virt::{gic::Gic, GICC_PA, GICD_PA, VIRTUAL_TIMER_INTID};
-use crate::bootcfg::{BootConfig, CapSpec};
 use crate::charge::{Books, ChargeError, ToAbi};
 use crate::domain::{self, Block, Capability, Name, Region, RunState, Slot, MAX_DOMAINS};
 use crate::memory::frames::{Frame, FrameAllocator};
-use crate::{elf, programs, report, timer};
+use crate::{programs, report, timer};
 use abi::Error;
 use accounting::{DomainState, SetId, StopReason};
+use core::fmt::Write as _;
 use heapless::Deque;
+use kcore::bootcfg::{BootConfig, CapSpec};
+use kcore::elf;
 use spin::Mutex;
 
 /// The kernel's state.
@@ -39,6 +41,8 @@ pub struct Kernel {
     pub config_sets: heapless::Vec<(Name, SetId), 32>,
     /// Set when any conservation check failed: the run then ends with a failure status.
     pub conservation_failed: bool,
+    /// Free frames in the `start` snapshot: teardown must bring the count back to it.
+    start_free_frames: usize,
     /// Endpoint objects, by index.
     pub endpoints: [Option<Frame>; crate::ipc::MAX_ENDPOINTS],
     /// Shared-memory region objects, by index.
@@ -88,8 +92,8 @@ pub fn start(ram: (usize, usize), image_end: usize, config: BootConfig) -> ! {
     k.config = config;
     k.gic.init(VIRTUAL_TIMER_INTID);
     report::run_record(&k, ram_bytes);
-    if let Err(message) = k.create_config_objects() {
-        crate::println!("tally: bad boot config: {message}");
+    if let Err(error) = k.create_config_objects() {
+        crate::println!("tally: bad boot config: {error}");
         report::end(false, "bad boot config");
         cpu::exit_qemu(crate::boot::EXIT_BAD_INPUT);
     }
@@ -116,6 +120,7 @@ impl Kernel {
             config: BootConfig::EMPTY,
             config_sets: heapless::Vec::new(),
             conservation_failed: false,
+            start_free_frames: 0,
             endpoints: [None; crate::ipc::MAX_ENDPOINTS],
             region_objects: [None; crate::ipc::MAX_REGION_OBJECTS],
             region_generations: [0; crate::ipc::MAX_REGION_OBJECTS],
@@ -123,37 +128,60 @@ impl Kernel {
     };
 
     /// Creates the config's charge sets, then its domains with their capabilities.
-    fn create_config_objects(&mut self) -> Result<(), &'static str> {
+    fn create_config_objects(&mut self) -> Result<(), BootError> {
         let sets = self.config.sets.clone();
         for spec in &sets {
             let parent = match &spec.parent {
-                Some(parent) => Some(self.config_set(parent).ok_or("undefined parent set")?),
+                Some(parent) => Some(
+                    self.config_set(parent)
+                        .ok_or(BootError::Message("undefined parent set"))?,
+                ),
                 None => None,
             };
             let id = self
                 .books
                 .create_set(&spec.name, parent, spec.limit_bytes, &spec.kind_limits)
-                .map_err(|_| "cannot create charge set")?;
+                .map_err(|error| BootError::Set {
+                    set: spec.name.clone(),
+                    error,
+                })?;
             let _ = self.config_sets.push((spec.name.clone(), id));
         }
         // `start` comes before any endpoint or domain exists, so that after every domain has
         // ended (and the endpoints are gone) `final` shows the same free-frame count.
         self.snapshot("start");
+        self.start_free_frames = self.frames.free_frames();
         let endpoint_names = self.config.endpoints.clone();
         let mut endpoint_indices = heapless::Vec::<u8, 16>::new();
         for _ in &endpoint_names {
-            let index = self.create_endpoint(None).map_err(|e| e.name())?;
+            let index = self
+                .create_endpoint(None)
+                .map_err(|e| BootError::Message(e.name()))?;
             let _ = endpoint_indices.push(index);
         }
         let domains = self.config.domains.clone();
         let mut created = heapless::Vec::<usize, 16>::new();
-        for spec in &domains {
+        for (index, spec) in domains.iter().enumerate() {
+            let image =
+                programs::find(&spec.program).ok_or(BootError::Message("unknown program"))?;
+            if let Err(error) = elf::parse(image) {
+                return Err(BootError::Program {
+                    domain: spec.name.clone(),
+                    program: spec.program.clone(),
+                    error,
+                });
+            }
             let set = self
                 .config_set(&spec.charge_set)
-                .ok_or("undefined charge set")?;
+                .ok_or(BootError::Message("undefined charge set"))?;
             let slot = self
                 .create_domain(&spec.name, set, &spec.program, None)
-                .map_err(|e| e.name())?;
+                .map_err(|error| BootError::Domain {
+                    domain: spec.name.clone(),
+                    set: spec.charge_set.clone(),
+                    error,
+                })?;
+            self.slots[slot].boot_index = Some(index as u8);
             let _ = created.push(slot);
         }
         // An endpoint's owner (the receiver that pays for queued messages under
@@ -168,14 +196,20 @@ impl Kernel {
         for (spec, &slot) in domains.iter().zip(created.iter()) {
             for cap in &spec.caps {
                 let capability = match cap {
-                    CapSpec::Set(name) => {
-                        Capability::Set(self.config_set(name).ok_or("undefined set")?)
+                    // The kernel reserve set is refused by the boot-config parser already; a
+                    // capability to it is never made.
+                    CapSpec::Set(name) if name == kcore::bootcfg::KERNEL_SET => {
+                        return Err(BootError::Message("a capability to the kernel reserve set"))
                     }
+                    CapSpec::Set(name) => Capability::Set(
+                        self.config_set(name)
+                            .ok_or(BootError::Message("undefined set"))?,
+                    ),
                     CapSpec::Domain(name) => {
                         let target = domains
                             .iter()
                             .position(|d| &d.name == name)
-                            .ok_or("undefined domain")?;
+                            .ok_or(BootError::Message("undefined domain"))?;
                         let target_slot = created[target];
                         Capability::Domain {
                             slot: target_slot as u8,
@@ -186,13 +220,15 @@ impl Kernel {
                         let position = endpoint_names
                             .iter()
                             .position(|n| n == name)
-                            .ok_or("undefined endpoint")?;
+                            .ok_or(BootError::Message("undefined endpoint"))?;
                         Capability::Endpoint(endpoint_indices[position])
                     }
                 };
-                let caps = self.slots[slot].caps().ok_or("domain died during boot")?;
+                let caps = self.slots[slot]
+                    .caps()
+                    .ok_or(BootError::Message("domain died during boot"))?;
                 caps.insert(capability)
-                    .map_err(|_| "too many capabilities")?;
+                    .map_err(|_| BootError::Message("too many capabilities"))?;
             }
         }
         Ok(())
@@ -239,7 +275,7 @@ impl Kernel {
         creator: Option<usize>,
     ) -> Result<usize, Error> {
         let image = programs::find(program).ok_or(Error::UnknownProgram)?;
-        let program = elf::parse(image).ok_or(Error::UnknownProgram)?;
+        let program = elf::parse(image).map_err(|_| Error::UnknownProgram)?;
         // Never-used slots first, so a capability to an ended domain stays meaningful as long as
         // possible; then ended slots nobody waits on.
         let slot = (0..MAX_DOMAINS)
@@ -284,6 +320,7 @@ impl Kernel {
             reported: DomainState::Running,
             dcb: Some(dcb_frame),
             caps: Some(caps_frame),
+            boot_index: None,
         };
         mmu::invalidate_asid(asid(slot));
         if let Err(e) = self.load_program(slot, &program) {
@@ -307,8 +344,7 @@ impl Kernel {
     /// demand-zero stack region.
     fn load_program(&mut self, slot: usize, program: &elf::Program) -> Result<(), ChargeError> {
         for segment in &program.segments {
-            let start = segment.address & !(PAGE_BYTES - 1);
-            let end = (segment.address + segment.memory_bytes + PAGE_BYTES - 1) & !(PAGE_BYTES - 1);
+            let (start, end) = (segment.page_start(), segment.page_end());
             let access = if segment.flags & elf::FLAG_EXECUTE != 0 {
                 UserAccess::ReadExecute
             } else if segment.flags & elf::FLAG_WRITE != 0 {
@@ -391,15 +427,16 @@ impl Kernel {
         for region in &regions {
             self.unmap_range(slot, region.start, region.end());
         }
-        let mut tables = heapless::Vec::<Frame, 1024>::new();
+        // Every table, however many: each is freed as the walk leaves it (a level-3 table
+        // before the level-2 table that points to it, the root last).
+        let (books, frames) = (&mut self.books, &mut self.frames);
         dcb.tables.for_each_table(|frame| {
-            let _ = tables.push(frame);
+            books.free(frame, frames);
+            frames.free(frame);
         });
-        let _ = tables.push(dcb.tables.root());
-        for frame in tables {
-            self.books.free(frame, &self.frames);
-            self.frames.free(frame);
-        }
+        let root = dcb.tables.root();
+        self.books.free(root, &self.frames);
+        self.frames.free(root);
         if self.fp_owner == Some(slot) {
             self.fp_owner = None;
         }
@@ -412,7 +449,10 @@ impl Kernel {
         }
         mmu::invalidate_asid(asid(slot));
         self.slots[slot].state = state;
-        self.books.domain_state(ledger, report_state(state));
+        match state {
+            RunState::Exited(code) => self.books.domain_exited(ledger, code),
+            _ => self.books.domain_state(ledger, report_state(state)),
+        }
         let code = match state {
             RunState::Exited(code) => code as u64,
             _ => (-1i64) as u64,
@@ -528,20 +568,49 @@ impl Kernel {
         }
     }
 
-    /// The last domain has ended: final snapshot, end record, exit.
+    /// The last domain has ended: final snapshot, the teardown check (every frame back, every
+    /// set at zero), end record, exit.
     fn finish_run(&mut self) -> ! {
         self.destroy_endpoints();
         self.snapshot("final");
-        let ok = !self.conservation_failed;
-        report::end(
-            ok,
-            if ok {
-                "ok"
-            } else {
-                "conservation check failed"
-            },
-        );
+        let mut reason = heapless::String::<160>::new();
+        let free = self.frames.free_frames();
+        if self.conservation_failed {
+            let _ = reason.push_str("conservation check failed");
+        } else if free != self.start_free_frames {
+            let _ = write!(
+                reason,
+                "teardown did not return every frame: {} free in `start`, {free} in `final`",
+                self.start_free_frames
+            );
+        } else if let Some((set, bytes)) = self.books.first_charged_set() {
+            let _ = write!(
+                reason,
+                "teardown did not return every charge: set '{set}' still pays {bytes} bytes"
+            );
+        }
+        let ok = reason.is_empty();
+        if !ok {
+            log::error!("{reason}");
+        }
+        report::end(ok, if ok { "ok" } else { &reason });
         cpu::exit_qemu(if ok { 0 } else { 1 })
+    }
+
+    /// With `recount=on`: the full recount of the books after `operation`; a failure ends the
+    /// run, naming the operation.
+    fn recount_after(&mut self, operation: core::fmt::Arguments) {
+        if !self.config.recount {
+            return;
+        }
+        if let Err(why) = self.books.recount(&self.frames) {
+            let mut reason = heapless::String::<160>::new();
+            let _ = write!(reason, "recount failed after {operation}: {why}");
+            crate::println!("tally: {reason}");
+            self.snapshot("recount-failed");
+            report::end(false, &reason);
+            cpu::exit_qemu(1)
+        }
     }
 
     /// Lazy FP/SIMD switch: the current domain used FP registers another domain holds.
@@ -579,14 +648,20 @@ pub fn report_state(state: RunState) -> DomainState {
 pub fn user_exception(frame: &mut TrapFrame, syndrome: Syndrome, fault_address: usize) {
     let mut k = kernel();
     match syndrome.class() {
-        Class::SystemCall => k.system_call(frame),
+        Class::SystemCall => {
+            let number = frame.x[8];
+            k.system_call(frame);
+            k.recount_after(format_args!("system call {number}"));
+        }
         Class::DataAbort | Class::InstructionAbort => {
-            k.user_fault(syndrome, fault_address, frame.elr as usize)
+            k.user_fault(syndrome, fault_address, frame.elr as usize);
+            k.recount_after(format_args!("a fault at {fault_address:#x}"));
         }
         Class::FpAccess => k.switch_fp(),
         Class::Other(_) => {
             let elr = frame.elr;
             k.stop_current(StopReason::Fault, format_args!("{syndrome} at {elr:#x}"));
+            k.recount_after(format_args!("a fatal exception at {elr:#x}"));
         }
     }
     if cfg!(debug_assertions) && !k.books.conservation(&k.frames).ok {
@@ -612,7 +687,55 @@ pub fn user_interrupt(frame: &mut TrapFrame) {
         }
         k.gic.end(iar);
     }
+    if k.config.recount {
+        k.recount_after(format_args!("an interrupt"));
+        // The next tick a whole period after the recount: with much RAM a recount can take
+        // longer than a period, and the domain would otherwise never run between ticks.
+        timer::rearm();
+    }
     if preempt && !k.run_queue.is_empty() {
         k.switch(frame);
+    }
+}
+
+/// Why the config's objects could not be created at boot.
+enum BootError {
+    /// A fixed reason.
+    Message(&'static str),
+    /// The ledger refused a charge set.
+    Set {
+        set: kcore::bootcfg::Name,
+        error: accounting::Error,
+    },
+    /// A program image cannot be loaded.
+    Program {
+        domain: kcore::bootcfg::Name,
+        program: kcore::bootcfg::Name,
+        error: elf::ElfError,
+    },
+    /// A domain could not be created (its set's limit, memory).
+    Domain {
+        domain: kcore::bootcfg::Name,
+        set: kcore::bootcfg::Name,
+        error: Error,
+    },
+}
+
+impl core::fmt::Display for BootError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            BootError::Message(text) => f.write_str(text),
+            BootError::Set { set, error } => write!(f, "charge set '{set}': {error}"),
+            BootError::Program {
+                domain,
+                program,
+                error,
+            } => write!(f, "program '{program}' of domain '{domain}': {error}"),
+            BootError::Domain { domain, set, error } => write!(
+                f,
+                "domain '{domain}' cannot start in charge set '{set}': {}",
+                error.name()
+            ),
+        }
     }
 }

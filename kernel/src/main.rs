@@ -11,11 +11,9 @@
 mod arch;
 mod board;
 mod boot;
-mod bootcfg;
 mod charge;
 mod console;
 mod domain;
-mod elf;
 mod ipc;
 mod kernel;
 mod memory;

@@ -29,7 +29,7 @@ pub fn run_record(k: &Kernel, mem_bytes: usize) {
         write!(
             w,
             "}},\"ipc\":{{\"transfer\":\"{}\"}},\"mem_bytes\":{mem_bytes},\"trace\":{},\"accounting\":{}}}",
-            config.transfer,
+            config.transfer.name(),
             config.trace,
             cfg!(feature = "accounting")
         )

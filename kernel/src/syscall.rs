@@ -71,6 +71,8 @@ enum Call {
         object: usize,
         address: usize,
     },
+    /// A program argument's value, found by decode.
+    Arg(u64),
 }
 
 fn limit(value: usize) -> Option<u64> {
@@ -322,6 +324,17 @@ impl Kernel {
             Syscall::Snapshot => Call::Snapshot {
                 label: self.read_name(slot, args[0], args[1])?,
             },
+            Syscall::Arg => {
+                let name = self.read_name(slot, args[0], args[1])?;
+                let spec = self.slots[slot]
+                    .boot_index
+                    .and_then(|index| self.config.domains.get(usize::from(index)));
+                let value = spec
+                    .and_then(|spec| spec.args.iter().find(|(n, _)| *n == name))
+                    .map(|(_, value)| *value)
+                    .ok_or(Error::NoSuchArgument)?;
+                Call::Arg(value)
+            }
         })
     }
 
@@ -346,6 +359,7 @@ impl Kernel {
                 }
                 Ok(length)
             }
+            Call::Arg(value) => Ok(value as usize),
             Call::Exit(code) => {
                 self.teardown(slot, RunState::Exited(code));
                 Ok(0)

@@ -99,6 +99,21 @@ pub fn exit(code: i32) -> ! {
     }
 }
 
+/// The program argument `name` given by the config (`args = { name = value }`), if any.
+pub fn arg(name: &str) -> Option<u64> {
+    Error::decode_return(syscall(
+        Syscall::Arg,
+        [name.as_ptr() as usize, name.len(), 0, 0, 0, 0],
+    ))
+    .ok()
+    .map(|value| value as u64)
+}
+
+/// The program argument `name`, or `default` when the config gives none.
+pub fn arg_or(name: &str, default: u64) -> u64 {
+    arg(name).unwrap_or(default)
+}
+
 /// Gives up the rest of the time slice.
 pub fn yield_now() {
     syscall(Syscall::Yield, [0; 6]);

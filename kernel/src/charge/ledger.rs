@@ -2,13 +2,13 @@
 //! the policies chosen at boot.
 
 use super::{index, ChargeError, OpenError};
-use crate::bootcfg::{BootConfig, Name};
 use crate::memory::frames::{Frame, FrameAllocator};
 use accounting::{
     Conservation, DomainId, DomainState, FrameEntry, FrameIndex, Kind, Ledger, Op, Plan, Policies,
     SetId, Unmapped,
 };
 use core::fmt;
+use kcore::bootcfg::{BootConfig, Name};
 
 /// The books: the ledger over every RAM frame, with the policies chosen at boot.
 pub struct Books {
@@ -89,6 +89,32 @@ impl Books {
     /// Records a domain's state for reports.
     pub fn domain_state(&mut self, domain: DomainId, state: DomainState) {
         let _ = self.ledger.set_domain_state(domain, state);
+    }
+
+    /// Records that a domain exited with `code`.
+    pub fn domain_exited(&mut self, domain: DomainId, code: i32) {
+        let _ = self.ledger.set_domain_exited(domain, code);
+    }
+
+    /// The first charge set that still pays for something, and how much.
+    pub fn first_charged_set(&self) -> Option<(Name, u64)> {
+        self.ledger
+            .sets()
+            .iter()
+            .find(|set| set.current_bytes() != 0)
+            .map(|set| {
+                (
+                    Name::try_from(set.name.as_str()).unwrap_or_default(),
+                    set.current_bytes(),
+                )
+            })
+    }
+
+    /// The full recount over the frame table, against the ledger's counters and the
+    /// allocator's count of frames handed out.
+    pub fn recount(&self, frames: &FrameAllocator) -> Result<(), &'static str> {
+        let allocated = frames.total_frames() - frames.boot_frames() - frames.free_frames();
+        self.ledger.recount(allocated as u64)
     }
 
     /// Adds the page-table frames an operation needed (in `owner`'s space, made necessary by

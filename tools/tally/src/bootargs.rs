@@ -7,18 +7,20 @@
 
 use std::fmt;
 
-use crate::config::{Config, KINDS};
+use kcore::bootcfg::{self, BootConfig, CapSpec, Name, SetSpec, Transfer};
+
+use crate::config::{CapType, Config, KINDS};
 
 /// The longest boot-argument string the kernel accepts, in bytes.
-pub const MAX_BOOTARGS_BYTES: usize = 4000;
+pub const MAX_BOOTARGS_BYTES: usize = kcore::limits::MAX_BOOTARGS_BYTES;
 
 /// The format version token value.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = bootcfg::FORMAT_VERSION;
 
 /// Why a config could not be encoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootargsError {
-    /// The config line of the item whose token went over the limit, when there is one.
+    /// The config line of the item the kernel would refuse, when there is one.
     pub line: Option<usize>,
     /// What went wrong.
     pub message: String,
@@ -32,91 +34,148 @@ impl fmt::Display for BootargsError {
 
 impl std::error::Error for BootargsError {}
 
-/// Encodes `config` (policies as the config holds them, overrides applied). A config with
-/// `run.raw_bootargs` is passed through verbatim and unchecked: it exists to feed the kernel bad
-/// input on purpose.
+fn name(text: &str, line: Option<usize>) -> Result<Name, BootargsError> {
+    bootcfg::name(text).map_err(|error| BootargsError {
+        line,
+        message: error.to_string(),
+    })
+}
+
+/// The kernel's boot config for `config`: the one definition (`kcore::bootcfg`) the kernel
+/// decodes. Every capacity and rule the kernel enforces is checked here the same way, so an
+/// error names the config line the kernel would refuse.
+pub fn boot_config(config: &Config) -> Result<BootConfig, BootargsError> {
+    let at = |line: usize| {
+        move |error: bootcfg::ConfigError| BootargsError {
+            line: Some(line),
+            message: format!("the kernel would refuse this: {error}"),
+        }
+    };
+    let mut boot = BootConfig::new(name(&config.name, None)?);
+    boot.log_level = bootcfg::log_level(&config.run.log).unwrap_or(log::LevelFilter::Info);
+    for (key, policy) in &config.policy {
+        boot.set_policy(key, policy)
+            .map_err(|error| BootargsError {
+                line: None,
+                message: error.to_string(),
+            })?;
+    }
+    boot.transfer = Transfer::from_name(&config.transfer).unwrap_or_default();
+    boot.trace = config.run.trace;
+    boot.recount = config.run.recount;
+    for set in config.charge_sets_parents_first() {
+        let mut kind_limits = heapless::Vec::new();
+        for kind in KINDS {
+            if let Some((_, bytes)) = set.kind_limits.iter().find(|(k, _)| k == kind) {
+                let _ = kind_limits.push((name(kind, Some(set.line))?, *bytes));
+            }
+        }
+        let parent = match &set.parent {
+            Some(parent) => Some(name(parent, Some(set.lines.of("parent")))?),
+            None => None,
+        };
+        boot.add_set(SetSpec {
+            name: name(&set.name, Some(set.line))?,
+            parent,
+            limit_bytes: set.limit_bytes,
+            kind_limits,
+        })
+        .map_err(at(set.line))?;
+    }
+    for endpoint in &config.endpoints {
+        boot.add_endpoint(name(&endpoint.name, Some(endpoint.line))?)
+            .map_err(at(endpoint.line))?;
+    }
+    for domain in &config.domains {
+        boot.add_domain(
+            name(&domain.name, Some(domain.line))?,
+            name(&domain.charge_set, Some(domain.lines.of("charge_set")))?,
+            name(&domain.program, Some(domain.lines.of("program")))?,
+        )
+        .map_err(at(domain.line))?;
+    }
+    for domain in &config.domains {
+        let line = domain.lines.of("args");
+        for (arg, value) in &domain.args {
+            boot.add_arg(&domain.name, name(arg, Some(line))?, *value)
+                .map_err(at(line))?;
+        }
+    }
+    for domain in &config.domains {
+        for cap in &domain.caps {
+            let target = name(&cap.target, Some(cap.line))?;
+            let spec = match cap.cap_type {
+                CapType::Set => CapSpec::Set(target),
+                CapType::Domain => CapSpec::Domain(target),
+                CapType::Endpoint => CapSpec::Endpoint(target),
+            };
+            boot.add_cap(&domain.name, spec).map_err(at(cap.line))?;
+        }
+    }
+    Ok(boot)
+}
+
+/// Encodes `config` (policies as the config holds them, overrides applied) in the token order
+/// of docs/internals.md §1. A config with `run.raw_bootargs` is passed through verbatim and
+/// unchecked, and `run.append_bootargs` is appended unchecked: they exist to feed the kernel
+/// bad input on purpose.
 pub fn encode(config: &Config) -> Result<String, BootargsError> {
     if let Some(raw) = &config.run.raw_bootargs {
         return Ok(raw.clone());
     }
-    let mut tokens: Vec<(String, Option<usize>)> = Vec::new();
-    let mut push = |token: String, line: Option<usize>| tokens.push((token, line));
-
-    push(format!("tally={FORMAT_VERSION}"), None);
-    push(format!("config={}", config.name), None);
-    push(format!("log={}", config.run.log), None);
-    for (key, name) in &config.policy {
-        push(format!("{key}={name}"), None);
-    }
-    push(format!("transfer={}", config.transfer), None);
-    push(
-        format!("trace={}", if config.run.trace { "on" } else { "off" }),
-        None,
-    );
-    for set in config.charge_sets_parents_first() {
-        let mut token = format!(
-            "set={},{},{}",
-            set.name,
-            set.parent.as_deref().unwrap_or("-"),
-            set.limit_bytes
-                .map_or_else(|| "-".to_string(), |bytes| bytes.to_string())
-        );
-        for kind in KINDS {
-            if let Some((_, bytes)) = set.kind_limits.iter().find(|(k, _)| k == kind) {
-                token.push_str(&format!(",{kind}:{bytes}"));
-            }
-        }
-        push(token, Some(set.line));
-    }
-    for endpoint in &config.endpoints {
-        push(format!("ep={}", endpoint.name), Some(endpoint.line));
-    }
-    for domain in &config.domains {
-        push(
-            format!(
-                "dom={},{},{}",
-                domain.name, domain.charge_set, domain.program
-            ),
-            Some(domain.line),
-        );
-    }
-    for domain in &config.domains {
-        for cap in &domain.caps {
-            push(
-                format!(
-                    "cap={},{}:{}",
-                    domain.name,
-                    cap.cap_type.prefix(),
-                    cap.target
-                ),
-                Some(cap.line),
-            );
-        }
-    }
-    if let Some(extra) = &config.run.append_bootargs {
-        push(extra.trim().to_string(), None);
-    }
-
-    let mut encoded = String::new();
-    for (token, line) in tokens {
-        if token.is_empty() {
-            continue;
-        }
-        if !encoded.is_empty() {
+    let mut encoded = boot_config(config)?.to_string();
+    if let Some(extra) = config.run.append_bootargs.as_deref().map(str::trim) {
+        if !extra.is_empty() {
             encoded.push(' ');
+            encoded.push_str(extra);
         }
-        encoded.push_str(&token);
-        if encoded.len() > MAX_BOOTARGS_BYTES {
-            return Err(BootargsError {
-                line,
-                message: format!(
-                    "the boot arguments would be longer than the kernel's limit of {MAX_BOOTARGS_BYTES} bytes (reached at token `{}`); use fewer or shorter names",
-                    token.chars().take(60).collect::<String>()
-                ),
-            });
-        }
+    }
+    if encoded.len() > MAX_BOOTARGS_BYTES {
+        // The token that crosses the limit, and the config line it comes from.
+        let at = encoded[..MAX_BOOTARGS_BYTES]
+            .rfind(' ')
+            .map_or(0, |space| space + 1);
+        let token = encoded[at..].split(' ').next().unwrap_or("");
+        return Err(BootargsError {
+            line: line_of_token(config, token),
+            message: format!(
+                "the boot arguments would be {} bytes, longer than the kernel's limit of {MAX_BOOTARGS_BYTES} bytes (reached at token `{}`); use fewer or shorter names",
+                encoded.len(),
+                token.chars().take(60).collect::<String>()
+            ),
+        });
     }
     Ok(encoded)
+}
+
+/// The config line an encoded token comes from, when it comes from one item.
+fn line_of_token(config: &Config, token: &str) -> Option<usize> {
+    let (key, value) = token.split_once('=')?;
+    let first = value.split([',', ':']).next()?;
+    match key {
+        "set" => config
+            .charge_sets
+            .iter()
+            .find(|s| s.name == first)
+            .map(|s| s.line),
+        "ep" => config
+            .endpoints
+            .iter()
+            .find(|e| e.name == first)
+            .map(|e| e.line),
+        "dom" | "cap" | "arg" => {
+            config
+                .domains
+                .iter()
+                .find(|d| d.name == first)
+                .map(|d| match key {
+                    "arg" => d.lines.of("args"),
+                    "cap" => d.lines.of("caps"),
+                    _ => d.line,
+                })
+        }
+        _ => None,
+    }
 }
 
 /// Splits boot arguments into `(key, value)` tokens (a token without `=` has an empty value).

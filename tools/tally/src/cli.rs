@@ -120,6 +120,10 @@ struct RunArgs {
     /// Boot with the kernel's event trace on (trace=on), kept in OUT/trace.txt for `tally replay`.
     #[arg(long)]
     trace: bool,
+    /// Recount the books over the frame table after every system call, fault and interrupt
+    /// (recount=on; slower, changes instruction counts); a failed recount ends the run.
+    #[arg(long)]
+    recount: bool,
     #[command(flatten)]
     boot: BootArgs,
 }
@@ -132,6 +136,10 @@ struct TestArgs {
     /// Instead of running: assert each config is rejected with a message containing TEXT.
     #[arg(long, value_name = "TEXT")]
     expect_config_error: Option<String>,
+    /// Instead of running: assert each config is rejected with the message its own
+    /// `# refused: TEXT` comment line gives.
+    #[arg(long, conflicts_with = "expect_config_error")]
+    expect_refused: bool,
     /// Also run with the event trace on and replay each run's trace under every other run's
     /// policies: the replay must equal that real run whenever it diverged nowhere and neither
     /// run had a denial (and always under the run's own policies).
@@ -146,6 +154,9 @@ struct TestArgs {
     /// Runs at a time; default: the number of cores.
     #[arg(long)]
     jobs: Option<usize>,
+    /// Do not turn on the kernel's full recount after every trap (on by default in tests).
+    #[arg(long)]
+    no_recount: bool,
     #[command(flatten)]
     boot: BootArgs,
 }
@@ -293,11 +304,8 @@ fn mem_bytes(text: Option<&str>) -> Result<Option<u64>, Failure> {
         Some(text) => {
             let bytes =
                 size::parse_size(text).map_err(|e| Failure::config(format!("--mem: {e}")))?;
-            size::qemu_mem(bytes).ok_or_else(|| {
-                Failure::config(format!(
-                    "--mem {text}: guest RAM must be a positive whole number of MiB"
-                ))
-            })?;
+            size::qemu_mem(bytes)
+                .ok_or_else(|| Failure::config(format!("--mem {text}: {}", size::MEM_RULE)))?;
             Ok(Some(bytes))
         }
     }
@@ -347,6 +355,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     let mut config = Config::load(&args.config, &overrides(&args.policy)?)
         .map_err(|error| Failure::config(format!("invalid config; nothing was booted\n{error}")))?;
     config.run.trace |= args.trace;
+    config.run.recount |= args.recount;
     let out_dir = args
         .out
         .filter(|out| !out.as_os_str().is_empty())
@@ -430,11 +439,15 @@ fn run_matrix(
 fn test(args: TestArgs) -> Result<u8, Failure> {
     let overrides = overrides(&args.policy)?;
     if let Some(text) = &args.expect_config_error {
-        return expect_config_errors(&args.configs, &overrides, text);
+        return expect_config_errors(&args.configs, &overrides, Some(text));
+    }
+    if args.expect_refused {
+        return expect_config_errors(&args.configs, &overrides, None);
     }
     let mut configs = load_all(&args.configs, &overrides)?;
     for config in &mut configs {
         config.run.trace |= args.replay_check;
+        config.run.recount |= !args.no_recount;
     }
     let outcomes = run_matrix(&configs, &args.boot, &args.out_root, args.jobs)?;
     let mut passed = testing::all_passed(&outcomes);
@@ -450,13 +463,35 @@ fn test(args: TestArgs) -> Result<u8, Failure> {
     Ok(if passed { exit::OK } else { exit::RUN_FAILED })
 }
 
+/// Each config must be refused with a message containing `text`, or (`None`) the text of the
+/// config's own `# refused: TEXT` line.
 fn expect_config_errors(
     paths: &[PathBuf],
     overrides: &PolicyOverrides,
-    text: &str,
+    text: Option<&str>,
 ) -> Result<u8, Failure> {
     let mut failed = 0;
     for path in paths {
+        let own;
+        let text = match text {
+            Some(text) => text,
+            None => {
+                own = std::fs::read_to_string(path)
+                    .ok()
+                    .and_then(|source| {
+                        source
+                            .lines()
+                            .find_map(|l| l.strip_prefix("# refused: ").map(str::to_string))
+                    })
+                    .ok_or_else(|| {
+                        Failure::config(format!(
+                            "{}: no `# refused: TEXT` line says what the refusal must contain",
+                            path.display()
+                        ))
+                    })?;
+                own.as_str()
+            }
+        };
         match Config::load(path, overrides) {
             Ok(_) => {
                 failed += 1;

@@ -176,6 +176,18 @@ impl Snapshot {
                 c.charged_bytes
             ));
         }
+        // The kernel's full recount over the frame table (absent in reports of older kernels).
+        if let Some(recount) = self.extra.get("recount") {
+            if recount.get("ok").and_then(Value::as_bool) != Some(true) {
+                let why = recount
+                    .get("error")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no reason given");
+                problems.push(format!(
+                    "the kernel's recount over the frame table failed: {why}"
+                ));
+            }
+        }
         problems
     }
 }
@@ -428,12 +440,12 @@ pub(crate) mod tests {
     pub(crate) const TRANSCRIPT: &str = r#"tally 0.1.0 booting, 128 MiB RAM
 [init] hello from user space
 @tally/1 run {"config":"cow-fork","kernel_version":"0.1.0","policy":{"cow":"holder","msgbuf":"sender","pagetable":"owner","release":"migrate"},"ipc":{"transfer":"direct"},"mem_bytes":134217728,"boot_instructions":1234}
-@tally/1 snapshot {"label":"start","instructions":1000,"frames":{"total":32768,"free":32700,"boot":60,"in_use":8},"conservation":{"charged_bytes":32768,"in_use_bytes":32768,"ok":true},"charge_sets":[{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{"anon":0,"pagetables":0,"kernel":32768,"msgbuf":0,"cow":0},"peak":{"anon":0,"pagetables":0,"kernel":32768,"msgbuf":0,"cow":0},"charged_total_bytes":32768,"uncharged_total_bytes":0,"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}}],"domains":[]}
+@tally/1 snapshot {"label":"start","instructions":1000,"frames":{"total":32768,"free":32708,"boot":60,"in_use":0},"conservation":{"charged_bytes":0,"in_use_bytes":0,"ok":true},"charge_sets":[{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"peak":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"charged_total_bytes":0,"uncharged_total_bytes":0,"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}}],"domains":[]}
 [parent] forked child
 @tally/1 trace cow 120 121 1
 @tally/1 snapshot {"label":"shared","instructions":52000,"frames":{"total":32768,"free":32680,"boot":60,"in_use":28},"conservation":{"charged_bytes":114688,"in_use_bytes":114688,"ok":true},"charge_sets":[{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{"anon":0,"pagetables":0,"kernel":32768,"msgbuf":0,"cow":0},"peak":{"anon":0,"pagetables":0,"kernel":32768,"msgbuf":0,"cow":0},"charged_total_bytes":32768,"uncharged_total_bytes":0,"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}},{"name":"parent","parent":null,"limit_bytes":1048576,"domains":["parent"],"current":{"anon":40960,"pagetables":8192,"kernel":4096,"msgbuf":0,"cow":16384},"peak":{"anon":40960,"pagetables":8192,"kernel":4096,"msgbuf":0,"cow":16384},"charged_total_bytes":69632,"uncharged_total_bytes":0,"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":1},"paid_for":{"child":16384},"subtree":{"anon":49152}},{"name":"child","parent":"parent","limit_bytes":262144,"domains":["child"],"current":{"anon":0,"pagetables":8192,"kernel":4096,"msgbuf":0,"cow":0},"peak":{"anon":0,"pagetables":8192,"kernel":4096,"msgbuf":0,"cow":0},"charged_total_bytes":12288,"uncharged_total_bytes":0,"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}}],"domains":[{"name":"parent","charge_set":"parent","state":"blocked","stop_reason":null},{"name":"child","charge_set":"child","state":"running","stop_reason":null}]}
 [child] done
-@tally/1 snapshot {"label":"final","instructions":90000,"frames":{"total":32768,"free":32700,"boot":60,"in_use":8},"conservation":{"charged_bytes":32768,"in_use_bytes":32768,"ok":true},"charge_sets":[{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{"anon":0,"pagetables":0,"kernel":32768,"msgbuf":0,"cow":0},"peak":{"anon":0,"pagetables":0,"kernel":32768,"msgbuf":0,"cow":0},"charged_total_bytes":32768,"uncharged_total_bytes":0,"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}},{"name":"parent","parent":null,"limit_bytes":1048576,"domains":["parent"],"current":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"peak":{"anon":40960,"pagetables":8192,"kernel":4096,"msgbuf":0,"cow":16384},"charged_total_bytes":69632,"uncharged_total_bytes":69632,"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":1},"paid_for":{"child":0}},{"name":"child","parent":"parent","limit_bytes":262144,"domains":["child"],"current":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"peak":{"anon":0,"pagetables":8192,"kernel":4096,"msgbuf":0,"cow":0},"charged_total_bytes":12288,"uncharged_total_bytes":12288,"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}}],"domains":[{"name":"parent","charge_set":"parent","state":"exited","stop_reason":null},{"name":"child","charge_set":"child","state":"stopped","stop_reason":"over limit: cow"}]}
+@tally/1 snapshot {"label":"final","instructions":90000,"frames":{"total":32768,"free":32708,"boot":60,"in_use":0},"conservation":{"charged_bytes":0,"in_use_bytes":0,"ok":true},"charge_sets":[{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"peak":{"anon":0,"pagetables":0,"kernel":32768,"msgbuf":0,"cow":0},"charged_total_bytes":32768,"uncharged_total_bytes":32768,"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}},{"name":"parent","parent":null,"limit_bytes":1048576,"domains":["parent"],"current":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"peak":{"anon":40960,"pagetables":8192,"kernel":4096,"msgbuf":0,"cow":16384},"charged_total_bytes":69632,"uncharged_total_bytes":69632,"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":1},"paid_for":{"child":0}},{"name":"child","parent":"parent","limit_bytes":262144,"domains":["child"],"current":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"peak":{"anon":0,"pagetables":8192,"kernel":4096,"msgbuf":0,"cow":0},"charged_total_bytes":12288,"uncharged_total_bytes":12288,"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}}],"domains":[{"name":"parent","charge_set":"parent","state":"exited","stop_reason":null},{"name":"child","charge_set":"child","state":"stopped","stop_reason":"over limit: cow"}]}
 @tally/1 end {"status":"ok"}
 tally: powering off
 "#;

@@ -87,14 +87,11 @@ pub fn prepare(config: &Config, options: &RunOptions) -> Result<(PathBuf, Launch
         .mem_bytes
         .or(config.run.mem_bytes)
         .unwrap_or(DEFAULT_MEM_BYTES);
-    let mem = size::qemu_mem(mem_bytes).ok_or_else(|| {
-        Failure::config(format!(
-            "guest RAM must be a positive whole number of MiB, not {mem_bytes} bytes"
-        ))
-    })?;
+    let mem = size::qemu_mem(mem_bytes)
+        .ok_or_else(|| Failure::config(format!("{}, not {mem_bytes} bytes", size::MEM_RULE)))?;
     if !options.kernel.is_file() {
         return Err(Failure::environment(format!(
-            "kernel image {} not found: build it with `make kernel` (or use `make run`)",
+            "kernel image {} not found: build it with `make image` (or use `make run`)",
             options.kernel.display()
         )));
     }
@@ -175,6 +172,8 @@ pub fn run_config(config: &Config, options: &RunOptions) -> Result<RunResult, Fa
                 }
             }
             problems.extend(judge(&report));
+            problems.extend(crate::testing::program_failures(&outcome.console));
+            problems.extend(crate::testing::invariant_failures(&report));
             write_report_files(&report, out)?;
             Some(report)
         }
@@ -435,7 +434,7 @@ pub(crate) mod tests {
         options.kernel = dir.join("missing.bin");
         let error = run_config(&config(&dir), &options).unwrap_err();
         assert_eq!(error.status, exit::ENVIRONMENT);
-        assert!(error.message.contains("make kernel"), "{error}");
+        assert!(error.message.contains("make image"), "{error}");
 
         let _guard = QEMU_ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         std::env::set_var(qemu::QEMU_ENV, dir.join("no-such-qemu"));

@@ -86,10 +86,16 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
+/// What guest RAM may be, for error messages.
+pub const MEM_RULE: &str =
+    "guest RAM must be a whole number of MiB from 16 MiB to 8 GiB (the range the kernel boots with), e.g. \"128M\" or \"4 GiB\"";
+
 /// Formats a guest RAM size for QEMU's `-m` option, which takes mebibytes with an `M` suffix.
-/// Returns `None` when `bytes` is zero or not a whole number of MiB.
+/// Returns `None` when `bytes` is not a whole number of MiB or outside the range the kernel
+/// boots with ([`kcore::limits::MIN_RAM_BYTES`] to [`kcore::limits::MAX_RAM_BYTES`]).
 pub fn qemu_mem(bytes: u64) -> Option<String> {
-    (bytes > 0 && bytes.is_multiple_of(MIB)).then(|| format!("{}M", bytes / MIB))
+    let in_range = (kcore::limits::MIN_RAM_BYTES..=kcore::limits::MAX_RAM_BYTES).contains(&bytes);
+    (in_range && bytes.is_multiple_of(MIB)).then(|| format!("{}M", bytes / MIB))
 }
 
 #[cfg(test)]
@@ -139,7 +145,12 @@ mod tests {
     fn qemu_memory_is_whole_mebibytes() {
         assert_eq!(qemu_mem(128 << 20).as_deref(), Some("128M"));
         assert_eq!(qemu_mem(4 << 30).as_deref(), Some("4096M"));
+        assert_eq!(qemu_mem(16 << 20).as_deref(), Some("16M"));
+        assert_eq!(qemu_mem(8 << 30).as_deref(), Some("8192M"));
         assert_eq!(qemu_mem(1000), None);
         assert_eq!(qemu_mem(0), None);
+        assert_eq!(qemu_mem(8 << 20), None);
+        assert_eq!(qemu_mem((8 << 30) + (1 << 20)), None);
+        assert_eq!(qemu_mem(1_000_000 << 30), None);
     }
 }

@@ -295,7 +295,7 @@ fn missing_qemu_or_kernel_is_exit_4() {
         ],
     );
     assert_eq!(output.status.code(), Some(4), "{}", text(&output));
-    assert!(text(&output).contains("make kernel"));
+    assert!(text(&output).contains("make image"));
     assert!(!ws.qemu_started());
 }
 

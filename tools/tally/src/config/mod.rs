@@ -10,6 +10,7 @@ mod diagnostic;
 mod parse;
 mod programs;
 mod references;
+mod startcost;
 
 #[cfg(test)]
 mod tests;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 pub use diagnostic::{ConfigError, Diagnostic};
 pub use programs::{find_workspace_root, list_programs};
+pub use startcost::program_dir;
 
 use crate::registry;
 use diagnostic::{choices, Diagnostics};
@@ -31,7 +33,7 @@ pub const TRANSFERS: [&str; 2] = ["direct", "two-stage"];
 /// The built-in kernel reserve charge set: reserved, never defined by a config.
 pub const KERNEL_SET: &str = "kernel";
 /// Longest name the kernel accepts (`[a-z0-9_-]{1,23}`).
-pub const NAME_MAX_BYTES: usize = 23;
+pub const NAME_MAX_BYTES: usize = kcore::limits::NAME_MAX_BYTES;
 /// Default guest RAM when neither the config nor the command line says.
 pub const DEFAULT_MEM_BYTES: u64 = 128 << 20;
 /// Default run timeout when the config does not say.
@@ -93,6 +95,9 @@ pub struct RunSettings {
     pub log: String,
     /// Whether the kernel emits its event trace.
     pub trace: bool,
+    /// Whether the kernel recounts its books over the frame table after every trap
+    /// (`tally test` turns it on for every run).
+    pub recount: bool,
     /// Guest RAM, when the config sets it (the command line overrides it).
     pub mem_bytes: Option<u64>,
     /// How long a run may take on the host before it is killed.
@@ -133,6 +138,8 @@ pub struct Domain {
     pub charge_set: String,
     /// Capabilities it starts with, index 0 upward.
     pub caps: Vec<Cap>,
+    /// Program arguments (`args = { pages = 64 }`), in config order.
+    pub args: Vec<(String, u64)>,
     /// Line of its `[[domain]]` header.
     pub line: usize,
     /// Lines of its keys.
@@ -330,13 +337,9 @@ pub fn check_policy_name(key: &str, name: &str) -> Result<(), String> {
     }
 }
 
-/// Whether `name` matches `[a-z0-9_-]{1,23}`.
+/// Whether `name` matches `[a-z0-9_-]{1,23}` and is not `-` alone (the kernel's own rule).
 pub fn is_valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= NAME_MAX_BYTES
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    kcore::bootcfg::is_valid_name(name)
 }
 
 impl Config {
@@ -352,7 +355,13 @@ impl Config {
             }],
         })?;
         let programs = programs::programs_for(path);
-        Self::from_text(path, &text, &programs, overrides)
+        Self::from_text_with_programs(
+            path,
+            &text,
+            &programs,
+            program_dir(path).as_deref(),
+            overrides,
+        )
     }
 
     /// Validates config `text` as if read from `path`, with `programs` as the valid programs
@@ -361,6 +370,18 @@ impl Config {
         path: &Path,
         text: &str,
         programs: &Result<Vec<String>, String>,
+        overrides: &PolicyOverrides,
+    ) -> Result<Config, ConfigError> {
+        Self::from_text_with_programs(path, text, programs, None, overrides)
+    }
+
+    /// [`from_text`](Self::from_text), and when `program_dir` holds the built programs, the
+    /// check that each loads and that every set can start its boot domains.
+    pub fn from_text_with_programs(
+        path: &Path,
+        text: &str,
+        programs: &Result<Vec<String>, String>,
+        program_dir: Option<&Path>,
         overrides: &PolicyOverrides,
     ) -> Result<Config, ConfigError> {
         let mut diagnostics = Diagnostics::new(path.display().to_string(), text);
@@ -373,6 +394,8 @@ impl Config {
             config.apply_overrides(overrides);
             if let Err(error) = crate::bootargs::encode(&config) {
                 diagnostics.at_line(error.line, "", error.message);
+            } else if let (Some(dir), None) = (program_dir, &config.run.raw_bootargs) {
+                startcost::check(&config, dir, &mut diagnostics);
             }
         }
         diagnostics.finish().map(|()| config)

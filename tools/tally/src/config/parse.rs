@@ -27,9 +27,10 @@ const TOP_KEYS: [&str; 10] = [
     "expect",
 ];
 const IPC_KEYS: [&str; 1] = ["transfer"];
-const RUN_KEYS: [&str; 7] = [
+const RUN_KEYS: [&str; 8] = [
     "log",
     "trace",
+    "recount",
     "mem",
     "timeout_seconds",
     "expect_failure",
@@ -47,7 +48,7 @@ const CHARGE_SET_KEYS: [&str; 8] = [
     "msgbuf",
     "cow",
 ];
-const DOMAIN_KEYS: [&str; 4] = ["name", "program", "charge_set", "caps"];
+const DOMAIN_KEYS: [&str; 5] = ["name", "program", "charge_set", "caps", "args"];
 const ENDPOINT_KEYS: [&str; 1] = ["name"];
 const EXPECT_KEYS: [&str; 11] = [
     "when",
@@ -217,7 +218,7 @@ impl Reader<'_, '_> {
                 span,
                 key,
                 format!(
-                    "invalid name `{name}`: names are 1 to {NAME_MAX_BYTES} characters from a-z, 0-9, `_` and `-`"
+                    "invalid name `{name}`: names are 1 to {NAME_MAX_BYTES} characters from a-z, 0-9, `_` and `-` (and not `-` alone)"
                 ),
             );
         }
@@ -560,6 +561,7 @@ impl Reader<'_, '_> {
             expect_failure: None,
             append_bootargs: None,
             raw_bootargs: None,
+            recount: false,
         };
         let Some(table) = self.section(root, "run", &RUN_KEYS) else {
             return run;
@@ -570,16 +572,15 @@ impl Reader<'_, '_> {
         if let Some(trace) = self.boolean(table, "run.", "trace") {
             run.trace = trace;
         }
+        if let Some(recount) = self.boolean(table, "run.", "recount") {
+            run.recount = recount;
+        }
         if let Some(mem) = self.size(table, "run.", "mem") {
             if size::qemu_mem(mem).is_some() {
                 run.mem_bytes = Some(mem);
             } else {
                 let span = get(table, "mem").map(|v| v.span()).unwrap_or_default();
-                self.diagnostics.at(
-                    span,
-                    "run.mem",
-                    "guest RAM must be a positive whole number of MiB, e.g. \"128M\" or \"4 GiB\"",
-                );
+                self.diagnostics.at(span, "run.mem", size::MEM_RULE);
             }
         }
         if let Some(value) = get(table, "timeout_seconds") {
@@ -703,14 +704,54 @@ impl Reader<'_, '_> {
             .into_iter()
             .filter_map(|(text, span)| self.cap(&text, span))
             .collect();
+        let args = self.args(table);
         Some(Domain {
             lines: key_lines(table, line, self.diagnostics),
             name: name?.0,
             program: program?.0,
             charge_set: charge_set?.0,
             caps,
+            args,
             line,
         })
+    }
+
+    /// `domain.args`: a table of argument names to non-negative integers.
+    fn args(&mut self, table: &DeTable<'_>) -> Vec<(String, u64)> {
+        let Some(value) = get(table, "args") else {
+            return Vec::new();
+        };
+        let Some(args) = value.get_ref().as_table() else {
+            self.diagnostics.at(
+                value.span(),
+                "domain.args",
+                format!(
+                    "expected a table of program arguments such as {{ pages = 64 }}, found a {}",
+                    type_name(value.get_ref())
+                ),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (name, value) in args.iter() {
+            let path = format!("domain.args.{}", name.get_ref());
+            self.check_name(name.get_ref(), name.span(), &path);
+            if let Some(number) = self.unsigned(value, &path) {
+                if number > kcore::bootcfg::MAX_ARG_VALUE {
+                    self.diagnostics.at(
+                        value.span(),
+                        &path,
+                        format!(
+                            "is too large; a program argument is at most {}",
+                            kcore::bootcfg::MAX_ARG_VALUE
+                        ),
+                    );
+                } else {
+                    out.push((name.get_ref().to_string(), number));
+                }
+            }
+        }
+        out
     }
 
     fn cap(&mut self, text: &str, span: Range<usize>) -> Option<Cap> {

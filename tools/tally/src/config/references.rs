@@ -26,7 +26,7 @@ const SET_FIELDS: [&str; 13] = [
 const PER_KIND_FIELDS: [&str; 4] = ["current", "peak", "subtree", "denied"];
 /// The pseudo-kind that sums the kinds.
 pub(crate) const TOTAL: &str = "total";
-const DOMAIN_FIELDS: [&str; 4] = ["name", "charge_set", "state", "stop_reason"];
+const DOMAIN_FIELDS: [&str; 5] = ["name", "charge_set", "state", "stop_reason", "exit_code"];
 
 pub(super) fn check(
     config: &Config,
