@@ -1,6 +1,7 @@
 //! Per-frame accounting metadata: one 8-byte [`FrameEntry`] per physical frame.
 //!
-//! Layout (8 bytes, `repr(C)`, no padding):
+//! Layout: one `u64` (so that an entry is one word to load, compare and store), its bytes in
+//! little-endian order:
 //!
 //! | byte | field | meaning |
 //! |---|---|---|
@@ -18,14 +19,8 @@ use crate::ids::{DomainId, Kind, SetId};
 
 /// Accounting metadata of one frame; 8 bytes (`size_of::<FrameEntry>() == 8`, tested).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[repr(C)]
-pub struct FrameEntry {
-    kind: u8,
-    flags: u8,
-    payer: u16,
-    causer: u16,
-    share: u16,
-}
+#[repr(transparent)]
+pub struct FrameEntry(u64);
 
 /// The encoding of "no domain" in a frame entry.
 pub(crate) const NO_DOMAIN: u16 = u16::MAX;
@@ -47,37 +42,56 @@ pub enum FrameUse {
 
 impl FrameEntry {
     /// A free frame: all bytes zero.
-    pub const FREE: FrameEntry = FrameEntry {
-        kind: KIND_FREE,
-        flags: 0,
-        payer: 0,
-        causer: 0,
-        share: 0,
-    };
+    pub const FREE: FrameEntry = FrameEntry(0);
 
-    pub(crate) const BOOT: FrameEntry = FrameEntry {
-        kind: KIND_BOOT,
-        flags: 0,
-        payer: 0,
-        causer: NO_DOMAIN,
-        share: NO_DOMAIN,
-    };
+    pub(crate) const BOOT: FrameEntry = FrameEntry::pack(KIND_BOOT, 0, 0, NO_DOMAIN, NO_DOMAIN);
 
-    /// The entry's eight bytes as one number: equal entries, equal numbers (one compare
-    /// instead of five).
+    #[inline(always)]
+    const fn pack(kind: u8, flags: u8, payer: u16, causer: u16, share: u16) -> FrameEntry {
+        FrameEntry(
+            kind as u64
+                | (flags as u64) << 8
+                | (payer as u64) << 16
+                | (causer as u64) << 32
+                | (share as u64) << 48,
+        )
+    }
+
+    #[inline(always)]
+    const fn kind_code(&self) -> u8 {
+        self.0 as u8
+    }
+
+    #[inline(always)]
+    const fn flags(&self) -> u8 {
+        (self.0 >> 8) as u8
+    }
+
+    #[inline(always)]
+    const fn payer(&self) -> u16 {
+        (self.0 >> 16) as u16
+    }
+
+    #[inline(always)]
+    const fn causer_raw(&self) -> u16 {
+        (self.0 >> 32) as u16
+    }
+
+    #[inline(always)]
+    const fn share(&self) -> u16 {
+        (self.0 >> 48) as u16
+    }
+
+    /// The entry's eight bytes as one number: equal entries, equal numbers.
     #[inline(always)]
     pub(crate) fn bits(&self) -> u64 {
-        u64::from(self.kind)
-            | u64::from(self.flags) << 8
-            | u64::from(self.payer) << 16
-            | u64::from(self.causer) << 32
-            | u64::from(self.share) << 48
+        self.0
     }
 
     /// What the frame is used for.
     #[inline]
     pub fn usage(&self) -> FrameUse {
-        match self.kind {
+        match self.kind_code() {
             KIND_FREE => FrameUse::Free,
             KIND_BOOT => FrameUse::Boot,
             code => match Kind::from_index(usize::from(code) - 1) {
@@ -91,51 +105,52 @@ impl FrameEntry {
     /// Whether the frame is free.
     #[inline]
     pub fn is_free(&self) -> bool {
-        self.kind == KIND_FREE
+        self.kind_code() == KIND_FREE
     }
 
     /// The frame's kind, if it is charged.
     #[inline]
     pub fn kind(&self) -> Option<Kind> {
         // Free (0) wraps past every kind, boot (6) is one past the last.
-        Kind::from_index(usize::from(self.kind).wrapping_sub(1))
+        Kind::from_index(usize::from(self.kind_code()).wrapping_sub(1))
     }
 
     /// The domain that caused the allocation, if any.
     #[inline]
     pub fn causer(&self) -> Option<DomainId> {
-        decode_domain(self.causer)
+        decode_domain(self.causer_raw())
     }
 
     /// Whether each slot pays a share (the frame is split).
     #[inline]
     pub fn is_split(&self) -> bool {
-        self.flags & FLAG_SPLIT != 0
+        self.flags() & FLAG_SPLIT != 0
     }
 
     /// The sharer-list id, if the frame has two or more slots.
     #[inline]
     pub(crate) fn list(&self) -> Option<u16> {
-        (self.flags & FLAG_LIST != 0).then_some(self.share)
+        (self.flags() & FLAG_LIST != 0).then_some(self.share())
     }
 
     /// The inline slot (payer set and mapping domain), if the frame has exactly one slot.
     #[inline]
     pub(crate) fn inline_slot(&self) -> Option<(SetId, Option<DomainId>)> {
-        (self.flags & FLAG_LIST == 0).then_some((SetId(self.payer), decode_domain(self.share)))
+        (self.flags() & FLAG_LIST == 0)
+            .then_some((SetId(self.payer()), decode_domain(self.share())))
     }
 
     /// The payer of the inline slot (meaningful only when the frame has no list).
     #[inline(always)]
     pub(crate) fn payer_raw(&self) -> u16 {
-        self.payer
+        self.payer()
     }
 
     /// The inline slot as one number, as [`crate::Slot`] words go (meaningful only when the
     /// frame has no list).
     #[inline(always)]
     pub(crate) fn inline_word(&self) -> u32 {
-        u32::from(self.payer) << 16 | u32::from(self.share)
+        u32::from(self.payer()) << 16 | u32::from(self.share())
     }
 
     /// A charged frame with a single slot.
@@ -147,13 +162,13 @@ impl FrameEntry {
         payer: SetId,
         mapper: Option<DomainId>,
     ) -> FrameEntry {
-        FrameEntry {
-            kind: kind as u8 + 1,
-            flags: if split { FLAG_SPLIT } else { 0 },
-            payer: payer.0,
-            causer: encode_domain(causer),
-            share: encode_domain(mapper),
-        }
+        FrameEntry::pack(
+            kind as u8 + 1,
+            if split { FLAG_SPLIT } else { 0 },
+            payer.0,
+            encode_domain(causer),
+            encode_domain(mapper),
+        )
     }
 
     /// A charged frame whose slots are sharer list `list`.
@@ -164,13 +179,13 @@ impl FrameEntry {
         causer: Option<DomainId>,
         list: u16,
     ) -> FrameEntry {
-        FrameEntry {
-            kind: kind as u8 + 1,
-            flags: FLAG_LIST | if split { FLAG_SPLIT } else { 0 },
-            payer: 0,
-            causer: encode_domain(causer),
-            share: list,
-        }
+        FrameEntry::pack(
+            kind as u8 + 1,
+            FLAG_LIST | if split { FLAG_SPLIT } else { 0 },
+            0,
+            encode_domain(causer),
+            list,
+        )
     }
 }
 

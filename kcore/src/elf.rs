@@ -220,7 +220,12 @@ pub fn parse(image: &[u8]) -> Result<Program<'_>, ElfError> {
             })
             .map_err(|_| ElfError::TooManySegments)?;
     }
-    segments.sort_unstable_by_key(|s| s.address);
+    if !segments
+        .windows(2)
+        .all(|pair| pair[0].address <= pair[1].address)
+    {
+        segments.sort_unstable_by_key(|s| s.address);
+    }
     for (first, pair) in segments.windows(2).enumerate() {
         if pair[1].page_start() < pair[0].page_end() {
             return Err(ElfError::SharedPage {

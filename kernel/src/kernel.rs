@@ -597,12 +597,12 @@ impl Kernel {
         cpu::exit_qemu(if ok { 0 } else { 1 })
     }
 
-    /// With `recount=on`: the full recount of the books after `operation`; a failure ends the
-    /// run, naming the operation.
+    /// With `recount=on` (callers test `config.recount` first, so that without it nothing is
+    /// built): the full recount of the books after `operation`; a failure ends the run, naming
+    /// the operation.
+    #[cold]
+    #[inline(never)]
     fn recount_after(&mut self, operation: core::fmt::Arguments) {
-        if !self.config.recount {
-            return;
-        }
         if let Err(why) = self.books.recount(&self.frames) {
             let mut reason = heapless::String::<160>::new();
             let _ = write!(reason, "recount failed after {operation}: {why}");
@@ -651,17 +651,23 @@ pub fn user_exception(frame: &mut TrapFrame, syndrome: Syndrome, fault_address: 
         Class::SystemCall => {
             let number = frame.x[8];
             k.system_call(frame);
-            k.recount_after(format_args!("system call {number}"));
+            if k.config.recount {
+                k.recount_after(format_args!("system call {number}"));
+            }
         }
         Class::DataAbort | Class::InstructionAbort => {
             k.user_fault(syndrome, fault_address, frame.elr as usize);
-            k.recount_after(format_args!("a fault at {fault_address:#x}"));
+            if k.config.recount {
+                k.recount_after(format_args!("a fault at {fault_address:#x}"));
+            }
         }
         Class::FpAccess => k.switch_fp(),
         Class::Other(_) => {
             let elr = frame.elr;
             k.stop_current(StopReason::Fault, format_args!("{syndrome} at {elr:#x}"));
-            k.recount_after(format_args!("a fatal exception at {elr:#x}"));
+            if k.config.recount {
+                k.recount_after(format_args!("a fatal exception at {elr:#x}"));
+            }
         }
     }
     if cfg!(debug_assertions) && !k.books.conservation(&k.frames).ok {
