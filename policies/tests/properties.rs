@@ -371,15 +371,29 @@ fn check_event(
 
 /// Runs `events` under `policies`, checking every property; returns the snapshots and trace.
 fn run(policies: Policies, events: &[Event]) -> (Vec<String>, String) {
+    let (snapshots, trace, _) = run_paths(policies, events, false);
+    (snapshots, trace)
+}
+
+/// [`run`], with the ledger's fast paths on or (`general_only`) forced off; also returns every
+/// event's outcome.
+fn run_paths(
+    policies: Policies,
+    events: &[Event],
+    general_only: bool,
+) -> (Vec<String>, String, Vec<String>) {
     let mut frames = vec![FrameEntry::FREE; FRAMES];
     let mut ledger = Ledger::new(&mut frames, policies);
+    ledger.set_general_only(general_only);
     ledger.set_trace_hook(Some(record));
     let domains = build(&mut ledger);
     let mut snapshots = vec![snapshot(&ledger, "start")];
+    let mut outcomes = Vec::new();
     for (index, event) in events.iter().enumerate() {
         let before_frames = ledger.frames().to_vec();
         let before_sets = ledger.sets().to_vec();
         let result = apply(&mut ledger, &domains, event);
+        outcomes.push(format!("{result:?}"));
         check_event(&before_frames, &before_sets, &ledger, result, event);
         if index % 8 == 7 {
             snapshots.push(snapshot(&ledger, &format!("step {index}")));
@@ -402,7 +416,7 @@ fn run(policies: Policies, events: &[Event]) -> (Vec<String>, String) {
         assert_eq!(set.charged_total_bytes, set.uncharged_total_bytes);
     }
     snapshots.push(snapshot(&ledger, "final"));
-    (snapshots, take_trace())
+    (snapshots, take_trace(), outcomes)
 }
 
 fn replay(policies: Policies, trace: &str) -> (Vec<String>, accounting::ReplayStats) {
@@ -432,6 +446,20 @@ proptest! {
             let (replayed, stats) = replay(policies, &trace);
             prop_assert_eq!(&replayed, &snapshots, "replay under {}", policies);
             prop_assert_eq!(stats.diverging, 0);
+        }
+    }
+
+    /// The differential test of the ledger's fast paths: every random sequence, under every
+    /// policy combination, run with the fast paths on and forced off gives the same outcome for
+    /// every operation (denials included), the same snapshots and the same trace.
+    #[test]
+    fn fast_paths_decide_exactly_as_the_general_path(events in proptest::collection::vec(event(), 1..80)) {
+        for policies in policies::combinations() {
+            let (fast, fast_trace, fast_outcomes) = run_paths(policies, &events, false);
+            let (general, general_trace, general_outcomes) = run_paths(policies, &events, true);
+            prop_assert_eq!(&fast_outcomes, &general_outcomes, "outcomes under {}", policies);
+            prop_assert_eq!(&fast, &general, "snapshots under {}", policies);
+            prop_assert_eq!(&fast_trace, &general_trace, "trace under {}", policies);
         }
     }
 

@@ -1,0 +1,450 @@
+//! The fast paths: straight-line code for the common plans (one new frame, one share, one
+//! copy-on-write copy, a fault's page and tables) and departures (the only mapper leaving; a
+//! non-paying sharer leaving; one of two sharers leaving). Each names the general function it
+//! must agree with; the differential test (`tests::differential`) runs random operation
+//! sequences with these forced off and requires identical snapshots, denials and traces.
+
+use super::*;
+
+impl<'a> Ledger<'a> {
+    /// Whether the fast paths may run: always, unless the `differential` feature's test turned
+    /// them off to compare every decision with the general path's.
+    #[inline(always)]
+    pub(super) fn fast(&self) -> bool {
+        #[cfg(feature = "differential")]
+        {
+            !self.general_only
+        }
+        #[cfg(not(feature = "differential"))]
+        {
+            true
+        }
+    }
+
+    /// Turns every fast path off (`true`) or on again: the differential test runs random
+    /// operation sequences both ways and requires identical snapshots, denials and traces.
+    #[cfg(feature = "differential")]
+    pub fn set_general_only(&mut self, general_only: bool) {
+        self.general_only = general_only;
+    }
+
+    /// Reserves a plan of one share (under `cow = writer` or `holder` it charges nothing)
+    /// when the pool has the list it may need to spare; false (having changed nothing) when
+    /// the general path must decide. Agrees with [`Ledger::reserve_plan`] (`plan_share`).
+    #[inline(always)]
+    pub(super) fn reserve_one_share(
+        &mut self,
+        frame: FrameIndex,
+        domain: DomainId,
+        plan: &Plan<'_>,
+    ) -> Result<bool, Error> {
+        let (entry, slot, splits) = self.share_checked(frame, domain)?;
+        if self.pool.unused_lists() <= POOL_DEPARTURE_RESERVE {
+            return Ok(false);
+        }
+        if splits || entry.is_split() {
+            let mut net = NetChange::new();
+            self.share_net(&mut net, entry, slot);
+            let (kind, causer) = (mapped_kind(frame, entry)?, entry.causer());
+            let mut charges = Charges::new();
+            for &(set, delta) in net.iter() {
+                add_charge(&mut charges, set, kind, delta, causer)?;
+            }
+            if let Err(denial) = self.check(&charges) {
+                return Err(self.deny(denial, plan));
+            }
+        }
+        self.resolved.set_splits(0, splits);
+        self.resolved.set_plan(false, false);
+        Ok(true)
+    }
+
+    /// Reserves a plan of one copy-on-write copy (a write fault), checked in
+    /// [`Ledger::reserve_plan`]'s order.
+    #[inline(always)]
+    pub(super) fn reserve_one_copy(
+        &mut self,
+        original: FrameIndex,
+        copy: FrameIndex,
+        writer: DomainId,
+        plan: &Plan<'_>,
+    ) -> Result<(), Error> {
+        if original == copy {
+            return Err(Error::BadPlan);
+        }
+        let payer = self.cow_copy_payer(original, writer)?;
+        self.require_free(copy)?;
+        // The writer's departure may need a sharer list.
+        if self.pool.unused_lists() <= POOL_DEPARTURE_RESERVE {
+            return Err(Error::PoolFull);
+        }
+        self.resolved.payer[0] = payer;
+        self.resolved.set_plan(true, false);
+        let charge = Charge {
+            set: payer,
+            kind: Kind::Cow,
+            bytes: FRAME_BYTES as i64,
+            causer: Some(writer),
+        };
+        if let Err(denial) = self.check_one(&charge) {
+            return Err(self.deny(denial, plan));
+        }
+        Ok(())
+    }
+
+    /// Reserves a plan of new single-payer frames and shares that charge nothing (a fault's
+    /// page and tables, a share and the tables it needs) when every new frame has the same
+    /// payer and the pool has lists to spare: what [`Ledger::reserve_plan`] would decide, in
+    /// the same order, without its tables. False (having changed nothing) when that general
+    /// path must decide.
+    #[inline(never)]
+    pub(super) fn reserve_simple(&mut self, plan: &Plan<'_>) -> Result<bool, Error> {
+        let ops = plan.ops();
+        let mut shares = 0;
+        // The charges, by kind in the order they first appear, all to `payer`.
+        let mut payer = None;
+        let mut bytes = [0u64; Kind::COUNT];
+        let mut causers = [None; Kind::COUNT];
+        let mut order = [Kind::Anon; Kind::COUNT];
+        let mut kinds = 0;
+        for (index, op) in ops.iter().enumerate() {
+            let frame = match *op {
+                Op::Share { frame, domain } => {
+                    if !self.reserve_whole_share(frame, domain)? {
+                        return Ok(false);
+                    }
+                    self.resolved.set_splits(index, false);
+                    shares += 1;
+                    frame
+                }
+                Op::Anon { frame, .. } | Op::PageTable { frame, .. } | Op::Kernel { frame, .. } => {
+                    let Some(charge) = self.single_charge(op)? else {
+                        return Ok(false);
+                    };
+                    if payer.is_some_and(|payer| payer != charge.set) {
+                        return Ok(false);
+                    }
+                    payer = Some(charge.set);
+                    self.resolved.payer[index] = charge.set;
+                    let kind = charge.kind.index();
+                    if bytes[kind] == 0 {
+                        order[kinds] = charge.kind;
+                        kinds += 1;
+                        causers[kind] = charge.causer;
+                    }
+                    bytes[kind] += FRAME_BYTES;
+                    frame
+                }
+                _ => return Ok(false),
+            };
+            if ops[..index].iter().any(|op| op.frame() == Some(frame)) {
+                return Err(Error::BadPlan);
+            }
+        }
+        // Each share may need a list; the general path counts them when the pool runs short.
+        if shares > 0 && shares + POOL_DEPARTURE_RESERVE > self.pool.unused_lists() {
+            return Ok(false);
+        }
+        self.resolved.set_plan(false, false);
+        if let Some(set) = payer {
+            let total = bytes.iter().sum();
+            for &kind in &order[..kinds] {
+                let charge = Charge {
+                    set,
+                    kind,
+                    bytes: bytes[kind.index()] as i64,
+                    causer: causers[kind.index()],
+                };
+                if let Err(denial) = self.check_within(&charge, total) {
+                    return Err(self.deny(denial, plan));
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Reserves a plan of one `Share` if the frame stays whole (the usual case under
+    /// `cow = writer` or `holder`: only the sharer list changes, nothing is charged) and the
+    /// pool has lists to spare: validation and the policy's decision, in the order
+    /// [`Ledger::reserve_plan`] makes them. False (having changed nothing) when that general
+    /// path must decide.
+    #[inline(always)]
+    pub(super) fn reserve_whole_share(
+        &mut self,
+        frame: FrameIndex,
+        domain: DomainId,
+    ) -> Result<bool, Error> {
+        let (entry, _, splits) = self.share_checked(frame, domain)?;
+        Ok(!(splits || entry.is_split() || self.pool.unused_lists() <= POOL_DEPARTURE_RESERVE))
+    }
+
+    /// Validates `domain` sharing `frame` as [`Ledger::reserve_plan`] does, in the same order
+    /// (the frame, the domain, not mapped by it yet, the policy's decision, room for one more
+    /// sharer): the frame's entry, the sharer's slot and whether the `cow` policy splits the
+    /// frame.
+    #[inline(always)]
+    pub(super) fn share_checked(
+        &self,
+        frame: FrameIndex,
+        domain: DomainId,
+    ) -> Result<(FrameEntry, Slot, bool), Error> {
+        let entry = self.entry(frame)?;
+        let kind = mapped_kind(frame, entry)?;
+        let set = self.domain_set(domain)?;
+        let (holder, sharers) = match entry.list() {
+            None => {
+                if entry.inline_word() as u16 == domain.0 {
+                    return Err(Error::AlreadyMapped(frame, domain));
+                }
+                (SetId(entry.payer_raw()), 1)
+            }
+            Some(list) => {
+                let slots = self.pool.get(list);
+                if slots.iter().any(|slot| slot.domain == Some(domain)) {
+                    return Err(Error::AlreadyMapped(frame, domain));
+                }
+                (
+                    slots.first().map_or(SetId::KERNEL, |slot| slot.set),
+                    slots.len(),
+                )
+            }
+        };
+        let event = ChargeEvent {
+            what: EventKind::Share,
+            kind,
+            causer: Some(domain),
+            candidates: Candidates {
+                holder: Some(holder),
+                creator: Some(set),
+                ..Candidates::default()
+            },
+        };
+        let splits = match self.policies.cow.decide(&event) {
+            Decision::Split => true,
+            Decision::Writer | Decision::Holder => false,
+            _ => return Err(Error::BadDecision),
+        };
+        if sharers >= MAX_SHARERS {
+            return Err(Error::TooManySharers);
+        }
+        let slot = Slot {
+            set,
+            domain: Some(domain),
+        };
+        Ok((entry, slot, splits))
+    }
+
+    /// Sets `net` to the per-set change of charges when `slot` joins `entry`'s slots and the
+    /// frame is split among them all.
+    pub(super) fn share_net(&self, net: &mut NetChange, entry: FrameEntry, slot: Slot) {
+        let mut one = Slot::NONE;
+        let old = self.slots(&entry, &mut one);
+        let (sharers, old_split) = (old.len(), entry.is_split());
+        net.clear();
+        for (index, slot) in old.iter().enumerate() {
+            add_net(
+                net,
+                slot.set,
+                -(slot_bytes(old_split, sharers, index) as i64),
+            );
+        }
+        for (index, slot) in old.iter().enumerate() {
+            add_net(net, slot.set, split_share_bytes(sharers + 1, index) as i64);
+        }
+        add_net(
+            net,
+            slot.set,
+            split_share_bytes(sharers + 1, sharers) as i64,
+        );
+    }
+
+    /// Commits a plan of one copy-on-write copy: the copy, then the writer's departure.
+    /// Agrees with [`Ledger::commit_ops`].
+    #[inline(always)]
+    pub(super) fn commit_one_copy(
+        &mut self,
+        original: FrameIndex,
+        copy: FrameIndex,
+        writer: DomainId,
+    ) {
+        let payer = self.resolved.payer[0];
+        self.create(copy, Kind::Cow, Some(writer), payer, Some(writer));
+        let result = self.depart(original, writer);
+        debug_assert!(result.is_ok(), "reserved copy-on-write departure failed");
+    }
+
+    /// Commits a plan of one `Share` (`splits`: the policy's decision): reserve validated it
+    /// and nothing changed since. False if the pool failed it (which reserve rules out).
+    /// Agrees with [`Ledger::commit_share`].
+    #[inline(always)]
+    pub(super) fn commit_one_share(
+        &mut self,
+        frame: FrameIndex,
+        domain: DomainId,
+        splits: bool,
+    ) -> bool {
+        let Ok(entry) = self.entry(frame) else {
+            return false;
+        };
+        if !splits && !entry.is_split() {
+            return self.commit_whole_share(frame, domain);
+        }
+        let (Some(kind), Ok(set)) = (entry.kind(), self.domain_set(domain)) else {
+            return false;
+        };
+        let slot = Slot {
+            set,
+            domain: Some(domain),
+        };
+        let mut net = NetChange::new();
+        self.share_net(&mut net, entry, slot);
+        self.apply_net(&net, kind, entry.causer(), 1);
+        self.store_appended(frame, entry, kind, true, entry.causer(), slot)
+            .is_some()
+    }
+
+    /// Commits a `Share` whose frame stays whole, unchanged since reserve validated it: only
+    /// the sharer list changes. False (having changed nothing) for a split frame. Agrees with
+    /// [`Ledger::commit_share`].
+    #[inline(always)]
+    pub(super) fn commit_whole_share(&mut self, frame: FrameIndex, domain: DomainId) -> bool {
+        let Ok(entry) = self.entry(frame) else {
+            return false;
+        };
+        let (Some(kind), Ok(set)) = (entry.kind(), self.domain_set(domain)) else {
+            return false;
+        };
+        if entry.is_split() {
+            return false;
+        }
+        let slot = Slot {
+            set,
+            domain: Some(domain),
+        };
+        self.store_appended(frame, entry, kind, false, entry.causer(), slot)
+            .is_some()
+    }
+
+    /// `domain` leaves `frame` (see [`Ledger::unmap`]): the two common cases straight-line —
+    /// the only mapper of a single-slot frame leaves (freed), a non-paying sharer leaves a
+    /// whole frame the payer still maps — and two-slot frames through
+    /// [`Ledger::depart_pair`]. Agrees with [`Ledger::depart_slow`], which takes the rest.
+    #[inline(always)]
+    pub(super) fn depart(
+        &mut self,
+        frame: FrameIndex,
+        domain: DomainId,
+    ) -> Result<Unmapped, Error> {
+        let entry = self.entry(frame)?;
+        if !self.fast() {
+            return self.depart_slow(frame, domain, entry);
+        }
+        if let Some(kind) = entry.kind().filter(|kind| kind.is_mapped()) {
+            match entry.list() {
+                // Fast path: the only mapper of a single-slot frame leaves; it is freed.
+                None => {
+                    if entry.inline_word() as u16 == domain.0 && domain.0 != NO_DOMAIN {
+                        let payer = SetId(entry.payer_raw());
+                        self.uncharge(payer, kind, FRAME_BYTES, entry.causer());
+                        self.frames[frame.index()] = FrameEntry::FREE;
+                        self.frames_in_use = checked_sub(self.frames_in_use, 1);
+                        return Ok(Unmapped::Freed);
+                    }
+                }
+                // Fast path: a sharer that does not pay (e.g. a copy-on-write writer) leaves a
+                // whole frame that one other domain, the payer's, still maps: the charge stays
+                // put.
+                Some(list) => {
+                    if let [holder, sharer] = *self.pool.get(list) {
+                        if sharer.domain == Some(domain)
+                            && holder.domain.is_some()
+                            && !entry.is_split()
+                        {
+                            self.pool.release(list);
+                            self.frames[frame.index()] = FrameEntry::inline(
+                                kind,
+                                false,
+                                entry.causer(),
+                                holder.set,
+                                holder.domain,
+                            );
+                            return Ok(Unmapped::StillMapped);
+                        }
+                        if let Some(unmapped) =
+                            self.depart_pair(frame, entry, kind, [holder, sharer], domain)?
+                        {
+                            return Ok(unmapped);
+                        }
+                    }
+                }
+            }
+        }
+        self.depart_slow(frame, domain, entry)
+    }
+
+    /// [`Ledger::depart`] from a frame of two slots, both mapped, one of them `domain`'s
+    /// (the payer leaving a whole frame, or either sharer of a split one): the `release`
+    /// policy moves the departing slot's bytes to the other slot (`migrate`, if that fits) or
+    /// keeps them there without a mapper (`stay`), exactly as [`Ledger::depart_slow`] decides.
+    /// `None` (having changed nothing) for other frames.
+    #[inline(never)]
+    pub(super) fn depart_pair(
+        &mut self,
+        frame: FrameIndex,
+        entry: FrameEntry,
+        kind: Kind,
+        [first, second]: [Slot; 2],
+        domain: DomainId,
+    ) -> Result<Option<Unmapped>, Error> {
+        let (position, leaving, other) = if first.domain == Some(domain) {
+            (0, first, second)
+        } else if second.domain == Some(domain) {
+            (1, second, first)
+        } else {
+            return Ok(None);
+        };
+        let split = entry.is_split();
+        let causer = entry.causer();
+        if other.domain.is_none() || (!split && position == 1) {
+            return Ok(None);
+        }
+        if !split && other.set == leaving.set {
+            // The payer leaves, but its set still maps the frame through the other domain:
+            // the charge is where it belongs already.
+            let stay = Slot {
+                set: leaving.set,
+                domain: other.domain,
+            };
+            self.store(frame, entry, kind, false, causer, &[stay]);
+            return Ok(Some(Unmapped::StillMapped));
+        }
+        let event = ChargeEvent {
+            what: EventKind::Release,
+            kind,
+            causer: Some(domain),
+            candidates: Candidates {
+                holder: Some(first.set),
+                departing: Some(leaving.set),
+                surviving: Some(other.set),
+                ..Candidates::default()
+            },
+        };
+        // Whole: the payer's 4096 bytes move; split: a half (and the survivor pays it all).
+        let moved = slot_bytes(split, 2, position);
+        if self.policies.release.decide(&event) == Decision::Migrate
+            && self.fits_move(leaving.set, other.set, kind, moved)
+        {
+            if leaving.set != other.set {
+                self.uncharge(leaving.set, kind, moved, causer);
+                self.charge(other.set, kind, moved, causer);
+            }
+            self.store(frame, entry, kind, split, causer, &[other]);
+        } else {
+            let mut stay = [first, second];
+            stay[position].domain = None;
+            self.pool_room(entry, &stay)?;
+            self.store(frame, entry, kind, split, causer, &stay);
+        }
+        Ok(Some(Unmapped::StillMapped))
+    }
+}

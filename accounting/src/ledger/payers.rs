@@ -1,0 +1,174 @@
+//! Payer decisions: asking the policies who pays for a page table, a message buffer, a
+//! share or a copy-on-write copy, and checking the answer against the event's roles.
+
+use super::*;
+
+impl<'a> Ledger<'a> {
+    pub(super) fn page_table_payer(
+        &self,
+        owner: DomainId,
+        causer: DomainId,
+    ) -> Result<SetId, Error> {
+        let owner_set = self.domain_set(owner)?;
+        let causer_set = self.domain_set(causer)?;
+        let event = ChargeEvent {
+            what: EventKind::PageTable,
+            kind: Kind::PageTables,
+            causer: Some(causer),
+            candidates: Candidates {
+                owner: Some(owner_set),
+                creator: Some(causer_set),
+                ..Candidates::default()
+            },
+        };
+        match self.policies.pagetable.decide(&event) {
+            Decision::Owner => Ok(owner_set),
+            Decision::Causer => Ok(causer_set),
+            _ => Err(Error::BadDecision),
+        }
+    }
+
+    /// The payers of a new message buffer per the `msgbuf` policy, and whether they split it.
+    pub(super) fn msgbuf_slots(
+        &self,
+        sender: DomainId,
+        receiver: DomainId,
+    ) -> Result<(bool, SlotList), Error> {
+        let sender_set = self.domain_set(sender)?;
+        let receiver_set = self.domain_set(receiver)?;
+        let event = ChargeEvent {
+            what: EventKind::Msgbuf,
+            kind: Kind::Msgbuf,
+            causer: Some(sender),
+            candidates: Candidates {
+                sender: Some(sender_set),
+                receiver: Some(receiver_set),
+                creator: Some(sender_set),
+                ..Candidates::default()
+            },
+        };
+        let mut slots = SlotList::new();
+        let slot = |set| Slot { set, domain: None };
+        let split = match self.policies.msgbuf.decide(&event) {
+            Decision::Sender => {
+                let _ = slots.push(slot(sender_set));
+                false
+            }
+            Decision::Receiver => {
+                let _ = slots.push(slot(receiver_set));
+                false
+            }
+            Decision::Kernel => {
+                let _ = slots.push(slot(SetId::KERNEL));
+                false
+            }
+            Decision::Split => {
+                let _ = slots.push(slot(sender_set));
+                let _ = slots.push(slot(receiver_set));
+                true
+            }
+            _ => return Err(Error::BadDecision),
+        };
+        Ok((split, slots))
+    }
+
+    /// Validates `domain` sharing `frame` (whose entry is `entry`): the frame as it is and the
+    /// slot the sharer gets.
+    #[inline(always)]
+    pub(super) fn share_view(
+        &self,
+        frame: FrameIndex,
+        entry: FrameEntry,
+        domain: DomainId,
+    ) -> Result<(View<'_>, Slot), Error> {
+        mapped_kind(frame, entry)?;
+        let set = self.domain_set(domain)?;
+        let view = self.view(entry).ok_or(Error::FrameFree(frame))?;
+        if view.position(domain).is_some() {
+            return Err(Error::AlreadyMapped(frame, domain));
+        }
+        Ok((
+            view,
+            Slot {
+                set,
+                domain: Some(domain),
+            },
+        ))
+    }
+
+    /// The `cow` policy's decision on sharing `view` with `slot`: whether it splits the frame
+    /// (a split frame stays split either way); [`Error::TooManySharers`] when it has no room
+    /// for one more.
+    #[inline(always)]
+    pub(super) fn share_split(&self, view: &View<'_>, slot: Slot) -> Result<bool, Error> {
+        let event = ChargeEvent {
+            what: EventKind::Share,
+            kind: view.kind,
+            causer: slot.domain,
+            candidates: Candidates {
+                holder: view.holder(),
+                creator: Some(slot.set),
+                ..Candidates::default()
+            },
+        };
+        let split = match self.policies.cow.decide(&event) {
+            Decision::Split => true,
+            Decision::Writer | Decision::Holder => false,
+            _ => return Err(Error::BadDecision),
+        };
+        if view.slots().len() >= MAX_SHARERS {
+            return Err(Error::TooManySharers);
+        }
+        Ok(split)
+    }
+
+    /// [`Ledger::share_view`] and [`Ledger::share_split`]: the frame, the new slot and
+    /// whether the policy splits it.
+    #[inline(always)]
+    pub(super) fn share_decision(
+        &self,
+        frame: FrameIndex,
+        entry: FrameEntry,
+        domain: DomainId,
+    ) -> Result<(View<'_>, Slot, bool), Error> {
+        let (view, slot) = self.share_view(frame, entry, domain)?;
+        let split = self.share_split(&view, slot)?;
+        Ok((view, slot, split))
+    }
+
+    /// Validates a copy-on-write copy of `original` by `writer` and names its payer.
+    #[inline(always)]
+    pub(super) fn cow_copy_payer(
+        &self,
+        original: FrameIndex,
+        writer: DomainId,
+    ) -> Result<SetId, Error> {
+        let entry = self.require_mapped(original)?;
+        let writer_set = self.domain_set(writer)?;
+        let mut one = Slot::NONE;
+        let slots = self.slots(&entry, &mut one);
+        if !slots.iter().any(|slot| slot.domain == Some(writer)) {
+            return Err(Error::NotMapped(original, writer));
+        }
+        if mappers(slots) < 2 {
+            return Err(Error::NotShared(original));
+        }
+        let holder = slots.first().map_or(writer_set, |slot| slot.set);
+        let event = ChargeEvent {
+            what: EventKind::CowCopy,
+            kind: Kind::Cow,
+            causer: Some(writer),
+            candidates: Candidates {
+                holder: Some(holder),
+                writer: Some(writer_set),
+                creator: Some(writer_set),
+                ..Candidates::default()
+            },
+        };
+        match self.policies.cow.decide(&event) {
+            Decision::Writer | Decision::Split => Ok(writer_set),
+            Decision::Holder => Ok(holder),
+            _ => Err(Error::BadDecision),
+        }
+    }
+}

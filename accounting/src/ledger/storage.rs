@@ -1,0 +1,329 @@
+//! Frame-state plumbing: decoding a frame entry and its sharer list, storing a new state, and
+//! the per-set counters a charge or an uncharge moves (current, peak, totals, paid-for,
+//! subtree of every ancestor).
+
+use super::*;
+
+impl<'a> Ledger<'a> {
+    #[inline(always)]
+    pub(super) fn require_free(&self, frame: FrameIndex) -> Result<(), Error> {
+        match self.entry(frame)?.usage() {
+            FrameUse::Free => Ok(()),
+            FrameUse::Boot => Err(Error::BootFrame(frame)),
+            FrameUse::Charged(_) => Err(Error::FrameInUse(frame)),
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn require_mapped(&self, frame: FrameIndex) -> Result<FrameEntry, Error> {
+        let entry = self.entry(frame)?;
+        mapped_kind(frame, entry)?;
+        Ok(entry)
+    }
+    pub(crate) fn decode(&self, entry: FrameEntry) -> Option<FrameState> {
+        let view = self.view(entry)?;
+        let mut slots = SlotList::new();
+        let _ = slots.extend_from_slice(view.slots());
+        Some(FrameState {
+            kind: view.kind,
+            split: view.split,
+            causer: view.causer,
+            slots,
+        })
+    }
+
+    /// The slots of `entry` (charged), read in place; an inline slot is decoded into `one`.
+    #[inline(always)]
+    pub(super) fn slots<'s>(&'s self, entry: &FrameEntry, one: &'s mut Slot) -> &'s [Slot] {
+        match entry.inline_slot() {
+            Some((set, domain)) => {
+                *one = Slot { set, domain };
+                core::slice::from_ref(one)
+            }
+            None => entry.list().map_or(&[], |list| self.pool.get(list)),
+        }
+    }
+
+    /// The frame's parties, read in place; `None` for a free or boot frame.
+    #[inline(always)]
+    pub(super) fn view(&self, entry: FrameEntry) -> Option<View<'_>> {
+        let kind = entry.kind()?;
+        let (list, inline, listed) = match entry.inline_slot() {
+            Some((set, domain)) => (None, Slot { set, domain }, &[][..]),
+            None => {
+                let list = entry.list()?;
+                let none = Slot {
+                    set: SetId::KERNEL,
+                    domain: None,
+                };
+                (Some(list), none, self.pool.get(list))
+            }
+        };
+        Some(View {
+            kind,
+            split: entry.is_split(),
+            causer: entry.causer(),
+            list,
+            inline,
+            listed,
+        })
+    }
+
+    /// A new single-slot frame; the fast path of every new frame.
+    #[inline]
+    pub(super) fn create(
+        &mut self,
+        frame: FrameIndex,
+        kind: Kind,
+        causer: Option<DomainId>,
+        payer: SetId,
+        mapper: Option<DomainId>,
+    ) {
+        let Some(entry) = self.frames.get_mut(frame.index()) else {
+            debug_assert!(false, "reserved frame out of range");
+            return;
+        };
+        *entry = FrameEntry::inline(kind, false, causer, payer, mapper);
+        self.frames_in_use += 1;
+        self.charge(payer, kind, FRAME_BYTES, causer);
+    }
+
+    /// [`Error::PoolFull`] when storing `new` slots in place of `entry`'s would need a list
+    /// the exhausted pool cannot hold.
+    #[inline]
+    pub(super) fn pool_room(&self, entry: FrameEntry, new: &[Slot]) -> Result<(), Error> {
+        if new.len() > 1
+            && self.pool.unused_lists() == 0
+            && self.pool.find(new).is_none()
+            && entry
+                .list()
+                .is_none_or(|list| self.pool.references(list) > 1)
+        {
+            return Err(Error::PoolFull);
+        }
+        Ok(())
+    }
+
+    /// Stores `new` slots (empty = free) in place of `entry`'s, without touching charges:
+    /// drops the old list's reference, takes the new list's (room checked by the caller).
+    #[inline]
+    pub(super) fn store(
+        &mut self,
+        frame: FrameIndex,
+        entry: FrameEntry,
+        kind: Kind,
+        split: bool,
+        causer: Option<DomainId>,
+        new: &[Slot],
+    ) {
+        if let Some(list) = entry.list() {
+            self.pool.release(list);
+        }
+        let stored = match new {
+            [] => FrameEntry::FREE,
+            [slot] => FrameEntry::inline(kind, split, causer, slot.set, slot.domain),
+            slots => match self.pool.intern(slots) {
+                Ok(list) => FrameEntry::listed(kind, split, causer, list),
+                Err(_) => {
+                    // Checked by the caller: the pool has room (or the old list's slot).
+                    debug_assert!(false, "sharer pool full after check");
+                    FrameEntry::FREE
+                }
+            },
+        };
+        self.frames[frame.index()] = stored;
+    }
+
+    /// Stores `entry`'s slots followed by `slot` (a new sharer) as `frame`'s list, without
+    /// touching charges: drops the old list's reference and takes the new one's, looking it up
+    /// without copying and copying it only to store it new. `None` (changing nothing) if the
+    /// pool is full, which reserve rules out.
+    pub(super) fn store_appended(
+        &mut self,
+        frame: FrameIndex,
+        entry: FrameEntry,
+        kind: Kind,
+        split: bool,
+        causer: Option<DomainId>,
+        slot: Slot,
+    ) -> Option<FrameEntry> {
+        let key = slots_key(entry);
+        let list = match self.pool.recall_append(key, slot) {
+            Some(list) => {
+                // Another list than the old one (it has one more slot): the release below
+                // cannot free it.
+                if let Some(old) = entry.list() {
+                    self.pool.release(old);
+                }
+                self.pool.retain(list, 1);
+                list
+            }
+            None => self.append_slot(entry, key, slot)?,
+        };
+        let stored = FrameEntry::listed(kind, split, causer, list);
+        self.frames[frame.index()] = stored;
+        Some(stored)
+    }
+
+    /// [`Ledger::store_appended`]'s list when the pool's memo does not know it: looked up
+    /// (and stored if new), then remembered.
+    #[inline(never)]
+    pub(super) fn append_slot(&mut self, entry: FrameEntry, key: u64, slot: Slot) -> Option<u16> {
+        let (hash, found) = {
+            let view = self.view(entry)?;
+            self.pool.lookup(view.slots(), Some(slot))
+        };
+        let list = match found {
+            Some(list) => {
+                if let Some(old) = entry.list() {
+                    self.pool.release(old);
+                }
+                self.pool.retain(list, 1);
+                list
+            }
+            None => {
+                let mut new = SlotList::new();
+                let _ = new.extend_from_slice(self.view(entry)?.slots());
+                let _ = new.push(slot);
+                if self.pool.unused_lists() == 0
+                    && entry.list().is_none_or(|old| self.pool.references(old) > 1)
+                {
+                    debug_assert!(false, "sharer pool full after reserve");
+                    return None;
+                }
+                if let Some(old) = entry.list() {
+                    self.pool.release(old);
+                }
+                match self.pool.insert(&new, hash) {
+                    Ok(list) => list,
+                    Err(_) => {
+                        debug_assert!(false, "sharer pool full after check");
+                        return None;
+                    }
+                }
+            }
+        };
+        // Remembered only while the key still names a list in use.
+        if entry.list().is_none_or(|old| self.pool.references(old) > 0) {
+            self.pool.remember_append(key, slot, list);
+        }
+        Some(list)
+    }
+
+    /// Moves `frame` from `entry` to `new` slots of `kind` (empty = free), charging and
+    /// uncharging the difference. Fails (changing nothing) only when the pool cannot hold the
+    /// new list.
+    pub(super) fn transition(
+        &mut self,
+        frame: FrameIndex,
+        entry: FrameEntry,
+        kind: Kind,
+        causer: Option<DomainId>,
+        split: bool,
+        new: &[Slot],
+    ) -> Result<(), Error> {
+        self.pool_room(entry, new)?;
+        let mut net = NetChange::new();
+        let was_charged = match self.view(entry) {
+            Some(old) => {
+                net_change(&mut net, old.slots(), old.split, new, split);
+                true
+            }
+            None => {
+                net_change(&mut net, &[], false, new, split);
+                false
+            }
+        };
+        self.apply_net(&net, kind, causer, 1);
+        match (was_charged, !new.is_empty()) {
+            (false, true) => self.frames_in_use += 1,
+            (true, false) => self.frames_in_use = checked_sub(self.frames_in_use, 1),
+            _ => {}
+        }
+        self.store(frame, entry, kind, split, causer, new);
+        Ok(())
+    }
+
+    /// Applies `times` the per-set change `net` in `kind`, caused by `causer`.
+    #[inline]
+    pub(super) fn apply_net(
+        &mut self,
+        net: &NetChange,
+        kind: Kind,
+        causer: Option<DomainId>,
+        times: u64,
+    ) {
+        for &(set, delta) in net.iter() {
+            if delta > 0 {
+                self.charge(set, kind, delta.unsigned_abs() * times, causer);
+            } else if delta < 0 {
+                self.uncharge(set, kind, delta.unsigned_abs() * times, causer);
+            }
+        }
+    }
+
+    /// Adds `bytes` of `kind` to `set` (current, peak, totals, paid-for) and its subtree sums.
+    #[inline]
+    pub(super) fn charge(
+        &mut self,
+        set_id: SetId,
+        kind: Kind,
+        bytes: u64,
+        causer: Option<DomainId>,
+    ) {
+        let causer_set = causer.and_then(|causer| self.domains.get(causer.index()).map(|d| d.set));
+        let index = kind.index();
+        let Some(set) = self.sets.get_mut(set_id.index()) else {
+            debug_assert!(false, "charge to unknown set");
+            return;
+        };
+        set.current[index] += bytes;
+        if set.current[index] > set.peak[index] {
+            set.peak[index] = set.current[index];
+        }
+        set.charged_total_bytes += bytes;
+        if let (Some(causer), Some(causer_set)) = (causer, causer_set) {
+            if causer_set != set_id {
+                set.paid_for[causer.index()] += bytes;
+            }
+        }
+        let mut cursor = Some(set_id);
+        while let Some(id) = cursor {
+            let set = &mut self.sets[id.index()];
+            set.subtree[index] += bytes;
+            set.subtree_bytes += bytes;
+            cursor = set.parent;
+        }
+    }
+
+    /// Takes `bytes` of `kind` from `set`; the mirror of [`Ledger::charge`].
+    #[inline]
+    pub(super) fn uncharge(
+        &mut self,
+        set_id: SetId,
+        kind: Kind,
+        bytes: u64,
+        causer: Option<DomainId>,
+    ) {
+        let causer_set = causer.and_then(|causer| self.domains.get(causer.index()).map(|d| d.set));
+        let index = kind.index();
+        let Some(set) = self.sets.get_mut(set_id.index()) else {
+            debug_assert!(false, "uncharge from unknown set");
+            return;
+        };
+        set.current[index] = checked_sub(set.current[index], bytes);
+        set.uncharged_total_bytes += bytes;
+        if let (Some(causer), Some(causer_set)) = (causer, causer_set) {
+            if causer_set != set_id {
+                set.paid_for[causer.index()] = checked_sub(set.paid_for[causer.index()], bytes);
+            }
+        }
+        let mut cursor = Some(set_id);
+        while let Some(id) = cursor {
+            let set = &mut self.sets[id.index()];
+            set.subtree[index] = checked_sub(set.subtree[index], bytes);
+            set.subtree_bytes = checked_sub(set.subtree_bytes, bytes);
+            cursor = set.parent;
+        }
+    }
+}
