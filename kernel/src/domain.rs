@@ -8,6 +8,7 @@ use crate::arch::aarch64::cpu::FpState;
 use crate::arch::aarch64::exception::TrapFrame;
 use crate::arch::aarch64::mmu::{self, UserAccess};
 use crate::memory::frames::Frame;
+use crate::memory::object::ObjectFrame;
 use crate::memory::page_table::PageTables;
 use accounting::{DomainId, SetId, StopReason};
 use heapless::{String, Vec};
@@ -19,8 +20,8 @@ pub const MAX_REGIONS: usize = 16;
 /// Capability slots per domain.
 pub const MAX_CAPS: usize = 64;
 
-/// A domain's name.
-pub type Name = String<23>;
+/// A domain's name (the one name type of boot configs and the ledger).
+pub use kcore::bootcfg::Name;
 
 /// A capability: what a domain may act on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,10 +184,10 @@ pub struct Slot {
     pub state: RunState,
     /// The state the ledger last recorded (synchronised at each snapshot).
     pub reported: accounting::DomainState,
-    /// The control block's frame while the domain is alive.
-    pub dcb: Option<Frame>,
-    /// The capability table's frame while the domain is alive.
-    pub caps: Option<Frame>,
+    /// The control block, in its own frame, while the domain is alive.
+    dcb: Option<ObjectFrame<Dcb>>,
+    /// The capability table, in its own frame, while the domain is alive.
+    caps: Option<ObjectFrame<CapTable>>,
     /// For a domain the boot config started: its index there (its program arguments).
     pub boot_index: Option<u8>,
 }
@@ -204,31 +205,65 @@ impl Slot {
         boot_index: None,
     };
 
+    /// A live domain's slot: its objects, already written into their frames.
+    pub fn new(
+        generation: u32,
+        name: Name,
+        ledger: DomainId,
+        dcb: ObjectFrame<Dcb>,
+        caps: ObjectFrame<CapTable>,
+    ) -> Slot {
+        Slot {
+            generation,
+            name,
+            ledger,
+            state: RunState::Runnable,
+            reported: accounting::DomainState::Running,
+            dcb: Some(dcb),
+            caps: Some(caps),
+            boot_index: None,
+        }
+    }
+
     /// Whether the domain still has its control block (it has not exited or been stopped).
     pub fn is_alive(&self) -> bool {
         self.dcb.is_some()
     }
 
     /// The control block.
-    pub fn dcb(&self) -> Option<&'static mut Dcb> {
-        // SAFETY: the DCB frame was initialised by `Dcb` construction in domain creation, is
-        // owned by this slot until teardown clears `dcb`, and the kernel is single-threaded
-        // with IRQs masked, so at most one reference is used at a time.
-        self.dcb
-            .map(|frame| unsafe { &mut *(frame.virt() as *mut Dcb) })
+    pub fn dcb(&self) -> Option<&Dcb> {
+        self.dcb.as_ref().map(ObjectFrame::get)
+    }
+
+    /// The control block, mutably.
+    pub fn dcb_mut(&mut self) -> Option<&mut Dcb> {
+        self.dcb.as_mut().map(ObjectFrame::get_mut)
     }
 
     /// The capability table.
-    pub fn caps(&self) -> Option<&'static mut CapTable> {
-        // SAFETY: as for `dcb`: an initialised CapTable owned by this slot.
-        self.caps
-            .map(|frame| unsafe { &mut *(frame.virt() as *mut CapTable) })
+    pub fn caps(&self) -> Option<&CapTable> {
+        self.caps.as_ref().map(ObjectFrame::get)
+    }
+
+    /// The capability table, mutably.
+    pub fn caps_mut(&mut self) -> Option<&mut CapTable> {
+        self.caps.as_mut().map(ObjectFrame::get_mut)
+    }
+
+    /// Ends the domain's objects: the frames of its control block and capability table, for
+    /// the caller to uncharge and free. The slot stays, for waiters and reports.
+    pub fn take_objects(&mut self) -> [Option<Frame>; 2] {
+        [
+            self.dcb.take().map(ObjectFrame::into_frame),
+            self.caps.take().map(ObjectFrame::into_frame),
+        ]
     }
 }
 
-/// Writes a fresh control block into `frame`.
-pub fn init_dcb(frame: Frame, root: Frame, entry: usize) -> &'static mut Dcb {
-    let dcb = Dcb {
+/// A fresh control block for a domain whose root table is `root` and whose first
+/// instruction is `entry`.
+pub fn new_dcb(root: Frame, entry: usize) -> Dcb {
+    Dcb {
         frame: TrapFrame::new_user(entry, abi::USER_STACK_TOP),
         fp: FpState::ZERO,
         tables: PageTables::new(root),
@@ -239,24 +274,27 @@ pub fn init_dcb(frame: Frame, root: Frame, entry: usize) -> &'static mut Dcb {
         ipc_calling: false,
         ipc_registers: false,
         reply_to: None,
-    };
-    // SAFETY: `frame` is a freshly allocated RAM page owned by the caller, large enough and
-    // page-aligned (so aligned for Dcb).
-    unsafe {
-        let pointer = frame.virt() as *mut Dcb;
-        pointer.write(dcb);
-        &mut *pointer
     }
 }
 
-/// Writes an empty capability table into `frame`.
-pub fn init_caps(frame: Frame) -> &'static mut CapTable {
-    // SAFETY: as for init_dcb.
-    unsafe {
-        let pointer = frame.virt() as *mut CapTable;
-        pointer.write(CapTable {
-            caps: [Capability::Empty; MAX_CAPS],
-        });
-        &mut *pointer
+/// An empty capability table.
+pub const fn new_caps() -> CapTable {
+    CapTable {
+        caps: [Capability::Empty; MAX_CAPS],
+    }
+}
+
+/// Two different slots of the domain table, both mutably; `None` when `a == b` or either is out
+/// of range.
+pub fn pair_mut(slots: &mut [Slot], a: usize, b: usize) -> Option<(&mut Slot, &mut Slot)> {
+    if a == b || a >= slots.len() || b >= slots.len() {
+        return None;
+    }
+    if a < b {
+        let (low, high) = slots.split_at_mut(b);
+        Some((&mut low[a], &mut high[0]))
+    } else {
+        let (low, high) = slots.split_at_mut(a);
+        Some((&mut high[0], &mut low[b]))
     }
 }

@@ -24,6 +24,7 @@ use crate::charge::ChargeError;
 use crate::domain::{Block, Capability, Region, RunState, MAX_DOMAINS};
 use crate::kernel::Kernel;
 use crate::memory::frames::Frame;
+use crate::memory::object::ObjectFrame;
 use abi::{
     Error, Message, Receive, SharedRegion, MAX_MESSAGE_BYTES, MAX_MESSAGE_CAPS, MAX_MESSAGE_REGIONS,
 };
@@ -78,17 +79,6 @@ struct Outgoing {
     buffered: Option<[Frame; MESSAGE_FRAMES]>,
 }
 
-fn endpoint_at(frame: Frame) -> &'static mut Endpoint {
-    // SAFETY: endpoint frames hold an initialised Endpoint for as long as the kernel's
-    // endpoint table names them; the kernel is single-threaded.
-    unsafe { &mut *(frame.virt() as *mut Endpoint) }
-}
-
-fn region_object_at(frame: Frame) -> &'static mut RegionObject {
-    // SAFETY: as for endpoint_at, for region-object frames.
-    unsafe { &mut *(frame.virt() as *mut RegionObject) }
-}
-
 fn read_struct<T: Copy + Default>(k: &mut Kernel, slot: usize, address: usize) -> Result<T, Error> {
     if !address.is_multiple_of(8) {
         return Err(Error::BadArgument);
@@ -126,34 +116,34 @@ impl Kernel {
             self.frames.free(frame);
             return Err(e.to_abi());
         }
-        // SAFETY: a fresh frame owned by the endpoint table from now on.
-        unsafe {
-            (frame.virt() as *mut Endpoint).write(Endpoint {
-                senders: Deque::new(),
-                receivers: Deque::new(),
-                queue: Deque::new(),
-                owner,
-            })
+        let endpoint = Endpoint {
+            senders: Deque::new(),
+            receivers: Deque::new(),
+            queue: Deque::new(),
+            owner,
         };
-        self.endpoints[index] = Some(frame);
+        // SAFETY: a fresh frame, owned by the endpoint table from now on.
+        self.endpoints[index] = Some(unsafe { ObjectFrame::new(frame, endpoint) });
         Ok(index as u8)
     }
 
     /// Sets the domain that pays as receiver for an endpoint's queued messages.
     pub fn set_endpoint_owner(&mut self, index: usize, owner: Option<DomainId>) {
-        self.endpoint(index).owner = owner;
+        self.endpoint_mut(index).owner = owner;
     }
 
     /// Frees every endpoint (and the messages still queued in it) at the end of the run.
     pub fn destroy_endpoints(&mut self) {
         for index in 0..MAX_ENDPOINTS {
-            let Some(frame) = self.endpoints[index] else {
+            if self.endpoints[index].is_none() {
                 continue;
-            };
-            while let Some(queued) = self.endpoint(index).queue.pop_front() {
+            }
+            while let Some(queued) = self.endpoint_mut(index).queue.pop_front() {
                 self.free_buffers(&queued.frames[..queued.length.div_ceil(PAGE_BYTES)]);
             }
-            self.endpoints[index] = None;
+            let Some(frame) = self.endpoints[index].take().map(ObjectFrame::into_frame) else {
+                continue;
+            };
             self.books.free(frame, &self.frames);
             self.frames.free(frame);
         }
@@ -174,8 +164,20 @@ impl Kernel {
         }
     }
 
-    fn endpoint(&self, index: usize) -> &'static mut Endpoint {
-        endpoint_at(self.endpoints[index].expect("endpoint indices are checked at decode"))
+    /// The endpoint at `index`, which decode checked exists.
+    fn endpoint(&self, index: usize) -> &Endpoint {
+        self.endpoints[index]
+            .as_ref()
+            .expect("endpoint indices are checked at decode")
+            .get()
+    }
+
+    /// The endpoint at `index`, mutably.
+    fn endpoint_mut(&mut self, index: usize) -> &mut Endpoint {
+        self.endpoints[index]
+            .as_mut()
+            .expect("endpoint indices are checked at decode")
+            .get_mut()
     }
 
     /// Reads and checks a message from `slot`'s memory (the decode half of a send).
@@ -409,7 +411,7 @@ impl Kernel {
         if let Some(frames) = bounce {
             self.free_buffers(&frames[..bounce_count]);
         }
-        let caps = self.slots[receiver].caps().ok_or(Error::BadArgument)?;
+        let caps = self.slots[receiver].caps_mut().ok_or(Error::BadArgument)?;
         receive.cap_count = message.caps.len();
         for (i, cap) in message.caps.iter().enumerate() {
             receive.caps[i] = caps.insert(*cap).unwrap_or(usize::MAX);
@@ -487,7 +489,7 @@ impl Kernel {
     /// Unmaps and forgets a region of `slot`.
     pub fn remove_region(&mut self, slot: usize, start: usize, pages: usize) {
         self.unmap_range(slot, start, start + pages * PAGE_BYTES);
-        if let Some(dcb) = self.slots[slot].dcb() {
+        if let Some(dcb) = self.slots[slot].dcb_mut() {
             if let Some(index) = dcb.regions.iter().position(|r| r.start == start) {
                 dcb.regions.swap_remove(index);
             }
@@ -524,7 +526,7 @@ impl Kernel {
             // The receiver waits for a register-sized message: the kinds must match.
             return Err(Error::BadArgument);
         }
-        if let Some(receiver) = ep.receivers.pop_front() {
+        if let Some(receiver) = self.endpoint_mut(endpoint).receivers.pop_front() {
             let receiver = receiver as usize;
             let receive = self.slots[receiver]
                 .dcb()
@@ -536,17 +538,20 @@ impl Kernel {
                     Ok(0)
                 }
                 Err(e) => {
-                    let _ = self.endpoint(endpoint).receivers.push_front(receiver as u8);
+                    let _ = self
+                        .endpoint_mut(endpoint)
+                        .receivers
+                        .push_front(receiver as u8);
                     Err(e)
                 }
             }
         } else {
-            let dcb = self.slots[slot].dcb().ok_or(Error::BadArgument)?;
+            let dcb = self.slots[slot].dcb_mut().ok_or(Error::BadArgument)?;
             dcb.ipc_message = message_address;
             dcb.ipc_receive = receive_address.unwrap_or(0);
             dcb.ipc_calling = receive_address.is_some();
             dcb.ipc_registers = false;
-            let _ = self.endpoint(endpoint).senders.push_back(slot as u8);
+            let _ = self.endpoint_mut(endpoint).senders.push_back(slot as u8);
             self.block_current(Block::Send(endpoint as u8));
             Ok(0)
         }
@@ -557,11 +562,12 @@ impl Kernel {
     fn after_delivery(&mut self, sender: usize, receiver: usize, receive_address: Option<usize>) {
         self.wake_with(receiver, Ok(0));
         if let Some(receive) = receive_address {
-            if let Some(dcb) = self.slots[sender].dcb() {
+            if let Some(dcb) = self.slots[sender].dcb_mut() {
                 dcb.ipc_receive = receive;
             }
-            if let Some(dcb) = self.slots[receiver].dcb() {
-                dcb.reply_to = Some((sender as u8, self.slots[sender].generation));
+            let generation = self.slots[sender].generation;
+            if let Some(dcb) = self.slots[receiver].dcb_mut() {
+                dcb.reply_to = Some((sender as u8, generation));
             }
             if self.current == Some(sender) {
                 self.block_current(Block::Reply);
@@ -609,8 +615,8 @@ impl Kernel {
             caps,
             cap_count: message.caps.len(),
         };
-        let _ = self.endpoint(endpoint).queue.push_back(queued);
-        if let Some(receiver) = self.endpoint(endpoint).receivers.pop_front() {
+        let _ = self.endpoint_mut(endpoint).queue.push_back(queued);
+        if let Some(receiver) = self.endpoint_mut(endpoint).receivers.pop_front() {
             let receiver = receiver as usize;
             let receive = self.slots[receiver]
                 .dcb()
@@ -623,7 +629,7 @@ impl Kernel {
         }
         if let Some(receive) = receive_address {
             // A call in two-stage mode still waits for its reply.
-            if let Some(dcb) = self.slots[slot].dcb() {
+            if let Some(dcb) = self.slots[slot].dcb_mut() {
                 dcb.ipc_receive = receive;
             }
             self.block_current(Block::Reply);
@@ -633,8 +639,9 @@ impl Kernel {
                     .iter()
                     .position(|s| s.ledger == server && s.is_alive())
                 {
-                    if let Some(dcb) = self.slots[server_slot].dcb() {
-                        dcb.reply_to = Some((slot as u8, self.slots[slot].generation));
+                    let generation = self.slots[slot].generation;
+                    if let Some(dcb) = self.slots[server_slot].dcb_mut() {
+                        dcb.reply_to = Some((slot as u8, generation));
                     }
                 }
             }
@@ -665,7 +672,7 @@ impl Kernel {
             buffered: Some(queued.frames),
         };
         self.transfer(None, &message, receiver, receive_address)?;
-        self.endpoint(endpoint).queue.pop_front();
+        self.endpoint_mut(endpoint).queue.pop_front();
         self.free_buffers(&queued.frames[..queued.length.div_ceil(PAGE_BYTES)]);
         Ok(())
     }
@@ -682,7 +689,7 @@ impl Kernel {
                 .deliver_queued(endpoint, slot, receive_address)
                 .map(|_| 0);
         }
-        while let Some(sender) = self.endpoint(endpoint).senders.pop_front() {
+        while let Some(sender) = self.endpoint_mut(endpoint).senders.pop_front() {
             let sender = sender as usize;
             let Some(dcb) = self.slots[sender].dcb() else {
                 continue;
@@ -705,10 +712,11 @@ impl Kernel {
                 Ok(()) => {
                     if calling {
                         self.slots[sender].state = RunState::Blocked(Block::Reply);
-                        if let Some(dcb) = self.slots[slot].dcb() {
-                            dcb.reply_to = Some((sender as u8, self.slots[sender].generation));
+                        let generation = self.slots[sender].generation;
+                        if let Some(dcb) = self.slots[slot].dcb_mut() {
+                            dcb.reply_to = Some((sender as u8, generation));
                         }
-                        if let Some(dcb) = self.slots[sender].dcb() {
+                        if let Some(dcb) = self.slots[sender].dcb_mut() {
                             dcb.ipc_receive = caller_receive;
                         }
                     } else {
@@ -732,11 +740,11 @@ impl Kernel {
         endpoint: usize,
         receive_address: usize,
     ) -> Result<usize, Error> {
-        if let Some(dcb) = self.slots[slot].dcb() {
+        if let Some(dcb) = self.slots[slot].dcb_mut() {
             dcb.ipc_receive = receive_address;
             dcb.ipc_registers = false;
         }
-        let _ = self.endpoint(endpoint).receivers.push_back(slot as u8);
+        let _ = self.endpoint_mut(endpoint).receivers.push_back(slot as u8);
         self.block_current(Block::Recv(endpoint as u8));
         Ok(0)
     }
@@ -751,7 +759,7 @@ impl Kernel {
         if self.slots[caller].generation != generation
             || self.slots[caller].state != RunState::Blocked(Block::Reply)
         {
-            if let Some(dcb) = self.slots[slot].dcb() {
+            if let Some(dcb) = self.slots[slot].dcb_mut() {
                 dcb.reply_to = None;
             }
             return Err(Error::NoCaller);
@@ -763,7 +771,7 @@ impl Kernel {
         let message = self.take_message(slot, message_address)?;
         let receive = self.slots[caller].dcb().map(|d| d.ipc_receive).unwrap_or(0);
         self.transfer(Some(slot), &message, caller, receive)?;
-        if let Some(dcb) = self.slots[slot].dcb() {
+        if let Some(dcb) = self.slots[slot].dcb_mut() {
             dcb.reply_to = None;
         }
         self.wake_with(caller, Ok(0));
@@ -786,22 +794,20 @@ impl Kernel {
             self.frames.free(frame);
             return Err(e.to_abi());
         }
-        // SAFETY: a fresh frame owned by the region table from now on.
-        unsafe {
-            (frame.virt() as *mut RegionObject).write(RegionObject {
-                pages,
-                frames: [None; abi::MAX_SHARED_REGION_PAGES],
-                creator: slot as u8,
-            })
+        let object = RegionObject {
+            pages,
+            frames: [None; abi::MAX_SHARED_REGION_PAGES],
+            creator: slot as u8,
         };
-        self.region_objects[index] = Some(frame);
+        // SAFETY: a fresh frame, owned by the region table from now on.
+        self.region_objects[index] = Some(unsafe { ObjectFrame::new(frame, object) });
         self.region_generations[index] = self.region_generations[index].wrapping_add(1);
         let cap = Capability::Region {
             index: index as u8,
             generation: self.region_generations[index],
         };
         self.slots[slot]
-            .caps()
+            .caps_mut()
             .ok_or(Error::BadCapability)?
             .insert(cap)
     }
@@ -832,8 +838,11 @@ impl Kernel {
         object: usize,
         address: usize,
     ) -> Result<usize, Error> {
-        let region = region_object_at(self.region_objects[object].ok_or(Error::BadCapability)?);
-        let pages = region.pages;
+        let pages = self.region_objects[object]
+            .as_ref()
+            .ok_or(Error::BadCapability)?
+            .get()
+            .pages;
         let end = address
             .checked_add(pages * PAGE_BYTES)
             .ok_or(Error::BadArgument)?;
@@ -853,10 +862,17 @@ impl Kernel {
         )?;
         for page in 0..pages {
             let va = address + page * PAGE_BYTES;
-            let result = match region.frames[page] {
+            let present = self.region_objects[object]
+                .as_ref()
+                .and_then(|region| region.get().frames[page]);
+            let result = match present {
                 None => self
                     .populate(slot, va, UserAccess::ReadWrite)
-                    .map(|frame| region.frames[page] = Some(frame))
+                    .map(|frame| {
+                        if let Some(region) = self.region_objects[object].as_mut() {
+                            region.get_mut().frames[page] = Some(frame);
+                        }
+                    })
                     .map_err(ChargeError::to_abi),
                 Some(frame) => self.share_page(slot, va, frame, UserAccess::ReadWrite, slot),
             };
@@ -870,9 +886,8 @@ impl Kernel {
 
     /// Forgets a frame that was freed (its last mapper left) in every region object.
     pub fn forget_region_frame(&mut self, frame: Frame) {
-        for object in self.region_objects.iter().flatten() {
-            let region = region_object_at(*object);
-            for slot in region.frames.iter_mut() {
+        for object in self.region_objects.iter_mut().flatten() {
+            for slot in object.get_mut().frames.iter_mut() {
                 if *slot == Some(frame) {
                     *slot = None;
                 }
@@ -883,8 +898,8 @@ impl Kernel {
     /// Removes a dying domain from every endpoint queue, fails its pending calls, and frees
     /// the region objects it created.
     pub fn ipc_teardown(&mut self, slot: usize) {
-        for endpoint in self.endpoints.iter().flatten() {
-            let ep = endpoint_at(*endpoint);
+        for endpoint in self.endpoints.iter_mut().flatten() {
+            let ep = endpoint.get_mut();
             for queue in [&mut ep.senders, &mut ep.receivers] {
                 let count = queue.len();
                 for _ in 0..count {
@@ -905,12 +920,16 @@ impl Kernel {
             }
         }
         for index in 0..MAX_REGION_OBJECTS {
-            if let Some(frame) = self.region_objects[index] {
-                if region_object_at(frame).creator as usize == slot {
-                    self.region_objects[index] = None;
-                    self.books.free(frame, &self.frames);
-                    self.frames.free(frame);
-                }
+            let created = self.region_objects[index]
+                .as_ref()
+                .is_some_and(|object| object.get().creator as usize == slot);
+            if let Some(frame) = created
+                .then(|| self.region_objects[index].take())
+                .flatten()
+                .map(ObjectFrame::into_frame)
+            {
+                self.books.free(frame, &self.frames);
+                self.frames.free(frame);
             }
         }
     }
@@ -1002,8 +1021,8 @@ impl Kernel {
         let ep = self.endpoint(endpoint);
         match ep.receivers.front().copied().map(usize::from) {
             Some(receiver) if self.waits_for_registers(receiver) => {
-                ep.receivers.pop_front();
-                if let Some(dcb) = self.slots[receiver].dcb() {
+                self.endpoint_mut(endpoint).receivers.pop_front();
+                if let Some(dcb) = self.slots[receiver].dcb_mut() {
                     dcb.frame.x[1..5].copy_from_slice(&frame.x[1..5]);
                     dcb.reply_to = Some((slot as u8, generation));
                     dcb.ipc_registers = false;
@@ -1013,14 +1032,14 @@ impl Kernel {
             }
             Some(_) => return Err(Error::BadArgument),
             None => {
-                let _ = ep.senders.push_back(slot as u8);
-                if let Some(dcb) = self.slots[slot].dcb() {
+                let _ = self.endpoint_mut(endpoint).senders.push_back(slot as u8);
+                if let Some(dcb) = self.slots[slot].dcb_mut() {
                     dcb.ipc_calling = true;
                 }
                 self.block_current(Block::Send(endpoint as u8));
             }
         }
-        if let Some(dcb) = self.slots[slot].dcb() {
+        if let Some(dcb) = self.slots[slot].dcb_mut() {
             dcb.ipc_registers = true;
         }
         Ok(0)
@@ -1042,11 +1061,11 @@ impl Kernel {
             if waiting && !self.waits_for_registers(caller) {
                 return Err(Error::BadArgument);
             }
-            if let Some(dcb) = self.slots[slot].dcb() {
+            if let Some(dcb) = self.slots[slot].dcb_mut() {
                 dcb.reply_to = None;
             }
             if waiting {
-                if let Some(dcb) = self.slots[caller].dcb() {
+                if let Some(dcb) = self.slots[caller].dcb_mut() {
                     dcb.frame.x[1..5].copy_from_slice(&frame.x[1..5]);
                     dcb.ipc_registers = false;
                 }
@@ -1056,21 +1075,21 @@ impl Kernel {
         let ep = self.endpoint(endpoint);
         match ep.senders.front().copied().map(usize::from) {
             Some(sender) if self.waits_for_registers(sender) => {
-                ep.senders.pop_front();
+                self.endpoint_mut(endpoint).senders.pop_front();
                 let generation = self.slots[sender].generation;
                 if let Some(dcb) = self.slots[sender].dcb() {
                     frame.x[1..5].copy_from_slice(&dcb.frame.x[1..5]);
                 }
                 self.slots[sender].state = RunState::Blocked(Block::Reply);
-                if let Some(dcb) = self.slots[slot].dcb() {
+                if let Some(dcb) = self.slots[slot].dcb_mut() {
                     dcb.reply_to = Some((sender as u8, generation));
                 }
                 Ok(0)
             }
             Some(_) => Err(Error::BadArgument),
             None => {
-                let _ = ep.receivers.push_back(slot as u8);
-                if let Some(dcb) = self.slots[slot].dcb() {
+                let _ = self.endpoint_mut(endpoint).receivers.push_back(slot as u8);
+                if let Some(dcb) = self.slots[slot].dcb_mut() {
                     dcb.ipc_registers = true;
                 }
                 self.block_current(Block::Recv(endpoint as u8));

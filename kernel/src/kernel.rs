@@ -13,6 +13,7 @@ use crate::board::qemu_virt::{gic::Gic, GICC_PA, GICD_PA, VIRTUAL_TIMER_INTID};
 use crate::charge::{Books, ChargeError, ToAbi};
 use crate::domain::{self, Block, Capability, Name, Region, RunState, Slot, MAX_DOMAINS};
 use crate::memory::frames::{Frame, FrameAllocator};
+use crate::memory::object::ObjectFrame;
 use crate::{programs, report, timer};
 use abi::Error;
 use accounting::{DomainState, SetId, StopReason};
@@ -44,9 +45,10 @@ pub struct Kernel {
     /// Free frames in the `start` snapshot: teardown must bring the count back to it.
     start_free_frames: usize,
     /// Endpoint objects, by index.
-    pub endpoints: [Option<Frame>; crate::ipc::MAX_ENDPOINTS],
+    pub endpoints: [Option<ObjectFrame<crate::ipc::Endpoint>>; crate::ipc::MAX_ENDPOINTS],
     /// Shared-memory region objects, by index.
-    pub region_objects: [Option<Frame>; crate::ipc::MAX_REGION_OBJECTS],
+    pub region_objects:
+        [Option<ObjectFrame<crate::ipc::RegionObject>>; crate::ipc::MAX_REGION_OBJECTS],
     /// Bumped when a region-object index is reused, so stale capabilities fail.
     pub region_generations: [u32; crate::ipc::MAX_REGION_OBJECTS],
 }
@@ -121,8 +123,8 @@ impl Kernel {
             config_sets: heapless::Vec::new(),
             conservation_failed: false,
             start_free_frames: 0,
-            endpoints: [None; crate::ipc::MAX_ENDPOINTS],
-            region_objects: [None; crate::ipc::MAX_REGION_OBJECTS],
+            endpoints: [const { None }; crate::ipc::MAX_ENDPOINTS],
+            region_objects: [const { None }; crate::ipc::MAX_REGION_OBJECTS],
             region_generations: [0; crate::ipc::MAX_REGION_OBJECTS],
         }
     };
@@ -225,7 +227,7 @@ impl Kernel {
                     }
                 };
                 let caps = self.slots[slot]
-                    .caps()
+                    .caps_mut()
                     .ok_or(BootError::Message("domain died during boot"))?;
                 caps.insert(capability)
                     .map_err(|_| BootError::Message("too many capabilities"))?;
@@ -309,19 +311,16 @@ impl Kernel {
             return Err(e.to_abi());
         }
         root.zero();
-        domain::init_dcb(dcb_frame, root, program.entry);
-        domain::init_caps(caps_frame);
-        let generation = self.slots[slot].generation.wrapping_add(1);
-        self.slots[slot] = Slot {
-            generation,
-            name: domain_name,
-            ledger,
-            state: RunState::Runnable,
-            reported: DomainState::Running,
-            dcb: Some(dcb_frame),
-            caps: Some(caps_frame),
-            boot_index: None,
+        // SAFETY: both frames were just allocated for this domain and are used for nothing
+        // else until teardown takes them back out of the slot.
+        let (dcb, caps) = unsafe {
+            (
+                ObjectFrame::new(dcb_frame, domain::new_dcb(root, program.entry)),
+                ObjectFrame::new(caps_frame, domain::new_caps()),
+            )
         };
+        let generation = self.slots[slot].generation.wrapping_add(1);
+        self.slots[slot] = Slot::new(generation, domain_name, ledger, dcb, caps);
         mmu::invalidate_asid(asid(slot));
         if let Err(e) = self.load_program(slot, &program) {
             self.teardown(slot, RunState::Stopped(e.stop_reason()));
@@ -398,7 +397,7 @@ impl Kernel {
 
     /// Adds a region to a domain's address space.
     pub fn add_region(&mut self, slot: usize, region: Region) -> Result<(), Error> {
-        let dcb = self.slots[slot].dcb().ok_or(Error::BadArgument)?;
+        let dcb = self.slots[slot].dcb_mut().ok_or(Error::BadArgument)?;
         if dcb
             .regions
             .iter()
@@ -418,32 +417,34 @@ impl Kernel {
     /// Ends a domain: returns every frame and every charge (release policy applies to frames
     /// others still map), wakes its waiters, and records the final state.
     pub fn teardown(&mut self, slot: usize, state: RunState) {
-        let Some(dcb) = self.slots[slot].dcb() else {
+        if !self.slots[slot].is_alive() {
             return;
-        };
+        }
         let ledger = self.slots[slot].ledger;
         self.ipc_teardown(slot);
-        let regions = dcb.regions.clone();
+        let regions = self.slots[slot]
+            .dcb()
+            .map(|dcb| dcb.regions.clone())
+            .unwrap_or_default();
         for region in &regions {
             self.unmap_range(slot, region.start, region.end());
         }
         // Every table, however many: each is freed as the walk leaves it (a level-3 table
         // before the level-2 table that points to it, the root last).
         let (books, frames) = (&mut self.books, &mut self.frames);
-        dcb.tables.for_each_table(|frame| {
-            books.free(frame, frames);
-            frames.free(frame);
-        });
-        let root = dcb.tables.root();
-        self.books.free(root, &self.frames);
-        self.frames.free(root);
+        if let Some(dcb) = self.slots[slot].dcb() {
+            dcb.tables.for_each_table(|frame| {
+                books.free(frame, frames);
+                frames.free(frame);
+            });
+            let root = dcb.tables.root();
+            books.free(root, frames);
+            frames.free(root);
+        }
         if self.fp_owner == Some(slot) {
             self.fp_owner = None;
         }
-        for frame in [self.slots[slot].dcb.take(), self.slots[slot].caps.take()]
-            .into_iter()
-            .flatten()
-        {
+        for frame in self.slots[slot].take_objects().into_iter().flatten() {
             self.books.free(frame, &self.frames);
             self.frames.free(frame);
         }
@@ -467,22 +468,25 @@ impl Kernel {
 
     /// Removes every page in `[start, end)` from a domain's tables and the ledger.
     pub fn unmap_range(&mut self, slot: usize, start: usize, end: usize) {
-        let Some(dcb) = self.slots[slot].dcb() else {
-            return;
-        };
         let ledger = self.slots[slot].ledger;
         let mut pages = heapless::Vec::<(usize, Frame), 64>::new();
         let mut va = start;
         while va < end {
             pages.clear();
             let chunk_end = end.min(va + 64 * PAGE_BYTES);
+            // The chunk's pages leave the tables first, then the ledger (which may free them).
+            let Some(dcb) = self.slots[slot].dcb_mut() else {
+                return;
+            };
             dcb.tables
                 .for_each_page(va, chunk_end, |page_va, descriptor| {
                     let _ = pages.push((page_va, Frame(mmu::descriptor_address(descriptor))));
                 });
-            for &(page_va, frame) in &pages {
+            for &(page_va, _) in &pages {
                 dcb.tables.replace(page_va, 0);
                 mmu::invalidate_user_page(page_va, asid(slot));
+            }
+            for &(_, frame) in &pages {
                 if self.books.unmap(frame, ledger, &self.frames) {
                     self.forget_region_frame(frame);
                     self.frames.free(frame);
@@ -494,7 +498,7 @@ impl Kernel {
 
     /// Makes a blocked domain runnable with `result` in x0.
     pub fn wake(&mut self, slot: usize, result: u64) {
-        if let Some(dcb) = self.slots[slot].dcb() {
+        if let Some(dcb) = self.slots[slot].dcb_mut() {
             dcb.frame.x[0] = result;
             self.slots[slot].state = RunState::Runnable;
             let _ = self.run_queue.push_back(slot as u8);
@@ -526,7 +530,7 @@ impl Kernel {
     /// is left, the run ends.
     pub fn switch(&mut self, frame: &mut TrapFrame) {
         if let Some(current) = self.current.take() {
-            if let Some(dcb) = self.slots[current].dcb() {
+            if let Some(dcb) = self.slots[current].dcb_mut() {
                 dcb.frame.copy_from(frame);
                 if self.slots[current].state == RunState::Runnable {
                     let _ = self.run_queue.push_back(current as u8);
@@ -617,7 +621,7 @@ impl Kernel {
     fn switch_fp(&mut self) {
         let Some(current) = self.current else { return };
         if let Some(owner) = self.fp_owner {
-            if let Some(dcb) = self.slots[owner].dcb() {
+            if let Some(dcb) = self.slots[owner].dcb_mut() {
                 cpu::save_fp(&mut dcb.fp);
             }
         }

@@ -348,7 +348,7 @@ impl Kernel {
                     let size = (length - done).min(chunk.len());
                     // Checked readable by decode; this cannot fail.
                     let _ = self.copy_from_user(slot, address + done, &mut chunk[..size]);
-                    if let Some(dcb) = self.slots[slot].dcb() {
+                    if let Some(dcb) = self.slots[slot].dcb_mut() {
                         crate::console::user_write(
                             &name,
                             &chunk[..size],
@@ -395,7 +395,7 @@ impl Kernel {
             Call::Unmap { address, pages } => {
                 let end = address + pages * PAGE_BYTES;
                 self.unmap_range(slot, address, end);
-                if let Some(dcb) = self.slots[slot].dcb() {
+                if let Some(dcb) = self.slots[slot].dcb_mut() {
                     if let Some(index) = dcb.regions.iter().position(|r| r.contains(address)) {
                         let region = dcb.regions.swap_remove(index);
                         let before = Region {
@@ -433,7 +433,7 @@ impl Kernel {
                     .books
                     .create_set(&name, Some(parent), limit_bytes, &[])
                     .map_err(|e| e.to_abi())?;
-                let caps = self.slots[slot].caps().ok_or(Error::BadCapability)?;
+                let caps = self.slots[slot].caps_mut().ok_or(Error::BadCapability)?;
                 caps.insert(Capability::Set(set))
             }
             Call::SetLimit { set, limit_bytes } => {
@@ -490,7 +490,7 @@ impl Kernel {
             slot: slot as u8,
             generation: self.slots[slot].generation,
         };
-        if let Some(caps) = self.slots[child].caps() {
+        if let Some(caps) = self.slots[child].caps_mut() {
             let _ = caps.insert(creator);
             for cap in passed {
                 let _ = caps.insert(*cap);
@@ -503,7 +503,7 @@ impl Kernel {
             }
         }
         let generation = self.slots[child].generation;
-        let caps = self.slots[slot].caps().ok_or(Error::BadCapability)?;
+        let caps = self.slots[slot].caps_mut().ok_or(Error::BadCapability)?;
         caps.insert(Capability::Domain {
             slot: child as u8,
             generation,

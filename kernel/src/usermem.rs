@@ -10,6 +10,7 @@
 use crate::arch::aarch64::exception::Syndrome;
 use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
 use crate::charge::ChargeError;
+use crate::domain;
 use crate::kernel::{asid, Kernel};
 use crate::memory::frames::Frame;
 use crate::memory::page_table::level3_index;
@@ -37,14 +38,14 @@ impl Kernel {
         va: usize,
         access: UserAccess,
     ) -> Result<Frame, ChargeError> {
-        let dcb = self.slots[slot].dcb().ok_or(ChargeError::Fault)?;
+        let ledger = self.slots[slot].ledger;
+        let dcb = self.slots[slot].dcb_mut().ok_or(ChargeError::Fault)?;
         let missing = dcb.tables.missing_tables(va);
         let mut frames = [Frame(0); 3];
         self.frames
             .allocate_all(&mut frames[..=missing])
             .ok_or(ChargeError::OutOfMemory)?;
         let (page, tables) = (frames[0], &frames[1..=missing]);
-        let ledger = self.slots[slot].ledger;
         if let Err(e) = self
             .books
             .charge_page(ledger, ledger, page, tables, &self.frames)
@@ -74,14 +75,14 @@ impl Kernel {
         access: UserAccess,
         causer: usize,
     ) -> Result<(), Error> {
-        let dcb = self.slots[receiver].dcb().ok_or(Error::BadArgument)?;
+        let (receiver_ledger, causer_ledger) =
+            (self.slots[receiver].ledger, self.slots[causer].ledger);
+        let dcb = self.slots[receiver].dcb_mut().ok_or(Error::BadArgument)?;
         let missing = dcb.tables.missing_tables(va);
         let mut tables = [Frame(0); 2];
         self.frames
             .allocate_all(&mut tables[..missing])
             .ok_or(Error::OutOfMemory)?;
-        let (receiver_ledger, causer_ledger) =
-            (self.slots[receiver].ledger, self.slots[causer].ledger);
         if let Err(e) = self.books.share_page(
             frame,
             receiver_ledger,
@@ -119,13 +120,18 @@ impl Kernel {
         pages: usize,
     ) -> Result<(), Error> {
         const SPAN_PAGES: usize = 512;
-        let (Some(sender_dcb), Some(receiver_dcb)) =
-            (self.slots[sender].dcb(), self.slots[receiver].dcb())
+        let (receiver_ledger, sender_ledger) =
+            (self.slots[receiver].ledger, self.slots[sender].ledger);
+        let Some((sender_slot, receiver_slot)) =
+            domain::pair_mut(&mut self.slots, sender, receiver)
         else {
             return Err(Error::BadArgument);
         };
-        let (receiver_ledger, sender_ledger) =
-            (self.slots[receiver].ledger, self.slots[sender].ledger);
+        let (Some(sender_dcb), Some(receiver_dcb)) =
+            (sender_slot.dcb_mut(), receiver_slot.dcb_mut())
+        else {
+            return Err(Error::BadArgument);
+        };
         // Per span: the positions (page offsets) of the sender's present pages and their
         // ledger indices.
         let mut shared = heapless::Vec::<(usize, Frame), SPAN_PAGES>::new();
@@ -205,9 +211,9 @@ impl Kernel {
     /// Resolves a write to a copy-on-write page: copies it if others still map the frame,
     /// otherwise just restores write access.
     fn break_cow(&mut self, slot: usize, va: usize, descriptor: u64) -> Result<(), ChargeError> {
-        let dcb = self.slots[slot].dcb().ok_or(ChargeError::Fault)?;
-        let original = Frame(mmu::descriptor_address(descriptor));
         let ledger = self.slots[slot].ledger;
+        let dcb = self.slots[slot].dcb_mut().ok_or(ChargeError::Fault)?;
+        let original = Frame(mmu::descriptor_address(descriptor));
         let target = if self.books.mappers(original, &self.frames) > 1 {
             let copy = self.frames.allocate().ok_or(ChargeError::OutOfMemory)?;
             if let Err(e) = self.books.cow_copy(original, copy, ledger, &self.frames) {

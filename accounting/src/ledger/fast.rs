@@ -13,7 +13,7 @@ impl<'a> Ledger<'a> {
     pub(super) fn fast(&self) -> bool {
         #[cfg(feature = "differential")]
         {
-            !self.general_only
+            self.general_only == 0
         }
         #[cfg(not(feature = "differential"))]
         {
@@ -25,7 +25,7 @@ impl<'a> Ledger<'a> {
     /// operation sequences both ways and requires identical snapshots, denials and traces.
     #[cfg(feature = "differential")]
     pub fn set_general_only(&mut self, general_only: bool) {
-        self.general_only = general_only;
+        self.general_only = u8::from(general_only);
     }
 
     /// Reserves a plan of one share (under `cow = writer` or `holder` it charges nothing)

@@ -399,9 +399,10 @@ pub struct Ledger<'a> {
     pub(crate) boot_frames: u64,
     hook: Option<TraceHook>,
     resolved: Resolved,
-    /// With the `differential` feature: every fast path off (see [`fast`]).
+    /// With the `differential` feature: non-zero turns every fast path off (see [`fast`]).
+    /// A `u8`, not a `bool`: no niche (see `tests::the_ledger_offers_no_wide_niche`).
     #[cfg(feature = "differential")]
-    general_only: bool,
+    general_only: u8,
 }
 
 /// A reserved plan: every charge fits; [`Reservation::commit`] applies it and cannot fail.
@@ -440,7 +441,7 @@ impl Ledger<'static> {
             hook: None,
             resolved: Resolved::NONE,
             #[cfg(feature = "differential")]
-            general_only: false,
+            general_only: 0,
         }
     }
 }
@@ -460,7 +461,7 @@ impl<'a> Ledger<'a> {
             hook: None,
             resolved: Resolved::NONE,
             #[cfg(feature = "differential")]
-            general_only: false,
+            general_only: 0,
         };
         ledger.reset(frames, policies);
         ledger

@@ -2,4 +2,5 @@
 //! regions and checked access to user memory.
 
 pub mod frames;
+pub mod object;
 pub mod page_table;

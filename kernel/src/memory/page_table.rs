@@ -21,9 +21,27 @@ pub fn level3_index(va: usize) -> usize {
     index(va, 3)
 }
 
-fn table(frame_pa: usize) -> &'static mut Table {
-    // SAFETY: table frames are RAM pages owned by exactly one PageTables, reached through the
-    // linear map; the kernel is single-threaded with IRQs masked, so no alias is live.
+/// The table in the frame at `frame_pa`, to read.
+///
+/// # Safety
+///
+/// `frame_pa` is a table frame of a [`PageTables`] the caller borrows (shared) for at least
+/// `'t`: every table frame belongs to exactly one `PageTables`, which hands out access only
+/// through its own borrows.
+unsafe fn table<'t>(frame_pa: usize) -> &'t Table {
+    // SAFETY: per the contract, a live table frame reached through the linear map, not
+    // mutably borrowed while the caller's shared borrow lasts.
+    unsafe { &*(mmu::phys_to_virt(frame_pa) as *const Table) }
+}
+
+/// The table in the frame at `frame_pa`, to change.
+///
+/// # Safety
+///
+/// As for [`table`], with the caller's `PageTables` borrowed mutably for `'t` and no other
+/// reference to this table live meanwhile.
+unsafe fn table_mut<'t>(frame_pa: usize) -> &'t mut Table {
+    // SAFETY: per the contract.
     unsafe { &mut *(mmu::phys_to_virt(frame_pa) as *mut Table) }
 }
 
@@ -32,6 +50,11 @@ pub struct PageTables {
     root: Frame,
 }
 
+// SAFETY (for every `table`/`table_mut` call below): the addresses are this `PageTables`'
+// root or tables reached from it through valid table descriptors; they are table frames it
+// alone owns. A shared reference is made only under `&self`, a mutable one only under
+// `&mut self`, and no two references to one table are live at once (each walk steps from a
+// table to a different one).
 impl PageTables {
     /// Tables rooted at `root`, a zeroed frame.
     pub fn new(root: Frame) -> Self {
@@ -43,89 +66,93 @@ impl PageTables {
         self.root
     }
 
-    /// How many table frames mapping `va` would need (0, 1 or 2).
-    pub fn missing_tables(&self, va: usize) -> usize {
-        let l1 = table(self.root.0).0[index(va, 1)];
-        if !is_valid(l1) {
-            return 2;
-        }
-        let l2 = table(descriptor_address(l1)).0[index(va, 2)];
-        usize::from(!is_valid(l2))
-    }
-
-    /// Installs `descriptor` for `va`, taking new tables from `tables` (exactly
-    /// [`missing_tables`](Self::missing_tables) zeroed frames). Returns the old descriptor.
-    pub fn map(&mut self, va: usize, descriptor: u64, tables: &[Frame]) -> u64 {
-        let mut fresh = tables.iter();
-        let l1 = &mut table(self.root.0).0[index(va, 1)];
-        if !is_valid(*l1) {
-            *l1 = table_descriptor(fresh.next().expect("caller provides the level-2 table").0);
-        }
-        let l2 = &mut table(descriptor_address(*l1)).0[index(va, 2)];
-        if !is_valid(*l2) {
-            *l2 = table_descriptor(fresh.next().expect("caller provides the level-3 table").0);
-        }
-        let l3 = &mut table(descriptor_address(*l2)).0[index(va, 3)];
-        core::mem::replace(l3, descriptor)
-    }
-
-    /// The level-3 table covering `va` (512 pages, 2 MiB aligned), if it exists: bulk
-    /// operations over a span read and write its entries directly instead of walking from the
-    /// root for every page. Index it with [`level3_index`].
-    pub fn level3_table(&mut self, va: usize) -> Option<&'static mut Table> {
-        let l1 = table(self.root.0).0[index(va, 1)];
+    /// The valid level-2 descriptor (pointing to a level-3 table) for `va`, if any.
+    fn level2_entry(&self, va: usize) -> Option<u64> {
+        // SAFETY: see the impl.
+        let l1 = unsafe { table(self.root.0) }.0[index(va, 1)];
         if !is_valid(l1) {
             return None;
         }
-        let l2 = table(descriptor_address(l1)).0[index(va, 2)];
-        is_valid(l2).then(|| table(descriptor_address(l2)))
+        // SAFETY: see the impl.
+        let l2 = unsafe { table(descriptor_address(l1)) }.0[index(va, 2)];
+        is_valid(l2).then_some(l2)
+    }
+
+    /// How many table frames mapping `va` would need (0, 1 or 2).
+    pub fn missing_tables(&self, va: usize) -> usize {
+        // SAFETY: see the impl.
+        let l1 = unsafe { table(self.root.0) }.0[index(va, 1)];
+        if !is_valid(l1) {
+            return 2;
+        }
+        usize::from(self.level2_entry(va).is_none())
+    }
+
+    /// Installs `descriptor` for `va`, taking new tables from `tables` (exactly
+    /// [`missing_tables`](Self::missing_tables) zeroed frames, which become this space's
+    /// own). Returns the old descriptor.
+    pub fn map(&mut self, va: usize, descriptor: u64, tables: &[Frame]) -> u64 {
+        let mut fresh = tables.iter();
+        // SAFETY: see the impl; the fresh tables are handed over by the caller.
+        let l1 = &mut unsafe { table_mut(self.root.0) }.0[index(va, 1)];
+        if !is_valid(*l1) {
+            *l1 = table_descriptor(fresh.next().expect("caller provides the level-2 table").0);
+        }
+        // SAFETY: see the impl (a different frame from the root).
+        let l2 = &mut unsafe { table_mut(descriptor_address(*l1)) }.0[index(va, 2)];
+        if !is_valid(*l2) {
+            *l2 = table_descriptor(fresh.next().expect("caller provides the level-3 table").0);
+        }
+        // SAFETY: see the impl (a level-3 table, different from both).
+        let l3 = &mut unsafe { table_mut(descriptor_address(*l2)) }.0[index(va, 3)];
+        core::mem::replace(l3, descriptor)
+    }
+
+    /// The level-3 table covering `va` (512 pages, 2 MiB aligned), if it exists, for as long as
+    /// this space is borrowed: bulk operations over a span read and write its entries directly
+    /// instead of walking from the root for every page. Index it with [`level3_index`].
+    pub fn level3_table(&mut self, va: usize) -> Option<&mut Table> {
+        let l2 = self.level2_entry(va)?;
+        // SAFETY: see the impl; the result borrows `self` mutably.
+        Some(unsafe { table_mut(descriptor_address(l2)) })
     }
 
     /// The level-3 descriptor for `va`, if its tables exist and it is valid.
     pub fn lookup(&self, va: usize) -> Option<u64> {
-        let l1 = table(self.root.0).0[index(va, 1)];
-        if !is_valid(l1) {
-            return None;
-        }
-        let l2 = table(descriptor_address(l1)).0[index(va, 2)];
-        if !is_valid(l2) {
-            return None;
-        }
-        let l3 = table(descriptor_address(l2)).0[index(va, 3)];
+        let l2 = self.level2_entry(va)?;
+        // SAFETY: see the impl.
+        let l3 = unsafe { table(descriptor_address(l2)) }.0[index(va, 3)];
         is_valid(l3).then_some(l3)
     }
 
     /// Replaces the descriptor of a mapped page; returns the old one (0 when none).
     pub fn replace(&mut self, va: usize, descriptor: u64) -> u64 {
-        let l1 = table(self.root.0).0[index(va, 1)];
-        if !is_valid(l1) {
+        let Some(l2) = self.level2_entry(va) else {
             return 0;
-        }
-        let l2 = table(descriptor_address(l1)).0[index(va, 2)];
-        if !is_valid(l2) {
-            return 0;
-        }
-        core::mem::replace(
-            &mut table(descriptor_address(l2)).0[index(va, 3)],
-            descriptor,
-        )
+        };
+        // SAFETY: see the impl.
+        let l3 = &mut unsafe { table_mut(descriptor_address(l2)) }.0[index(va, 3)];
+        core::mem::replace(l3, descriptor)
     }
 
     /// Calls `f(va, descriptor)` for every valid page in `[start, end)`, skipping absent tables.
     pub fn for_each_page(&self, start: usize, end: usize, mut f: impl FnMut(usize, u64)) {
         let mut va = start;
         while va < end {
-            let l1 = table(self.root.0).0[index(va, 1)];
+            // SAFETY: see the impl.
+            let l1 = unsafe { table(self.root.0) }.0[index(va, 1)];
             if !is_valid(l1) {
                 va = (va | ((1 << 30) - 1)) + 1;
                 continue;
             }
-            let l2 = table(descriptor_address(l1)).0[index(va, 2)];
+            // SAFETY: see the impl.
+            let l2 = unsafe { table(descriptor_address(l1)) }.0[index(va, 2)];
             if !is_valid(l2) {
                 va = (va | ((1 << 21) - 1)) + 1;
                 continue;
             }
-            let l3 = table(descriptor_address(l2)).0[index(va, 3)];
+            // SAFETY: see the impl.
+            let l3 = unsafe { table(descriptor_address(l2)) }.0[index(va, 3)];
             if is_valid(l3) {
                 f(va, l3);
             }
@@ -133,14 +160,19 @@ impl PageTables {
         }
     }
 
-    /// Calls `f(frame)` for every level-2 and level-3 table frame (not the root).
+    /// Calls `f(frame)` for every level-2 and level-3 table frame (not the root), each after
+    /// the walk has read it for the last time, so `f` may free it (teardown does).
     pub fn for_each_table(&self, mut f: impl FnMut(Frame)) {
-        for &l1 in table(self.root.0).0.iter() {
+        for index1 in 0..ENTRIES {
+            // SAFETY: see the impl; the reference is dropped before `f` runs.
+            let l1 = unsafe { table(self.root.0) }.0[index1];
             if !is_valid(l1) {
                 continue;
             }
             let l2_table = descriptor_address(l1);
-            for &l2 in table(l2_table).0.iter() {
+            for index2 in 0..ENTRIES {
+                // SAFETY: see the impl; the reference is dropped before `f` runs.
+                let l2 = unsafe { table(l2_table) }.0[index2];
                 if is_valid(l2) {
                     f(Frame(descriptor_address(l2)));
                 }

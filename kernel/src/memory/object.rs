@@ -1,0 +1,59 @@
+//! A kernel object in a frame of its own: the one owner of that frame's contents.
+//!
+//! Control blocks, capability tables, endpoints and region objects each live in a frame that is
+//! charged `kernel`. An [`ObjectFrame<T>`] is the only way to reach such an object: it is
+//! created once per frame (an `unsafe` constructor whose caller promises the frame is fresh and
+//! used for nothing else), it is neither `Copy` nor `Clone`, and it hands out `&T` through `&self`
+//! and `&mut T` through `&mut self`, so the borrow checker sees every access and no two live
+//! mutable references to one object can exist. Giving the frame back ([`ObjectFrame::into_frame`])
+//! consumes the handle.
+
+use core::marker::PhantomData;
+
+use super::frames::Frame;
+use crate::arch::aarch64::mmu::PAGE_BYTES;
+
+/// The object of type `T` stored in a frame; owns the frame's contents.
+pub struct ObjectFrame<T> {
+    frame: Frame,
+    _object: PhantomData<T>,
+}
+
+impl<T> ObjectFrame<T> {
+    /// Writes `value` into `frame` and takes ownership of it.
+    ///
+    /// # Safety
+    ///
+    /// `frame` is a RAM frame reached through the linear map that the caller owns and that
+    /// nothing else reads or writes until [`into_frame`](Self::into_frame) gives it back; no
+    /// other `ObjectFrame` is ever made for it meanwhile.
+    pub unsafe fn new(frame: Frame, value: T) -> Self {
+        const { assert!(core::mem::size_of::<T>() <= PAGE_BYTES) };
+        const { assert!(core::mem::align_of::<T>() <= PAGE_BYTES) };
+        // SAFETY: the caller owns the page-aligned frame (so aligned for T, which fits in it).
+        unsafe { (frame.virt() as *mut T).write(value) };
+        ObjectFrame {
+            frame,
+            _object: PhantomData,
+        }
+    }
+
+    /// The object.
+    pub fn get(&self) -> &T {
+        // SAFETY: `new` initialised the frame with a T that this handle alone owns; the shared
+        // borrow of the handle rules out a mutable one for as long as the reference lives.
+        unsafe { &*(self.frame.virt() as *const T) }
+    }
+
+    /// The object, mutably.
+    pub fn get_mut(&mut self) -> &mut T {
+        // SAFETY: as for `get`; the mutable borrow of the (unique) handle makes this the only
+        // reference to the object while it lives.
+        unsafe { &mut *(self.frame.virt() as *mut T) }
+    }
+
+    /// Gives the frame back; the object is gone (its types own no other resources).
+    pub fn into_frame(self) -> Frame {
+        self.frame
+    }
+}
