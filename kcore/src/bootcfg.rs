@@ -35,7 +35,7 @@ use crate::limits::{
 pub const FORMAT_VERSION: u32 = 1;
 
 /// A name of a set, domain, endpoint, program or argument.
-pub type Name = String<NAME_MAX_BYTES>;
+pub use accounting::Name;
 
 /// The built-in kernel reserve set: no config declares it and no domain may hold it.
 pub const KERNEL_SET: &str = "kernel";
