@@ -16,7 +16,8 @@ pub enum Syscall {
     Exit = 1,
     /// `yield()`: give up the rest of the time slice.
     Yield = 2,
-    /// `wait(domain_cap)`: block until that domain has exited; returns its exit code.
+    /// `wait(domain_cap)`: block until that domain has ended; returns its exit code (as 32
+    /// bits), or [`WAIT_STOPPED`] if the kernel stopped it.
     Wait = 3,
     /// `map(va, pages, flags)`: reserve a demand-zero anonymous region.
     Map = 4,
@@ -193,6 +194,11 @@ impl Error {
         }
     }
 }
+
+/// What `wait` returns for a domain the kernel stopped (over its limit, out of memory, a
+/// fault, a deadlock); an exited domain's code comes back as its 32 bits (`0..=u32::MAX`), so
+/// the two never meet and neither reads as an error.
+pub const WAIT_STOPPED: usize = 1 << 32;
 
 /// `limit_bytes` meaning "no limit".
 pub const NO_LIMIT: usize = usize::MAX;

@@ -43,6 +43,9 @@ const MESSAGE_FRAMES: usize = MAX_MESSAGE_BYTES / PAGE_BYTES;
 #[derive(Clone, Copy)]
 pub struct Queued {
     sender: DomainId,
+    /// For a `call`: the caller (slot, generation) that waits for the reply to this message;
+    /// the receiver that takes the message answers it.
+    caller: Option<(u8, u32)>,
     length: usize,
     frames: [Frame; MESSAGE_FRAMES],
     caps: [Capability; MAX_MESSAGE_CAPS],
@@ -564,6 +567,9 @@ impl Kernel {
         if let Some(receive) = receive_address {
             if let Some(dcb) = self.slots[sender].dcb_mut() {
                 dcb.ipc_receive = receive;
+                // It waits for a reply through memory descriptors, whatever it waited for
+                // before (a register call that ended in an error leaves the flag set).
+                dcb.ipc_registers = false;
             }
             let generation = self.slots[sender].generation;
             if let Some(dcb) = self.slots[receiver].dcb_mut() {
@@ -608,8 +614,10 @@ impl Kernel {
         message.buffered = Some(frames);
         let mut caps = [Capability::Empty; MAX_MESSAGE_CAPS];
         caps[..message.caps.len()].copy_from_slice(&message.caps);
+        let caller = receive_address.map(|_| (slot as u8, self.slots[slot].generation));
         let queued = Queued {
             sender: message.sender,
+            caller,
             length: message.length,
             frames,
             caps,
@@ -628,23 +636,12 @@ impl Kernel {
             }
         }
         if let Some(receive) = receive_address {
-            // A call in two-stage mode still waits for its reply.
+            // A call in two-stage mode still waits for its reply (through memory descriptors).
             if let Some(dcb) = self.slots[slot].dcb_mut() {
                 dcb.ipc_receive = receive;
+                dcb.ipc_registers = false;
             }
             self.block_current(Block::Reply);
-            if let Some(server) = self.endpoint(endpoint).owner {
-                if let Some(server_slot) = self
-                    .slots
-                    .iter()
-                    .position(|s| s.ledger == server && s.is_alive())
-                {
-                    let generation = self.slots[slot].generation;
-                    if let Some(dcb) = self.slots[server_slot].dcb_mut() {
-                        dcb.reply_to = Some((slot as u8, generation));
-                    }
-                }
-            }
         }
         Ok(0)
     }
@@ -673,6 +670,12 @@ impl Kernel {
         };
         self.transfer(None, &message, receiver, receive_address)?;
         self.endpoint_mut(endpoint).queue.pop_front();
+        if let Some(caller) = queued.caller {
+            // The receiver of a queued call answers that caller (and no other).
+            if let Some(dcb) = self.slots[receiver].dcb_mut() {
+                dcb.reply_to = Some(caller);
+            }
+        }
         self.free_buffers(&queued.frames[..queued.length.div_ceil(PAGE_BYTES)]);
         Ok(())
     }
@@ -695,7 +698,11 @@ impl Kernel {
                 continue;
             };
             if dcb.ipc_registers {
-                // A register-sized call cannot be received into memory descriptors.
+                // A register-sized call cannot be received into memory descriptors: it ends
+                // with an error, and with it its register-sized wait.
+                if let Some(dcb) = self.slots[sender].dcb_mut() {
+                    dcb.ipc_registers = false;
+                }
                 self.wake_with(sender, Err(Error::BadArgument));
                 continue;
             }
@@ -757,7 +764,7 @@ impl Kernel {
             .ok_or(Error::NoCaller)?;
         let caller = caller as usize;
         if self.slots[caller].generation != generation
-            || self.slots[caller].state != RunState::Blocked(Block::Reply)
+            || !matches!(self.slots[caller].state, RunState::Blocked(Block::Reply))
         {
             if let Some(dcb) = self.slots[slot].dcb_mut() {
                 dcb.reply_to = None;
@@ -914,7 +921,7 @@ impl Kernel {
         if let Some((caller, generation)) = self.slots[slot].dcb().and_then(|d| d.reply_to) {
             let caller = caller as usize;
             if self.slots[caller].generation == generation
-                && self.slots[caller].state == RunState::Blocked(Block::Reply)
+                && matches!(self.slots[caller].state, RunState::Blocked(Block::Reply))
             {
                 self.wake_with(caller, Err(Error::PeerGone));
             }
@@ -1057,7 +1064,7 @@ impl Kernel {
         if let Some((caller, generation)) = self.slots[slot].dcb().and_then(|d| d.reply_to) {
             let caller = caller as usize;
             let waiting = self.slots[caller].generation == generation
-                && self.slots[caller].state == RunState::Blocked(Block::Reply);
+                && matches!(self.slots[caller].state, RunState::Blocked(Block::Reply));
             if waiting && !self.waits_for_registers(caller) {
                 return Err(Error::BadArgument);
             }
@@ -1072,6 +1079,17 @@ impl Kernel {
                 self.wake(caller, 0);
             }
         }
+        self.receive_registers(slot, endpoint, frame)
+    }
+
+    /// The receiving half of `reply_recv_registers`: the next register call from the endpoint,
+    /// its words into x1..x4, or a wait for one.
+    fn receive_registers(
+        &mut self,
+        slot: usize,
+        endpoint: usize,
+        frame: &mut TrapFrame,
+    ) -> Result<usize, Error> {
         let ep = self.endpoint(endpoint);
         match ep.senders.front().copied().map(usize::from) {
             Some(sender) if self.waits_for_registers(sender) => {
@@ -1086,7 +1104,10 @@ impl Kernel {
                 }
                 Ok(0)
             }
-            Some(_) => Err(Error::BadArgument),
+            Some(_) => {
+                self.bounce_memory_senders(endpoint);
+                self.receive_registers(slot, endpoint, frame)
+            }
             None => {
                 let _ = self.endpoint_mut(endpoint).receivers.push_back(slot as u8);
                 if let Some(dcb) = self.slots[slot].dcb_mut() {
@@ -1095,6 +1116,22 @@ impl Kernel {
                 self.block_current(Block::Recv(endpoint as u8));
                 Ok(0)
             }
+        }
+    }
+
+    /// Senders with memory descriptors at the front of `endpoint`, where a register receiver
+    /// waits, cannot be received in registers: each learns so (as `recv` bounces register
+    /// calls) until a register call or nothing is first.
+    #[cold]
+    #[inline(never)]
+    fn bounce_memory_senders(&mut self, endpoint: usize) {
+        while let Some(sender) = self.endpoint(endpoint).senders.front().copied() {
+            let sender = usize::from(sender);
+            if self.waits_for_registers(sender) {
+                break;
+            }
+            self.endpoint_mut(endpoint).senders.pop_front();
+            self.wake_with(sender, Err(Error::BadArgument));
         }
     }
 }

@@ -455,8 +455,8 @@ impl Kernel {
             _ => self.books.domain_state(ledger, report_state(state)),
         }
         let code = match state {
-            RunState::Exited(code) => code as u64,
-            _ => (-1i64) as u64,
+            RunState::Exited(code) => u64::from(code as u32),
+            _ => abi::WAIT_STOPPED as u64,
         };
         for waiter in 0..MAX_DOMAINS {
             if self.slots[waiter].state == RunState::Blocked(Block::Wait(slot as u8)) {
@@ -532,7 +532,7 @@ impl Kernel {
         if let Some(current) = self.current.take() {
             if let Some(dcb) = self.slots[current].dcb_mut() {
                 dcb.frame.copy_from(frame);
-                if self.slots[current].state == RunState::Runnable {
+                if matches!(self.slots[current].state, RunState::Runnable) {
                     let _ = self.run_queue.push_back(current as u8);
                 }
             }
@@ -543,7 +543,7 @@ impl Kernel {
                 let Some(dcb) = self.slots[next].dcb() else {
                     continue;
                 };
-                if self.slots[next].state != RunState::Runnable {
+                if !matches!(self.slots[next].state, RunState::Runnable) {
                     continue;
                 }
                 frame.copy_from(&dcb.frame);
@@ -679,7 +679,7 @@ pub fn user_exception(frame: &mut TrapFrame, syndrome: Syndrome, fault_address: 
     }
     let runnable = k
         .current
-        .map(|s| k.slots[s].state == RunState::Runnable && k.slots[s].is_alive())
+        .map(|s| matches!(k.slots[s].state, RunState::Runnable) && k.slots[s].is_alive())
         .unwrap_or(false);
     if !runnable {
         k.switch(frame);

@@ -371,7 +371,7 @@ impl Kernel {
             }
             Call::Wait { slot: target } => match self.slots[target].state {
                 RunState::Exited(code) => Ok(code as u32 as usize),
-                RunState::Stopped(_) => Ok(usize::MAX),
+                RunState::Stopped(_) => Ok(abi::WAIT_STOPPED),
                 _ => {
                     self.block_current(Block::Wait(target as u8));
                     Ok(0)

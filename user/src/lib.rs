@@ -119,9 +119,25 @@ pub fn yield_now() {
     syscall(Syscall::Yield, [0; 6]);
 }
 
-/// Blocks until the domain behind capability `domain_cap` exits; returns its exit code.
-pub fn wait(domain_cap: usize) -> Result<i32, Error> {
-    call(Syscall::Wait, [domain_cap, 0, 0, 0, 0, 0]).map(|code| code as i32)
+/// Blocks until the domain behind capability `domain_cap` has ended: exited with a code, or
+/// stopped by the kernel.
+pub fn wait(domain_cap: usize) -> Result<Waited, Error> {
+    call(Syscall::Wait, [domain_cap, 0, 0, 0, 0, 0]).map(|value| {
+        if value == abi::WAIT_STOPPED {
+            Waited::Stopped
+        } else {
+            Waited::Exited(value as u32 as i32)
+        }
+    })
+}
+
+/// How a domain that `wait` waited for ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waited {
+    /// It called `exit` with this code.
+    Exited(i32),
+    /// The kernel stopped it (the report says why).
+    Stopped,
 }
 
 /// Reserves `pages` demand-zero pages at `address` (writable when `flags` has MAP_WRITE).

@@ -5,7 +5,9 @@
 #![no_std]
 #![no_main]
 
-use user::{check, instructions, map, print_bench, println, spawn, wait, SharedRegion, MAP_WRITE};
+use user::{
+    check, instructions, map, print_bench, println, spawn, wait, SharedRegion, Waited, MAP_WRITE,
+};
 
 /// The shared region (also known to bench_fork_child).
 const REGION: usize = 0x2000_0000;
@@ -24,7 +26,12 @@ fn timed_spawn(name: &str, regions: &[SharedRegion]) -> i64 {
         }
     };
     let code = wait(child);
-    check!(code == Ok(0), "child {} exit code {:?}", name, code);
+    check!(
+        code == Ok(Waited::Exited(0)),
+        "child {} exit code {:?}",
+        name,
+        code
+    );
     taken
 }
 

@@ -4,7 +4,7 @@
 #![no_std]
 #![no_main]
 
-use user::{check, map, println, spawn, wait, SharedRegion, MAP_WRITE};
+use user::{check, map, println, spawn, wait, SharedRegion, Waited, MAP_WRITE};
 
 /// The shared region (also known to cow_child).
 const REGION: usize = 0x2000_0000;
@@ -29,7 +29,7 @@ fn main() -> i32 {
         }
     };
     let code = wait(child);
-    check!(code == Ok(0), "child exit code {:?}", code);
+    check!(code == Ok(Waited::Exited(0)), "child exit code {:?}", code);
     for page in 0..PAGES {
         // SAFETY: mapped above; the parent's view must be unchanged by the child.
         let value = unsafe { ((REGION + page * 4096) as *const u64).read_volatile() };

@@ -4,7 +4,7 @@
 #![no_std]
 #![no_main]
 
-use user::{check, map, send, wait, Message, SharedRegion, MAP_WRITE};
+use user::{check, map, send, wait, Message, SharedRegion, Waited, MAP_WRITE};
 
 const REGION: usize = 0x2000_0000;
 const PAGES: usize = 32;
@@ -23,7 +23,10 @@ fn main() -> i32 {
     };
     message.region_count = 1;
     check!(send(0, &message).is_ok(), "send");
-    check!(wait(1) == Ok(0), "receiver did not exit cleanly");
+    check!(
+        wait(1) == Ok(Waited::Exited(0)),
+        "receiver did not exit cleanly"
+    );
     for page in 0..PAGES {
         // SAFETY: our own mapping, unchanged by the receiver's writes.
         let value = unsafe { ((REGION + page * 4096) as *const u64).read_volatile() };

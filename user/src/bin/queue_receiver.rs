@@ -4,11 +4,14 @@
 #![no_std]
 #![no_main]
 
-use user::{check, receive_into, recv, snapshot, wait};
+use user::{check, receive_into, recv, snapshot, wait, Waited};
 
 #[no_mangle]
 fn main() -> i32 {
-    check!(wait(1) == Ok(0), "sender did not exit cleanly");
+    check!(
+        wait(1) == Ok(Waited::Exited(0)),
+        "sender did not exit cleanly"
+    );
     let mut buffer = [0u8; 8192];
     for message in 0..6 {
         let mut receive = receive_into(&mut buffer);

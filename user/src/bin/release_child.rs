@@ -4,14 +4,17 @@
 #![no_std]
 #![no_main]
 
-use user::{check, snapshot, wait};
+use user::{check, snapshot, wait, Waited};
 
 const REGION: usize = 0x2000_0000;
 const PAGES: usize = 64;
 
 #[no_mangle]
 fn main() -> i32 {
-    check!(wait(0) == Ok(0), "parent did not exit cleanly");
+    check!(
+        wait(0) == Ok(Waited::Exited(0)),
+        "parent did not exit cleanly"
+    );
     for page in 0..PAGES {
         // SAFETY: shared with us at spawn; the parent is gone, so we are the only mapper.
         let value = unsafe { ((REGION + page * 4096) as *const u64).read_volatile() };

@@ -7,7 +7,7 @@
 #![no_main]
 
 use user::{
-    check, map, println, receive_into, recv, spawn_with_caps, wait, SharedRegion, MAP_WRITE,
+    check, map, println, receive_into, recv, spawn_with_caps, wait, SharedRegion, Waited, MAP_WRITE,
 };
 
 const REGION: usize = 0x2000_0000;
@@ -33,7 +33,10 @@ fn main() -> i32 {
         &[1],
     );
     check!(child.is_ok(), "spawn: {:?}", child);
-    check!(wait(child.unwrap_or(0)) == Ok(0), "child failed");
+    check!(
+        wait(child.unwrap_or(0)) == Ok(Waited::Exited(0)),
+        "child failed"
+    );
     let mut buffer = [0u8; 4096];
     let mut receive = receive_into(&mut buffer);
     check!(recv(1, &mut receive).is_ok(), "recv");
