@@ -101,6 +101,47 @@ pub struct Candidates {
     pub surviving: Option<SetId>,
 }
 
+/// How many bytes of the event's kind each candidate set could still be charged before one of
+/// its limits or sub-limits, or an ancestor's, is reached ([`Headroom::UNLIMITED`]: no limit
+/// on the way, or the role does not apply). Filled in only for a policy whose
+/// [`Policy::needs_headroom`] says so (the others see `Headroom::UNKNOWN`, all unlimited).
+/// Plain words, no `Option`s: events are built on hot paths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Headroom {
+    /// Of the holder's set.
+    pub holder: u64,
+    /// Of the writer's set.
+    pub writer: u64,
+    /// Of the sender's set.
+    pub sender: u64,
+    /// Of the receiver's set.
+    pub receiver: u64,
+}
+
+impl Headroom {
+    /// No limit.
+    pub const UNLIMITED: u64 = u64::MAX;
+
+    /// Nothing computed: every role unlimited.
+    pub const UNKNOWN: Headroom = Headroom {
+        holder: Headroom::UNLIMITED,
+        writer: Headroom::UNLIMITED,
+        sender: Headroom::UNLIMITED,
+        receiver: Headroom::UNLIMITED,
+    };
+
+    /// Whether `room` (one of the fields) takes `bytes` more.
+    pub fn fits(room: u64, bytes: u64) -> bool {
+        room >= bytes
+    }
+}
+
+impl Default for Headroom {
+    fn default() -> Self {
+        Headroom::UNKNOWN
+    }
+}
+
 /// A charge event: what happened, in which frame kind, who caused it, and who could pay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ChargeEvent {
@@ -112,6 +153,10 @@ pub struct ChargeEvent {
     pub causer: Option<DomainId>,
     /// The candidate payers.
     pub candidates: Candidates,
+    /// How many domains map the frame now (for a share or a copy; 0 for a new frame).
+    pub sharers: u32,
+    /// Each candidate's room under its limits (see [`Headroom`]).
+    pub headroom: Headroom,
 }
 
 /// A policy's answer: the role whose charge set pays (or what happens to a charge).
@@ -168,6 +213,11 @@ pub trait Policy: Sync {
     fn name(&self) -> &'static str;
     /// Decides who pays for `event`.
     fn decide(&self, event: &ChargeEvent) -> Decision;
+    /// Whether [`decide`](Self::decide) looks at [`ChargeEvent::headroom`] (the ledger then
+    /// computes it: one walk up each candidate's ancestors). Default: no.
+    fn needs_headroom(&self) -> bool {
+        false
+    }
 }
 
 /// The four policies a ledger runs under, one per config key.

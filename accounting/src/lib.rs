@@ -184,7 +184,9 @@ pub mod trace;
 mod tests;
 
 pub use error::{Denial, Error};
-pub use event::{Candidates, ChargeEvent, Decision, EventKind, Policies, Policy, PolicyKey};
+pub use event::{
+    Candidates, ChargeEvent, Decision, EventKind, Headroom, Policies, Policy, PolicyKey,
+};
 pub use frame::{FrameEntry, FrameUse};
 pub use ids::*;
 pub use ledger::{FrameState, Ledger, Reservation, Unmapped};

@@ -6,8 +6,8 @@
 //!
 //! | key | values (first is the default) |
 //! |---|---|
-//! | `cow` | `writer`, `holder`, `split` |
-//! | `msgbuf` | `sender`, `receiver`, `split`, `kernel` |
+//! | `cow` | `writer`, `holder`, `split`, `holder-else-writer` |
+//! | `msgbuf` | `sender`, `receiver`, `split`, `kernel`, `receiver-else-sender` |
 //! | `pagetable` | `owner`, `causer` |
 //! | `release` | `migrate`, `stay` |
 //!
@@ -29,10 +29,12 @@ use accounting::{Policy, PolicyKey};
 use core::fmt;
 
 pub mod cow_holder;
+pub mod cow_holder_else_writer;
 pub mod cow_split;
 pub mod cow_writer;
 pub mod msgbuf_kernel;
 pub mod msgbuf_receiver;
+pub mod msgbuf_receiver_else_sender;
 pub mod msgbuf_sender;
 pub mod msgbuf_split;
 pub mod pagetable_causer;
@@ -53,6 +55,10 @@ pub const COW: &[Entry] = &[
     (cow_writer::NAME, &cow_writer::POLICY),
     (cow_holder::NAME, &cow_holder::POLICY),
     (cow_split::NAME, &cow_split::POLICY),
+    (
+        cow_holder_else_writer::NAME,
+        &cow_holder_else_writer::POLICY,
+    ),
 ];
 
 /// `msgbuf` policies, default first.
@@ -61,6 +67,10 @@ pub const MSGBUF: &[Entry] = &[
     (msgbuf_receiver::NAME, &msgbuf_receiver::POLICY),
     (msgbuf_split::NAME, &msgbuf_split::POLICY),
     (msgbuf_kernel::NAME, &msgbuf_kernel::POLICY),
+    (
+        msgbuf_receiver_else_sender::NAME,
+        &msgbuf_receiver_else_sender::POLICY,
+    ),
 ];
 
 /// `pagetable` policies, default first.
@@ -286,7 +296,7 @@ mod tests {
         let failure = lookup("cow", "foo").unwrap_err();
         assert_eq!(
             failure.to_string(),
-            "unknown cow policy \"foo\"; valid: writer, holder, split"
+            "unknown cow policy \"foo\"; valid: writer, holder, split, holder-else-writer"
         );
         let failure = lookup("colour", "red").unwrap_err();
         assert_eq!(

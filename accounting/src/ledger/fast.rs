@@ -218,6 +218,8 @@ impl<'a> Ledger<'a> {
                 creator: Some(set),
                 ..Candidates::default()
             },
+            sharers: 0,
+            headroom: Headroom::UNKNOWN,
         };
         let splits = match self.policies.cow.decide(&event) {
             Decision::Split => true,
@@ -428,6 +430,8 @@ impl<'a> Ledger<'a> {
                 surviving: Some(other.set),
                 ..Candidates::default()
             },
+            sharers: 0,
+            headroom: Headroom::UNKNOWN,
         };
         // Whole: the payer's 4096 bytes move; split: a half (and the survivor pays it all).
         let moved = slot_bytes(split, 2, position);

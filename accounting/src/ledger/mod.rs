@@ -27,7 +27,9 @@
 //! [`storage`] frame entries, sharer lists and counters; [`audit`] the full recount.
 
 use crate::error::{Denial, Error};
-use crate::event::{Candidates, ChargeEvent, Decision, EventKind, Policies, Policy, PolicyKey};
+use crate::event::{
+    Candidates, ChargeEvent, Decision, EventKind, Headroom, Policies, Policy, PolicyKey,
+};
 use crate::frame::{FrameEntry, FrameUse, NO_DOMAIN};
 use crate::ids::{
     split_share_bytes, valid_name, DomainId, FrameIndex, Kind, Name, SetId, FRAME_BYTES, MAX_DEPTH,

@@ -4,6 +4,47 @@
 use super::*;
 
 impl<'a> Ledger<'a> {
+    /// The headroom of the holder, writer, sender and receiver sets given (out of line: only
+    /// policies that ask pay for it).
+    #[inline(never)]
+    fn headrooms(
+        &self,
+        kind: Kind,
+        [holder, writer, sender, receiver]: [Option<SetId>; 4],
+    ) -> Headroom {
+        let room =
+            |set: Option<SetId>| set.map_or(Headroom::UNLIMITED, |set| self.headroom(set, kind));
+        Headroom {
+            holder: room(holder),
+            writer: room(writer),
+            sender: room(sender),
+            receiver: room(receiver),
+        }
+    }
+
+    /// How many more bytes of `kind` `set` could be charged before its limit or sub-limit, or
+    /// an ancestor's, is reached; [`Headroom::UNLIMITED`] when nothing on the way limits it.
+    pub(super) fn headroom(&self, set: SetId, kind: Kind) -> u64 {
+        let mut room = Headroom::UNLIMITED;
+        let mut cursor = Some(set);
+        while let Some(id) = cursor {
+            let Some(set) = self.sets.get(id.index()) else {
+                break;
+            };
+            let limits = [
+                set.kind_limit_bytes[kind.index()]
+                    .map(|limit| limit.saturating_sub(set.subtree[kind.index()])),
+                set.limit_bytes
+                    .map(|limit| limit.saturating_sub(set.subtree_bytes)),
+            ];
+            for here in limits.into_iter().flatten() {
+                room = room.min(here);
+            }
+            cursor = set.parent;
+        }
+        room
+    }
+
     pub(super) fn page_table_payer(
         &self,
         owner: DomainId,
@@ -20,6 +61,8 @@ impl<'a> Ledger<'a> {
                 creator: Some(causer_set),
                 ..Candidates::default()
             },
+            sharers: 0,
+            headroom: Headroom::UNKNOWN,
         };
         match self.policies.pagetable.decide(&event) {
             Decision::Owner => Ok(owner_set),
@@ -36,6 +79,14 @@ impl<'a> Ledger<'a> {
     ) -> Result<(bool, SlotList), Error> {
         let sender_set = self.domain_set(sender)?;
         let receiver_set = self.domain_set(receiver)?;
+        let headroom = if self.policies.msgbuf.needs_headroom() {
+            self.headrooms(
+                Kind::Msgbuf,
+                [None, None, Some(sender_set), Some(receiver_set)],
+            )
+        } else {
+            Headroom::UNKNOWN
+        };
         let event = ChargeEvent {
             what: EventKind::Msgbuf,
             kind: Kind::Msgbuf,
@@ -46,6 +97,8 @@ impl<'a> Ledger<'a> {
                 creator: Some(sender_set),
                 ..Candidates::default()
             },
+            sharers: 0,
+            headroom,
         };
         let mut slots = SlotList::new();
         let slot = |set| Slot { set, domain: None };
@@ -110,6 +163,8 @@ impl<'a> Ledger<'a> {
                 creator: Some(slot.set),
                 ..Candidates::default()
             },
+            sharers: 0,
+            headroom: Headroom::UNKNOWN,
         };
         let split = match self.policies.cow.decide(&event) {
             Decision::Split => true,
@@ -154,6 +209,12 @@ impl<'a> Ledger<'a> {
             return Err(Error::NotShared(original));
         }
         let holder = slots.first().map_or(writer_set, |slot| slot.set);
+        let sharers = mappers(slots) as u32;
+        let headroom = if self.policies.cow.needs_headroom() {
+            self.headrooms(Kind::Cow, [Some(holder), Some(writer_set), None, None])
+        } else {
+            Headroom::UNKNOWN
+        };
         let event = ChargeEvent {
             what: EventKind::CowCopy,
             kind: Kind::Cow,
@@ -164,6 +225,8 @@ impl<'a> Ledger<'a> {
                 creator: Some(writer_set),
                 ..Candidates::default()
             },
+            sharers,
+            headroom,
         };
         match self.policies.cow.decide(&event) {
             Decision::Writer | Decision::Split => Ok(writer_set),

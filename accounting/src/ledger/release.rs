@@ -136,6 +136,8 @@ impl<'a> Ledger<'a> {
                     .map(|slot| slot.set),
                 ..Candidates::default()
             },
+            sharers: 0,
+            headroom: Headroom::UNKNOWN,
         };
         let new = if self.policies.release.decide(&event) == Decision::Migrate
             && self.fits(slots, &migrate, split, kind, causer)
