@@ -732,9 +732,11 @@ impl Kernel {
                     Ok(0)
                 }
                 Err(e) => {
-                    // The sender learns why; the receiver waits on.
+                    // The sender learns why; the receiver goes on to the next waiting sender
+                    // (blocking here would leave the others queued beside a waiting
+                    // receiver, every one of them waiting for ever: found by the fuzzer).
                     self.wake_with(sender, Err(e));
-                    self.block_receiver(slot, endpoint, receive_address)
+                    continue;
                 }
             };
         }

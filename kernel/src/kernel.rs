@@ -564,8 +564,9 @@ impl Kernel {
             }
             for slot in blocked {
                 log::warn!(
-                    "domain '{}' stopped: deadlock (every live domain is blocked)",
-                    self.slots[slot].name
+                    "domain '{}' stopped: deadlock (every live domain is blocked; this one in {:?})",
+                    self.slots[slot].name,
+                    self.slots[slot].state
                 );
                 self.teardown(slot, RunState::Stopped(StopReason::Killed));
             }
