@@ -46,6 +46,8 @@ impl ChargeError {
     }
 }
 
+/// Ledger errors a charge can meet: a limit, a full table; any other is a kernel bug, which
+/// stops the run ([`crate::panic::ledger_bug`]).
 impl From<accounting::Error> for ChargeError {
     fn from(error: accounting::Error) -> Self {
         match error {
@@ -54,7 +56,7 @@ impl From<accounting::Error> for ChargeError {
             | accounting::Error::TooManyDomains
             | accounting::Error::PoolFull
             | accounting::Error::TooManySharers => ChargeError::TableFull,
-            _ => ChargeError::Fault,
+            other => crate::panic::ledger_bug(&other),
         }
     }
 }

@@ -13,3 +13,22 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     });
     cpu::exit_qemu(2)
 }
+
+/// A ledger error no user input can cause (a frame in the wrong state, an unknown id, a
+/// malformed plan, a policy's impossible decision): a kernel bug. Like a panic, it stops the
+/// run, naming the error, with the `end` record saying why; it never becomes a user's error
+/// code or a domain stop.
+#[cold]
+#[inline(never)]
+pub fn ledger_bug(error: &accounting::Error) -> ! {
+    cpu::mask_irqs();
+    crate::console::force_unlock();
+    crate::println!("tally: kernel bug: unexpected ledger error: {error}");
+    crate::console::framed("end", |w| {
+        write!(
+            w,
+            "{{\"status\":\"error\",\"reason\":\"kernel bug: unexpected ledger error\"}}"
+        )
+    });
+    cpu::exit_qemu(2)
+}

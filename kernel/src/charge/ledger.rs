@@ -302,7 +302,10 @@ impl Books {
 
     /// Frees an unmapped frame (page table, kernel object, message buffer).
     pub fn free(&mut self, frame: Frame, frames: &FrameAllocator) {
-        let _ = self.ledger.free(index(frames, frame));
+        if let Err(error) = self.ledger.free(index(frames, frame)) {
+            // Freeing a frame the ledger does not hold as an unmapped charged frame.
+            crate::panic::ledger_bug(&error);
+        }
     }
 
     /// The conservation check.
