@@ -23,6 +23,9 @@ pub enum ChargeError {
     TableFull,
     /// The access itself is invalid (no region, wrong rights).
     Fault,
+    /// A ledger error no user input can cause: a kernel bug. It never reaches a user: turning
+    /// it into an error code or a stop reason stops the run ([`crate::panic::ledger_bug`]).
+    Bug(accounting::Error),
 }
 
 impl ChargeError {
@@ -32,6 +35,7 @@ impl ChargeError {
             ChargeError::OverLimit => StopReason::OverLimit,
             ChargeError::OutOfMemory | ChargeError::TableFull => StopReason::OutOfMemory,
             ChargeError::Fault => StopReason::Fault,
+            ChargeError::Bug(error) => crate::panic::ledger_bug(&error),
         }
     }
 
@@ -42,6 +46,7 @@ impl ChargeError {
             ChargeError::OutOfMemory => abi::Error::OutOfMemory,
             ChargeError::TableFull => abi::Error::TableFull,
             ChargeError::Fault => abi::Error::BadAddress,
+            ChargeError::Bug(error) => crate::panic::ledger_bug(&error),
         }
     }
 }
@@ -56,7 +61,7 @@ impl From<accounting::Error> for ChargeError {
             | accounting::Error::TooManyDomains
             | accounting::Error::PoolFull
             | accounting::Error::TooManySharers => ChargeError::TableFull,
-            other => crate::panic::ledger_bug(&other),
+            other => ChargeError::Bug(other),
         }
     }
 }
