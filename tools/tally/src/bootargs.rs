@@ -22,6 +22,8 @@ pub const FORMAT_VERSION: u32 = bootcfg::FORMAT_VERSION;
 pub struct BootargsError {
     /// The config line of the item the kernel would refuse, when there is one.
     pub line: Option<usize>,
+    /// The config key of that item (`domain.caps`, `charge_set.parent`, ...), or empty.
+    pub key: &'static str,
     /// What went wrong.
     pub message: String,
 }
@@ -37,6 +39,7 @@ impl std::error::Error for BootargsError {}
 fn name(text: &str, line: Option<usize>) -> Result<Name, BootargsError> {
     bootcfg::name(text).map_err(|error| BootargsError {
         line,
+        key: "",
         message: error.to_string(),
     })
 }
@@ -45,9 +48,10 @@ fn name(text: &str, line: Option<usize>) -> Result<Name, BootargsError> {
 /// decodes. Every capacity and rule the kernel enforces is checked here the same way, so an
 /// error names the config line the kernel would refuse.
 pub fn boot_config(config: &Config) -> Result<BootConfig, BootargsError> {
-    let at = |line: usize| {
+    let at = |line: usize, key: &'static str| {
         move |error: bootcfg::ConfigError| BootargsError {
             line: Some(line),
+            key,
             message: format!("the kernel would refuse this: {error}"),
         }
     };
@@ -57,6 +61,7 @@ pub fn boot_config(config: &Config) -> Result<BootConfig, BootargsError> {
         boot.set_policy(key, policy)
             .map_err(|error| BootargsError {
                 line: None,
+                key: "policy",
                 message: error.to_string(),
             })?;
     }
@@ -80,11 +85,11 @@ pub fn boot_config(config: &Config) -> Result<BootConfig, BootargsError> {
             limit_bytes: set.limit_bytes,
             kind_limits,
         })
-        .map_err(at(set.line))?;
+        .map_err(at(set.line, "charge_set"))?;
     }
     for endpoint in &config.endpoints {
         boot.add_endpoint(name(&endpoint.name, Some(endpoint.line))?)
-            .map_err(at(endpoint.line))?;
+            .map_err(at(endpoint.line, "endpoint"))?;
     }
     for domain in &config.domains {
         boot.add_domain(
@@ -92,13 +97,13 @@ pub fn boot_config(config: &Config) -> Result<BootConfig, BootargsError> {
             name(&domain.charge_set, Some(domain.lines.of("charge_set")))?,
             name(&domain.program, Some(domain.lines.of("program")))?,
         )
-        .map_err(at(domain.line))?;
+        .map_err(at(domain.line, "domain"))?;
     }
     for domain in &config.domains {
         let line = domain.lines.of("args");
         for (arg, value) in &domain.args {
             boot.add_arg(&domain.name, name(arg, Some(line))?, *value)
-                .map_err(at(line))?;
+                .map_err(at(line, "domain.args"))?;
         }
     }
     for domain in &config.domains {
@@ -109,7 +114,8 @@ pub fn boot_config(config: &Config) -> Result<BootConfig, BootargsError> {
                 CapType::Domain => CapSpec::Domain(target),
                 CapType::Endpoint => CapSpec::Endpoint(target),
             };
-            boot.add_cap(&domain.name, spec).map_err(at(cap.line))?;
+            boot.add_cap(&domain.name, spec)
+                .map_err(at(cap.line, "domain.caps"))?;
         }
     }
     Ok(boot)
@@ -138,6 +144,7 @@ pub fn encode(config: &Config) -> Result<String, BootargsError> {
         let token = encoded[at..].split(' ').next().unwrap_or("");
         return Err(BootargsError {
             line: line_of_token(config, token),
+            key: "",
             message: format!(
                 "the boot arguments would be {} bytes, longer than the kernel's limit of {MAX_BOOTARGS_BYTES} bytes (reached at token `{}`); use fewer or shorter names",
                 encoded.len(),

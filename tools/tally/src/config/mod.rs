@@ -393,7 +393,7 @@ impl Config {
         if diagnostics.is_empty() {
             config.apply_overrides(overrides);
             if let Err(error) = crate::bootargs::encode(&config) {
-                diagnostics.at_line(error.line, "", error.message);
+                diagnostics.at_line(error.line, error.key, error.message);
             } else if let (Some(dir), None) = (program_dir, &config.run.raw_bootargs) {
                 startcost::check(&config, dir, &mut diagnostics);
             }

@@ -112,10 +112,10 @@ pub(super) fn check(config: &Config, dir: &Path, diagnostics: &mut Diagnostics<'
             .iter()
             .map(|(domain, cost)| format!("`{}` needs {}", domain.name, describe(cost)))
             .collect();
-        let who = if members.len() == 1 {
-            "its boot domain".to_string()
+        let (who, they) = if members.len() == 1 {
+            ("its boot domain".to_string(), "it needs")
         } else {
-            format!("its {} boot domains", members.len())
+            (format!("its {} boot domains", members.len()), "they need")
         };
         if let Some(limit) = set.limit_bytes {
             let total = need.frames() * FRAME_BYTES;
@@ -124,7 +124,7 @@ pub(super) fn check(config: &Config, dir: &Path, diagnostics: &mut Diagnostics<'
                     Some(set.lines.of("limit")),
                     "charge_set.limit",
                     format!(
-                        "limit {} of set `{}` is too small to start {who}: they need {} to start ({}); the kernel would refuse to boot",
+                        "limit {} of set `{}` is too small to start {who}: {they} {} to start ({}); the kernel would refuse to boot",
                         human(limit),
                         set.name,
                         human(total),
@@ -146,7 +146,7 @@ pub(super) fn check(config: &Config, dir: &Path, diagnostics: &mut Diagnostics<'
                     Some(set.lines.of(kind)),
                     &format!("charge_set.{kind}"),
                     format!(
-                        "`{kind}` sub-limit {} of set `{}` is too small to start {who}: they need {} of `{kind}` to start ({}); the kernel would refuse to boot",
+                        "`{kind}` sub-limit {} of set `{}` is too small to start {who}: {they} {} of `{kind}` to start ({}); the kernel would refuse to boot",
                         human(*limit),
                         set.name,
                         human(frames * FRAME_BYTES),
