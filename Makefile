@@ -74,7 +74,8 @@ qemu-test: image tool
 	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test-replay --replay-check configs/*.toml
 	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test-4g --mem 4G configs/default.toml
 	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test-max --cpu max configs/default.toml
-	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test-bad tests/configs/bad-bootargs*.toml tests/configs/check-failed.toml
+	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test-bad tests/configs/bad-bootargs*.toml tests/configs/check-failed.toml tests/configs/bad-recount-leak.toml
+	$(TALLY) test --kernel $(IMAGE) --out-root $(BUILD)/test-bad --no-recount tests/configs/bad-leak-teardown.toml
 	$(TALLY) test --kernel $(IMAGE) --expect-refused tests/configs/refused/*.toml
 	$(TALLY) test --kernel $(IMAGE) --expect-config-error "valid values: writer, holder, split" tests/configs/bad-policy.toml
 

@@ -16,6 +16,7 @@
 //! | `transfer=direct\|two-stage` | the IPC transfer mode |
 //! | `trace=on\|off` | print the event trace |
 //! | `recount=on\|off` | recount the books over the frame table after every trap |
+//! | `inject=uncharged-frame` | a deliberate fault, for tests of the checks (never from a config) |
 //! | `set=NAME,PARENT\|-,LIMIT\|-[,KIND:BYTES]…` | a charge set, parents first |
 //! | `ep=NAME` | an endpoint |
 //! | `dom=NAME,SET,PROGRAM` | a domain, after its set |
@@ -72,6 +73,18 @@ impl Transfer {
     pub fn from_name(name: &str) -> Option<Transfer> {
         Transfer::ALL.into_iter().find(|t| t.name() == name)
     }
+}
+
+/// A deliberate kernel fault that a test asks for with the `inject=` token, to prove that the
+/// checks catch it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Inject {
+    /// None (the default).
+    #[default]
+    Nothing,
+    /// At the first `map` system call the kernel takes a frame from its allocator and never
+    /// charges it: the counters still balance, the full recount must not.
+    UnchargedFrame,
 }
 
 /// What a capability given at boot refers to.
@@ -146,6 +159,9 @@ pub struct BootConfig {
     pub trace: bool,
     /// Whether to recount the books over the frame table after every trap.
     pub recount: bool,
+    /// A deliberate kernel fault, for tests that prove the checks catch it (never set by the
+    /// host tool from a config; only `run.append_bootargs` can ask for it).
+    pub inject: Inject,
     /// Charge sets, parents first.
     pub sets: Vec<SetSpec, MAX_CONFIG_SETS>,
     /// Domains.
@@ -242,7 +258,7 @@ impl fmt::Display for ConfigError<'_> {
             ConfigError::Malformed(t) => write!(f, "token '{t}' is malformed (see docs/internals.md §1)"),
             ConfigError::UnknownKey(k) => write!(
                 f,
-                "unknown key '{k}'; valid keys: tally, config, log, cow, msgbuf, pagetable, release, transfer, trace, recount, set, dom, ep, arg, cap"
+                "unknown key '{k}'; valid keys: tally, config, log, cow, msgbuf, pagetable, release, transfer, trace, recount, inject, set, dom, ep, arg, cap"
             ),
             ConfigError::BadValue { key, value, valid } => write!(f, "{key}='{value}' is not valid; valid values: {valid}"),
             ConfigError::BadName(n) => write!(f, "'{n}' is not a valid name ([a-z0-9_-], 1 to {NAME_MAX_BYTES} characters, not `-` alone)"),
@@ -350,6 +366,7 @@ impl BootConfig {
         transfer: Transfer::Direct,
         trace: false,
         recount: false,
+        inject: Inject::Nothing,
         sets: Vec::new(),
         domains: Vec::new(),
         endpoints: Vec::new(),
@@ -619,6 +636,10 @@ pub fn parse<'a>(bootargs: &str, programs: &'a [&'a str]) -> Result<BootConfig, 
             }
             "trace" => config.trace = on_off("trace", value)?,
             "recount" => config.recount = on_off("recount", value)?,
+            "inject" => {
+                choice("inject", value, &["uncharged-frame"])?;
+                config.inject = Inject::UnchargedFrame;
+            }
             "set" => parse_set(&mut config, value)?,
             "dom" => parse_domain(&mut config, value, programs)?,
             "ep" => config.add_endpoint(name(value)?)?,

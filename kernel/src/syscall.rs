@@ -382,6 +382,11 @@ impl Kernel {
                 pages,
                 access,
             } => {
+                if self.config.inject == kcore::bootcfg::Inject::UnchargedFrame {
+                    // A deliberate leak for the test that proves the recount catches it.
+                    self.config.inject = kcore::bootcfg::Inject::Nothing;
+                    let _ = self.frames.allocate();
+                }
                 self.add_region(
                     slot,
                     Region {

@@ -50,6 +50,14 @@ fn a_full_config_decodes_and_encodes_back_to_the_same_string() {
 }
 
 #[test]
+fn a_test_may_ask_for_a_deliberate_fault_but_the_encoding_never_does() {
+    let config = parsed("tally=1 inject=uncharged-frame");
+    assert_eq!(config.inject, Inject::UnchargedFrame);
+    assert!(!std::format!("{config}").contains("inject"));
+    assert_eq!(parsed("tally=1").inject, Inject::Nothing);
+}
+
+#[test]
 fn defaults_fill_what_is_not_given() {
     let config = parsed("tally=1");
     assert_eq!(config.config, "unnamed");
@@ -80,6 +88,10 @@ fn every_malformed_input_gets_its_own_error() {
         ),
         ("tally=1 recount=1", "recount='1' is not valid"),
         ("tally=1 log=loud", "log='loud' is not valid"),
+        (
+            "tally=1 inject=everything",
+            "inject='everything' is not valid; valid values: uncharged-frame",
+        ),
         ("tally=1 set=Big,-,-", "'Big' is not a valid name"),
         ("tally=1 set=a,-,12x", "'12x' is not an unsigned number"),
         ("tally=1 set=a,-,-1", "'-1' is not an unsigned number"),
