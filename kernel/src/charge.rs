@@ -84,9 +84,9 @@ impl ToAbi for accounting::Error {
 }
 
 #[cfg(feature = "accounting")]
-mod ledger;
+mod books;
 #[cfg(feature = "accounting")]
-pub use ledger::Books;
+pub use books::Books;
 #[cfg(not(feature = "accounting"))]
 mod counting;
 #[cfg(not(feature = "accounting"))]

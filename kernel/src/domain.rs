@@ -1,6 +1,6 @@
 //! Domains: one address space, one thread and one capability table each, bound to a charge
 //! set. The control block ([`Dcb`]) and the capability table ([`CapTable`]) each live in a
-//! frame of their own, charged as `kernel` to the domain's charge set; the small [`Slot`] in
+//! frame of their own, charged as `kernel` to the domain's charge set; the small [`DomainEntry`] in
 //! the kernel's static table outlives them so waiters can read the exit code and reports can
 //! name the domain.
 
@@ -32,7 +32,7 @@ pub enum Capability {
     Set(SetId),
     /// A domain: wait for its exit. `generation` detects a reused slot.
     Domain {
-        /// Slot index.
+        /// Index in the domain table.
         slot: u8,
         /// The slot's generation when the capability was made.
         generation: u32,
@@ -173,13 +173,13 @@ pub enum RunState {
 }
 
 /// A slot of the kernel's domain table.
-pub struct Slot {
+pub struct DomainEntry {
     /// Bumped each time the slot is reused, so stale capabilities fail.
     pub generation: u32,
     /// The domain's name.
     pub name: Name,
-    /// The ledger's id for the domain.
-    pub ledger: DomainId,
+    /// The domain's id in the ledger (its account).
+    pub account: DomainId,
     /// Run state.
     pub state: RunState,
     /// The state the ledger last recorded (synchronised at each snapshot).
@@ -192,12 +192,12 @@ pub struct Slot {
     pub boot_index: Option<u8>,
 }
 
-impl Slot {
+impl DomainEntry {
     /// An unused slot.
-    pub const EMPTY: Slot = Slot {
+    pub const EMPTY: DomainEntry = DomainEntry {
         generation: 0,
         name: String::new(),
-        ledger: DomainId(0),
+        account: DomainId(0),
         state: RunState::Exited(0),
         reported: accounting::DomainState::Running,
         dcb: None,
@@ -209,14 +209,14 @@ impl Slot {
     pub fn new(
         generation: u32,
         name: Name,
-        ledger: DomainId,
+        account: DomainId,
         dcb: ObjectFrame<Dcb>,
         caps: ObjectFrame<CapTable>,
-    ) -> Slot {
-        Slot {
+    ) -> DomainEntry {
+        DomainEntry {
             generation,
             name,
-            ledger,
+            account,
             state: RunState::Runnable,
             reported: accounting::DomainState::Running,
             dcb: Some(dcb),
@@ -286,7 +286,11 @@ pub const fn new_caps() -> CapTable {
 
 /// Two different slots of the domain table, both mutably; `None` when `a == b` or either is out
 /// of range.
-pub fn pair_mut(slots: &mut [Slot], a: usize, b: usize) -> Option<(&mut Slot, &mut Slot)> {
+pub fn pair_mut(
+    slots: &mut [DomainEntry],
+    a: usize,
+    b: usize,
+) -> Option<(&mut DomainEntry, &mut DomainEntry)> {
     if a == b || a >= slots.len() || b >= slots.len() {
         return None;
     }

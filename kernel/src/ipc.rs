@@ -211,7 +211,7 @@ impl Kernel {
             let _ = regions.push(*region);
         }
         Ok(Outgoing {
-            sender: self.slots[slot].ledger,
+            sender: self.slots[slot].account,
             data_address: message.data_address,
             length: message.data_length,
             caps,
@@ -347,7 +347,7 @@ impl Kernel {
         }
         self.prepare_user_write(receiver, receive_address, core::mem::size_of::<Receive>())?;
         self.prepare_user_write(receiver, receive.buffer_address, message.length)?;
-        let receiver_ledger = self.slots[receiver].ledger;
+        let receiver_ledger = self.slots[receiver].account;
 
         // A transient buffer only when the two ranges share physical bytes.
         let bounce_count = message.length.div_ceil(PAGE_BYTES);
@@ -600,7 +600,7 @@ impl Kernel {
         let payer_receiver = ep
             .receivers
             .front()
-            .map(|r| self.slots[*r as usize].ledger)
+            .map(|r| self.slots[*r as usize].account)
             .or(ep.owner)
             .unwrap_or(message.sender);
         let count = message.length.div_ceil(PAGE_BYTES);
@@ -795,11 +795,13 @@ impl Kernel {
             .position(|r| r.is_none())
             .ok_or(Error::TableFull)?;
         let frame = self.frames.allocate().ok_or(Error::OutOfMemory)?;
-        let set = self.books.domain_set(self.slots[slot].ledger);
-        if let Err(e) =
-            self.books
-                .charge_kernel_object(set, Some(self.slots[slot].ledger), frame, &self.frames)
-        {
+        let set = self.books.domain_set(self.slots[slot].account);
+        if let Err(e) = self.books.charge_kernel_object(
+            set,
+            Some(self.slots[slot].account),
+            frame,
+            &self.frames,
+        ) {
             self.frames.free(frame);
             return Err(e.to_abi());
         }

@@ -11,7 +11,7 @@ use crate::arch::aarch64::exception::{self, Class, Syndrome, TrapFrame};
 use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
 use crate::board::qemu_virt::{gic::Gic, GICC_PA, GICD_PA, VIRTUAL_TIMER_INTID};
 use crate::charge::{Books, ChargeError, ToAbi};
-use crate::domain::{self, Block, Capability, Name, Region, RunState, Slot, MAX_DOMAINS};
+use crate::domain::{self, Block, Capability, DomainEntry, Name, Region, RunState, MAX_DOMAINS};
 use crate::memory::frames::{Frame, FrameAllocator};
 use crate::memory::object::ObjectFrame;
 use crate::{programs, report, timer};
@@ -31,7 +31,7 @@ pub struct Kernel {
     pub books: Books,
     gic: Gic,
     /// The domain table.
-    pub slots: [Slot; MAX_DOMAINS],
+    pub slots: [DomainEntry; MAX_DOMAINS],
     run_queue: Deque<u8, MAX_DOMAINS>,
     /// The running domain's slot.
     pub current: Option<usize>,
@@ -108,7 +108,7 @@ pub fn start(ram: (usize, usize), image_end: usize, config: BootConfig) -> ! {
 
 impl Kernel {
     const EMPTY: Kernel = {
-        const EMPTY_SLOT: Slot = Slot::EMPTY;
+        const EMPTY_SLOT: DomainEntry = DomainEntry::EMPTY;
         Kernel {
             frames: FrameAllocator::EMPTY,
             books: Books::EMPTY,
@@ -192,7 +192,7 @@ impl Kernel {
             let owner = domains
                 .iter()
                 .position(|d| d.caps.iter().any(|c| *c == CapSpec::Endpoint(name.clone())))
-                .map(|i| self.slots[created[i]].ledger);
+                .map(|i| self.slots[created[i]].account);
             self.set_endpoint_owner(index as usize, owner);
         }
         for (spec, &slot) in domains.iter().zip(created.iter()) {
@@ -257,7 +257,7 @@ impl Kernel {
                 let state = report_state(self.slots[slot].state);
                 if self.slots[slot].reported != state {
                     self.slots[slot].reported = state;
-                    self.books.domain_state(self.slots[slot].ledger, state);
+                    self.books.domain_state(self.slots[slot].account, state);
                 }
             }
         }
@@ -291,7 +291,7 @@ impl Kernel {
             .books
             .create_domain(name, set)
             .map_err(|e| e.to_abi())?;
-        let causer = creator.map(|c| self.slots[c].ledger).unwrap_or(ledger);
+        let causer = creator.map(|c| self.slots[c].account).unwrap_or(ledger);
 
         // Kernel objects and the root table, charged in one step.
         let [dcb_frame, caps_frame, root] = self.allocate_frames::<3>()?;
@@ -320,7 +320,7 @@ impl Kernel {
             )
         };
         let generation = self.slots[slot].generation.wrapping_add(1);
-        self.slots[slot] = Slot::new(generation, domain_name, ledger, dcb, caps);
+        self.slots[slot] = DomainEntry::new(generation, domain_name, ledger, dcb, caps);
         mmu::invalidate_asid(asid(slot));
         if let Err(e) = self.load_program(slot, &program) {
             self.teardown(slot, RunState::Stopped(e.stop_reason()));
@@ -420,7 +420,7 @@ impl Kernel {
         if !self.slots[slot].is_alive() {
             return;
         }
-        let ledger = self.slots[slot].ledger;
+        let ledger = self.slots[slot].account;
         self.ipc_teardown(slot);
         let regions = self.slots[slot]
             .dcb()
@@ -468,7 +468,7 @@ impl Kernel {
 
     /// Removes every page in `[start, end)` from a domain's tables and the ledger.
     pub fn unmap_range(&mut self, slot: usize, start: usize, end: usize) {
-        let ledger = self.slots[slot].ledger;
+        let ledger = self.slots[slot].account;
         let mut pages = heapless::Vec::<(usize, Frame), 64>::new();
         let mut va = start;
         while va < end {

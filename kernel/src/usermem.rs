@@ -38,7 +38,7 @@ impl Kernel {
         va: usize,
         access: UserAccess,
     ) -> Result<Frame, ChargeError> {
-        let ledger = self.slots[slot].ledger;
+        let ledger = self.slots[slot].account;
         let dcb = self.slots[slot].dcb_mut().ok_or(ChargeError::Fault)?;
         let missing = dcb.tables.missing_tables(va);
         let mut frames = [Frame(0); 3];
@@ -76,7 +76,7 @@ impl Kernel {
         causer: usize,
     ) -> Result<(), Error> {
         let (receiver_ledger, causer_ledger) =
-            (self.slots[receiver].ledger, self.slots[causer].ledger);
+            (self.slots[receiver].account, self.slots[causer].account);
         let dcb = self.slots[receiver].dcb_mut().ok_or(Error::BadArgument)?;
         let missing = dcb.tables.missing_tables(va);
         let mut tables = [Frame(0); 2];
@@ -121,7 +121,7 @@ impl Kernel {
     ) -> Result<(), Error> {
         const SPAN_PAGES: usize = 512;
         let (receiver_ledger, sender_ledger) =
-            (self.slots[receiver].ledger, self.slots[sender].ledger);
+            (self.slots[receiver].account, self.slots[sender].account);
         let Some((sender_slot, receiver_slot)) =
             domain::pair_mut(&mut self.slots, sender, receiver)
         else {
@@ -211,7 +211,7 @@ impl Kernel {
     /// Resolves a write to a copy-on-write page: copies it if others still map the frame,
     /// otherwise just restores write access.
     fn break_cow(&mut self, slot: usize, va: usize, descriptor: u64) -> Result<(), ChargeError> {
-        let ledger = self.slots[slot].ledger;
+        let ledger = self.slots[slot].account;
         let dcb = self.slots[slot].dcb_mut().ok_or(ChargeError::Fault)?;
         let original = Frame(mmu::descriptor_address(descriptor));
         let target = if self.books.mappers(original, &self.frames) > 1 {
