@@ -322,7 +322,7 @@ impl Kernel {
         let generation = self.slots[slot].generation.wrapping_add(1);
         self.slots[slot] = DomainEntry::new(generation, domain_name, ledger, dcb, caps);
         mmu::invalidate_asid(asid(slot));
-        if let Err(e) = self.load_program(slot, &program) {
+        if let Err(e) = self.load_program(slot, &program, causer) {
             self.teardown(slot, RunState::Stopped(e.stop_reason()));
             return Err(e.to_abi());
         }
@@ -341,7 +341,14 @@ impl Kernel {
 
     /// Maps the program's segments (their pages populated and charged as `anon`) and the
     /// demand-zero stack region.
-    fn load_program(&mut self, slot: usize, program: &elf::Program) -> Result<(), ChargeError> {
+    /// The image's page tables are made necessary by `causer`, the spawner (the domain itself
+    /// at boot): under `pagetable = causer` the spawner pays for them.
+    fn load_program(
+        &mut self,
+        slot: usize,
+        program: &elf::Program,
+        causer: accounting::DomainId,
+    ) -> Result<(), ChargeError> {
         for segment in &program.segments {
             let (start, end) = (segment.page_start(), segment.page_end());
             let access = if segment.flags & elf::FLAG_EXECUTE != 0 {
@@ -362,7 +369,7 @@ impl Kernel {
             .map_err(|_| ChargeError::Fault)?;
             let mut va = start;
             while va < end {
-                let frame = self.populate(slot, va, access)?;
+                let frame = self.populate_caused(slot, va, access, causer)?;
                 // Copy the part of the segment's file bytes that falls in this page.
                 let page_end = va + PAGE_BYTES;
                 let data_start = segment.address.max(va);

@@ -38,6 +38,19 @@ impl Kernel {
         va: usize,
         access: UserAccess,
     ) -> Result<Frame, ChargeError> {
+        let account = self.slots[slot].account;
+        self.populate_caused(slot, va, access, account)
+    }
+
+    /// [`populate`](Self::populate), the tables it needs made necessary by `causer` (for the
+    /// `pagetable` policy): a spawner loading its child's program image.
+    pub fn populate_caused(
+        &mut self,
+        slot: usize,
+        va: usize,
+        access: UserAccess,
+        causer: accounting::DomainId,
+    ) -> Result<Frame, ChargeError> {
         let ledger = self.slots[slot].account;
         let dcb = self.slots[slot].dcb_mut().ok_or(ChargeError::Fault)?;
         let missing = dcb.tables.missing_tables(va);
@@ -48,7 +61,7 @@ impl Kernel {
         let (page, tables) = (frames[0], &frames[1..=missing]);
         if let Err(e) = self
             .books
-            .charge_page(ledger, ledger, page, tables, &self.frames)
+            .charge_page(ledger, causer, page, tables, &self.frames)
         {
             self.frames.free_all(&frames[..=missing]);
             return Err(e);
