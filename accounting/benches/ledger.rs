@@ -36,6 +36,7 @@ static COW_SPLIT: Fixed = Fixed(PolicyKey::Cow, Decision::Split);
 static MSGBUF: Fixed = Fixed(PolicyKey::Msgbuf, Decision::Sender);
 static PAGETABLE: Fixed = Fixed(PolicyKey::PageTable, Decision::Owner);
 static RELEASE: Fixed = Fixed(PolicyKey::Release, Decision::Migrate);
+static KERNEL_POLICY: Fixed = Fixed(PolicyKey::Kernel, Decision::Owner);
 
 const FRAMES: usize = 1 << 14;
 const ROUNDS: usize = 40;
@@ -53,6 +54,7 @@ fn measure(depth: usize) -> Figures {
         msgbuf: &MSGBUF,
         pagetable: &PAGETABLE,
         release: &RELEASE,
+        kernel: &KERNEL_POLICY,
     };
     let mut ledger = Ledger::new(&mut frames, policies);
     let mut parent: Option<SetId> = None;
@@ -154,6 +156,7 @@ fn cow_paths(cow: &'static Fixed) -> Vec<Operation> {
         msgbuf: &MSGBUF,
         pagetable: &PAGETABLE,
         release: &RELEASE,
+        kernel: &KERNEL_POLICY,
     };
     let mut ledger = Ledger::new(&mut frames, policies);
     let limit = Some(4 * REGION as u64 * FRAME_BYTES);

@@ -19,15 +19,18 @@ pub enum PolicyKey {
     PageTable,
     /// `release`: what happens to the charge of a still-shared frame when its payer leaves.
     Release,
+    /// `kernel`: who pays for a spawned domain's kernel objects (control block, capabilities).
+    Kernel,
 }
 
 impl PolicyKey {
     /// Every key, in config order.
-    pub const ALL: [PolicyKey; 4] = [
+    pub const ALL: [PolicyKey; 5] = [
         PolicyKey::Cow,
         PolicyKey::Msgbuf,
         PolicyKey::PageTable,
         PolicyKey::Release,
+        PolicyKey::Kernel,
     ];
 
     /// The config key: `cow`, `msgbuf`, `pagetable` or `release`.
@@ -37,6 +40,7 @@ impl PolicyKey {
             PolicyKey::Msgbuf => "msgbuf",
             PolicyKey::PageTable => "pagetable",
             PolicyKey::Release => "release",
+            PolicyKey::Kernel => "kernel",
         }
     }
 }
@@ -66,6 +70,10 @@ pub enum EventKind {
     /// A paying domain leaves a frame others still map (policy `release`): `Migrate` to the
     /// first surviving sharer, or `Stay` with the departing domain's set.
     Release,
+    /// A domain's kernel object (control block, capability table) is allocated (policy
+    /// `kernel`): `Owner` (the domain's own set) or `Causer` (the spawning domain's set; the
+    /// domain's own at boot, where nobody spawned it).
+    KernelObject,
 }
 
 impl EventKind {
@@ -76,6 +84,7 @@ impl EventKind {
             EventKind::Msgbuf => PolicyKey::Msgbuf,
             EventKind::PageTable => PolicyKey::PageTable,
             EventKind::Release => PolicyKey::Release,
+            EventKind::KernelObject => PolicyKey::Kernel,
         }
     }
 }
@@ -220,7 +229,7 @@ pub trait Policy: Sync {
     }
 }
 
-/// The four policies a ledger runs under, one per config key.
+/// The five policies a ledger runs under, one per config key.
 #[derive(Clone, Copy)]
 pub struct Policies {
     /// `cow`: sharing and copy-on-write copies.
@@ -231,6 +240,8 @@ pub struct Policies {
     pub pagetable: &'static dyn Policy,
     /// `release`: departures of a paying sharer.
     pub release: &'static dyn Policy,
+    /// `kernel`: a spawned domain's kernel objects.
+    pub kernel: &'static dyn Policy,
 }
 
 impl Policies {
@@ -241,6 +252,7 @@ impl Policies {
             PolicyKey::Msgbuf => self.msgbuf,
             PolicyKey::PageTable => self.pagetable,
             PolicyKey::Release => self.release,
+            PolicyKey::Kernel => self.kernel,
         }
     }
 }
@@ -251,16 +263,17 @@ impl fmt::Debug for Policies {
     }
 }
 
-/// Writes `cow=NAME msgbuf=NAME pagetable=NAME release=NAME`.
+/// Writes `cow=NAME msgbuf=NAME pagetable=NAME release=NAME kernel=NAME`.
 impl fmt::Display for Policies {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "cow={} msgbuf={} pagetable={} release={}",
+            "cow={} msgbuf={} pagetable={} release={} kernel={}",
             self.cow.name(),
             self.msgbuf.name(),
             self.pagetable.name(),
-            self.release.name()
+            self.release.name(),
+            self.kernel.name()
         )
     }
 }

@@ -128,7 +128,10 @@
 //! static MSGBUF: Always = Always(PolicyKey::Msgbuf, Decision::Sender);
 //! static PAGETABLE: Always = Always(PolicyKey::PageTable, Decision::Owner);
 //! static RELEASE: Always = Always(PolicyKey::Release, Decision::Migrate);
-//! let policies = Policies { cow: &COW, msgbuf: &MSGBUF, pagetable: &PAGETABLE, release: &RELEASE };
+//! static KERNEL: Always = Always(PolicyKey::Kernel, Decision::Owner);
+//! let policies = Policies {
+//!     cow: &COW, msgbuf: &MSGBUF, pagetable: &PAGETABLE, release: &RELEASE, kernel: &KERNEL,
+//! };
 //!
 //! let mut frames = [FrameEntry::FREE; 16];
 //! let mut ledger = Ledger::new(&mut frames, policies);

@@ -35,6 +35,17 @@ pub enum Op<'f> {
         /// The domain that caused it, if any.
         causer: Option<DomainId>,
     },
+    /// A new `kernel` frame holding a domain's own kernel object (its control block or
+    /// capability table); the `kernel` policy picks the payer: the domain's set or its
+    /// spawner's. Caused by the spawner (the domain itself at boot).
+    DomainObject {
+        /// The (free) frame.
+        frame: FrameIndex,
+        /// The domain the object belongs to.
+        domain: DomainId,
+        /// The domain that spawned it (`None` at boot).
+        spawner: Option<DomainId>,
+    },
     /// A new `msgbuf` frame; the `msgbuf` policy picks the payer(s). Caused by the sender.
     Msgbuf {
         /// The (free) frame.
@@ -82,6 +93,7 @@ impl Op<'_> {
             Op::Anon { frame, .. }
             | Op::PageTable { frame, .. }
             | Op::Kernel { frame, .. }
+            | Op::DomainObject { frame, .. }
             | Op::Msgbuf { frame, .. }
             | Op::Share { frame, .. } => Some(frame),
             Op::CowCopy { original, .. } => Some(original),

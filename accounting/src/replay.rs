@@ -184,6 +184,15 @@ impl<'a, 's> Replayer<'a, 's> {
                 causer,
             }),
             TraceRecord::Kernel { frame, set, causer } => Some(Op::Kernel { frame, set, causer }),
+            TraceRecord::DomainObject {
+                frame,
+                domain,
+                spawner,
+            } => Some(Op::DomainObject {
+                frame,
+                domain,
+                spawner,
+            }),
             TraceRecord::Msgbuf {
                 frame,
                 sender,

@@ -114,11 +114,12 @@ impl Ledger<'_> {
         }
         write!(
             out,
-            ",\"policy\":{{\"cow\":\"{}\",\"msgbuf\":\"{}\",\"pagetable\":\"{}\",\"release\":\"{}\"}}",
+            ",\"policy\":{{\"cow\":\"{}\",\"msgbuf\":\"{}\",\"pagetable\":\"{}\",\"release\":\"{}\",\"kernel\":\"{}\"}}",
             self.policies.cow.name(),
             self.policies.msgbuf.name(),
             self.policies.pagetable.name(),
-            self.policies.release.name()
+            self.policies.release.name(),
+            self.policies.kernel.name()
         )?;
         out.write_str(",\"charge_sets\":[")?;
         for (index, set) in self.sets.iter().enumerate() {

@@ -50,6 +50,7 @@ fixed!(PT_OWNER, PageTable, "owner", Owner);
 fixed!(PT_CAUSER, PageTable, "causer", Causer);
 fixed!(REL_MIGRATE, Release, "migrate", Migrate);
 fixed!(REL_STAY, Release, "stay", Stay);
+fixed!(KERNEL_SELF, Kernel, "self", Owner);
 fixed!(BOGUS, PageTable, "bogus", Sender);
 fixed!(BOGUS_MSGBUF, Msgbuf, "bogus", Owner);
 
@@ -74,6 +75,7 @@ fn policies(cow: &str, msgbuf: &str, pagetable: &str, release: &str) -> Policies
             "migrate" => &REL_MIGRATE,
             _ => &REL_STAY,
         },
+        kernel: &KERNEL_SELF,
     }
 }
 
@@ -1192,7 +1194,7 @@ fn snapshot_json_is_exact() {
             r#""frames":{{"total":8,"free":5,"boot":1,"in_use":2}},"#,
             r#""conservation":{{"charged_bytes":8192,"in_use_bytes":8192,"ok":true}},"#,
             r#""recount":{{"ok":true,"error":null}},"#,
-            r#""policy":{{"cow":"writer","msgbuf":"sender","pagetable":"owner","release":"migrate"}},"#,
+            r#""policy":{{"cow":"writer","msgbuf":"sender","pagetable":"owner","release":"migrate","kernel":"self"}},"#,
             r#""charge_sets":["#,
             r#"{{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{z},"peak":{z},"charged_total_bytes":0,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"subtree":{z},"subtree_bytes":0,"kind_limits":{{}}}},"#,
             r#"{{"name":"parent","parent":null,"limit_bytes":1048576,"domains":["parent"],"current":{a},"peak":{a},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"subtree":{b},"subtree_bytes":8192,"kind_limits":{{}}}},"#,

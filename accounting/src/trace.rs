@@ -7,7 +7,7 @@
 //! | record | meaning |
 //! |---|---|
 //! | `ledger FRAMES` | the ledger's frame count (first record) |
-//! | `policies cow=N msgbuf=N pagetable=N release=N` | the policies of the run (informational) |
+//! | `policies cow=N msgbuf=N pagetable=N release=N kernel=N` | the policies of the run (informational) |
 //! | `boot FIRST COUNT` | frames `FIRST..FIRST+COUNT` are the kernel's own |
 //! | `set ID NAME PARENT\|- LIMIT\|-` | a charge set was created with id `ID` |
 //! | `limit SET BYTES\|-` | a set's limit changed |
@@ -18,6 +18,7 @@
 //! | `anon FRAME DOM` | new anonymous frame mapped by `DOM` |
 //! | `pagetable FRAME OWNER CAUSER` | new page-table frame in `OWNER`'s space, made necessary by `CAUSER` |
 //! | `kernel FRAME SET CAUSER\|-` | new kernel-object frame bound to `SET` |
+//! | `domobj FRAME DOMAIN SPAWNER\|-` | new kernel object of `DOMAIN`'s own, paid per the `kernel` policy |
 //! | `msgbuf FRAME SENDER RECEIVER` | new message-buffer frame |
 //! | `share FRAME DOM` | `DOM` maps the frame too (copy-on-write) |
 //! | `share-many DOM COUNT` | `DOM` maps `COUNT` frames, listed by the following `frames` records |
@@ -56,10 +57,10 @@ pub enum TraceRecord {
         /// Frames in the ledger.
         frames: u32,
     },
-    /// `policies cow=N msgbuf=N pagetable=N release=N`.
+    /// `policies cow=N msgbuf=N pagetable=N release=N kernel=N`.
     Policies {
-        /// Names of the cow, msgbuf, pagetable and release policies.
-        names: [PolicyName; 4],
+        /// Names of the cow, msgbuf, pagetable, release and kernel policies.
+        names: [PolicyName; 5],
     },
     /// `boot FIRST COUNT`.
     Boot {
@@ -140,6 +141,15 @@ pub enum TraceRecord {
         set: SetId,
         /// The causing domain.
         causer: Option<DomainId>,
+    },
+    /// `domobj FRAME DOMAIN SPAWNER|-`: a domain's own kernel object.
+    DomainObject {
+        /// The frame.
+        frame: FrameIndex,
+        /// The domain it belongs to.
+        domain: DomainId,
+        /// The domain that spawned it.
+        spawner: Option<DomainId>,
     },
     /// `msgbuf FRAME SENDER RECEIVER`.
     Msgbuf {
@@ -272,8 +282,8 @@ impl fmt::Display for TraceRecord {
             TraceRecord::Ledger { frames } => write!(f, "ledger {frames}"),
             TraceRecord::Policies { names } => write!(
                 f,
-                "policies cow={} msgbuf={} pagetable={} release={}",
-                names[0], names[1], names[2], names[3]
+                "policies cow={} msgbuf={} pagetable={} release={} kernel={}",
+                names[0], names[1], names[2], names[3], names[4]
             ),
             TraceRecord::Boot { first, count } => write!(f, "boot {} {count}", first.0),
             TraceRecord::Set {
@@ -311,6 +321,17 @@ impl fmt::Display for TraceRecord {
                 frame.0,
                 set.0,
                 Optional(causer.map(|causer| causer.0))
+            ),
+            TraceRecord::DomainObject {
+                frame,
+                domain,
+                spawner,
+            } => write!(
+                f,
+                "domobj {} {} {}",
+                frame.0,
+                domain.0,
+                Optional(spawner.map(|spawner| spawner.0))
             ),
             TraceRecord::Msgbuf {
                 frame,
@@ -459,6 +480,7 @@ impl TraceRecord {
                     fields.policy("msgbuf")?,
                     fields.policy("pagetable")?,
                     fields.policy("release")?,
+                    fields.policy("kernel")?,
                 ],
             },
             "boot" => TraceRecord::Boot {
@@ -505,6 +527,11 @@ impl TraceRecord {
                 frame: fields.frame()?,
                 set: fields.set()?,
                 causer: fields.optional()?.map(DomainId),
+            },
+            "domobj" => TraceRecord::DomainObject {
+                frame: fields.frame()?,
+                domain: fields.domain()?,
+                spawner: fields.optional()?.map(DomainId),
             },
             "msgbuf" => TraceRecord::Msgbuf {
                 frame: fields.frame()?,
@@ -594,6 +621,7 @@ mod tests {
                     PolicyName::try_from("kernel").unwrap(),
                     PolicyName::try_from("causer").unwrap(),
                     PolicyName::try_from("stay").unwrap(),
+                    PolicyName::try_from("spawner").unwrap(),
                 ],
             },
             TraceRecord::Boot {

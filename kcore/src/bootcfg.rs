@@ -12,7 +12,7 @@
 //! |---|---|
 //! | `config=NAME` | the config's name, for the report |
 //! | `log=LEVEL` | console log level |
-//! | `cow=…` `msgbuf=…` `pagetable=…` `release=…` | the policies, by registry name |
+//! | `cow=…` `msgbuf=…` `pagetable=…` `release=…` `kernel=…` | the policies, by registry name |
 //! | `transfer=direct\|two-stage` | the IPC transfer mode |
 //! | `trace=on\|off` | print the event trace |
 //! | `recount=on\|off` | recount the books over the frame table after every trap |
@@ -152,7 +152,7 @@ pub struct BootConfig {
     /// Console log level.
     pub log_level: log::LevelFilter,
     /// Policy names by key, in `policies::KEYS` order.
-    pub policy: [&'static str; 4],
+    pub policy: [&'static str; 5],
     /// The IPC transfer mode.
     pub transfer: Transfer,
     /// Whether to print the event trace.
@@ -258,7 +258,7 @@ impl fmt::Display for ConfigError<'_> {
             ConfigError::Malformed(t) => write!(f, "token '{t}' is malformed (see docs/internals.md §1)"),
             ConfigError::UnknownKey(k) => write!(
                 f,
-                "unknown key '{k}'; valid keys: tally, config, log, cow, msgbuf, pagetable, release, transfer, trace, recount, inject, set, dom, ep, arg, cap"
+                "unknown key '{k}'; valid keys: tally, config, log, cow, msgbuf, pagetable, release, kernel, transfer, trace, recount, inject, set, dom, ep, arg, cap"
             ),
             ConfigError::BadValue { key, value, valid } => write!(f, "{key}='{value}' is not valid; valid values: {valid}"),
             ConfigError::BadName(n) => write!(f, "'{n}' is not a valid name ([a-z0-9_-], 1 to {NAME_MAX_BYTES} characters, not `-` alone)"),
@@ -362,7 +362,7 @@ impl BootConfig {
     pub const EMPTY: BootConfig = BootConfig {
         config: String::new(),
         log_level: log::LevelFilter::Info,
-        policy: [""; 4],
+        policy: [""; 5],
         transfer: Transfer::Direct,
         trace: false,
         recount: false,

@@ -296,7 +296,6 @@ impl Kernel {
         // Kernel objects and the root table, charged in one step.
         let [dcb_frame, caps_frame, root] = self.allocate_frames::<3>()?;
         if let Err(e) = self.books.charge_domain_objects(
-            set,
             ledger,
             causer,
             [dcb_frame, caps_frame],

@@ -10,6 +10,7 @@
 //! | `msgbuf` | `sender`, `receiver`, `split`, `kernel`, `receiver-else-sender` |
 //! | `pagetable` | `owner`, `causer` |
 //! | `release` | `migrate`, `stay` |
+//! | `kernel` | `self`, `spawner` |
 //!
 //! # Adding a policy
 //!
@@ -17,7 +18,7 @@
 //!    implementing [`accounting::Policy`], and `pub static POLICY`. Its `decide` returns one of
 //!    the roles the ledger understands for that key (see [`accounting::EventKind`]).
 //! 2. Add one `mod` line and one registry line `(KEY_NAME::NAME, &KEY_NAME::POLICY)` to the
-//!    key's table below (`COW`, `MSGBUF`, `PAGETABLE` or `RELEASE`).
+//!    key's table below (`COW`, `MSGBUF`, `PAGETABLE`, `RELEASE` or `KERNEL`).
 //!
 //! Nothing else changes: the host tool and the kernel find policies through [`lookup`] and
 //! [`valid_names`], and the registry tests check every entry.
@@ -32,6 +33,8 @@ pub mod cow_holder;
 pub mod cow_holder_else_writer;
 pub mod cow_split;
 pub mod cow_writer;
+pub mod kernel_self;
+pub mod kernel_spawner;
 pub mod msgbuf_kernel;
 pub mod msgbuf_receiver;
 pub mod msgbuf_receiver_else_sender;
@@ -48,7 +51,7 @@ pub use accounting::Policies;
 pub type Entry = (&'static str, &'static dyn Policy);
 
 /// The config keys, in config order.
-pub const KEYS: [&str; 4] = ["cow", "msgbuf", "pagetable", "release"];
+pub const KEYS: [&str; 5] = ["cow", "msgbuf", "pagetable", "release", "kernel"];
 
 /// `cow` policies, default first.
 pub const COW: &[Entry] = &[
@@ -85,6 +88,12 @@ pub const RELEASE: &[Entry] = &[
     (release_stay::NAME, &release_stay::POLICY),
 ];
 
+/// `kernel` policies, default first.
+pub const KERNEL: &[Entry] = &[
+    (kernel_self::NAME, &kernel_self::POLICY),
+    (kernel_spawner::NAME, &kernel_spawner::POLICY),
+];
+
 /// Copies the names out of a registry table (at compile time).
 const fn names<const N: usize>(entries: &[Entry]) -> [&'static str; N] {
     let mut out = [""; N];
@@ -100,6 +109,7 @@ static COW_NAMES: [&str; COW.len()] = names(COW);
 static MSGBUF_NAMES: [&str; MSGBUF.len()] = names(MSGBUF);
 static PAGETABLE_NAMES: [&str; PAGETABLE.len()] = names(PAGETABLE);
 static RELEASE_NAMES: [&str; RELEASE.len()] = names(RELEASE);
+static KERNEL_NAMES: [&str; KERNEL.len()] = names(KERNEL);
 
 /// The registry table of `key`, if `key` is a config key.
 pub fn entries(key: &str) -> Option<&'static [Entry]> {
@@ -108,6 +118,7 @@ pub fn entries(key: &str) -> Option<&'static [Entry]> {
         "msgbuf" => Some(MSGBUF),
         "pagetable" => Some(PAGETABLE),
         "release" => Some(RELEASE),
+        "kernel" => Some(KERNEL),
         _ => None,
     }
 }
@@ -119,6 +130,7 @@ pub fn valid_names(key: &str) -> Option<&'static [&'static str]> {
         "msgbuf" => Some(&MSGBUF_NAMES),
         "pagetable" => Some(&PAGETABLE_NAMES),
         "release" => Some(&RELEASE_NAMES),
+        "kernel" => Some(&KERNEL_NAMES),
         _ => None,
     }
 }
@@ -206,13 +218,15 @@ pub fn lookup(key: &str, name: &str) -> Result<&'static dyn Policy, LookupError>
         })
 }
 
-/// The default policy of every key: `cow=writer msgbuf=sender pagetable=owner release=migrate`.
+/// The default policy of every key: `cow=writer msgbuf=sender pagetable=owner release=migrate
+/// kernel=self`.
 pub fn defaults() -> Policies {
     Policies {
         cow: COW[0].1,
         msgbuf: MSGBUF[0].1,
         pagetable: PAGETABLE[0].1,
         release: RELEASE[0].1,
+        kernel: KERNEL[0].1,
     }
 }
 
@@ -226,21 +240,26 @@ pub fn with_overrides(overrides: &[(&str, &str)]) -> Result<Policies, LookupErro
             PolicyKey::Msgbuf => policies.msgbuf = policy,
             PolicyKey::PageTable => policies.pagetable = policy,
             PolicyKey::Release => policies.release = policy,
+            PolicyKey::Kernel => policies.kernel = policy,
         }
     }
     Ok(policies)
 }
 
-/// Every combination of policies (3 × 4 × 2 × 2 = 48), for tests and counterfactual replay.
+/// Every combination of policies (4 × 5 × 2 × 2 × 2 = 160), for tests and counterfactual
+/// replay.
 pub fn combinations() -> impl Iterator<Item = Policies> {
     COW.iter().flat_map(|(_, cow)| {
         MSGBUF.iter().flat_map(move |(_, msgbuf)| {
             PAGETABLE.iter().flat_map(move |(_, pagetable)| {
-                RELEASE.iter().map(move |(_, release)| Policies {
-                    cow: *cow,
-                    msgbuf: *msgbuf,
-                    pagetable: *pagetable,
-                    release: *release,
+                RELEASE.iter().flat_map(move |(_, release)| {
+                    KERNEL.iter().map(move |(_, kernel)| Policies {
+                        cow: *cow,
+                        msgbuf: *msgbuf,
+                        pagetable: *pagetable,
+                        release: *release,
+                        kernel: *kernel,
+                    })
                 })
             })
         })
@@ -275,7 +294,7 @@ mod tests {
     fn defaults_are_first() {
         assert_eq!(
             defaults().to_string(),
-            "cow=writer msgbuf=sender pagetable=owner release=migrate"
+            "cow=writer msgbuf=sender pagetable=owner release=migrate kernel=self"
         );
         // The design's policies are all there, defaults first (a new policy only appends).
         assert_eq!(
@@ -288,6 +307,7 @@ mod tests {
         );
         assert_eq!(valid_names("pagetable").unwrap()[..2], ["owner", "causer"]);
         assert_eq!(valid_names("release").unwrap()[..2], ["migrate", "stay"]);
+        assert_eq!(valid_names("kernel").unwrap()[..2], ["self", "spawner"]);
         assert_eq!(valid_names("colour"), None);
     }
 
@@ -301,7 +321,7 @@ mod tests {
         let failure = lookup("colour", "red").unwrap_err();
         assert_eq!(
             failure.to_string(),
-            "unknown policy key \"colour\"; valid: cow, msgbuf, pagetable, release"
+            "unknown policy key \"colour\"; valid: cow, msgbuf, pagetable, release, kernel"
         );
         assert!(matches!(failure, LookupError::UnknownKey { .. }));
         let long = "x".repeat(100);
@@ -314,7 +334,7 @@ mod tests {
         let policies = with_overrides(&[("cow", "holder"), ("msgbuf", "receiver")]).unwrap();
         assert_eq!(
             policies.to_string(),
-            "cow=holder msgbuf=receiver pagetable=owner release=migrate"
+            "cow=holder msgbuf=receiver pagetable=owner release=migrate kernel=self"
         );
         assert!(with_overrides(&[("release", "never")]).is_err());
     }
@@ -322,9 +342,9 @@ mod tests {
     #[test]
     fn combinations_are_every_product_all_distinct() {
         let all: std::vec::Vec<_> = combinations().map(|p| p.to_string()).collect();
-        // 3 × 4 × 2 × 2 = 48 with the design's policies; more as policies are added.
-        let expected = COW.len() * MSGBUF.len() * PAGETABLE.len() * RELEASE.len();
-        assert!(expected >= 48);
+        // 3 × 4 × 2 × 2 × 2 = 96 with the design's policies; more as policies are added.
+        let expected = COW.len() * MSGBUF.len() * PAGETABLE.len() * RELEASE.len() * KERNEL.len();
+        assert!(expected >= 96);
         assert_eq!(all.len(), expected);
         let mut sorted = all.clone();
         sorted.sort();

@@ -53,6 +53,10 @@ enum Event {
         set: usize,
         domain: usize,
     },
+    DomainObject {
+        domain: usize,
+        spawner: Option<usize>,
+    },
     Msgbuf {
         sender: usize,
         receiver: usize,
@@ -86,6 +90,8 @@ fn event() -> impl Strategy<Value = Event> {
         2 => (frame.clone(), domain.clone()).prop_map(|(frame, domain)| Event::Unmap { frame, domain }),
         1 => domain.clone().prop_map(|domain| Event::Exit { domain }),
         1 => (0..SETS, domain.clone()).prop_map(|(set, domain)| Event::Kernel { set, domain }),
+        1 => (domain.clone(), proptest::option::of(domain.clone()))
+            .prop_map(|(domain, spawner)| Event::DomainObject { domain, spawner }),
         1 => (domain.clone(), domain).prop_map(|(sender, receiver)| Event::Msgbuf { sender, receiver }),
         1 => (0..FRAMES * 8).prop_map(|frame| Event::Free { frame }),
         1 => (0..SETS, proptest::option::of(0..24u64))
@@ -258,6 +264,16 @@ fn apply(
                 return Ok(());
             };
             ledger.new_kernel(frame, SetId(set as u16), Some(domains[domain]))
+        }
+        Event::DomainObject { domain, spawner } => {
+            let Some(frame) = free_frames(ledger, 1).first().copied() else {
+                return Ok(());
+            };
+            ledger.apply(&Plan::one(Op::DomainObject {
+                frame,
+                domain: domains[domain],
+                spawner: spawner.map(|spawner| domains[spawner]),
+            }))
         }
         Event::Msgbuf { sender, receiver } => {
             let Some(frame) = free_frames(ledger, 1).first().copied() else {

@@ -27,6 +27,15 @@ impl<'a> Ledger<'a> {
             [Op::Kernel { frame, set, causer }] => {
                 self.create(frame, Kind::Kernel, causer, set, None);
             }
+            [Op::DomainObject {
+                frame,
+                domain,
+                spawner,
+            }] => {
+                let payer = self.resolved.payer[0];
+                let causer = Some(spawner.unwrap_or(domain));
+                self.create(frame, Kind::Kernel, causer, payer, None);
+            }
             [Op::Share { frame, domain }] => {
                 if !self.commit_one_share(frame, domain, self.resolved.splits(0)) {
                     self.commit_ops(plan.ops());
@@ -59,6 +68,15 @@ impl<'a> Ledger<'a> {
                 }
                 Op::Kernel { frame, set, causer } => {
                     self.create(frame, Kind::Kernel, causer, set, None);
+                }
+                Op::DomainObject {
+                    frame,
+                    domain,
+                    spawner,
+                } => {
+                    let payer = self.resolved.payer[index];
+                    let causer = Some(spawner.unwrap_or(domain));
+                    self.create(frame, Kind::Kernel, causer, payer, None);
                 }
                 Op::Msgbuf {
                     frame,
@@ -219,6 +237,15 @@ impl<'a> Ledger<'a> {
                     causer,
                 },
                 Op::Kernel { frame, set, causer } => TraceRecord::Kernel { frame, set, causer },
+                Op::DomainObject {
+                    frame,
+                    domain,
+                    spawner,
+                } => TraceRecord::DomainObject {
+                    frame,
+                    domain,
+                    spawner,
+                },
                 Op::Msgbuf {
                     frame,
                     sender,

@@ -117,7 +117,10 @@ impl<'a> Ledger<'a> {
                     shares += 1;
                     frame
                 }
-                Op::Anon { frame, .. } | Op::PageTable { frame, .. } | Op::Kernel { frame, .. } => {
+                Op::Anon { frame, .. }
+                | Op::PageTable { frame, .. }
+                | Op::Kernel { frame, .. }
+                | Op::DomainObject { frame, .. } => {
                     let Some(charge) = self.single_charge(op)? else {
                         return Ok(false);
                     };

@@ -437,6 +437,7 @@ impl Ledger<'static> {
                 msgbuf: &Unset,
                 pagetable: &Unset,
                 release: &Unset,
+                kernel: &Unset,
             },
             frames_in_use: 0,
             boot_frames: 0,

@@ -71,6 +71,37 @@ impl<'a> Ledger<'a> {
         }
     }
 
+    /// The payer of `domain`'s kernel object per the `kernel` policy: its own set, or its
+    /// spawner's (its own at boot).
+    pub(super) fn kernel_object_payer(
+        &self,
+        domain: DomainId,
+        spawner: Option<DomainId>,
+    ) -> Result<SetId, Error> {
+        let own = self.domain_set(domain)?;
+        let spawner_set = match spawner {
+            Some(spawner) => self.domain_set(spawner)?,
+            None => own,
+        };
+        let event = ChargeEvent {
+            what: EventKind::KernelObject,
+            kind: Kind::Kernel,
+            causer: Some(spawner.unwrap_or(domain)),
+            candidates: Candidates {
+                owner: Some(own),
+                creator: Some(spawner_set),
+                ..Candidates::default()
+            },
+            sharers: 0,
+            headroom: Headroom::UNKNOWN,
+        };
+        match self.policies.kernel.decide(&event) {
+            Decision::Owner => Ok(own),
+            Decision::Causer => Ok(spawner_set),
+            _ => Err(Error::BadDecision),
+        }
+    }
+
     /// The payers of a new message buffer per the `msgbuf` policy, and whether they split it.
     pub(super) fn msgbuf_slots(
         &self,

@@ -20,7 +20,10 @@ impl<'a> Ledger<'a> {
         }
         match *plan.ops() {
             // Fast path: one new frame with a single payer (most faults and objects).
-            [ref op @ (Op::Anon { .. } | Op::PageTable { .. } | Op::Kernel { .. })] => {
+            [ref op @ (Op::Anon { .. }
+            | Op::PageTable { .. }
+            | Op::Kernel { .. }
+            | Op::DomainObject { .. })] => {
                 if let Some(charge) = self.single_charge(op)? {
                     self.resolved.payer[0] = charge.set;
                     self.resolved.set_plan(false, false);
@@ -79,6 +82,7 @@ impl<'a> Ledger<'a> {
                 Op::Anon { frame, .. }
                 | Op::PageTable { frame, .. }
                 | Op::Kernel { frame, .. }
+                | Op::DomainObject { frame, .. }
                 | Op::Msgbuf { frame, .. }
                 | Op::Share { frame, .. } => (Some(frame), None),
                 Op::ShareMany { .. } => (None, None),
@@ -142,6 +146,15 @@ impl<'a> Ledger<'a> {
                 }
                 (set, Kind::Kernel, causer)
             }
+            Op::DomainObject {
+                frame,
+                domain,
+                spawner,
+            } => {
+                self.require_free(frame)?;
+                let set = self.kernel_object_payer(domain, spawner)?;
+                (set, Kind::Kernel, Some(spawner.unwrap_or(domain)))
+            }
             _ => return Ok(None),
         };
         Ok(Some(Charge {
@@ -162,7 +175,10 @@ impl<'a> Ledger<'a> {
         need: Option<&mut PoolNeed>,
     ) -> Result<(), Error> {
         match *op {
-            Op::Anon { .. } | Op::PageTable { .. } | Op::Kernel { .. } => {
+            Op::Anon { .. }
+            | Op::PageTable { .. }
+            | Op::Kernel { .. }
+            | Op::DomainObject { .. } => {
                 if let Some(charge) = self.single_charge(op)? {
                     self.resolved.payer[index] = charge.set;
                     add_charge(

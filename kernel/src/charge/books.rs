@@ -44,6 +44,7 @@ impl Books {
             msgbuf: lookup(1)?,
             pagetable: lookup(2)?,
             release: lookup(3)?,
+            kernel: lookup(4)?,
         };
         // `kernel::start` zeroed the table with DC ZVA; zero bytes are FrameEntry::FREE.
         self.ledger.reset_zeroed(frame_table, chosen);
@@ -142,21 +143,22 @@ impl Books {
         Ok(())
     }
 
-    /// A new domain's control block and capability table (`kernel`, paid by its set) and its
-    /// root table (`pagetables`).
+    /// A new domain's control block and capability table (`kernel`, paid per the `kernel`
+    /// policy) and its root table (`pagetables`, per the `pagetable` policy).
     pub fn charge_domain_objects(
         &mut self,
-        set: SetId,
         domain: DomainId,
         causer: DomainId,
         objects: [Frame; 2],
         root: Frame,
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
-        let kernel_object = |object: Frame| Op::Kernel {
+        // The `kernel` policy picks the payer: the domain's set or its spawner's.
+        let spawner = (causer != domain).then_some(causer);
+        let kernel_object = |object: Frame| Op::DomainObject {
             frame: index(frames, object),
-            set,
-            causer: Some(causer),
+            domain,
+            spawner,
         };
         // Plan::one, then push: Plan::new() would copy a large constant where inlined.
         let mut plan = Plan::one(kernel_object(objects[0]));

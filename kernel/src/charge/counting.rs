@@ -89,7 +89,6 @@ impl Books {
     /// Nothing to charge.
     pub fn charge_domain_objects(
         &mut self,
-        _set: SetId,
         _domain: DomainId,
         _causer: DomainId,
         _objects: [Frame; 2],

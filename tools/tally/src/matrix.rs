@@ -411,7 +411,7 @@ pub(crate) mod tests {
         let header = csv_header(&["source"]);
         let rows = csv_rows("cow-fork", &entry, "shared", &["run".to_string()]);
         let columns = header.trim_end().split(',').count();
-        assert!(header.starts_with("source,scenario,combination,cow,msgbuf,pagetable,release,transfer,snapshot,role,instructions,charge_set,parent,limit_bytes,current_anon,"));
+        assert!(header.starts_with("source,scenario,combination,cow,msgbuf,pagetable,release,kernel,transfer,snapshot,role,instructions,charge_set,parent,limit_bytes,current_anon,"));
         assert!(header
             .trim_end()
             .ends_with(",charged_total_bytes,uncharged_total_bytes,paid_for_bytes,paid_for"));
@@ -426,7 +426,7 @@ pub(crate) mod tests {
             .unwrap();
         assert_eq!(
             parent,
-            "run,cow-fork,cow-holder,holder,sender,owner,migrate,direct,shared,key,52000,parent,,1048576,40960,8192,4096,0,16384,69632,40960,8192,4096,0,16384,69632,0,0,0,0,1,1,69632,0,16384,child=16384"
+            "run,cow-fork,cow-holder,holder,sender,owner,migrate,self,direct,shared,key,52000,parent,,1048576,40960,8192,4096,0,16384,69632,40960,8192,4096,0,16384,69632,0,0,0,0,1,1,69632,0,16384,child=16384"
         );
     }
 }

@@ -943,7 +943,7 @@ mod tests {
     fn trace_text(cow: &str, child_limit: &str) -> String {
         format!(
             "ledger 16\n\
-             policies cow={cow} msgbuf=sender pagetable=owner release=migrate\n\
+             policies cow={cow} msgbuf=sender pagetable=owner release=migrate kernel=self\n\
              boot 0 2\n\
              set 1 parent - -\n\
              set 2 child - {child_limit}\n\
@@ -1180,7 +1180,7 @@ mod tests {
             chosen_combinations(&trace, &["cow=holder release=stay".into()], false).unwrap();
         assert_eq!(
             title(&chosen[0]),
-            "cow=holder msgbuf=sender pagetable=owner release=stay"
+            "cow=holder msgbuf=sender pagetable=owner release=stay kernel=self"
         );
         assert_eq!(
             chosen_combinations(&trace, &["cow=holder".into()], true)
@@ -1280,7 +1280,8 @@ mod tests {
         .unwrap();
         assert_eq!(status, exit::OK);
         let out = dir.join("replay");
-        let holder = out.join("cow-holder_msgbuf-sender_pagetable-owner_release-migrate");
+        let holder =
+            out.join("cow-holder_msgbuf-sender_pagetable-owner_release-migrate_kernel-self");
         for name in ["report.json", "report.csv", "summary.md", "charges.svg"] {
             assert!(holder.join(name).is_file(), "{name}");
         }
@@ -1297,14 +1298,14 @@ mod tests {
         );
         let md = std::fs::read_to_string(out.join("comparison.md")).unwrap();
         assert!(md.contains("## Snapshot `shared` (key)"), "{md}");
-        assert!(md.contains("| cow=writer msgbuf=sender pagetable=owner release=migrate (recorded run) | parent | 8 KiB |"), "{md}");
-        assert!(md.contains("| cow=holder msgbuf=sender pagetable=owner release=migrate (replay) | parent | 8 KiB | 0 | 0 | 0 | 4 KiB | **12 KiB** | 0 | child: 4 KiB |"), "{md}");
-        assert!(md.contains("| cow=holder msgbuf=sender pagetable=owner release=migrate | 8 | 0 | 0 | 0 | yes |"), "{md}");
+        assert!(md.contains("| cow=writer msgbuf=sender pagetable=owner release=migrate kernel=self (recorded run) | parent | 8 KiB |"), "{md}");
+        assert!(md.contains("| cow=holder msgbuf=sender pagetable=owner release=migrate kernel=self (replay) | parent | 8 KiB | 0 | 0 | 0 | 4 KiB | **12 KiB** | 0 | child: 4 KiB |"), "{md}");
+        assert!(md.contains("| cow=holder msgbuf=sender pagetable=owner release=migrate kernel=self | 8 | 0 | 0 | 0 | yes |"), "{md}");
         let csv = std::fs::read_to_string(out.join("comparison.csv")).unwrap();
         // The run and two replays; 3 snapshots of 3 sets (`kernel`, `parent`, `child`).
         assert_eq!(csv.lines().count(), 1 + 3 * 3 * 3);
         assert!(csv.lines().any(|l| l.starts_with(
-            "replay,0,cow-fork,cow-holder_msgbuf-sender_pagetable-owner_release-migrate,holder,"
+            "replay,0,cow-fork,cow-holder_msgbuf-sender_pagetable-owner_release-migrate_kernel-self,holder,"
         )));
 
         // A report that the replay under its own policies does not reproduce fails the command.

@@ -439,7 +439,7 @@ pub(crate) mod tests {
     /// A hand-written console transcript of a two-set run, as the kernel frames it.
     pub(crate) const TRANSCRIPT: &str = r#"tally 0.1.0 booting, 128 MiB RAM
 [init] hello from user space
-@tally/1 run {"config":"cow-fork","kernel_version":"0.1.0","policy":{"cow":"holder","msgbuf":"sender","pagetable":"owner","release":"migrate"},"ipc":{"transfer":"direct"},"mem_bytes":134217728,"boot_instructions":1234}
+@tally/1 run {"config":"cow-fork","kernel_version":"0.1.0","policy":{"cow":"holder","msgbuf":"sender","pagetable":"owner","release":"migrate","kernel":"self"},"ipc":{"transfer":"direct"},"mem_bytes":134217728,"boot_instructions":1234}
 @tally/1 snapshot {"label":"start","instructions":1000,"frames":{"total":32768,"free":32708,"boot":60,"in_use":0},"conservation":{"charged_bytes":0,"in_use_bytes":0,"ok":true},"charge_sets":[{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"peak":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"charged_total_bytes":0,"uncharged_total_bytes":0,"denied":{"anon":0,"pagetables":0,"kernel":0,"msgbuf":0,"cow":0},"paid_for":{}}],"domains":[]}
 [parent] forked child
 @tally/1 trace cow 120 121 1

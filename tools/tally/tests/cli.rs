@@ -106,7 +106,7 @@ fn check_accepts_a_good_config_and_prints_boot_arguments() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
-        "tally=1 config=hello log=info cow=writer msgbuf=sender pagetable=owner release=migrate transfer=direct trace=off set=hello,-,1048576 dom=hello,hello,hello\n"
+        "tally=1 config=hello log=info cow=writer msgbuf=sender pagetable=owner release=migrate kernel=self transfer=direct trace=off set=hello,-,1048576 dom=hello,hello,hello\n"
     );
 }
 
@@ -381,7 +381,7 @@ fn run_trace_boots_with_the_trace_on() {
 
 /// A trace of one domain that maps two pages, shares one with a second domain, which copies it.
 const TRACE: &str = "ledger 16
-policies cow=writer msgbuf=sender pagetable=owner release=migrate
+policies cow=writer msgbuf=sender pagetable=owner release=migrate kernel=self
 boot 0 2
 set 1 a - -
 set 2 b - -
@@ -408,12 +408,14 @@ fn replay_writes_a_report_per_combination_and_checks_its_input() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(
-        stdout.contains("cow=holder msgbuf=sender pagetable=owner release=migrate: exact"),
+        stdout.contains(
+            "cow=holder msgbuf=sender pagetable=owner release=migrate kernel=self: exact"
+        ),
         "{stdout}"
     );
     let report =
         std::fs::read_to_string(ws.root.join(
-            "run/replay/cow-holder_msgbuf-sender_pagetable-owner_release-migrate/report.json",
+            "run/replay/cow-holder_msgbuf-sender_pagetable-owner_release-migrate_kernel-self/report.json",
         ))
         .unwrap();
     assert!(report.contains("\"replay\": {"), "{report}");

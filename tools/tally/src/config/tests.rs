@@ -57,7 +57,8 @@ fn a_valid_config_loads_with_defaults() {
             ("cow", "writer"),
             ("msgbuf", "sender"),
             ("pagetable", "owner"),
-            ("release", "migrate")
+            ("release", "migrate"),
+            ("kernel", "self")
         ]
         .map(|(k, v)| (k.to_string(), v.to_string()))
     );

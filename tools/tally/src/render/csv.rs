@@ -74,15 +74,15 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(
             lines[0],
-            "config,cow,msgbuf,pagetable,release,transfer,snapshot,instructions,charge_set,parent,kind,current_bytes,peak_bytes,denied,limit_bytes"
+            "config,cow,msgbuf,pagetable,release,kernel,transfer,snapshot,instructions,charge_set,parent,kind,current_bytes,peak_bytes,denied,limit_bytes"
         );
         // start: 1 set, shared: 3 sets, final: 3 sets; 5 kinds each.
         assert_eq!(lines.len(), 1 + (1 + 3 + 3) * 5);
         assert!(lines.contains(
-            &"cow-fork,holder,sender,owner,migrate,direct,shared,52000,parent,,cow,16384,16384,1,1048576"
+            &"cow-fork,holder,sender,owner,migrate,self,direct,shared,52000,parent,,cow,16384,16384,1,1048576"
         ));
         assert!(lines.contains(
-            &"cow-fork,holder,sender,owner,migrate,direct,final,90000,child,parent,pagetables,0,8192,0,262144"
+            &"cow-fork,holder,sender,owner,migrate,self,direct,final,90000,child,parent,pagetables,0,8192,0,262144"
         ));
     }
 

@@ -265,8 +265,9 @@ mod tests {
         let (_, text) = text.split_once("\n\n").unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("cow-fork: snapshot `final` at 90000 instructions"));
-        assert!(lines[0]
-            .contains("cow=holder msgbuf=sender pagetable=owner release=migrate transfer=direct"));
+        assert!(lines[0].contains(
+            "cow=holder msgbuf=sender pagetable=owner release=migrate kernel=self transfer=direct"
+        ));
         assert!(lines[1].starts_with("charge set"));
         assert_eq!(lines.len(), 2 + 3);
         let parent = lines.iter().find(|l| l.starts_with("parent")).unwrap();
