@@ -1,0 +1,85 @@
+//! Endpoints: creating them (boot), their owner, finding one behind a capability, and
+//! destroying them with the messages still queued at the end of the run.
+
+use super::*;
+
+impl Kernel {
+    /// Creates a boot-config endpoint, charged `kernel` to the `kernel` reserve set.
+    pub fn create_endpoint(&mut self, owner: Option<DomainId>) -> Result<u8, Error> {
+        let index = self
+            .endpoints
+            .iter()
+            .position(|e| e.is_none())
+            .ok_or(Error::TableFull)?;
+        let frame = self.frames.allocate().ok_or(Error::OutOfMemory)?;
+        if let Err(e) =
+            self.books
+                .charge_kernel_object(accounting::SetId::KERNEL, None, frame, &self.frames)
+        {
+            self.frames.free(frame);
+            return Err(e.to_abi());
+        }
+        let endpoint = Endpoint {
+            senders: Deque::new(),
+            receivers: Deque::new(),
+            queue: Deque::new(),
+            owner,
+        };
+        // SAFETY: a fresh frame, owned by the endpoint table from now on.
+        self.endpoints[index] = Some(unsafe { ObjectFrame::new(frame, endpoint) });
+        Ok(index as u8)
+    }
+
+    /// Sets the domain that pays as receiver for an endpoint's queued messages.
+    pub fn set_endpoint_owner(&mut self, index: usize, owner: Option<DomainId>) {
+        self.endpoint_mut(index).owner = owner;
+    }
+
+    /// Frees every endpoint (and the messages still queued in it) at the end of the run.
+    pub fn destroy_endpoints(&mut self) {
+        for index in 0..MAX_ENDPOINTS {
+            if self.endpoints[index].is_none() {
+                continue;
+            }
+            while let Some(queued) = self.endpoint_mut(index).queue.pop_front() {
+                self.free_buffers(&queued.frames[..queued.length.div_ceil(PAGE_BYTES)]);
+            }
+            let Some(frame) = self.endpoints[index].take().map(ObjectFrame::into_frame) else {
+                continue;
+            };
+            self.books.free(frame, &self.frames);
+            self.frames.free(frame);
+        }
+    }
+
+    /// The endpoint index behind a capability of `slot` (decode).
+    pub fn endpoint_cap(&self, slot: usize, index: usize) -> Result<usize, Error> {
+        match self.slots[slot]
+            .caps()
+            .ok_or(Error::BadCapability)?
+            .get(index)?
+        {
+            Capability::Endpoint(endpoint) if self.endpoints[endpoint as usize].is_some() => {
+                Ok(endpoint as usize)
+            }
+            Capability::Endpoint(_) => Err(Error::BadCapability),
+            _ => Err(Error::WrongCapabilityType),
+        }
+    }
+
+    /// The endpoint at `index`, which decode checked exists.
+    pub(super) fn endpoint(&self, index: usize) -> &Endpoint {
+        self.endpoints[index]
+            .as_ref()
+            .expect("endpoint indices are checked at decode")
+            .get()
+    }
+
+    /// The endpoint at `index`, mutably.
+    pub(super) fn endpoint_mut(&mut self, index: usize) -> &mut Endpoint {
+        self.endpoints[index]
+            .as_mut()
+            .expect("endpoint indices are checked at decode")
+            .get_mut()
+    }
+}

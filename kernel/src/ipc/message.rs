@@ -1,0 +1,79 @@
+//! Message decode: reading and checking a sender's message descriptor, its data, capabilities
+//! and out-of-line regions, before anything changes.
+
+use super::*;
+
+impl Kernel {
+    /// Reads and checks a message from `slot`'s memory (the decode half of a send).
+    pub(super) fn take_message(&mut self, slot: usize, address: usize) -> Result<Outgoing, Error> {
+        let message: Message = read_struct(self, slot, address)?;
+        if message.data_length > MAX_MESSAGE_BYTES
+            || message.cap_count > MAX_MESSAGE_CAPS
+            || message.region_count > MAX_MESSAGE_REGIONS
+        {
+            return Err(Error::MessageTooLarge);
+        }
+        crate::usermem::check_range(message.data_address, message.data_length)?;
+        self.check_user_readable(slot, message.data_address, message.data_length)?;
+        let caps_table = self.slots[slot].caps().ok_or(Error::BadCapability)?;
+        let mut caps = Vec::new();
+        for &index in &message.caps[..message.cap_count] {
+            let _ = caps.push(caps_table.get(index)?);
+        }
+        let mut regions = Vec::new();
+        for region in &message.regions[..message.region_count] {
+            if region.pages == 0
+                || region.pages > abi::MAX_REGION_PAGES
+                || !region.address.is_multiple_of(PAGE_BYTES)
+            {
+                return Err(Error::MessageTooLarge);
+            }
+            self.check_owned_writable(slot, region)?;
+            let _ = regions.push(*region);
+        }
+        Ok(Outgoing {
+            sender: self.slots[slot].account,
+            data_address: message.data_address,
+            length: message.data_length,
+            caps,
+            regions,
+            buffered: None,
+        })
+    }
+
+    /// The physical address backing user address `va` of `slot`, if present.
+    pub(super) fn user_physical(&self, slot: usize, va: usize) -> Option<usize> {
+        let dcb = self.slots[slot].dcb()?;
+        let descriptor = dcb.tables.lookup(va & !(PAGE_BYTES - 1))?;
+        Some(mmu::descriptor_address(descriptor) + va % PAGE_BYTES)
+    }
+
+    /// Whether the physical bytes of two user ranges of equal length overlap.
+    pub(super) fn ranges_overlap(
+        &self,
+        a_slot: usize,
+        a: usize,
+        b_slot: usize,
+        b: usize,
+        length: usize,
+    ) -> bool {
+        let mut a_offset = 0;
+        while a_offset < length {
+            let a_chunk = (PAGE_BYTES - (a + a_offset) % PAGE_BYTES).min(length - a_offset);
+            if let Some(a_pa) = self.user_physical(a_slot, a + a_offset) {
+                let mut b_offset = 0;
+                while b_offset < length {
+                    let b_chunk = (PAGE_BYTES - (b + b_offset) % PAGE_BYTES).min(length - b_offset);
+                    if let Some(b_pa) = self.user_physical(b_slot, b + b_offset) {
+                        if a_pa < b_pa + b_chunk && b_pa < a_pa + a_chunk {
+                            return true;
+                        }
+                    }
+                    b_offset += b_chunk;
+                }
+            }
+            a_offset += a_chunk;
+        }
+        false
+    }
+}

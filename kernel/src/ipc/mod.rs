@@ -1,0 +1,258 @@
+//! Message passing (the seed's model): endpoints, `send`/`recv`/`call`/`reply`/`reply_recv`,
+//! bounded atomic messages, direct cross-space copy (KeyKOS/EROS) or two-stage copy through
+//! queued kernel buffers (Mach), out-of-line copy-on-write regions, capability transfer, and
+//! shared-memory region objects.
+//!
+//! Atomicity. A transfer first checks everything that cannot change state (bounds, the
+//! receiver's descriptor, room for capabilities and regions), then makes the receiver's buffer
+//! present (populating or breaking copy-on-write, charged), reserves any transient buffer,
+//! maps the out-of-line regions, and only then copies. If a step fails, what it did is undone
+//! and nothing is delivered:
+//! - the *sender* gets the error (over-limit, out-of-memory, receiver-too-small, bad-address)
+//!   and a blocked receiver stays blocked, still waiting; the send is not retried by itself;
+//! - a receive that finds a queued message (two-stage) it cannot take returns the error to the
+//!   *receiver* and the message stays first in the queue;
+//! - pages of the receive buffer that were made present before a later denial stay present
+//!   (they are the receiver's own memory, charged to it; their contents are unchanged).
+//!
+//! Out-of-line regions are transferred by direct transfer only (a two-stage send with regions
+//! is `bad-argument`): queued messages carry data and capabilities. A receive whose transfer
+//! from the first waiting sender fails goes on to the next waiting sender.
+//!
+//! Files, by concern: this one holds the types, the dispatch of decoded IPC calls and the
+//! teardown of a dying domain's IPC state; [`endpoint`] endpoints; [`message`] message decode;
+//! [`transfer`] the transfer and kernel buffer frames; [`rendezvous`] send, receive, call and
+//! reply with memory descriptors; [`queue`] two-stage (Mach) queues; [`registers`]
+//! register-sized messages; [`region`] shared-memory region objects.
+
+use crate::arch::aarch64::exception::TrapFrame;
+use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
+use crate::charge::ChargeError;
+use crate::domain::{Block, Capability, Region, RunState, MAX_DOMAINS};
+use crate::kernel::Kernel;
+use crate::memory::frames::Frame;
+use crate::memory::object::ObjectFrame;
+use abi::{
+    Error, Message, Receive, SharedRegion, MAX_MESSAGE_BYTES, MAX_MESSAGE_CAPS, MAX_MESSAGE_REGIONS,
+};
+use accounting::DomainId;
+use heapless::{Deque, Vec};
+use kcore::bootcfg::Transfer;
+
+mod endpoint;
+mod message;
+mod queue;
+mod region;
+mod registers;
+mod rendezvous;
+mod transfer;
+
+/// Most endpoints.
+pub const MAX_ENDPOINTS: usize = 16;
+/// Most shared-memory region objects.
+pub const MAX_REGION_OBJECTS: usize = 32;
+/// Buffer frames one message can need.
+const MESSAGE_FRAMES: usize = MAX_MESSAGE_BYTES / PAGE_BYTES;
+
+/// A message waiting in an endpoint's queue (two-stage transfer), in kernel buffer frames.
+#[derive(Clone, Copy)]
+pub struct Queued {
+    sender: DomainId,
+    /// For a `call`: the caller (slot, generation) that waits for the reply to this message;
+    /// the receiver that takes the message answers it.
+    caller: Option<(u8, u32)>,
+    length: usize,
+    frames: [Frame; MESSAGE_FRAMES],
+    caps: [Capability; MAX_MESSAGE_CAPS],
+    cap_count: usize,
+}
+
+/// An endpoint, in its own frame (charged `kernel`).
+pub struct Endpoint {
+    senders: Deque<u8, MAX_DOMAINS>,
+    receivers: Deque<u8, MAX_DOMAINS>,
+    queue: Deque<Queued, { abi::MAX_QUEUED_MESSAGES }>,
+    /// The domain that pays as "receiver" for queued messages: the first domain in the config
+    /// given a capability to the endpoint.
+    pub owner: Option<DomainId>,
+}
+
+const _: () = assert!(core::mem::size_of::<Endpoint>() <= PAGE_BYTES);
+
+/// A shared-memory region object, in its own frame (charged `kernel`).
+pub struct RegionObject {
+    pages: usize,
+    frames: [Option<Frame>; abi::MAX_SHARED_REGION_PAGES],
+    creator: u8,
+}
+
+/// A message taken from a sender and checked.
+struct Outgoing {
+    sender: DomainId,
+    data_address: usize,
+    length: usize,
+    caps: Vec<Capability, MAX_MESSAGE_CAPS>,
+    regions: Vec<SharedRegion, MAX_MESSAGE_REGIONS>,
+    /// Two-stage: the data is in these kernel frames instead of the sender's memory.
+    buffered: Option<[Frame; MESSAGE_FRAMES]>,
+}
+
+fn read_struct<T: Copy + Default>(k: &mut Kernel, slot: usize, address: usize) -> Result<T, Error> {
+    if !address.is_multiple_of(8) {
+        return Err(Error::BadArgument);
+    }
+    let mut value = T::default();
+    // SAFETY: T is a #[repr(C)] plain-data ABI struct of usize fields (Message, Receive) for
+    // which every bit pattern is valid, so its bytes may be overwritten with any user bytes.
+    let bytes = unsafe {
+        core::slice::from_raw_parts_mut(&mut value as *mut T as *mut u8, core::mem::size_of::<T>())
+    };
+    k.copy_from_user(slot, address, bytes)?;
+    Ok(value)
+}
+
+fn write_struct<T: Copy>(k: &mut Kernel, slot: usize, address: usize, value: &T) {
+    let size = core::mem::size_of::<T>();
+    // SAFETY: reading the bytes of a plain-data struct.
+    let bytes = unsafe { core::slice::from_raw_parts(value as *const T as *const u8, size) };
+    k.copy_to_user(slot, address, bytes);
+}
+
+impl Kernel {
+    /// Wakes a blocked domain with a system-call result in x0.
+    fn wake_with(&mut self, slot: usize, result: Result<usize, Error>) {
+        let value = match result {
+            Ok(v) => v as u64,
+            Err(e) => e.to_return_value() as u64,
+        };
+        self.wake(slot, value);
+    }
+
+    /// Removes a dying domain from every endpoint queue, fails its pending calls, and frees
+    /// the region objects it created.
+    pub fn ipc_teardown(&mut self, slot: usize) {
+        for endpoint in self.endpoints.iter_mut().flatten() {
+            let ep = endpoint.get_mut();
+            for queue in [&mut ep.senders, &mut ep.receivers] {
+                let count = queue.len();
+                for _ in 0..count {
+                    if let Some(s) = queue.pop_front() {
+                        if s as usize != slot {
+                            let _ = queue.push_back(s);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some((caller, generation)) = self.slots[slot].dcb().and_then(|d| d.reply_to) {
+            let caller = caller as usize;
+            if self.slots[caller].generation == generation
+                && matches!(self.slots[caller].state, RunState::Blocked(Block::Reply))
+            {
+                self.wake_with(caller, Err(Error::PeerGone));
+            }
+        }
+        for index in 0..MAX_REGION_OBJECTS {
+            let created = self.region_objects[index]
+                .as_ref()
+                .is_some_and(|object| object.get().creator as usize == slot);
+            if let Some(frame) = created
+                .then(|| self.region_objects[index].take())
+                .flatten()
+                .map(ObjectFrame::into_frame)
+            {
+                self.books.free(frame, &self.frames);
+                self.frames.free(frame);
+            }
+        }
+    }
+
+    /// Dispatches the IPC system calls (after decode validated the capabilities).
+    pub fn ipc_call(
+        &mut self,
+        slot: usize,
+        call: IpcCall,
+        frame: &mut TrapFrame,
+    ) -> Result<usize, Error> {
+        let _ = frame;
+        match call {
+            IpcCall::Send { endpoint, message } => self.ipc_send(slot, endpoint, message, None),
+            IpcCall::Recv { endpoint, receive } => self.ipc_recv(slot, endpoint, receive),
+            IpcCall::Call {
+                endpoint,
+                message,
+                receive,
+            } => self.ipc_send(slot, endpoint, message, Some(receive)),
+            IpcCall::Reply { message } => self.ipc_reply(slot, message),
+            IpcCall::ReplyRecv {
+                endpoint,
+                message,
+                receive,
+            } => {
+                self.ipc_reply(slot, message)?;
+                self.ipc_recv(slot, endpoint, receive)
+            }
+        }
+    }
+
+    /// Decodes the IPC system calls: capability indices and descriptor alignment.
+    pub fn ipc_decode(
+        &self,
+        slot: usize,
+        call: abi::Syscall,
+        args: [usize; 5],
+    ) -> Result<IpcCall, Error> {
+        let aligned = |address: usize| {
+            if address.is_multiple_of(8) {
+                Ok(address)
+            } else {
+                Err(Error::BadArgument)
+            }
+        };
+        Ok(match call {
+            abi::Syscall::Send => IpcCall::Send {
+                endpoint: self.endpoint_cap(slot, args[0])?,
+                message: aligned(args[1])?,
+            },
+            abi::Syscall::Recv => IpcCall::Recv {
+                endpoint: self.endpoint_cap(slot, args[0])?,
+                receive: aligned(args[1])?,
+            },
+            abi::Syscall::Call => IpcCall::Call {
+                endpoint: self.endpoint_cap(slot, args[0])?,
+                message: aligned(args[1])?,
+                receive: aligned(args[2])?,
+            },
+            abi::Syscall::Reply => IpcCall::Reply {
+                message: aligned(args[0])?,
+            },
+            _ => IpcCall::ReplyRecv {
+                endpoint: self.endpoint_cap(slot, args[0])?,
+                message: aligned(args[1])?,
+                receive: aligned(args[2])?,
+            },
+        })
+    }
+}
+
+/// A decoded IPC system call.
+pub enum IpcCall {
+    /// `send`.
+    Send { endpoint: usize, message: usize },
+    /// `recv`.
+    Recv { endpoint: usize, receive: usize },
+    /// `call`.
+    Call {
+        endpoint: usize,
+        message: usize,
+        receive: usize,
+    },
+    /// `reply`.
+    Reply { message: usize },
+    /// `reply_recv`.
+    ReplyRecv {
+        endpoint: usize,
+        message: usize,
+        receive: usize,
+    },
+}

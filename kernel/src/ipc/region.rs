@@ -1,0 +1,125 @@
+//! Shared-memory region objects: created by a domain (a capability), mapped writable and
+//! shared by every domain that maps them, their frames populated on first map.
+
+use super::*;
+
+impl Kernel {
+    /// Creates a shared-memory region object of `pages` pages for `slot`.
+    pub fn region_create(&mut self, slot: usize, pages: usize) -> Result<usize, Error> {
+        let index = self
+            .region_objects
+            .iter()
+            .position(|r| r.is_none())
+            .ok_or(Error::TableFull)?;
+        let frame = self.frames.allocate().ok_or(Error::OutOfMemory)?;
+        let set = self.books.domain_set(self.slots[slot].account);
+        if let Err(e) = self.books.charge_kernel_object(
+            set,
+            Some(self.slots[slot].account),
+            frame,
+            &self.frames,
+        ) {
+            self.frames.free(frame);
+            return Err(e.to_abi());
+        }
+        let object = RegionObject {
+            pages,
+            frames: [None; abi::MAX_SHARED_REGION_PAGES],
+            creator: slot as u8,
+        };
+        // SAFETY: a fresh frame, owned by the region table from now on.
+        self.region_objects[index] = Some(unsafe { ObjectFrame::new(frame, object) });
+        self.region_generations[index] = self.region_generations[index].wrapping_add(1);
+        let cap = Capability::Region {
+            index: index as u8,
+            generation: self.region_generations[index],
+        };
+        self.slots[slot]
+            .caps_mut()
+            .ok_or(Error::BadCapability)?
+            .insert(cap)
+    }
+
+    /// The region-object index behind a capability.
+    pub fn region_cap(&self, slot: usize, index: usize) -> Result<usize, Error> {
+        match self.slots[slot]
+            .caps()
+            .ok_or(Error::BadCapability)?
+            .get(index)?
+        {
+            Capability::Region { index, generation }
+                if self.region_objects[index as usize].is_some()
+                    && self.region_generations[index as usize] == generation =>
+            {
+                Ok(index as usize)
+            }
+            Capability::Region { .. } => Err(Error::BadCapability),
+            _ => Err(Error::WrongCapabilityType),
+        }
+    }
+
+    /// Maps a region object writable at `address` of `slot`: its frames are populated on
+    /// first map (charged `anon` to the mapper) and shared by later mappers.
+    pub fn region_map(
+        &mut self,
+        slot: usize,
+        object: usize,
+        address: usize,
+    ) -> Result<usize, Error> {
+        let pages = self.region_objects[object]
+            .as_ref()
+            .ok_or(Error::BadCapability)?
+            .get()
+            .pages;
+        let end = address
+            .checked_add(pages * PAGE_BYTES)
+            .ok_or(Error::BadArgument)?;
+        if !address.is_multiple_of(PAGE_BYTES)
+            || address < abi::USER_MIN_ADDRESS
+            || end > abi::USER_END_ADDRESS
+        {
+            return Err(Error::BadArgument);
+        }
+        self.add_region(
+            slot,
+            Region {
+                start: address,
+                pages,
+                access: UserAccess::ReadWrite,
+            },
+        )?;
+        for page in 0..pages {
+            let va = address + page * PAGE_BYTES;
+            let present = self.region_objects[object]
+                .as_ref()
+                .and_then(|region| region.get().frames[page]);
+            let result = match present {
+                None => self
+                    .populate(slot, va, UserAccess::ReadWrite)
+                    .map(|frame| {
+                        if let Some(region) = self.region_objects[object].as_mut() {
+                            region.get_mut().frames[page] = Some(frame);
+                        }
+                    })
+                    .map_err(ChargeError::to_abi),
+                Some(frame) => self.share_page(slot, va, frame, UserAccess::ReadWrite, slot),
+            };
+            if let Err(e) = result {
+                self.remove_region(slot, address, pages);
+                return Err(e);
+            }
+        }
+        Ok(0)
+    }
+
+    /// Forgets a frame that was freed (its last mapper left) in every region object.
+    pub fn forget_region_frame(&mut self, frame: Frame) {
+        for object in self.region_objects.iter_mut().flatten() {
+            for slot in object.get_mut().frames.iter_mut() {
+                if *slot == Some(frame) {
+                    *slot = None;
+                }
+            }
+        }
+    }
+}

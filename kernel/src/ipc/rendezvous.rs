@@ -1,0 +1,192 @@
+//! `send`, `recv`, `call`, `reply` with memory descriptors: the direct (KeyKOS/EROS) rendezvous,
+//! and the dispatch to the two-stage queue.
+
+use super::*;
+
+impl Kernel {
+    /// `send` and `call` (invoke half).
+    pub fn ipc_send(
+        &mut self,
+        slot: usize,
+        endpoint: usize,
+        message_address: usize,
+        receive_address: Option<usize>,
+    ) -> Result<usize, Error> {
+        let message = self.take_message(slot, message_address)?;
+        if self.config.transfer == Transfer::TwoStage {
+            return self.send_two_stage(slot, endpoint, message, receive_address);
+        }
+        let ep = self.endpoint(endpoint);
+        if ep
+            .receivers
+            .front()
+            .is_some_and(|r| self.waits_for_registers(*r as usize))
+        {
+            // The receiver waits for a register-sized message: the kinds must match.
+            return Err(Error::BadArgument);
+        }
+        if let Some(receiver) = self.endpoint_mut(endpoint).receivers.pop_front() {
+            let receiver = receiver as usize;
+            let receive = self.slots[receiver]
+                .dcb()
+                .map(|d| d.ipc_receive)
+                .unwrap_or(0);
+            match self.transfer(Some(slot), &message, receiver, receive) {
+                Ok(()) => {
+                    self.after_delivery(slot, receiver, receive_address);
+                    Ok(0)
+                }
+                Err(e) => {
+                    let _ = self
+                        .endpoint_mut(endpoint)
+                        .receivers
+                        .push_front(receiver as u8);
+                    Err(e)
+                }
+            }
+        } else {
+            let dcb = self.slots[slot].dcb_mut().ok_or(Error::BadArgument)?;
+            dcb.ipc_message = message_address;
+            dcb.ipc_receive = receive_address.unwrap_or(0);
+            dcb.ipc_calling = receive_address.is_some();
+            dcb.ipc_registers = false;
+            let _ = self.endpoint_mut(endpoint).senders.push_back(slot as u8);
+            self.block_current(Block::Send(endpoint as u8));
+            Ok(0)
+        }
+    }
+
+    /// After a message from `sender` reached `receiver`: the receiver runs again, and a caller
+    /// now waits for the reply.
+    pub(super) fn after_delivery(
+        &mut self,
+        sender: usize,
+        receiver: usize,
+        receive_address: Option<usize>,
+    ) {
+        self.wake_with(receiver, Ok(0));
+        if let Some(receive) = receive_address {
+            if let Some(dcb) = self.slots[sender].dcb_mut() {
+                dcb.ipc_receive = receive;
+                // It waits for a reply through memory descriptors, whatever it waited for
+                // before (a register call that ended in an error leaves the flag set).
+                dcb.ipc_registers = false;
+            }
+            let generation = self.slots[sender].generation;
+            if let Some(dcb) = self.slots[receiver].dcb_mut() {
+                dcb.reply_to = Some((sender as u8, generation));
+            }
+            if self.current == Some(sender) {
+                self.block_current(Block::Reply);
+            } else {
+                self.slots[sender].state = RunState::Blocked(Block::Reply);
+            }
+        }
+    }
+
+    /// `recv` (invoke half).
+    pub fn ipc_recv(
+        &mut self,
+        slot: usize,
+        endpoint: usize,
+        receive_address: usize,
+    ) -> Result<usize, Error> {
+        if self.config.transfer == Transfer::TwoStage && !self.endpoint(endpoint).queue.is_empty() {
+            return self
+                .deliver_queued(endpoint, slot, receive_address)
+                .map(|_| 0);
+        }
+        while let Some(sender) = self.endpoint_mut(endpoint).senders.pop_front() {
+            let sender = sender as usize;
+            let Some(dcb) = self.slots[sender].dcb() else {
+                continue;
+            };
+            if dcb.ipc_registers {
+                // A register-sized call cannot be received into memory descriptors: it ends
+                // with an error, and with it its register-sized wait.
+                if let Some(dcb) = self.slots[sender].dcb_mut() {
+                    dcb.ipc_registers = false;
+                }
+                self.wake_with(sender, Err(Error::BadArgument));
+                continue;
+            }
+            let (message_address, calling, caller_receive) =
+                (dcb.ipc_message, dcb.ipc_calling, dcb.ipc_receive);
+            let message = match self.take_message(sender, message_address) {
+                Ok(message) => message,
+                Err(e) => {
+                    self.wake_with(sender, Err(e));
+                    continue;
+                }
+            };
+            return match self.transfer(Some(sender), &message, slot, receive_address) {
+                Ok(()) => {
+                    if calling {
+                        self.slots[sender].state = RunState::Blocked(Block::Reply);
+                        let generation = self.slots[sender].generation;
+                        if let Some(dcb) = self.slots[slot].dcb_mut() {
+                            dcb.reply_to = Some((sender as u8, generation));
+                        }
+                        if let Some(dcb) = self.slots[sender].dcb_mut() {
+                            dcb.ipc_receive = caller_receive;
+                        }
+                    } else {
+                        self.wake_with(sender, Ok(0));
+                    }
+                    Ok(0)
+                }
+                Err(e) => {
+                    // The sender learns why; the receiver goes on to the next waiting sender
+                    // (blocking here would leave the others queued beside a waiting
+                    // receiver, every one of them waiting for ever: found by the fuzzer).
+                    self.wake_with(sender, Err(e));
+                    continue;
+                }
+            };
+        }
+        self.block_receiver(slot, endpoint, receive_address)
+    }
+    pub(super) fn block_receiver(
+        &mut self,
+        slot: usize,
+        endpoint: usize,
+        receive_address: usize,
+    ) -> Result<usize, Error> {
+        if let Some(dcb) = self.slots[slot].dcb_mut() {
+            dcb.ipc_receive = receive_address;
+            dcb.ipc_registers = false;
+        }
+        let _ = self.endpoint_mut(endpoint).receivers.push_back(slot as u8);
+        self.block_current(Block::Recv(endpoint as u8));
+        Ok(0)
+    }
+
+    /// `reply` (invoke half).
+    pub fn ipc_reply(&mut self, slot: usize, message_address: usize) -> Result<usize, Error> {
+        let (caller, generation) = self.slots[slot]
+            .dcb()
+            .and_then(|d| d.reply_to)
+            .ok_or(Error::NoCaller)?;
+        let caller = caller as usize;
+        if self.slots[caller].generation != generation
+            || !matches!(self.slots[caller].state, RunState::Blocked(Block::Reply))
+        {
+            if let Some(dcb) = self.slots[slot].dcb_mut() {
+                dcb.reply_to = None;
+            }
+            return Err(Error::NoCaller);
+        }
+        if self.waits_for_registers(caller) {
+            // The caller waits for a register-sized reply: answer with reply_recv_registers.
+            return Err(Error::BadArgument);
+        }
+        let message = self.take_message(slot, message_address)?;
+        let receive = self.slots[caller].dcb().map(|d| d.ipc_receive).unwrap_or(0);
+        self.transfer(Some(slot), &message, caller, receive)?;
+        if let Some(dcb) = self.slots[slot].dcb_mut() {
+            dcb.reply_to = None;
+        }
+        self.wake_with(caller, Ok(0));
+        Ok(0)
+    }
+}

@@ -1,0 +1,249 @@
+//! The transfer itself: the receiver's buffer made present, a transient buffer when source and
+//! destination overlap, out-of-line regions mapped copy-on-write, the copy; and the kernel
+//! buffer frames of two-stage messages.
+
+use super::*;
+
+impl Kernel {
+    /// Allocates and charges `count` message-buffer frames (`msgbuf` policy).
+    pub(super) fn allocate_buffers(
+        &mut self,
+        count: usize,
+        sender: DomainId,
+        receiver: DomainId,
+    ) -> Result<[Frame; MESSAGE_FRAMES], Error> {
+        let mut frames = [Frame(0); MESSAGE_FRAMES];
+        self.frames
+            .allocate_all(&mut frames[..count])
+            .ok_or(Error::OutOfMemory)?;
+        if let Err(e) = self
+            .books
+            .charge_msgbufs(&frames[..count], sender, receiver, &self.frames)
+        {
+            self.frames.free_all(&frames[..count]);
+            return Err(e.to_abi());
+        }
+        Ok(frames)
+    }
+    pub(super) fn free_buffers(&mut self, frames: &[Frame]) {
+        for &frame in frames {
+            self.books.free(frame, &self.frames);
+            self.frames.free(frame);
+        }
+    }
+
+    /// Copies a message's data from the sender's memory into buffer frames.
+    pub(super) fn fill_buffers(
+        &mut self,
+        slot: usize,
+        address: usize,
+        length: usize,
+        frames: &[Frame],
+    ) -> Result<(), Error> {
+        for (i, frame) in frames.iter().enumerate() {
+            let start = i * PAGE_BYTES;
+            let chunk = (length - start).min(PAGE_BYTES);
+            // SAFETY: a message-buffer frame owned by this transfer, mapped in the linear map.
+            let buffer = unsafe { core::slice::from_raw_parts_mut(frame.virt() as *mut u8, chunk) };
+            self.copy_from_user(slot, address + start, buffer)?;
+        }
+        Ok(())
+    }
+
+    /// Delivers `message` from `sender_slot` (None when it is buffered and its sender may be
+    /// gone) to `receiver`, whose receive descriptor is at `receive_address`.
+    pub(super) fn transfer(
+        &mut self,
+        sender_slot: Option<usize>,
+        message: &Outgoing,
+        receiver: usize,
+        receive_address: usize,
+    ) -> Result<(), Error> {
+        let mut receive: Receive = read_struct(self, receiver, receive_address)?;
+        if message.length > receive.buffer_capacity {
+            return Err(Error::ReceiverTooSmall);
+        }
+        let caps = self.slots[receiver].caps().ok_or(Error::BadArgument)?;
+        if !message.caps.is_empty()
+            && caps
+                .caps
+                .iter()
+                .filter(|c| **c == Capability::Empty)
+                .count()
+                < message.caps.len()
+        {
+            return Err(Error::ReceiverTooSmall);
+        }
+        let receiver_dcb = self.slots[receiver].dcb().ok_or(Error::BadArgument)?;
+        for (i, region) in message.regions.iter().enumerate() {
+            let start = receive.region_addresses[i];
+            let end = start
+                .checked_add(region.pages * PAGE_BYTES)
+                .ok_or(Error::BadAddress)?;
+            if !start.is_multiple_of(PAGE_BYTES)
+                || start < abi::USER_MIN_ADDRESS
+                || end > abi::USER_END_ADDRESS
+            {
+                return Err(Error::BadAddress);
+            }
+            if receiver_dcb.regions.iter().any(|r| r.overlaps(start, end)) {
+                return Err(Error::RegionOverlap);
+            }
+        }
+        if receiver_dcb.regions.len() + message.regions.len() > crate::domain::MAX_REGIONS {
+            return Err(Error::ReceiverTooSmall);
+        }
+        self.prepare_user_write(receiver, receive_address, core::mem::size_of::<Receive>())?;
+        self.prepare_user_write(receiver, receive.buffer_address, message.length)?;
+        let receiver_ledger = self.slots[receiver].account;
+
+        // A transient buffer only when the two ranges share physical bytes.
+        let bounce_count = message.length.div_ceil(PAGE_BYTES);
+        let bounce = match (sender_slot, message.buffered) {
+            (Some(sender), None)
+                if self.ranges_overlap(
+                    sender,
+                    message.data_address,
+                    receiver,
+                    receive.buffer_address,
+                    message.length,
+                ) =>
+            {
+                Some(self.allocate_buffers(bounce_count, message.sender, receiver_ledger)?)
+            }
+            _ => None,
+        };
+
+        for (i, region) in message.regions.iter().enumerate() {
+            let Some(sender) = sender_slot else { break };
+            let destination = receive.region_addresses[i];
+            if let Err(e) = self.share_region_at(sender, receiver, region, destination) {
+                // Undo the regions mapped before this one.
+                for (j, done) in message.regions.iter().enumerate().take(i) {
+                    self.remove_region(receiver, receive.region_addresses[j], done.pages);
+                }
+                if let Some(frames) = bounce {
+                    self.free_buffers(&frames[..bounce_count]);
+                }
+                return Err(e);
+            }
+        }
+
+        // Nothing can fail from here on.
+        let source_frames = message.buffered.or(bounce);
+        if let (Some(sender), Some(frames)) = (sender_slot, bounce) {
+            let _ = self.fill_buffers(
+                sender,
+                message.data_address,
+                message.length,
+                &frames[..bounce_count],
+            );
+        }
+        match (source_frames, sender_slot) {
+            (Some(frames), _) => {
+                for (i, frame) in frames.iter().enumerate().take(bounce_count) {
+                    let start = i * PAGE_BYTES;
+                    let chunk = (message.length - start).min(PAGE_BYTES);
+                    // SAFETY: a message-buffer frame of this transfer.
+                    let bytes =
+                        unsafe { core::slice::from_raw_parts(frame.virt() as *const u8, chunk) };
+                    self.copy_to_user(receiver, receive.buffer_address + start, bytes);
+                }
+            }
+            (None, Some(sender)) => self.copy_user_to_user(
+                sender,
+                message.data_address,
+                receiver,
+                receive.buffer_address,
+                message.length,
+            ),
+            (None, None) => {}
+        }
+        if let Some(frames) = bounce {
+            self.free_buffers(&frames[..bounce_count]);
+        }
+        let caps = self.slots[receiver].caps_mut().ok_or(Error::BadArgument)?;
+        receive.cap_count = message.caps.len();
+        for (i, cap) in message.caps.iter().enumerate() {
+            receive.caps[i] = caps.insert(*cap).unwrap_or(usize::MAX);
+        }
+        receive.data_length = message.length;
+        receive.region_count = message.regions.len();
+        for (i, region) in message.regions.iter().enumerate() {
+            receive.region_pages[i] = region.pages;
+        }
+        write_struct(self, receiver, receive_address, &receive);
+        Ok(())
+    }
+
+    /// Copies `length` bytes between two domains' (present, checked) memory, page by page
+    /// through the linear map.
+    pub(super) fn copy_user_to_user(
+        &mut self,
+        from: usize,
+        from_va: usize,
+        to: usize,
+        to_va: usize,
+        length: usize,
+    ) {
+        let mut done = 0;
+        while done < length {
+            let from_chunk = PAGE_BYTES - (from_va + done) % PAGE_BYTES;
+            let to_chunk = PAGE_BYTES - (to_va + done) % PAGE_BYTES;
+            let chunk = from_chunk.min(to_chunk).min(length - done);
+            if let Some(target) = self.user_physical(to, to_va + done) {
+                match self.user_physical(from, from_va + done) {
+                    // SAFETY: both are RAM pages of live domains through the linear map; the
+                    // ranges do not overlap (checked by ranges_overlap), the chunk stays in both.
+                    Some(source) => unsafe {
+                        core::ptr::copy_nonoverlapping(
+                            mmu::phys_to_virt(source) as *const u8,
+                            mmu::phys_to_virt(target) as *mut u8,
+                            chunk,
+                        )
+                    },
+                    // SAFETY: as above, for the target alone; an unpopulated source reads as zeros.
+                    None => unsafe {
+                        core::ptr::write_bytes(mmu::phys_to_virt(target) as *mut u8, 0, chunk)
+                    },
+                }
+            }
+            done += chunk;
+        }
+    }
+
+    /// Maps `region` of `sender` copy-on-write into `receiver` at `destination`; the tables the
+    /// receiver needs are caused by the sender (`pagetable` policy).
+    pub(super) fn share_region_at(
+        &mut self,
+        sender: usize,
+        receiver: usize,
+        region: &SharedRegion,
+        destination: usize,
+    ) -> Result<(), Error> {
+        self.add_region(
+            receiver,
+            Region {
+                start: destination,
+                pages: region.pages,
+                access: UserAccess::ReadWrite,
+            },
+        )?;
+        let shared =
+            self.share_copy_on_write(sender, receiver, region.address, destination, region.pages);
+        if shared.is_err() {
+            self.remove_region(receiver, destination, region.pages);
+        }
+        shared
+    }
+
+    /// Unmaps and forgets a region of `slot`.
+    pub fn remove_region(&mut self, slot: usize, start: usize, pages: usize) {
+        self.unmap_range(slot, start, start + pages * PAGE_BYTES);
+        if let Some(dcb) = self.slots[slot].dcb_mut() {
+            if let Some(index) = dcb.regions.iter().position(|r| r.start == start) {
+                dcb.regions.swap_remove(index);
+            }
+        }
+    }
+}
