@@ -290,6 +290,9 @@ impl<'a, 's> Replayer<'a, 's> {
                     return Err(diverged(Error::UnknownDomain(*id)));
                 }
             }
+            TraceRecord::ForgetDomain { id } => {
+                self.ledger.forget_domain(*id).map_err(diverged)?;
+            }
             TraceRecord::State { domain, state } => {
                 self.ledger
                     .set_domain_state(*domain, *state)

@@ -1369,3 +1369,40 @@ fn exit_codes_are_reported_for_exited_domains_only() {
         "{json}"
     );
 }
+
+#[test]
+fn a_domain_whose_creation_was_refused_is_forgotten() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(&mut frames, defaults());
+    let set = ledger.create_set("small", None, Some(PAGE)).unwrap();
+    let parent = ledger.create_domain("parent", set).unwrap();
+    let child = ledger.create_domain("child", set).unwrap();
+    // Its two kernel objects do not fit: refused, nothing charged.
+    let mut plan = Plan::one(Op::DomainObject {
+        frame: f(1),
+        domain: child,
+        spawner: Some(parent),
+    });
+    plan.push(Op::DomainObject {
+        frame: f(2),
+        domain: child,
+        spawner: Some(parent),
+    })
+    .unwrap();
+    assert!(matches!(ledger.apply(&plan), Err(Error::OverLimit(_))));
+    // Not the last domain, or one that holds something, cannot be forgotten.
+    assert_eq!(
+        ledger.forget_domain(parent),
+        Err(Error::UnknownDomain(parent))
+    );
+    ledger.forget_domain(child).unwrap();
+    assert_eq!(ledger.domains().len(), 1);
+    // The name and the id are free again.
+    assert_eq!(ledger.create_domain("child", set).unwrap(), child);
+    ledger.new_anon(f(3), child).unwrap();
+    assert_eq!(
+        ledger.forget_domain(child),
+        Err(Error::UnknownDomain(child))
+    );
+    ok(&ledger);
+}

@@ -19,6 +19,7 @@
 //! | `pagetable FRAME OWNER CAUSER` | new page-table frame in `OWNER`'s space, made necessary by `CAUSER` |
 //! | `kernel FRAME SET CAUSER\|-` | new kernel-object frame bound to `SET` |
 //! | `domobj FRAME DOMAIN SPAWNER\|-` | new kernel object of `DOMAIN`'s own, paid per the `kernel` policy |
+//! | `forget ID` | the last domain created is forgotten (its creation failed) |
 //! | `msgbuf FRAME SENDER RECEIVER` | new message-buffer frame |
 //! | `share FRAME DOM` | `DOM` maps the frame too (copy-on-write) |
 //! | `share-many DOM COUNT` | `DOM` maps `COUNT` frames, listed by the following `frames` records |
@@ -141,6 +142,11 @@ pub enum TraceRecord {
         set: SetId,
         /// The causing domain.
         causer: Option<DomainId>,
+    },
+    /// `forget ID`: a domain whose creation failed is forgotten (it was the last created).
+    ForgetDomain {
+        /// Its id.
+        id: DomainId,
     },
     /// `domobj FRAME DOMAIN SPAWNER|-`: a domain's own kernel object.
     DomainObject {
@@ -307,6 +313,7 @@ impl fmt::Display for TraceRecord {
                 limit_bytes,
             } => write!(f, "kind-limit {} {kind} {}", set.0, Optional(*limit_bytes)),
             TraceRecord::Domain { id, name, set } => write!(f, "dom {} {name} {}", id.0, set.0),
+            TraceRecord::ForgetDomain { id } => write!(f, "forget {}", id.0),
             TraceRecord::State { domain, state } => write!(f, "state {} {state}", domain.0),
             TraceRecord::Plan { ops } => write!(f, "plan {ops}"),
             TraceRecord::Anon { frame, domain } => write!(f, "anon {} {}", frame.0, domain.0),
@@ -528,6 +535,9 @@ impl TraceRecord {
                 set: fields.set()?,
                 causer: fields.optional()?.map(DomainId),
             },
+            "forget" => TraceRecord::ForgetDomain {
+                id: fields.domain()?,
+            },
             "domobj" => TraceRecord::DomainObject {
                 frame: fields.frame()?,
                 domain: fields.domain()?,
@@ -653,6 +663,7 @@ mod tests {
                 kind: Kind::Msgbuf,
                 limit_bytes: Some(49152),
             },
+            TraceRecord::ForgetDomain { id: DomainId(4) },
             TraceRecord::Domain {
                 id: DomainId(0),
                 name: name("parent"),

@@ -305,8 +305,8 @@ impl Kernel {
             for frame in [dcb_frame, caps_frame, root] {
                 self.frames.free(frame);
             }
-            self.books
-                .domain_state(ledger, DomainState::Stopped(e.stop_reason()));
+            // It never held anything: forgotten, so a refused spawn leaves no domain record.
+            self.books.forget_domain(ledger);
             return Err(e.to_abi());
         }
         root.zero();

@@ -232,6 +232,31 @@ impl<'a> Ledger<'a> {
         Ok(id)
     }
 
+    /// Undoes [`create_domain`](Self::create_domain) of a domain whose creation failed before
+    /// it held anything (its kernel objects were refused): it must be the last domain created,
+    /// cause or map no frame and be owed nothing. Its id and name are free again, so a refused
+    /// spawn leaves the books (and the 64 domain records) as they were. O(frames).
+    pub fn forget_domain(&mut self, domain: DomainId) -> Result<(), Error> {
+        if domain.index() + 1 != self.domains.len() {
+            return Err(Error::UnknownDomain(domain));
+        }
+        let used = self.frames.iter().any(|entry| {
+            self.decode(*entry).is_some_and(|state| {
+                state.causer == Some(domain)
+                    || state.slots.iter().any(|slot| slot.domain == Some(domain))
+            })
+        }) || self
+            .sets
+            .iter()
+            .any(|set| set.paid_for[domain.index()] != 0);
+        if used {
+            return Err(Error::UnknownDomain(domain));
+        }
+        self.domains.pop();
+        self.emit(|| TraceRecord::ForgetDomain { id: domain });
+        Ok(())
+    }
+
     /// Records a domain's state (and stop reason) for the report.
     pub fn set_domain_state(&mut self, domain: DomainId, state: DomainState) -> Result<(), Error> {
         self.domains

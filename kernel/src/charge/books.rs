@@ -92,6 +92,17 @@ impl Books {
         let _ = self.ledger.set_domain_state(domain, state);
     }
 
+    /// Forgets a domain whose creation failed before it held anything (see
+    /// `Ledger::forget_domain`); one that cannot be forgotten is recorded as stopped.
+    pub fn forget_domain(&mut self, domain: DomainId) {
+        if self.ledger.forget_domain(domain).is_err() {
+            let _ = self.ledger.set_domain_state(
+                domain,
+                DomainState::Stopped(accounting::StopReason::OverLimit),
+            );
+        }
+    }
+
     /// Records that a domain exited with `code`.
     pub fn domain_exited(&mut self, domain: DomainId, code: i32) {
         let _ = self.ledger.set_domain_exited(domain, code);

@@ -76,6 +76,9 @@ impl Books {
     /// Nothing to record.
     pub fn domain_exited(&mut self, _domain: DomainId, _code: i32) {}
 
+    /// Nothing to forget.
+    pub fn forget_domain(&mut self, _domain: DomainId) {}
+
     /// Nothing is charged.
     pub fn first_charged_set(&self) -> Option<(Name, u64)> {
         None
