@@ -166,18 +166,16 @@ impl Kernel {
         for (index, spec) in domains.iter().enumerate() {
             let image =
                 programs::find(&spec.program).ok_or(BootError::Message("unknown program"))?;
-            if let Err(error) = elf::parse(image) {
-                return Err(BootError::Program {
-                    domain: spec.name.clone(),
-                    program: spec.program.clone(),
-                    error,
-                });
-            }
+            let program = elf::parse(image).map_err(|error| BootError::Program {
+                domain: spec.name.clone(),
+                program: spec.program.clone(),
+                error,
+            })?;
             let set = self
                 .config_set(&spec.charge_set)
                 .ok_or(BootError::Message("undefined charge set"))?;
             let slot = self
-                .create_domain(&spec.name, set, &spec.program, None)
+                .create_domain(&spec.name, set, &program, None)
                 .map_err(|error| BootError::Domain {
                     domain: spec.name.clone(),
                     set: spec.charge_set.clone(),
@@ -198,11 +196,8 @@ impl Kernel {
         for (spec, &slot) in domains.iter().zip(created.iter()) {
             for cap in &spec.caps {
                 let capability = match cap {
-                    // The kernel reserve set is refused by the boot-config parser already; a
-                    // capability to it is never made.
-                    CapSpec::Set(name) if name == kcore::bootcfg::KERNEL_SET => {
-                        return Err(BootError::Message("a capability to the kernel reserve set"))
-                    }
+                    // The boot-config parser refuses a capability to the kernel reserve set,
+                    // and `config_set` only knows the config's own sets.
                     CapSpec::Set(name) => Capability::Set(
                         self.config_set(name)
                             .ok_or(BootError::Message("undefined set"))?,
@@ -236,10 +231,9 @@ impl Kernel {
         Ok(())
     }
 
+    /// The config set called `name` (never the `kernel` reserve set: the boot-config parser
+    /// refuses it as a parent, a domain's set or a capability).
     fn config_set(&self, name: &str) -> Option<SetId> {
-        if name == "kernel" {
-            return Some(SetId::KERNEL);
-        }
         self.config_sets
             .iter()
             .find(|(n, _)| n == name)
@@ -266,18 +260,16 @@ impl Kernel {
         }
     }
 
-    /// Creates a domain running `program`, bound to `set`, created by `creator` (None at
-    /// boot). On any failure everything created so far is torn down again and the books are
-    /// back where they were.
+    /// Creates a domain running `program` (parsed and checked by the caller), bound to `set`,
+    /// created by `creator` (None at boot). On any failure everything created so far is torn
+    /// down again and the books are back where they were.
     pub fn create_domain(
         &mut self,
         name: &str,
         set: SetId,
-        program: &str,
+        program: &elf::Program<'static>,
         creator: Option<usize>,
     ) -> Result<usize, Error> {
-        let image = programs::find(program).ok_or(Error::UnknownProgram)?;
-        let program = elf::parse(image).map_err(|_| Error::UnknownProgram)?;
         // Never-used slots first, so a capability to an ended domain stays meaningful as long as
         // possible; then ended slots nobody waits on.
         let slot = (0..MAX_DOMAINS)
@@ -321,7 +313,7 @@ impl Kernel {
         let generation = self.slots[slot].generation.wrapping_add(1);
         self.slots[slot] = DomainEntry::new(generation, domain_name, ledger, dcb, caps);
         mmu::invalidate_asid(asid(slot));
-        if let Err(e) = self.load_program(slot, &program, causer) {
+        if let Err(e) = self.load_program(slot, program, causer) {
             self.teardown(slot, RunState::Stopped(e.stop_reason()));
             return Err(e.to_abi());
         }

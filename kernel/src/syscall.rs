@@ -489,7 +489,11 @@ impl Kernel {
         regions: &[SharedRegion],
         passed: &[Capability],
     ) -> Result<usize, Error> {
-        let child = self.create_domain(name, set, program, Some(slot))?;
+        // Decode found the program; an image the kernel cannot load is `unknown-program`.
+        let program = crate::programs::find(program)
+            .and_then(|image| kcore::elf::parse(image).ok())
+            .ok_or(Error::UnknownProgram)?;
+        let child = self.create_domain(name, set, &program, Some(slot))?;
         // The child's capability 0 names its creator (to wait for it, for instance).
         let creator = Capability::Domain {
             slot: slot as u8,

@@ -24,14 +24,18 @@ pub use startcost::program_dir;
 use crate::registry;
 use diagnostic::{choices, Diagnostics};
 
-/// Frame kinds, in report order; also the per-kind sub-limit keys of a charge set.
-pub const KINDS: [&str; 5] = ["anon", "pagetables", "kernel", "msgbuf", "cow"];
+/// Frame kinds, in report order; also the per-kind sub-limit keys of a charge set (the boot
+/// config's own list).
+pub const KINDS: [&str; 5] = kcore::bootcfg::KIND_NAMES;
 /// Console log levels the kernel accepts.
-pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+pub const LOG_LEVELS: [&str; 5] = kcore::bootcfg::LOG_LEVELS;
 /// IPC transfer modes, default first.
-pub const TRANSFERS: [&str; 2] = ["direct", "two-stage"];
+pub const TRANSFERS: [&str; 2] = [
+    kcore::bootcfg::Transfer::ALL[0].name(),
+    kcore::bootcfg::Transfer::ALL[1].name(),
+];
 /// The built-in kernel reserve charge set: reserved, never defined by a config.
-pub const KERNEL_SET: &str = "kernel";
+pub const KERNEL_SET: &str = kcore::bootcfg::KERNEL_SET;
 /// Longest name the kernel accepts (`[a-z0-9_-]{1,23}`).
 pub const NAME_MAX_BYTES: usize = kcore::limits::NAME_MAX_BYTES;
 /// Default guest RAM when neither the config nor the command line says.
