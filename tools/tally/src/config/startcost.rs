@@ -70,33 +70,37 @@ fn describe(cost: &StartCost) -> String {
     )
 }
 
+/// Whether the set called `member` is `root` or one of its descendants (parents are
+/// resolved and acyclic: `references` checked them).
+fn in_subtree(config: &Config, root: &str, member: &str) -> bool {
+    let mut name = member;
+    for _ in 0..=config.charge_sets.len() {
+        if name == root {
+            return true;
+        }
+        match config
+            .charge_sets
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.parent.as_deref())
+        {
+            Some(parent) => name = parent,
+            None => return false,
+        }
+    }
+    false
+}
+
 /// Checks that every boot domain's program loads and that every set's limit and sub-limits
 /// hold what the boot domains in its subtree need to start.
 pub(super) fn check(config: &Config, dir: &Path, diagnostics: &mut Diagnostics<'_>) {
     let costs = costs(config, dir, diagnostics);
     for set in &config.charge_sets {
-        // The boot domains in `set`'s subtree: their set is `set` or has it as an ancestor.
-        let inside = |start: &str| {
-            let mut name = start.to_string();
-            for _ in 0..=config.charge_sets.len() {
-                if name == set.name {
-                    return true;
-                }
-                match config.charge_sets.iter().find(|s| s.name == name) {
-                    Some(ChargeSet {
-                        parent: Some(parent),
-                        ..
-                    }) => name = parent.clone(),
-                    _ => return false,
-                }
-            }
-            false
-        };
         let members: Vec<(&Domain, StartCost)> = config
             .domains
             .iter()
             .zip(&costs)
-            .filter(|(domain, _)| inside(&domain.charge_set))
+            .filter(|(domain, _)| in_subtree(config, &set.name, &domain.charge_set))
             .filter_map(|(domain, cost)| cost.map(|cost| (domain, cost)))
             .collect();
         if members.is_empty() {
