@@ -102,11 +102,8 @@ impl Kernel {
                 continue;
             };
             if dcb.ipc_registers {
-                // A register-sized call cannot be received into memory descriptors: it ends
-                // with an error, and with it its register-sized wait.
-                if let Some(dcb) = self.slots[sender].dcb_mut() {
-                    dcb.ipc_registers = false;
-                }
+                // A register-sized call cannot be received into memory descriptors. (Its stale
+                // flag is harmless: every wait sets the flag for itself when it begins.)
                 self.wake_with(sender, Err(Error::BadArgument));
                 continue;
             }
