@@ -710,14 +710,14 @@ pub fn to_json(
                 "description": row.operation.map(|o| o.title),
                 "config": row.operation.map(|o| o.config),
                 "instructions": {
-                    "accounting": row.accounting,
-                    "no_accounting": row.no_accounting,
+                    "accounting": row.accounting.map(number),
+                    "no_accounting": row.no_accounting.map(number),
                 },
                 "overhead_percent": row.overhead_percent().map(round2),
                 "target": {
-                    "instructions": o.target_instructions,
-                    "overhead_percent": o.overhead_target.then_some(OVERHEAD_TARGET_PERCENT),
-                    "exact": o.exact,
+                    "instructions": o.target_instructions.map(number),
+                    "overhead_percent": o.overhead_target.then_some(OVERHEAD_TARGET_PERCENT).map(number),
+                    "exact": o.exact.map(number),
                 },
                 "met": {
                     "instructions": row.met_instructions(),
@@ -747,27 +747,28 @@ pub fn to_json(
     document.insert("qemu".into(), json!(qemu));
     document.insert("boots_per_kernel".into(), json!(repetitions));
     document.insert("operations".into(), Value::Array(operations));
-    if let Some(ledger) = ledger {
-        let mut host = ledger.raw.clone();
-        if let Some(object) = host.as_object_mut() {
-            object.insert(
-                "targets".into(),
-                json!({
-                    "metadata_bytes_per_frame": METADATA_TARGET_BYTES,
-                    "reserve_commit_ns_depth1": LEDGER_TARGET_NS,
-                }),
-            );
-            object.insert(
-                "met".into(),
-                json!({
-                    "metadata_bytes_per_frame": ledger.metadata_bytes_per_frame().map(|b| b <= METADATA_TARGET_BYTES),
-                    "reserve_commit_ns_depth1": ledger.depth1_ns().map(|ns| ns <= LEDGER_TARGET_NS),
-                }),
-            );
-        }
-        document.insert("host_ledger".into(), host);
+    // Only the deterministic host figure goes into this file: wall-clock times vary between
+    // machines and runs, so they go to `host_markdown`'s file, never a committed one.
+    if let Some(bytes) = ledger.and_then(Ledger::metadata_bytes_per_frame) {
+        document.insert(
+            "host_ledger".into(),
+            json!({
+                "metadata_bytes_per_frame": number(bytes),
+                "target": METADATA_TARGET_BYTES,
+                "met": bytes <= METADATA_TARGET_BYTES,
+            }),
+        );
     }
     Value::Object(document)
+}
+
+/// A figure as JSON: an integer when it is a whole number (`933`, not `933.0`), else the float.
+fn number(value: f64) -> Value {
+    if value.is_finite() && value.fract() == 0.0 && value.abs() < 9.0e15 {
+        json!(value as i64)
+    } else {
+        json!(value)
+    }
 }
 
 /// `1234567.5` as `1,234,567.5`; whole numbers without decimals.
@@ -803,7 +804,55 @@ fn yes_no(met: Option<bool>) -> &'static str {
     }
 }
 
-/// `bench.md`: the table of operations, the host ledger figures, and how to read them.
+/// The host ledger's wall-clock figures (`cargo bench -p accounting`), as Markdown: printed by
+/// `tally bench` and written beside its logs, never into the committed `bench.md`.
+pub fn host_markdown(ledger: &Ledger) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## Host: the ledger alone (`cargo bench -p accounting`)\n\n\
+         Wall-clock nanoseconds on this machine (best of several rounds; these vary between \
+         machines and runs, unlike the instruction counts).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| set-tree depth | reserve + commit (ns) | uncharge (ns) | target | met |"
+    );
+    let _ = writeln!(out, "|---:|---:|---:|---|---|");
+    for (depth, charge, uncharge) in ledger.depths() {
+        let (target, met) = if depth == 1 {
+            (
+                format!("reserve + commit ≤ {LEDGER_TARGET_NS} ns"),
+                yes_no(Some(charge <= LEDGER_TARGET_NS)),
+            )
+        } else {
+            ("—".to_string(), "—")
+        };
+        let _ = writeln!(
+            out,
+            "| {depth} | {charge:.1} | {uncharge:.1} | {target} | {met} |"
+        );
+    }
+    let operations = ledger.operations();
+    if !operations.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n| ledger operation | `cow` policy | frames | ns | ns per frame |"
+        );
+        let _ = writeln!(out, "|---|---|---:|---:|---:|");
+        for (name, cow, frames, ns) in operations {
+            let _ = writeln!(
+                out,
+                "| {name} | {cow} | {frames} | {ns:.1} | {:.1} |",
+                ns / frames.max(1) as f64
+            );
+        }
+    }
+    out
+}
+
+/// `bench.md`: the table of operations and how to read them (instruction counts only: facts,
+/// the same on every machine).
 pub fn to_markdown(
     rows: &[Row],
     ledger: Option<&Ledger>,
@@ -878,62 +927,15 @@ pub fn to_markdown(
         );
     }
     let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "## Host: the ledger alone (`cargo bench -p accounting`)\n"
-    );
-    match ledger {
-        Some(ledger) => {
-            let _ = writeln!(
-                out,
-                "Wall-clock nanoseconds on the machine that ran `make bench` (best of several \
-                 rounds; these vary between machines and runs, unlike the counts above).\n"
-            );
-            let _ = writeln!(
-                out,
-                "| set-tree depth | reserve + commit (ns) | uncharge (ns) | target | met |"
-            );
-            let _ = writeln!(out, "|---:|---:|---:|---|---|");
-            for (depth, charge, uncharge) in ledger.depths() {
-                let (target, met) = if depth == 1 {
-                    (
-                        format!("reserve + commit ≤ {LEDGER_TARGET_NS} ns"),
-                        yes_no(Some(charge <= LEDGER_TARGET_NS)),
-                    )
-                } else {
-                    ("—".to_string(), "—")
-                };
-                let _ = writeln!(
-                    out,
-                    "| {depth} | {charge:.1} | {uncharge:.1} | {target} | {met} |"
-                );
-            }
-            let operations = ledger.operations();
-            if !operations.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "\n| ledger operation | `cow` policy | frames | ns | ns per frame |"
-                );
-                let _ = writeln!(out, "|---|---|---:|---:|---:|");
-                for (name, cow, frames, ns) in operations {
-                    let _ = writeln!(
-                        out,
-                        "| {name} | {cow} | {frames} | {ns:.1} | {:.1} |",
-                        ns / frames.max(1) as f64
-                    );
-                }
-            }
-            if let Some(bytes) = ledger.metadata_bytes_per_frame() {
-                let _ = writeln!(
-                    out,
-                    "\nAccounting metadata: {bytes} bytes per frame (target ≤ {METADATA_TARGET_BYTES}: {}).",
-                    yes_no(Some(bytes <= METADATA_TARGET_BYTES))
-                );
-            }
-        }
-        None => {
-            let _ = writeln!(out, "Not measured in this run.");
-        }
+    if let Some(bytes) = ledger.and_then(Ledger::metadata_bytes_per_frame) {
+        let _ = writeln!(
+            out,
+            "Accounting metadata (host ledger): {bytes} bytes per frame (target ≤ {METADATA_TARGET_BYTES}: {}). \
+             The host ledger's wall-clock figures are not in this file (they vary between \
+             machines and runs): `make bench` prints them and writes them to \
+             `build/bench/host.md`.",
+            yes_no(Some(bytes <= METADATA_TARGET_BYTES))
+        );
     }
     let _ = writeln!(out, "\n## How each figure is made\n");
     let _ = writeln!(
@@ -1063,8 +1065,8 @@ pub fn command(
                 println!("problem: {problem}");
             }
             println!(
-                "bench FAILED: {} problems; {} and {} not written",
-                problems.len(),
+                "bench FAILED: {}; {} and {} not written",
+                crate::words::count(problems.len(), "problem"),
                 json_path.display(),
                 markdown_path.display()
             );
@@ -1081,6 +1083,16 @@ pub fn command(
     );
     let markdown = to_markdown(&rows, ledger.as_ref(), &qemu, options.repeat);
     write_files(json_path, markdown_path, &json, &markdown)?;
+    if let Some(ledger) = &ledger {
+        let host = host_markdown(ledger);
+        let host_path = options.out_root.join("host.md");
+        std::fs::create_dir_all(&options.out_root)
+            .and_then(|()| std::fs::write(&host_path, &host))
+            .map_err(|error| {
+                Failure::environment(format!("cannot write {}: {error}", host_path.display()))
+            })?;
+        println!("\n{host}(also in {})", host_path.display());
+    }
     println!();
     for line in markdown.lines().skip_while(|l| !l.starts_with('|')) {
         if !line.starts_with('|') {
@@ -1090,8 +1102,8 @@ pub fn command(
     }
     let missed = rows.iter().filter(|r| r.met() == Some(false)).count();
     println!(
-        "\n{} runs in {:.1} s{}; {} of {} targets missed; wrote {} and {}",
-        runs.len(),
+        "\n{} in {:.1} s{}; {} of {} targets missed; wrote {} and {}",
+        crate::words::count(runs.len(), "run"),
         started.elapsed().as_secs_f64(),
         if options.repeat > 1 {
             ", every figure identical across the boots of each kernel"
@@ -1269,14 +1281,22 @@ Tally 0.1.0 booting
         assert_eq!(fault["overhead_percent"], 26.2);
         assert_eq!(fault["target"]["instructions"], 1000.0);
         assert_eq!(fault["met"]["all"], false);
-        assert_eq!(json["host_ledger"]["met"]["reserve_commit_ns_depth1"], true);
+        // Whole figures are JSON integers, not `2399.0`.
+        assert_eq!(
+            serde_json::to_string(&fault["instructions"]["accounting"]).unwrap(),
+            "2399"
+        );
+        // Only the deterministic host figure is in the committed file, never a wall-clock one.
+        assert!(json["host_ledger"].get("depths").is_none(), "{json}");
         let markdown = to_markdown(&rows, Some(&ledger), "QEMU 7.2", 2);
+        assert!(!markdown.contains(" ns "), "{markdown}");
+        let host = host_markdown(&ledger);
         assert!(markdown.contains("booted 2 times"));
         assert!(markdown.contains(
             "| demand-zero page fault (`demand_zero_fault`) | 2,399 | 1,901 | +26.2 % | ≤ 1,000; overhead ≤ 3 % | **no** |"
         ), "{markdown}");
-        assert!(markdown.contains("| 1 | 12.5 | 9.0 | reserve + commit ≤ 20 ns | yes |"));
-        assert!(markdown.contains("| share_many_1024 | writer | 1024 | 120481.0 | 117.7 |"));
+        assert!(host.contains("| 1 | 12.5 | 9.0 | reserve + commit ≤ 20 ns | yes |"));
+        assert!(host.contains("| share_many_1024 | writer | 1024 | 120481.0 | 117.7 |"));
     }
 
     #[test]

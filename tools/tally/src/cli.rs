@@ -11,10 +11,10 @@ use tally::exit::{self, Failure};
 use tally::render::{self, Colour};
 use tally::session::{self, RunOptions, TAIL_LINES};
 use tally::testing::{self, JobOutcome};
-use tally::{bootargs, qemu, size};
+use tally::{bootargs, qemu, size, words};
 
 const EXIT_CODES: &str = "\
-Exit status:
+Exit status (each subcommand's --help lists the ones it can give):
   0  ok
   1  the run failed: non-zero kernel status, a conservation check failed, an expectation failed,
      a replay check failed
@@ -23,7 +23,29 @@ Exit status:
   4  environment error: qemu-system-aarch64 or the kernel image missing, output not writable
 
 Environment:
-  TALLY_QEMU  path of the QEMU binary to use instead of qemu-system-aarch64 on PATH";
+  TALLY_QEMU  path of the QEMU binary to use instead of qemu-system-aarch64 on PATH
+  TALLY_ROOT  the Tally checkout (default: found from the current directory, else from this
+              executable's location), for the default kernel image and the user programs";
+
+const CHECK_EXIT_CODES: &str = "\
+Exit status: 0 every config is valid; 2 a config or --policy is invalid (every problem is listed).";
+
+const RUN_EXIT_CODES: &str = "\
+Exit status: 0 passed; 1 the run failed (kernel status, conservation, recount, a program check,
+teardown); 2 config or usage error, nothing booted; 3 timeout, QEMU was killed; 4 environment
+error (QEMU or the kernel image missing, output not writable).";
+
+const TEST_EXIT_CODES: &str = "\
+Exit status: 0 every run passed; 1 a run, an expectation or a replay check failed (a run that
+timed out counts as failed); 2 config or usage error, nothing booted; 4 environment error.";
+
+const REPORT_EXIT_CODES: &str = "\
+Exit status: 0 the report is whole and its checks pass; 1 the log holds no whole report or a
+check failed; 4 the log cannot be read or the files cannot be written.";
+
+const BENCH_EXIT_CODES: &str = "\
+Exit status: 0 every figure was measured (a missed target is reported, not an error); 1 a run
+failed or repeated runs disagreed; 2 config or usage error; 4 environment error.";
 
 const REPLAY_EXIT_CODES: &str = "\
 Exit status:
@@ -45,20 +67,20 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Parse and validate configs (nothing boots).
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = CHECK_EXIT_CODES)]
     Check(CheckArgs),
     /// Boot one config under QEMU, stream the console, write the report files.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = RUN_EXIT_CODES)]
     Run(RunArgs),
     /// Run configs under every combination of the policies they vary and check expectations.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = TEST_EXIT_CODES)]
     Test(TestArgs),
     /// Run configs under every combination of the policies they vary and write the policy
     /// matrix (matrix.md, matrix.csv) and per-scenario comparisons (policies.svg, comparison.md).
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = TEST_EXIT_CODES)]
     Experiments(ExperimentsArgs),
     /// Rebuild the report files from a saved console log (nothing boots).
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = REPORT_EXIT_CODES)]
     Report(ReportArgs),
     /// Replay a traced run under other policy combinations: the reports they would have given
     /// (nothing boots).
@@ -66,7 +88,7 @@ enum Command {
     Replay(ReplayArgs),
     /// Boot benchmark configs under a kernel with accounting and one without; write
     /// instructions per operation to bench.json and bench.md.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = BENCH_EXIT_CODES)]
     Bench(BenchArgs),
 }
 
@@ -75,9 +97,10 @@ struct CheckArgs {
     /// Config files (configs/NAME.toml).
     #[arg(required = true)]
     configs: Vec<PathBuf>,
-    /// Policy overrides, e.g. "cow=holder msgbuf=receiver" (validated like the file).
-    #[arg(long, default_value = "")]
-    policy: String,
+    /// Policy overrides, e.g. "cow=holder msgbuf=receiver", "cow=holder,msgbuf=receiver" or
+    /// `transfer=two-stage` (validated like the file); repeat for more keys.
+    #[arg(long, value_name = "KEY=NAME")]
+    policy: Vec<String>,
     /// Print each config's encoded boot arguments (one line per config) instead of a summary.
     #[arg(long)]
     print_bootargs: bool,
@@ -86,14 +109,14 @@ struct CheckArgs {
 /// QEMU settings shared by the commands that boot.
 #[derive(Debug, Args, Clone)]
 struct BootArgs {
-    /// Kernel image.
+    /// Kernel image (a relative path missing here is looked up in the checkout).
     #[arg(long, default_value = "build/tally.bin")]
     kernel: PathBuf,
     /// Guest RAM ("128M", "4G", "512 MiB"); default: the config's run.mem, else 128M.
     #[arg(long)]
     mem: Option<String>,
-    /// Host timeout in seconds; default: the config's run.timeout_seconds, else 60.
-    #[arg(long)]
+    /// Host timeout in seconds (at least 1); default: the config's run.timeout_seconds, else 60.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     timeout: Option<u64>,
     /// QEMU CPU model.
     #[arg(long, default_value = "cortex-a72", value_parser = clap::builder::PossibleValuesParser::new(qemu::CPUS))]
@@ -105,10 +128,12 @@ struct RunArgs {
     /// The config to boot.
     #[arg(long)]
     config: PathBuf,
-    /// Policy overrides, e.g. "cow=holder msgbuf=receiver" (validated like the file).
-    #[arg(long, default_value = "")]
-    policy: String,
-    /// Output directory; default results/<config name>/.
+    /// Policy overrides, e.g. "cow=holder msgbuf=receiver", "cow=holder,msgbuf=receiver" or
+    /// `transfer=two-stage` (validated like the file); repeat for more keys.
+    #[arg(long, value_name = "KEY=NAME")]
+    policy: Vec<String>,
+    /// Output directory; default runs/<config name>/ under the current directory (the
+    /// checkout's .gitignore keeps runs/ out of git; results/ is only `make experiments`').
     #[arg(long)]
     out: Option<PathBuf>,
     /// Do not stream the console; print only the summary and verdict.
@@ -145,11 +170,12 @@ struct TestArgs {
     /// run had a denial (and always under the run's own policies).
     #[arg(long)]
     replay_check: bool,
-    /// Policy overrides applied before the varied keys, e.g. "msgbuf=kernel".
-    #[arg(long, default_value = "")]
-    policy: String,
+    /// Policy overrides applied before the varied keys, e.g. "msgbuf=kernel"; repeatable,
+    /// commas or spaces between pairs.
+    #[arg(long, value_name = "KEY=NAME")]
+    policy: Vec<String>,
     /// Where run directories go (<out-root>/<name>/<combination>/).
-    #[arg(long, default_value = "results/test")]
+    #[arg(long, default_value = "runs/test")]
     out_root: PathBuf,
     /// Runs at a time; default: the number of cores.
     #[arg(long)]
@@ -167,8 +193,8 @@ struct ExperimentsArgs {
     #[arg(required = true)]
     configs: Vec<PathBuf>,
     /// Where results go (<out-root>/matrix.md, <out-root>/<name>/policies.svg,
-    /// <out-root>/<name>/<combination>/).
-    #[arg(long, default_value = "results")]
+    /// <out-root>/<name>/<combination>/); `make experiments` gives results/.
+    #[arg(long, default_value = "runs/experiments")]
     out_root: PathBuf,
     /// Runs at a time; default: the number of cores.
     #[arg(long)]
@@ -232,8 +258,9 @@ struct BenchArgs {
     /// Boot each config this many times per kernel and require identical figures.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
-    /// Host timeout per run in seconds; default: the config's run.timeout_seconds, else 60.
-    #[arg(long)]
+    /// Host timeout per run in seconds (at least 1); default: the config's
+    /// run.timeout_seconds, else 60.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     timeout: Option<u64>,
     /// QEMU CPU model.
     #[arg(long, default_value = "cortex-a72", value_parser = clap::builder::PossibleValuesParser::new(qemu::CPUS))]
@@ -257,8 +284,8 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
 
 fn bench(args: BenchArgs) -> Result<u8, Failure> {
     let options = tally::bench::BenchOptions {
-        kernel: args.kernel,
-        kernel_noacct: args.kernel_noacct,
+        kernel: tally::workspace::resolve(&args.kernel),
+        kernel_noacct: tally::workspace::resolve(&args.kernel_noacct),
         cpu: args.cpu,
         timeout_seconds: args.timeout,
         jobs: workers(args.jobs),
@@ -274,8 +301,8 @@ fn bench(args: BenchArgs) -> Result<u8, Failure> {
     )
 }
 
-fn overrides(text: &str) -> Result<PolicyOverrides, Failure> {
-    PolicyOverrides::parse(text).map_err(Failure::config)
+fn overrides(texts: &[String]) -> Result<PolicyOverrides, Failure> {
+    PolicyOverrides::parse_all(texts).map_err(Failure::config)
 }
 
 /// Loads every config, reporting every error; any error is exit 2.
@@ -318,7 +345,7 @@ fn run_options(
     gdb: bool,
 ) -> Result<RunOptions, Failure> {
     Ok(RunOptions {
-        kernel: boot.kernel.clone(),
+        kernel: tally::workspace::resolve(&boot.kernel),
         mem_bytes: mem_bytes(boot.mem.as_deref())?,
         cpu: boot.cpu.clone(),
         timeout_seconds: boot.timeout,
@@ -336,14 +363,18 @@ fn check(args: CheckArgs) -> Result<u8, Failure> {
             println!("{encoded}");
         } else {
             println!(
-                "ok: {} ({}): {} charge sets, {} domains, {} endpoints, {} expectations; varies: {}; {} bytes of boot arguments",
+                "ok: {} ({}): {}, {}, {}, {}; varies: {}; {} bytes of boot arguments",
                 config.path.display(),
                 config.name,
-                config.charge_sets.len(),
-                config.domains.len(),
-                config.endpoints.len(),
-                config.expects.len(),
-                if config.vary.is_empty() { "nothing".to_string() } else { config.vary.join(", ") },
+                words::count(config.charge_sets.len(), "charge set"),
+                words::count(config.domains.len(), "domain"),
+                words::count(config.endpoints.len(), "endpoint"),
+                words::count(config.expects.len(), "expectation"),
+                if config.vary.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    config.vary.join(", ")
+                },
                 encoded.len()
             );
         }
@@ -359,7 +390,7 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
     let out_dir = args
         .out
         .filter(|out| !out.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("results").join(&config.name));
+        .unwrap_or_else(|| Path::new("runs").join(&config.name));
     let options = run_options(&args.boot, out_dir.clone(), !args.quiet, args.gdb)?;
     let result = session::run_config(&config, &options)?;
     let colour = Colour::for_stdout();

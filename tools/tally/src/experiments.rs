@@ -147,7 +147,7 @@ pub fn matrix_markdown(configs: &[Config], outcomes: &[JobOutcome]) -> String {
          shows it best (*key*: the one its programs took with the most bytes charged), at every \
          other snapshot the programs took, and `final`'s peaks over the whole run. Cells are the \
          bytes a set pays (`current`), by kind; `denied` counts refused charges by kind; \
-         *pays for others* is what a set pays that a domain of another set caused. Exact bytes \
+         *paid for others* (`paid_for` in JSON and CSV) is what a set pays that a domain of another set caused. Exact bytes \
          are in [matrix.csv](matrix.csv); each run's files are in `<scenario>/<combination>/`.\n",
         outcomes.len(),
         outcomes.len() - failed

@@ -15,3 +15,5 @@ pub mod report;
 pub mod session;
 pub mod size;
 pub mod testing;
+pub mod words;
+pub mod workspace;

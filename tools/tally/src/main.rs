@@ -15,7 +15,11 @@ fn main() -> ExitCode {
     match cli::dispatch(arguments) {
         Ok(status) => ExitCode::from(status),
         Err(failure) => {
-            eprintln!("tally: {failure}");
+            // Every line of a many-line message carries the prefix, so that each one reads as
+            // the tool's (a config error lists one problem per line).
+            for line in failure.to_string().lines() {
+                eprintln!("tally: {line}");
+            }
             ExitCode::from(failure.status)
         }
     }

@@ -167,13 +167,13 @@ fn per_set_table(
 }
 
 /// The markdown table of snapshot `label`: a row per (combination, charge set) with the set's
-/// current bytes per kind and in total, its denials so far and what it pays for others. A
+/// current bytes per kind and in total, its denials so far and what it paid for others. A
 /// report without the snapshot gets one row saying so.
 pub fn current_table(entries: &[Entry<'_>], label: &str) -> String {
     let columns = KINDS
         .iter()
         .map(|k| k.to_string())
-        .chain(["total", "denied so far", "pays for others"].map(String::from));
+        .chain(["total", "denied so far", "paid for others"].map(String::from));
     per_set_table(entries, label, columns, |set| {
         let mut row: Vec<String> = KINDS
             .iter()
@@ -356,7 +356,7 @@ pub(crate) mod tests {
         ];
         let table = current_table(&entries, "shared");
         let lines: Vec<&str> = table.lines().collect();
-        assert_eq!(lines[0], "| policies | charge set | anon | pagetables | kernel | msgbuf | cow | total | denied so far | pays for others |");
+        assert_eq!(lines[0], "| policies | charge set | anon | pagetables | kernel | msgbuf | cow | total | denied so far | paid for others |");
         assert_eq!(lines.len(), 2 + 2 * 3);
         assert!(
             table.contains("| cow=writer | kernel | 0 | 0 | 32 KiB | 0 | 0 | **32 KiB** | 0 | - |"),

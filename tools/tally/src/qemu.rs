@@ -73,8 +73,14 @@ pub struct Outcome {
 
 impl Outcome {
     /// The last `count` lines of the console.
+    /// The report protocol's `@tally/1` records are left out: they are machine input (already
+    /// in report.json), and a snapshot record is one long JSON line.
     pub fn last_console_lines(&self, count: usize) -> Vec<&str> {
-        let lines: Vec<&str> = self.console.lines().collect();
+        let lines: Vec<&str> = self
+            .console
+            .lines()
+            .filter(|line| !line.starts_with("@tally/"))
+            .collect();
         lines[lines.len().saturating_sub(count)..].to_vec()
     }
 }

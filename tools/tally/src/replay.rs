@@ -709,10 +709,16 @@ pub fn chosen_combinations(
     }
     for text in texts {
         let overrides = PolicyOverrides::parse(text).map_err(Failure::config)?;
+        if overrides.transfer().is_some() {
+            return Err(Failure::config(
+                "--policy: `transfer` cannot be replayed: a trace records one transfer mode's \
+                 events; boot the config again with `tally run --policy transfer=...`",
+            ));
+        }
         let mut combo = trace.policy.clone();
-        for (key, name) in overrides.0 {
-            if let Some(slot) = combo.iter_mut().find(|(k, _)| *k == key) {
-                slot.1 = name;
+        for (key, name) in overrides.policies() {
+            if let Some(slot) = combo.iter_mut().find(|(k, _)| k == key) {
+                slot.1 = name.to_string();
             }
         }
         if !combos.contains(&combo) {

@@ -257,15 +257,20 @@ pub fn verdict_line(result: &RunResult) -> String {
     let snapshots = result.report.as_ref().map_or(0, |r| r.snapshots.len());
     let conservation = match &result.report {
         Some(report) if report.conservation_problems().is_empty() && snapshots > 0 => {
-            format!("conservation ok in all {snapshots} snapshots")
+            if snapshots == 1 {
+                "conservation ok in the one snapshot".to_string()
+            } else {
+                format!("conservation ok in all {snapshots} snapshots")
+            }
         }
         Some(report) if snapshots > 0 => format!(
-            "conservation FAILED in {} of {snapshots} snapshots",
+            "conservation FAILED in {} of {}",
             report
                 .snapshots
                 .iter()
                 .filter(|s| !s.conservation_problems().is_empty())
-                .count()
+                .count(),
+            crate::words::count(snapshots, "snapshot")
         ),
         _ => "no snapshots".to_string(),
     };

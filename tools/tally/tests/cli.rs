@@ -137,7 +137,7 @@ fn a_bad_config_is_exit_2_and_boots_nothing() {
         assert!(!ws.qemu_started(), "{args:?} started QEMU");
     }
     let message = text(&ws.tally(None, &["check", "configs/bad.toml"]));
-    assert!(message.contains("configs/bad.toml:8: `domain.program`: unknown program `helo`; valid programs (user/src/bin/*.rs): hello"), "{message}");
+    assert!(message.contains("configs/bad.toml:8: `domain.program`: unknown program `helo` (did you mean `hello`?); valid programs (user/src/bin/*.rs): hello"), "{message}");
     let message = text(&ws.tally(
         None,
         &[
@@ -221,9 +221,9 @@ fn a_good_run_is_exit_0_with_every_file_and_a_summary() {
         "summary.md",
         "charges.svg",
     ] {
-        assert!(ws.root.join("results/hello").join(name).is_file(), "{name}");
+        assert!(ws.root.join("runs/hello").join(name).is_file(), "{name}");
     }
-    let report = std::fs::read_to_string(ws.root.join("results/hello/report.json")).unwrap();
+    let report = std::fs::read_to_string(ws.root.join("runs/hello/report.json")).unwrap();
     assert!(report.contains("\"mem\": \"256M\""), "{report}");
 }
 
@@ -313,7 +313,7 @@ fn test_runs_the_matrix_and_closes_with_the_counts() {
     assert!(stdout.ends_with("\n2 passed, 0 failed\n"), "{stdout}");
     assert!(ws
         .root
-        .join("results/test/hello/pagetable-causer/report.json")
+        .join("runs/test/hello/pagetable-causer/report.json")
         .is_file());
 
     let failing = CONFIG.replace("pages = 1", "pages = 2");
@@ -484,4 +484,36 @@ fn gdb_waits_for_a_debugger_without_a_timeout() {
         all.contains(" -s -S -kernel build/tally.bin -append tally=1 config=hello "),
         "{all}"
     );
+}
+
+#[test]
+fn a_config_outside_the_checkout_runs_from_any_directory() {
+    let ws = Workspace::new("elsewhere");
+    let outside = std::env::temp_dir().join(format!("tally-cli-outside-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&outside);
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("mine.toml"), CONFIG).unwrap();
+    let qemu = ws.qemu(&format!("cat '{}/transcript'", ws.root.display()));
+    // From the config's own directory, the checkout named by TALLY_ROOT: its programs, its
+    // kernel image (the default `build/tally.bin` is looked up there), and the run in ./runs.
+    let output = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(["run", "--quiet", "--config", "mine.toml"])
+        .current_dir(&outside)
+        .env("NO_COLOR", "1")
+        .env("TALLY_QEMU", &qemu)
+        .env("TALLY_ROOT", &ws.root)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(outside.join("runs/mine/report.json").is_file());
+    assert!(!ws.root.join("results").exists());
+    // Without TALLY_ROOT the checkout is the one this executable was built in.
+    let output = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(["check", "mine.toml"])
+        .current_dir(&outside)
+        .env_remove("TALLY_ROOT")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let _ = std::fs::remove_dir_all(&outside);
 }

@@ -121,3 +121,20 @@ pub(crate) fn choices<S: AsRef<str>>(items: &[S]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// ` (did you mean `x`?)` when one of `items` is close to `word` (a misspelling: a small edit
+/// distance relative to the word's length), else nothing; for a message naming an unknown word.
+pub(crate) fn did_you_mean<S: AsRef<str>>(word: &str, items: &[S]) -> String {
+    let best = items
+        .iter()
+        .map(|item| item.as_ref())
+        .filter(|item| *item != word)
+        .map(|item| (strsim::damerau_levenshtein(word, item), item))
+        .min_by_key(|(distance, _)| *distance);
+    match best {
+        Some((distance, item)) if distance <= (word.len().max(item.len()) / 3).max(1) => {
+            format!(" (did you mean `{item}`?)")
+        }
+        _ => String::new(),
+    }
+}

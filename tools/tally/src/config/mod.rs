@@ -22,7 +22,7 @@ pub use programs::{find_workspace_root, list_programs};
 pub use startcost::program_dir;
 
 use crate::registry;
-use diagnostic::{choices, Diagnostics};
+use diagnostic::{choices, did_you_mean, Diagnostics};
 
 /// Frame kinds, in report order; also the per-kind sub-limit keys of a charge set (the boot
 /// config's own list).
@@ -38,6 +38,8 @@ pub const TRANSFERS: [&str; 2] = [
 pub const KERNEL_SET: &str = kcore::bootcfg::KERNEL_SET;
 /// Longest name the kernel accepts (`[a-z0-9_-]{1,23}`).
 pub const NAME_MAX_BYTES: usize = kcore::limits::NAME_MAX_BYTES;
+/// Bytes in a frame: the unit of every charge.
+pub const FRAME_BYTES: u64 = 4096;
 /// Default guest RAM when neither the config nor the command line says.
 pub const DEFAULT_MEM_BYTES: u64 = 128 << 20;
 /// Default run timeout when the config does not say.
@@ -295,24 +297,53 @@ impl Expect {
 pub struct PolicyOverrides(pub Vec<(String, String)>);
 
 impl PolicyOverrides {
-    /// Parses `key=name` pairs separated by spaces or commas; every key and name is checked
-    /// against the registry, errors naming `--policy` as their source.
+    /// The key that selects the IPC transfer mode on the command line (`ipc.transfer` in a
+    /// config file); not a policy, but set the same way.
+    pub const TRANSFER: &'static str = "transfer";
+
+    /// Parses `key=name` pairs separated by spaces or commas (`cow=holder,msgbuf=receiver`;
+    /// spaces around `=` are allowed: `cow = holder`); every key and name is checked against
+    /// the registry (and `transfer` against the transfer modes), errors naming `--policy` as
+    /// their source.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let mut diagnostics = Diagnostics::new("--policy", text);
+        Self::parse_all([text])
+    }
+
+    /// [`parse`](Self::parse) over several `--policy` arguments, as if joined by spaces.
+    pub fn parse_all<S: AsRef<str>>(
+        texts: impl IntoIterator<Item = S>,
+    ) -> Result<Self, ConfigError> {
+        let joined: Vec<String> = texts.into_iter().map(|t| t.as_ref().to_string()).collect();
+        let text = joined.join(" ");
+        let mut diagnostics = Diagnostics::new("--policy", &text);
         let mut pairs: Vec<(String, String)> = Vec::new();
-        for item in text.split([' ', ',', '\t']).filter(|s| !s.is_empty()) {
+        for item in normalise_pairs(&text) {
             let Some((key, name)) = item.split_once('=') else {
                 diagnostics.at_line(
                     None,
                     "",
                     format!(
-                        "`{item}` is not of the form key=name; valid keys: {}",
-                        choices(registry::keys())
+                        "`{item}` is not of the form key=name; valid keys: {}, {}",
+                        choices(registry::keys()),
+                        Self::TRANSFER
                     ),
                 );
                 continue;
             };
-            match check_policy_name(key, name) {
+            let checked = if key == Self::TRANSFER {
+                if TRANSFERS.contains(&name) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "unknown transfer mode `{name}`{}; valid values: {}",
+                        did_you_mean(name, &TRANSFERS),
+                        choices(&TRANSFERS)
+                    ))
+                }
+            } else {
+                check_policy_name(key, name)
+            };
+            match checked {
                 Ok(()) => {
                     if pairs.iter().any(|(k, _)| k == key) {
                         diagnostics.at_line(None, key, "is given more than once");
@@ -324,17 +355,52 @@ impl PolicyOverrides {
         }
         diagnostics.finish().map(|()| PolicyOverrides(pairs))
     }
+
+    /// The transfer mode given, if any.
+    pub fn transfer(&self) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == Self::TRANSFER)
+            .map(|(_, name)| name.as_str())
+    }
+
+    /// The policy pairs, without `transfer`.
+    pub fn policies(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0
+            .iter()
+            .filter(|(key, _)| key != Self::TRANSFER)
+            .map(|(key, name)| (key.as_str(), name.as_str()))
+    }
+}
+
+/// Splits `--policy` text into `key=name` items: separators are spaces, tabs and commas, and
+/// spaces around `=` are dropped first, so `cow = holder` is one item.
+fn normalise_pairs(text: &str) -> Vec<String> {
+    let mut items: Vec<String> = Vec::new();
+    let mut pending_equals = false;
+    for word in text.split([' ', ',', '\t']).filter(|s| !s.is_empty()) {
+        match items.last_mut() {
+            Some(last) if pending_equals || last.ends_with('=') || word.starts_with('=') => {
+                last.push_str(word);
+            }
+            _ => items.push(word.to_string()),
+        }
+        pending_equals = word == "=";
+    }
+    items
 }
 
 /// Checks a policy key and name against the registry; the error message lists the valid ones.
 pub fn check_policy_name(key: &str, name: &str) -> Result<(), String> {
     match registry::valid_names(key) {
         None => Err(format!(
-            "unknown policy key `{key}`; valid keys: {}",
+            "unknown policy key `{key}`{}; valid keys: {}",
+            did_you_mean(key, registry::keys()),
             choices(registry::keys())
         )),
         Some(names) if !names.contains(&name) => Err(format!(
-            "unknown `{key}` policy `{name}`; valid values: {}",
+            "unknown `{key}` policy `{name}`{}; valid values: {}",
+            did_you_mean(name, names),
             choices(names)
         )),
         Some(_) => Ok(()),
@@ -407,10 +473,13 @@ impl Config {
 
     /// Replaces policy names with validated overrides.
     pub fn apply_overrides(&mut self, overrides: &PolicyOverrides) {
-        for (key, name) in &overrides.0 {
+        for (key, name) in overrides.policies() {
             if let Some(slot) = self.policy.iter_mut().find(|(k, _)| k == key) {
-                slot.1 = name.clone();
+                slot.1 = name.to_string();
             }
+        }
+        if let Some(transfer) = overrides.transfer() {
+            self.transfer = transfer.to_string();
         }
     }
 

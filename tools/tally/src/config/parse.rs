@@ -10,7 +10,7 @@ use std::path::Path;
 use toml::de::{DeString, DeTable, DeValue};
 use toml::Spanned;
 
-use super::diagnostic::{choices, Diagnostics};
+use super::diagnostic::{choices, did_you_mean, Diagnostics};
 use super::*;
 use crate::size;
 
@@ -206,7 +206,11 @@ impl Reader<'_, '_> {
                 self.diagnostics.at(
                     key.span(),
                     &format!("{prefix}{}", key.get_ref()),
-                    format!("unknown key in {place}; valid keys: {}", choices(allowed)),
+                    format!(
+                        "unknown key in {place}{}; valid keys: {}",
+                        did_you_mean(key.get_ref(), allowed),
+                        choices(allowed)
+                    ),
                 );
             }
         }
@@ -345,7 +349,11 @@ impl Reader<'_, '_> {
             self.diagnostics.at(
                 span,
                 &format!("{prefix}{key}"),
-                format!("unknown value `{text}`; valid values: {}", choices(valid)),
+                format!(
+                    "unknown value `{text}`{}; valid values: {}",
+                    did_you_mean(&text, valid),
+                    choices(valid)
+                ),
             );
             None
         }
@@ -454,6 +462,27 @@ impl Reader<'_, '_> {
         }
     }
 
+    /// A charge-set limit or sub-limit: a [`size`](Self::size) that is a whole number of 4 KiB
+    /// frames, since every charge is (so `5000` would silently act as 4096).
+    fn limit_size(&mut self, table: &DeTable<'_>, key: &str) -> Option<u64> {
+        let bytes = self.size(table, "charge_set.", key)?;
+        if bytes % FRAME_BYTES != 0 {
+            if let Some(value) = get(table, key) {
+                self.diagnostics.at(
+                    value.span(),
+                    &format!("charge_set.{key}"),
+                    format!(
+                        "{bytes} bytes is not a whole number of 4 KiB frames (charges are whole frames); use {} or {}",
+                        bytes / FRAME_BYTES * FRAME_BYTES,
+                        bytes.div_ceil(FRAME_BYTES) * FRAME_BYTES
+                    ),
+                );
+            }
+            return None;
+        }
+        Some(bytes)
+    }
+
     fn string_array(
         &mut self,
         table: &DeTable<'_>,
@@ -526,7 +555,8 @@ impl Reader<'_, '_> {
                     key.span(),
                     &path,
                     format!(
-                        "unknown policy key in [policy]; valid keys: {}",
+                        "unknown policy key in [policy]{}; valid keys: {}",
+                        did_you_mean(key.get_ref(), registry::keys()),
                         choices(registry::keys())
                     ),
                 );
@@ -616,7 +646,8 @@ impl Reader<'_, '_> {
                     span,
                     "experiment.vary",
                     format!(
-                        "unknown policy key `{key}`; valid keys: {}",
+                        "unknown policy key `{key}`{}; valid keys: {}",
+                        did_you_mean(&key, registry::keys()),
                         choices(registry::keys())
                     ),
                 );
@@ -673,14 +704,31 @@ impl Reader<'_, '_> {
         if let Some((parent, parent_span)) = &parent {
             self.check_name(parent, parent_span.clone(), "charge_set.parent");
         }
-        let limit_bytes = self.size(table, "charge_set.", "limit");
-        let kind_limits = KINDS
+        let limit_bytes = self.limit_size(table, "limit");
+        let kind_limits: Vec<(String, u64)> = KINDS
             .iter()
             .filter_map(|kind| {
-                self.size(table, "charge_set.", kind)
+                self.limit_size(table, kind)
                     .map(|bytes| (kind.to_string(), bytes))
             })
             .collect();
+        if let Some(limit) = limit_bytes {
+            for (kind, bytes) in &kind_limits {
+                if *bytes > limit {
+                    if let Some(value) = get(table, kind) {
+                        self.diagnostics.at(
+                            value.span(),
+                            &format!("charge_set.{kind}"),
+                            format!(
+                                "the {kind} sub-limit ({}) is above the set's limit ({}), so it could never be reached; lower it or raise `limit`",
+                                size::human(*bytes),
+                                size::human(limit)
+                            ),
+                        );
+                    }
+                }
+            }
+        }
         Some(ChargeSet {
             lines: key_lines(table, line, self.diagnostics),
             name: name?.0,
@@ -772,7 +820,8 @@ impl Reader<'_, '_> {
                 span,
                 "domain.caps",
                 format!(
-                    "unknown capability type `{prefix}` in `{text}`; valid types: {}",
+                    "unknown capability type `{prefix}` in `{text}`{}; valid types: {}",
+                    did_you_mean(prefix, &CapType::PREFIXES),
                     choices(&CapType::PREFIXES)
                 ),
             );
@@ -867,7 +916,8 @@ impl Reader<'_, '_> {
                     policy_key.span(),
                     &path,
                     format!(
-                        "unknown policy key; valid keys: {}",
+                        "unknown policy key{}; valid keys: {}",
+                        did_you_mean(policy_key.get_ref(), registry::keys()),
                         choices(registry::keys())
                     ),
                 );

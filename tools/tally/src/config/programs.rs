@@ -1,20 +1,9 @@
 //! The programs a domain may run: the binaries of the `user` crate, i.e. the file stems of
 //! `user/src/bin/*.rs` (and `user/src/bin/NAME/main.rs`) under the workspace root.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// Walks up from `start` to the first directory whose `Cargo.toml` declares a `[workspace]`.
-pub fn find_workspace_root(start: &Path) -> Option<PathBuf> {
-    let start = start.canonicalize().ok()?;
-    start
-        .ancestors()
-        .find(|dir| {
-            std::fs::read_to_string(dir.join("Cargo.toml"))
-                .map(|manifest| manifest.lines().any(|line| line.trim() == "[workspace]"))
-                .unwrap_or(false)
-        })
-        .map(Path::to_path_buf)
-}
+pub use crate::workspace::find_workspace_root;
 
 /// The program names under `root`, sorted; `Err` says why there is no list.
 pub fn list_programs(root: &Path) -> Result<Vec<String>, String> {
@@ -41,20 +30,15 @@ pub fn list_programs(root: &Path) -> Result<Vec<String>, String> {
     Ok(programs)
 }
 
-/// The programs valid for the config at `config_path`: the workspace root is found from the
-/// config's directory, else from the current directory.
+/// The programs valid for the config at `config_path`, from the checkout
+/// [`crate::workspace::root_for`] finds.
 pub(super) fn programs_for(config_path: &Path) -> Result<Vec<String>, String> {
-    let config_dir = config_path
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let root = find_workspace_root(config_dir)
-        .or_else(|| find_workspace_root(Path::new(".")))
-        .ok_or_else(|| {
-            format!(
-                "no workspace root (a Cargo.toml with [workspace]) above {} or the current directory",
-                config_dir.display()
-            )
-        })?;
+    let root = crate::workspace::root_for(config_path).ok_or_else(|| {
+        format!(
+            "no Tally checkout (a Cargo.toml with [workspace]) above {}, the current directory or the tally executable; set {} to the checkout",
+            config_path.display(),
+            crate::workspace::ROOT_VARIABLE
+        )
+    })?;
     list_programs(&root)
 }

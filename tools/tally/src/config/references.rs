@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::diagnostic::{choices, Diagnostics};
+use super::diagnostic::{choices, did_you_mean, Diagnostics};
 use super::*;
 
 /// Fields of a charge-set object in a report that an `[[expect]]` may name; the ones in
@@ -143,7 +143,11 @@ fn undefined(what: &str, name: &str, defined: &[&str], reserved_kernel: bool) ->
             choices(defined)
         );
     }
-    format!("undefined {what} `{name}`; defined: {}", choices(defined))
+    format!(
+        "undefined {what} `{name}`{}; defined: {}",
+        did_you_mean(name, defined),
+        choices(defined)
+    )
 }
 
 fn check_program(
@@ -157,8 +161,9 @@ fn check_program(
             Some(domain.lines.of("program")),
             "domain.program",
             format!(
-                "unknown program `{}`; valid programs (user/src/bin/*.rs): {}",
+                "unknown program `{}`{}; valid programs (user/src/bin/*.rs): {}",
                 domain.program,
+                did_you_mean(&domain.program, programs),
                 choices(programs)
             ),
         ),
@@ -221,12 +226,17 @@ fn check_expect(
                 diagnostics.at_line(
                     line_of("set"),
                     "expect.set",
-                    format!("undefined charge set `{set}`; defined: {}", choices(&valid)),
+                    format!(
+                        "undefined charge set `{set}`{}; defined: {}",
+                        did_you_mean(set, &valid),
+                        choices(&valid)
+                    ),
                 );
             }
             let field_error = match segments[..] {
                 [first, ..] if !SET_FIELDS.contains(&first) => Some(format!(
-                    "unknown charge-set field `{first}`; valid fields: {}",
+                    "unknown charge-set field `{first}`{}; valid fields: {}",
+                    did_you_mean(first, &SET_FIELDS),
                     choices(&SET_FIELDS)
                 )),
                 [first, kind]
@@ -235,8 +245,9 @@ fn check_expect(
                         && !KINDS.contains(&kind) =>
                 {
                     Some(format!(
-                        "unknown kind `{kind}` in `{}`; valid kinds: {}, {TOTAL}",
+                        "unknown kind `{kind}` in `{}`{}; valid kinds: {}, {TOTAL}",
                         expect.field,
+                        did_you_mean(kind, &KINDS),
                         choices(&KINDS)
                     ))
                 }
@@ -277,8 +288,9 @@ fn check_expect(
                     line_of("field"),
                     "expect.field",
                     format!(
-                        "unknown domain field `{}`; valid fields: {}",
+                        "unknown domain field `{}`{}; valid fields: {}",
                         expect.field,
+                        did_you_mean(&expect.field, &DOMAIN_FIELDS),
                         choices(&DOMAIN_FIELDS)
                     ),
                 );

@@ -23,11 +23,7 @@ pub fn program_dir(config_path: &Path) -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("TALLY_USER_DIR") {
         return Some(PathBuf::from(dir));
     }
-    let config_dir = config_path
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let root = find_workspace_root(config_dir).or_else(|| find_workspace_root(Path::new(".")))?;
+    let root = crate::workspace::root_for(config_path)?;
     let dir = root.join("target/aarch64-unknown-none/release");
     dir.is_dir().then_some(dir)
 }

@@ -515,7 +515,7 @@ fn bootargs_too_long() {
     let mut text = String::from(BASE);
     for index in 0..24 {
         text.push_str(&format!(
-            "[[charge_set]]\nname = \"set-with-a-long-name-{index:02}\"\nlimit = 9223372036854775807\nanon = 9223372036854775807\npagetables = 9223372036854775807\nkernel = 9223372036854775807\nmsgbuf = 9223372036854775807\ncow = 9223372036854775807\n"
+            "[[charge_set]]\nname = \"set-with-a-long-name-{index:02}\"\nlimit = 9223372036854771712\nanon = 9223372036854771712\npagetables = 9223372036854771712\nkernel = 9223372036854771712\nmsgbuf = 9223372036854771712\ncow = 9223372036854771712\n"
         ));
     }
     let d = only_error(&text);

@@ -70,7 +70,7 @@ fn rows(snapshot: &Snapshot) -> Vec<Vec<String>> {
 fn headers() -> Vec<String> {
     let mut headers = vec!["charge set".to_string()];
     headers.extend(kind_headers());
-    headers.extend(["total", "limit", "denials", "paid for"].map(String::from));
+    headers.extend(["total", "limit", "denials", "paid for others"].map(String::from));
     headers
 }
 
@@ -194,7 +194,7 @@ pub fn summary_markdown(report: &Report) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "\nCells are current/peak bytes; denials are counts by kind; paid for is what a set pays that another domain caused.\n"
+        "\nCells are current/peak bytes; denials are counts by kind; paid for others (`paid_for`) is what a set pays that a domain of another set caused.\n"
     );
     let headers = headers();
     for snapshot in &report.snapshots {
