@@ -43,18 +43,24 @@ pub fn write_comparisons(
             &dir.join("comparison.md"),
             &comparison_markdown(config, &runs),
         )?);
-        written.push(write(&dir.join("comparison.csv"), &comparison_csv(&runs))?);
-        written.push(write_policies_chart(
-            config,
-            &runs,
-            &dir.join("policies.svg"),
-        )?);
+        for table in render::CsvTable::ALL {
+            written.push(write(
+                &dir.join(table.file_name(Some("comparison"))),
+                &comparison_csv(table, &runs),
+            )?);
+        }
+        written.extend(write_policies_chart(config, &runs, &dir)?);
     }
     written.push(write(
         &out_root.join("matrix.md"),
         &matrix_markdown(configs, outcomes),
     )?);
-    written.push(write(&out_root.join("matrix.csv"), &matrix_csv(outcomes))?);
+    for table in render::CsvTable::ALL {
+        written.push(write(
+            &out_root.join(table.file_name(Some("matrix"))),
+            &matrix_csv(table, outcomes),
+        )?);
+    }
     written.push(write(&out_root.join("experiments.md"), &index(outcomes))?);
     Ok(written)
 }
@@ -97,42 +103,50 @@ impl Entries {
 }
 
 /// `policies.svg`: the scenario's key snapshot, a bar per charge set per combination (at
-/// `final`'s peaks when no program took a snapshot of its own).
+/// `final`'s peaks when no program took a snapshot of its own, as the change from the snapshot
+/// before it when every run took the same one); `causers.svg`: who paid for whom there.
 fn write_policies_chart(
     config: &Config,
     runs: &[&JobOutcome],
-    path: &Path,
-) -> Result<PathBuf, Failure> {
-    let entries = Entries::new(runs);
-    let entries = entries.of(runs);
-    let reports: Vec<&Report> = entries.iter().map(|e| e.report).collect();
+    dir: &Path,
+) -> Result<Vec<PathBuf>, Failure> {
+    let reports: Vec<&Report> = runs.iter().filter_map(|r| r.report.as_ref()).collect();
     let key = matrix::key_snapshot(&reports);
-    let figure = if matrix::is_user_label(&key) {
-        Figure::Current
-    } else {
-        Figure::Peak
+    let baseline = render::baseline_for(&reports, &key);
+    let figure = match &baseline {
+        Some(baseline) => Figure::Delta { baseline },
+        None if matrix::is_user_label(&key) => Figure::Current,
+        None => Figure::Peak,
     };
-    let columns: Vec<Column<'_>> = entries
+    let titles: Vec<(String, String)> = runs
         .iter()
-        .map(|entry| Column {
-            title: entry.title,
-            snapshot: entry.report.snapshot(&key),
+        .map(|run| (combo_title(run), run.failures.join("; ")))
+        .collect();
+    let columns: Vec<Column<'_>> = runs
+        .iter()
+        .zip(&titles)
+        .map(|(run, (title, failure))| Column {
+            title,
+            report: run.report.as_ref(),
+            failure: (!run.failures.is_empty()).then_some(failure.as_str()),
         })
         .collect();
     let title = match figure {
         Figure::Current => format!("{}: who pays at snapshot `{key}`, by policy", config.name),
         Figure::Peak => format!("{}: peak charges over the run, by policy", config.name),
+        Figure::Delta { baseline } => format!(
+            "{}: what changed from `{baseline}` to `{key}`, by policy",
+            config.name
+        ),
     };
-    render::write_policies_svg(
-        &title,
-        &key,
-        figure,
-        &columns,
-        &matrix::sets_that_matter(&reports),
-        path,
-    )
-    .map_err(Failure::environment)?;
-    Ok(path.to_path_buf())
+    let policies = dir.join("policies.svg");
+    let sets = matrix::sets_that_matter(&reports);
+    render::write_policies_svg(&title, &key, figure, &columns, &sets, &policies)
+        .map_err(Failure::environment)?;
+    let causers = dir.join("causers.svg");
+    let title = format!("{}: who paid for whom at `{key}`, by policy", config.name);
+    render::write_causers_svg(&title, &key, &columns, &causers).map_err(Failure::environment)?;
+    Ok(vec![policies, causers])
 }
 
 /// `matrix.md`: per scenario, a table of the key snapshot (and of every other snapshot a
@@ -213,30 +227,38 @@ pub fn matrix_markdown(configs: &[Config], outcomes: &[JobOutcome]) -> String {
     out
 }
 
-/// `matrix.csv`: every run's rows (one per snapshot × charge set, every figure) under one
-/// header; the `role` column marks each scenario's key snapshot.
-pub fn matrix_csv(outcomes: &[JobOutcome]) -> String {
-    let mut out = matrix::csv_header(&[]);
+/// `matrix.csv` (and its attribution and domains tables): every run's rows under one header;
+/// the `role` column marks each scenario's key snapshot.
+pub fn matrix_csv(table: render::CsvTable, outcomes: &[JobOutcome]) -> String {
     let mut names: Vec<&str> = Vec::new();
     for outcome in outcomes {
         if !names.contains(&outcome.job.config.name.as_str()) {
             names.push(&outcome.job.config.name);
         }
     }
-    for name in names {
-        let runs: Vec<&JobOutcome> = outcomes
-            .iter()
-            .filter(|o| o.job.config.name == name)
-            .collect();
-        let titles = Entries::new(&runs);
-        let entries = titles.of(&runs);
+    let scenarios: Vec<Vec<&JobOutcome>> = names
+        .iter()
+        .map(|name| {
+            outcomes
+                .iter()
+                .filter(|o| o.job.config.name == *name)
+                .collect()
+        })
+        .collect();
+    let titles: Vec<Entries> = scenarios.iter().map(|runs| Entries::new(runs)).collect();
+    let mut rows = Vec::new();
+    let mut keys = Vec::new();
+    for (runs, titles) in scenarios.iter().zip(&titles) {
+        let entries = titles.of(runs);
         let reports: Vec<&Report> = entries.iter().map(|e| e.report).collect();
-        let key = matrix::key_snapshot(&reports);
-        for entry in &entries {
-            out.push_str(&matrix::csv_rows(name, entry, &key, &[]));
+        keys.push((entries, matrix::key_snapshot(&reports)));
+    }
+    for (name, (entries, key)) in names.iter().zip(&keys) {
+        for entry in entries {
+            rows.push(render::CsvRows::of(name, entry, key, Vec::new()));
         }
     }
-    out
+    render::table_csv(table, &[], &rows)
 }
 
 fn write(path: &Path, text: &str) -> Result<PathBuf, Failure> {
@@ -259,23 +281,17 @@ fn combo_title(outcome: &JobOutcome) -> String {
     }
 }
 
-/// Every run's `report.csv` rows under one header.
-pub fn comparison_csv(runs: &[&JobOutcome]) -> String {
-    let mut out = String::new();
-    for report in runs.iter().filter_map(|run| run.report.as_ref()) {
-        let csv = render::to_csv(report);
-        let mut lines = csv.lines();
-        let header = lines.next().unwrap_or_default();
-        if out.is_empty() {
-            out.push_str(header);
-            out.push('\n');
-        }
-        for line in lines {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out
+/// One scenario's runs in one table (`comparison.csv` and its attribution and domains tables).
+pub fn comparison_csv(table: render::CsvTable, runs: &[&JobOutcome]) -> String {
+    let titles = Entries::new(runs);
+    let entries = titles.of(runs);
+    let reports: Vec<&Report> = entries.iter().map(|e| e.report).collect();
+    let key = matrix::key_snapshot(&reports);
+    let rows: Vec<render::CsvRows> = entries
+        .iter()
+        .map(|entry| render::CsvRows::of(&entry.report.config, entry, &key, Vec::new()))
+        .collect();
+    render::table_csv(table, &[], &rows)
 }
 
 /// One table per snapshot label: rows are (charge set, kind) with a non-zero current figure in
@@ -307,14 +323,16 @@ pub fn comparison_markdown(config: &Config, runs: &[&JobOutcome]) -> String {
     for run in runs {
         let _ = writeln!(
             out,
-            "| {} | {} | `{}` |",
+            "| {} | {} | [{dir}/]({dir}/) |",
             combo_title(run),
             if run.failures.is_empty() {
                 "pass".to_string()
             } else {
                 format!("FAIL: {}", run.failures.join("; ").replace('|', "\\|"))
             },
-            run.job.out_dir.display()
+            // Relative to this file (`<scenario>/comparison.md`), so the link works wherever
+            // the results are copied or merged.
+            dir = combo_dir(&run.job.combo)
         );
     }
     let reports: Vec<(&JobOutcome, &Report)> = runs

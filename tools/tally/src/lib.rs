@@ -13,6 +13,7 @@ pub mod render;
 pub mod replay;
 pub mod report;
 pub mod session;
+pub mod shard;
 pub mod size;
 pub mod testing;
 pub mod words;

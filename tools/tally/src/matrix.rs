@@ -1,6 +1,7 @@
 //! Policy matrices: one scenario's reports under several policy combinations, side by side —
 //! the markdown tables of `results/matrix.md` and of a replay's `comparison.md`, and the tidy
-//! rows of `results/matrix.csv` and a replay's `comparison.csv`.
+//! rows of `results/matrix.csv` and a replay's `comparison.csv` (written by
+//! [`crate::render::table_csv`]).
 //!
 //! Every table reads the same figures from the reports (nothing is recomputed): at a snapshot,
 //! each charge set's `current` bytes per kind, its denials so far and what it pays for other
@@ -10,8 +11,7 @@
 use std::fmt::Write as _;
 
 use crate::config::KINDS;
-use crate::registry;
-use crate::render::{denials, paid_for, quote_csv};
+use crate::render::{denials, paid_for};
 use crate::report::Report;
 use crate::size::human;
 
@@ -215,88 +215,6 @@ pub fn role(label: &str, key: &str) -> &'static str {
     }
 }
 
-/// The header of the tidy CSV: `extra` columns first, then the scenario and combination, the
-/// policies, and a row's figures.
-pub fn csv_header(extra: &[&str]) -> String {
-    let mut header: Vec<String> = extra.iter().map(|c| c.to_string()).collect();
-    header.extend(["scenario", "combination"].map(String::from));
-    header.extend(registry::keys().iter().map(|k| k.to_string()));
-    header.extend(
-        [
-            "transfer",
-            "snapshot",
-            "role",
-            "instructions",
-            "charge_set",
-            "parent",
-            "limit_bytes",
-        ]
-        .map(String::from),
-    );
-    for figure in ["current", "peak", "denied"] {
-        header.extend(KINDS.iter().map(|kind| format!("{figure}_{kind}")));
-        header.push(format!("{figure}_total"));
-    }
-    header.extend(
-        [
-            "charged_total_bytes",
-            "uncharged_total_bytes",
-            "paid_for_bytes",
-            "paid_for",
-        ]
-        .map(String::from),
-    );
-    header.join(",") + "\n"
-}
-
-/// The tidy CSV rows of one report: one per snapshot × charge set, with every figure of the
-/// set (`extra` values first, matching [`csv_header`]'s `extra` columns). `paid_for` is
-/// `causer=bytes` pairs separated by spaces.
-pub fn csv_rows(scenario: &str, entry: &Entry<'_>, key: &str, extra: &[String]) -> String {
-    let report = entry.report;
-    let mut out = String::new();
-    for snapshot in &report.snapshots {
-        for set in &snapshot.charge_sets {
-            let mut row: Vec<String> = extra.to_vec();
-            row.extend([scenario.to_string(), entry.combination.to_string()]);
-            row.extend(
-                registry::keys()
-                    .iter()
-                    .map(|key| report.policy_name(key).unwrap_or_default().to_string()),
-            );
-            row.extend([
-                report.transfer().unwrap_or_default().to_string(),
-                snapshot.label.clone(),
-                role(&snapshot.label, key).to_string(),
-                snapshot.instructions.to_string(),
-                set.name.clone(),
-                set.parent.clone().unwrap_or_default(),
-                set.limit_bytes.map(|l| l.to_string()).unwrap_or_default(),
-            ]);
-            for figures in [&set.current, &set.peak, &set.denied] {
-                row.extend(KINDS.iter().map(|kind| figures.get(kind).to_string()));
-                row.push(figures.total().to_string());
-            }
-            let paid: Vec<String> = set
-                .paid_for
-                .iter()
-                .filter(|(_, bytes)| **bytes > 0)
-                .map(|(causer, bytes)| format!("{causer}={bytes}"))
-                .collect();
-            row.extend([
-                set.charged_total_bytes.to_string(),
-                set.uncharged_total_bytes.to_string(),
-                set.paid_for.values().sum::<u64>().to_string(),
-                paid.join(" "),
-            ]);
-            let cells: Vec<String> = row.iter().map(|c| quote_csv(c)).collect();
-            out.push_str(&cells.join(","));
-            out.push('\n');
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -397,36 +315,5 @@ pub(crate) mod tests {
             }
         }
         assert_eq!(sets_that_matter(&[&report]), ["parent", "child"]);
-    }
-
-    #[test]
-    fn csv_rows_carry_every_figure() {
-        let report = report_with("holder", 0);
-        let entry = Entry {
-            title: "cow=holder",
-            combination: "cow-holder",
-            report: &report,
-            note: None,
-        };
-        let header = csv_header(&["source"]);
-        let rows = csv_rows("cow-fork", &entry, "shared", &["run".to_string()]);
-        let columns = header.trim_end().split(',').count();
-        assert!(header.starts_with("source,scenario,combination,cow,msgbuf,pagetable,release,kernel,transfer,snapshot,role,instructions,charge_set,parent,limit_bytes,current_anon,"));
-        assert!(header
-            .trim_end()
-            .ends_with(",charged_total_bytes,uncharged_total_bytes,paid_for_bytes,paid_for"));
-        // start: 1 set; shared and final: 3 sets.
-        assert_eq!(rows.lines().count(), 1 + 3 + 3);
-        for line in rows.lines() {
-            assert_eq!(line.split(',').count(), columns, "{line}");
-        }
-        let parent = rows
-            .lines()
-            .find(|l| l.contains(",shared,key,") && l.contains(",parent,"))
-            .unwrap();
-        assert_eq!(
-            parent,
-            "run,cow-fork,cow-holder,holder,sender,owner,migrate,self,direct,shared,key,52000,parent,,1048576,40960,8192,4096,0,16384,69632,40960,8192,4096,0,16384,69632,0,0,0,0,1,1,69632,0,16384,child=16384"
-        );
     }
 }

@@ -923,7 +923,7 @@ fn comparison(config: &str, input: &Input, replays: &[Replayed]) -> (String, Str
     let _ = writeln!(md, "\n## `{}`: peaks over the run\n", matrix::FINAL);
     md.push_str(&matrix::peaks_table(&entries));
 
-    let mut csv = matrix::csv_header(&["source", "diverging"]);
+    let mut rows = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
         let (source, diverging) = if input.report.is_some() && index == 0 {
             ("run".to_string(), String::new())
@@ -934,8 +934,18 @@ fn comparison(config: &str, input: &Input, replays: &[Replayed]) -> (String, Str
                 replays[at].stats.diverging.to_string(),
             )
         };
-        csv.push_str(&matrix::csv_rows(config, entry, &key, &[source, diverging]));
+        rows.push(crate::render::CsvRows::of(
+            config,
+            entry,
+            &key,
+            vec![source, diverging],
+        ));
     }
+    let csv = crate::render::table_csv(
+        crate::render::CsvTable::Charges,
+        &["source", "diverging"],
+        &rows,
+    );
     (md, csv)
 }
 

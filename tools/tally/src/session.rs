@@ -19,11 +19,13 @@ use crate::report::{self, HostRun, Report};
 use crate::size;
 
 /// Files a run writes into its output directory (removed first, so none is stale).
-pub const OUTPUT_FILES: [&str; 7] = [
+pub const OUTPUT_FILES: [&str; 9] = [
     "console.log",
     "qemu-stderr.log",
     "report.json",
     "report.csv",
+    "attribution.csv",
+    "domains.csv",
     "summary.md",
     "charges.svg",
     "trace.txt",
@@ -241,7 +243,9 @@ pub fn write_report_files(report: &Report, out: &Path) -> Result<(), Failure> {
     let json = serde_json::to_string_pretty(report)
         .map_err(|error| Failure::environment(format!("cannot encode report.json: {error}")))?;
     write(out, "report.json", &(json + "\n"))?;
-    write(out, "report.csv", &render::to_csv(report))?;
+    for (name, text) in render::csv_files(report) {
+        write(out, &name, &text)?;
+    }
     write(out, "summary.md", &render::summary_markdown(report))?;
     render::write_svg(report, &out.join("charges.svg")).map_err(Failure::environment)?;
     if !report.trace.is_empty() {
@@ -351,6 +355,8 @@ pub(crate) mod tests {
             "console.log",
             "report.json",
             "report.csv",
+            "attribution.csv",
+            "domains.csv",
             "summary.md",
             "charges.svg",
             "trace.txt",

@@ -523,6 +523,7 @@ pub fn run_jobs(
                 report,
                 seconds: started.elapsed().as_secs_f64(),
             };
+            crate::shard::save(&outcome);
             if sender.send((index, outcome)).is_err() {
                 break;
             }

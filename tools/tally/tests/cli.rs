@@ -346,9 +346,22 @@ fn experiments_write_a_comparison_per_scenario() {
         "{comparison}"
     );
     let csv = std::fs::read_to_string(ws.root.join("res/hello/comparison.csv")).unwrap();
-    assert_eq!(csv.lines().filter(|l| l.starts_with("config,")).count(), 1);
-    // start: the kernel set; work and final: two sets; five kinds each.
-    assert_eq!(csv.lines().count(), 1 + 2 * (5 + 10 + 10));
+    assert_eq!(
+        csv.lines().filter(|l| l.starts_with("scenario,")).count(),
+        1
+    );
+    // One row per snapshot × set: start 1, work 2, final 2; two runs.
+    assert_eq!(csv.lines().count(), 1 + 2 * 5);
+    // The same columns as matrix.csv: one data frame can hold both.
+    let matrix_csv = std::fs::read_to_string(ws.root.join("res/matrix.csv")).unwrap();
+    assert_eq!(csv.lines().next(), matrix_csv.lines().next());
+    for table in ["attribution", "domains"] {
+        assert!(ws.root.join(format!("res/matrix-{table}.csv")).is_file());
+        assert!(ws
+            .root
+            .join(format!("res/hello/comparison-{table}.csv"))
+            .is_file());
+    }
     assert!(ws.root.join("res/experiments.md").is_file());
     let matrix = std::fs::read_to_string(ws.root.join("res/matrix.md")).unwrap();
     assert!(matrix.contains("## hello\n"), "{matrix}");
@@ -516,4 +529,124 @@ fn a_config_outside_the_checkout_runs_from_any_directory() {
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let _ = std::fs::remove_dir_all(&outside);
+}
+
+#[test]
+fn shards_merged_give_the_same_matrix_as_one_run() {
+    let ws = Workspace::new("shards");
+    let varied = format!("[experiment]\nvary = [\"release\", \"pagetable\"]\n{CONFIG}");
+    std::fs::write(ws.root.join("configs/hello.toml"), varied).unwrap();
+    let qemu = ws.qemu(&format!("cat '{}/transcript'", ws.root.display()));
+    let whole = ws.tally(
+        Some(&qemu),
+        &["experiments", "--out-root", "whole", "configs/hello.toml"],
+    );
+    assert_eq!(whole.status.code(), Some(0), "{}", text(&whole));
+    // Three slices of four runs, each into its own directory (as on separate machines).
+    for index in 1..=3 {
+        let shard = format!("{index}/3");
+        let out = format!("part{index}");
+        let output = ws.tally(
+            Some(&qemu),
+            &[
+                "experiments",
+                "--shard",
+                &shard,
+                "--out-root",
+                &out,
+                "configs/hello.toml",
+            ],
+        );
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        assert!(String::from_utf8_lossy(&output.stdout).contains(&format!("shard {shard}:")));
+        assert!(!ws.root.join(&out).join("matrix.csv").exists());
+    }
+    let merged = ws.tally(
+        None,
+        &[
+            "merge",
+            "--out-root",
+            "merged",
+            "--from",
+            "part1",
+            "--from",
+            "part2",
+            "--from",
+            "part3",
+            "configs/hello.toml",
+        ],
+    );
+    assert_eq!(merged.status.code(), Some(0), "{}", text(&merged));
+    for file in [
+        "matrix.csv",
+        "matrix-attribution.csv",
+        "matrix-domains.csv",
+        "matrix.md",
+        "hello/comparison.md",
+        "hello/comparison.csv",
+    ] {
+        let one = std::fs::read_to_string(ws.root.join("whole").join(file)).unwrap();
+        let joined = std::fs::read_to_string(ws.root.join("merged").join(file)).unwrap();
+        assert_eq!(one, joined, "{file} differs");
+    }
+    assert!(
+        ws.root
+            .join("merged/hello/pagetable-causer_release-stay/report.json")
+            .is_file()
+            || ws
+                .root
+                .join("merged/hello/release-stay_pagetable-causer/report.json")
+                .is_file()
+    );
+    // A missing slice is named, and nothing is written.
+    let partial = ws.tally(
+        None,
+        &[
+            "merge",
+            "--out-root",
+            "partial",
+            "--from",
+            "part1",
+            "configs/hello.toml",
+        ],
+    );
+    assert_eq!(partial.status.code(), Some(1), "{}", text(&partial));
+    assert!(text(&partial).contains("not found"), "{}", text(&partial));
+    assert!(!ws.root.join("partial/matrix.csv").exists());
+}
+
+#[test]
+fn json_output_for_check_run_and_test() {
+    let ws = Workspace::new("json");
+    let qemu = ws.qemu(&format!("cat '{}/transcript'", ws.root.display()));
+    let check = ws.tally(None, &["check", "--json", "configs/hello.toml"]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    let value: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    assert_eq!(value["ok"], true);
+    assert_eq!(value["configs"][0]["domains"], 1);
+    std::fs::write(
+        ws.root.join("configs/bad.toml"),
+        CONFIG.replace("\"hello\"\ncharge_set", "\"helo\"\ncharge_set"),
+    )
+    .unwrap();
+    let bad = ws.tally(None, &["check", "--json", "configs/bad.toml"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    let value: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(
+        value["configs"][0]["diagnostics"][0]["key"],
+        "domain.program"
+    );
+    let run = ws.tally(
+        Some(&qemu),
+        &["run", "--json", "--config", "configs/hello.toml"],
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let value: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(value["passed"], true);
+    assert_eq!(value["report"]["snapshots"][1]["label"], "work");
+    let test = ws.tally(Some(&qemu), &["test", "--json", "configs/hello.toml"]);
+    assert_eq!(test.status.code(), Some(0), "{}", text(&test));
+    let value: serde_json::Value = serde_json::from_slice(&test.stdout).unwrap();
+    assert_eq!(value["runs_passed"], 1);
+    assert_eq!(value["runs"][0]["passed"], true);
 }

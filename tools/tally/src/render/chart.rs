@@ -1,148 +1,173 @@
-//! `charges.svg`: for each snapshot a panel of stacked bars, one bar per charge set, one
-//! segment per frame kind (current bytes, in KiB), with a legend and labelled axes.
+//! `charges.svg`: one run's charges. A panel per snapshot in which some set other than the
+//! `kernel` reserve is charged, then a panel of the peaks over the run (at the last snapshot);
+//! a row per charge set that is charged somewhere in the run; one axis (unit chosen from the
+//! largest figure) for every panel. The heading names the config and every policy; a run that
+//! did not end well has a FAIL badge with its status and reason; a set's stopped domains and
+//! non-zero exit codes are noted under its name.
+//!
+//! Each bar is stacked by kind, with the causer strip, transient peaks, limits, sub-limits and
+//! denials described in [`super::bars`].
 
 use std::path::Path;
 
-use anyhow::{anyhow, Result};
-use plotters::coord::ranged1d::SegmentValue;
-use plotters::prelude::*;
+use anyhow::Result;
 
-use crate::config::KINDS;
-use crate::report::{Report, Snapshot};
+use super::bars::{self, Bar, BarChart, Cell, Panel, RowLabel};
+use crate::matrix::sets_that_matter;
+use crate::report::{Report, Snapshot, STATUS_OK};
 
-const PANEL_WIDTH: u32 = 560;
-const PANEL_HEIGHT: u32 = 400;
-const MAX_COLUMNS: usize = 3;
+/// The name of the charge set the kernel reserve is charged to.
+const KERNEL_SET: &str = "kernel";
 
-/// Segment colours, in [`KINDS`] order.
-pub(super) const KIND_COLOURS: [RGBColor; 5] = [
-    RGBColor(66, 133, 244),  // anon
-    RGBColor(244, 160, 0),   // pagetables
-    RGBColor(128, 128, 128), // kernel
-    RGBColor(15, 157, 88),   // msgbuf
-    RGBColor(219, 68, 55),   // cow
-];
-
-/// Writes the chart for every snapshot of `report` to `path`.
-pub fn write_svg(report: &Report, path: &Path) -> Result<()> {
-    let panels = report.snapshots.len().max(1);
-    let columns = panels.min(MAX_COLUMNS);
-    let rows = panels.div_ceil(MAX_COLUMNS);
-    let size = (
-        PANEL_WIDTH * columns as u32,
-        PANEL_HEIGHT * rows as u32 + 40,
-    );
-    let root = SVGBackend::new(path, size).into_drawing_area();
-    let plot = |error: &dyn std::fmt::Display| anyhow!("drawing {}: {error}", path.display());
-    root.fill(&WHITE).map_err(|e| plot(&e))?;
-    let title = format!("{}: current charges by charge set and kind", report.config);
-    let root = root
-        .titled(&title, ("sans-serif", 22))
-        .map_err(|e| plot(&e))?;
-    let areas = root.split_evenly((rows, columns));
-    for (snapshot, area) in report.snapshots.iter().zip(areas.iter()) {
-        draw_panel(snapshot, area).map_err(|e| plot(&e))?;
+/// `cow=writer msgbuf=sender … · transfer=direct`: every policy of a report.
+pub(super) fn policy_line(report: &Report) -> String {
+    let mut parts: Vec<String> = report
+        .policy
+        .iter()
+        .map(|(key, value)| format!("{key}={}", value.as_str().unwrap_or("?")))
+        .collect();
+    if let Some(transfer) = report.transfer() {
+        parts.push(format!("transfer={transfer}"));
     }
-    root.present().map_err(|e| plot(&e))?;
-    Ok(())
+    parts.join(" ")
 }
 
-type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
-
-fn draw_panel(
-    snapshot: &Snapshot,
-    area: &Area<'_>,
-) -> Result<(), DrawingAreaErrorKind<<SVGBackend<'static> as DrawingBackend>::ErrorType>> {
-    let names: Vec<&str> = snapshot
+/// Whether some set other than the kernel reserve is charged at `snapshot`.
+pub(super) fn has_charges(snapshot: &Snapshot) -> bool {
+    snapshot
         .charge_sets
         .iter()
-        .map(|s| s.name.as_str())
+        .any(|set| set.name != KERNEL_SET && set.current.total() > 0)
+}
+
+/// `hog stopped: over-limit`, `bss exited 7`: the domains of `set` that did not end well at
+/// `snapshot`.
+pub(super) fn domain_note(snapshot: &Snapshot, set: &str) -> Option<String> {
+    let notes: Vec<String> = snapshot
+        .domains
+        .iter()
+        .filter(|domain| domain.charge_set == set)
+        .filter_map(|domain| {
+            let exit_code = domain
+                .extra
+                .get("exit_code")
+                .and_then(serde_json::Value::as_i64);
+            match (domain.state.as_str(), &domain.stop_reason, exit_code) {
+                ("stopped", reason, _) => Some(format!(
+                    "{} stopped: {}",
+                    domain.name,
+                    reason
+                        .as_ref()
+                        .and_then(|r| r.as_str())
+                        .unwrap_or("no reason")
+                )),
+                ("exited", _, Some(code)) if code != 0 => {
+                    Some(format!("{} exited {code}", domain.name))
+                }
+                _ => None,
+            }
+        })
         .collect();
-    let kib = |bytes: u64| bytes as f64 / 1024.0;
-    let highest = snapshot
-        .charge_sets
-        .iter()
-        .map(|set| kib(set.current.total()))
-        .fold(0.0_f64, f64::max);
-    // Headroom above the tallest bar keeps the legend (upper right) off the bars.
-    let top = if highest > 0.0 { highest * 1.45 } else { 4.0 };
-    // A chart needs at least one category, even for a snapshot without charge sets.
-    let categories: Vec<&str> = if names.is_empty() {
-        vec![""]
-    } else {
-        names.clone()
-    };
+    (!notes.is_empty()).then(|| notes.join(", "))
+}
 
-    let mut chart = ChartBuilder::on(area)
-        .caption(
-            format!(
+/// The FAIL line of a report that did not end well: `status error: conservation failed`.
+pub(super) fn failure(report: &Report) -> Option<String> {
+    (report.status != STATUS_OK).then(|| match &report.reason {
+        Some(reason) if reason != &report.status => format!("status {}: {reason}", report.status),
+        _ => format!("status {}", report.status),
+    })
+}
+
+/// The chart of `report`, laid out.
+pub(super) fn chart(report: &Report) -> BarChart {
+    let sets = sets_that_matter(&[report]);
+    let mut panels: Vec<Panel> = report
+        .snapshots
+        .iter()
+        .filter(|snapshot| has_charges(snapshot))
+        .map(|snapshot| Panel {
+            title: format!(
                 "snapshot `{}` ({} instructions)",
                 snapshot.label, snapshot.instructions
             ),
-            ("sans-serif", 16),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(64)
-        .build_cartesian_2d(categories[..].into_segmented(), 0.0..top)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .light_line_style(TRANSPARENT)
-        .x_desc("charge set")
-        .y_desc("KiB (current)")
-        .x_labels(categories.len())
-        .x_label_formatter(&|value| match value {
-            SegmentValue::CenterOf(name) | SegmentValue::Exact(name) => name.to_string(),
-            SegmentValue::Last => String::new(),
+            scale: 0,
+            cells: sets
+                .iter()
+                .map(|name| match snapshot.charge_set(name) {
+                    Some(set) => Cell::Bar(Bar::current(set)),
+                    None => Cell::Note(format!("no set `{name}` yet")),
+                })
+                .collect(),
         })
-        .y_label_formatter(&|value| {
-            if value.fract() == 0.0 {
-                format!("{value:.0}")
-            } else {
-                format!("{value:.1}")
-            }
-        })
-        .draw()?;
-
-    for (kind_index, kind) in KINDS.iter().enumerate() {
-        let colour = KIND_COLOURS[kind_index];
-        let segments: Vec<Rectangle<(SegmentValue<&&str>, f64)>> = snapshot
-            .charge_sets
+        .collect();
+    if let Some(last) = report.snapshots.last() {
+        let cells: Vec<Cell> = sets
             .iter()
-            .enumerate()
-            .filter(|(_, set)| set.current.get(kind) > 0)
-            .map(|(index, set)| {
-                let below: u64 = KINDS[..kind_index].iter().map(|k| set.current.get(k)).sum();
-                let bottom = kib(below);
-                let height = kib(set.current.get(kind));
-                // A bar spans its category, from its left edge to the next one's.
-                let right = categories
-                    .get(index + 1)
-                    .map_or(SegmentValue::Last, SegmentValue::Exact);
-                let mut bar = Rectangle::new(
-                    [
-                        (SegmentValue::Exact(&categories[index]), bottom),
-                        (right, bottom + height),
-                    ],
-                    colour.filled(),
-                );
-                bar.set_margin(0, 0, 10, 10);
-                bar
+            .map(|name| match last.charge_set(name) {
+                Some(set) => Cell::Bar(Bar::peaks(set)),
+                None => Cell::Note(format!("no set `{name}`")),
             })
             .collect();
-        chart
-            .draw_series(segments)?
-            .label(*kind)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled()));
+        let any = cells
+            .iter()
+            .any(|cell| matches!(cell, Cell::Bar(bar) if !bar.is_blank()));
+        if any {
+            panels.push(Panel {
+                title: format!("peaks over the run (at `{}`)", last.label),
+                scale: 0,
+                cells,
+            });
+        }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    Ok(())
+    let last = report.snapshots.last();
+    let rows = sets
+        .iter()
+        .map(|name| RowLabel {
+            text: name.clone(),
+            note: last.and_then(|snapshot| domain_note(snapshot, name)),
+            failed: false,
+        })
+        .collect();
+    let mut footnotes = Vec::new();
+    let dropped: Vec<&str> = report
+        .snapshots
+        .iter()
+        .filter(|snapshot| !has_charges(snapshot))
+        .map(|snapshot| snapshot.label.as_str())
+        .collect();
+    if !dropped.is_empty() {
+        footnotes.push(format!(
+            "Not drawn: snapshot{} {} (nothing charged to any set but `{KERNEL_SET}`).",
+            if dropped.len() == 1 { "" } else { "s" },
+            dropped
+                .iter()
+                .map(|label| format!("`{label}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if panels.is_empty() {
+        footnotes.push(if report.snapshots.is_empty() {
+            "The run wrote no snapshot.".to_string()
+        } else {
+            "Nothing was charged in any snapshot.".to_string()
+        });
+    }
+    BarChart {
+        title: format!("{}: who pays, by charge set and kind", report.config),
+        subtitles: vec![format!("policy: {}", policy_line(report))],
+        failure: failure(report),
+        rows,
+        panels,
+        scales: vec!["charged".to_string()],
+        footnotes,
+    }
+}
+
+/// Writes the chart of `report` to `path`.
+pub fn write_svg(report: &Report, path: &Path) -> Result<()> {
+    bars::write(&chart(report), path)
 }
 
 #[cfg(test)]
@@ -150,26 +175,84 @@ mod tests {
     use super::*;
     use crate::report::{parse_console, tests::TRANSCRIPT};
 
-    #[test]
-    fn draws_a_panel_per_snapshot_with_legend_and_axes() {
-        let report = parse_console(TRANSCRIPT).unwrap();
-        let path = std::env::temp_dir().join(format!("tally-chart-{}.svg", std::process::id()));
-        write_svg(&report, &path).unwrap();
+    fn render(report: &Report, name: &str) -> String {
+        let path =
+            std::env::temp_dir().join(format!("tally-chart-{name}-{}.svg", std::process::id()));
+        write_svg(report, &path).unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert!(svg.starts_with("<svg"));
+        svg
+    }
+
+    fn has(svg: &str, text: &str) -> bool {
+        svg.contains(&format!("\n{text}\n"))
+    }
+
+    #[test]
+    fn names_the_policy_and_draws_only_snapshots_with_charges() {
+        let report = parse_console(TRANSCRIPT).unwrap();
+        let svg = render(&report, "policy");
         for text in [
-            "KiB (current)",
-            "charge set",
+            "cow-fork: who pays, by charge set and kind",
+            "policy: cow=holder msgbuf=sender pagetable=owner release=migrate kernel=self transfer=direct",
             "snapshot `shared` (52000 instructions)",
-            "snapshot `final` (90000 instructions)",
-            "cow",
-            "anon",
+            "peaks over the run (at `final`)",
+            "KiB charged",
             "parent",
+            "child",
+            "68 KiB",
+            "paid 16 KiB for child",
+            "1 denied (cow)",
+            "child stopped: over limit: cow",
         ] {
-            assert!(svg.contains(&format!("\n{text}\n")), "missing text {text}");
+            assert!(has(&svg, text), "missing text {text}");
         }
-        // The cow segment of `parent` in `shared` is drawn in the cow colour.
-        assert!(svg.contains("#DB4437"));
+        assert!(!svg.contains("snapshot `start`"));
+        assert!(!svg.contains("snapshot `final` ("));
+        assert!(has(
+            &svg,
+            "Not drawn: snapshots `start`, `final` (nothing charged to any set but `kernel`)."
+        ));
+        assert!(!svg.contains("FAIL"));
+        // cow is drawn in Okabe–Ito reddish purple, never in the old red.
+        assert!(svg.contains("#CC79A7"));
+        assert!(!svg.contains("#DB4437"));
+    }
+
+    #[test]
+    fn a_failed_run_has_a_badge_with_its_reason() {
+        let failed = TRANSCRIPT.replace(
+            r#"{"status":"ok"}"#,
+            r#"{"status":"error","reason":"conservation failed"}"#,
+        );
+        let svg = render(&parse_console(&failed).unwrap(), "failed");
+        assert!(has(&svg, "FAIL"));
+        assert!(has(&svg, "status error: conservation failed"));
+        // A run cut short before any snapshot still gets a chart that says so.
+        let cut = TRANSCRIPT.split("@tally/1 snapshot").next().unwrap();
+        let svg = render(&parse_console(cut).unwrap(), "cut");
+        assert!(has(&svg, "status incomplete"));
+        assert!(has(&svg, "The run wrote no snapshot."));
+    }
+
+    #[test]
+    fn a_run_charged_only_between_snapshots_shows_its_peaks() {
+        // over-limit: nothing is held at `start` or `final`, but `capped` peaked at its limit.
+        let mut report = parse_console(TRANSCRIPT).unwrap();
+        report.snapshots.remove(1);
+        let svg = render(&report, "peaks");
+        assert!(!svg.contains("snapshot `shared`"));
+        assert!(has(&svg, "peaks over the run (at `final`)"));
+        assert!(has(&svg, "68 KiB"));
+    }
+
+    #[test]
+    fn the_axis_unit_follows_the_largest_figure() {
+        let mut report = parse_console(TRANSCRIPT).unwrap();
+        report.snapshots[1].charge_sets[1].current.anon = 140_000 * 1024;
+        let svg = render(&report, "units");
+        assert!(has(&svg, "MiB charged"));
+        assert!(!has(&svg, "KiB charged"));
     }
 }

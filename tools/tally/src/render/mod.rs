@@ -1,15 +1,28 @@
-//! Turning a [`Report`] into files and terminal output: `report.csv` (tidy rows), `summary.md`
+//! Turning a [`Report`] into files and terminal output: the CSV tables (`report.csv`,
+//! `attribution.csv`, `domains.csv`; see [`csv`]), `summary.md`
 //! (a table per snapshot), `charges.svg` (stacked bars per charge set), `policies.svg` (a
-//! scenario's charge sets under each policy combination) and the terminal summary.
+//! scenario's charge sets under each policy combination), `causers.svg` (payer × causer heat
+//! maps per combination), the diff chart of `tally diff` and the terminal summary.
 
+mod bars;
+mod canvas;
 mod chart;
 mod csv;
+mod diff_chart;
+#[cfg(test)]
+mod gallery;
+mod heatmap;
+mod palette;
 mod policies;
 mod table;
 
 pub use chart::write_svg;
-pub use csv::{quote as quote_csv, to_csv};
-pub use policies::{write_policies_svg, Column, Figure};
+pub use csv::{run_files as csv_files, table_csv, to_csv, Rows as CsvRows, Table as CsvTable};
+pub use diff_chart::write_diff_svg;
+pub use heatmap::{
+    causer_matrix, write_causers_svg, write_heatmap_svg, Attribution, HeatPanel, NO_DOMAIN,
+};
+pub use policies::{baseline_for, write_policies_svg, Column, Figure};
 pub use table::{summary_markdown, terminal_summary, Colour};
 
 use crate::report::{ChargeSetReport, KindBytes};

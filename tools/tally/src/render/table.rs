@@ -136,10 +136,15 @@ fn snapshot_table(report: &Report, snapshot: &crate::report::Snapshot, colour: C
         colour.paint(
             "1",
             &format!(
-                "{}: snapshot `{}` at {} instructions ({})",
+                "{}: snapshot `{}` at {} instructions{} ({})",
                 report.config,
                 snapshot.label,
                 snapshot.instructions,
+                if report.trace.is_empty() {
+                    ""
+                } else {
+                    ", tracing included"
+                },
                 policy_line(report)
             )
         )
@@ -187,6 +192,13 @@ pub fn summary_markdown(report: &Report) -> String {
         },
         report.mem_bytes.map_or_else(|| "?".to_string(), human)
     );
+    if !report.trace.is_empty() {
+        let _ = writeln!(
+            out,
+            "- traced (`trace=on`): the instruction counts include writing the trace, so they \
+             compare only with other traced runs; byte figures are unaffected"
+        );
+    }
     let _ = write!(out, "- status: `{}`", report.status);
     if let Some(reason) = report.reason.as_ref().filter(|_| report.status != "ok") {
         let _ = write!(out, " ({reason})");
