@@ -238,7 +238,11 @@ impl Bar {
     }
 
     fn positive(&self) -> u64 {
-        self.kinds.iter().filter(|b| **b > 0).map(|b| *b as u64).sum()
+        self.kinds
+            .iter()
+            .filter(|b| **b > 0)
+            .map(|b| *b as u64)
+            .sum()
     }
 
     fn negative(&self) -> u64 {
@@ -326,7 +330,7 @@ const HEADER_PIXELS: i32 = 26;
 const AXIS_PIXELS: i32 = 46;
 const PANEL_GAP: i32 = 22;
 const MAX_PANELS_PER_LINE: usize = 3;
-const MAX_WIDTH: i32 = 1900;
+const MAX_WIDTH: i32 = 2000;
 const TOTAL_PIXELS: f64 = 12.0;
 const NOTE_PIXELS: f64 = 11.0;
 const STRIP_PIXELS: f64 = 10.0;
@@ -409,7 +413,7 @@ impl Legend {
             Legend::Ghost => "peak of a transient kind above its current figure",
             Legend::Own => "caused by the set's own domains",
             Legend::Others => "paid for another set's domain",
-            Legend::Limit => "limit (\"of 4 MiB\" after a total: beyond the axis)",
+            Legend::Limit => "limit (\"of N\" after a total: a limit beyond the axis)",
             Legend::SubLimit => "sub-limit of a kind",
             Legend::Denied => "denied charges",
         }
@@ -495,7 +499,10 @@ pub(super) fn write(chart: &BarChart, path: &Path) -> Result<()> {
     );
     uses(Legend::Own, any_strip);
     uses(Legend::Others, any_strip);
-    uses(Legend::Limit, bars.iter().any(|(_, bar)| bar.limit.is_some()));
+    uses(
+        Legend::Limit,
+        bars.iter().any(|(_, bar)| bar.limit.is_some()),
+    );
     uses(
         Legend::SubLimit,
         bars.iter().any(|(_, bar)| !bar.kind_limits.is_empty()),
@@ -583,7 +590,6 @@ pub(super) fn write(chart: &BarChart, path: &Path) -> Result<()> {
         draw_legend_item(&canvas, *item, (x, y))?;
         x += item.width();
     }
-
 
     for (line, panels) in chart.panels.chunks(per_line).enumerate() {
         let line_top = top + line as i32 * line_pixels;
@@ -713,12 +719,19 @@ fn draw_row_label(canvas: &Canvas<'_>, row: &RowLabel, at: (i32, i32), pixels: i
                 BLACK,
                 false,
             )?;
+            // A stopped domain (see `chart::domain_note`) is worth the alarm colour; an exit
+            // code is not.
+            let ink = if note.contains(" stopped") {
+                VERMILLION
+            } else {
+                DARK
+            };
             canvas.text(
                 &fit(note, text_room, 10.0),
                 (right, centre + 10),
                 10.0,
                 Anchor::Right,
-                VERMILLION,
+                ink,
                 false,
             )
         }
@@ -763,7 +776,13 @@ fn draw_segment(
     Ok(())
 }
 
-fn draw_bar(canvas: &Canvas<'_>, bar: &Bar, scale: &Scale, plot_x: i32, row_top: i32) -> Result<()> {
+fn draw_bar(
+    canvas: &Canvas<'_>,
+    bar: &Bar,
+    scale: &Scale,
+    plot_x: i32,
+    row_top: i32,
+) -> Result<()> {
     let (y0, y1) = (row_top + 6, row_top + 6 + BAR_PIXELS);
     let x = |bytes: f64| scale.x(plot_x, bytes);
     let span = |from: f64, to: f64| {
@@ -818,36 +837,57 @@ fn draw_bar(canvas: &Canvas<'_>, bar: &Bar, scale: &Scale, plot_x: i32, row_top:
         }
         text_x = text_x.max(x(at));
     }
-    // Limits: a black tick at the set's limit, dashed ticks at sub-limits.
+    // Limits: a black tick at the set's limit, dashed ticks at sub-limits (not on an empty
+    // bar, where they would stand alone).
+    let empty = right == 0.0 && left == 0.0 && bar.ghosts.is_empty();
     let tick_bottom = if bar.strip.is_some() {
         y1 + 3 + STRIP_HEIGHT
     } else {
         y1
     } + 3;
-    if let Some(limit) = bar.limit {
+    if let (Some(limit), false) = (bar.limit, empty) {
         if limit as f64 <= scale.high {
             let lx = x(limit as f64);
             canvas.line((lx, y0 - 4), (lx, tick_bottom), BLACK.to_rgba(), 2)?;
             text_x = text_x.max(lx);
         }
     }
-    for (kind, limit) in &bar.kind_limits {
+    for (kind, limit) in bar.kind_limits.iter().filter(|_| !empty) {
         let reach = (bar.kind_start(*kind) + limit) as f64;
         if reach <= scale.high {
             let lx = x(reach);
             let colour = KIND_COLOURS[*kind];
             canvas.dashed((lx, y0 - 5), (lx, tick_bottom + 1), colour.to_rgba(), 2)?;
-            canvas.dashed((lx + 2, y0 - 5), (lx + 2, tick_bottom + 1), BLACK.mix(0.7), 1)?;
+            canvas.dashed(
+                (lx + 2, y0 - 5),
+                (lx + 2, tick_bottom + 1),
+                BLACK.mix(0.7),
+                1,
+            )?;
             text_x = text_x.max(lx + 2);
         }
     }
     // The total, the transient peaks and the denials, in a line after the bar.
     let centre = (y0 + y1) / 2;
     let mut at = text_x + 6;
-    canvas.text(&bar.text, (at, centre), TOTAL_PIXELS, Anchor::Left, BLACK, false)?;
+    canvas.text(
+        &bar.text,
+        (at, centre),
+        TOTAL_PIXELS,
+        Anchor::Left,
+        BLACK,
+        false,
+    )?;
     at += text_width(&bar.text, TOTAL_PIXELS) + GAP;
-    if let Some(note) = far_limit_note(bar, scale) {
-        canvas.text(&note, (at - 3, centre), NOTE_PIXELS, Anchor::Left, DARK, false)?;
+    if let (Some(note), false) = (far_limit_note(bar, scale), empty) {
+        canvas.text(
+            &note,
+            (at - 3, centre),
+            NOTE_PIXELS,
+            Anchor::Left,
+            DARK,
+            false,
+        )?;
         at += text_width(&note, NOTE_PIXELS) + GAP;
     }
     if !bar.ghost_peaks.is_empty() {
@@ -902,14 +942,7 @@ fn draw_legend_item(canvas: &Canvas<'_>, item: Legend, (x, y): (i32, i32)) -> Re
         }
         Legend::Denied => canvas.cross((x + 8, y))?,
     }
-    canvas.text(
-        item.text(),
-        (x + 22, y),
-        12.0,
-        Anchor::Left,
-        BLACK,
-        false,
-    )
+    canvas.text(item.text(), (x + 22, y), 12.0, Anchor::Left, BLACK, false)
 }
 
 #[cfg(test)]

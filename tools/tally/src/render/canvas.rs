@@ -42,10 +42,7 @@ impl<'a> Canvas<'a> {
             area,
             path: path.display().to_string(),
         };
-        canvas
-            .area
-            .fill(&WHITE)
-            .map_err(|e| canvas.error(&e))?;
+        canvas.area.fill(&WHITE).map_err(|e| canvas.error(&e))?;
         Ok(canvas)
     }
 
@@ -87,7 +84,10 @@ impl<'a> Canvas<'a> {
         width: u32,
     ) -> Result<()> {
         self.area
-            .draw(&PathElement::new(vec![from, to], colour.stroke_width(width)))
+            .draw(&PathElement::new(
+                vec![from, to],
+                colour.stroke_width(width),
+            ))
             .map_err(|e| self.error(&e))
     }
 

@@ -23,9 +23,8 @@ fn policy_difference(a: &Snapshot, b: &Snapshot) -> String {
     let (Some(pa), Some(pb)) = (policy(a), policy(b)) else {
         return String::new();
     };
-    let name = |v: Option<&serde_json::Value>| {
-        v.and_then(|v| v.as_str()).unwrap_or("-").to_string()
-    };
+    let name =
+        |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).unwrap_or("-").to_string();
     let mut differ = Vec::new();
     let mut same = Vec::new();
     for key in pa.keys().chain(pb.keys().filter(|k| !pa.contains_key(*k))) {
@@ -39,7 +38,11 @@ fn policy_difference(a: &Snapshot, b: &Snapshot) -> String {
     if differ.is_empty() {
         format!("same policy: {}", same.join(" "))
     } else {
-        format!("policy A → B: {} · same: {}", differ.join(", "), same.join(" "))
+        format!(
+            "policy A → B: {} · same: {}",
+            differ.join(", "),
+            same.join(" ")
+        )
     }
 }
 
@@ -79,7 +82,8 @@ fn chart(a_title: &str, a: &Snapshot, b_title: &str, b: &Snapshot) -> BarChart {
             (None, None) => Cell::Note(String::new()),
         })
         .collect();
-    let title_of = |side: &str, title: &str, s: &Snapshot| format!("{side}: {title} (`{}`)", s.label);
+    let title_of =
+        |side: &str, title: &str, s: &Snapshot| format!("{side}: {title} (`{}`)", s.label);
     let rows = sets
         .iter()
         .map(|name| RowLabel {
@@ -110,7 +114,10 @@ fn chart(a_title: &str, a: &Snapshot, b_title: &str, b: &Snapshot) -> BarChart {
     let moved: i64 = sets
         .iter()
         .map(|name| {
-            let figure = |s: &Snapshot| s.charge_set(name).map_or(0, |set| set.current.total() as i64);
+            let figure = |s: &Snapshot| {
+                s.charge_set(name)
+                    .map_or(0, |set| set.current.total() as i64)
+            };
             (figure(b) - figure(a)).max(0)
         })
         .sum();

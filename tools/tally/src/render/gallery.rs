@@ -114,7 +114,10 @@ fn draw_scenario(
     .unwrap();
     let mut written = vec![policies, causers];
     for (title, report) in runs {
-        let path = out.join(format!("{name}-{}-charges.svg", title.replace([' ', '='], "_")));
+        let path = out.join(format!(
+            "{name}-{}-charges.svg",
+            title.replace([' ', '='], "_")
+        ));
         write_svg(report, &path).unwrap();
         written.push(path);
     }
@@ -133,9 +136,9 @@ fn every_chart_of_the_real_runs_names_its_policy_and_has_no_empty_panel() {
     let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../results");
     let scenarios = scenarios(&results);
     let keep = std::env::var_os("TALLY_CHART_DIR").map(PathBuf::from);
-    let out = keep
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("tally-gallery-{}", std::process::id())));
+    let out = keep.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("tally-gallery-{}", std::process::id()))
+    });
     std::fs::create_dir_all(&out).unwrap();
     for (name, runs) in &scenarios {
         let written = draw_scenario(name, runs, None, &out);
@@ -156,10 +159,16 @@ fn every_chart_of_the_real_runs_names_its_policy_and_has_no_empty_panel() {
     if let Some((_, runs)) = scenarios.iter().find(|(name, _)| name == "out-of-memory") {
         // 30 MiB of anon pages: an axis in MiB, not 140000 KiB.
         let written = draw_scenario("out-of-memory", runs, None, &out);
-        assert!(has(&text(&written[0]), "MiB peak over the run (at `final`)"));
+        assert!(has(
+            &text(&written[0]),
+            "MiB peak over the run (at `final`)"
+        ));
         assert!(has(&text(&written[2]), "MiB charged"));
     }
-    if let Some((_, runs)) = scenarios.iter().find(|(name, _)| name == "pagetable-sprawl") {
+    if let Some((_, runs)) = scenarios
+        .iter()
+        .find(|(name, _)| name == "pagetable-sprawl")
+    {
         // The 16 page-table frames between `before` and `after` are the chart.
         let policies = text(&draw_scenario("pagetable-sprawl", runs, None, &out)[0]);
         assert!(has(&policies, "KiB change from `before` to `after`"));
@@ -180,7 +189,10 @@ fn every_chart_of_the_real_runs_names_its_policy_and_has_no_empty_panel() {
         );
         let policies = text(&written[0]);
         assert!(has(&policies, "FAIL"));
-        assert!(has(&policies, "FAIL cow=made-up: QEMU timed out after 60 s"));
+        assert!(has(
+            &policies,
+            "FAIL cow=made-up: QEMU timed out after 60 s"
+        ));
         assert!(has(&text(&written[1]), "QEMU timed out after 60 s"));
     }
     if keep.is_none() {

@@ -6,7 +6,7 @@
 //! caused): what remains of its `current` total (`current − Σ paid_for`) was caused by its own
 //! domains, and is attributed to them together — one column named after them (`parent`, or
 //! `a+b` for a set with two domains, or `(no domain)` for a set without any, such as the
-//! `kernel` reserve). Those "own" cells are outlined, so everything off the outline is a set
+//! `kernel` reserve). Those "own" cells are outlined in orange, so everything off the outline is a set
 //! paying for someone else. [`write_heatmap_svg`] takes the matrix as plain (payer, causer,
 //! bytes) triples, so a finer source (a per-kind payer × causer table) can feed it unchanged.
 //!
@@ -20,7 +20,7 @@ use plotters::prelude::*;
 use plotters::style::RGBColor;
 
 use super::canvas::{fit, Anchor, Canvas, BADGE_WIDTH};
-use super::palette::{text_width, DARK, VERMILLION};
+use super::palette::{text_width, DARK, ORANGE, VERMILLION};
 use super::policies::{shared_policies, Column};
 use crate::report::{Report, Snapshot};
 use crate::size::human;
@@ -169,7 +169,7 @@ pub fn write_heatmap_svg(
     let per_line = per_line.min(panels.len().max(1));
     let panel_height = 24 + 20 + payers.len().max(1) as i32 * CELL_HEIGHT + 18;
     let lines = panels.len().div_ceil(per_line).max(1) as i32;
-    let explanation = "rows: the charge set that pays · columns: the domain whose action caused the charge · outlined: the set's own domains";
+    let explanation = "rows: the charge set that pays · columns: the domain whose action caused the charge · orange outline: the set's own domains";
     let width = (2 * MARGIN + per_line as i32 * panel_pixels)
         .max(2 * MARGIN + text_width(title, 17.0))
         .max(2 * MARGIN + text_width(explanation, 11.0))
@@ -213,9 +213,20 @@ pub fn write_heatmap_svg(
         let x = legend_x + 40 + step * 4;
         canvas.fill(x, legend_y - 6, x + 4, legend_y + 6, colour.to_rgba())?;
     }
-    canvas.text("0", (legend_x + 34, legend_y), 11.0, Anchor::Right, BLACK, false)?;
     canvas.text(
-        &if most == 0 { "0".to_string() } else { human(most) },
+        "0",
+        (legend_x + 34, legend_y),
+        11.0,
+        Anchor::Right,
+        BLACK,
+        false,
+    )?;
+    canvas.text(
+        &if most == 0 {
+            "0".to_string()
+        } else {
+            human(most)
+        },
         (legend_x + 40 + 240 + 6, legend_y),
         11.0,
         Anchor::Left,
@@ -316,7 +327,8 @@ pub fn write_heatmap_svg(
                 let (colour, dark) = shade(bytes, most);
                 canvas.fill(cx, cy, x1, y1, colour.to_rgba())?;
                 if own {
-                    canvas.outline(cx, cy, x1, y1, BLACK.to_rgba(), 2)?;
+                    // Orange reads on both the lightest and the darkest shade.
+                    canvas.outline(cx + 1, cy + 1, x1 - 1, y1 - 1, ORANGE.to_rgba(), 3)?;
                 }
                 canvas.text(
                     &human(bytes),
@@ -348,9 +360,7 @@ pub fn write_causers_svg(
             HeatPanel {
                 title: column.title.to_string(),
                 failure: column.failure.map(str::to_string),
-                note: snapshot
-                    .is_none()
-                    .then(|| format!("no snapshot `{label}`")),
+                note: snapshot.is_none().then(|| format!("no snapshot `{label}`")),
                 cells: snapshot.map(causer_matrix).unwrap_or_default(),
             }
         })
@@ -401,8 +411,7 @@ mod tests {
                 failure: Some("no end record"),
             },
         ];
-        let path =
-            std::env::temp_dir().join(format!("tally-causers-{}.svg", std::process::id()));
+        let path = std::env::temp_dir().join(format!("tally-causers-{}.svg", std::process::id()));
         write_causers_svg("cow-fork: who paid for whom", "shared", &columns, &path).unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();
         assert!(svg.starts_with("<svg"));

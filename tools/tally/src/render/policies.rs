@@ -292,10 +292,8 @@ mod tests {
         sets: &[String],
         name: &str,
     ) -> String {
-        let path = std::env::temp_dir().join(format!(
-            "tally-policies-{name}-{}.svg",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("tally-policies-{name}-{}.svg", std::process::id()));
         write_policies_svg(
             "cow-fork: who pays, by policy",
             label,
@@ -337,7 +335,11 @@ mod tests {
                 failure: Some("the kernel did not boot"),
             },
         ];
-        let sets = ["kernel".to_string(), "parent".to_string(), "child".to_string()];
+        let sets = [
+            "kernel".to_string(),
+            "parent".to_string(),
+            "child".to_string(),
+        ];
         let svg = render(Figure::Current, "shared", &columns, &sets, "current");
         for text in [
             "cow-fork: who pays, by policy",
@@ -406,7 +408,10 @@ mod tests {
         grown.snapshots.insert(2, after);
         assert_eq!(baseline_for(&[&grown], "after").as_deref(), Some("before"));
         assert_eq!(baseline_for(&[&grown], "before"), None);
-        assert_eq!(baseline_for(&[&grown, &report], "after").as_deref(), Some("before"));
+        assert_eq!(
+            baseline_for(&[&grown, &report], "after").as_deref(),
+            Some("before")
+        );
         let columns = [Column {
             title: "as configured",
             report: Some(&grown),
@@ -449,6 +454,9 @@ mod tests {
         let sets = ["parent".to_string()];
         let svg = render(Figure::Current, "shared", &columns, &sets, "ghost");
         assert_eq!(svg.matches("\nmsgbuf peak 4 KiB\n").count(), 1);
-        assert!(has(&svg, "peak of a transient kind above its current figure"));
+        assert!(has(
+            &svg,
+            "peak of a transient kind above its current figure"
+        ));
     }
 }
