@@ -6,6 +6,7 @@
 //!   bytes it pays per kind, its denials and what it pays for other domains; at `final`, its
 //!   peaks per kind (see [`crate::matrix`]);
 //! - per scenario `policies.svg` (the key snapshot's bars per charge set per combination),
+//!   `causers.svg` (a payer × causer heat map per combination at the key snapshot),
 //!   `comparison.md` (one table per snapshot: charge set × kind rows, one column per
 //!   combination) and `comparison.csv` (every run's `report.csv` rows together);
 //! - an index `experiments.md` of all runs.
