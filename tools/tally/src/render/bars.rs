@@ -613,7 +613,7 @@ pub(super) fn write(chart: &BarChart, path: &Path) -> Result<()> {
             let axis_y = rows_top + rows * row_pixels + 2;
             for tick in &scale.ticks {
                 let tx = scale.x(plot_x, *tick);
-                let colour = if *tick == 0.0 && scale.low < 0.0 {
+                let colour = if tick.abs() < 0.5 && scale.low < 0.0 {
                     DARK
                 } else {
                     GRID

@@ -167,7 +167,7 @@ pub fn write_heatmap_svg(
     );
     let per_line = ((MAX_WIDTH - 2 * MARGIN) / panel_pixels).clamp(1, 4) as usize;
     let per_line = per_line.min(panels.len().max(1));
-    let panel_height = 24 + 20 + payers.len().max(1) as i32 * CELL_HEIGHT + 18;
+    let panel_height = 24 + 20 + payers.len().max(1) as i32 * CELL_HEIGHT + 26;
     let lines = panels.len().div_ceil(per_line).max(1) as i32;
     let explanation = "rows: the charge set that pays · columns: the domain whose action caused the charge · orange outline: the set's own domains";
     let width = (2 * MARGIN + per_line as i32 * panel_pixels)
@@ -340,6 +340,24 @@ pub fn write_heatmap_svg(
                 )?;
             }
         }
+        let total: u64 = panel.cells.iter().map(|c| c.bytes).sum();
+        let others: u64 = panel.cells.iter().filter(|c| !c.own).map(|c| c.bytes).sum();
+        canvas.text(
+            &format!(
+                "paid for domains of other sets: {} of {}",
+                if others == 0 {
+                    "0".to_string()
+                } else {
+                    human(others)
+                },
+                human(total)
+            ),
+            (grid_x, grid_y + payers.len() as i32 * CELL_HEIGHT + 9),
+            10.0,
+            Anchor::Left,
+            DARK,
+            false,
+        )?;
     }
     canvas.finish()
 }
@@ -430,6 +448,7 @@ mod tests {
             "16 KiB",
             "12 KiB",
             "32 KiB",
+            "paid for domains of other sets: 16 KiB of 112 KiB",
         ] {
             assert!(has(text), "missing text {text}");
         }

@@ -121,8 +121,9 @@ pub(super) fn ticks(low: f64, high: f64, unit: Unit, most: usize) -> (f64, f64, 
     let first = (low_units / step).floor() * step;
     let last = ((high_units / step).ceil() * step).max(step);
     let count = ((last - first) / step).round() as usize;
+    // Rounded to whole bytes, so that zero is exactly zero.
     let values = (0..=count)
-        .map(|i| (first + i as f64 * step) * unit_bytes)
+        .map(|i| ((first + i as f64 * step) * unit_bytes).round())
         .collect();
     (first * unit_bytes, last * unit_bytes, values)
 }
