@@ -43,6 +43,10 @@ const REPORT_EXIT_CODES: &str = "\
 Exit status: 0 the report is whole and its checks pass; 1 the log holds no whole report or a
 check failed; 4 the log cannot be read or the files cannot be written.";
 
+const DIFF_EXIT_CODES: &str = "\
+Exit status: 0 compared (with --exit-code: 0 identical, 1 different); 2 usage error (no run or
+several match a --policy); 4 a report cannot be read or the files cannot be written.";
+
 const BENCH_EXIT_CODES: &str = "\
 Exit status: 0 every figure was measured (a missed target is reported, not an error); 1 a run
 failed or repeated runs disagreed; 2 config or usage error; 4 environment error.";
@@ -90,6 +94,10 @@ enum Command {
     /// (nothing boots).
     #[command(after_help = REPLAY_EXIT_CODES)]
     Replay(ReplayArgs),
+    /// Compare two runs, or two policy combinations of one scenario: every charge, denial,
+    /// attribution and domain state that differs (a table, diff.md, diff.csv, diff.svg).
+    #[command(after_help = DIFF_EXIT_CODES)]
+    Diff(DiffArgs),
     /// Boot benchmark configs under a kernel with accounting and one without; write
     /// instructions per operation to bench.json and bench.md.
     #[command(after_help = BENCH_EXIT_CODES)]
@@ -241,6 +249,28 @@ struct MergeArgs {
 }
 
 #[derive(Debug, Args)]
+struct DiffArgs {
+    /// Run A: a run directory (with report.json) or a report.json; or, with two --policy, a
+    /// scenario's results directory (results/cow-fork) holding both runs.
+    a: PathBuf,
+    /// Run B (omit it when comparing two policies of one scenario).
+    b: Option<PathBuf>,
+    /// With one directory: the policies of run A, then of run B (e.g. --policy cow=writer
+    /// --policy cow=holder); keys not named may be anything, but only one run may match.
+    #[arg(long, value_name = "KEY=NAME", num_args = 1)]
+    policy: Vec<String>,
+    /// Compare only this snapshot (default: every label both runs have).
+    #[arg(long)]
+    snapshot: Option<String>,
+    /// Where diff.md, diff.csv and diff.svg go.
+    #[arg(long, default_value = "runs/diff")]
+    out: PathBuf,
+    /// Exit 1 when the outcomes differ (as `diff` does), for scripts.
+    #[arg(long)]
+    exit_code: bool,
+}
+
+#[derive(Debug, Args)]
 struct ReplayArgs {
     /// A traced run: its output directory, its trace.txt or its console.log.
     input: PathBuf,
@@ -317,6 +347,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
             tally::replay::replay_command(&args.input, &args.policy, args.all, args.out.as_deref())
         }
         Command::Bench(args) => bench(args),
+        Command::Diff(args) => diff(args),
     }
 }
 
@@ -791,6 +822,69 @@ fn merge(args: MergeArgs) -> Result<u8, Failure> {
         println!("{}", outcome.line());
     }
     write_matrix(&configs, &outcomes, &args.out_root)
+}
+
+fn diff(args: DiffArgs) -> Result<u8, Failure> {
+    use tally::compare;
+    let (a, b) = match (&args.b, args.policy.as_slice()) {
+        (Some(b), []) => (compare::read_run(&args.a)?, compare::read_run(b)?),
+        (None, [pa, pb]) => (
+            compare::select_run(&args.a, pa)?,
+            compare::select_run(&args.a, pb)?,
+        ),
+        _ => {
+            return Err(Failure::config(
+                "give two runs (tally diff A B) or one scenario directory and two policies \
+                 (tally diff results/cow-fork --policy cow=writer --policy cow=holder)",
+            ))
+        }
+    };
+    let labels = match &args.snapshot {
+        Some(label) => {
+            if a.report.snapshot(label).is_none() || b.report.snapshot(label).is_none() {
+                return Err(Failure::config(format!(
+                    "--snapshot {label}: not in both runs; both have: {}",
+                    compare::common_labels(&a.report, &b.report).join(", ")
+                )));
+            }
+            vec![label.clone()]
+        }
+        None => compare::common_labels(&a.report, &b.report),
+    };
+    let (markdown, count) = compare::markdown(&a, &b, &labels);
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| Failure::environment(format!("cannot create {}: {e}", args.out.display())))?;
+    let write = |name: &str, text: &str| {
+        let path = args.out.join(name);
+        std::fs::write(&path, text)
+            .map_err(|e| Failure::environment(format!("cannot write {}: {e}", path.display())))
+    };
+    write("diff.md", &markdown)?;
+    write("diff.csv", &compare::csv(&a, &b, &labels))?;
+    // The chart shows the snapshot with the most differences (the first on a tie).
+    let charted = labels
+        .iter()
+        .filter_map(|l| Some((a.report.snapshot(l)?, b.report.snapshot(l)?)))
+        .max_by_key(|(sa, sb)| {
+            (
+                compare::differences(sa, sb).len(),
+                std::cmp::Reverse(sa.label.clone()),
+            )
+        });
+    if let Some((sa, sb)) = charted {
+        render::write_diff_svg(&a.title, sa, &b.title, sb, &args.out.join("diff.svg"))
+            .map_err(Failure::environment)?;
+    }
+    print!("{markdown}");
+    println!(
+        "files: {} (diff.md, diff.csv, diff.svg)",
+        args.out.display()
+    );
+    Ok(if args.exit_code && count > 0 {
+        exit::RUN_FAILED
+    } else {
+        exit::OK
+    })
 }
 
 fn report(args: ReportArgs) -> Result<u8, Failure> {

@@ -843,12 +843,72 @@ pub fn replay_command(
             Failure::environment(format!("cannot write {}: {error}", path.display()))
         })?;
     }
+    {
+        let reports: Vec<&Report> = replays.iter().map(|r| &r.report).collect();
+        let combos: Vec<Vec<(String, String)>> = replays.iter().map(|r| r.policy.clone()).collect();
+        let indifferent = crate::compare::indifferent_keys(&combos, &reports);
+        println!(
+            "{} among {}{}",
+            crate::words::count(
+                crate::compare::identical_groups(&reports).len(),
+                "distinct outcome"
+            ),
+            crate::words::count(replays.len(), "combination"),
+            if indifferent.is_empty() {
+                String::new()
+            } else {
+                format!("; no effect here: {}", indifferent.join(", "))
+            }
+        );
+    }
     println!(
         "wrote {}/<combination>/report.json and {}/comparison.md, comparison.csv",
         out.display(),
         out.display()
     );
     Ok(status)
+}
+
+/// The replays grouped by identical outcome (charges, denials, attribution and domain states
+/// in every snapshot; see [`crate::compare`]), and the policy keys that never changed one.
+fn outcome_groups(replays: &[Replayed]) -> String {
+    let reports: Vec<&Report> = replays.iter().map(|r| &r.report).collect();
+    let groups = crate::compare::identical_groups(&reports);
+    let combos: Vec<Vec<(String, String)>> = replays.iter().map(|r| r.policy.clone()).collect();
+    let indifferent = crate::compare::indifferent_keys(&combos, &reports);
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "\n## Identical outcomes\n\n{} among {}.{}\n",
+        crate::words::count(groups.len(), "distinct outcome"),
+        crate::words::count(replays.len(), "combination"),
+        if indifferent.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " Keys that change nothing here: {} (every pair of combinations differing in \
+                 that key alone has the same outcome).",
+                indifferent
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
+    let _ = writeln!(md, "| outcome | runs | combinations |\n|---|---:|---|");
+    for (index, group) in groups.iter().enumerate() {
+        let members: Vec<&[(String, String)]> =
+            group.iter().map(|&i| combos[i].as_slice()).collect();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} |",
+            index + 1,
+            group.len(),
+            crate::compare::describe_group(&members, &combos)
+        );
+    }
+    md
 }
 
 /// The side-by-side comparison of the replays (and the recorded run, first, when its report is
@@ -916,6 +976,7 @@ fn comparison(config: &str, input: &Input, replays: &[Replayed]) -> (String, Str
             if s.diverging == 0 { "yes" } else { "no" }
         );
     }
+    md.push_str(&outcome_groups(replays));
     if matrix::is_user_label(&key) {
         let _ = writeln!(md, "\n## Snapshot `{key}` (key)\n");
         md.push_str(&matrix::current_table(&entries, &key));

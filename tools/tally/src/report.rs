@@ -93,6 +93,17 @@ impl Report {
     }
 
     /// The first snapshot with `label`.
+    /// `cow=holder msgbuf=sender … transfer=direct`: every policy key in registry order, then
+    /// the transfer mode (`?` for one the report does not give).
+    pub fn policy_line(&self) -> String {
+        let mut parts: Vec<String> = crate::registry::keys()
+            .iter()
+            .map(|key| format!("{key}={}", self.policy_name(key).unwrap_or("?")))
+            .collect();
+        parts.push(format!("transfer={}", self.transfer().unwrap_or("?")));
+        parts.join(" ")
+    }
+
     pub fn snapshot(&self, label: &str) -> Option<&Snapshot> {
         self.snapshots.iter().find(|s| s.label == label)
     }

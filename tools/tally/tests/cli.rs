@@ -650,3 +650,69 @@ fn json_output_for_check_run_and_test() {
     assert_eq!(value["runs_passed"], 1);
     assert_eq!(value["runs"][0]["passed"], true);
 }
+
+#[test]
+fn diff_compares_two_runs_and_two_policies_of_a_scenario() {
+    let ws = Workspace::new("diff");
+    let varied = format!("[experiment]\nvary = [\"release\"]\n{CONFIG}");
+    std::fs::write(ws.root.join("configs/hello.toml"), varied).unwrap();
+    let qemu = ws.qemu(&format!("cat '{}/transcript'", ws.root.display()));
+    let output = ws.tally(
+        Some(&qemu),
+        &["experiments", "--out-root", "res", "configs/hello.toml"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let two_runs = ws.tally(
+        None,
+        &[
+            "diff",
+            "--exit-code",
+            "res/hello/release-migrate",
+            "res/hello/release-stay",
+        ],
+    );
+    assert_eq!(two_runs.status.code(), Some(0), "{}", text(&two_runs));
+    assert!(text(&two_runs).contains("The outcomes are identical"));
+    for file in ["diff.md", "diff.csv", "diff.svg"] {
+        assert!(ws.root.join("runs/diff").join(file).is_file(), "{file}");
+    }
+    // The fake QEMU prints one transcript for every run; make the second report say what a
+    // real kernel would have: the policy it ran under.
+    let stay = ws.root.join("res/hello/release-stay/report.json");
+    let report = std::fs::read_to_string(&stay).unwrap();
+    assert!(report.contains("\"release\": \"migrate\""));
+    std::fs::write(
+        &stay,
+        report.replace("\"release\": \"migrate\"", "\"release\": \"stay\""),
+    )
+    .unwrap();
+    let policies = ws.tally(
+        None,
+        &[
+            "diff",
+            "res/hello",
+            "--policy",
+            "release=migrate",
+            "--policy",
+            "release=stay",
+        ],
+    );
+    assert_eq!(policies.status.code(), Some(0), "{}", text(&policies));
+    let ambiguous = ws.tally(
+        None,
+        &[
+            "diff",
+            "res/hello",
+            "--policy",
+            "cow=writer",
+            "--policy",
+            "release=stay",
+        ],
+    );
+    assert_eq!(ambiguous.status.code(), Some(2), "{}", text(&ambiguous));
+    assert!(
+        text(&ambiguous).contains("matches 2 runs"),
+        "{}",
+        text(&ambiguous)
+    );
+}

@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 
 use super::{cell, current_and_peak, denials, limit, paid_for};
 use crate::config::KINDS;
-use crate::registry;
 use crate::report::{Report, Snapshot};
 use crate::size::human;
 
@@ -74,14 +73,8 @@ fn headers() -> Vec<String> {
     headers
 }
 
-/// `cow=holder msgbuf=sender … transfer=direct`.
 fn policy_line(report: &Report) -> String {
-    let mut parts: Vec<String> = registry::keys()
-        .iter()
-        .map(|key| format!("{key}={}", report.policy_name(key).unwrap_or("?")))
-        .collect();
-    parts.push(format!("transfer={}", report.transfer().unwrap_or("?")));
-    parts.join(" ")
+    report.policy_line()
 }
 
 /// The terminal summary: the last snapshot a program asked for (the state the experiment is
