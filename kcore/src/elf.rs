@@ -137,7 +137,7 @@ impl fmt::Display for ElfError {
     }
 }
 
-fn u16_at(image: &[u8], offset: usize) -> Result<u16, ElfError> {
+pub(crate) fn u16_at(image: &[u8], offset: usize) -> Result<u16, ElfError> {
     let bytes = image.get(offset..offset.checked_add(2).ok_or(ElfError::Truncated)?);
     Ok(u16::from_le_bytes(
         bytes
@@ -146,7 +146,7 @@ fn u16_at(image: &[u8], offset: usize) -> Result<u16, ElfError> {
     ))
 }
 
-fn u32_at(image: &[u8], offset: usize) -> Result<u32, ElfError> {
+pub(crate) fn u32_at(image: &[u8], offset: usize) -> Result<u32, ElfError> {
     let bytes = image.get(offset..offset.checked_add(4).ok_or(ElfError::Truncated)?);
     Ok(u32::from_le_bytes(
         bytes
@@ -155,7 +155,7 @@ fn u32_at(image: &[u8], offset: usize) -> Result<u32, ElfError> {
     ))
 }
 
-fn u64_at(image: &[u8], offset: usize) -> Result<usize, ElfError> {
+pub(crate) fn u64_at(image: &[u8], offset: usize) -> Result<usize, ElfError> {
     let bytes = image.get(offset..offset.checked_add(8).ok_or(ElfError::Truncated)?);
     let value = u64::from_le_bytes(
         bytes

@@ -7,6 +7,8 @@
 //!   with [`bootcfg::parse`], which re-validates everything (boot arguments are input).
 //! - [`elf`]: reading and checking the user programs' ELF images, and what a program costs to
 //!   start (so the host tool can refuse a limit too small to start a domain).
+//! - [`program`]: the declaration a user program makes of itself (`user::program!`) — what it
+//!   does, its capabilities, arguments, snapshots — read by the host tool from the built image.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -16,3 +18,4 @@ extern crate std;
 pub mod bootcfg;
 pub mod elf;
 pub mod limits;
+pub mod program;

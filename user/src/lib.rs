@@ -114,6 +114,127 @@ pub fn arg_or(name: &str, default: u64) -> u64 {
     arg(name).unwrap_or(default)
 }
 
+/// `text` as the bytes of a declaration static ([`program!`]); `N` is `text.len()`.
+#[doc(hidden)]
+pub const fn declaration_bytes<const N: usize>(text: &str) -> [u8; N] {
+    let bytes = text.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
+}
+
+/// Declares what the program is for the host tool's catalogue (`tally programs`,
+/// `docs/programs.md`), and defines `Args`: its arguments, each read from the config's
+/// `args = { ... }` with its declared default (`Args::get()`).
+///
+/// ```ignore
+/// user::program! {
+///     description: "Sends `messages` messages on an endpoint ...",
+///     caps: { 0: ep => "the endpoint it sends on" },
+///     args: { messages: 8 => "how many messages to send" },
+///     snapshots: { "queued" => "after the last send" },
+///     spawns: { "cow_write" as "child" => "the writer, in the set behind capability 0" },
+///     exit: "the number of messages queued",
+/// }
+/// ```
+///
+/// Every section after `description` is optional, in this order. Capability kinds are `set`,
+/// `dom` and `ep`, followed by `(optional)` for one the program runs without (`1: set
+/// (optional) => ...`); a default is a decimal integer (the field is a `u64`), or `none` for
+/// an argument whose absence means something of its own (the field is an `Option<u64>`);
+/// `exit` says what the exit code means.
+/// The declaration is a text (format: `kcore::program`) placed in the ELF section
+/// `.tally.program`, which `user.ld` keeps out of every loadable segment, so it costs the
+/// running program nothing; its program name is the binary's own (`CARGO_BIN_NAME`).
+///
+/// A workload reports what happened (exit code, console, snapshots) and leaves judging it to
+/// the config's `[[expect]]` tables: its `check!`s guard only its own logic and the data the
+/// kernel must deliver intact, never an outcome a limit or a policy decides.
+#[macro_export]
+macro_rules! program {
+    (
+        description: $description:literal,
+        $(caps: { $($cap:literal : $kind:ident $(($optional:ident))? => $purpose:literal),* $(,)? },)?
+        $(args: { $($arg:ident : $default:tt => $meaning:literal),* $(,)? },)?
+        $(snapshots: { $($label:literal => $when:literal),* $(,)? },)?
+        $(spawns: { $($child:literal as $domain:literal => $role:literal),* $(,)? },)?
+        $(exit: $exit:literal,)?
+    ) => {
+        const TALLY_DECLARATION: &str = concat!(
+            "tally.program 1\n",
+            "name ", env!("CARGO_BIN_NAME"), "\n",
+            "description ", $description, "\n",
+            $($(
+                "cap ", $cap, " ", stringify!($kind), $("(", stringify!($optional), ")",)?
+                " ", $purpose, "\n",
+            )*)?
+            $($(
+                "arg ", stringify!($arg), " ", $crate::__program_arg!(text $default),
+                " ", $meaning, "\n",
+            )*)?
+            $($("snapshot ", $label, " ", $when, "\n",)*)?
+            $($("spawn ", $child, " ", $domain, " ", $role, "\n",)*)?
+            $("exit ", $exit, "\n",)?
+        );
+
+        /// This program's declaration, for the host tool (never read at run time).
+        #[used]
+        #[link_section = ".tally.program"]
+        static TALLY_PROGRAM: [u8; TALLY_DECLARATION.len()] =
+            $crate::declaration_bytes(TALLY_DECLARATION);
+
+        /// The program's arguments: the config's values, else the declared defaults.
+        #[allow(dead_code)]
+        struct Args {
+            $($($arg: $crate::__program_arg!(type $default),)*)?
+        }
+
+        #[allow(dead_code)]
+        impl Args {
+            /// Reads every declared argument (one `arg` system call each).
+            fn get() -> Args {
+                Args {
+                    $($($arg: $crate::__program_arg!(get $arg $default),)*)?
+                }
+            }
+        }
+    };
+}
+
+/// One declared argument of [`program!`]: its text, its field's type, how it is read.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __program_arg {
+    (text none) => {
+        "-"
+    };
+    (text $default:literal) => {
+        $default
+    };
+    (type none) => { Option<u64> };
+    (type $default:literal) => { u64 };
+    (get $name:ident none) => {
+        $crate::arg(stringify!($name))
+    };
+    (get $name:ident $default:literal) => {
+        $crate::arg_or(stringify!($name), $default)
+    };
+}
+
+/// Whether `error` is an outcome a config decides — a limit or sub-limit, the machine's
+/// memory, a full kernel table or message queue — which a workload reports, not a mistake of
+/// the program, which it may `check!`.
+pub fn is_refusal(error: Error) -> bool {
+    matches!(
+        error,
+        Error::OverLimit | Error::OutOfMemory | Error::TableFull | Error::QueueFull
+    )
+}
+
 /// Gives up the rest of the time slice.
 pub fn yield_now() {
     syscall(Syscall::Yield, [0; 6]);

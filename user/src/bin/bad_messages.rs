@@ -4,7 +4,17 @@
 #![no_std]
 #![no_main]
 
-use user::{check, data_message, println, send, syscall, Error, Message, SharedRegion, Syscall};
+use user::{check, data_message, is_refusal, println, send, syscall, Error, Message};
+use user::{SharedRegion, Syscall};
+
+user::program! {
+    description: "Sends malformed messages on capability 0 — descriptors in kernel, unmapped or misaligned memory; forged and wrong-type endpoint capabilities; lengths and counts past the bounds; data in kernel or unmapped memory or wrapping around; a forged capability inside the message; regions it does not own, empty or read-only — each of which must fail with its own error and deliver nothing; then one valid 64-byte message (every byte 1), which ends `sink`.",
+    caps: {
+        0: ep => "the endpoint to the sink",
+        1: set => "any charge set: used as a capability of the wrong type",
+    },
+    exit: "0; 1 when the valid message was refused (a limit, a full queue; the console says which)",
+}
 
 const KERNEL_ADDRESS: usize = 0xFFFF_FF80_4008_0000;
 const UNMAPPED: usize = 0x7700_0000;
@@ -161,7 +171,14 @@ fn main() -> i32 {
         Error::BadAddress,
     );
 
-    check!(send(0, &good).is_ok(), "the valid message");
+    if let Err(error) = send(0, &good) {
+        check!(is_refusal(error), "the valid message: {}", error.name());
+        println!(
+            "bad_messages: the valid message was refused: {}",
+            error.name()
+        );
+        return 1;
+    }
     println!("bad_messages: every malformed message was refused");
     0
 }

@@ -7,6 +7,11 @@
 
 use user::{instructions, println};
 
+user::program! {
+    description: "Benchmark `boot_to_el0` (bench/boot.toml): prints the instruction count at its first instruction, from the kernel's first Rust code.",
+    exit: "0",
+}
+
 #[no_mangle]
 fn main() -> i32 {
     let at = instructions();

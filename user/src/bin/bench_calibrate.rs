@@ -9,6 +9,11 @@
 use core::arch::asm;
 use user::println;
 
+user::program! {
+    description: "Benchmark calibration (bench/calibrate.toml): `counter_read` (two back-to-back counter reads) and `calibration_loop` (exactly 2001 instructions between two reads).",
+    exit: "0",
+}
+
 #[no_mangle]
 fn main() -> i32 {
     let (first, second): (u64, u64);

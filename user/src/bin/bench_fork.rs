@@ -9,6 +9,16 @@ use user::{
     check, instructions, map, print_bench, println, spawn, wait, SharedRegion, Waited, MAP_WRITE,
 };
 
+user::program! {
+    description: "Benchmark (bench/fork.toml): instructions per `spawn`, sharing nothing and sharing 4 MiB (1024 populated pages) copy-on-write; the sharing child measures copy-on-write faults.",
+    caps: { 0: set => "the children's charge set" },
+    spawns: {
+        "bench_fork_child" as "alone" => "shares nothing and exits at once",
+        "bench_fork_child" as "sharer" => "measures `cow_fault` on the 1024 shared pages",
+    },
+    exit: "0",
+}
+
 /// The shared region (also known to bench_fork_child).
 const REGION: usize = 0x2000_0000;
 const PAGES: usize = 1024;

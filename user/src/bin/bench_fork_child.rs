@@ -8,6 +8,12 @@
 
 use user::{check, instructions, map, print_bench, MAP_WRITE};
 
+user::program! {
+    description: "Benchmark (bench/fork.toml), spawned by `bench_fork`: exits at once when it shares nothing; otherwise measures `cow_fault`, instructions per write fault on a shared page, 4 KiB copy included.",
+    caps: { 0: dom => "the parent (given by spawn)" },
+    exit: "0",
+}
+
 /// The parent's shared region (see bench_fork).
 const REGION: usize = 0x2000_0000;
 const WRITES: usize = 256;

@@ -8,6 +8,12 @@
 
 use user::{call_endpoint, check, data_message, instructions, print_bench, receive_into, Message};
 
+user::program! {
+    description: "Benchmark (bench/ipc.toml): instructions per `call` + `reply_recv` round trip with 0-byte and 64-byte messages under direct transfer, 1000 round trips each after 16 for warm-up; a 1-byte call ends the server.",
+    caps: { 0: ep => "the endpoint `bench_ipc_server` serves" },
+    exit: "0",
+}
+
 const WARMUP: usize = 16;
 const ROUNDS: usize = 1000;
 

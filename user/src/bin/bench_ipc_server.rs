@@ -6,6 +6,12 @@
 
 use user::{check, data_message, receive_into, recv, reply, reply_recv};
 
+user::program! {
+    description: "Benchmark (bench/ipc.toml): echoes every request on capability 0 with `reply_recv`; a 1-byte request is answered with `reply` and ends it.",
+    caps: { 0: ep => "the endpoint it serves" },
+    exit: "0",
+}
+
 #[no_mangle]
 fn main() -> i32 {
     let mut buffer = [0u8; 64];

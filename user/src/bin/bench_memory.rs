@@ -15,6 +15,11 @@
 
 use user::{check, instructions, map, print_bench, MAP_WRITE};
 
+user::program! {
+    description: "Benchmark (bench/memory.toml): instructions per demand-zero page fault (`demand_zero_fault`) and per page-table frame (`pagetable_frame`, `pagetable_frame_1g`).",
+    exit: "0",
+}
+
 const PAGE: usize = 4096;
 const BLOCK: usize = 2 << 20;
 const GIB: usize = 1 << 30;

@@ -6,6 +6,12 @@
 
 use user::{check, receive_into, recv, unmap};
 
+user::program! {
+    description: "Benchmark (bench/ool.toml), receiver: receives out-of-line regions on capability 0 at one fixed address and unmaps each again; a message without a region ends it.",
+    caps: { 0: ep => "the endpoint it receives on" },
+    exit: "0",
+}
+
 /// Where each incoming region is mapped (1 GiB slot 1, otherwise unused).
 const TARGET: usize = 0x4000_0000;
 

@@ -10,6 +10,12 @@
 use user::{check, data_message, instructions, map, print_bench, send, yield_now};
 use user::{Message, SharedRegion, MAP_WRITE};
 
+user::program! {
+    description: "Benchmark (bench/ool.toml), sender: instructions per `send` of an out-of-line region of 64 pages and of 1 page; `ool_per_page` is the difference per extra page.",
+    caps: { 0: ep => "the endpoint to `bench_ool_receiver`" },
+    exit: "0",
+}
+
 const SOURCE: usize = 0x2000_0000;
 const PAGE: usize = 4096;
 const BIG: usize = 64;

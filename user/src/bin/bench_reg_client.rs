@@ -7,6 +7,12 @@
 
 use user::{call_registers, check, instructions, print_bench};
 
+user::program! {
+    description: "Benchmark (bench/ipc-registers.toml): instructions per register-sized `call_registers` + `reply_recv_registers` round trip, 1000 after 16 for warm-up; a zero first word ends the server.",
+    caps: { 0: ep => "the endpoint `bench_reg_server` serves" },
+    exit: "0",
+}
+
 const WARMUP: u64 = 16;
 const ROUNDS: u64 = 1000;
 

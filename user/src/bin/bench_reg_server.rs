@@ -5,6 +5,12 @@
 
 use user::{check, reply_recv_registers};
 
+user::program! {
+    description: "Benchmark (bench/ipc-registers.toml): answers every register call on capability 0 with its words; a zero first word ends it.",
+    caps: { 0: ep => "the endpoint it serves" },
+    exit: "0",
+}
+
 #[no_mangle]
 fn main() -> i32 {
     let mut request = reply_recv_registers(0, [0; 4]);

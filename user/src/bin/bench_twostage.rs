@@ -8,6 +8,12 @@
 
 use user::{check, instructions, map, print_bench, recv, send, Message, Receive, MAP_WRITE};
 
+user::program! {
+    description: "Benchmark (bench/twostage.toml, two-stage transfer): instructions per `send` and per `recv` of a 4 KiB message to and from its own endpoint, 64 times after 4 for warm-up.",
+    caps: { 0: ep => "its own endpoint" },
+    exit: "0",
+}
+
 const BUFFERS: usize = 0x2000_0000;
 const PAGE: usize = 4096;
 const WARMUP: usize = 4;

@@ -8,6 +8,12 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 use user::{check, snapshot};
 
+user::program! {
+    description: "Has 16 KiB of zero-initialised statics (`.bss`, 4 pages) and no `.data`: checks they read as zero, writes and sums them, takes snapshot `written` and exits with code 7.",
+    snapshots: { "written" => "after writing the 4 `.bss` pages" },
+    exit: "7 (so that a report shows a program's own exit code)",
+}
+
 /// Zero-initialised: `.bss`, 16 KiB (4 pages).
 static WORDS: [AtomicU64; 2048] = [const { AtomicU64::new(0) }; 2048];
 

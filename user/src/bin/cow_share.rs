@@ -4,21 +4,36 @@
 //! copy-on-write and telling it (in the first page) to write `writes` (default 16) of them,
 //! waits for it, takes snapshot `after` and exits. It asserts nothing about how the child
 //! ended: the config's `[[expect]]` tables do.
-//! Arguments: `pages`, `writes`, `headroom`. Capabilities: 0 = the child's set, 1 = its own
-//! set (for `headroom`). Snapshot: `after` (and the child's `written`).
 #![no_std]
 #![no_main]
 
-use user::{arg, arg_or, check, map, println, set_limit, set_query, snapshot, spawn, wait};
+use user::{check, is_refusal, map, println, set_limit, set_query, snapshot, spawn, wait};
 use user::{SharedRegion, Waited, MAP_WRITE};
+
+user::program! {
+    description: "Maps `pages` pages at 0x2000_0000 and writes each; when `headroom` is given, lowers its own set's limit to the set's usage plus `headroom` pages; spawns `cow_write` sharing the pages copy-on-write and telling it to write `writes` of them; waits for it, takes snapshot `after` and exits. It asserts nothing about how the child ended: the config's expectations do.",
+    caps: {
+        0: set => "the charge set the child is spawned into",
+        1: set (optional) => "its own charge set, whose limit it lowers (only when `headroom` is given)",
+    },
+    args: {
+        pages: 64 => "pages to map, write and share (1 to 1024)",
+        writes: 16 => "shared pages the child writes: copy-on-write copies (at most `pages`)",
+        headroom: none => "pages above its usage its own set may still charge; when absent, its limit is left alone",
+    },
+    snapshots: { "after" => "after the child ended (taken also when the spawn was refused)" },
+    spawns: { "cow_write" as "child" => "writes `writes` of the shared pages, takes snapshot `written`" },
+    exit: "0; 1 when the spawn was refused (the console says why)",
+}
 
 /// The shared region (also known to cow_write).
 const REGION: usize = 0x2000_0000;
 
 #[no_mangle]
 fn main() -> i32 {
-    let pages = (arg_or("pages", 64) as usize).clamp(1, 1024);
-    let writes = (arg_or("writes", 16) as usize).min(pages);
+    let args = Args::get();
+    let pages = (args.pages as usize).clamp(1, 1024);
+    let writes = (args.writes as usize).min(pages);
     check!(map(REGION, pages, MAP_WRITE).is_ok(), "map");
     for page in 0..pages {
         // SAFETY: the region was just mapped writable.
@@ -29,7 +44,7 @@ fn main() -> i32 {
         ((REGION + 8) as *mut u64).write_volatile(writes as u64);
         ((REGION + 16) as *mut u64).write_volatile(pages as u64);
     }
-    if let Some(headroom) = arg("headroom") {
+    if let Some(headroom) = args.headroom {
         let usage = set_query(1);
         check!(usage.is_ok(), "set_query of its own set");
         if let Ok(usage) = usage {
@@ -42,13 +57,19 @@ fn main() -> i32 {
         pages,
     }];
     let child = spawn("cow_write", "child", 0, &regions);
-    check!(child.is_ok(), "spawn");
+    if let Err(error) = child {
+        check!(is_refusal(error), "spawn: {}", error.name());
+    }
     let ended = child.map(wait);
     check!(snapshot("after").is_ok(), "snapshot");
     match ended {
         Ok(Ok(Waited::Exited(code))) => println!("cow_share: child exited with {}", code),
         Ok(Ok(Waited::Stopped)) => println!("cow_share: child was stopped"),
-        _ => println!("cow_share: no child"),
+        Ok(Err(error)) => println!("cow_share: wait failed: {}", error.name()),
+        Err(error) => {
+            println!("cow_share: spawn refused: {}", error.name());
+            return 1;
+        }
     }
     0
 }

@@ -6,6 +6,13 @@
 
 use user::{check, snapshot};
 
+user::program! {
+    description: "Spawned by `cow_share` sharing its pages: writes as many of them as word 1 of the first page says (word 2 is the page count), making copy-on-write copies, takes snapshot `written` and checks its writes. When a copy cannot be charged the kernel stops it (`over-limit`) before the snapshot.",
+    caps: { 0: dom => "the parent (given by spawn)" },
+    snapshots: { "written" => "after its writes, the other pages still shared" },
+    exit: "0",
+}
+
 const REGION: usize = 0x2000_0000;
 
 #[no_mangle]

@@ -5,6 +5,12 @@
 
 use user::{check, recv, region_map, Receive};
 
+user::program! {
+    description: "Receives a region capability on capability 0, maps the region at 0x6000_0000 and sets its first word to 1 (the flag `spinner` waits for).",
+    caps: { 0: ep => "the endpoint from the spinner" },
+    exit: "0",
+}
+
 const REGION: usize = 0x6000_0000;
 
 #[no_mangle]

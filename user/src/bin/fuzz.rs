@@ -29,6 +29,34 @@
 use abi::{Message, Receive, SharedRegion, MAX_MESSAGE_BYTES, USER_END_ADDRESS};
 use user::{check, println, raw_syscall, Error};
 
+user::program! {
+    description: "The fuzzer (docs/fuzzing.md). `role` 1, a client: `calls` random system calls with hostile arguments, seeded from `seed` and `id`, with checksummed messages to the servers, children, limits exhausted and freed; every delivered message is verified, and it prints `fuzz: seed=S id=I calls=N errors=E messages=M corrupt=0`. `role` 2, the server: verifies and answers memory-descriptor messages on capability 1 until `clients` DONE messages. `role` 3, the register server: the same for register calls on capability 2. No `role`: a spawned child, which reads its orders from the page its parent shared.",
+    caps: {
+        0: set => "its own charge set",
+        1: ep => "the memory-descriptor server's endpoint",
+        2: ep => "the register server's endpoint",
+        3: ep (optional) => "a client's own inbox",
+        4: ep (optional) => "the next client's inbox",
+    },
+    args: {
+        role: none => "1 client, 2 server, 3 register server; absent in a spawned child",
+        clients: 1 => "servers: how many clients' DONE messages end them",
+        seed: 1 => "the campaign seed",
+        id: 0 => "a client's number (its seed is derived from `seed` and `id`)",
+        calls: 1000 => "a client's system calls",
+        twostage: 0 => "1 when the run uses two-stage transfer",
+        children: 10 => "most children a client spawns",
+        sets: 5 => "most charge sets a client creates",
+        wrongkind: 1 => "0 turns off wrong-type capability calls",
+        twostagecall: 1 => "0 turns off two-stage calls",
+    },
+    spawns: {
+        "fuzz" as "fz00c00" => "a client's children, named fzIIcNN (client II, child NN): they exit, make calls, or are stopped over their limit",
+        "fuzz" as "fz-never" => "a spawn into a set too small for it, which must be refused",
+    },
+    exit: "0 when every check held",
+}
+
 // ---------------------------------------------------------------------------------------------
 // Layout of a fuzzer's address space (everything it maps is far from the program image at
 // 0x40_0000 and from the stack at the top).

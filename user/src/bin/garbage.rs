@@ -7,6 +7,15 @@
 
 use user::{check, println, syscall, Error};
 
+user::program! {
+    description: "Makes `calls` system calls with random numbers (unknown ones included; never exit) and hostile arguments: kernel, unmapped and wrapping addresses, huge lengths, forged capability indices. An unknown number must give bad-syscall; every other call may fail or harmlessly succeed. Deterministic for a given `seed`.",
+    args: {
+        calls: 3000 => "system calls to make",
+        seed: 6840143426475589633 => "the generator's seed (xorshift64: 0 gives only zeros)",
+    },
+    exit: "0 when it survived",
+}
+
 struct Random(u64);
 
 impl Random {
@@ -41,9 +50,10 @@ impl Random {
 
 #[no_mangle]
 fn main() -> i32 {
-    let mut random = Random(0x5EED_1234_ABCD_0001);
+    let given = Args::get();
+    let mut random = Random(given.seed);
     let mut errors = 0usize;
-    for _ in 0..3000 {
+    for _ in 0..given.calls {
         let number = (random.next() % 16) as usize;
         // Never exit or unmap/yield/wait with chosen-for-harm arguments: exit would end the
         // test, and unmapping our own stack would be a legitimate (fatal) request.
@@ -69,7 +79,7 @@ fn main() -> i32 {
                 let raw = user::raw_syscall(number, args);
                 check!(
                     Error::decode_return(raw) == Err(Error::BadSyscall),
-                    "unknown call {} returned {:#x}",
+                    "unknown call {} returned {}",
                     number,
                     raw
                 );
@@ -81,6 +91,9 @@ fn main() -> i32 {
             errors += 1;
         }
     }
-    println!("garbage: survived 3000 calls, {} errors returned", errors);
+    println!(
+        "garbage: survived {} calls, {} errors returned",
+        given.calls, errors
+    );
     0
 }

@@ -1,4 +1,4 @@
-//! ipc-registers, client: 1000 register-sized calls (four words each way) on endpoint
+//! ipc-registers, client: `rounds` (default 1000) register-sized calls (four words each way) on endpoint
 //! capability 0; the server answers each word plus one. A call with a zero first word ends it:
 //! the server exits without answering, so that call must fail with peer-gone.
 #![no_std]
@@ -6,11 +6,18 @@
 
 use user::{call_registers, check, println, snapshot, Error};
 
-const ROUNDS: u64 = 1000;
+user::program! {
+    description: "Makes `rounds` register-sized calls on capability 0 (four words each way, nothing in memory, nothing charged), checking `reg_server` answered each word plus one; then a call with a zero first word, which ends the server without an answer and must fail with peer-gone. Takes snapshot `done`. Register calls charge nothing, so no limit or policy changes the outcome its checks guard.",
+    caps: { 0: ep => "the endpoint `reg_server` serves" },
+    args: { rounds: 1000 => "register round trips before the last call" },
+    snapshots: { "done" => "after the last call" },
+    exit: "0",
+}
 
 #[no_mangle]
 fn main() -> i32 {
-    for round in 1..=ROUNDS {
+    let rounds = Args::get().rounds;
+    for round in 1..=rounds {
         let words = [round, round << 8, round << 16, !round];
         let reply = call_registers(0, words);
         check!(reply.is_ok(), "call {} failed: {:?}", round, reply);
@@ -32,6 +39,6 @@ fn main() -> i32 {
         last
     );
     check!(snapshot("done").is_ok(), "snapshot");
-    println!("client: {} register round trips verified", ROUNDS);
+    println!("client: {} register round trips verified", rounds);
     0
 }

@@ -6,6 +6,12 @@
 
 use user::{check, reply_recv_registers};
 
+user::program! {
+    description: "Answers every register call on capability 0 with each word plus one; a call whose first word is zero ends it without an answer (the kernel fails that call with peer-gone).",
+    caps: { 0: ep => "the endpoint it serves" },
+    exit: "0",
+}
+
 #[no_mangle]
 fn main() -> i32 {
     // Nothing to answer yet: the first reply_recv only receives.

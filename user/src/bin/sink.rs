@@ -5,6 +5,12 @@
 
 use user::{check, receive_into, recv};
 
+user::program! {
+    description: "Receives one message on capability 0 and checks it is the valid one `bad_messages` sends last (64 bytes, every byte 1): none of the malformed ones may arrive.",
+    caps: { 0: ep => "the endpoint it receives on" },
+    exit: "0",
+}
+
 #[no_mangle]
 fn main() -> i32 {
     let mut buffer = [0u8; 64];

@@ -6,6 +6,12 @@
 
 use user::{check, println, region_create, region_map, send, Message};
 
+user::program! {
+    description: "Creates and maps a one-page shared region at 0x5000_0000, sends its capability on capability 0 (queued under two-stage transfer, so the send does not wait), then spins without a single system call until `flagger` has set the flag word: only the timer tick can give the flagger the CPU. Fails its check after 200 million spins. Needs `transfer = \"two-stage\"`.",
+    caps: { 0: ep => "the endpoint to the flagger" },
+    exit: "0",
+}
+
 const REGION: usize = 0x5000_0000;
 
 #[no_mangle]

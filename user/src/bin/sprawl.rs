@@ -1,18 +1,30 @@
-//! pagetable-sprawl: touches one page in each of 8 distinct 1 GiB slots that share no slot
-//! with anything else mapped (image at 4 MiB in slot 0, stack in slot 511), so each needs a
-//! new level-2 and level-3 table: `pagetables` grows by exactly 16 frames between snapshots
-//! `before` and `after`.
+//! pagetable-sprawl: touches one page in each of `slots` (default 8) distinct 1 GiB slots that
+//! share no slot with anything else mapped (image at 4 MiB in slot 0, stack in slot 511), so
+//! each needs a new level-2 and level-3 table: `pagetables` grows by exactly 2 × `slots` frames
+//! between snapshots `before` and `after`.
 #![no_std]
 #![no_main]
 
 use user::{check, map, snapshot, MAP_WRITE};
 
+user::program! {
+    description: "Takes snapshot `before`, then maps and writes one page in each of `slots` fresh 1 GiB slots (slot 2, 5, 8, ...: none shares a table with the image or the stack), so each costs one `anon` frame and two page-table frames (a level-2 and a level-3 table), and takes snapshot `after`.",
+    args: { slots: 8 => "1 GiB slots to touch (at most 170)" },
+    snapshots: {
+        "before" => "before the first page",
+        "after" => "after the last page",
+    },
+    exit: "0",
+}
+
 const GIB: usize = 1 << 30;
 
 #[no_mangle]
 fn main() -> i32 {
+    let slots = Args::get().slots as usize;
+    check!(slots <= 170, "at most 170 slots fit below the stack's");
     check!(snapshot("before").is_ok(), "snapshot");
-    for slot in 0..8 {
+    for slot in 0..slots {
         let address = (2 + slot * 3) * GIB;
         check!(map(address, 1, MAP_WRITE).is_ok(), "map slot {}", slot);
         // SAFETY: just mapped writable.

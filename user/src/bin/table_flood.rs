@@ -6,7 +6,17 @@
 #![no_std]
 #![no_main]
 
-use user::{arg_or, check, map, snapshot, MAP_WRITE};
+use user::{check, map, snapshot, MAP_WRITE};
+
+user::program! {
+    description: "Maps 3 GiB at 0x40_0000_0000, takes snapshot `before`, writes one word into each of `slots` distinct 2 MiB slots (each needs a level-3 table of its own, each 1 GiB a level-2 table: `slots` anon frames and `slots` + ceil(`slots`/512) page-table frames), takes snapshot `after` and exits; teardown must return every table.",
+    args: { slots: 1100 => "2 MiB slots to touch (at most 1536)" },
+    snapshots: {
+        "before" => "after mapping, before the first write",
+        "after" => "after the last write",
+    },
+    exit: "0",
+}
 
 const BASE: usize = 0x40_0000_0000;
 const SPAN_PAGES: usize = 3 << 18; // 3 GiB
@@ -14,7 +24,7 @@ const SLOT: usize = 2 << 20;
 
 #[no_mangle]
 fn main() -> i32 {
-    let slots = arg_or("slots", 1100) as usize;
+    let slots = Args::get().slots as usize;
     check!(slots <= 3 * 512, "at most 1536 slots fit in 3 GiB");
     check!(map(BASE, SPAN_PAGES, MAP_WRITE).is_ok(), "map 3 GiB");
     check!(snapshot("before").is_ok(), "snapshot");
