@@ -102,6 +102,10 @@ enum Command {
     /// instructions per operation to bench.json and bench.md.
     #[command(after_help = BENCH_EXIT_CODES)]
     Bench(BenchArgs),
+    /// List the user programs from their own declarations: what each does, the capabilities
+    /// it expects, its arguments and defaults, its snapshots (docs/programs.md: --markdown).
+    #[command(after_help = tally::catalogue::EXIT_CODES)]
+    Programs(tally::catalogue::ProgramsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -348,6 +352,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         }
         Command::Bench(args) => bench(args),
         Command::Diff(args) => diff(args),
+        Command::Programs(args) => tally::catalogue::command(&args),
     }
 }
 
@@ -381,7 +386,7 @@ fn load_all(paths: &[PathBuf], overrides: &PolicyOverrides) -> Result<Vec<Config
     for path in paths {
         match Config::load(path, overrides) {
             Ok(config) => configs.push(config),
-            Err(error) => errors.push(error.to_string()),
+            Err(error) => errors.push(error.render()),
         }
     }
     if errors.is_empty() {
@@ -470,6 +475,7 @@ fn check_json(paths: &[PathBuf], overrides: &PolicyOverrides) -> Result<u8, Fail
                     line: error.line,
                     key: Some(error.key.to_string()).filter(|k| !k.is_empty()),
                     message: error.message,
+                    excerpt: None,
                 }]),
             });
         entries.push(match loaded {
@@ -522,8 +528,12 @@ fn print_json(value: &serde_json::Value) {
 }
 
 fn run(args: RunArgs) -> Result<u8, Failure> {
-    let mut config = Config::load(&args.config, &overrides(&args.policy)?)
-        .map_err(|error| Failure::config(format!("invalid config; nothing was booted\n{error}")))?;
+    let mut config = Config::load(&args.config, &overrides(&args.policy)?).map_err(|error| {
+        Failure::config(format!(
+            "invalid config; nothing was booted\n{}",
+            error.render()
+        ))
+    })?;
     config.run.trace |= args.trace;
     config.run.recount |= args.recount;
     let out_dir = args
@@ -564,12 +574,16 @@ fn run(args: RunArgs) -> Result<u8, Failure> {
         }
     }
     for problem in &result.problems {
-        println!("{}", colour.paint("31", &format!("problem: {problem}")));
+        println!("{}", colour.red(&format!("problem: {problem}"), false));
     }
     let verdict = session::verdict_line(&result);
     println!(
         "{}",
-        colour.paint(if result.passed() { "1;32" } else { "1;31" }, &verdict)
+        if result.passed() {
+            colour.green(&verdict)
+        } else {
+            colour.red(&verdict, true)
+        }
     );
     println!("files: {}", out_dir.display());
     Ok(result.status)

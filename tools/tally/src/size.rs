@@ -4,6 +4,11 @@
 //! Accepted forms: a plain decimal integer (bytes) or an integer followed by a unit, with or
 //! without a space: `B`, `K`/`KiB`, `M`/`MiB`, `G`/`GiB`, case-insensitive. All units are powers of
 //! 1024. Fractions and SI units (`KB`, `MB`) are rejected rather than guessed at.
+//!
+//! Hand-written rather than a crate's on purpose: the size crates (`bytesize`, `byte-unit`)
+//! read `128M` and `4G` as decimal megabytes and gigabytes, but Tally's sizes are QEMU's
+//! (`-m 128M` is 128 MiB) and the kernel's frames are 4 KiB; a guessed-at SI unit would silently
+//! change a limit by 5 %. Parsing three binary units takes these few lines.
 
 use std::fmt;
 

@@ -15,6 +15,9 @@ pub struct Diagnostic {
     pub key: Option<String>,
     /// What is wrong, and the valid values where there is a list of them.
     pub message: String,
+    /// The offending source lines with the span marked (rendered by `annotate-snippets`, as
+    /// rustc shows code), when the problem has a span in a file.
+    pub excerpt: Option<String>,
 }
 
 impl fmt::Display for Diagnostic {
@@ -51,6 +54,53 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl ConfigError {
+    /// Every problem for a person at a terminal: its one-line form, then its source excerpt
+    /// (when it has one), so the eye finds the spot in the file.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (index, diagnostic) in self.diagnostics.iter().enumerate() {
+            if index > 0 {
+                out.push('\n');
+            }
+            out.push_str(&diagnostic.to_string());
+            if let Some(excerpt) = &diagnostic.excerpt {
+                out.push('\n');
+                out.push_str(excerpt.trim_end());
+            }
+        }
+        out
+    }
+}
+
+/// The lines of `text` around `span`, the span underlined, with line numbers: the excerpt
+/// part of an `annotate-snippets` message (its title line is dropped: the one-line form of the
+/// diagnostic says it).
+fn excerpt(source_name: &str, text: &str, span: Range<usize>, label: &str) -> Option<String> {
+    use annotate_snippets::{Level, Renderer, Snippet};
+    let end = span.end.min(text.len());
+    let start = span.start.min(end);
+    if start == end && text.is_empty() {
+        return None;
+    }
+    let message = Level::Error.title("").snippet(
+        Snippet::source(text)
+            .origin(source_name)
+            .fold(true)
+            .annotation(
+                Level::Error
+                    .span(start..end.max(start + usize::from(start < text.len())))
+                    .label(label),
+            ),
+    );
+    let rendered = Renderer::plain().render(message).to_string();
+    let mut body: Vec<&str> = rendered.lines().skip(1).collect();
+    while body.last().is_some_and(|line| line.trim() == "|") {
+        body.pop();
+    }
+    (!body.is_empty()).then(|| body.join("\n"))
+}
+
 /// Collects diagnostics against one source text, turning byte spans into line numbers.
 #[derive(Debug)]
 pub(crate) struct Diagnostics<'s> {
@@ -82,6 +132,9 @@ impl<'s> Diagnostics<'s> {
     pub(crate) fn at(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
         let line = self.line_of(span.start);
         self.at_line(Some(line), key, message);
+        if let Some(found) = self.found.last_mut() {
+            found.excerpt = excerpt(&self.source_name, self.text, span, key);
+        }
     }
 
     /// Records a problem at a line (or none).
@@ -91,6 +144,7 @@ impl<'s> Diagnostics<'s> {
             line,
             key: (!key.is_empty()).then(|| key.to_string()),
             message: message.into(),
+            excerpt: None,
         });
     }
 
@@ -136,5 +190,28 @@ pub(crate) fn did_you_mean<S: AsRef<str>>(word: &str, items: &[S]) -> String {
             format!(" (did you mean `{item}`?)")
         }
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_excerpt_marks_the_span_on_its_numbered_line() {
+        let text = "[run]\nlog = \"loud\"\n";
+        let mut diagnostics = Diagnostics::new("x.toml", text);
+        let start = text.find("\"loud\"").unwrap();
+        diagnostics.at(start..start + 6, "run.log", "unknown value");
+        let error = diagnostics.finish().unwrap_err();
+        let excerpt = error.diagnostics[0].excerpt.clone().unwrap();
+        assert!(excerpt.contains("x.toml:2:7"), "{excerpt}");
+        assert!(excerpt.contains("2 | log = \"loud\""), "{excerpt}");
+        assert!(excerpt.contains("^^^^^^"), "{excerpt}");
+        // The one-line form is unchanged, and the rendering shows both.
+        assert_eq!(error.to_string(), "x.toml:2: `run.log`: unknown value");
+        assert!(error
+            .render()
+            .starts_with("x.toml:2: `run.log`: unknown value\n"));
     }
 }

@@ -422,6 +422,7 @@ impl Config {
                 line: None,
                 key: None,
                 message: format!("cannot read the config: {error}"),
+                excerpt: None,
             }],
         })?;
         let programs = programs::programs_for(path);

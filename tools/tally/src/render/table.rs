@@ -11,29 +11,50 @@ use crate::size::human;
 /// Whether terminal output may use ANSI colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Colour {
-    /// Plain text (not a terminal, or `NO_COLOR` is set).
+    /// Plain text (not a terminal, `NO_COLOR`, `TERM=dumb`, ...).
     Off,
     /// ANSI colour.
     On,
 }
 
 impl Colour {
-    /// `On` when stdout is a terminal and `NO_COLOR` is unset.
+    /// What `anstream` decides for stdout: colour on a terminal unless `NO_COLOR` is set or
+    /// `TERM=dumb`; forced with `CLICOLOR_FORCE` (the conventions of no-color.org and
+    /// bixense.com/clicolors).
     pub fn for_stdout() -> Self {
-        use std::io::IsTerminal;
-        if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-            Colour::On
-        } else {
-            Colour::Off
+        match anstream::AutoStream::choice(&std::io::stdout()) {
+            anstream::ColorChoice::Never => Colour::Off,
+            _ => Colour::On,
         }
     }
 
-    /// Wraps `text` in the SGR sequence `code` (e.g. `1` bold, `31` red, `32` green).
-    pub fn paint(self, code: &str, text: &str) -> String {
+    /// `text` in `style` when colour is on.
+    pub fn style(self, style: anstyle::Style, text: &str) -> String {
         match self {
-            Colour::On => format!("\x1b[{code}m{text}\x1b[0m"),
+            Colour::On => format!("{}{text}{}", style.render(), style.render_reset()),
             Colour::Off => text.to_string(),
         }
+    }
+
+    /// `text` in bold.
+    pub fn bold(self, text: &str) -> String {
+        self.style(anstyle::Style::new().bold(), text)
+    }
+
+    /// `text` in red (failures, denials), bold when `strong`.
+    pub fn red(self, text: &str, strong: bool) -> String {
+        let style = anstyle::Style::new().fg_color(Some(anstyle::AnsiColor::Red.into()));
+        self.style(if strong { style.bold() } else { style }, text)
+    }
+
+    /// `text` in bold green (a pass).
+    pub fn green(self, text: &str) -> String {
+        self.style(
+            anstyle::Style::new()
+                .bold()
+                .fg_color(Some(anstyle::AnsiColor::Green.into())),
+            text,
+        )
     }
 }
 
@@ -98,74 +119,55 @@ pub fn terminal_summary(report: &Report, colour: Colour) -> String {
     out
 }
 
-/// One snapshot as a terminal table: a heading and one row per charge set, columns aligned, the
-/// header bold and denials red when `colour` is on.
+/// One snapshot as a terminal table (laid out by `comfy-table`): a heading and one row per
+/// charge set, names left-aligned and figures right-aligned, the header bold and denials red
+/// when `colour` is on.
 fn snapshot_table(report: &Report, snapshot: &crate::report::Snapshot, colour: Colour) -> String {
+    use comfy_table::{presets::NOTHING, CellAlignment, ContentArrangement, Table};
     let headers = headers();
-    let rows = rows(snapshot);
-    let widths: Vec<usize> = (0..headers.len())
-        .map(|column| {
-            rows.iter()
-                .map(|row| row[column].chars().count())
-                .chain([headers[column].chars().count()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    let last = headers.len() - 1;
     let denials_column = headers.len() - 2;
-    let pad = |text: &str, column: usize| {
-        let fill = widths[column].saturating_sub(text.chars().count());
-        // Names left-aligned, numbers right-aligned.
-        if column == 0 || column == headers.len() - 1 {
-            format!("{text}{}", " ".repeat(fill))
+    let mut table = Table::new();
+    table
+        .load_preset(NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(headers.iter().map(|h| colour.bold(h)));
+    for row in rows(snapshot) {
+        table.add_row(row.iter().enumerate().map(|(column, text)| {
+            if column == denials_column && text != "0" {
+                colour.red(text, false)
+            } else {
+                text.clone()
+            }
+        }));
+    }
+    for (index, column) in table.column_iter_mut().enumerate() {
+        column.set_padding((0, 2));
+        column.set_cell_alignment(if index == 0 || index == last {
+            CellAlignment::Left
         } else {
-            format!("{}{text}", " ".repeat(fill))
-        }
-    };
+            CellAlignment::Right
+        });
+    }
     let mut out = String::new();
     let _ = writeln!(
         out,
         "{}",
-        colour.paint(
-            "1",
-            &format!(
-                "{}: snapshot `{}` at {} instructions{} ({})",
-                report.config,
-                snapshot.label,
-                snapshot.instructions,
-                if report.trace.is_empty() {
-                    ""
-                } else {
-                    ", tracing included"
-                },
-                policy_line(report)
-            )
-        )
+        colour.bold(&format!(
+            "{}: snapshot `{}` at {} instructions{} ({})",
+            report.config,
+            snapshot.label,
+            snapshot.instructions,
+            if report.trace.is_empty() {
+                ""
+            } else {
+                ", tracing included"
+            },
+            policy_line(report)
+        ))
     );
-    let header_line: Vec<String> = headers
-        .iter()
-        .enumerate()
-        .map(|(column, text)| pad(text, column))
-        .collect();
-    let _ = writeln!(
-        out,
-        "{}",
-        colour.paint("1", header_line.join("  ").trim_end())
-    );
-    for row in &rows {
-        let cells: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(column, text)| {
-                let cell = pad(text, column);
-                if column == denials_column && text != "0" {
-                    colour.paint("31", &cell)
-                } else {
-                    cell
-                }
-            })
-            .collect();
-        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    for line in table.to_string().lines() {
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     out
 }
