@@ -526,7 +526,7 @@ impl fmt::Display for Mismatch<'_, '_> {
                 expected,
             } => write!(
                 f,
-                "capability {index} is a `{}:` capability; the program expects `{}:` ({})",
+                "capability {index} is `{}:`, but the program expects `{}:` there ({})",
                 given.prefix(),
                 expected.kind.prefix(),
                 expected.purpose
@@ -756,7 +756,11 @@ mod tests {
             |m| found.push(m.to_string()),
         );
         assert_eq!(found.len(), 1);
-        assert!(found[0].contains("capability 0 is a `ep:` capability; the program expects `set:`"));
+        assert!(
+            found[0].contains("capability 0 is `ep:`, but the program expects `set:` there"),
+            "{}",
+            found[0]
+        );
         let mut found = StdVec::new();
         declaration.check_domain([], [], |m| found.push(m));
         assert_eq!(found, [Mismatch::MissingCap(declaration.caps[0])]);

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod bootargs;
+pub mod catalogue;
 pub mod compare;
 pub mod config;
 pub mod exit;
