@@ -22,6 +22,12 @@
 //!
 //! Nothing else changes: the host tool and the kernel find policies through [`lookup`] and
 //! [`valid_names`], and the registry tests check every entry.
+//!
+//! # Presets
+//!
+//! [`presets`] names one value per key (and an IPC transfer mode) for each real system a
+//! config can ask for with `preset = "NAME"`: `linux-memcg`, `sel4`, `keykos`, `zircon`
+//! ([`PRESETS`], [`preset`]). Why each value, with sources: docs/presets.md.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -42,10 +48,12 @@ pub mod msgbuf_sender;
 pub mod msgbuf_split;
 pub mod pagetable_causer;
 pub mod pagetable_owner;
+pub mod presets;
 pub mod release_migrate;
 pub mod release_stay;
 
 pub use accounting::Policies;
+pub use presets::{preset, Preset, PRESETS, PRESET_NAMES};
 
 /// One registry entry: the config name and the policy.
 pub type Entry = (&'static str, &'static dyn Policy);

@@ -114,7 +114,8 @@ struct CheckArgs {
     #[arg(required = true)]
     configs: Vec<PathBuf>,
     /// Policy overrides, e.g. "cow=holder msgbuf=receiver", "cow=holder,msgbuf=receiver" or
-    /// `transfer=two-stage` (validated like the file); repeat for more keys.
+    /// `transfer=two-stage`, or `preset=linux-memcg` (it expands first; the other keys
+    /// override it) (validated like the file); repeat for more keys.
     #[arg(long, value_name = "KEY=NAME")]
     policy: Vec<String>,
     /// Print each config's encoded boot arguments (one line per config) instead of a summary.
@@ -149,7 +150,8 @@ struct RunArgs {
     #[arg(long)]
     config: PathBuf,
     /// Policy overrides, e.g. "cow=holder msgbuf=receiver", "cow=holder,msgbuf=receiver" or
-    /// `transfer=two-stage` (validated like the file); repeat for more keys.
+    /// `transfer=two-stage`, or `preset=linux-memcg` (it expands first; the other keys
+    /// override it) (validated like the file); repeat for more keys.
     #[arg(long, value_name = "KEY=NAME")]
     policy: Vec<String>,
     /// Output directory; default runs/<config name>/ under the current directory (the
@@ -455,6 +457,7 @@ fn check(args: CheckArgs) -> Result<u8, Failure> {
                 },
                 encoded.len()
             );
+            println!("  policy: {}", config.policy_line());
         }
     }
     Ok(exit::OK)
@@ -490,6 +493,7 @@ fn check_json(paths: &[PathBuf], overrides: &PolicyOverrides) -> Result<u8, Fail
                 "varies": config.vary,
                 "policy": pairs_json(&config.policy),
                 "transfer": config.transfer,
+                "preset": config.preset,
                 "bootargs": encoded,
             }),
             Err(diagnostics) => {

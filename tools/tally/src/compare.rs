@@ -195,6 +195,8 @@ pub fn select_run(scenario_dir: &Path, selector: &str) -> Result<Side, Failure> 
         let fits = wanted.0.iter().all(|(key, name)| {
             if key == PolicyOverrides::TRANSFER {
                 side.report.transfer() == Some(name.as_str())
+            } else if key == PolicyOverrides::PRESET {
+                side.report.preset() == Some(name.as_str())
             } else {
                 side.report.policy_name(key) == Some(name.as_str())
             }

@@ -180,23 +180,17 @@ pub fn matrix_markdown(configs: &[Config], outcomes: &[JobOutcome]) -> String {
         if let Some(description) = &config.description {
             let _ = writeln!(out, "{description}.\n");
         }
-        let fixed: Vec<String> = config
-            .policy
-            .iter()
-            .filter(|(key, _)| !config.vary.contains(key))
-            .map(|(key, name)| format!("{key}={name}"))
-            .collect();
+        let fixed = config.fixed_policies();
         let failed = runs.iter().filter(|r| !r.failures.is_empty()).count();
         let _ = writeln!(
             out,
-            "Varied: {}. Fixed: {}, transfer={}. {} run{}{}. Chart: [{name}/policies.svg]({name}/policies.svg).\n",
+            "Varied: {}. Fixed: {}. {} run{}{}. Chart: [{name}/policies.svg]({name}/policies.svg).\n",
             if config.vary.is_empty() {
                 "nothing".to_string()
             } else {
                 config.vary.join(", ")
             },
             fixed.join(" "),
-            config.transfer,
             runs.len(),
             if runs.len() == 1 { "" } else { "s" },
             if failed == 0 {
@@ -303,22 +297,15 @@ pub fn comparison_markdown(config: &Config, runs: &[&JobOutcome]) -> String {
     if let Some(description) = &config.description {
         let _ = writeln!(out, "{description}\n");
     }
-    let fixed: Vec<String> = config
-        .policy
-        .iter()
-        .filter(|(key, _)| !config.vary.contains(key))
-        .map(|(key, name)| format!("{key}={name}"))
-        .collect();
     let _ = writeln!(
         out,
-        "Varied: {}. Fixed: {}, transfer={}.\n",
+        "Varied: {}. Fixed: {}.\n",
         if config.vary.is_empty() {
             "nothing".to_string()
         } else {
             config.vary.join(", ")
         },
-        fixed.join(" "),
-        config.transfer
+        config.fixed_policies().join(" "),
     );
     let _ = writeln!(out, "| run | result | files |\n|---|---|---|");
     for run in runs {

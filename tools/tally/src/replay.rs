@@ -716,7 +716,8 @@ pub fn chosen_combinations(
             ));
         }
         let mut combo = trace.policy.clone();
-        for (key, name) in overrides.policies() {
+        // A preset replays as the policies it names (its transfer mode cannot be replayed).
+        for (key, name) in overrides.expanded_policies() {
             if let Some(slot) = combo.iter_mut().find(|(k, _)| k == key) {
                 slot.1 = name.to_string();
             }

@@ -79,6 +79,10 @@ pub struct HostRun {
     pub qemu_exit_status: Option<i32>,
     /// Whether the host killed QEMU at the timeout.
     pub timed_out: bool,
+    /// The preset the policies came from (`[policy] preset`, `--policy preset=`), if any;
+    /// the report's `policy` and `ipc` hold the values in force, explicit keys included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
 }
 
 impl Report {
@@ -93,15 +97,24 @@ impl Report {
     }
 
     /// The first snapshot with `label`.
+    /// The preset the host expanded for this run (`host.preset`), if any.
+    pub fn preset(&self) -> Option<&str> {
+        self.host.as_ref().and_then(|host| host.preset.as_deref())
+    }
+
     /// `cow=holder msgbuf=sender … transfer=direct`: every policy key in registry order, then
-    /// the transfer mode (`?` for one the report does not give).
+    /// the transfer mode (`?` for one the report does not give); with a preset,
+    /// `preset=linux-memcg (cow=writer … transfer=two-stage)`.
     pub fn policy_line(&self) -> String {
         let mut parts: Vec<String> = crate::registry::keys()
             .iter()
             .map(|key| format!("{key}={}", self.policy_name(key).unwrap_or("?")))
             .collect();
         parts.push(format!("transfer={}", self.transfer().unwrap_or("?")));
-        parts.join(" ")
+        match self.preset() {
+            Some(preset) => format!("{}={preset} ({})", crate::registry::PRESET, parts.join(" ")),
+            None => parts.join(" "),
+        }
     }
 
     pub fn snapshot(&self, label: &str) -> Option<&Snapshot> {
@@ -460,6 +473,37 @@ pub(crate) mod tests {
 @tally/1 end {"status":"ok"}
 tally: powering off
 "#;
+
+    #[test]
+    fn the_policy_line_names_the_preset_when_there_is_one() {
+        let mut report = parse_console(TRANSCRIPT).unwrap();
+        assert_eq!(
+            report.policy_line(),
+            "cow=holder msgbuf=sender pagetable=owner release=migrate kernel=self transfer=direct"
+        );
+        report.host = Some(HostRun {
+            bootargs: String::new(),
+            kernel: String::new(),
+            cpu: String::new(),
+            mem: String::new(),
+            qemu_exit_status: Some(0),
+            timed_out: false,
+            preset: Some("sel4".into()),
+        });
+        assert_eq!(report.preset(), Some("sel4"));
+        assert!(report
+            .policy_line()
+            .starts_with("preset=sel4 (cow=holder msgbuf=sender "));
+        assert!(report.policy_line().ends_with(" transfer=direct)"));
+        // `host.preset` is written when set, absent otherwise, and read back either way.
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["host"]["preset"], "sel4");
+        report.host.as_mut().unwrap().preset = None;
+        let json = serde_json::to_value(&report).unwrap();
+        assert!(json["host"].get("preset").is_none());
+        let back: Report = serde_json::from_value(json).unwrap();
+        assert_eq!(back.preset(), None);
+    }
 
     #[test]
     fn parses_a_transcript() {

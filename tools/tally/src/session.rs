@@ -167,6 +167,7 @@ pub fn run_config(config: &Config, options: &RunOptions) -> Result<RunResult, Fa
                     _ => None,
                 },
                 timed_out: outcome.ending == Ending::TimedOut,
+                preset: config.preset.clone(),
             });
             if echo {
                 for (record_type, _) in &report.unknown_records {

@@ -37,7 +37,7 @@ impl Job {
         self.config
             .expects
             .iter()
-            .filter(|e| e.minus_policy.is_empty() && e.applies(&self.config.policy))
+            .filter(|e| e.minus_policy.is_empty() && e.applies(&self.config.conditions()))
     }
 
     /// The expectations that apply to this run and compare it with another run.
@@ -45,7 +45,7 @@ impl Job {
         self.config
             .expects
             .iter()
-            .filter(|e| !e.minus_policy.is_empty() && e.applies(&self.config.policy))
+            .filter(|e| !e.minus_policy.is_empty() && e.applies(&self.config.conditions()))
     }
 
     /// `cow-fork [cow=holder]` (or just the name when nothing varies).
@@ -70,6 +70,7 @@ pub fn combinations(
     for key in vary {
         let names: Vec<&str> = match values.iter().find(|(k, _)| k == key) {
             Some((_, listed)) => listed.iter().map(String::as_str).collect(),
+            None if key == registry::PRESET => registry::preset_names().to_vec(),
             None => registry::valid_names(key).unwrap_or_default().to_vec(),
         };
         combos = combos
@@ -106,7 +107,7 @@ pub fn combo_dir(combo: &[(String, String)]) -> String {
 pub fn plan(configs: &[Config], out_root: &Path) -> Vec<Job> {
     let job = |config: &Config, combo: Vec<(String, String)>| {
         let mut config = config.clone();
-        config.apply_overrides(&PolicyOverrides(combo.clone()));
+        config.apply_varied(&PolicyOverrides(combo.clone()));
         Job {
             out_dir: out_root.join(&config.name).join(combo_dir(&combo)),
             config,
@@ -127,20 +128,25 @@ pub fn plan(configs: &[Config], out_root: &Path) -> Vec<Job> {
             .cross_run_expectations()
             .filter_map(|e| e.reference_policy(&jobs[index].config.policy))
             .collect();
+        let transfer = jobs[index].config.transfer.clone();
         for policy in references {
-            if find_run(&jobs, &jobs[index].config.name, &policy).is_none() {
+            if find_run(&jobs, &jobs[index].config.name, &policy, &transfer).is_none() {
                 // Name the extra run by every key that differs from the config's own policy.
                 let original = configs
                     .iter()
                     .find(|c| c.name == jobs[index].config.name)
                     .expect("a job comes from a config");
-                let combo: Vec<(String, String)> = policy
+                let mut combo: Vec<(String, String)> = policy
                     .iter()
                     .filter(|(key, name)| {
                         original.vary.contains(key) || original.policy_name(key) != Some(name)
                     })
                     .cloned()
                     .collect();
+                // A varied preset may have set the transfer mode too: the other run keeps it.
+                if transfer != original.transfer {
+                    combo.push((PolicyOverrides::TRANSFER.to_string(), transfer.clone()));
+                }
                 jobs.push(job(original, combo));
             }
         }
@@ -149,10 +155,16 @@ pub fn plan(configs: &[Config], out_root: &Path) -> Vec<Job> {
     jobs
 }
 
-/// The index of the run of config `name` under exactly `policy`.
-fn find_run(jobs: &[Job], name: &str, policy: &[(String, String)]) -> Option<usize> {
-    jobs.iter()
-        .position(|job| job.config.name == name && job.config.policy == policy)
+/// The index of the run of config `name` under exactly `policy` and `transfer`.
+fn find_run(
+    jobs: &[Job],
+    name: &str,
+    policy: &[(String, String)],
+    transfer: &str,
+) -> Option<usize> {
+    jobs.iter().position(|job| {
+        job.config.name == name && job.config.policy == policy && job.config.transfer == transfer
+    })
 }
 
 /// Checks the expectations that compare runs (`minus_policy`), now that every run is done,
@@ -167,7 +179,14 @@ pub fn cross_check(outcomes: &mut [JobOutcome]) {
         for expect in outcome.job.cross_run_expectations() {
             let reference = expect
                 .reference_policy(&outcome.job.config.policy)
-                .and_then(|policy| find_run(&jobs, &outcome.job.config.name, &policy))
+                .and_then(|policy| {
+                    find_run(
+                        &jobs,
+                        &outcome.job.config.name,
+                        &policy,
+                        &outcome.job.config.transfer,
+                    )
+                })
                 .and_then(|at| outcomes[at].report.as_ref());
             if let Err(failure) = check_expect(expect, report, reference) {
                 found.push((
@@ -735,6 +754,43 @@ charge_set = "child"
             message.ends_with("the run with cow=writer has no report"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_varied_preset_plans_one_run_per_preset_and_its_expectations_follow_it() {
+        let text = format!(
+            "[experiment]\nvary = [\"preset\"]\n{SETS}\
+             [[expect]]\nwhen = {{ preset = \"sel4\" }}\nsnapshot = \"shared\"\nset = \"parent\"\nfield = \"current.cow\"\npages = 16\n\
+             [[expect]]\nwhen = {{ preset = \"zircon\" }}\nsnapshot = \"shared\"\nset = \"parent\"\nfield = \"current.cow\"\nminus_policy = {{ cow = \"writer\" }}\nequals = 0\n"
+        );
+        let jobs = plan(&[load(&text)], Path::new("out"));
+        let labels: Vec<String> = jobs.iter().map(Job::label).collect();
+        // One run per preset, plus zircon's policies with cow=writer (and zircon's transfer
+        // mode) for the second expectation.
+        assert_eq!(
+            labels,
+            [
+                "cow-fork [preset=linux-memcg]",
+                "cow-fork [preset=sel4]",
+                "cow-fork [preset=keykos]",
+                "cow-fork [preset=zircon]",
+                "cow-fork [msgbuf=kernel transfer=two-stage]",
+            ]
+        );
+        assert_eq!(jobs[1].out_dir, Path::new("out/cow-fork/preset-sel4"));
+        assert_eq!(jobs[1].config.preset.as_deref(), Some("sel4"));
+        assert_eq!(jobs[1].config.policy_name("cow"), Some("holder"));
+        assert_eq!(jobs[3].config.transfer, "two-stage");
+        assert_eq!(jobs[4].config.transfer, "two-stage");
+        assert_eq!(jobs[4].config.policy_name("cow"), Some("writer"));
+        assert_eq!(jobs[4].config.policy_name("kernel"), Some("self"));
+        let own: Vec<usize> = jobs.iter().map(|j| j.own_expectations().count()).collect();
+        assert_eq!(own, [0, 1, 0, 0, 0]);
+        let cross: Vec<usize> = jobs
+            .iter()
+            .map(|j| j.cross_run_expectations().count())
+            .collect();
+        assert_eq!(cross, [0, 0, 0, 1, 0]);
     }
 
     #[test]

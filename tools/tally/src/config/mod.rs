@@ -6,7 +6,6 @@
 //! arguments fit the kernel's limit. Errors are [`ConfigError`]s naming file, line, key and the
 //! valid values; nothing boots from a config that has one.
 
-mod declared;
 mod diagnostic;
 mod parse;
 mod programs;
@@ -55,13 +54,21 @@ pub struct Config {
     pub name: String,
     /// Free text.
     pub description: Option<String>,
-    /// One name per policy key, in [`registry::keys`] order (defaults filled in).
+    /// One name per policy key, in [`registry::keys`] order (defaults filled in, then the
+    /// preset's names, then the explicit keys).
     pub policy: Vec<(String, String)>,
-    /// `ipc.transfer`.
+    /// `ipc.transfer` (or the preset's transfer mode when the config does not set it).
     pub transfer: String,
+    /// The preset in force (`[policy] preset`, replaced by `--policy preset=` or a varied
+    /// `preset`), if any.
+    pub preset: Option<String>,
+    /// The policy keys (and `transfer`) set explicitly — in `[policy]` or `[ipc]`, by a
+    /// `--policy` pair or by a varied key — which a varied preset does not change (a
+    /// `--policy` preset replaces them all).
+    pub explicit: Vec<String>,
     /// The `[run]` table.
     pub run: RunSettings,
-    /// `experiment.vary`: the policy keys `tally test` varies.
+    /// `experiment.vary`: the policy keys `tally test` varies (or `preset`).
     pub vary: Vec<String>,
     /// `experiment.values`: for some varied keys, the names to use instead of all of them.
     pub vary_values: Vec<(String, Vec<String>)>,
@@ -283,7 +290,8 @@ impl Expect {
         Some(reference)
     }
 
-    /// Whether this expectation applies under `policy` (key, name pairs).
+    /// Whether this expectation applies under `policy` (key, name pairs; a run's
+    /// [`Config::conditions`] also name its preset).
     pub fn applies(&self, policy: &[(String, String)]) -> bool {
         self.when.iter().all(|(key, names)| {
             policy
@@ -301,11 +309,14 @@ impl PolicyOverrides {
     /// The key that selects the IPC transfer mode on the command line (`ipc.transfer` in a
     /// config file); not a policy, but set the same way.
     pub const TRANSFER: &'static str = "transfer";
+    /// The key that names a preset (`preset=linux-memcg`): it expands first, whatever its
+    /// place on the command line, and the other pairs override it.
+    pub const PRESET: &'static str = registry::PRESET;
 
     /// Parses `key=name` pairs separated by spaces or commas (`cow=holder,msgbuf=receiver`;
     /// spaces around `=` are allowed: `cow = holder`); every key and name is checked against
-    /// the registry (and `transfer` against the transfer modes), errors naming `--policy` as
-    /// their source.
+    /// the registry (`transfer` against the transfer modes, `preset` against the presets),
+    /// errors naming `--policy` as their source.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
         Self::parse_all([text])
     }
@@ -324,9 +335,10 @@ impl PolicyOverrides {
                     None,
                     "",
                     format!(
-                        "`{item}` is not of the form key=name; valid keys: {}, {}",
+                        "`{item}` is not of the form key=name; valid keys: {}, {}, {}",
                         choices(registry::keys()),
-                        Self::TRANSFER
+                        Self::TRANSFER,
+                        Self::PRESET
                     ),
                 );
                 continue;
@@ -341,6 +353,8 @@ impl PolicyOverrides {
                         choices(&TRANSFERS)
                     ))
                 }
+            } else if key == Self::PRESET {
+                check_preset_name(name)
             } else {
                 check_policy_name(key, name)
             };
@@ -365,12 +379,32 @@ impl PolicyOverrides {
             .map(|(_, name)| name.as_str())
     }
 
-    /// The policy pairs, without `transfer`.
+    /// The preset given, if any.
+    pub fn preset(&self) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == Self::PRESET)
+            .map(|(_, name)| name.as_str())
+    }
+
+    /// The policy pairs given, without `transfer` and `preset`.
     pub fn policies(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0
             .iter()
-            .filter(|(key, _)| key != Self::TRANSFER)
+            .filter(|(key, _)| key != Self::TRANSFER && key != Self::PRESET)
             .map(|(key, name)| (key.as_str(), name.as_str()))
+    }
+
+    /// The policy pairs with the preset expanded: the preset's pairs first (in registry
+    /// order), then the pairs given, which override them.
+    pub fn expanded_policies(&self) -> Vec<(&str, &str)> {
+        let mut pairs: Vec<(&str, &str)> = self
+            .preset()
+            .and_then(registry::preset)
+            .map(|preset| preset.policy.to_vec())
+            .unwrap_or_default();
+        pairs.extend(self.policies());
+        pairs
     }
 }
 
@@ -405,6 +439,30 @@ pub fn check_policy_name(key: &str, name: &str) -> Result<(), String> {
             choices(names)
         )),
         Some(_) => Ok(()),
+    }
+}
+
+/// Checks a preset name; the error message lists the presets.
+pub fn check_preset_name(name: &str) -> Result<(), String> {
+    let names = registry::preset_names();
+    if names.contains(&name) {
+        Ok(())
+    } else {
+        // A misspelling, or the system's short name (`linux` for `linux-memcg`).
+        let mut hint = did_you_mean(name, names);
+        if hint.is_empty() && !name.is_empty() {
+            if let [only] = names
+                .iter()
+                .filter(|n| n.starts_with(name))
+                .collect::<Vec<_>>()[..]
+            {
+                hint = format!(" (did you mean `{only}`?)");
+            }
+        }
+        Err(format!(
+            "unknown preset `{name}`{hint}; valid values: {}",
+            choices(names)
+        ))
     }
 }
 
@@ -468,22 +526,123 @@ impl Config {
                 diagnostics.at_line(error.line, error.key, error.message);
             } else if let (Some(dir), None) = (program_dir, &config.run.raw_bootargs) {
                 startcost::check(&config, dir, &mut diagnostics);
-                declared::check(&config, dir, &mut diagnostics);
             }
         }
         diagnostics.finish().map(|()| config)
     }
 
-    /// Replaces policy names with validated overrides.
+    /// Applies command-line overrides (`--policy`): a preset expands first and replaces every
+    /// policy key and the transfer mode, the file's own keys included (as if its names had
+    /// been given as pairs); then the other pairs, which override it.
     pub fn apply_overrides(&mut self, overrides: &PolicyOverrides) {
+        if let Some(preset) = overrides.preset() {
+            self.explicit.clear();
+            self.apply_preset(preset);
+        }
+        self.apply_pairs(overrides);
+    }
+
+    /// Applies one combination of varied keys (`experiment.vary`): a varied preset replaces
+    /// the config's preset, so it changes every key nothing set explicitly (the file's own
+    /// keys, `--policy` pairs); then the varied keys, which override it.
+    pub fn apply_varied(&mut self, combination: &PolicyOverrides) {
+        if let Some(preset) = combination.preset() {
+            self.apply_preset(preset);
+        }
+        self.apply_pairs(combination);
+    }
+
+    /// The policy pairs and transfer mode of `overrides`, each then explicit.
+    fn apply_pairs(&mut self, overrides: &PolicyOverrides) {
         for (key, name) in overrides.policies() {
             if let Some(slot) = self.policy.iter_mut().find(|(k, _)| k == key) {
                 slot.1 = name.to_string();
+                self.mark_explicit(key);
             }
         }
         if let Some(transfer) = overrides.transfer() {
             self.transfer = transfer.to_string();
+            self.mark_explicit(PolicyOverrides::TRANSFER);
         }
+    }
+
+    /// Makes `name` the preset in force: its names replace those of every policy key (and its
+    /// mode the transfer mode) not set explicitly. An unknown name changes nothing (names are
+    /// validated before they get here).
+    pub fn apply_preset(&mut self, name: &str) {
+        let Some(preset) = registry::preset(name) else {
+            return;
+        };
+        self.preset = Some(preset.name.to_string());
+        for (key, value) in preset.policy {
+            let explicit = self.explicit.iter().any(|k| k == key);
+            if let Some(slot) = self.policy.iter_mut().find(|(k, _)| k == key) {
+                if !explicit {
+                    slot.1 = value.to_string();
+                }
+            }
+        }
+        if !self.explicit.iter().any(|k| k == PolicyOverrides::TRANSFER) {
+            self.transfer = preset.transfer.to_string();
+        }
+    }
+
+    fn mark_explicit(&mut self, key: &str) {
+        if !self.explicit.iter().any(|k| k == key) {
+            self.explicit.push(key.to_string());
+        }
+    }
+
+    /// What an `[[expect]]`'s `when` is matched against: every policy pair, and
+    /// `("preset", NAME)` when a preset is in force.
+    pub fn conditions(&self) -> Vec<(String, String)> {
+        let mut conditions = self.policy.clone();
+        if let Some(preset) = &self.preset {
+            conditions.push((registry::PRESET.to_string(), preset.clone()));
+        }
+        conditions
+    }
+
+    /// `preset=linux-memcg (cow=writer … transfer=two-stage)`, or without a preset
+    /// `cow=writer … transfer=direct`: every policy and the transfer mode in force.
+    pub fn policy_line(&self) -> String {
+        let mut parts: Vec<String> = self
+            .policy
+            .iter()
+            .map(|(key, name)| format!("{key}={name}"))
+            .collect();
+        parts.push(format!("{}={}", PolicyOverrides::TRANSFER, self.transfer));
+        match &self.preset {
+            Some(preset) => format!("{}={preset} ({})", registry::PRESET, parts.join(" ")),
+            None => parts.join(" "),
+        }
+    }
+
+    /// The policies a run of this config keeps whatever it varies, as `key=name` words: every
+    /// key not varied, or when the preset is varied only the keys set explicitly; then
+    /// `transfer=MODE`, or `transfer per preset` when a varied preset decides it.
+    pub fn fixed_policies(&self) -> Vec<String> {
+        let preset_varied = self.vary.iter().any(|k| k == registry::PRESET);
+        let fixed = |key: &str| {
+            !self.vary.iter().any(|k| k == key)
+                && (!preset_varied || self.explicit.iter().any(|k| k == key))
+        };
+        let mut words: Vec<String> = Vec::new();
+        if let (Some(preset), false) = (&self.preset, preset_varied) {
+            words.push(format!("{}={preset}", registry::PRESET));
+        }
+        words.extend(
+            self.policy
+                .iter()
+                .filter(|(key, _)| fixed(key))
+                .map(|(key, name)| format!("{key}={name}")),
+        );
+        words.push(if fixed(PolicyOverrides::TRANSFER) {
+            format!("{}={}", PolicyOverrides::TRANSFER, self.transfer)
+        } else {
+            format!("{} per preset", PolicyOverrides::TRANSFER)
+        });
+        words
     }
 
     /// The policy name in force for `key`.

@@ -107,11 +107,18 @@ pub(super) fn parse(path: &Path, text: &str, diagnostics: &mut Diagnostics<'_>) 
     };
     let description = reader.string(root, "", "description").map(|(text, _)| text);
 
-    let policy = reader.policy(root.iter().find(|(k, _)| k.get_ref() == "policy"));
+    let PolicyTable {
+        policy,
+        preset,
+        mut explicit,
+    } = reader.policy(root.iter().find(|(k, _)| k.get_ref() == "policy"));
     let transfer = reader
         .section(root, "ipc", &IPC_KEYS)
-        .and_then(|ipc| reader.choice(ipc, "ipc.", "transfer", &TRANSFERS))
-        .unwrap_or_else(|| TRANSFERS[0].to_string());
+        .and_then(|ipc| reader.choice(ipc, "ipc.", "transfer", &TRANSFERS));
+    if transfer.is_some() {
+        explicit.push(PolicyOverrides::TRANSFER.to_string());
+    }
+    let transfer = transfer.unwrap_or_else(|| TRANSFERS[0].to_string());
     let run = reader.run(root);
     let (vary, vary_values) = reader
         .section(root, "experiment", &EXPERIMENT_KEYS)
@@ -152,12 +159,14 @@ pub(super) fn parse(path: &Path, text: &str, diagnostics: &mut Diagnostics<'_>) 
         .filter_map(|(table, span)| reader.expect(table, span))
         .collect();
 
-    Some(Config {
+    let mut config = Config {
         path: path.to_path_buf(),
         name,
         description,
         policy,
         transfer,
+        preset: None,
+        explicit,
         run,
         vary,
         vary_values,
@@ -165,7 +174,20 @@ pub(super) fn parse(path: &Path, text: &str, diagnostics: &mut Diagnostics<'_>) 
         domains,
         endpoints,
         expects,
-    })
+    };
+    // The preset fills in every key the file does not set itself.
+    if let Some(preset) = preset {
+        config.apply_preset(&preset);
+    }
+    Some(config)
+}
+
+/// What `[policy]` says: a name per key (defaults, then the keys written), the preset, and
+/// which keys were written.
+struct PolicyTable {
+    policy: Vec<(String, String)>,
+    preset: Option<String>,
+    explicit: Vec<String>,
 }
 
 fn get<'t, 'i>(table: &'t DeTable<'i>, key: &str) -> Option<&'t Value<'i>> {
@@ -523,19 +545,21 @@ impl Reader<'_, '_> {
             .collect()
     }
 
-    fn policy(
-        &mut self,
-        entry: Option<(&Spanned<DeString<'_>>, &Value<'_>)>,
-    ) -> Vec<(String, String)> {
-        let mut policy: Vec<(String, String)> = registry::keys()
+    fn policy(&mut self, entry: Option<(&Spanned<DeString<'_>>, &Value<'_>)>) -> PolicyTable {
+        let policy: Vec<(String, String)> = registry::keys()
             .iter()
             .map(|key| {
                 let default = registry::default_name(key).unwrap_or_default();
                 (key.to_string(), default.to_string())
             })
             .collect();
+        let mut read = PolicyTable {
+            policy,
+            preset: None,
+            explicit: Vec::new(),
+        };
         let Some((_, value)) = entry else {
-            return policy;
+            return read;
         };
         let Some(table) = value.get_ref().as_table() else {
             self.diagnostics.at(
@@ -546,18 +570,39 @@ impl Reader<'_, '_> {
                     type_name(value.get_ref())
                 ),
             );
-            return policy;
+            return read;
         };
+        let policy = &mut read.policy;
         for (key, value) in table.iter() {
             let path = format!("policy.{}", key.get_ref());
+            if key.get_ref() == registry::PRESET {
+                match value.get_ref().as_str() {
+                    Some(name) => match check_preset_name(name) {
+                        Ok(()) => read.preset = Some(name.to_string()),
+                        Err(message) => self.diagnostics.at(value.span(), &path, message),
+                    },
+                    None => self.diagnostics.at(
+                        value.span(),
+                        &path,
+                        format!(
+                            "expected a preset name (string), found a {}; valid values: {}",
+                            type_name(value.get_ref()),
+                            choices(registry::preset_names())
+                        ),
+                    ),
+                }
+                continue;
+            }
             let Some(slot) = policy.iter_mut().find(|(k, _)| k == key.get_ref()) else {
+                let mut valid: Vec<&str> = registry::keys().to_vec();
+                valid.push(registry::PRESET);
                 self.diagnostics.at(
                     key.span(),
                     &path,
                     format!(
                         "unknown policy key in [policy]{}; valid keys: {}",
-                        did_you_mean(key.get_ref(), registry::keys()),
-                        choices(registry::keys())
+                        did_you_mean(key.get_ref(), &valid),
+                        choices(&valid)
                     ),
                 );
                 continue;
@@ -575,11 +620,14 @@ impl Reader<'_, '_> {
                 continue;
             };
             match check_policy_name(&slot.0, name) {
-                Ok(()) => slot.1 = name.to_string(),
+                Ok(()) => {
+                    slot.1 = name.to_string();
+                    read.explicit.push(slot.0.clone());
+                }
                 Err(message) => self.diagnostics.at(value.span(), &path, message),
             }
         }
-        policy
+        read
     }
 
     fn run(&mut self, root: &DeTable<'_>) -> RunSettings {
@@ -640,15 +688,17 @@ impl Reader<'_, '_> {
 
     fn vary(&mut self, experiment: &DeTable<'_>) -> Vec<String> {
         let mut vary: Vec<String> = Vec::new();
+        let mut valid: Vec<&str> = registry::keys().to_vec();
+        valid.push(registry::PRESET);
         for (key, span) in self.string_array(experiment, "experiment.", "vary") {
-            if registry::valid_names(&key).is_none() {
+            if registry::valid_names(&key).is_none() && key != registry::PRESET {
                 self.diagnostics.at(
                     span,
                     "experiment.vary",
                     format!(
                         "unknown policy key `{key}`{}; valid keys: {}",
-                        did_you_mean(&key, registry::keys()),
-                        choices(registry::keys())
+                        did_you_mean(&key, &valid),
+                        choices(&valid)
                     ),
                 );
             } else if vary.contains(&key) {
@@ -672,7 +722,8 @@ impl Reader<'_, '_> {
             return values;
         };
         for (key, _) in table.iter() {
-            let known = registry::valid_names(key.get_ref()).is_some();
+            let known =
+                registry::valid_names(key.get_ref()).is_some() || key.get_ref() == registry::PRESET;
             if known && !vary.iter().any(|v| v == key.get_ref()) {
                 self.diagnostics.at(
                     key.span(),
@@ -908,19 +959,34 @@ impl Reader<'_, '_> {
             return Vec::new();
         };
         let prefix = format!("{section}.{key}.");
+        // `when` and `values` may name presets; `minus_policy` names the keys themselves.
+        let presets_allowed = arrays;
+        let mut known_keys: Vec<&str> = registry::keys().to_vec();
+        if presets_allowed {
+            known_keys.push(registry::PRESET);
+        }
         let mut conditions = Vec::new();
         for (policy_key, value) in policies.iter() {
             let path = format!("{prefix}{}", policy_key.get_ref());
-            let Some(valid) = registry::valid_names(policy_key.get_ref()) else {
-                self.diagnostics.at(
-                    policy_key.span(),
-                    &path,
+            let is_preset = policy_key.get_ref() == registry::PRESET;
+            let valid = if is_preset && presets_allowed {
+                Some(registry::preset_names())
+            } else {
+                registry::valid_names(policy_key.get_ref())
+            };
+            let Some(valid) = valid else {
+                let message = if is_preset {
+                    "a preset cannot be compared against: name the policy keys the other run \
+                     has (docs/presets.md lists each preset's values)"
+                        .to_string()
+                } else {
                     format!(
                         "unknown policy key{}; valid keys: {}",
-                        did_you_mean(policy_key.get_ref(), registry::keys()),
-                        choices(registry::keys())
-                    ),
-                );
+                        did_you_mean(policy_key.get_ref(), &known_keys),
+                        choices(&known_keys)
+                    )
+                };
+                self.diagnostics.at(policy_key.span(), &path, message);
                 continue;
             };
             let names: Vec<(String, Range<usize>)> = match value.get_ref() {
@@ -944,7 +1010,12 @@ impl Reader<'_, '_> {
             };
             let mut accepted = Vec::new();
             for (name, span) in names {
-                match check_policy_name(policy_key.get_ref(), &name) {
+                let checked = if is_preset {
+                    check_preset_name(&name)
+                } else {
+                    check_policy_name(policy_key.get_ref(), &name)
+                };
+                match checked {
                     Ok(()) => accepted.push(name),
                     Err(message) => self.diagnostics.at(span, &path, message),
                 }

@@ -595,3 +595,229 @@ fn programs_come_from_the_workspace_of_the_config() {
     assert!(text.contains("pinger, spawner"), "{text}");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// `cow=… msgbuf=… pagetable=… release=… kernel=…` of a loaded config.
+fn policy_words(config: &Config) -> String {
+    config
+        .policy
+        .iter()
+        .map(|(key, name)| format!("{key}={name}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn a_preset_expands_to_its_policies_and_transfer_mode() {
+    let config = load(&format!("{BASE}[policy]\npreset = \"linux-memcg\"\n")).unwrap();
+    assert_eq!(config.preset.as_deref(), Some("linux-memcg"));
+    assert_eq!(
+        policy_words(&config),
+        "cow=writer msgbuf=sender pagetable=causer release=stay kernel=spawner"
+    );
+    assert_eq!(config.transfer, "two-stage");
+    assert!(config.explicit.is_empty());
+    assert_eq!(
+        config.policy_line(),
+        "preset=linux-memcg (cow=writer msgbuf=sender pagetable=causer release=stay \
+         kernel=spawner transfer=two-stage)"
+    );
+    // Every preset loads, and expands to exactly its registry entry.
+    for name in registry::preset_names() {
+        let config = load(&format!("{BASE}[policy]\npreset = \"{name}\"\n")).unwrap();
+        let preset = registry::preset(name).unwrap();
+        let expected: Vec<(String, String)> = preset
+            .policy
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(config.policy, expected, "{name}");
+        assert_eq!(config.transfer, preset.transfer, "{name}");
+    }
+    // The encoded boot arguments carry the expanded names (no kernel change).
+    let config = load(&format!("{BASE}[policy]\npreset = \"zircon\"\n")).unwrap();
+    let encoded = crate::bootargs::encode(&config).unwrap();
+    assert!(
+        encoded.contains(
+            "cow=split msgbuf=kernel pagetable=owner release=migrate kernel=self transfer=two-stage"
+        ),
+        "{encoded}"
+    );
+    assert!(!encoded.contains("preset"), "{encoded}");
+}
+
+#[test]
+fn explicit_keys_override_the_preset_wherever_they_are_written() {
+    // Before or after `preset` in the table, and `[ipc] transfer` too.
+    for table in [
+        "[policy]\ncow = \"holder\"\npreset = \"linux-memcg\"\n[ipc]\ntransfer = \"direct\"\n",
+        "[policy]\npreset = \"linux-memcg\"\ncow = \"holder\"\n[ipc]\ntransfer = \"direct\"\n",
+    ] {
+        let config = load(&format!("{BASE}{table}")).unwrap();
+        assert_eq!(
+            policy_words(&config),
+            "cow=holder msgbuf=sender pagetable=causer release=stay kernel=spawner"
+        );
+        assert_eq!(config.transfer, "direct");
+        assert_eq!(config.explicit, ["cow", "transfer"]);
+        assert_eq!(config.preset.as_deref(), Some("linux-memcg"));
+    }
+}
+
+#[test]
+fn a_command_line_preset_expands_first_and_its_pairs_override_it() {
+    let load_with = |text: &str, policy: &str| {
+        let overrides = PolicyOverrides::parse(policy).unwrap();
+        Config::from_text(Path::new(FILE), text, &programs(), &overrides).unwrap()
+    };
+    // The pair before the preset still overrides it.
+    let config = load_with(BASE, "kernel=self preset=sel4");
+    assert_eq!(config.preset.as_deref(), Some("sel4"));
+    assert_eq!(
+        policy_words(&config),
+        "cow=holder msgbuf=kernel pagetable=causer release=stay kernel=self"
+    );
+    assert_eq!(config.transfer, "direct");
+    // A command-line preset replaces the file's preset and the file's own keys (`release`,
+    // `[ipc] transfer`), as its pairs would; the pairs given with it override it.
+    let text = format!(
+        "{BASE}[policy]\npreset = \"zircon\"\nrelease = \"stay\"\n[ipc]\ntransfer = \"two-stage\"\n"
+    );
+    let config = load_with(&text, "preset=zircon");
+    assert_eq!(config.policy_name("release"), Some("migrate"));
+    let config = load_with(&text, "preset=keykos");
+    assert_eq!(config.preset.as_deref(), Some("keykos"));
+    assert_eq!(
+        policy_words(&config),
+        "cow=writer msgbuf=kernel pagetable=owner release=stay kernel=self"
+    );
+    assert_eq!(config.transfer, "direct");
+    let config = load_with(&text, "preset=keykos transfer=two-stage cow=split");
+    assert_eq!(config.transfer, "two-stage");
+    assert_eq!(config.policy_name("cow"), Some("split"));
+    assert_eq!(config.explicit, ["cow", "transfer"]);
+    // A varied preset keeps the keys a `--policy` pair set.
+    let mut config = load_with(BASE, "msgbuf=receiver");
+    config.apply_varied(&PolicyOverrides(vec![("preset".into(), "zircon".into())]));
+    assert_eq!(
+        policy_words(&config),
+        "cow=split msgbuf=receiver pagetable=owner release=migrate kernel=self"
+    );
+
+    let overrides = PolicyOverrides::parse("preset = zircon, cow=writer").unwrap();
+    assert_eq!(overrides.preset(), Some("zircon"));
+    assert_eq!(
+        overrides.policies().collect::<Vec<_>>(),
+        [("cow", "writer")]
+    );
+    let expanded = overrides.expanded_policies();
+    assert_eq!(expanded.first(), Some(&("cow", "split")));
+    assert_eq!(expanded.last(), Some(&("cow", "writer")));
+    assert_eq!(expanded.len(), 6);
+}
+
+#[test]
+fn unknown_presets_are_refused_with_the_valid_ones() {
+    let d = only_error(&format!("{BASE}[policy]\npreset = \"linux\"\n"));
+    assert_error(
+        &d,
+        9,
+        "policy.preset",
+        &[
+            "unknown preset `linux` (did you mean `linux-memcg`?)",
+            "valid values: linux-memcg, sel4, keykos, zircon",
+        ],
+    );
+    let d = only_error(&format!("{BASE}[policy]\npreset = \"zirkon\"\n"));
+    assert_error(
+        &d,
+        9,
+        "policy.preset",
+        &["unknown preset `zirkon` (did you mean `zircon`?); valid values:"],
+    );
+    let d = only_error(&format!("{BASE}[policy]\npreset = 4\n"));
+    assert_error(
+        &d,
+        9,
+        "policy.preset",
+        &["expected a preset name (string)", "linux-memcg, sel4"],
+    );
+    // A misspelt key suggests `preset`.
+    let d = only_error(&format!("{BASE}[policy]\npreseet = \"sel4\"\n"));
+    assert_error(&d, 9, "policy.preseet", &["(did you mean `preset`?)"]);
+
+    let text = PolicyOverrides::parse("preset=sel5")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.starts_with("--policy: `preset`: unknown preset `sel5` (did you mean `sel4`?); valid values: linux-memcg, sel4, keykos, zircon"),
+        "{text}"
+    );
+    let text = PolicyOverrides::parse("sel4").unwrap_err().to_string();
+    assert!(text.contains("transfer, preset"), "{text}");
+}
+
+#[test]
+fn presets_vary_and_expectations_name_them() {
+    let text = format!(
+        "{BASE}[[expect]]\nwhen = {{ preset = \"zircon\" }}\nsnapshot = \"final\"\nset = \"parent\"\nfield = \"current.cow\"\nequals = 0\n\
+         [policy]\ncow = \"holder\"\n[experiment]\nvary = [\"preset\"]\nvalues = {{ preset = [\"sel4\", \"zircon\"] }}\n"
+    );
+    let config = load(&text).unwrap();
+    assert_eq!(config.vary, ["preset"]);
+    assert_eq!(
+        config.vary_values,
+        [(
+            "preset".to_string(),
+            vec!["sel4".to_string(), "zircon".to_string()]
+        )]
+    );
+    assert_eq!(config.preset, None);
+    assert!(!config.expects[0].applies(&config.conditions()));
+    // Varying the preset keeps the file's explicit `cow`; the transfer mode is the preset's.
+    assert_eq!(
+        config.fixed_policies(),
+        ["cow=holder", "transfer per preset"]
+    );
+    let mut zircon = config.clone();
+    zircon.apply_varied(&PolicyOverrides(vec![("preset".into(), "zircon".into())]));
+    assert_eq!(
+        policy_words(&zircon),
+        "cow=holder msgbuf=kernel pagetable=owner release=migrate kernel=self"
+    );
+    assert_eq!(zircon.transfer, "two-stage");
+    assert!(zircon.expects[0].applies(&zircon.conditions()));
+    let mut sel4 = config.clone();
+    sel4.apply_varied(&PolicyOverrides(vec![("preset".into(), "sel4".into())]));
+    assert!(!sel4.expects[0].applies(&sel4.conditions()));
+
+    // Not varied: the preset is fixed along with the keys.
+    let config = load(&format!(
+        "{BASE}[policy]\npreset = \"sel4\"\n[experiment]\nvary = [\"cow\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        config.fixed_policies().join(" "),
+        "preset=sel4 msgbuf=kernel pagetable=causer release=stay kernel=spawner transfer=direct"
+    );
+
+    // Bad preset names in `values` and `when`, and a preset in `minus_policy`, are refused.
+    let d = only_error(&format!(
+        "{BASE}[experiment]\nvary = [\"preset\"]\nvalues = {{ preset = [\"sel4\", \"l4\"] }}\n"
+    ));
+    assert_error(&d, 10, "experiment.values.preset", &["unknown preset `l4`"]);
+    let d = only_error(&format!(
+        "{BASE}[[expect]]\nwhen = {{ preset = \"kekyos\" }}\nsnapshot = \"final\"\nset = \"parent\"\nfield = \"current.cow\"\nequals = 0\n"
+    ));
+    assert_error(&d, 9, "expect.when.preset", &["(did you mean `keykos`?)"]);
+    let d = only_error(&format!(
+        "{BASE}[[expect]]\nsnapshot = \"final\"\nset = \"parent\"\nfield = \"current.cow\"\nminus_policy = {{ preset = \"sel4\" }}\nequals = 0\n"
+    ));
+    assert_error(
+        &d,
+        12,
+        "expect.minus_policy.preset",
+        &["a preset cannot be compared against"],
+    );
+    let d = only_error(&format!("{BASE}[experiment]\nvary = [\"presets\"]\n"));
+    assert_error(&d, 9, "experiment.vary", &["(did you mean `preset`?)"]);
+}
