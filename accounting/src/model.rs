@@ -2,8 +2,9 @@
 //!
 //! Invariants (kept by the ledger): `current` is what this set itself pays, `subtree` is
 //! `current` summed over the set and its descendants; `peak[k] >= current[k]`;
-//! `charged_total_bytes - uncharged_total_bytes == sum(current)`; `paid_for[d]` is the part of
-//! `current` caused by domain `d` when `d` is not bound to this set.
+//! `charged_total_bytes - uncharged_total_bytes == sum(current)`; `caused[d][k]` is the part
+//! of `current[k]` caused by domain `d`, whatever its set (so `Σ_d caused[d][k] <= current[k]`,
+//! the rest having no causer); `charged()[k] == current[k] + uncharged[k]`, summing to `charged_total_bytes`.
 
 use crate::ids::{Kind, Name, SetId, MAX_DOMAINS};
 use core::fmt;
@@ -38,8 +39,15 @@ pub struct ChargeSet {
     pub uncharged_total_bytes: u64,
     /// Denied charges with this set as payer, per kind.
     pub denied: PerKind,
-    /// Bytes this set pays now that were caused by each domain not bound to it.
-    pub paid_for: [u64; MAX_DOMAINS],
+    /// Bytes this set pays now, per causer domain (its own domains included) and kind: the
+    /// payer × causer table of the report.
+    pub caused: [PerKind; MAX_DOMAINS],
+    /// Bytes ever uncharged from this set, per kind (bytes ever charged per kind are
+    /// `current + uncharged`: [`ChargeSet::charged`]; only the uncharge path keeps a counter).
+    pub uncharged: PerKind,
+    /// Domains of this set stopped, per [`StopReason`] (in [`StopReason::ALL`] order): the
+    /// `memory.events`-style counters.
+    pub stops: [u32; StopReason::ALL.len()],
 }
 
 impl ChargeSet {
@@ -62,8 +70,27 @@ impl ChargeSet {
             charged_total_bytes: 0,
             uncharged_total_bytes: 0,
             denied: [0; Kind::COUNT],
-            paid_for: [0; MAX_DOMAINS],
+            caused: [[0; Kind::COUNT]; MAX_DOMAINS],
+            uncharged: [0; Kind::COUNT],
+            stops: [0; StopReason::ALL.len()],
         }
+    }
+
+    /// Bytes this set pays now that `domain` caused, all kinds (the report's `paid_for` when
+    /// the domain is bound to another set).
+    pub fn caused_by(&self, domain: usize) -> u64 {
+        self.caused
+            .get(domain)
+            .map_or(0, |kinds| kinds.iter().sum())
+    }
+
+    /// Bytes ever charged to this set, per kind.
+    pub fn charged(&self) -> PerKind {
+        let mut charged = self.current;
+        for (sum, bytes) in charged.iter_mut().zip(self.uncharged) {
+            *sum += bytes;
+        }
+        charged
     }
 
     /// Bytes this set pays now, all kinds.
@@ -106,6 +133,27 @@ impl StopReason {
             StopReason::OutOfMemory => "out-of-memory",
             StopReason::Fault => "fault",
             StopReason::Killed => "killed",
+        }
+    }
+
+    /// The key in a report's `events` object: `over_limit`, `out_of_memory`, `fault`,
+    /// `killed`.
+    pub const fn key(self) -> &'static str {
+        match self {
+            StopReason::OverLimit => "over_limit",
+            StopReason::OutOfMemory => "out_of_memory",
+            StopReason::Fault => "fault",
+            StopReason::Killed => "killed",
+        }
+    }
+
+    /// The position in [`StopReason::ALL`].
+    pub const fn index(self) -> usize {
+        match self {
+            StopReason::OverLimit => 0,
+            StopReason::OutOfMemory => 1,
+            StopReason::Fault => 2,
+            StopReason::Killed => 3,
         }
     }
 

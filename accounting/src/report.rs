@@ -7,7 +7,7 @@
 
 use crate::ids::{DomainId, Kind, SetId, FRAME_BYTES};
 use crate::ledger::Ledger;
-use crate::model::{DomainState, PerKind};
+use crate::model::{DomainState, PerKind, StopReason};
 use crate::trace::TraceRecord;
 use core::fmt::{self, Write};
 
@@ -160,8 +160,29 @@ impl Ledger<'_> {
             write_kinds(out, &set.denied)?;
             out.write_str(",\"paid_for\":{")?;
             let mut first = true;
-            for (domain, bytes) in set.paid_for.iter().enumerate() {
-                if *bytes == 0 {
+            // `paid_for`: what domains bound to other sets caused (derived from `caused`).
+            for (domain, kinds) in set.caused.iter().enumerate() {
+                let bytes = kinds.iter().sum::<u64>();
+                if bytes == 0 {
+                    continue;
+                }
+                let Ok(domain) = self.domain(DomainId(domain as u16)) else {
+                    continue;
+                };
+                if domain.set == SetId(index as u16) {
+                    continue;
+                }
+                if !first {
+                    out.write_char(',')?;
+                }
+                first = false;
+                write_json_string(out, &domain.name)?;
+                write!(out, ":{bytes}")?;
+            }
+            out.write_str("},\"caused\":{")?;
+            let mut first = true;
+            for (domain, kinds) in set.caused.iter().enumerate() {
+                if kinds.iter().all(|bytes| *bytes == 0) {
                     continue;
                 }
                 let Ok(domain) = self.domain(DomainId(domain as u16)) else {
@@ -172,7 +193,17 @@ impl Ledger<'_> {
                 }
                 first = false;
                 write_json_string(out, &domain.name)?;
-                write!(out, ":{bytes}")?;
+                out.write_char(':')?;
+                write_kinds(out, kinds)?;
+            }
+            out.write_str("},\"charged\":")?;
+            write_kinds(out, &set.charged())?;
+            out.write_str(",\"uncharged\":")?;
+            write_kinds(out, &set.uncharged)?;
+            out.write_str(",\"events\":{")?;
+            write!(out, "\"denied\":{}", set.denied.iter().sum::<u64>())?;
+            for reason in StopReason::ALL {
+                write!(out, ",\"{}\":{}", reason.key(), set.stops[reason.index()])?;
             }
             out.write_str("},\"subtree\":")?;
             write_kinds(out, &set.subtree)?;

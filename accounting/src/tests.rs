@@ -220,7 +220,8 @@ fn new_anon_is_paid_by_the_mappers_set() {
     let set = ledger.set(SetId(1)).unwrap();
     assert_eq!(set.peak[Kind::Anon.index()], PAGE);
     assert_eq!(set.charged_total_bytes, PAGE);
-    assert_eq!(set.paid_for.iter().sum::<u64>(), 0);
+    // Its own domain caused it: a by-causer entry, nothing paid for others.
+    assert_eq!(set.caused_by(a1.index()), PAGE);
     assert_eq!(ledger.unmap(f(1), a1), Ok(Unmapped::Freed));
     let set = ledger.set(SetId(1)).unwrap();
     assert_eq!(set.current_bytes(), 0);
@@ -358,13 +359,13 @@ fn page_tables_follow_the_pagetable_policy() {
         let [a1, _, b1] = two_sets(&mut ledger, None, None);
         ledger.new_page_table(f(1), a1, b1).unwrap();
         assert_eq!(current(&ledger, payer, Kind::PageTables), PAGE);
-        let paid_for = ledger.set(SetId(1)).unwrap().paid_for[b1.index()];
+        let paid_for = ledger.set(SetId(1)).unwrap().caused_by(b1.index());
         assert_eq!(paid_for, if payer == 1 { PAGE } else { 0 });
         assert_eq!(ledger.mappers(f(1)), Ok(0));
         assert_eq!(ledger.share(f(1), a1), Err(Error::WrongKind(f(1))));
         assert_eq!(ledger.unmap(f(1), a1), Err(Error::WrongKind(f(1))));
         ledger.free(f(1)).unwrap();
-        assert_eq!(ledger.set(SetId(1)).unwrap().paid_for[b1.index()], 0);
+        assert_eq!(ledger.set(SetId(1)).unwrap().caused_by(b1.index()), 0);
         ok(&ledger);
     }
 }
@@ -376,7 +377,7 @@ fn kernel_objects_are_paid_by_the_named_set() {
     let [a1, ..] = two_sets(&mut ledger, None, Some(PAGE));
     ledger.new_kernel(f(1), SetId(2), Some(a1)).unwrap();
     assert_eq!(current(&ledger, 2, Kind::Kernel), PAGE);
-    assert_eq!(ledger.set(SetId(2)).unwrap().paid_for[a1.index()], PAGE);
+    assert_eq!(ledger.set(SetId(2)).unwrap().caused_by(a1.index()), PAGE);
     assert!(matches!(
         ledger.new_kernel(f(2), SetId(2), None),
         Err(Error::OverLimit(_))
@@ -404,9 +405,9 @@ fn message_buffers_follow_the_msgbuf_policy() {
         assert_eq!(current(&ledger, 2, Kind::Msgbuf), b, "{policy}");
         assert_eq!(current(&ledger, 0, Kind::Msgbuf), kernel, "{policy}");
         // The receiver's and the kernel's bytes were caused by the sender.
-        assert_eq!(ledger.set(SetId(2)).unwrap().paid_for[a1.index()], b);
+        assert_eq!(ledger.set(SetId(2)).unwrap().caused_by(a1.index()), b);
         assert_eq!(
-            ledger.set(SetId::KERNEL).unwrap().paid_for[a1.index()],
+            ledger.set(SetId::KERNEL).unwrap().caused_by(a1.index()),
             kernel
         );
         ok(&ledger);
@@ -453,8 +454,9 @@ fn split_charges_every_sharer_with_the_remainder_to_the_holder() {
     assert_eq!(current(&ledger, 2, Kind::Anon), 1365);
     assert_eq!(current(&ledger, 3, Kind::Anon), 1365);
     // b and c pay for a frame a1 caused.
-    assert_eq!(ledger.set(b).unwrap().paid_for[a1.index()], 1365);
-    assert_eq!(ledger.set(a).unwrap().paid_for[a1.index()], 0);
+    assert_eq!(ledger.set(b).unwrap().caused_by(a1.index()), 1365);
+    // a's share of it is its own domain's doing: in the by-causer table, not paid for others.
+    assert_eq!(ledger.set(a).unwrap().caused_by(a1.index()), 1366);
     // The holder's set saw its charge shrink, not an extra uncharge/charge churn.
     assert_eq!(ledger.set(a).unwrap().uncharged_total_bytes, PAGE - 1366);
     ok(&ledger);
@@ -506,7 +508,7 @@ fn cow_copies_follow_the_cow_policy() {
         assert_eq!(current(&ledger, 2, Kind::Anon), 0, "{cow}");
         assert_eq!(ledger.maps(f(2), b1), Ok(true));
         // The copy was caused by the writer.
-        let holder_paid = ledger.set(SetId(1)).unwrap().paid_for[b1.index()];
+        let holder_paid = ledger.set(SetId(1)).unwrap().caused_by(b1.index());
         assert_eq!(holder_paid, if copy_payer == 1 { PAGE } else { 0 });
         // A write fault on a frame no longer shared: no copy.
         assert_eq!(ledger.cow_copy(f(1), f(3), a1), Err(Error::NotShared(f(1))));
@@ -554,7 +556,7 @@ fn release_migrate_moves_the_charge_to_the_first_survivor() {
     assert_eq!(current(&ledger, 1, Kind::Anon), 0);
     assert_eq!(current(&ledger, 2, Kind::Anon), PAGE);
     // b now pays for a frame a1 caused.
-    assert_eq!(ledger.set(SetId(2)).unwrap().paid_for[a1.index()], PAGE);
+    assert_eq!(ledger.set(SetId(2)).unwrap().caused_by(a1.index()), PAGE);
     assert_eq!(ledger.unmap(f(1), b1), Ok(Unmapped::Freed));
     assert_eq!(ledger.conservation().charged_bytes, 0);
     ok(&ledger);
@@ -1196,9 +1198,9 @@ fn snapshot_json_is_exact() {
             r#""recount":{{"ok":true,"error":null}},"#,
             r#""policy":{{"cow":"writer","msgbuf":"sender","pagetable":"owner","release":"migrate","kernel":"self"}},"#,
             r#""charge_sets":["#,
-            r#"{{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{z},"peak":{z},"charged_total_bytes":0,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"subtree":{z},"subtree_bytes":0,"kind_limits":{{}}}},"#,
-            r#"{{"name":"parent","parent":null,"limit_bytes":1048576,"domains":["parent"],"current":{a},"peak":{a},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"subtree":{b},"subtree_bytes":8192,"kind_limits":{{}}}},"#,
-            r#"{{"name":"child","parent":"parent","limit_bytes":null,"domains":["child"],"current":{t},"peak":{t},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{"parent":4096}},"subtree":{t},"subtree_bytes":4096,"kind_limits":{{"msgbuf":49152}}}}],"#,
+            r#"{{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{z},"peak":{z},"charged_total_bytes":0,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"caused":{{}},"charged":{z},"uncharged":{z},"events":{e0},"subtree":{z},"subtree_bytes":0,"kind_limits":{{}}}},"#,
+            r#"{{"name":"parent","parent":null,"limit_bytes":1048576,"domains":["parent"],"current":{a},"peak":{a},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"caused":{{"parent":{a}}},"charged":{a},"uncharged":{z},"events":{e0},"subtree":{b},"subtree_bytes":8192,"kind_limits":{{}}}},"#,
+            r#"{{"name":"child","parent":"parent","limit_bytes":null,"domains":["child"],"current":{t},"peak":{t},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{"parent":4096}},"caused":{{"parent":{t}}},"charged":{t},"uncharged":{z},"events":{e1},"subtree":{t},"subtree_bytes":4096,"kind_limits":{{"msgbuf":49152}}}}],"#,
             r#""domains":[{{"name":"parent","charge_set":"parent","state":"running","stop_reason":null,"exit_code":null}},"#,
             r#"{{"name":"child","charge_set":"child","state":"stopped","stop_reason":"fault","exit_code":null}}],"#,
             r#""sharer_lists":0,"frame_bytes":4096}}"#
@@ -1206,7 +1208,9 @@ fn snapshot_json_is_exact() {
         z = zero,
         a = anon,
         b = both,
-        t = table
+        t = table,
+        e0 = r#"{"denied":0,"over_limit":0,"out_of_memory":0,"fault":0,"killed":0}"#,
+        e1 = r#"{"denied":0,"over_limit":0,"out_of_memory":0,"fault":1,"killed":0}"#
     );
     assert_eq!(json, expected);
     ok(&ledger);
@@ -1220,6 +1224,25 @@ fn paid_for_is_reported_by_domain_name() {
     ledger.new_page_table(f(1), b1, a1).unwrap();
     let json = snapshot(&ledger, "x");
     assert!(json.contains(r#""paid_for":{"a1":4096}"#), "{json}");
+    // The by-causer table has the same bytes, by kind.
+    assert!(
+        json.contains(
+            r#""caused":{"a1":{"anon":0,"pagetables":4096,"kernel":0,"msgbuf":0,"cow":0}}"#
+        ),
+        "{json}"
+    );
+}
+
+#[test]
+fn a_stop_is_counted_once_at_the_domains_set() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(&mut frames, defaults());
+    let [a1, _, _] = two_sets(&mut ledger, None, None);
+    let stopped = DomainState::Stopped(StopReason::OverLimit);
+    ledger.set_domain_state(a1, stopped).unwrap();
+    ledger.set_domain_state(a1, stopped).unwrap();
+    let set = ledger.domain(a1).unwrap().set;
+    assert_eq!(ledger.set(set).unwrap().stops, [1, 0, 0, 0]);
 }
 
 mod fuzz {

@@ -23,6 +23,7 @@ impl<'a> Ledger<'a> {
     pub fn audit(&self) -> Result<(), &'static str> {
         let mut current = [[0u64; Kind::COUNT]; MAX_SETS];
         let mut paid_for = [0u64; MAX_SETS];
+        let mut caused = [[0u64; Kind::COUNT]; MAX_SETS];
         let mut references = [0u32; SHARER_LISTS];
         let mut in_use = 0;
         let mut boot = 0;
@@ -87,6 +88,9 @@ impl<'a> Ledger<'a> {
                     if causer_set.is_some_and(|causer_set| causer_set != slot.set) {
                         paid_for[set] += bytes;
                     }
+                    if state.causer.is_some() {
+                        caused[set][state.kind.index()] += bytes;
+                    }
                 }
             }
         }
@@ -104,11 +108,30 @@ impl<'a> Ledger<'a> {
             if set.current != current[index] {
                 return Err("a set's current differs from its frames");
             }
-            if set.paid_for.iter().sum::<u64>() != paid_for[index] {
+            let others: u64 = self
+                .domains
+                .iter()
+                .enumerate()
+                .filter(|(_, domain)| domain.set != SetId(index as u16))
+                .map(|(domain, _)| set.caused_by(domain))
+                .sum();
+            if others != paid_for[index] {
                 return Err("a set's paid-for differs from its frames");
             }
             if set.charged_total_bytes - set.uncharged_total_bytes != set.current_bytes() {
                 return Err("charged minus uncharged differs from current");
+            }
+            let mut by_causer = [0u64; Kind::COUNT];
+            for kinds in &set.caused {
+                for (sum, bytes) in by_causer.iter_mut().zip(kinds) {
+                    *sum += bytes;
+                }
+            }
+            if by_causer != caused[index] {
+                return Err("a set's by-causer table differs from its frames");
+            }
+            if set.uncharged.iter().sum::<u64>() != set.uncharged_total_bytes {
+                return Err("uncharged per kind does not add up to the uncharged total");
             }
             if set
                 .peak

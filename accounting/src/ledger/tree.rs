@@ -248,7 +248,7 @@ impl<'a> Ledger<'a> {
         }) || self
             .sets
             .iter()
-            .any(|set| set.paid_for[domain.index()] != 0);
+            .any(|set| set.caused_by(domain.index()) != 0);
         if used {
             return Err(Error::UnknownDomain(domain));
         }
@@ -258,11 +258,22 @@ impl<'a> Ledger<'a> {
     }
 
     /// Records a domain's state (and stop reason) for the report.
+    /// A stop is counted once, at the domain's set, in that set's `stops`.
     pub fn set_domain_state(&mut self, domain: DomainId, state: DomainState) -> Result<(), Error> {
-        self.domains
+        let record = self
+            .domains
             .get_mut(domain.index())
-            .ok_or(Error::UnknownDomain(domain))?
-            .state = state;
+            .ok_or(Error::UnknownDomain(domain))?;
+        let newly_stopped = match (record.state, state) {
+            (DomainState::Stopped(_), _) => None,
+            (_, DomainState::Stopped(reason)) => Some(reason),
+            _ => None,
+        };
+        record.state = state;
+        let set = record.set;
+        if let (Some(reason), Some(set)) = (newly_stopped, self.sets.get_mut(set.index())) {
+            set.stops[reason.index()] += 1;
+        }
         self.emit(|| TraceRecord::State { domain, state });
         Ok(())
     }

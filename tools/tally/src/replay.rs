@@ -327,6 +327,37 @@ pub fn compare(replayed: &[Snapshot], real: &[Snapshot]) -> Vec<Mismatch> {
                     b.paid_for.get(causer).copied().unwrap_or(0),
                 );
             }
+            let mut causers: Vec<&String> = a.caused.keys().chain(b.caused.keys()).collect();
+            causers.sort();
+            causers.dedup();
+            for causer in causers {
+                for kind in KINDS {
+                    figure(
+                        format!("caused.{causer}.{kind}"),
+                        a.caused.get(causer).map_or(0, |k| k.get(kind)),
+                        b.caused.get(causer).map_or(0, |k| k.get(kind)),
+                    );
+                }
+            }
+            for (name, x, y) in [
+                ("charged", &a.charged, &b.charged),
+                ("uncharged", &a.uncharged, &b.uncharged),
+            ] {
+                if let (Some(x), Some(y)) = (x, y) {
+                    for kind in KINDS {
+                        figure(format!("{name}.{kind}"), x.get(kind), y.get(kind));
+                    }
+                }
+            }
+            if let (Some(x), Some(y)) = (&a.events, &b.events) {
+                for event in crate::report::EVENTS {
+                    figure(
+                        format!("events.{event}"),
+                        x.get(event).copied().unwrap_or(0),
+                        y.get(event).copied().unwrap_or(0),
+                    );
+                }
+            }
             figure(
                 "charged_total_bytes".to_string(),
                 a.charged_total_bytes,
@@ -1124,14 +1155,22 @@ mod tests {
                 "snapshot `shared` (2 of 3), set `parent`, current.cow: replay 0, run 4096",
                 "snapshot `shared` (2 of 3), set `parent`, peak.cow: replay 0, run 4096",
                 "snapshot `shared` (2 of 3), set `parent`, paid_for.child: replay 0, run 4096",
+                "snapshot `shared` (2 of 3), set `parent`, caused.child.cow: replay 0, run 4096",
+                "snapshot `shared` (2 of 3), set `parent`, charged.cow: replay 0, run 4096",
                 "snapshot `shared` (2 of 3), set `parent`, charged_total_bytes: replay 8192, run 12288",
                 "snapshot `shared` (2 of 3), set `child`, current.cow: replay 4096, run 0",
                 "snapshot `shared` (2 of 3), set `child`, peak.cow: replay 4096, run 0",
+                "snapshot `shared` (2 of 3), set `child`, caused.child.cow: replay 4096, run 0",
+                "snapshot `shared` (2 of 3), set `child`, charged.cow: replay 4096, run 0",
                 "snapshot `shared` (2 of 3), set `child`, charged_total_bytes: replay 4096, run 0",
                 "snapshot `final` (3 of 3), set `parent`, peak.cow: replay 0, run 4096",
+                "snapshot `final` (3 of 3), set `parent`, charged.cow: replay 0, run 4096",
+                "snapshot `final` (3 of 3), set `parent`, uncharged.cow: replay 0, run 4096",
                 "snapshot `final` (3 of 3), set `parent`, charged_total_bytes: replay 8192, run 12288",
                 "snapshot `final` (3 of 3), set `parent`, uncharged_total_bytes: replay 8192, run 12288",
                 "snapshot `final` (3 of 3), set `child`, peak.cow: replay 4096, run 0",
+                "snapshot `final` (3 of 3), set `child`, charged.cow: replay 4096, run 0",
+                "snapshot `final` (3 of 3), set `child`, uncharged.cow: replay 4096, run 0",
                 // Under writer the child paid its copy, then (migrate) the page the parent left.
                 "snapshot `final` (3 of 3), set `child`, charged_total_bytes: replay 8192, run 4096",
                 "snapshot `final` (3 of 3), set `child`, uncharged_total_bytes: replay 8192, run 4096",

@@ -318,10 +318,37 @@ pub struct ChargeSetReport {
     /// Bytes this set pays that another domain caused, by causer.
     #[serde(default)]
     pub paid_for: BTreeMap<String, u64>,
+    /// Bytes this set pays, by causer domain (its own included) and kind: the payer × causer
+    /// table (absent from reports of kernels before it).
+    #[serde(default)]
+    pub caused: BTreeMap<String, KindBytes>,
+    /// Bytes ever charged, per kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charged: Option<KindBytes>,
+    /// Bytes ever uncharged, per kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncharged: Option<KindBytes>,
+    /// `memory.events`-style counters: `denied`, and stops of the set's domains by reason
+    /// (`over_limit`, `out_of_memory`, `fault`, `killed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<BTreeMap<String, u64>>,
     /// Fields this tool does not know.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
+
+impl ChargeSetReport {
+    /// Bytes of the set's `current` with no causer domain (frames the kernel charged on nobody's
+    /// behalf), per kind: `current − Σ caused`; all of `current` when the report has no
+    /// `caused` table and nothing was paid for others.
+    pub fn uncaused(&self, kind: &str) -> u64 {
+        let caused: u64 = self.caused.values().map(|kinds| kinds.get(kind)).sum();
+        self.current.get(kind).saturating_sub(caused)
+    }
+}
+
+/// The event counters a report's `events` object holds, in report order.
+pub const EVENTS: [&str; 5] = ["denied", "over_limit", "out_of_memory", "fault", "killed"];
 
 /// One domain in a snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

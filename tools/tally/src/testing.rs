@@ -458,6 +458,19 @@ fn field_value(expect: &Expect, report: &Report, label: &str) -> Result<Value, S
         }
         // A causer absent from `paid_for` is paid nothing for.
         (None, ["paid_for", _]) => Ok(Value::from(0)),
+        // `caused.DOMAIN.total`, and a causer absent from `caused`: as for `paid_for`.
+        (None, ["caused", causer, "total"]) => Ok(Value::from(
+            object["caused"]
+                .get(causer)
+                .map(|kinds| {
+                    KINDS
+                        .iter()
+                        .filter_map(|kind| kinds.get(kind).and_then(Value::as_u64))
+                        .sum::<u64>()
+                })
+                .unwrap_or(0),
+        )),
+        (None, ["caused", _, _]) if object.get("caused").is_some() => Ok(Value::from(0)),
         (None, _) => Err(format!(
             "snapshot `{label}`, {what}: no field `{}` in the report",
             expect.field

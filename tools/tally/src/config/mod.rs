@@ -6,6 +6,7 @@
 //! arguments fit the kernel's limit. Errors are [`ConfigError`]s naming file, line, key and the
 //! valid values; nothing boots from a config that has one.
 
+mod declared;
 mod diagnostic;
 mod parse;
 mod programs;
@@ -526,6 +527,7 @@ impl Config {
                 diagnostics.at_line(error.line, error.key, error.message);
             } else if let (Some(dir), None) = (program_dir, &config.run.raw_bootargs) {
                 startcost::check(&config, dir, &mut diagnostics);
+                declared::check(&config, dir, &mut diagnostics);
             }
         }
         diagnostics.finish().map(|()| config)

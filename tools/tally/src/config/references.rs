@@ -8,7 +8,7 @@ use super::*;
 
 /// Fields of a charge-set object in a report that an `[[expect]]` may name; the ones in
 /// [`PER_KIND_FIELDS`] are followed by a kind (or `total`), `paid_for` by a domain name.
-const SET_FIELDS: [&str; 13] = [
+const SET_FIELDS: [&str; 17] = [
     "name",
     "parent",
     "limit_bytes",
@@ -22,8 +22,19 @@ const SET_FIELDS: [&str; 13] = [
     "uncharged_total_bytes",
     "denied",
     "paid_for",
+    "caused",
+    "charged",
+    "uncharged",
+    "events",
 ];
-const PER_KIND_FIELDS: [&str; 4] = ["current", "peak", "subtree", "denied"];
+const PER_KIND_FIELDS: [&str; 6] = [
+    "current",
+    "peak",
+    "subtree",
+    "denied",
+    "charged",
+    "uncharged",
+];
 /// The pseudo-kind that sums the kinds.
 pub(crate) const TOTAL: &str = "total";
 const DOMAIN_FIELDS: [&str; 5] = ["name", "charge_set", "state", "stop_reason", "exit_code"];
@@ -263,6 +274,17 @@ fn check_expect(
                 ["paid_for"] => Some(format!(
                     "`paid_for` needs a domain: `paid_for.DOMAIN`, e.g. one of {}",
                     choices(domains)
+                )),
+                ["caused", causer, kind] if is_valid_name(causer) && (kind == TOTAL || KINDS.contains(&kind)) => None,
+                ["caused", ..] => Some(format!(
+                    "`caused` needs a domain and a kind: `caused.DOMAIN.KIND` with KIND one of {}, {TOTAL}, e.g. `caused.{}.anon`",
+                    choices(&KINDS),
+                    domains.first().copied().unwrap_or("parent")
+                )),
+                ["events", event] if crate::report::EVENTS.contains(&event) => None,
+                ["events", ..] => Some(format!(
+                    "`events` needs a counter: `events.NAME` with NAME one of {}",
+                    choices(&crate::report::EVENTS)
                 )),
                 _ => None,
             };

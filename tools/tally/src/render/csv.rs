@@ -7,9 +7,9 @@
 //!   `_total`s, the limit and each kind's sub-limit, the subtree's bytes, the cumulative charged
 //!   and uncharged bytes, and the bytes it paid for others.
 //! - **attribution** (`attribution.csv`, `comparison-attribution.csv`,
-//!   `matrix-attribution.csv`): one row per run × snapshot × payer set × causer: the bytes the
-//!   set pays that the causer's actions made (`paid_for`, domains of other sets; `(own)` is
-//!   the rest: what the set's own domains caused).
+//!   `matrix-attribution.csv`): one row per run × snapshot × payer set × causer domain × kind:
+//!   the bytes the set pays that the causer's actions made (the report's `caused` table, the
+//!   set's own domains included, `own = true`; `(none)` for what no domain caused).
 //! - **domains** (`domains.csv`, …): one row per run × snapshot × domain: its set, state, stop
 //!   reason and exit code.
 //!
@@ -26,10 +26,15 @@ use serde_json::Value;
 use crate::config::KINDS;
 use crate::matrix::{self, Entry};
 use crate::registry;
-use crate::report::{ChargeSetReport, Report, Snapshot};
+use crate::report::{ChargeSetReport, Report, Snapshot, EVENTS};
 
-/// The causer name under which `attribution` lists what a set's own domains caused.
+/// The causer name under which `attribution` lists what a set's own domains caused, in a
+/// report without the by-causer table (kind `total`).
 pub const OWN: &str = "(own)";
+/// The causer name for what no domain caused (frames the kernel charged on nobody's behalf).
+pub const NO_CAUSER: &str = "(none)";
+/// The kind of an attribution row that sums the kinds.
+const TOTAL: &str = "total";
 
 /// One run's rows: its report, names, the key snapshot of its scenario and any leading
 /// columns (`extra` values, in the order of the header's `extra` names).
@@ -120,6 +125,10 @@ pub fn charges_header(extra: &[&str]) -> Vec<String> {
         ]
         .map(String::from),
     );
+    for figure in ["charged", "uncharged"] {
+        header.extend(KINDS.iter().map(|kind| format!("{figure}_{kind}")));
+    }
+    header.extend(EVENTS.iter().map(|event| format!("events_{event}")));
     header
 }
 
@@ -164,6 +173,22 @@ fn charge_rows(rows: &Rows<'_>, out: &mut Vec<Vec<String>>) {
                 set.uncharged_total_bytes.to_string(),
                 set.paid_for.values().sum::<u64>().to_string(),
             ]);
+            // Reports of kernels before the per-kind totals: 0 (the totals above still hold).
+            for figures in [&set.charged, &set.uncharged] {
+                row.extend(
+                    KINDS
+                        .iter()
+                        .map(|kind| figures.as_ref().map_or(0, |f| f.get(kind)).to_string()),
+                );
+            }
+            row.extend(EVENTS.iter().map(|event| {
+                match (event, &set.events) {
+                    (_, Some(events)) => events.get(*event).copied().unwrap_or(0),
+                    (&"denied", None) => set.denied.total(),
+                    (_, None) => 0,
+                }
+                .to_string()
+            }));
             out.push(row);
         }
     }
@@ -172,23 +197,53 @@ fn charge_rows(rows: &Rows<'_>, out: &mut Vec<Vec<String>>) {
 /// The attribution table's header.
 pub fn attribution_header(extra: &[&str]) -> Vec<String> {
     let mut header = key_header(extra);
-    header.extend(["charge_set", "causer", "bytes"].map(String::from));
+    header.extend(["charge_set", "causer", "own", "kind", "bytes"].map(String::from));
     header
 }
 
 fn attribution_rows(rows: &Rows<'_>, out: &mut Vec<Vec<String>>) {
     for snapshot in &rows.report.snapshots {
         for set in &snapshot.charge_sets {
-            let others: u64 = set.paid_for.values().sum();
-            let own = set.current.total().saturating_sub(others);
-            let causers = std::iter::once((OWN, own)).chain(
-                set.paid_for
-                    .iter()
-                    .map(|(causer, bytes)| (causer.as_str(), *bytes)),
-            );
-            for (causer, bytes) in causers.filter(|(_, bytes)| *bytes > 0) {
+            let mut cells: Vec<(String, bool, &str, u64)> = Vec::new();
+            if set.caused.is_empty() {
+                // A report from before the by-causer table: what the set's own domains caused
+                // together, and `paid_for` per causer, all kinds summed.
+                let others: u64 = set.paid_for.values().sum();
+                cells.push((
+                    OWN.to_string(),
+                    true,
+                    TOTAL,
+                    set.current.total().saturating_sub(others),
+                ));
+                cells.extend(
+                    set.paid_for
+                        .iter()
+                        .map(|(causer, bytes)| (causer.clone(), false, TOTAL, *bytes)),
+                );
+            } else {
+                for (causer, kinds) in &set.caused {
+                    let own = set.domains.contains(causer);
+                    cells.extend(
+                        KINDS
+                            .iter()
+                            .map(|kind| (causer.clone(), own, *kind, kinds.get(kind))),
+                    );
+                }
+                cells.extend(
+                    KINDS
+                        .iter()
+                        .map(|kind| (NO_CAUSER.to_string(), true, *kind, set.uncaused(kind))),
+                );
+            }
+            for (causer, own, kind, bytes) in cells.into_iter().filter(|cell| cell.3 > 0) {
                 let mut row = rows.key_cells(snapshot);
-                row.extend([set.name.clone(), causer.to_string(), bytes.to_string()]);
+                row.extend([
+                    set.name.clone(),
+                    causer,
+                    own.to_string(),
+                    kind.to_string(),
+                    bytes.to_string(),
+                ]);
                 out.push(row);
             }
         }
@@ -381,11 +436,60 @@ mod tests {
             .iter()
             .filter(|r| r[9] == "shared" && r[12] == "parent")
             .collect();
-        let causers: Vec<(&str, &str)> = parent
+        let causers: Vec<(&str, &str, &str, &str)> = parent
             .iter()
-            .map(|r| (r[13].as_str(), r[14].as_str()))
+            .map(|r| {
+                (
+                    r[13].as_str(),
+                    r[14].as_str(),
+                    r[15].as_str(),
+                    r[16].as_str(),
+                )
+            })
             .collect();
-        assert_eq!(causers, [(OWN, "53248"), ("child", "16384")]);
+        // This transcript has no `caused` table: own and paid-for, all kinds together.
+        assert_eq!(
+            causers,
+            [
+                (OWN, "true", "total", "53248"),
+                ("child", "false", "total", "16384")
+            ]
+        );
+    }
+
+    #[test]
+    fn attribution_by_kind_comes_from_the_caused_table() {
+        let mut report = parse_console(TRANSCRIPT).unwrap();
+        let parent = &mut report.snapshots[1].charge_sets[1];
+        let own = crate::report::KindBytes {
+            anon: 40960,
+            pagetables: 8192,
+            ..Default::default()
+        };
+        let child = crate::report::KindBytes {
+            cow: 16384,
+            ..Default::default()
+        };
+        parent.caused.insert("parent".into(), own);
+        parent.caused.insert("child".into(), child);
+        let key = matrix::key_snapshot(&[&report]);
+        let text = table_csv(Table::Attribution, &[], &[Rows::single(&report, &key)]);
+        let rows = records(&text);
+        let cells: Vec<String> = rows
+            .iter()
+            .filter(|r| r[9] == "shared" && r[12] == "parent")
+            .map(|r| r[13..].join(" "))
+            .collect();
+        // The parent's kernel objects (4 KiB) have no causer domain.
+        assert_eq!(
+            cells,
+            [
+                "child false cow 16384",
+                "parent true anon 40960",
+                "parent true pagetables 8192",
+                "(none) true kernel 4096",
+            ]
+        );
     }
 
     #[test]

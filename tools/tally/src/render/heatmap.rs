@@ -41,8 +41,17 @@ pub struct Attribution {
     pub own: bool,
 }
 
-/// The payer × causer matrix of `snapshot`, from each set's `current` total and `paid_for`.
+/// The payer × causer matrix of `snapshot`: from each set's `caused` table (by domain, its own
+/// domains each in a column of their own, and what no domain caused under [`NO_DOMAIN`]); for
+/// a report without one, from `current` and `paid_for` (the set's own domains together).
 pub fn causer_matrix(snapshot: &Snapshot) -> Vec<Attribution> {
+    if snapshot
+        .charge_sets
+        .iter()
+        .any(|set| !set.caused.is_empty())
+    {
+        return caused_matrix(snapshot);
+    }
     let mut cells = Vec::new();
     for set in &snapshot.charge_sets {
         let total = set.current.total();
@@ -69,6 +78,35 @@ pub fn causer_matrix(snapshot: &Snapshot) -> Vec<Attribution> {
                     own: false,
                 });
             }
+        }
+    }
+    cells
+}
+
+fn caused_matrix(snapshot: &Snapshot) -> Vec<Attribution> {
+    let mut cells = Vec::new();
+    for set in &snapshot.charge_sets {
+        for (causer, kinds) in &set.caused {
+            if kinds.total() > 0 {
+                cells.push(Attribution {
+                    payer: set.name.clone(),
+                    causer: causer.clone(),
+                    bytes: kinds.total(),
+                    own: set.domains.contains(causer),
+                });
+            }
+        }
+        let uncaused: u64 = crate::config::KINDS
+            .iter()
+            .map(|kind| set.uncaused(kind))
+            .sum();
+        if uncaused > 0 {
+            cells.push(Attribution {
+                payer: set.name.clone(),
+                causer: NO_DOMAIN.to_string(),
+                bytes: uncaused,
+                own: true,
+            });
         }
     }
     cells

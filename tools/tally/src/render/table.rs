@@ -169,7 +169,130 @@ fn snapshot_table(report: &Report, snapshot: &crate::report::Snapshot, colour: C
     for line in table.to_string().lines() {
         let _ = writeln!(out, "{}", line.trim_end());
     }
+    for line in caused_lines(snapshot) {
+        let _ = writeln!(out, "{line}");
+    }
     out
+}
+
+/// Per charge set that pays anything, who caused it (the `caused` table): `  parent pays for:
+/// parent 276 KiB (anon 264 KiB, pagetables 12 KiB), child 64 KiB (cow)`. Empty for a report
+/// without the table.
+fn caused_lines(snapshot: &Snapshot) -> Vec<String> {
+    let mut lines = Vec::new();
+    for set in &snapshot.charge_sets {
+        if set.caused.is_empty() || set.current.total() == 0 {
+            continue;
+        }
+        let mut parts: Vec<String> = set
+            .caused
+            .iter()
+            .filter(|(_, kinds)| kinds.total() > 0)
+            .map(|(causer, kinds)| format!("{causer} {}", by_kind(kinds.total(), |k| kinds.get(k))))
+            .collect();
+        let uncaused: u64 = KINDS.iter().map(|kind| set.uncaused(kind)).sum();
+        if uncaused > 0 {
+            parts.push(format!(
+                "no domain {}",
+                by_kind(uncaused, |k| set.uncaused(k))
+            ));
+        }
+        lines.push(format!("  {} pays for: {}", set.name, parts.join(", ")));
+    }
+    if !lines.is_empty() {
+        lines.insert(0, "caused by:".to_string());
+    }
+    lines
+}
+
+/// `276 KiB (anon 264 KiB, pagetables 12 KiB)`, or `64 KiB (cow)` when one kind is all of it.
+fn by_kind(total: u64, get: impl Fn(&str) -> u64) -> String {
+    let kinds: Vec<(&str, u64)> = KINDS
+        .iter()
+        .map(|kind| (*kind, get(kind)))
+        .filter(|(_, bytes)| *bytes > 0)
+        .collect();
+    match kinds.as_slice() {
+        [(kind, _)] => format!("{} ({kind})", human(total)),
+        _ => format!(
+            "{} ({})",
+            human(total),
+            kinds
+                .iter()
+                .map(|(kind, bytes)| format!("{kind} {}", human(*bytes)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The payer × causer table of a snapshot (a row per set and causer domain, bytes per kind),
+/// and the sets' event counters, when the report has them.
+fn attribution_markdown(out: &mut String, snapshot: &Snapshot) {
+    let sets: Vec<&crate::report::ChargeSetReport> = snapshot
+        .charge_sets
+        .iter()
+        .filter(|set| !set.caused.is_empty() || set.current.total() > 0)
+        .collect();
+    if sets.iter().any(|set| !set.caused.is_empty()) {
+        let _ = writeln!(
+            out,
+            "\nWho caused what each set pays (`caused`):\n\n| charge set | caused by | {} | total |\n|---|---|{}---|",
+            KINDS.join(" | "),
+            "---|".repeat(KINDS.len())
+        );
+        for set in &sets {
+            let mut rows: Vec<(String, Vec<u64>)> = set
+                .caused
+                .iter()
+                .map(|(causer, kinds)| {
+                    let own = if set.domains.contains(causer) {
+                        " (own)"
+                    } else {
+                        ""
+                    };
+                    (
+                        format!("{causer}{own}"),
+                        KINDS.iter().map(|k| kinds.get(k)).collect(),
+                    )
+                })
+                .collect();
+            rows.push((
+                "no domain".to_string(),
+                KINDS.iter().map(|k| set.uncaused(k)).collect(),
+            ));
+            for (causer, bytes) in rows.into_iter().filter(|(_, b)| b.iter().sum::<u64>() > 0) {
+                let cells: Vec<String> = bytes.iter().map(|b| super::cell(*b)).collect();
+                let _ = writeln!(
+                    out,
+                    "| {} | {causer} | {} | {} |",
+                    set.name,
+                    cells.join(" | "),
+                    super::cell(bytes.iter().sum())
+                );
+            }
+        }
+    }
+    let counted: Vec<String> = snapshot
+        .charge_sets
+        .iter()
+        .filter_map(|set| {
+            let events = set.events.as_ref()?;
+            let parts: Vec<String> = crate::report::EVENTS
+                .iter()
+                .filter_map(|e| {
+                    events
+                        .get(*e)
+                        .filter(|n| **n > 0)
+                        .map(|n| format!("{e} {n}"))
+                })
+                .collect();
+            (!parts.is_empty()).then(|| format!("`{}`: {}", set.name, parts.join(", ")))
+        })
+        .collect();
+    if !counted.is_empty() {
+        let _ = writeln!(out, "\nEvents so far: {}.", counted.join("; "));
+    }
 }
 
 /// `summary.md`: the run's settings and a table per snapshot.
@@ -235,6 +358,7 @@ pub fn summary_markdown(report: &Report) -> String {
             let cells: Vec<String> = row.iter().map(|cell| cell.replace('|', "\\|")).collect();
             let _ = writeln!(out, "| {} |", cells.join(" | "));
         }
+        attribution_markdown(&mut out, snapshot);
         if !snapshot.domains.is_empty() {
             let _ = writeln!(
                 out,
