@@ -47,6 +47,10 @@ const DIFF_EXIT_CODES: &str = "\
 Exit status: 0 compared (with --exit-code: 0 identical, 1 different); 2 usage error (no run or
 several match a --policy); 4 a report cannot be read or the files cannot be written.";
 
+const WHY_EXIT_CODES: &str = "\
+Exit status: 0 answered; 1 the trace cannot be replayed or lacks the snapshot; 2 usage error
+(neither --set nor --frame, or no trace: run with `tally run --trace`); 4 the run cannot be read.";
+
 const BENCH_EXIT_CODES: &str = "\
 Exit status: 0 every figure was measured (a missed target is reported, not an error); 1 a run
 failed or repeated runs disagreed; 2 config or usage error; 4 environment error.";
@@ -94,6 +98,10 @@ enum Command {
     /// (nothing boots).
     #[command(after_help = REPLAY_EXIT_CODES)]
     Replay(ReplayArgs),
+    /// Why is a set billed for a frame? Every frame a set pays for, or one frame's history,
+    /// from a traced run (nothing boots).
+    #[command(after_help = WHY_EXIT_CODES)]
+    Why(WhyArgs),
     /// Compare two runs, or two policy combinations of one scenario: every charge, denial,
     /// attribution and domain state that differs (a table, diff.md, diff.csv, diff.svg).
     #[command(after_help = DIFF_EXIT_CODES)]
@@ -255,6 +263,22 @@ struct MergeArgs {
 }
 
 #[derive(Debug, Args)]
+struct WhyArgs {
+    /// A traced run (`tally run --trace`): its directory, trace.txt or console.log.
+    run: PathBuf,
+    /// List every frame this charge set pays for, with the event that charged it and every
+    /// later one that moved the charge.
+    #[arg(long, conflicts_with = "frame")]
+    set: Option<String>,
+    /// One frame's whole history and its payers, causer and mappers.
+    #[arg(long)]
+    frame: Option<u32>,
+    /// The snapshot to answer at (default: the last one a program took, else `final`).
+    #[arg(long)]
+    snapshot: Option<String>,
+}
+
+#[derive(Debug, Args)]
 struct DiffArgs {
     /// Run A: a run directory (with report.json) or a report.json; or, with two --policy, a
     /// scenario's results directory (results/cow-fork) holding both runs.
@@ -354,6 +378,12 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         }
         Command::Bench(args) => bench(args),
         Command::Diff(args) => diff(args),
+        Command::Why(args) => tally::why::command(
+            &args.run,
+            args.set.as_deref(),
+            args.frame,
+            args.snapshot.as_deref(),
+        ),
         Command::Programs(args) => tally::catalogue::command(&args),
     }
 }

@@ -18,5 +18,6 @@ pub mod session;
 pub mod shard;
 pub mod size;
 pub mod testing;
+pub mod why;
 pub mod words;
 pub mod workspace;
