@@ -117,6 +117,7 @@ impl Report {
         }
     }
 
+    /// The snapshot labelled `label`.
     pub fn snapshot(&self, label: &str) -> Option<&Snapshot> {
         self.snapshots.iter().find(|s| s.label == label)
     }

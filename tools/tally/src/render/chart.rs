@@ -19,19 +19,6 @@ use crate::report::{Report, Snapshot, STATUS_OK};
 /// The name of the charge set the kernel reserve is charged to.
 const KERNEL_SET: &str = "kernel";
 
-/// `cow=writer msgbuf=sender … · transfer=direct`: every policy of a report.
-pub(super) fn policy_line(report: &Report) -> String {
-    let mut parts: Vec<String> = report
-        .policy
-        .iter()
-        .map(|(key, value)| format!("{key}={}", value.as_str().unwrap_or("?")))
-        .collect();
-    if let Some(transfer) = report.transfer() {
-        parts.push(format!("transfer={transfer}"));
-    }
-    parts.join(" ")
-}
-
 /// Whether some set other than the kernel reserve is charged at `snapshot`.
 pub(super) fn has_charges(snapshot: &Snapshot) -> bool {
     snapshot
@@ -156,7 +143,7 @@ pub(super) fn chart(report: &Report) -> BarChart {
     }
     BarChart {
         title: format!("{}: who pays, by charge set and kind", report.config),
-        subtitles: vec![format!("policy: {}", policy_line(report))],
+        subtitles: vec![format!("policy: {}", report.policy_line())],
         failure: failure(report),
         rows,
         panels,
