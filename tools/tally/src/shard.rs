@@ -71,9 +71,8 @@ pub struct SavedOutcome {
     /// The run's label (`cow-fork [cow=holder release=stay]`).
     pub run: String,
     /// The failures of the run's own checks (expectations comparing two runs excluded).
+    /// (No wall-clock time: the file is committed in results/, which holds only facts.)
     pub failures: Vec<String>,
-    /// Wall-clock seconds (never in a merged file).
-    pub seconds: f64,
 }
 
 /// Writes `outcome.json` into the run's directory (best effort: the run's own files say the
@@ -83,7 +82,6 @@ pub fn save(outcome: &JobOutcome) {
         schema: "tally.outcome/1".to_string(),
         run: outcome.job.label(),
         failures: outcome.failures.clone(),
-        seconds: outcome.seconds,
     };
     if let Ok(text) = serde_json::to_string_pretty(&saved) {
         let _ = std::fs::write(outcome.job.out_dir.join(OUTCOME_FILE), text + "\n");
@@ -121,7 +119,7 @@ pub fn load(plan: Vec<Job>, out_root: &Path, from: &[PathBuf]) -> Result<Vec<Job
             job,
             failures: saved.failures,
             report,
-            seconds: saved.seconds,
+            seconds: 0.0,
         });
     }
     if missing.is_empty() {
