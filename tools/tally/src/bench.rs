@@ -969,6 +969,79 @@ pub fn to_markdown(
     out
 }
 
+/// Each operation's figures in a `bench.json`: name → (with accounting, without).
+pub fn previous_figures(json: &Value) -> BTreeMap<String, (Option<f64>, Option<f64>)> {
+    json.get("operations")
+        .and_then(Value::as_array)
+        .map(|operations| {
+            operations
+                .iter()
+                .filter_map(|o| {
+                    let name = o.get("name")?.as_str()?.to_string();
+                    let figures = o.get("instructions")?;
+                    Some((
+                        name,
+                        (
+                            figures.get("accounting").and_then(Value::as_f64),
+                            figures.get("no_accounting").and_then(Value::as_f64),
+                        ),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every figure beside the previous one, with the change; an operation that got slower is
+/// flagged `SLOWER` (instruction counts are exact, so any increase is real).
+pub fn comparison_table(
+    rows: &[Row],
+    before: &BTreeMap<String, (Option<f64>, Option<f64>)>,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| operation | before | now | change | without: before | now | |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---|");
+    let change = |old: Option<f64>, new: Option<f64>| match (old, new) {
+        (Some(old), Some(new)) if old > 0.0 => {
+            let sign = if new > old { "+" } else { "" };
+            format!(
+                "{sign}{} ({:+.1} %)",
+                thousands(new - old),
+                (new - old) / old * 100.0
+            )
+        }
+        (None, Some(_)) => "new".to_string(),
+        _ => "—".to_string(),
+    };
+    for row in rows {
+        let (old_with, old_without) = before.get(&row.name).copied().unwrap_or((None, None));
+        let slower = [(old_with, row.accounting), (old_without, row.no_accounting)]
+            .iter()
+            .any(|(old, new)| matches!((old, new), (Some(old), Some(new)) if new > old));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            row.name,
+            cell(old_with),
+            cell(row.accounting),
+            change(old_with, row.accounting),
+            cell(old_without),
+            cell(row.no_accounting),
+            if slower { "**SLOWER**" } else { "" }
+        );
+    }
+    for name in before
+        .keys()
+        .filter(|name| !rows.iter().any(|r| &r.name == *name))
+    {
+        let _ = writeln!(out, "| {name} | (measured before, not now) | | | | | |");
+    }
+    out
+}
+
 /// `qemu-system-aarch64 --version`'s first line (or why there is none).
 pub fn qemu_version() -> String {
     let binary = match qemu::find_qemu() {
@@ -1073,6 +1146,12 @@ pub fn command(
             return Ok(exit::RUN_FAILED);
         }
     };
+    // The committed figures, read before they are overwritten, to compare against.
+    let before = std::fs::read_to_string(json_path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .map(|json| previous_figures(&json))
+        .unwrap_or_default();
     let qemu = qemu_version();
     let json = to_json(
         &rows,
@@ -1099,6 +1178,13 @@ pub fn command(
             break;
         }
         println!("{line}");
+    }
+    if !before.is_empty() {
+        println!(
+            "\ncompared with the previous {} (accounting on / off):",
+            json_path.display()
+        );
+        print!("{}", comparison_table(&rows, &before));
     }
     let missed = rows.iter().filter(|r| r.met() == Some(false)).count();
     println!(
@@ -1297,6 +1383,40 @@ Tally 0.1.0 booting
         ), "{markdown}");
         assert!(host.contains("| 1 | 12.5 | 9.0 | reserve + commit ≤ 20 ns | yes |"));
         assert!(host.contains("| share_many_1024 | writer | 1024 | 120481.0 | 117.7 |"));
+    }
+
+    #[test]
+    fn the_comparison_flags_every_slower_figure() {
+        let row = |name: &str, with: f64, without: f64| Row {
+            name: name.to_string(),
+            operation: None,
+            accounting: Some(with),
+            no_accounting: Some(without),
+        };
+        let rows = [
+            row("fault", 810.0, 604.0),
+            row("ipc", 940.0, 940.0),
+            row("fresh", 5.0, 5.0),
+        ];
+        let json = json!({"operations": [
+            {"name": "fault", "instructions": {"accounting": 805, "no_accounting": 604}},
+            {"name": "ipc", "instructions": {"accounting": 949, "no_accounting": 949}},
+            {"name": "gone", "instructions": {"accounting": 1, "no_accounting": 1}},
+        ]});
+        let table = comparison_table(&rows, &previous_figures(&json));
+        assert!(
+            table.contains("| fault | 805 | 810 | +5 (+0.6 %) | 604 | 604 | **SLOWER** |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| ipc | 949 | 940 | -9 (-0.9 %) | 949 | 940 |  |"),
+            "{table}"
+        );
+        assert!(table.contains("| fresh | — | 5 | new |"), "{table}");
+        assert!(
+            table.contains("| gone | (measured before, not now)"),
+            "{table}"
+        );
     }
 
     #[test]
