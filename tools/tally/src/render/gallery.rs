@@ -151,7 +151,11 @@ fn every_chart_of_the_real_runs_names_its_policy_and_has_no_empty_panel() {
         assert!(!policies.contains("(no snapshot)"), "{name}");
         for charges in &written[2..2 + runs.len()] {
             let svg = text(charges);
-            assert!(svg.contains("\npolicy: cow="), "{}", charges.display());
+            assert!(
+                svg.contains("\npolicy: cow=") || svg.contains("\npolicy: preset="),
+                "{}",
+                charges.display()
+            );
             // Every drawn panel has a bar with something in it: `start` never is one.
             assert!(!svg.contains("snapshot `start`"), "{}", charges.display());
         }
