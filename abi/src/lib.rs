@@ -56,6 +56,12 @@ pub enum Syscall {
     /// `arg(name_ptr, name_len)`: the value of the program argument of that name, given to a
     /// boot domain by its config (`args = { name = value }`); `NoSuchArgument` if none.
     Arg = 20,
+    /// `domain_move(domain_cap, set_cap)`: move the domain behind the capability to the
+    /// charge set behind the other (holding both is the right to do it). The `move` policy
+    /// decides whether the charges it holds go with it; returns the bytes moved.
+    /// `OverLimit` when they do not fit the new set's limits (nothing moved), `BadArgument`
+    /// when the domain has ended.
+    DomainMove = 21,
 }
 
 impl Syscall {
@@ -84,6 +90,7 @@ impl Syscall {
             18 => CallRegisters,
             19 => ReplyRecvRegisters,
             20 => Arg,
+            21 => DomainMove,
             _ => return None,
         })
     }
@@ -352,6 +359,7 @@ mod tests {
             }
         }
         assert_eq!(Syscall::from_number(20), Some(Syscall::Arg));
-        assert!(Syscall::from_number(21).is_none());
+        assert_eq!(Syscall::from_number(21), Some(Syscall::DomainMove));
+        assert!(Syscall::from_number(22).is_none());
     }
 }

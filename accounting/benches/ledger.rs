@@ -37,6 +37,7 @@ static MSGBUF: Fixed = Fixed(PolicyKey::Msgbuf, Decision::Sender);
 static PAGETABLE: Fixed = Fixed(PolicyKey::PageTable, Decision::Owner);
 static RELEASE: Fixed = Fixed(PolicyKey::Release, Decision::Migrate);
 static KERNEL_POLICY: Fixed = Fixed(PolicyKey::Kernel, Decision::Owner);
+static MOVE_POLICY: Fixed = Fixed(PolicyKey::Move, Decision::Stay);
 
 const FRAMES: usize = 1 << 14;
 const ROUNDS: usize = 40;
@@ -55,6 +56,7 @@ fn measure(depth: usize) -> Figures {
         pagetable: &PAGETABLE,
         release: &RELEASE,
         kernel: &KERNEL_POLICY,
+        moves: &MOVE_POLICY,
     };
     let mut ledger = Ledger::new(&mut frames, policies);
     let mut parent: Option<SetId> = None;
@@ -157,6 +159,7 @@ fn cow_paths(cow: &'static Fixed) -> Vec<Operation> {
         pagetable: &PAGETABLE,
         release: &RELEASE,
         kernel: &KERNEL_POLICY,
+        moves: &MOVE_POLICY,
     };
     let mut ledger = Ledger::new(&mut frames, policies);
     let limit = Some(4 * REGION as u64 * FRAME_BYTES);

@@ -21,19 +21,22 @@ pub enum PolicyKey {
     Release,
     /// `kernel`: who pays for a spawned domain's kernel objects (control block, capabilities).
     Kernel,
+    /// `move`: what happens to the charges a domain holds when it moves to another set.
+    Move,
 }
 
 impl PolicyKey {
     /// Every key, in config order.
-    pub const ALL: [PolicyKey; 5] = [
+    pub const ALL: [PolicyKey; 6] = [
         PolicyKey::Cow,
         PolicyKey::Msgbuf,
         PolicyKey::PageTable,
         PolicyKey::Release,
         PolicyKey::Kernel,
+        PolicyKey::Move,
     ];
 
-    /// The config key: `cow`, `msgbuf`, `pagetable` or `release`.
+    /// The config key: `cow`, `msgbuf`, `pagetable`, `release`, `kernel` or `move`.
     pub const fn name(self) -> &'static str {
         match self {
             PolicyKey::Cow => "cow",
@@ -41,6 +44,7 @@ impl PolicyKey {
             PolicyKey::PageTable => "pagetable",
             PolicyKey::Release => "release",
             PolicyKey::Kernel => "kernel",
+            PolicyKey::Move => "move",
         }
     }
 }
@@ -74,6 +78,11 @@ pub enum EventKind {
     /// `kernel`): `Owner` (the domain's own set) or `Causer` (the spawning domain's set; the
     /// domain's own at boot, where nobody spawned it).
     KernelObject,
+    /// A domain moves to another charge set (policy `move`): `Stay` (the charges it holds stay
+    /// with its old set, as in cgroup v2) or `Migrate` (they go with it, against the new set's
+    /// limits, all or nothing, as cgroup v1's `move_charge_at_immigrate`). `departing` is the
+    /// old set, `surviving` the new one.
+    Move,
 }
 
 impl EventKind {
@@ -85,6 +94,7 @@ impl EventKind {
             EventKind::PageTable => PolicyKey::PageTable,
             EventKind::Release => PolicyKey::Release,
             EventKind::KernelObject => PolicyKey::Kernel,
+            EventKind::Move => PolicyKey::Move,
         }
     }
 }
@@ -229,7 +239,7 @@ pub trait Policy: Sync {
     }
 }
 
-/// The five policies a ledger runs under, one per config key.
+/// The six policies a ledger runs under, one per config key.
 #[derive(Clone, Copy)]
 pub struct Policies {
     /// `cow`: sharing and copy-on-write copies.
@@ -242,6 +252,8 @@ pub struct Policies {
     pub release: &'static dyn Policy,
     /// `kernel`: a spawned domain's kernel objects.
     pub kernel: &'static dyn Policy,
+    /// `move`: the charges of a domain that moves to another set.
+    pub moves: &'static dyn Policy,
 }
 
 impl Policies {
@@ -253,6 +265,7 @@ impl Policies {
             PolicyKey::PageTable => self.pagetable,
             PolicyKey::Release => self.release,
             PolicyKey::Kernel => self.kernel,
+            PolicyKey::Move => self.moves,
         }
     }
 }
@@ -263,17 +276,18 @@ impl fmt::Debug for Policies {
     }
 }
 
-/// Writes `cow=NAME msgbuf=NAME pagetable=NAME release=NAME kernel=NAME`.
+/// Writes `cow=NAME msgbuf=NAME pagetable=NAME release=NAME kernel=NAME move=NAME`.
 impl fmt::Display for Policies {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "cow={} msgbuf={} pagetable={} release={} kernel={}",
+            "cow={} msgbuf={} pagetable={} release={} kernel={} move={}",
             self.cow.name(),
             self.msgbuf.name(),
             self.pagetable.name(),
             self.release.name(),
-            self.kernel.name()
+            self.kernel.name(),
+            self.moves.name()
         )
     }
 }

@@ -26,7 +26,8 @@
 //!   domain not bound to it). A charge is counted once, at the set that pays (`current`);
 //!   `subtree` (own + descendants) is what limits are checked against. Set 0 is the built-in
 //!   `kernel` reserve set (no parent, no limit).
-//! - A **domain** ([`Domain`]) is bound to one set for life, and has a name, a state
+//! - A **domain** ([`Domain`]) is bound to one set at a time ([`Ledger::move_domain`] moves
+//!   it; the `move` policy decides whether its charges go with it), and has a name, a state
 //!   (`running`, `blocked`, `exited`, `stopped`) and a stop reason, for the report.
 //!
 //! # Two-phase charging
@@ -87,6 +88,15 @@
 //!   without a mapper, paying until the frame is freed. **A departure is never denied**: if
 //!   migrating would push a surviving set (or an ancestor) over a limit, the charge stays
 //!   instead — this keeps "a set over its limit never grows".
+//! - **Move** ([`Ledger::move_domain`]) of domain d to set N: `move = stay` only rebinds d
+//!   (what it causes from then on is charged to N; what is charged stays, and its slots keep
+//!   naming the old set); `move = migrate` moves every charge d holds in its old set — the
+//!   bytes its own slots of mapped frames pay there (its share under `split`) and the
+//!   page-table and kernel frames it caused that the old set pays — to N, checked first
+//!   against N's limits and its ancestors' (those that do not hold the old set too), all or
+//!   nothing: a denial moves nothing and counts one denial at the set whose limit failed.
+//!   Moved bytes count in each set's `moved_in` / `moved_out` (and in its charged/uncharged
+//!   totals).
 //! - **Free** ([`Ledger::free`]) of an unmapped frame (page table, kernel object, message
 //!   buffer) uncharges every payer.
 //! - **Denials**: a denied reserve counts one denial, of the failing charge's kind, on the
@@ -129,8 +139,10 @@
 //! static PAGETABLE: Always = Always(PolicyKey::PageTable, Decision::Owner);
 //! static RELEASE: Always = Always(PolicyKey::Release, Decision::Migrate);
 //! static KERNEL: Always = Always(PolicyKey::Kernel, Decision::Owner);
+//! static MOVE: Always = Always(PolicyKey::Move, Decision::Stay);
 //! let policies = Policies {
 //!     cow: &COW, msgbuf: &MSGBUF, pagetable: &PAGETABLE, release: &RELEASE, kernel: &KERNEL,
+//!     moves: &MOVE,
 //! };
 //!
 //! let mut frames = [FrameEntry::FREE; 16];

@@ -48,6 +48,12 @@ pub struct ChargeSet {
     /// Domains of this set stopped, per [`StopReason`] (in [`StopReason::ALL`] order): the
     /// `memory.events`-style counters.
     pub stops: [u32; StopReason::ALL.len()],
+    /// Bytes ever moved into this set by a domain moving to it under `move = migrate`, per
+    /// kind (cumulative; also counted in the charged totals).
+    pub moved_in: PerKind,
+    /// Bytes ever moved out of this set by a domain moving away under `move = migrate`, per
+    /// kind (cumulative; also counted in the uncharged totals).
+    pub moved_out: PerKind,
 }
 
 impl ChargeSet {
@@ -73,6 +79,8 @@ impl ChargeSet {
             caused: [[0; Kind::COUNT]; MAX_DOMAINS],
             uncharged: [0; Kind::COUNT],
             stops: [0; StopReason::ALL.len()],
+            moved_in: [0; Kind::COUNT],
+            moved_out: [0; Kind::COUNT],
         }
     }
 

@@ -312,6 +312,10 @@ impl<'a, 's> Replayer<'a, 's> {
                 let result = self.ledger.free(*frame);
                 self.count(result);
             }
+            TraceRecord::Move { domain, set } => {
+                let result = self.ledger.move_domain(*domain, *set).map(|_| ());
+                self.count(result);
+            }
             TraceRecord::Snapshot {
                 instructions,
                 total_frames,

@@ -114,12 +114,13 @@ impl Ledger<'_> {
         }
         write!(
             out,
-            ",\"policy\":{{\"cow\":\"{}\",\"msgbuf\":\"{}\",\"pagetable\":\"{}\",\"release\":\"{}\",\"kernel\":\"{}\"}}",
+            ",\"policy\":{{\"cow\":\"{}\",\"msgbuf\":\"{}\",\"pagetable\":\"{}\",\"release\":\"{}\",\"kernel\":\"{}\",\"move\":\"{}\"}}",
             self.policies.cow.name(),
             self.policies.msgbuf.name(),
             self.policies.pagetable.name(),
             self.policies.release.name(),
-            self.policies.kernel.name()
+            self.policies.kernel.name(),
+            self.policies.moves.name()
         )?;
         out.write_str(",\"charge_sets\":[")?;
         for (index, set) in self.sets.iter().enumerate() {
@@ -200,6 +201,16 @@ impl Ledger<'_> {
             write_kinds(out, &set.charged())?;
             out.write_str(",\"uncharged\":")?;
             write_kinds(out, &set.uncharged)?;
+            out.write_str(",\"moved_in\":")?;
+            write_kinds(out, &set.moved_in)?;
+            out.write_str(",\"moved_out\":")?;
+            write_kinds(out, &set.moved_out)?;
+            write!(
+                out,
+                ",\"moved_in_bytes\":{},\"moved_out_bytes\":{}",
+                set.moved_in.iter().sum::<u64>(),
+                set.moved_out.iter().sum::<u64>()
+            )?;
             out.write_str(",\"events\":{")?;
             write!(out, "\"denied\":{}", set.denied.iter().sum::<u64>())?;
             for reason in StopReason::ALL {

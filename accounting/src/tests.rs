@@ -51,6 +51,8 @@ fixed!(PT_CAUSER, PageTable, "causer", Causer);
 fixed!(REL_MIGRATE, Release, "migrate", Migrate);
 fixed!(REL_STAY, Release, "stay", Stay);
 fixed!(KERNEL_SELF, Kernel, "self", Owner);
+fixed!(MOVE_STAY, Move, "stay", Stay);
+fixed!(MOVE_MIGRATE, Move, "migrate", Migrate);
 fixed!(BOGUS, PageTable, "bogus", Sender);
 fixed!(BOGUS_MSGBUF, Msgbuf, "bogus", Owner);
 
@@ -76,6 +78,7 @@ fn policies(cow: &str, msgbuf: &str, pagetable: &str, release: &str) -> Policies
             _ => &REL_STAY,
         },
         kernel: &KERNEL_SELF,
+        moves: &MOVE_STAY,
     }
 }
 
@@ -1196,11 +1199,11 @@ fn snapshot_json_is_exact() {
             r#""frames":{{"total":8,"free":5,"boot":1,"in_use":2}},"#,
             r#""conservation":{{"charged_bytes":8192,"in_use_bytes":8192,"ok":true}},"#,
             r#""recount":{{"ok":true,"error":null}},"#,
-            r#""policy":{{"cow":"writer","msgbuf":"sender","pagetable":"owner","release":"migrate","kernel":"self"}},"#,
+            r#""policy":{{"cow":"writer","msgbuf":"sender","pagetable":"owner","release":"migrate","kernel":"self","move":"stay"}},"#,
             r#""charge_sets":["#,
-            r#"{{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{z},"peak":{z},"charged_total_bytes":0,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"caused":{{}},"charged":{z},"uncharged":{z},"events":{e0},"subtree":{z},"subtree_bytes":0,"kind_limits":{{}}}},"#,
-            r#"{{"name":"parent","parent":null,"limit_bytes":1048576,"domains":["parent"],"current":{a},"peak":{a},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"caused":{{"parent":{a}}},"charged":{a},"uncharged":{z},"events":{e0},"subtree":{b},"subtree_bytes":8192,"kind_limits":{{}}}},"#,
-            r#"{{"name":"child","parent":"parent","limit_bytes":null,"domains":["child"],"current":{t},"peak":{t},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{"parent":4096}},"caused":{{"parent":{t}}},"charged":{t},"uncharged":{z},"events":{e1},"subtree":{t},"subtree_bytes":4096,"kind_limits":{{"msgbuf":49152}}}}],"#,
+            r#"{{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{z},"peak":{z},"charged_total_bytes":0,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"caused":{{}},"charged":{z},"uncharged":{z},"moved_in":{z},"moved_out":{z},"moved_in_bytes":0,"moved_out_bytes":0,"events":{e0},"subtree":{z},"subtree_bytes":0,"kind_limits":{{}}}},"#,
+            r#"{{"name":"parent","parent":null,"limit_bytes":1048576,"domains":["parent"],"current":{a},"peak":{a},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"caused":{{"parent":{a}}},"charged":{a},"uncharged":{z},"moved_in":{z},"moved_out":{z},"moved_in_bytes":0,"moved_out_bytes":0,"events":{e0},"subtree":{b},"subtree_bytes":8192,"kind_limits":{{}}}},"#,
+            r#"{{"name":"child","parent":"parent","limit_bytes":null,"domains":["child"],"current":{t},"peak":{t},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{"parent":4096}},"caused":{{"parent":{t}}},"charged":{t},"uncharged":{z},"moved_in":{z},"moved_out":{z},"moved_in_bytes":0,"moved_out_bytes":0,"events":{e1},"subtree":{t},"subtree_bytes":4096,"kind_limits":{{"msgbuf":49152}}}}],"#,
             r#""domains":[{{"name":"parent","charge_set":"parent","state":"running","stop_reason":null,"exit_code":null}},"#,
             r#"{{"name":"child","charge_set":"child","state":"stopped","stop_reason":"fault","exit_code":null}}],"#,
             r#""sharer_lists":0,"frame_bytes":4096}}"#
@@ -1428,4 +1431,208 @@ fn a_domain_whose_creation_was_refused_is_forgotten() {
         Err(Error::UnknownDomain(child))
     );
     ok(&ledger);
+}
+
+// ---- moving a domain to another set (`move`) ------------------------------------------------
+
+fn with_move(mut chosen: Policies, migrate: bool) -> Policies {
+    chosen.moves = if migrate { &MOVE_MIGRATE } else { &MOVE_STAY };
+    chosen
+}
+
+/// `a1` (set `a`) maps frame 2 (private) and frame 3 (shared with `a2`, who pays it), caused
+/// a page table (frame 4, paid by `a`); `a2` caused a kernel object bound to `a` (frame 5).
+fn before_move(ledger: &mut Ledger<'_>, limit_b: Option<u64>) -> [DomainId; 3] {
+    let [a1, a2, b1] = two_sets(ledger, None, limit_b);
+    ledger.new_anon(f(2), a1).unwrap();
+    ledger.new_anon(f(3), a2).unwrap();
+    ledger.share(f(3), a1).unwrap();
+    ledger.new_page_table(f(4), a1, a1).unwrap();
+    ledger.new_kernel(f(5), SetId(1), Some(a2)).unwrap();
+    [a1, a2, b1]
+}
+
+#[test]
+fn move_stay_rebinds_and_leaves_every_charge() {
+    let mut frames = vec![FrameEntry::FREE; 16];
+    let mut ledger = Ledger::new(&mut frames, with_move(defaults(), false));
+    let [a1, _, _] = before_move(&mut ledger, None);
+    let (a, b) = (SetId(1), SetId(2));
+    let before = ledger.set(a).unwrap().current;
+    assert_eq!(ledger.move_domain(a1, b), Ok(0));
+    ok(&ledger);
+    assert_eq!(ledger.domain_set(a1), Ok(b));
+    assert_eq!(ledger.set(a).unwrap().current, before);
+    assert_eq!(ledger.set(b).unwrap().current_bytes(), 0);
+    // What it causes from now on is charged to its new set.
+    ledger.new_anon(f(6), a1).unwrap();
+    assert_eq!(ledger.set(b).unwrap().current_of(Kind::Anon), PAGE);
+    // A copy it makes is paid by its new set (cow = writer); the original stays with `a`.
+    ledger.cow_copy(f(3), f(7), a1).unwrap();
+    assert_eq!(ledger.set(b).unwrap().current_of(Kind::Cow), PAGE);
+    assert_eq!(ledger.set(a).unwrap().current_of(Kind::Anon), 2 * PAGE);
+    // Its old private page is still paid by `a`, and freed from there.
+    assert_eq!(ledger.unmap(f(2), a1), Ok(Unmapped::Freed));
+    assert_eq!(ledger.set(a).unwrap().current_of(Kind::Anon), PAGE);
+    // The a1's bytes `a` still pays count as paid for a domain of another set now.
+    assert_eq!(ledger.set(a).unwrap().caused_by(a1.index()), PAGE);
+    assert_eq!(ledger.set(a).unwrap().moved_out, [0; Kind::COUNT]);
+    ok(&ledger);
+    let json = snapshot(&ledger, "moved");
+    assert!(json.contains(r#""domains":["a2"]"#), "{json}");
+    assert!(json.contains(r#""domains":["a1","b1"]"#), "{json}");
+    assert!(json.contains(r#""paid_for":{"a1":4096}"#), "{json}");
+    assert!(json.contains(r#""move":"stay""#), "{json}");
+}
+
+#[test]
+fn move_migrate_takes_what_the_domain_holds_in_its_old_set() {
+    let mut frames = vec![FrameEntry::FREE; 16];
+    let mut ledger = Ledger::new(&mut frames, with_move(defaults(), true));
+    let [a1, a2, _] = before_move(&mut ledger, None);
+    let (a, b) = (SetId(1), SetId(2));
+    // Its private page and the table it caused move; the shared page a2 pays and the kernel
+    // object a2 caused stay.
+    assert_eq!(ledger.move_domain(a1, b), Ok(2 * PAGE));
+    ok(&ledger);
+    let (sa, sb) = (ledger.set(a).unwrap(), ledger.set(b).unwrap());
+    assert_eq!(sb.current_of(Kind::Anon), PAGE);
+    assert_eq!(sb.current_of(Kind::PageTables), PAGE);
+    assert_eq!(sa.current_of(Kind::Anon), PAGE);
+    assert_eq!(sa.current_of(Kind::PageTables), 0);
+    assert_eq!(sa.current_of(Kind::Kernel), PAGE);
+    assert_eq!(sa.moved_out[Kind::Anon.index()], PAGE);
+    assert_eq!(sa.moved_out[Kind::PageTables.index()], PAGE);
+    assert_eq!(sb.moved_in, sa.moved_out);
+    assert_eq!(sb.caused_by(a1.index()), 2 * PAGE);
+    // Its slot of the shared frame names `b` now: when the payer leaves under
+    // `release = migrate`, the charge goes to `b`.
+    assert_eq!(ledger.unmap(f(3), a2), Ok(Unmapped::StillMapped));
+    assert_eq!(ledger.set(b).unwrap().current_of(Kind::Anon), 2 * PAGE);
+    ok(&ledger);
+    let json = snapshot(&ledger, "moved");
+    assert!(
+        json.contains(r#""moved_in":{"anon":4096,"pagetables":4096,"kernel":0,"msgbuf":0,"cow":0},"moved_out":{"anon":0"#),
+        "{json}"
+    );
+    assert!(
+        json.contains(r#""moved_in_bytes":8192,"moved_out_bytes":0"#),
+        "{json}"
+    );
+    assert!(
+        json.contains(r#""moved_in_bytes":0,"moved_out_bytes":8192"#),
+        "{json}"
+    );
+    // Moving back takes everything it holds in `b` along.
+    assert_eq!(ledger.move_domain(a1, a), Ok(3 * PAGE));
+    assert_eq!(ledger.set(b).unwrap().current_bytes(), 0);
+    ok(&ledger);
+}
+
+#[test]
+fn move_migrate_under_split_moves_only_the_share() {
+    let mut frames = vec![FrameEntry::FREE; 16];
+    let chosen = with_move(policies("split", "sender", "owner", "migrate"), true);
+    let mut ledger = Ledger::new(&mut frames, chosen);
+    let [a1, a2, b1] = two_sets(&mut ledger, None, None);
+    ledger.new_anon(f(2), a2).unwrap();
+    ledger.share(f(2), a1).unwrap();
+    ledger.share(f(2), b1).unwrap();
+    let (a, b) = (SetId(1), SetId(2));
+    // 3 sharers: a2 (holder) 1366, a1 1365, b1 1365.
+    assert_eq!(ledger.set(a).unwrap().current_of(Kind::Anon), 1366 + 1365);
+    assert_eq!(ledger.move_domain(a1, b), Ok(1365));
+    assert_eq!(ledger.set(a).unwrap().current_of(Kind::Anon), 1366);
+    assert_eq!(ledger.set(b).unwrap().current_of(Kind::Anon), 2 * 1365);
+    ok(&ledger);
+}
+
+#[test]
+fn move_migrate_is_all_or_nothing_and_counts_the_denial_where_the_limit_failed() {
+    let mut frames = vec![FrameEntry::FREE; 16];
+    let mut ledger = Ledger::new(&mut frames, with_move(defaults(), true));
+    let [a1, _, _] = before_move(&mut ledger, Some(PAGE));
+    let (a, b) = (SetId(1), SetId(2));
+    let before: Vec<_> = ledger.sets().to_vec();
+    let failure = ledger.move_domain(a1, b).unwrap_err();
+    let Error::OverLimit(denial) = failure else {
+        panic!("{failure:?}");
+    };
+    assert_eq!(denial.limit_set, b);
+    assert_eq!(ledger.domain_set(a1), Ok(a));
+    ok(&ledger);
+    let after = ledger.sets();
+    for (old, new) in before.iter().zip(after) {
+        assert_eq!(old.current, new.current);
+        assert_eq!(old.moved_in, new.moved_in);
+    }
+    assert_eq!(after[b.index()].denied.iter().sum::<u64>(), 1);
+    // At an ancestor's limit: counted at the ancestor, not at the set moved to.
+    let root = ledger.create_set("root", None, Some(PAGE)).unwrap();
+    let inner = ledger.create_set("inner", Some(root), None).unwrap();
+    let Err(Error::OverLimit(denial)) = ledger.move_domain(a1, inner) else {
+        panic!("not denied");
+    };
+    assert_eq!(denial.limit_set, root);
+    assert_eq!(ledger.set(root).unwrap().denied.iter().sum::<u64>(), 1);
+    assert_eq!(ledger.set(inner).unwrap().denied.iter().sum::<u64>(), 0);
+    // Within one subtree the limit holds both ends: a move between siblings under `root`
+    // changes nothing there.
+    assert_eq!(ledger.move_domain(a1, a), Ok(0));
+    assert_eq!(
+        ledger.move_domain(a1, SetId::KERNEL),
+        Err(Error::UnknownSet(SetId::KERNEL))
+    );
+    assert_eq!(
+        ledger.move_domain(DomainId(9), b),
+        Err(Error::UnknownDomain(DomainId(9)))
+    );
+    ok(&ledger);
+}
+
+#[test]
+fn a_move_replays_under_both_move_policies() {
+    for recorded in [false, true] {
+        for replayed_as in [false, true] {
+            let mut frames = vec![FrameEntry::FREE; 16];
+            let chosen = with_move(defaults(), recorded);
+            let mut ledger = Ledger::new(&mut frames, chosen);
+            ledger.set_trace_hook(Some(record));
+            let [a1, _, _] = before_move(&mut ledger, Some(2 * PAGE));
+            ledger.move_domain(a1, SetId(2)).unwrap();
+            let _ = ledger.move_domain(a1, SetId(1));
+            let _ = ledger.set_limit(SetId(1), Some(0));
+            // Denied under migrate (a holds too much for a limit of 0), fine under stay.
+            let _ = ledger.move_domain(a1, SetId(1));
+            let original = snapshot(&ledger, "after");
+            let trace = take_trace();
+            assert!(trace.contains("move 0 2\n"), "{trace}");
+            assert!(trace.contains(" move="), "{trace}");
+            let mut replay_frames = vec![FrameEntry::FREE; 16];
+            let mut scratch = vec![FrameIndex(0); 4];
+            let target = with_move(defaults(), replayed_as);
+            let mut replayer = Replayer::new(&mut replay_frames, &mut scratch, target);
+            let mut replayed = Vec::new();
+            let mut json = String::new();
+            let stats = replay_text(&trace, &mut replayer, |_, _| {}).unwrap();
+            replayer
+                .ledger()
+                .write_snapshot(
+                    &mut json,
+                    &SnapshotHeader {
+                        label: "after",
+                        instructions: 42,
+                        total_frames: 16,
+                        free_frames: 16 - replayer.ledger().frames_in_use(),
+                    },
+                )
+                .unwrap();
+            replayed.push(json);
+            assert_eq!(stats.diverging, 0);
+            assert_eq!(replayer.ledger().audit(), Ok(()));
+            if recorded == replayed_as {
+                assert_eq!(replayed[0], original);
+            }
+        }
+    }
 }

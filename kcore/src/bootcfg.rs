@@ -152,7 +152,7 @@ pub struct BootConfig {
     /// Console log level.
     pub log_level: log::LevelFilter,
     /// Policy names by key, in `policies::KEYS` order.
-    pub policy: [&'static str; 5],
+    pub policy: [&'static str; 6],
     /// The IPC transfer mode.
     pub transfer: Transfer,
     /// Whether to print the event trace.
@@ -362,7 +362,7 @@ impl BootConfig {
     pub const EMPTY: BootConfig = BootConfig {
         config: String::new(),
         log_level: log::LevelFilter::Info,
-        policy: [""; 5],
+        policy: [""; 6],
         transfer: Transfer::Direct,
         trace: false,
         recount: false,

@@ -73,6 +73,10 @@ enum Call {
     },
     /// A program argument's value, found by decode.
     Arg(u64),
+    DomainMove {
+        slot: usize,
+        set: SetId,
+    },
 }
 
 fn limit(value: usize) -> Option<u64> {
@@ -113,6 +117,27 @@ impl Kernel {
         }
     }
 
+    /// The live domain slot behind a domain capability (its generation still current).
+    fn domain_cap(&self, slot: usize, index: usize) -> Result<usize, Error> {
+        match self.slots[slot]
+            .caps()
+            .ok_or(Error::BadCapability)?
+            .get(index)?
+        {
+            Capability::Domain {
+                slot: target,
+                generation,
+            } => {
+                let target = target as usize;
+                if target >= MAX_DOMAINS || self.slots[target].generation != generation {
+                    return Err(Error::BadCapability);
+                }
+                Ok(target)
+            }
+            _ => Err(Error::WrongCapabilityType),
+        }
+    }
+
     fn read_name(
         &mut self,
         slot: usize,
@@ -146,6 +171,14 @@ impl Kernel {
             }
             Syscall::Exit => Call::Exit(args[0] as i32),
             Syscall::Yield => Call::Yield,
+            Syscall::DomainMove => {
+                let target = self.domain_cap(slot, args[0])?;
+                let set = self.set_cap(slot, args[1])?;
+                if !self.slots[target].is_alive() {
+                    return Err(Error::BadArgument);
+                }
+                Call::DomainMove { slot: target, set }
+            }
             Syscall::Wait => {
                 let caps = self.slots[slot].caps().ok_or(Error::BadCapability)?;
                 match caps.get(args[0])? {
@@ -360,6 +393,14 @@ impl Kernel {
                 Ok(length)
             }
             Call::Arg(value) => Ok(value as usize),
+            Call::DomainMove { slot: target, set } => {
+                let account = self.slots[target].account;
+                let moved = self
+                    .books
+                    .move_domain(account, set)
+                    .map_err(|e| e.to_abi())?;
+                Ok(moved as usize)
+            }
             Call::Exit(code) => {
                 self.teardown(slot, RunState::Exited(code));
                 Ok(0)

@@ -11,6 +11,7 @@
 //! | `pagetable` | `owner`, `causer` |
 //! | `release` | `migrate`, `stay` |
 //! | `kernel` | `self`, `spawner` |
+//! | `move` | `stay`, `migrate` |
 //!
 //! # Adding a policy
 //!
@@ -18,7 +19,7 @@
 //!    implementing [`accounting::Policy`], and `pub static POLICY`. Its `decide` returns one of
 //!    the roles the ledger understands for that key (see [`accounting::EventKind`]).
 //! 2. Add one `mod` line and one registry line `(KEY_NAME::NAME, &KEY_NAME::POLICY)` to the
-//!    key's table below (`COW`, `MSGBUF`, `PAGETABLE`, `RELEASE` or `KERNEL`).
+//!    key's table below (`COW`, `MSGBUF`, `PAGETABLE`, `RELEASE`, `KERNEL` or `MOVE`).
 //!
 //! Nothing else changes: the host tool and the kernel find policies through [`lookup`] and
 //! [`valid_names`], and the registry tests check every entry.
@@ -41,6 +42,8 @@ pub mod cow_split;
 pub mod cow_writer;
 pub mod kernel_self;
 pub mod kernel_spawner;
+pub mod move_migrate;
+pub mod move_stay;
 pub mod msgbuf_kernel;
 pub mod msgbuf_receiver;
 pub mod msgbuf_receiver_else_sender;
@@ -59,7 +62,7 @@ pub use presets::{preset, Preset, PRESETS, PRESET_NAMES};
 pub type Entry = (&'static str, &'static dyn Policy);
 
 /// The config keys, in config order.
-pub const KEYS: [&str; 5] = ["cow", "msgbuf", "pagetable", "release", "kernel"];
+pub const KEYS: [&str; 6] = ["cow", "msgbuf", "pagetable", "release", "kernel", "move"];
 
 /// `cow` policies, default first.
 pub const COW: &[Entry] = &[
@@ -102,6 +105,12 @@ pub const KERNEL: &[Entry] = &[
     (kernel_spawner::NAME, &kernel_spawner::POLICY),
 ];
 
+/// `move` policies, default first.
+pub const MOVE: &[Entry] = &[
+    (move_stay::NAME, &move_stay::POLICY),
+    (move_migrate::NAME, &move_migrate::POLICY),
+];
+
 /// Copies the names out of a registry table (at compile time).
 const fn names<const N: usize>(entries: &[Entry]) -> [&'static str; N] {
     let mut out = [""; N];
@@ -118,6 +127,7 @@ static MSGBUF_NAMES: [&str; MSGBUF.len()] = names(MSGBUF);
 static PAGETABLE_NAMES: [&str; PAGETABLE.len()] = names(PAGETABLE);
 static RELEASE_NAMES: [&str; RELEASE.len()] = names(RELEASE);
 static KERNEL_NAMES: [&str; KERNEL.len()] = names(KERNEL);
+static MOVE_NAMES: [&str; MOVE.len()] = names(MOVE);
 
 /// The registry table of `key`, if `key` is a config key.
 pub fn entries(key: &str) -> Option<&'static [Entry]> {
@@ -127,6 +137,7 @@ pub fn entries(key: &str) -> Option<&'static [Entry]> {
         "pagetable" => Some(PAGETABLE),
         "release" => Some(RELEASE),
         "kernel" => Some(KERNEL),
+        "move" => Some(MOVE),
         _ => None,
     }
 }
@@ -139,6 +150,7 @@ pub fn valid_names(key: &str) -> Option<&'static [&'static str]> {
         "pagetable" => Some(&PAGETABLE_NAMES),
         "release" => Some(&RELEASE_NAMES),
         "kernel" => Some(&KERNEL_NAMES),
+        "move" => Some(&MOVE_NAMES),
         _ => None,
     }
 }
@@ -227,7 +239,7 @@ pub fn lookup(key: &str, name: &str) -> Result<&'static dyn Policy, LookupError>
 }
 
 /// The default policy of every key: `cow=writer msgbuf=sender pagetable=owner release=migrate
-/// kernel=self`.
+/// kernel=self move=stay`.
 pub fn defaults() -> Policies {
     Policies {
         cow: COW[0].1,
@@ -235,6 +247,7 @@ pub fn defaults() -> Policies {
         pagetable: PAGETABLE[0].1,
         release: RELEASE[0].1,
         kernel: KERNEL[0].1,
+        moves: MOVE[0].1,
     }
 }
 
@@ -249,24 +262,28 @@ pub fn with_overrides(overrides: &[(&str, &str)]) -> Result<Policies, LookupErro
             PolicyKey::PageTable => policies.pagetable = policy,
             PolicyKey::Release => policies.release = policy,
             PolicyKey::Kernel => policies.kernel = policy,
+            PolicyKey::Move => policies.moves = policy,
         }
     }
     Ok(policies)
 }
 
-/// Every combination of policies (4 × 5 × 2 × 2 × 2 = 160), for tests and counterfactual
-/// replay.
+/// Every combination of policies (4 × 5 × 2 × 2 × 2 × 2 = 320), for tests and
+/// counterfactual replay.
 pub fn combinations() -> impl Iterator<Item = Policies> {
     COW.iter().flat_map(|(_, cow)| {
         MSGBUF.iter().flat_map(move |(_, msgbuf)| {
             PAGETABLE.iter().flat_map(move |(_, pagetable)| {
                 RELEASE.iter().flat_map(move |(_, release)| {
-                    KERNEL.iter().map(move |(_, kernel)| Policies {
-                        cow: *cow,
-                        msgbuf: *msgbuf,
-                        pagetable: *pagetable,
-                        release: *release,
-                        kernel: *kernel,
+                    KERNEL.iter().flat_map(move |(_, kernel)| {
+                        MOVE.iter().map(move |(_, moves)| Policies {
+                            cow: *cow,
+                            msgbuf: *msgbuf,
+                            pagetable: *pagetable,
+                            release: *release,
+                            kernel: *kernel,
+                            moves: *moves,
+                        })
                     })
                 })
             })
@@ -302,7 +319,7 @@ mod tests {
     fn defaults_are_first() {
         assert_eq!(
             defaults().to_string(),
-            "cow=writer msgbuf=sender pagetable=owner release=migrate kernel=self"
+            "cow=writer msgbuf=sender pagetable=owner release=migrate kernel=self move=stay"
         );
         // The design's policies are all there, defaults first (a new policy only appends).
         assert_eq!(
@@ -316,6 +333,7 @@ mod tests {
         assert_eq!(valid_names("pagetable").unwrap()[..2], ["owner", "causer"]);
         assert_eq!(valid_names("release").unwrap()[..2], ["migrate", "stay"]);
         assert_eq!(valid_names("kernel").unwrap()[..2], ["self", "spawner"]);
+        assert_eq!(valid_names("move").unwrap()[..2], ["stay", "migrate"]);
         assert_eq!(valid_names("colour"), None);
     }
 
@@ -329,7 +347,7 @@ mod tests {
         let failure = lookup("colour", "red").unwrap_err();
         assert_eq!(
             failure.to_string(),
-            "unknown policy key \"colour\"; valid: cow, msgbuf, pagetable, release, kernel"
+            "unknown policy key \"colour\"; valid: cow, msgbuf, pagetable, release, kernel, move"
         );
         assert!(matches!(failure, LookupError::UnknownKey { .. }));
         let long = "x".repeat(100);
@@ -342,7 +360,7 @@ mod tests {
         let policies = with_overrides(&[("cow", "holder"), ("msgbuf", "receiver")]).unwrap();
         assert_eq!(
             policies.to_string(),
-            "cow=holder msgbuf=receiver pagetable=owner release=migrate kernel=self"
+            "cow=holder msgbuf=receiver pagetable=owner release=migrate kernel=self move=stay"
         );
         assert!(with_overrides(&[("release", "never")]).is_err());
     }
@@ -351,7 +369,8 @@ mod tests {
     fn combinations_are_every_product_all_distinct() {
         let all: std::vec::Vec<_> = combinations().map(|p| p.to_string()).collect();
         // 3 × 4 × 2 × 2 × 2 = 96 with the design's policies; more as policies are added.
-        let expected = COW.len() * MSGBUF.len() * PAGETABLE.len() * RELEASE.len() * KERNEL.len();
+        let expected =
+            COW.len() * MSGBUF.len() * PAGETABLE.len() * RELEASE.len() * KERNEL.len() * MOVE.len();
         assert!(expected >= 96);
         assert_eq!(all.len(), expected);
         let mut sorted = all.clone();

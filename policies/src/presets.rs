@@ -4,12 +4,12 @@
 //! was chosen, with sources and where Tally only approximates the real system, is
 //! docs/presets.md.
 //!
-//! | preset | cow | msgbuf | pagetable | release | kernel | transfer |
-//! |---|---|---|---|---|---|---|
-//! | `linux-memcg` | writer | sender | causer | stay | spawner | two-stage |
-//! | `sel4` | holder | kernel | causer | stay | spawner | direct |
-//! | `keykos` | writer | kernel | owner | stay | self | direct |
-//! | `zircon` | split | kernel | owner | migrate | self | two-stage |
+//! | preset | cow | msgbuf | pagetable | release | kernel | move | transfer |
+//! |---|---|---|---|---|---|---|---|
+//! | `linux-memcg` | writer | sender | causer | stay | spawner | stay | two-stage |
+//! | `sel4` | holder | kernel | causer | stay | spawner | stay | direct |
+//! | `keykos` | writer | kernel | owner | stay | self | stay | direct |
+//! | `zircon` | split | kernel | owner | migrate | self | migrate | two-stage |
 //!
 //! Invariants (checked by the tests): every preset names every key of [`crate::KEYS`] once, in
 //! that order, each with a name the registry knows; preset names are unique; the transfer mode
@@ -58,6 +58,7 @@ pub const LINUX_MEMCG: Preset = Preset {
         ("pagetable", "causer"),
         ("release", "stay"),
         ("kernel", "spawner"),
+        ("move", "stay"),
     ],
     transfer: "two-stage",
 };
@@ -73,6 +74,7 @@ pub const SEL4: Preset = Preset {
         ("pagetable", "causer"),
         ("release", "stay"),
         ("kernel", "spawner"),
+        ("move", "stay"),
     ],
     transfer: "direct",
 };
@@ -87,6 +89,7 @@ pub const KEYKOS: Preset = Preset {
         ("pagetable", "owner"),
         ("release", "stay"),
         ("kernel", "self"),
+        ("move", "stay"),
     ],
     transfer: "direct",
 };
@@ -101,6 +104,7 @@ pub const ZIRCON: Preset = Preset {
         ("pagetable", "owner"),
         ("release", "migrate"),
         ("kernel", "self"),
+        ("move", "migrate"),
     ],
     transfer: "two-stage",
 };
@@ -172,28 +176,32 @@ mod tests {
         assert_eq!(
             expanded("linux-memcg"),
             (
-                "cow=writer msgbuf=sender pagetable=causer release=stay kernel=spawner".to_string(),
+                "cow=writer msgbuf=sender pagetable=causer release=stay kernel=spawner move=stay"
+                    .to_string(),
                 "two-stage"
             )
         );
         assert_eq!(
             expanded("sel4"),
             (
-                "cow=holder msgbuf=kernel pagetable=causer release=stay kernel=spawner".to_string(),
+                "cow=holder msgbuf=kernel pagetable=causer release=stay kernel=spawner move=stay"
+                    .to_string(),
                 "direct"
             )
         );
         assert_eq!(
             expanded("keykos"),
             (
-                "cow=writer msgbuf=kernel pagetable=owner release=stay kernel=self".to_string(),
+                "cow=writer msgbuf=kernel pagetable=owner release=stay kernel=self move=stay"
+                    .to_string(),
                 "direct"
             )
         );
         assert_eq!(
             expanded("zircon"),
             (
-                "cow=split msgbuf=kernel pagetable=owner release=migrate kernel=self".to_string(),
+                "cow=split msgbuf=kernel pagetable=owner release=migrate kernel=self move=migrate"
+                    .to_string(),
                 "two-stage"
             )
         );

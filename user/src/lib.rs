@@ -252,6 +252,14 @@ pub fn wait(domain_cap: usize) -> Result<Waited, Error> {
     })
 }
 
+/// Moves the domain behind capability `domain_cap` to the charge set behind `set_cap` (holding
+/// both is the right to do it). Under `move = stay` the charges it holds stay where they are;
+/// under `move = migrate` they go with it, all or nothing (`OverLimit`: nothing moved).
+/// Returns the bytes moved.
+pub fn domain_move(domain_cap: usize, set_cap: usize) -> Result<usize, Error> {
+    call(Syscall::DomainMove, [domain_cap, set_cap, 0, 0, 0, 0])
+}
+
 /// How a domain that `wait` waited for ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Waited {

@@ -23,7 +23,8 @@
 //! Files, by concern: this one holds the types and the ledger itself; [`tree`] its queries
 //! and the set/domain tree; [`reserve`] the general reservation (policies asked, limits checked);
 //! [`fast`] the fast paths, each naming the general function it must agree with; [`commit`]
-//! applying a reservation; [`release`] departures and frees; [`payers`] the payer decisions;
+//! applying a reservation; [`release`] departures and frees; [`moves`] a domain moving to
+//! another set; [`payers`] the payer decisions;
 //! [`storage`] frame entries, sharer lists and counters; [`audit`] the full recount.
 
 use crate::error::{Denial, Error};
@@ -44,6 +45,7 @@ use crate::trace::{PolicyName, TraceHook, TraceRecord, FRAMES_PER_RECORD};
 mod audit;
 mod commit;
 mod fast;
+mod moves;
 mod payers;
 mod release;
 mod reserve;
@@ -438,6 +440,7 @@ impl Ledger<'static> {
                 pagetable: &Unset,
                 release: &Unset,
                 kernel: &Unset,
+                moves: &Unset,
             },
             frames_in_use: 0,
             boot_frames: 0,

@@ -19,7 +19,7 @@ fn error(text: &str) -> String<256> {
 }
 
 const FULL: &str = "tally=1 config=cow-fork log=debug cow=holder msgbuf=kernel pagetable=owner \
-                    release=migrate kernel=spawner transfer=two-stage trace=on recount=on set=root,-,- \
+                    release=migrate kernel=spawner move=migrate transfer=two-stage trace=on recount=on set=root,-,- \
                     set=parent,root,1048576 set=child,parent,262144,msgbuf:49152,cow:65536 \
                     ep=ping dom=parent,parent,cow_parent dom=child,child,cow_child \
                     arg=parent,pages:64 arg=parent,seed:7 cap=parent,set:child \
@@ -32,7 +32,7 @@ fn a_full_config_decodes_and_encodes_back_to_the_same_string() {
     assert_eq!(config.log_level, log::LevelFilter::Debug);
     assert_eq!(
         config.policy,
-        ["holder", "kernel", "owner", "migrate", "spawner"]
+        ["holder", "kernel", "owner", "migrate", "spawner", "migrate"]
     );
     assert_eq!(config.transfer, Transfer::TwoStage);
     assert!(config.trace && config.recount);
@@ -66,13 +66,13 @@ fn defaults_fill_what_is_not_given() {
     assert_eq!(config.config, "unnamed");
     assert_eq!(
         config.policy,
-        ["writer", "sender", "owner", "migrate", "self"]
+        ["writer", "sender", "owner", "migrate", "self", "stay"]
     );
     assert_eq!(config.transfer, Transfer::Direct);
     assert!(!config.trace && !config.recount);
     assert_eq!(
         std::format!("{config}"),
-        "tally=1 config=unnamed log=info cow=writer msgbuf=sender pagetable=owner release=migrate kernel=self transfer=direct trace=off"
+        "tally=1 config=unnamed log=info cow=writer msgbuf=sender pagetable=owner release=migrate kernel=self move=stay transfer=direct trace=off"
     );
 }
 
@@ -242,7 +242,7 @@ prop_compose! {
         sets in proptest::collection::vec((name_strategy(), any::<Option<u64>>(), proptest::option::of(0usize..32), proptest::collection::vec((0usize..5, any::<u64>()), 0..5)), 1..8),
         endpoints in proptest::collection::vec(name_strategy(), 0..4),
         domains in proptest::collection::vec((name_strategy(), 0usize..8, 0usize..3, proptest::collection::vec((0usize..3, 0usize..8), 0..6), proptest::collection::vec((name_strategy(), 0..=MAX_ARG_VALUE), 0..4)), 0..6),
-        policy in proptest::collection::vec(0usize..8, 5),
+        policy in proptest::collection::vec(0usize..8, policies::KEYS.len()),
         transfer in any::<bool>(), trace in any::<bool>(), recount in any::<bool>(), level in 0usize..5,
     ) -> BootConfig {
         let mut config = BootConfig::new(n("prop"));

@@ -45,6 +45,7 @@ impl Books {
             pagetable: lookup(2)?,
             release: lookup(3)?,
             kernel: lookup(4)?,
+            moves: lookup(5)?,
         };
         // `kernel::start` zeroed the table with DC ZVA; zero bytes are FrameEntry::FREE.
         self.ledger.reset_zeroed(frame_table, chosen);
@@ -324,6 +325,12 @@ impl Books {
     /// The conservation check.
     pub fn conservation(&self, _frames: &FrameAllocator) -> Conservation {
         self.ledger.conservation()
+    }
+
+    /// Moves `domain` to `set`; the `move` policy decides whether its charges go with it.
+    /// Returns the bytes moved.
+    pub fn move_domain(&mut self, domain: DomainId, set: SetId) -> Result<u64, ChargeError> {
+        Ok(self.ledger.move_domain(domain, set)?)
     }
 
     /// A set's usage for `set_query`.

@@ -258,7 +258,7 @@ caps = ["ep:ping"]
         assert_eq!(
             encoded,
             "tally=1 config=cow-fork log=debug cow=holder msgbuf=kernel pagetable=owner release=migrate \
-             kernel=self transfer=two-stage trace=on set=root,-,- set=parent,root,1048576 \
+             kernel=self move=stay transfer=two-stage trace=on set=root,-,- set=parent,root,1048576 \
              set=child,parent,262144,msgbuf:49152,cow:65536 set=spare,-,- ep=ping \
              dom=parent,parent,cow_parent dom=child,child,cow_child \
              cap=parent,set:child cap=parent,dom:child cap=parent,ep:ping cap=child,ep:ping"
@@ -346,7 +346,7 @@ caps = ["ep:ping"]
         assert_eq!(
             encoded,
             "tally=1 config=round-trip log=info cow=writer msgbuf=sender pagetable=owner \
-             release=migrate kernel=self transfer=direct trace=off"
+             release=migrate kernel=self move=stay transfer=direct trace=off"
         );
     }
 

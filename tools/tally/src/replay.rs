@@ -1297,7 +1297,7 @@ mod tests {
             chosen_combinations(&trace, &["cow=holder release=stay".into()], false).unwrap();
         assert_eq!(
             title(&chosen[0]),
-            "cow=holder msgbuf=sender pagetable=owner release=stay kernel=self"
+            "cow=holder msgbuf=sender pagetable=owner release=stay kernel=self move=stay"
         );
         assert_eq!(
             chosen_combinations(&trace, &["cow=holder".into()], true)
@@ -1397,8 +1397,8 @@ mod tests {
         .unwrap();
         assert_eq!(status, exit::OK);
         let out = dir.join("replay");
-        let holder =
-            out.join("cow-holder_msgbuf-sender_pagetable-owner_release-migrate_kernel-self");
+        let holder = out
+            .join("cow-holder_msgbuf-sender_pagetable-owner_release-migrate_kernel-self_move-stay");
         for name in ["report.json", "report.csv", "summary.md", "charges.svg"] {
             assert!(holder.join(name).is_file(), "{name}");
         }
@@ -1415,14 +1415,14 @@ mod tests {
         );
         let md = std::fs::read_to_string(out.join("comparison.md")).unwrap();
         assert!(md.contains("## Snapshot `shared` (key)"), "{md}");
-        assert!(md.contains("| cow=writer msgbuf=sender pagetable=owner release=migrate kernel=self (recorded run) | parent | 8 KiB |"), "{md}");
-        assert!(md.contains("| cow=holder msgbuf=sender pagetable=owner release=migrate kernel=self (replay) | parent | 8 KiB | 0 | 0 | 0 | 4 KiB | **12 KiB** | 0 | child: 4 KiB |"), "{md}");
-        assert!(md.contains("| cow=holder msgbuf=sender pagetable=owner release=migrate kernel=self | 8 | 0 | 0 | 0 | yes |"), "{md}");
+        assert!(md.contains("| cow=writer msgbuf=sender pagetable=owner release=migrate kernel=self move=stay (recorded run) | parent | 8 KiB |"), "{md}");
+        assert!(md.contains("| cow=holder msgbuf=sender pagetable=owner release=migrate kernel=self move=stay (replay) | parent | 8 KiB | 0 | 0 | 0 | 4 KiB | **12 KiB** | 0 | child: 4 KiB |"), "{md}");
+        assert!(md.contains("| cow=holder msgbuf=sender pagetable=owner release=migrate kernel=self move=stay | 8 | 0 | 0 | 0 | yes |"), "{md}");
         let csv = std::fs::read_to_string(out.join("comparison.csv")).unwrap();
         // The run and two replays; 3 snapshots of 3 sets (`kernel`, `parent`, `child`).
         assert_eq!(csv.lines().count(), 1 + 3 * 3 * 3);
         assert!(csv.lines().any(|l| l.starts_with(
-            "replay,0,cow-fork,cow-holder_msgbuf-sender_pagetable-owner_release-migrate_kernel-self,holder,"
+            "replay,0,cow-fork,cow-holder_msgbuf-sender_pagetable-owner_release-migrate_kernel-self_move-stay,holder,"
         )));
 
         // A report that the replay under its own policies does not reproduce fails the command.

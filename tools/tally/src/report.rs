@@ -86,9 +86,15 @@ pub struct HostRun {
 }
 
 impl Report {
-    /// The policy name for `key` as the kernel reported it.
+    /// The policy name for `key` as the kernel reported it; the key's default when the
+    /// report names other policies but not this one (a kernel from before the key existed
+    /// behaved as its default: before `move`, no domain ever moved).
     pub fn policy_name(&self, key: &str) -> Option<&str> {
-        self.policy.get(key).and_then(Value::as_str)
+        match self.policy.get(key) {
+            Some(value) => value.as_str(),
+            None if !self.policy.is_empty() => crate::registry::default_name(key),
+            None => None,
+        }
     }
 
     /// The IPC transfer mode as the kernel reported it.
@@ -507,7 +513,7 @@ tally: powering off
         let mut report = parse_console(TRANSCRIPT).unwrap();
         assert_eq!(
             report.policy_line(),
-            "cow=holder msgbuf=sender pagetable=owner release=migrate kernel=self transfer=direct"
+            "cow=holder msgbuf=sender pagetable=owner release=migrate kernel=self move=stay transfer=direct"
         );
         report.host = Some(HostRun {
             bootargs: String::new(),

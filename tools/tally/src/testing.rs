@@ -787,7 +787,7 @@ charge_set = "child"
                 "cow-fork [preset=sel4]",
                 "cow-fork [preset=keykos]",
                 "cow-fork [preset=zircon]",
-                "cow-fork [msgbuf=kernel transfer=two-stage]",
+                "cow-fork [msgbuf=kernel move=migrate transfer=two-stage]",
             ]
         );
         assert_eq!(jobs[1].out_dir, Path::new("out/cow-fork/preset-sel4"));

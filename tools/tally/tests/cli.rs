@@ -106,7 +106,7 @@ fn check_accepts_a_good_config_and_prints_boot_arguments() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
-        "tally=1 config=hello log=info cow=writer msgbuf=sender pagetable=owner release=migrate kernel=self transfer=direct trace=off set=hello,-,1048576 dom=hello,hello,hello\n"
+        "tally=1 config=hello log=info cow=writer msgbuf=sender pagetable=owner release=migrate kernel=self move=stay transfer=direct trace=off set=hello,-,1048576 dom=hello,hello,hello\n"
     );
 }
 
@@ -422,13 +422,13 @@ fn replay_writes_a_report_per_combination_and_checks_its_input() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(
         stdout.contains(
-            "cow=holder msgbuf=sender pagetable=owner release=migrate kernel=self: exact"
+            "cow=holder msgbuf=sender pagetable=owner release=migrate kernel=self move=stay: exact"
         ),
         "{stdout}"
     );
     let report =
         std::fs::read_to_string(ws.root.join(
-            "run/replay/cow-holder_msgbuf-sender_pagetable-owner_release-migrate_kernel-self/report.json",
+            "run/replay/cow-holder_msgbuf-sender_pagetable-owner_release-migrate_kernel-self_move-stay/report.json",
         ))
         .unwrap();
     assert!(report.contains("\"replay\": {"), "{report}");

@@ -679,9 +679,9 @@ impl Client {
 
     fn random_syscall(&mut self) {
         let number = match self.rng.below(8) {
-            0 => 21 + self.rng.below(64),
+            0 => 22 + self.rng.below(64),
             1 => self.rng.next() as usize,
-            _ => self.rng.below(21),
+            _ => self.rng.below(22),
         };
         let mut args = [0usize; 6];
         for a in args.iter_mut() {
@@ -709,6 +709,8 @@ impl Client {
                 };
             }
             S::Wait => args[0] = self.bad_cap(Cap::Child(0, false)),
+            // A bad domain capability (or a stale child's, which has ended); any set.
+            S::DomainMove => args[0] = self.bad_cap(Cap::Child(0, false)),
             S::Spawn => args[1] = self.bad_cap(Cap::Set),
             S::SetCreate | S::SetLimit => args[0] = self.bad_cap(Cap::Set),
             S::SetQuery => {
@@ -767,6 +769,7 @@ impl Client {
                 | S::ReplyRecv
                 | S::CallRegisters
                 | S::ReplyRecvRegisters
+                | S::DomainMove
                 | S::SetLimit => {
                     check!(false, "{:?} with a bad capability succeeded", call)
                 }

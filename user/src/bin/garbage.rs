@@ -9,6 +9,7 @@ use user::{check, println, syscall, Error};
 
 user::program! {
     description: "Makes `calls` system calls with random numbers (unknown ones included; never exit) and hostile arguments: kernel, unmapped and wrapping addresses, huge lengths, forged capability indices. An unknown number must give bad-syscall; every other call may fail or harmlessly succeed. Deterministic for a given `seed`.",
+    caps: { 0: set (optional) => "any charge set: `domain_move` given it as the domain must answer wrong-capability-type" },
     args: {
         calls: 3000 => "system calls to make",
         seed: 6840143426475589633 => "the generator's seed (xorshift64: 0 gives only zeros)",
@@ -90,6 +91,31 @@ fn main() -> i32 {
         if Error::decode_return(syscall(call, args)).is_err() {
             errors += 1;
         }
+    }
+    // `domain_move` with forged capabilities: each bad argument has its own error, and
+    // nothing moves (the books are checked by the report).
+    let cases: [(usize, usize, Error); 5] = [
+        (63, 0, Error::BadCapability),
+        (usize::MAX, usize::MAX, Error::BadCapability),
+        (1, 0, Error::BadCapability),
+        (0, 0, Error::WrongCapabilityType),
+        (0, 63, Error::WrongCapabilityType),
+    ];
+    let has_set = user::set_query(0).is_ok();
+    for (domain, set, error) in cases {
+        if error == Error::WrongCapabilityType && !has_set {
+            continue;
+        }
+        let got = user::domain_move(domain, set);
+        check!(
+            got == Err(error),
+            "domain_move({}, {}) gave {:?}, not {:?}",
+            domain,
+            set,
+            got,
+            error
+        );
+        errors += 1;
     }
     println!(
         "garbage: survived {} calls, {} errors returned",

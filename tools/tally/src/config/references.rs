@@ -8,7 +8,7 @@ use super::*;
 
 /// Fields of a charge-set object in a report that an `[[expect]]` may name; the ones in
 /// [`PER_KIND_FIELDS`] are followed by a kind (or `total`), `paid_for` by a domain name.
-const SET_FIELDS: [&str; 17] = [
+const SET_FIELDS: [&str; 21] = [
     "name",
     "parent",
     "limit_bytes",
@@ -26,14 +26,20 @@ const SET_FIELDS: [&str; 17] = [
     "charged",
     "uncharged",
     "events",
+    "moved_in",
+    "moved_out",
+    "moved_in_bytes",
+    "moved_out_bytes",
 ];
-const PER_KIND_FIELDS: [&str; 6] = [
+const PER_KIND_FIELDS: [&str; 8] = [
     "current",
     "peak",
     "subtree",
     "denied",
     "charged",
     "uncharged",
+    "moved_in",
+    "moved_out",
 ];
 /// The pseudo-kind that sums the kinds.
 pub(crate) const TOTAL: &str = "total";

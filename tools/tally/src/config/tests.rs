@@ -58,7 +58,8 @@ fn a_valid_config_loads_with_defaults() {
             ("msgbuf", "sender"),
             ("pagetable", "owner"),
             ("release", "migrate"),
-            ("kernel", "self")
+            ("kernel", "self"),
+            ("move", "stay")
         ]
         .map(|(k, v)| (k.to_string(), v.to_string()))
     );
@@ -612,14 +613,14 @@ fn a_preset_expands_to_its_policies_and_transfer_mode() {
     assert_eq!(config.preset.as_deref(), Some("linux-memcg"));
     assert_eq!(
         policy_words(&config),
-        "cow=writer msgbuf=sender pagetable=causer release=stay kernel=spawner"
+        "cow=writer msgbuf=sender pagetable=causer release=stay kernel=spawner move=stay"
     );
     assert_eq!(config.transfer, "two-stage");
     assert!(config.explicit.is_empty());
     assert_eq!(
         config.policy_line(),
         "preset=linux-memcg (cow=writer msgbuf=sender pagetable=causer release=stay \
-         kernel=spawner transfer=two-stage)"
+         kernel=spawner move=stay transfer=two-stage)"
     );
     // Every preset loads, and expands to exactly its registry entry.
     for name in registry::preset_names() {
@@ -638,7 +639,8 @@ fn a_preset_expands_to_its_policies_and_transfer_mode() {
     let encoded = crate::bootargs::encode(&config).unwrap();
     assert!(
         encoded.contains(
-            "cow=split msgbuf=kernel pagetable=owner release=migrate kernel=self transfer=two-stage"
+            "cow=split msgbuf=kernel pagetable=owner release=migrate kernel=self move=migrate \
+             transfer=two-stage"
         ),
         "{encoded}"
     );
@@ -655,7 +657,7 @@ fn explicit_keys_override_the_preset_wherever_they_are_written() {
         let config = load(&format!("{BASE}{table}")).unwrap();
         assert_eq!(
             policy_words(&config),
-            "cow=holder msgbuf=sender pagetable=causer release=stay kernel=spawner"
+            "cow=holder msgbuf=sender pagetable=causer release=stay kernel=spawner move=stay"
         );
         assert_eq!(config.transfer, "direct");
         assert_eq!(config.explicit, ["cow", "transfer"]);
@@ -674,7 +676,7 @@ fn a_command_line_preset_expands_first_and_its_pairs_override_it() {
     assert_eq!(config.preset.as_deref(), Some("sel4"));
     assert_eq!(
         policy_words(&config),
-        "cow=holder msgbuf=kernel pagetable=causer release=stay kernel=self"
+        "cow=holder msgbuf=kernel pagetable=causer release=stay kernel=self move=stay"
     );
     assert_eq!(config.transfer, "direct");
     // A command-line preset replaces the file's preset and the file's own keys (`release`,
@@ -688,7 +690,7 @@ fn a_command_line_preset_expands_first_and_its_pairs_override_it() {
     assert_eq!(config.preset.as_deref(), Some("keykos"));
     assert_eq!(
         policy_words(&config),
-        "cow=writer msgbuf=kernel pagetable=owner release=stay kernel=self"
+        "cow=writer msgbuf=kernel pagetable=owner release=stay kernel=self move=stay"
     );
     assert_eq!(config.transfer, "direct");
     let config = load_with(&text, "preset=keykos transfer=two-stage cow=split");
@@ -700,7 +702,7 @@ fn a_command_line_preset_expands_first_and_its_pairs_override_it() {
     config.apply_varied(&PolicyOverrides(vec![("preset".into(), "zircon".into())]));
     assert_eq!(
         policy_words(&config),
-        "cow=split msgbuf=receiver pagetable=owner release=migrate kernel=self"
+        "cow=split msgbuf=receiver pagetable=owner release=migrate kernel=self move=migrate"
     );
 
     let overrides = PolicyOverrides::parse("preset = zircon, cow=writer").unwrap();
@@ -712,7 +714,7 @@ fn a_command_line_preset_expands_first_and_its_pairs_override_it() {
     let expanded = overrides.expanded_policies();
     assert_eq!(expanded.first(), Some(&("cow", "split")));
     assert_eq!(expanded.last(), Some(&("cow", "writer")));
-    assert_eq!(expanded.len(), 6);
+    assert_eq!(expanded.len(), 7);
 }
 
 #[test]
@@ -782,7 +784,7 @@ fn presets_vary_and_expectations_name_them() {
     zircon.apply_varied(&PolicyOverrides(vec![("preset".into(), "zircon".into())]));
     assert_eq!(
         policy_words(&zircon),
-        "cow=holder msgbuf=kernel pagetable=owner release=migrate kernel=self"
+        "cow=holder msgbuf=kernel pagetable=owner release=migrate kernel=self move=migrate"
     );
     assert_eq!(zircon.transfer, "two-stage");
     assert!(zircon.expects[0].applies(&zircon.conditions()));
@@ -797,7 +799,7 @@ fn presets_vary_and_expectations_name_them() {
     .unwrap();
     assert_eq!(
         config.fixed_policies().join(" "),
-        "preset=sel4 msgbuf=kernel pagetable=causer release=stay kernel=spawner transfer=direct"
+        "preset=sel4 msgbuf=kernel pagetable=causer release=stay kernel=spawner move=stay transfer=direct"
     );
 
     // Bad preset names in `values` and `when`, and a preset in `minus_policy`, are refused.

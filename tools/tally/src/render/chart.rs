@@ -182,7 +182,7 @@ mod tests {
         let svg = render(&report, "policy");
         for text in [
             "cow-fork: who pays, by charge set and kind",
-            "policy: cow=holder msgbuf=sender pagetable=owner release=migrate kernel=self transfer=direct",
+            "policy: cow=holder msgbuf=sender pagetable=owner release=migrate kernel=self move=stay transfer=direct",
             "snapshot `shared` (52000 instructions)",
             "peaks over the run (at `final`)",
             "KiB charged",

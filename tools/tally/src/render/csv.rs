@@ -384,7 +384,7 @@ mod tests {
         assert_eq!(key[0], "scenario");
         assert_eq!(
             key.join(","),
-            "scenario,combination,cow,msgbuf,pagetable,release,kernel,transfer,status,snapshot,role,instructions"
+            "scenario,combination,cow,msgbuf,pagetable,release,kernel,move,transfer,status,snapshot,role,instructions"
         );
     }
 
@@ -434,16 +434,16 @@ mod tests {
         let rows = records(&text);
         let parent: Vec<&Vec<String>> = rows
             .iter()
-            .filter(|r| r[9] == "shared" && r[12] == "parent")
+            .filter(|r| r[10] == "shared" && r[13] == "parent")
             .collect();
         let causers: Vec<(&str, &str, &str, &str)> = parent
             .iter()
             .map(|r| {
                 (
-                    r[13].as_str(),
                     r[14].as_str(),
                     r[15].as_str(),
                     r[16].as_str(),
+                    r[17].as_str(),
                 )
             })
             .collect();
@@ -477,8 +477,8 @@ mod tests {
         let rows = records(&text);
         let cells: Vec<String> = rows
             .iter()
-            .filter(|r| r[9] == "shared" && r[12] == "parent")
-            .map(|r| r[13..].join(" "))
+            .filter(|r| r[10] == "shared" && r[13] == "parent")
+            .map(|r| r[14..].join(" "))
             .collect();
         // The parent's kernel objects (4 KiB) have no causer domain.
         assert_eq!(

@@ -397,7 +397,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("cow-fork: snapshot `final` at 90000 instructions"));
         assert!(lines[0].contains(
-            "cow=holder msgbuf=sender pagetable=owner release=migrate kernel=self transfer=direct"
+            "cow=holder msgbuf=sender pagetable=owner release=migrate kernel=self move=stay transfer=direct"
         ));
         assert!(lines[1].starts_with("charge set"));
         assert_eq!(lines.len(), 2 + 3);
