@@ -2,6 +2,7 @@
 #
 #   make run  [CONFIG=configs/NAME.toml] [POLICY="cow=holder msgbuf=receiver"] [MEM=4G] [OUT=DIR]
 #   make test | bench | experiments | debug | clean
+#   make profile [BENCH=memory] [PROFILE_ARGS="--inclusive --inlined"] | profile-test
 
 CONFIG ?= configs/default.toml
 POLICY ?=
@@ -22,7 +23,7 @@ OBJCOPY = $(firstword $(wildcard $(SYSROOT)/lib/rustlib/*/bin/llvm-objcopy) $(sh
 
 RUN_ARGS = --config $(CONFIG) --cpu $(CPU) $(if $(POLICY),--policy "$(POLICY)") $(if $(MEM),--mem $(MEM)) $(if $(OUT),--out $(OUT)) $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
-.PHONY: all run test bench experiments debug clean setup kernel user tool image image-noacct help lint fmt host-test qemu-test fuzz
+.PHONY: all run test bench experiments debug clean setup kernel user tool image image-noacct help lint fmt host-test qemu-test fuzz profile profile-test
 
 all: image tool
 
@@ -107,6 +108,25 @@ bench: image image-noacct tool
 	TALLY_BENCH_JSON=$(CURDIR)/$(BUILD)/bench/ledger.json cargo bench -p accounting
 	$(TALLY) bench --kernel $(IMAGE) --kernel-noacct $(NOACCT_IMAGE) --repeat 2 \
 	  --ledger-json $(BUILD)/bench/ledger.json bench/*.toml
+
+## profile: the per-function instruction profile of bench/$(BENCH).toml's measured window
+## (docs/profiling.md): tables on stdout, folded stacks in build/profile/$(BENCH).folded.
+BENCH ?= memory
+PROFILE_ARGS ?=
+profile: image tool
+	@mkdir -p $(BUILD)/profile
+	$(TALLY) profile --kernel $(IMAGE) --config bench/$(BENCH).toml \
+	  --folded $(BUILD)/profile/$(BENCH).folded $(PROFILE_ARGS)
+
+## profile-test: profile each bench window tally profile knows; each must total exactly the
+## counter reads that delimit it and give the figure the bench printed (a few seconds).
+profile-test: image tool
+	@mkdir -p $(BUILD)/profile
+	@for b in calibrate memory ipc-registers ipc; do \
+	  $(TALLY) profile --kernel $(IMAGE) --config bench/$$b.toml --top 0 > $(BUILD)/profile/$$b.txt \
+	    || { cat $(BUILD)/profile/$$b.txt; echo "profile-test: bench/$$b.toml FAILED"; exit 1; }; \
+	  grep '^# bench figure' $(BUILD)/profile/$$b.txt; \
+	done
 
 ## experiments: every file in results/ but the benchmarks' (`make bench` writes bench.json and
 ## bench.md): every config under every policy combination it exercises (matrix.md, matrix.csv,

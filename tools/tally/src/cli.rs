@@ -114,6 +114,9 @@ enum Command {
     /// it expects, its arguments and defaults, its snapshots (docs/programs.md: --markdown).
     #[command(after_help = tally::catalogue::EXIT_CODES)]
     Programs(tally::catalogue::ProgramsArgs),
+    /// Per-function guest-instruction profile of a window of a run (a bench config's measured
+    /// window by default), from a QEMU TCG plugin: tables and folded stacks (docs/profiling.md).
+    Profile(tally::profile::ProfileArgs),
 }
 
 #[derive(Debug, Args)]
@@ -385,6 +388,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
             args.snapshot.as_deref(),
         ),
         Command::Programs(args) => tally::catalogue::command(&args),
+        Command::Profile(args) => tally::profile::command(&args),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod exit;
 pub mod experiments;
 pub mod matrix;
+pub mod profile;
 pub mod qemu;
 pub mod registry;
 pub mod render;

@@ -36,6 +36,8 @@ pub struct Launch {
     pub gdb: bool,
     /// Kill QEMU after this long; `None` waits for ever.
     pub timeout: Option<Duration>,
+    /// More arguments, after the others (`tally profile`: `-plugin PATH,ARGS -d plugin -D FILE`).
+    pub extra: Vec<String>,
 }
 
 /// Which QEMU output a line came from.
@@ -140,6 +142,7 @@ pub fn arguments(launch: &Launch) -> Vec<String> {
     args.push(launch.kernel.display().to_string());
     args.push("-append".into());
     args.push(launch.bootargs.clone());
+    args.extend(launch.extra.iter().cloned());
     args
 }
 
@@ -380,6 +383,7 @@ pub(crate) mod tests {
             cpu: "cortex-a72".into(),
             gdb: false,
             timeout: Some(Duration::from_millis(timeout_ms)),
+            extra: Vec::new(),
         }
     }
 

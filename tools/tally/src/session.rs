@@ -108,6 +108,7 @@ pub fn prepare(config: &Config, options: &RunOptions) -> Result<(PathBuf, Launch
             cpu: options.cpu.clone(),
             gdb: options.gdb,
             timeout: timeout_seconds.map(Duration::from_secs),
+            extra: Vec::new(),
         },
     ))
 }
@@ -123,7 +124,17 @@ fn timeout_seconds(config: &Config, options: &RunOptions) -> Option<u64> {
 /// Runs `config` once. `Err` only for problems found before QEMU started (config, environment);
 /// a failed or timed-out run is an `Ok` result with its problems and status.
 pub fn run_config(config: &Config, options: &RunOptions) -> Result<RunResult, Failure> {
-    let (binary, launch) = prepare(config, options)?;
+    run_config_with(config, options, &[])
+}
+
+/// [`run_config`] with `extra` appended to QEMU's command line (`tally profile`'s plugin).
+pub fn run_config_with(
+    config: &Config,
+    options: &RunOptions,
+    extra: &[String],
+) -> Result<RunResult, Failure> {
+    let (binary, mut launch) = prepare(config, options)?;
+    launch.extra = extra.to_vec();
     prepare_out_dir(&options.out_dir)?;
     if launch.gdb {
         eprintln!(
