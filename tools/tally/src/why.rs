@@ -250,9 +250,60 @@ pub fn investigate(trace: &Trace, label: Option<&str>) -> Result<Findings, Strin
         if let TraceRecord::Frames { frames } = &record {
             pending_many = pending_many.saturating_sub(frames.len());
         }
+        // A move lists no frames (the ledger finds them): note it on every frame the domain
+        // holds a slot of, saying whether the charge went with it.
+        let moving = match &record {
+            TraceRecord::Move { domain, set } => {
+                let ledger = replayer.ledger();
+                let before: Vec<(u32, Vec<(Option<accounting::DomainId>, accounting::SetId)>)> =
+                    current
+                        .keys()
+                        .filter_map(|frame| {
+                            let state = ledger.frame_state(FrameIndex(*frame)).ok()?;
+                            state
+                                .slots
+                                .iter()
+                                .any(|slot| slot.domain == Some(*domain))
+                                .then(|| {
+                                    (
+                                        *frame,
+                                        state.slots.iter().map(|s| (s.domain, s.set)).collect(),
+                                    )
+                                })
+                        })
+                        .collect();
+                Some((
+                    *domain,
+                    domain_name(ledger, Some(*domain)),
+                    set_name(ledger, *set),
+                    before,
+                ))
+            }
+            _ => None,
+        };
         let snapshot = replayer
             .feed(&record)
             .map_err(|e| format!("replaying record {}: {e:?}", index + 1))?;
+        if let Some((_, who, to, before)) = moving {
+            let ledger = replayer.ledger();
+            for (frame, slots) in before {
+                let after: Vec<_> = ledger
+                    .frame_state(FrameIndex(frame))
+                    .map(|state| state.slots.iter().map(|s| (s.domain, s.set)).collect())
+                    .unwrap_or_default();
+                let text = if after != slots {
+                    format!("move: {who} moved to set {to}, and its charge for this frame with it (move = migrate)")
+                } else {
+                    format!("move: {who} moved to set {to}; this frame's charge stayed where it was made")
+                };
+                let event = Event {
+                    record: index + 1,
+                    text,
+                };
+                current.entry(frame).or_default().push(event.clone());
+                findings.histories.entry(frame).or_default().push(event);
+            }
+        }
         if snapshot.is_some_and(|s| s.label.as_str() == wanted) {
             let ledger = replayer.ledger();
             for (frame, events) in &current {
@@ -492,6 +543,22 @@ mod tests {
             "{report}"
         );
         assert!(report.contains("cow        caused by child"), "{report}");
+    }
+
+    #[test]
+    fn a_move_is_in_the_history_of_the_frames_it_touched() {
+        for (policy, moved) in [("stay", false), ("migrate", true)] {
+            let text = TRACE
+                .replace("kernel=self", &format!("kernel=self move={policy}"))
+                .replace("anon 4 1\n", "anon 4 1\nmove 1 1\n");
+            let findings = investigate(&Trace::parse(&text).unwrap(), Some("shared")).unwrap();
+            let page = &findings.frames[&4];
+            let payer = if moved { "parent" } else { "child" };
+            assert_eq!(page.payers, [(payer.to_string(), 4096)], "{policy}");
+            let last = &page.events.last().unwrap().text;
+            assert!(last.starts_with("move: child moved to set parent"), "{last}");
+            assert_eq!(last.contains("with it"), moved, "{last}");
+        }
     }
 
     #[test]
