@@ -25,6 +25,9 @@ use crate::exit::{self, Failure};
 use crate::replay::{find_input, Trace};
 use crate::size::human;
 
+/// A frame's payer slots: (mapping domain, paying set), holder first.
+type Slots = Vec<(Option<accounting::DomainId>, accounting::SetId)>;
+
 /// One trace record that touched a frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -255,23 +258,22 @@ pub fn investigate(trace: &Trace, label: Option<&str>) -> Result<Findings, Strin
         let moving = match &record {
             TraceRecord::Move { domain, set } => {
                 let ledger = replayer.ledger();
-                let before: Vec<(u32, Vec<(Option<accounting::DomainId>, accounting::SetId)>)> =
-                    current
-                        .keys()
-                        .filter_map(|frame| {
-                            let state = ledger.frame_state(FrameIndex(*frame)).ok()?;
-                            state
-                                .slots
-                                .iter()
-                                .any(|slot| slot.domain == Some(*domain))
-                                .then(|| {
-                                    (
-                                        *frame,
-                                        state.slots.iter().map(|s| (s.domain, s.set)).collect(),
-                                    )
-                                })
-                        })
-                        .collect();
+                let before: Vec<(u32, Slots)> = current
+                    .keys()
+                    .filter_map(|frame| {
+                        let state = ledger.frame_state(FrameIndex(*frame)).ok()?;
+                        state
+                            .slots
+                            .iter()
+                            .any(|slot| slot.domain == Some(*domain))
+                            .then(|| {
+                                (
+                                    *frame,
+                                    state.slots.iter().map(|s| (s.domain, s.set)).collect(),
+                                )
+                            })
+                    })
+                    .collect();
                 Some((
                     *domain,
                     domain_name(ledger, Some(*domain)),
@@ -556,7 +558,10 @@ mod tests {
             let payer = if moved { "parent" } else { "child" };
             assert_eq!(page.payers, [(payer.to_string(), 4096)], "{policy}");
             let last = &page.events.last().unwrap().text;
-            assert!(last.starts_with("move: child moved to set parent"), "{last}");
+            assert!(
+                last.starts_with("move: child moved to set parent"),
+                "{last}"
+            );
             assert_eq!(last.contains("with it"), moved, "{last}");
         }
     }
