@@ -64,8 +64,8 @@ debug: image tool
 	  $$SUDO apt-get install -y -qq gdb-multiarch >/dev/null; }
 	$(TALLY) run --kernel $(IMAGE) --gdb $(RUN_ARGS)
 
-## test: lint (fmt, clippy), host unit and property tests, then QEMU scenario tests.
-test: lint host-test qemu-test
+## test: lint (fmt, clippy), host unit and property tests, QEMU scenario tests, profile-test.
+test: lint host-test qemu-test profile-test
 
 host-test:
 	cargo test --release -p abi -p devicetree -p accounting -p policies -p kcore -p tally
