@@ -327,15 +327,20 @@ pub fn compare(replayed: &[Snapshot], real: &[Snapshot]) -> Vec<Mismatch> {
                     b.paid_for.get(causer).copied().unwrap_or(0),
                 );
             }
-            let mut causers: Vec<&String> = a.caused.keys().chain(b.caused.keys()).collect();
+            let none = Default::default();
+            let (ca, cb) = (
+                a.caused.as_ref().unwrap_or(&none),
+                b.caused.as_ref().unwrap_or(&none),
+            );
+            let mut causers: Vec<&String> = ca.keys().chain(cb.keys()).collect();
             causers.sort();
             causers.dedup();
             for causer in causers {
                 for kind in KINDS {
                     figure(
                         format!("caused.{causer}.{kind}"),
-                        a.caused.get(causer).map_or(0, |k| k.get(kind)),
-                        b.caused.get(causer).map_or(0, |k| k.get(kind)),
+                        ca.get(causer).map_or(0, |k| k.get(kind)),
+                        cb.get(causer).map_or(0, |k| k.get(kind)),
                     );
                 }
             }

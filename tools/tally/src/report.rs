@@ -326,9 +326,10 @@ pub struct ChargeSetReport {
     #[serde(default)]
     pub paid_for: BTreeMap<String, u64>,
     /// Bytes this set pays, by causer domain (its own included) and kind: the payer × causer
-    /// table (absent from reports of kernels before it).
-    #[serde(default)]
-    pub caused: BTreeMap<String, KindBytes>,
+    /// table. `None` for a report of a kernel before it (an empty table is `Some`: nothing
+    /// caused by any domain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caused: Option<BTreeMap<String, KindBytes>>,
     /// Bytes ever charged, per kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub charged: Option<KindBytes>,
@@ -349,9 +350,88 @@ impl ChargeSetReport {
     /// behalf), per kind: `current − Σ caused`; all of `current` when the report has no
     /// `caused` table and nothing was paid for others.
     pub fn uncaused(&self, kind: &str) -> u64 {
-        let caused: u64 = self.caused.values().map(|kinds| kinds.get(kind)).sum();
+        let caused: u64 = self
+            .caused
+            .iter()
+            .flatten()
+            .map(|(_, kinds)| kinds.get(kind))
+            .sum();
         self.current.get(kind).saturating_sub(caused)
     }
+
+    /// What the set pays, by who caused it: the one reading of the payer × causer table that
+    /// the CSV, the heat maps, the Markdown and the terminal share. From the `caused` table
+    /// (each causer domain with its bytes per kind, then what no domain caused); for a report
+    /// without one, what the set's own domains caused together (`current − paid_for`) and
+    /// each `paid_for` causer, all kinds summed. Entries with no bytes are left out.
+    pub fn attribution(&self) -> Vec<Attributed<'_>> {
+        let mut found = Vec::new();
+        match &self.caused {
+            None => {
+                let others: u64 = self.paid_for.values().sum();
+                found.push(Attributed {
+                    causer: Causer::OwnDomains,
+                    own: true,
+                    kinds: None,
+                    bytes: self.current.total().saturating_sub(others),
+                });
+                found.extend(self.paid_for.iter().map(|(causer, bytes)| Attributed {
+                    causer: Causer::Domain(causer),
+                    own: false,
+                    kinds: None,
+                    bytes: *bytes,
+                }));
+            }
+            Some(caused) => {
+                found.extend(caused.iter().map(|(causer, kinds)| Attributed {
+                    causer: Causer::Domain(causer),
+                    own: self.domains.contains(causer),
+                    kinds: Some(kinds.clone()),
+                    bytes: kinds.total(),
+                }));
+                let uncaused = KindBytes {
+                    anon: self.uncaused("anon"),
+                    pagetables: self.uncaused("pagetables"),
+                    kernel: self.uncaused("kernel"),
+                    msgbuf: self.uncaused("msgbuf"),
+                    cow: self.uncaused("cow"),
+                    extra: Map::new(),
+                };
+                found.push(Attributed {
+                    causer: Causer::NoDomain,
+                    own: true,
+                    bytes: uncaused.total(),
+                    kinds: Some(uncaused),
+                });
+            }
+        }
+        found.retain(|entry| entry.bytes > 0);
+        found
+    }
+}
+
+/// Who caused a part of a set's charges ([`ChargeSetReport::attribution`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Causer<'a> {
+    /// A domain, by name.
+    Domain(&'a str),
+    /// The set's own domains together (a report without the `caused` table).
+    OwnDomains,
+    /// No domain: frames the kernel charged on nobody's behalf.
+    NoDomain,
+}
+
+/// One part of a set's charges and who caused it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attributed<'a> {
+    /// Who caused it.
+    pub causer: Causer<'a>,
+    /// Whether the causer is the set's own (one of its domains, or none).
+    pub own: bool,
+    /// The bytes per kind, when the report says (the `caused` table).
+    pub kinds: Option<KindBytes>,
+    /// The bytes, all kinds.
+    pub bytes: u64,
 }
 
 /// The event counters a report's `events` object holds, in report order.

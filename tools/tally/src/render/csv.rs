@@ -26,7 +26,7 @@ use serde_json::Value;
 use crate::config::KINDS;
 use crate::matrix::{self, Entry};
 use crate::registry;
-use crate::report::{ChargeSetReport, Report, Snapshot, EVENTS};
+use crate::report::{Causer, ChargeSetReport, Report, Snapshot, EVENTS};
 
 /// The causer name under which `attribution` lists what a set's own domains caused, in a
 /// report without the by-causer table (kind `total`).
@@ -204,47 +204,27 @@ pub fn attribution_header(extra: &[&str]) -> Vec<String> {
 fn attribution_rows(rows: &Rows<'_>, out: &mut Vec<Vec<String>>) {
     for snapshot in &rows.report.snapshots {
         for set in &snapshot.charge_sets {
-            let mut cells: Vec<(String, bool, &str, u64)> = Vec::new();
-            if set.caused.is_empty() {
-                // A report from before the by-causer table: what the set's own domains caused
-                // together, and `paid_for` per causer, all kinds summed.
-                let others: u64 = set.paid_for.values().sum();
-                cells.push((
-                    OWN.to_string(),
-                    true,
-                    TOTAL,
-                    set.current.total().saturating_sub(others),
-                ));
-                cells.extend(
-                    set.paid_for
-                        .iter()
-                        .map(|(causer, bytes)| (causer.clone(), false, TOTAL, *bytes)),
-                );
-            } else {
-                for (causer, kinds) in &set.caused {
-                    let own = set.domains.contains(causer);
-                    cells.extend(
-                        KINDS
-                            .iter()
-                            .map(|kind| (causer.clone(), own, *kind, kinds.get(kind))),
-                    );
+            for entry in set.attribution() {
+                let causer = match entry.causer {
+                    Causer::Domain(name) => name,
+                    Causer::OwnDomains => OWN,
+                    Causer::NoDomain => NO_CAUSER,
+                };
+                let cells: Vec<(&str, u64)> = match &entry.kinds {
+                    Some(kinds) => KINDS.iter().map(|kind| (*kind, kinds.get(kind))).collect(),
+                    None => vec![(TOTAL, entry.bytes)],
+                };
+                for (kind, bytes) in cells.into_iter().filter(|(_, bytes)| *bytes > 0) {
+                    let mut row = rows.key_cells(snapshot);
+                    row.extend([
+                        set.name.clone(),
+                        causer.to_string(),
+                        entry.own.to_string(),
+                        kind.to_string(),
+                        bytes.to_string(),
+                    ]);
+                    out.push(row);
                 }
-                cells.extend(
-                    KINDS
-                        .iter()
-                        .map(|kind| (NO_CAUSER.to_string(), true, *kind, set.uncaused(kind))),
-                );
-            }
-            for (causer, own, kind, bytes) in cells.into_iter().filter(|cell| cell.3 > 0) {
-                let mut row = rows.key_cells(snapshot);
-                row.extend([
-                    set.name.clone(),
-                    causer,
-                    own.to_string(),
-                    kind.to_string(),
-                    bytes.to_string(),
-                ]);
-                out.push(row);
             }
         }
     }
@@ -470,8 +450,7 @@ mod tests {
             cow: 16384,
             ..Default::default()
         };
-        parent.caused.insert("parent".into(), own);
-        parent.caused.insert("child".into(), child);
+        parent.caused = Some([("parent".into(), own), ("child".into(), child)].into());
         let key = matrix::key_snapshot(&[&report]);
         let text = table_csv(Table::Attribution, &[], &[Rows::single(&report, &key)]);
         let rows = records(&text);
@@ -490,6 +469,24 @@ mod tests {
                 "(none) true kernel 4096",
             ]
         );
+    }
+
+    #[test]
+    fn an_empty_caused_table_is_a_table_what_no_domain_caused_goes_to_none() {
+        // A kernel with the table writes `"caused":{}` for a set no domain charged (the kernel
+        // reserve): its bytes are `(none)` per kind, not the `(own)` total of an old report.
+        let mut report = parse_console(TRANSCRIPT).unwrap();
+        for set in &mut report.snapshots[1].charge_sets {
+            set.caused = Some(Default::default());
+        }
+        let key = matrix::key_snapshot(&[&report]);
+        let text = table_csv(Table::Attribution, &[], &[Rows::single(&report, &key)]);
+        let kernel: Vec<String> = records(&text)
+            .iter()
+            .filter(|r| r[10] == "shared" && r[13] == "kernel")
+            .map(|r| r[14..].join(" "))
+            .collect();
+        assert_eq!(kernel, ["(none) true kernel 32768"]);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use plotters::style::RGBColor;
 use super::canvas::{fit, Anchor, Canvas, BADGE_WIDTH};
 use super::palette::{text_width, DARK, ORANGE, VERMILLION};
 use super::policies::{shared_policies, Column};
-use crate::report::{Report, Snapshot};
+use crate::report::{Causer, Report, Snapshot};
 use crate::size::human;
 
 /// The causer column of charges no domain caused (a set without domains).
@@ -41,71 +41,25 @@ pub struct Attribution {
     pub own: bool,
 }
 
-/// The payer × causer matrix of `snapshot`: from each set's `caused` table (by domain, its own
-/// domains each in a column of their own, and what no domain caused under [`NO_DOMAIN`]); for
-/// a report without one, from `current` and `paid_for` (the set's own domains together).
+/// The payer × causer matrix of `snapshot`, from [`ChargeSetReport::attribution`]: each causer
+/// domain in a column of its own, what no domain caused under [`NO_DOMAIN`]; for a report
+/// without the `caused` table, the set's own domains together in one column.
+///
+/// [`ChargeSetReport::attribution`]: crate::report::ChargeSetReport::attribution
 pub fn causer_matrix(snapshot: &Snapshot) -> Vec<Attribution> {
-    if snapshot
-        .charge_sets
-        .iter()
-        .any(|set| !set.caused.is_empty())
-    {
-        return caused_matrix(snapshot);
-    }
     let mut cells = Vec::new();
     for set in &snapshot.charge_sets {
-        let total = set.current.total();
-        let others: u64 = set.paid_for.values().sum();
-        let own = total.saturating_sub(others);
-        if own > 0 {
+        for entry in set.attribution() {
+            let causer = match entry.causer {
+                Causer::Domain(name) => name.to_string(),
+                Causer::OwnDomains if !set.domains.is_empty() => set.domains.join("+"),
+                Causer::OwnDomains | Causer::NoDomain => NO_DOMAIN.to_string(),
+            };
             cells.push(Attribution {
                 payer: set.name.clone(),
-                causer: if set.domains.is_empty() {
-                    NO_DOMAIN.to_string()
-                } else {
-                    set.domains.join("+")
-                },
-                bytes: own,
-                own: true,
-            });
-        }
-        for (causer, bytes) in &set.paid_for {
-            if *bytes > 0 {
-                cells.push(Attribution {
-                    payer: set.name.clone(),
-                    causer: causer.clone(),
-                    bytes: *bytes,
-                    own: false,
-                });
-            }
-        }
-    }
-    cells
-}
-
-fn caused_matrix(snapshot: &Snapshot) -> Vec<Attribution> {
-    let mut cells = Vec::new();
-    for set in &snapshot.charge_sets {
-        for (causer, kinds) in &set.caused {
-            if kinds.total() > 0 {
-                cells.push(Attribution {
-                    payer: set.name.clone(),
-                    causer: causer.clone(),
-                    bytes: kinds.total(),
-                    own: set.domains.contains(causer),
-                });
-            }
-        }
-        let uncaused: u64 = crate::config::KINDS
-            .iter()
-            .map(|kind| set.uncaused(kind))
-            .sum();
-        if uncaused > 0 {
-            cells.push(Attribution {
-                payer: set.name.clone(),
-                causer: NO_DOMAIN.to_string(),
-                bytes: uncaused,
-                own: true,
+                causer,
+                bytes: entry.bytes,
+                own: entry.own,
             });
         }
     }

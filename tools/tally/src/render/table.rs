@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::{cell, current_and_peak, denials, limit, paid_for};
 use crate::config::KINDS;
-use crate::report::{Report, Snapshot};
+use crate::report::{Causer, Report, Snapshot};
 use crate::size::human;
 
 /// Whether terminal output may use ANSI colour.
@@ -181,28 +181,36 @@ fn snapshot_table(report: &Report, snapshot: &crate::report::Snapshot, colour: C
 fn caused_lines(snapshot: &Snapshot) -> Vec<String> {
     let mut lines = Vec::new();
     for set in &snapshot.charge_sets {
-        if set.caused.is_empty() || set.current.total() == 0 {
+        if set.caused.as_ref().is_none_or(|caused| caused.is_empty()) || set.current.total() == 0 {
             continue;
         }
-        let mut parts: Vec<String> = set
-            .caused
+        let parts: Vec<String> = set
+            .attribution()
             .iter()
-            .filter(|(_, kinds)| kinds.total() > 0)
-            .map(|(causer, kinds)| format!("{causer} {}", by_kind(kinds.total(), |k| kinds.get(k))))
+            .filter_map(|entry| {
+                let kinds = entry.kinds.as_ref()?;
+                Some(format!(
+                    "{} {}",
+                    causer_name(entry.causer),
+                    by_kind(entry.bytes, |k| kinds.get(k))
+                ))
+            })
             .collect();
-        let uncaused: u64 = KINDS.iter().map(|kind| set.uncaused(kind)).sum();
-        if uncaused > 0 {
-            parts.push(format!(
-                "no domain {}",
-                by_kind(uncaused, |k| set.uncaused(k))
-            ));
-        }
         lines.push(format!("  {} pays for: {}", set.name, parts.join(", ")));
     }
     if !lines.is_empty() {
         lines.insert(0, "caused by:".to_string());
     }
     lines
+}
+
+/// A causer as the tables name it: the domain, or `no domain`.
+fn causer_name(causer: Causer<'_>) -> &str {
+    match causer {
+        Causer::Domain(name) => name,
+        Causer::OwnDomains => "own domains",
+        Causer::NoDomain => "no domain",
+    }
 }
 
 /// `276 KiB (anon 264 KiB, pagetables 12 KiB)`, or `64 KiB (cow)` when one kind is all of it.
@@ -232,9 +240,12 @@ fn attribution_markdown(out: &mut String, snapshot: &Snapshot) {
     let sets: Vec<&crate::report::ChargeSetReport> = snapshot
         .charge_sets
         .iter()
-        .filter(|set| !set.caused.is_empty() || set.current.total() > 0)
+        .filter(|set| set.caused.is_some() && set.current.total() > 0)
         .collect();
-    if sets.iter().any(|set| !set.caused.is_empty()) {
+    if sets
+        .iter()
+        .any(|set| set.caused.as_ref().is_some_and(|caused| !caused.is_empty()))
+    {
         let _ = writeln!(
             out,
             "\nWho caused what each set pays (`caused`):\n\n| charge set | caused by | {} | total |\n|---|---|{}---|",
@@ -242,33 +253,20 @@ fn attribution_markdown(out: &mut String, snapshot: &Snapshot) {
             "---|".repeat(KINDS.len())
         );
         for set in &sets {
-            let mut rows: Vec<(String, Vec<u64>)> = set
-                .caused
-                .iter()
-                .map(|(causer, kinds)| {
-                    let own = if set.domains.contains(causer) {
-                        " (own)"
-                    } else {
-                        ""
-                    };
-                    (
-                        format!("{causer}{own}"),
-                        KINDS.iter().map(|k| kinds.get(k)).collect(),
-                    )
-                })
-                .collect();
-            rows.push((
-                "no domain".to_string(),
-                KINDS.iter().map(|k| set.uncaused(k)).collect(),
-            ));
-            for (causer, bytes) in rows.into_iter().filter(|(_, b)| b.iter().sum::<u64>() > 0) {
-                let cells: Vec<String> = bytes.iter().map(|b| super::cell(*b)).collect();
+            for entry in set.attribution() {
+                let Some(kinds) = &entry.kinds else { continue };
+                let own = match entry.causer {
+                    Causer::Domain(_) if entry.own => " (own)",
+                    _ => "",
+                };
+                let cells: Vec<String> = KINDS.iter().map(|k| super::cell(kinds.get(k))).collect();
                 let _ = writeln!(
                     out,
-                    "| {} | {causer} | {} | {} |",
+                    "| {} | {}{own} | {} | {} |",
                     set.name,
+                    causer_name(entry.causer),
                     cells.join(" | "),
-                    super::cell(bytes.iter().sum())
+                    super::cell(entry.bytes)
                 );
             }
         }
