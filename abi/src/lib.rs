@@ -25,9 +25,13 @@ pub enum Syscall {
     Unmap = 5,
     /// `spawn(request_ptr, set_cap)`: start a domain described by a [`SpawnRequest`].
     Spawn = 6,
-    /// `set_create(parent_cap, name_ptr, name_len, limit_bytes)`: a child charge set.
+    /// `set_create(parent_cap, name_ptr, name_len, limit_bytes, kind_limits_ptr)`: a child
+    /// charge set with a limit and, unless `kind_limits_ptr` is 0, the per-kind sub-limits in
+    /// the [`KindLimits`] there. Returns its capability.
     SetCreate = 7,
-    /// `set_limit(set_cap, limit_bytes)`: change a charge set's limit (`NO_LIMIT` for none).
+    /// `set_limit(set_cap, limit_bytes, which)`: change a charge set's limit (`which` =
+    /// [`LIMIT_TOTAL`]) or one kind's sub-limit (`which` = [`Kind::limit_selector`]);
+    /// `NO_LIMIT` for none.
     SetLimit = 8,
     /// `set_query(set_cap, usage_ptr)`: copy the set's [`SetUsage`] to user memory.
     SetQuery = 9,
@@ -62,6 +66,12 @@ pub enum Syscall {
     /// `OverLimit` when they do not fit the new set's limits (nothing moved), `BadArgument`
     /// when the domain has ended.
     DomainMove = 21,
+    /// `frame_info(domain_cap, address, info_ptr)`: where the frame behind `address` in the
+    /// address space of the domain behind `domain_cap` ([`SELF`] for the caller's own) comes
+    /// from: its kind, payers with their shares, causer and mappers, as a [`FrameInfo`].
+    /// `NotPresent` when the address is in a region but no frame backs it yet, `BadAddress`
+    /// when it is in no region.
+    FrameInfo = 22,
 }
 
 impl Syscall {
@@ -91,6 +101,7 @@ impl Syscall {
             19 => ReplyRecvRegisters,
             20 => Arg,
             21 => DomainMove,
+            22 => FrameInfo,
             _ => return None,
         })
     }
@@ -135,11 +146,13 @@ pub enum Error {
     PeerGone = 16,
     /// The domain was given no program argument of that name.
     NoSuchArgument = 17,
+    /// The address is in a region, but no frame backs it yet (a demand-zero page not touched).
+    NotPresent = 18,
 }
 
 impl Error {
     /// Every error, in code order.
-    pub const ALL: [Error; 17] = [
+    pub const ALL: [Error; 18] = [
         Error::BadSyscall,
         Error::BadArgument,
         Error::BadCapability,
@@ -157,6 +170,7 @@ impl Error {
         Error::ReceiverTooSmall,
         Error::PeerGone,
         Error::NoSuchArgument,
+        Error::NotPresent,
     ];
 
     /// The error for a (positive) code, if there is one.
@@ -184,6 +198,7 @@ impl Error {
             Error::ReceiverTooSmall => "receiver-too-small",
             Error::PeerGone => "peer-gone",
             Error::NoSuchArgument => "no-such-argument",
+            Error::NotPresent => "not-present",
         }
     }
 
@@ -324,6 +339,167 @@ pub struct Receive {
     pub region_count: usize,
 }
 
+/// The kinds of frame, in the order of every per-kind array of the ABI.
+#[repr(usize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A user page.
+    Anon = 0,
+    /// A page-table frame.
+    PageTables = 1,
+    /// A kernel object (control block, capability table, endpoint, region object).
+    Kernel = 2,
+    /// A transient message buffer.
+    Msgbuf = 3,
+    /// A copy-on-write copy.
+    Cow = 4,
+}
+
+impl Kind {
+    /// Every kind, in ABI order.
+    pub const ALL: [Kind; KINDS] = [
+        Kind::Anon,
+        Kind::PageTables,
+        Kind::Kernel,
+        Kind::Msgbuf,
+        Kind::Cow,
+    ];
+
+    /// The report key: `anon`, `pagetables`, `kernel`, `msgbuf`, `cow`.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Kind::Anon => "anon",
+            Kind::PageTables => "pagetables",
+            Kind::Kernel => "kernel",
+            Kind::Msgbuf => "msgbuf",
+            Kind::Cow => "cow",
+        }
+    }
+
+    /// The kind at ABI index `index`.
+    pub fn from_index(index: usize) -> Option<Kind> {
+        Kind::ALL.get(index).copied()
+    }
+
+    /// `set_limit`'s `which` for this kind's sub-limit: 1 + its index.
+    pub const fn limit_selector(self) -> usize {
+        1 + self as usize
+    }
+}
+
+/// How many kinds of frame there are.
+pub const KINDS: usize = 5;
+
+/// `set_limit`'s `which` for the set's own limit (all kinds).
+pub const LIMIT_TOTAL: usize = 0;
+
+/// The capability index that names the caller itself in `frame_info`.
+pub const SELF: usize = usize::MAX;
+
+/// Per-kind sub-limits for `set_create`, in bytes, indexed by [`Kind`]; `NO_LIMIT` for none.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KindLimits {
+    /// The sub-limit of each kind.
+    pub bytes: [u64; KINDS],
+}
+
+impl Default for KindLimits {
+    fn default() -> Self {
+        KindLimits {
+            bytes: [NO_LIMIT as u64; KINDS],
+        }
+    }
+}
+
+/// A name in a fixed field: the bytes, then zeros (at most [`MAX_NAME_BYTES`]).
+pub type NameBytes = [u8; MAX_NAME_BYTES + 1];
+
+/// The text of a [`NameBytes`] field (empty for none).
+pub fn name_text(name: &NameBytes) -> &str {
+    let length = name.iter().position(|b| *b == 0).unwrap_or(name.len());
+    core::str::from_utf8(&name[..length]).unwrap_or("?")
+}
+
+/// One party of a frame, in [`FrameInfo`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameParty {
+    /// The charge set this slot charges.
+    pub set: NameBytes,
+    /// The domain mapping the frame through this slot; empty for a slot held by no mapper (a
+    /// page table's, a kernel object's, a message buffer's, a holder that unmapped).
+    pub domain: NameBytes,
+    /// Bytes this slot pays.
+    pub bytes: u64,
+}
+
+/// Most parties of one frame.
+pub const MAX_FRAME_PARTIES: usize = 16;
+
+/// What `frame_info` returns: one frame's provenance, from the kernel's frame table.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameInfo {
+    /// The frame's number (physical address / 4096 from the start of RAM): the `N` of
+    /// `tally why RUN --frame N`.
+    pub frame: u64,
+    /// Its [`Kind`] index.
+    pub kind: u64,
+    /// 1 when every party pays a share (split), 0 when the first pays it all.
+    pub split: u64,
+    /// The domain whose action allocated it; empty for none.
+    pub causer: NameBytes,
+    /// How many of `parties` are used; the first is the holder.
+    pub party_count: u64,
+    /// The parties: each charged set, the domain mapping through it, its bytes.
+    pub parties: [FrameParty; MAX_FRAME_PARTIES],
+    /// How many domains map the frame.
+    pub mappers: u64,
+}
+
+impl FrameInfo {
+    /// Its size in bytes, as laid out in user memory.
+    pub const BYTES: usize = core::mem::size_of::<FrameInfo>();
+
+    /// Lays it out as its `repr(C)` little-endian bytes (no padding: every field is 8-byte
+    /// aligned), for the kernel to copy to user memory. `out` must hold [`FrameInfo::BYTES`].
+    pub fn encode(&self, out: &mut [u8]) {
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            if let Some(place) = out.get_mut(at..at + bytes.len()) {
+                place.copy_from_slice(bytes);
+            }
+            at += bytes.len();
+        };
+        put(&self.frame.to_le_bytes());
+        put(&self.kind.to_le_bytes());
+        put(&self.split.to_le_bytes());
+        put(&self.causer);
+        put(&self.party_count.to_le_bytes());
+        for party in &self.parties {
+            put(&party.set);
+            put(&party.domain);
+            put(&party.bytes.to_le_bytes());
+        }
+        put(&self.mappers.to_le_bytes());
+    }
+}
+
+impl Default for FrameInfo {
+    fn default() -> Self {
+        FrameInfo {
+            frame: 0,
+            kind: 0,
+            split: 0,
+            causer: [0; MAX_NAME_BYTES + 1],
+            party_count: 0,
+            parties: [FrameParty::default(); MAX_FRAME_PARTIES],
+            mappers: 0,
+        }
+    }
+}
+
 /// What `set_query` returns: a charge set's usage in bytes, by kind.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -336,6 +512,8 @@ pub struct SetUsage {
     pub current_bytes: [u64; 5],
     /// Denials by kind.
     pub denied: [u64; 5],
+    /// Per-kind sub-limits in bytes, `NO_LIMIT` when none.
+    pub kind_limit_bytes: [u64; 5],
 }
 
 #[cfg(test)]
@@ -360,6 +538,60 @@ mod tests {
         }
         assert_eq!(Syscall::from_number(20), Some(Syscall::Arg));
         assert_eq!(Syscall::from_number(21), Some(Syscall::DomainMove));
-        assert!(Syscall::from_number(22).is_none());
+        assert_eq!(Syscall::from_number(22), Some(Syscall::FrameInfo));
+        assert!(Syscall::from_number(23).is_none());
+    }
+
+    #[test]
+    fn kinds_and_limit_selectors_are_in_abi_order() {
+        for (index, kind) in Kind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, index);
+            assert_eq!(Kind::from_index(index), Some(*kind));
+            assert_eq!(kind.limit_selector(), index + 1);
+            assert_ne!(kind.limit_selector(), LIMIT_TOTAL);
+        }
+        assert_eq!(Kind::from_index(KINDS), None);
+        assert_eq!(Kind::Cow.key(), "cow");
+    }
+
+    #[test]
+    fn frame_info_encodes_at_its_field_offsets() {
+        use core::mem::offset_of;
+        let mut info = FrameInfo {
+            frame: 7,
+            kind: Kind::Cow as u64,
+            split: 1,
+            party_count: 2,
+            mappers: 3,
+            ..Default::default()
+        };
+        info.causer[0] = b'c';
+        info.parties[1].set[0] = b's';
+        info.parties[1].domain[0] = b'd';
+        info.parties[1].bytes = 2048;
+        let mut out = [0u8; FrameInfo::BYTES];
+        info.encode(&mut out);
+        let word = |at: usize| u64::from_le_bytes(out[at..at + 8].try_into().unwrap());
+        assert_eq!(FrameInfo::BYTES, 960);
+        assert_eq!(word(offset_of!(FrameInfo, frame)), 7);
+        assert_eq!(word(offset_of!(FrameInfo, kind)), 4);
+        assert_eq!(word(offset_of!(FrameInfo, split)), 1);
+        assert_eq!(out[offset_of!(FrameInfo, causer)], b'c');
+        assert_eq!(word(offset_of!(FrameInfo, party_count)), 2);
+        let party = offset_of!(FrameInfo, parties) + core::mem::size_of::<FrameParty>();
+        assert_eq!(out[party + offset_of!(FrameParty, set)], b's');
+        assert_eq!(out[party + offset_of!(FrameParty, domain)], b'd');
+        assert_eq!(word(party + offset_of!(FrameParty, bytes)), 2048);
+        assert_eq!(word(offset_of!(FrameInfo, mappers)), 3);
+    }
+
+    #[test]
+    fn names_in_fixed_fields_read_back() {
+        let mut name: NameBytes = [0; MAX_NAME_BYTES + 1];
+        name[..5].copy_from_slice(b"child");
+        assert_eq!(name_text(&name), "child");
+        assert_eq!(name_text(&[0; MAX_NAME_BYTES + 1]), "");
+        let full = [b'a'; MAX_NAME_BYTES + 1];
+        assert_eq!(name_text(&full).len(), MAX_NAME_BYTES + 1);
     }
 }

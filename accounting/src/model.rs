@@ -39,6 +39,10 @@ pub struct ChargeSet {
     pub uncharged_total_bytes: u64,
     /// Denied charges with this set as payer, per kind.
     pub denied: PerKind,
+    /// Denied charges whose failing limit was this set's own (its limit or a per-kind
+    /// sub-limit), per kind, whoever the payer was (a descendant, when an ancestor's limit
+    /// fails): cgroup v2's `memory.events` `max`, counted where the limit is.
+    pub limit_hits: PerKind,
     /// Bytes this set pays now, per causer domain (its own domains included) and kind: the
     /// payer × causer table of the report.
     pub caused: [PerKind; MAX_DOMAINS],
@@ -76,6 +80,7 @@ impl ChargeSet {
             charged_total_bytes: 0,
             uncharged_total_bytes: 0,
             denied: [0; Kind::COUNT],
+            limit_hits: [0; Kind::COUNT],
             caused: [[0; Kind::COUNT]; MAX_DOMAINS],
             uncharged: [0; Kind::COUNT],
             stops: [0; StopReason::ALL.len()],
@@ -239,6 +244,9 @@ pub struct Domain {
     pub state: DomainState,
     /// The code it passed to `exit`; meaningful only in state `Exited`.
     pub exit_code: i32,
+    /// The last charge it caused that was denied: with an over-limit stop, why it stopped
+    /// (which set would have paid, whose limit failed, the kind and the bytes).
+    pub last_denial: Option<crate::error::Denial>,
 }
 
 /// The result of the conservation check.

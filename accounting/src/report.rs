@@ -201,6 +201,8 @@ impl Ledger<'_> {
             write_kinds(out, &set.charged())?;
             out.write_str(",\"uncharged\":")?;
             write_kinds(out, &set.uncharged)?;
+            out.write_str(",\"limit_hits\":")?;
+            write_kinds(out, &set.limit_hits)?;
             out.write_str(",\"moved_in\":")?;
             write_kinds(out, &set.moved_in)?;
             out.write_str(",\"moved_out\":")?;
@@ -212,7 +214,12 @@ impl Ledger<'_> {
                 set.moved_out.iter().sum::<u64>()
             )?;
             out.write_str(",\"events\":{")?;
-            write!(out, "\"denied\":{}", set.denied.iter().sum::<u64>())?;
+            write!(
+                out,
+                "\"denied\":{},\"limit_hit\":{}",
+                set.denied.iter().sum::<u64>(),
+                set.limit_hits.iter().sum::<u64>()
+            )?;
             for reason in StopReason::ALL {
                 write!(out, ",\"{}\":{}", reason.key(), set.stops[reason.index()])?;
             }
@@ -254,8 +261,26 @@ impl Ledger<'_> {
                 None => out.write_str("null")?,
             }
             match domain.state {
-                DomainState::Exited => write!(out, ",\"exit_code\":{}}}", domain.exit_code)?,
-                _ => out.write_str(",\"exit_code\":null}")?,
+                DomainState::Exited => write!(out, ",\"exit_code\":{}", domain.exit_code)?,
+                _ => out.write_str(",\"exit_code\":null")?,
+            }
+            out.write_str(",\"last_denial\":")?;
+            match &domain.last_denial {
+                Some(denial) => {
+                    out.write_str("{\"kind\":")?;
+                    write_json_string(out, denial.kind.key())?;
+                    out.write_str(",\"payer\":")?;
+                    write_json_string(out, &self.sets[denial.payer.index()].name)?;
+                    out.write_str(",\"limit_set\":")?;
+                    write_json_string(out, &self.sets[denial.limit_set.index()].name)?;
+                    write!(
+                        out,
+                        ",\"limit\":\"{}\",\"bytes\":{}}}}}",
+                        if denial.kind_limit { "kind" } else { "total" },
+                        denial.bytes
+                    )?;
+                }
+                None => out.write_str("null}")?,
             }
         }
         write!(

@@ -298,6 +298,10 @@ fn limits_deny_atomically_and_count_one_denial_on_the_payer() {
     let denied: u64 = child_set.denied.iter().sum();
     assert_eq!(denied, 1);
     assert_eq!(ledger.set(root).unwrap().denied, [0; Kind::COUNT]);
+    // The limit that failed is the ancestor's: counted there, and remembered on the causer.
+    assert_eq!(ledger.set(root).unwrap().limit_hits[denial.kind.index()], 1);
+    assert_eq!(child_set.limit_hits, [0; Kind::COUNT]);
+    assert_eq!(ledger.domain(d).unwrap().last_denial, Some(denial));
     // Raise the limit: now it fits.
     ledger.set_limit(root, Some(5 * PAGE)).unwrap();
     ledger.apply(&plan).unwrap();
@@ -1201,19 +1205,19 @@ fn snapshot_json_is_exact() {
             r#""recount":{{"ok":true,"error":null}},"#,
             r#""policy":{{"cow":"writer","msgbuf":"sender","pagetable":"owner","release":"migrate","kernel":"self","move":"stay"}},"#,
             r#""charge_sets":["#,
-            r#"{{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{z},"peak":{z},"charged_total_bytes":0,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"caused":{{}},"charged":{z},"uncharged":{z},"moved_in":{z},"moved_out":{z},"moved_in_bytes":0,"moved_out_bytes":0,"events":{e0},"subtree":{z},"subtree_bytes":0,"kind_limits":{{}}}},"#,
-            r#"{{"name":"parent","parent":null,"limit_bytes":1048576,"domains":["parent"],"current":{a},"peak":{a},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"caused":{{"parent":{a}}},"charged":{a},"uncharged":{z},"moved_in":{z},"moved_out":{z},"moved_in_bytes":0,"moved_out_bytes":0,"events":{e0},"subtree":{b},"subtree_bytes":8192,"kind_limits":{{}}}},"#,
-            r#"{{"name":"child","parent":"parent","limit_bytes":null,"domains":["child"],"current":{t},"peak":{t},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{"parent":4096}},"caused":{{"parent":{t}}},"charged":{t},"uncharged":{z},"moved_in":{z},"moved_out":{z},"moved_in_bytes":0,"moved_out_bytes":0,"events":{e1},"subtree":{t},"subtree_bytes":4096,"kind_limits":{{"msgbuf":49152}}}}],"#,
-            r#""domains":[{{"name":"parent","charge_set":"parent","state":"running","stop_reason":null,"exit_code":null}},"#,
-            r#"{{"name":"child","charge_set":"child","state":"stopped","stop_reason":"fault","exit_code":null}}],"#,
+            r#"{{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{z},"peak":{z},"charged_total_bytes":0,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"caused":{{}},"charged":{z},"uncharged":{z},"limit_hits":{z},"moved_in":{z},"moved_out":{z},"moved_in_bytes":0,"moved_out_bytes":0,"events":{e0},"subtree":{z},"subtree_bytes":0,"kind_limits":{{}}}},"#,
+            r#"{{"name":"parent","parent":null,"limit_bytes":1048576,"domains":["parent"],"current":{a},"peak":{a},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"caused":{{"parent":{a}}},"charged":{a},"uncharged":{z},"limit_hits":{z},"moved_in":{z},"moved_out":{z},"moved_in_bytes":0,"moved_out_bytes":0,"events":{e0},"subtree":{b},"subtree_bytes":8192,"kind_limits":{{}}}},"#,
+            r#"{{"name":"child","parent":"parent","limit_bytes":null,"domains":["child"],"current":{t},"peak":{t},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{"parent":4096}},"caused":{{"parent":{t}}},"charged":{t},"uncharged":{z},"limit_hits":{z},"moved_in":{z},"moved_out":{z},"moved_in_bytes":0,"moved_out_bytes":0,"events":{e1},"subtree":{t},"subtree_bytes":4096,"kind_limits":{{"msgbuf":49152}}}}],"#,
+            r#""domains":[{{"name":"parent","charge_set":"parent","state":"running","stop_reason":null,"exit_code":null,"last_denial":null}},"#,
+            r#"{{"name":"child","charge_set":"child","state":"stopped","stop_reason":"fault","exit_code":null,"last_denial":null}}],"#,
             r#""sharer_lists":0,"frame_bytes":4096}}"#
         ),
         z = zero,
         a = anon,
         b = both,
         t = table,
-        e0 = r#"{"denied":0,"over_limit":0,"out_of_memory":0,"fault":0,"killed":0}"#,
-        e1 = r#"{"denied":0,"over_limit":0,"out_of_memory":0,"fault":1,"killed":0}"#
+        e0 = r#"{"denied":0,"limit_hit":0,"over_limit":0,"out_of_memory":0,"fault":0,"killed":0}"#,
+        e1 = r#"{"denied":0,"limit_hit":0,"over_limit":0,"out_of_memory":0,"fault":1,"killed":0}"#
     );
     assert_eq!(json, expected);
     ok(&ledger);
@@ -1382,12 +1386,14 @@ fn exit_codes_are_reported_for_exited_domains_only() {
     ledger.write_snapshot(&mut json, &header).unwrap();
     assert!(
         json.contains(
-            r#""name":"a","charge_set":"a","state":"exited","stop_reason":null,"exit_code":-3}"#
+            r#""name":"a","charge_set":"a","state":"exited","stop_reason":null,"exit_code":-3,"last_denial":null}"#
         ),
         "{json}"
     );
     assert!(
-        json.contains(r#""state":"stopped","stop_reason":"over-limit","exit_code":null}"#),
+        json.contains(
+            r#""state":"stopped","stop_reason":"over-limit","exit_code":null,"last_denial":null}"#
+        ),
         "{json}"
     );
     assert!(
@@ -1567,15 +1573,20 @@ fn move_migrate_is_all_or_nothing_and_counts_the_denial_where_the_limit_failed()
         assert_eq!(old.moved_in, new.moved_in);
     }
     assert_eq!(after[b.index()].denied.iter().sum::<u64>(), 1);
-    // At an ancestor's limit: counted at the ancestor, not at the set moved to.
+    assert_eq!(after[b.index()].limit_hits.iter().sum::<u64>(), 1);
+    assert_eq!(ledger.domain(a1).unwrap().last_denial, Some(denial));
+    // At an ancestor's limit: the set moved to would have paid (`denied`), the limit that
+    // failed is the ancestor's (`limit_hits`).
     let root = ledger.create_set("root", None, Some(PAGE)).unwrap();
     let inner = ledger.create_set("inner", Some(root), None).unwrap();
     let Err(Error::OverLimit(denial)) = ledger.move_domain(a1, inner) else {
         panic!("not denied");
     };
     assert_eq!(denial.limit_set, root);
-    assert_eq!(ledger.set(root).unwrap().denied.iter().sum::<u64>(), 1);
-    assert_eq!(ledger.set(inner).unwrap().denied.iter().sum::<u64>(), 0);
+    assert_eq!(ledger.set(root).unwrap().limit_hits.iter().sum::<u64>(), 1);
+    assert_eq!(ledger.set(root).unwrap().denied.iter().sum::<u64>(), 0);
+    assert_eq!(ledger.set(inner).unwrap().denied.iter().sum::<u64>(), 1);
+    assert_eq!(ledger.set(inner).unwrap().limit_hits.iter().sum::<u64>(), 0);
     // Within one subtree the limit holds both ends: a move between siblings under `root`
     // changes nothing there.
     assert_eq!(ledger.move_domain(a1, a), Ok(0));

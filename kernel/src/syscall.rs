@@ -47,9 +47,12 @@ enum Call {
         parent: SetId,
         name: String<23>,
         limit_bytes: Option<u64>,
+        kind_limits: [Option<u64>; abi::KINDS],
     },
     SetLimit {
         set: SetId,
+        /// `None` for the set's own limit, else the kind whose sub-limit changes.
+        kind: Option<abi::Kind>,
         limit_bytes: Option<u64>,
     },
     SetQuery {
@@ -76,6 +79,11 @@ enum Call {
     DomainMove {
         slot: usize,
         set: SetId,
+    },
+    FrameInfo {
+        target: usize,
+        address: usize,
+        info: usize,
     },
 }
 
@@ -308,6 +316,15 @@ impl Kernel {
             Syscall::SetCreate => {
                 let parent = self.set_cap(slot, args[0])?;
                 let name = self.read_name(slot, args[1], args[2])?;
+                let mut kind_limits = [None; abi::KINDS];
+                if args[4] != 0 {
+                    let mut raw = [0u8; core::mem::size_of::<abi::KindLimits>()];
+                    self.copy_from_user(slot, args[4], &mut raw)?;
+                    for (limit_bytes, word) in kind_limits.iter_mut().zip(raw.chunks_exact(8)) {
+                        let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
+                        *limit_bytes = limit(word as usize);
+                    }
+                }
                 if !self.slots[slot].caps().is_some_and(|c| c.has_room()) {
                     return Err(Error::TableFull);
                 }
@@ -315,12 +332,48 @@ impl Kernel {
                     parent,
                     name,
                     limit_bytes: limit(args[3]),
+                    kind_limits,
                 }
             }
-            Syscall::SetLimit => Call::SetLimit {
-                set: self.set_cap(slot, args[0])?,
-                limit_bytes: limit(args[1]),
-            },
+            Syscall::SetLimit => {
+                let set = self.set_cap(slot, args[0])?;
+                let kind = match args[2] {
+                    abi::LIMIT_TOTAL => None,
+                    which => Some(
+                        abi::Kind::from_index(which.wrapping_sub(1)).ok_or(Error::BadArgument)?,
+                    ),
+                };
+                Call::SetLimit {
+                    set,
+                    kind,
+                    limit_bytes: limit(args[1]),
+                }
+            }
+            Syscall::FrameInfo => {
+                let target = match args[0] {
+                    abi::SELF => slot,
+                    index => self.domain_cap(slot, index)?,
+                };
+                let (address, info) = (args[1], args[2]);
+                let dcb = self.slots[target].dcb().ok_or(Error::BadArgument)?;
+                if dcb.region(address).is_none() {
+                    return Err(Error::BadAddress);
+                }
+                if dcb.tables.lookup(address & !(PAGE_BYTES - 1)).is_none() {
+                    return Err(Error::NotPresent);
+                }
+                if !info.is_multiple_of(8) {
+                    return Err(Error::BadArgument);
+                }
+                // May break copy-on-write in the caller, even of the page asked about: invoke
+                // looks the frame up again.
+                self.prepare_user_write(slot, info, abi::FrameInfo::BYTES)?;
+                Call::FrameInfo {
+                    target,
+                    address,
+                    info,
+                }
+            }
             Syscall::SetQuery => {
                 let set = self.set_cap(slot, args[0])?;
                 let address = args[1];
@@ -474,18 +527,62 @@ impl Kernel {
                 parent,
                 name,
                 limit_bytes,
+                kind_limits,
             } => {
                 let set = self
                     .books
                     .create_set(&name, Some(parent), limit_bytes, &[])
                     .map_err(|e| e.to_abi())?;
+                for (kind, limit_bytes) in abi::Kind::ALL.into_iter().zip(kind_limits) {
+                    if limit_bytes.is_some() {
+                        // The set exists: this cannot fail.
+                        let _ = self.books.set_kind_limit(set, kind, limit_bytes);
+                    }
+                }
                 let caps = self.slots[slot].caps_mut().ok_or(Error::BadCapability)?;
                 caps.insert(Capability::Set(set))
             }
-            Call::SetLimit { set, limit_bytes } => {
+            Call::SetLimit {
+                set,
+                kind: None,
+                limit_bytes,
+            } => {
                 self.books
                     .set_limit(set, limit_bytes)
                     .map_err(|e| e.to_abi())?;
+                Ok(0)
+            }
+            Call::SetLimit {
+                set,
+                kind: Some(kind),
+                limit_bytes,
+            } => {
+                self.books
+                    .set_kind_limit(set, kind, limit_bytes)
+                    .map_err(|e| e.to_abi())?;
+                Ok(0)
+            }
+            Call::FrameInfo {
+                target,
+                address,
+                info,
+            } => {
+                let frame = self.slots[target]
+                    .dcb()
+                    .and_then(|dcb| dcb.tables.lookup(address & !(PAGE_BYTES - 1)))
+                    .map(|descriptor| {
+                        crate::memory::frames::Frame(crate::arch::aarch64::mmu::descriptor_address(
+                            descriptor,
+                        ))
+                    })
+                    .ok_or(Error::NotPresent)?;
+                let found = self
+                    .books
+                    .frame_info(frame, &self.frames)
+                    .ok_or(Error::NotPresent)?;
+                let mut bytes = [0u8; abi::FrameInfo::BYTES];
+                found.encode(&mut bytes);
+                self.copy_to_user(slot, info, &bytes);
                 Ok(0)
             }
             Call::SetQuery { set, address } => {
@@ -494,7 +591,8 @@ impl Kernel {
                 let words = [usage.limit_bytes, usage.subtree_bytes]
                     .into_iter()
                     .chain(usage.current_bytes)
-                    .chain(usage.denied);
+                    .chain(usage.denied)
+                    .chain(usage.kind_limit_bytes);
                 for (chunk, word) in bytes.chunks_exact_mut(8).zip(words) {
                     chunk.copy_from_slice(&word.to_le_bytes());
                 }

@@ -344,10 +344,19 @@ fn check_event(
                 ledger.set(denial.payer).unwrap().denied[denial.kind.index()],
                 before_sets[denial.payer.index()].denied[denial.kind.index()] + 1
             );
+            // Counted once more where the limit failed, too.
+            let hits =
+                |sets: &[ChargeSet]| -> u64 { sets.iter().flat_map(|set| set.limit_hits).sum() };
+            assert_eq!(hits(ledger.sets()), hits(before_sets) + 1);
+            assert_eq!(
+                ledger.set(denial.limit_set).unwrap().limit_hits[denial.kind.index()],
+                before_sets[denial.limit_set.index()].limit_hits[denial.kind.index()] + 1
+            );
             for (after, before) in ledger.sets().iter().zip(before_sets) {
                 let mut after = after.clone();
                 after.denied = before.denied;
-                assert_eq!(&after, before, "a denial changed more than a counter");
+                after.limit_hits = before.limit_hits;
+                assert_eq!(&after, before, "a denial changed more than its counters");
             }
         }
         Err(_) => {

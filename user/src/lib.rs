@@ -6,6 +6,7 @@
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub use abi;
 pub use abi::Syscall;
 pub use abi::{
     Error, Message, Receive, SetUsage, SharedRegion, SpawnRequest, MAP_WRITE, NO_LIMIT,
@@ -341,9 +342,62 @@ pub fn set_create(parent_cap: usize, name: &str, limit_bytes: usize) -> Result<u
     )
 }
 
+/// Creates a charge set as a child of the one behind `parent_cap`, with a limit and per-kind
+/// sub-limits (`NO_LIMIT` for none); returns its capability.
+pub fn set_create_limited(
+    parent_cap: usize,
+    name: &str,
+    limit_bytes: usize,
+    kind_limits: &abi::KindLimits,
+) -> Result<usize, Error> {
+    call(
+        Syscall::SetCreate,
+        [
+            parent_cap,
+            name.as_ptr() as usize,
+            name.len(),
+            limit_bytes,
+            kind_limits as *const abi::KindLimits as usize,
+            0,
+        ],
+    )
+}
+
 /// Changes the limit of the charge set behind `set_cap` (`NO_LIMIT` for none).
 pub fn set_limit(set_cap: usize, limit_bytes: usize) -> Result<(), Error> {
-    call(Syscall::SetLimit, [set_cap, limit_bytes, 0, 0, 0, 0]).map(|_| ())
+    call(
+        Syscall::SetLimit,
+        [set_cap, limit_bytes, abi::LIMIT_TOTAL, 0, 0, 0],
+    )
+    .map(|_| ())
+}
+
+/// Changes the sub-limit of one kind of the charge set behind `set_cap` (`NO_LIMIT` for
+/// none).
+pub fn set_kind_limit(set_cap: usize, kind: abi::Kind, limit_bytes: usize) -> Result<(), Error> {
+    call(
+        Syscall::SetLimit,
+        [set_cap, limit_bytes, kind.limit_selector(), 0, 0, 0],
+    )
+    .map(|_| ())
+}
+
+/// Where the frame behind `address` comes from, in the address space of the domain behind
+/// `domain_cap` ([`abi::SELF`] for the caller's own).
+pub fn frame_info(domain_cap: usize, address: usize) -> Result<abi::FrameInfo, Error> {
+    let mut info = abi::FrameInfo::default();
+    call(
+        Syscall::FrameInfo,
+        [
+            domain_cap,
+            address,
+            &mut info as *mut abi::FrameInfo as usize,
+            0,
+            0,
+            0,
+        ],
+    )?;
+    Ok(info)
 }
 
 /// Reads the usage of the charge set behind `set_cap`.

@@ -90,8 +90,8 @@ impl<'a> Ledger<'a> {
                 add_charge(&mut charges, from, kind, -bytes, Some(domain))?;
             }
             if let Err(denial) = self.check(&charges) {
-                // Counted where the limit failed: the new set or one of its ancestors.
-                self.sets[denial.limit_set.index()].denied[denial.kind.index()] += 1;
+                // The new set pays; the limit that failed is its own or an ancestor's.
+                self.count_denial(denial);
                 self.emit(|| TraceRecord::Move { domain, set: to });
                 return Err(Error::OverLimit(denial));
             }

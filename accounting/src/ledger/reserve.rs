@@ -113,12 +113,26 @@ impl<'a> Ledger<'a> {
         Ok(())
     }
 
-    /// Counts a denial on the payer and traces the denied plan.
+    /// Counts a denial (see [`Ledger::count_denial`]) and traces the denied plan.
     #[cold]
     pub(super) fn deny(&mut self, denial: Denial, plan: &Plan<'_>) -> Error {
-        self.sets[denial.payer.index()].denied[denial.kind.index()] += 1;
+        self.count_denial(denial);
         self.emit_plan(plan);
         Error::OverLimit(denial)
+    }
+
+    /// Counts a denial on the payer (`denied`) and at the set whose limit failed
+    /// (`limit_hits`), and remembers it on the domain that caused it (`last_denial`).
+    #[cold]
+    pub(super) fn count_denial(&mut self, denial: Denial) {
+        self.sets[denial.payer.index()].denied[denial.kind.index()] += 1;
+        self.sets[denial.limit_set.index()].limit_hits[denial.kind.index()] += 1;
+        if let Some(domain) = denial
+            .causer
+            .and_then(|causer| self.domains.get_mut(causer.index()))
+        {
+            domain.last_denial = Some(denial);
+        }
     }
 
     /// The one charge of a new single-payer frame, validated; `None` for other operations.

@@ -226,6 +226,7 @@ impl<'a> Ledger<'a> {
                 set,
                 state: DomainState::Running,
                 exit_code: 0,
+                last_denial: None,
             })
             .map_err(|_| Error::TooManyDomains)?;
         self.emit(|| TraceRecord::Domain { id, name, set });

@@ -20,6 +20,14 @@ fn print_trace(record: &accounting::TraceRecord) {
     crate::console::framed("trace", |w| write!(w, "{record}"));
 }
 
+/// A name in a fixed ABI field.
+fn name_bytes(name: &str) -> abi::NameBytes {
+    let mut bytes = abi::NameBytes::default();
+    let length = name.len().min(abi::MAX_NAME_BYTES);
+    bytes[..length].copy_from_slice(&name.as_bytes()[..length]);
+    bytes
+}
+
 impl Books {
     /// Books with no frames yet (the ledger is about 100 KB: it lives in the kernel's static
     /// state and is opened in place by [`Books::open`]).
@@ -81,6 +89,17 @@ impl Books {
         limit_bytes: Option<u64>,
     ) -> Result<(), accounting::Error> {
         self.ledger.set_limit(set, limit_bytes)
+    }
+
+    /// Changes one kind's sub-limit of a set.
+    pub fn set_kind_limit(
+        &mut self,
+        set: SetId,
+        kind: abi::Kind,
+        limit_bytes: Option<u64>,
+    ) -> Result<(), accounting::Error> {
+        self.ledger
+            .set_kind_limit(set, Kind::ALL[kind as usize], limit_bytes)
     }
 
     /// Registers a domain bound to `set`.
@@ -345,9 +364,43 @@ impl Books {
             for kind in Kind::ALL {
                 usage.current_bytes[kind.index()] = charge_set.current_of(kind);
                 usage.denied[kind.index()] = charge_set.denied[kind.index()];
+                usage.kind_limit_bytes[kind.index()] =
+                    charge_set.kind_limit_bytes[kind.index()].unwrap_or(u64::MAX);
             }
         }
         usage
+    }
+
+    /// The provenance of a charged frame for `frame_info`: kind, causer, parties with their
+    /// bytes, mappers. `None` for a frame the ledger does not hold as charged.
+    pub fn frame_info(&self, frame: Frame, frames: &FrameAllocator) -> Option<abi::FrameInfo> {
+        let index = index(frames, frame);
+        let state = self.ledger.frame_state(index).ok()?;
+        let domain_name = |domain: Option<DomainId>| {
+            domain
+                .and_then(|domain| self.ledger.domain(domain).ok())
+                .map(|domain| name_bytes(&domain.name))
+                .unwrap_or_default()
+        };
+        let mut info = abi::FrameInfo {
+            frame: u64::from(index.0),
+            kind: state.kind.index() as u64,
+            split: u64::from(state.split),
+            causer: domain_name(state.causer),
+            party_count: state.slots.len().min(abi::MAX_FRAME_PARTIES) as u64,
+            mappers: state.mappers() as u64,
+            ..Default::default()
+        };
+        for (position, (party, slot)) in info.parties.iter_mut().zip(&state.slots).enumerate() {
+            party.set = self
+                .ledger
+                .set(slot.set)
+                .map(|set| name_bytes(&set.name))
+                .unwrap_or_default();
+            party.domain = domain_name(slot.domain);
+            party.bytes = state.slot_bytes(position);
+        }
+        Some(info)
     }
 
     /// Writes one snapshot object of `tally.report/1`.

@@ -55,7 +55,17 @@ impl Books {
         Ok(SetId(self.sets - 1))
     }
 
-    /// Limits are not enforced.
+    /// No limits to change.
+    pub fn set_kind_limit(
+        &mut self,
+        _set: SetId,
+        _kind: abi::Kind,
+        _limit: Option<u64>,
+    ) -> Result<(), accounting::Error> {
+        Ok(())
+    }
+
+    /// No limits to change.
     pub fn set_limit(&mut self, _set: SetId, _limit: Option<u64>) -> Result<(), accounting::Error> {
         Ok(())
     }
@@ -228,6 +238,15 @@ impl Books {
             in_use_bytes,
             ok: in_use_bytes == 0,
         }
+    }
+
+    /// Only the frame number and its mappers: nothing else is kept.
+    pub fn frame_info(&self, frame: Frame, frames: &FrameAllocator) -> Option<abi::FrameInfo> {
+        Some(abi::FrameInfo {
+            frame: u64::from(index(frames, frame).0),
+            mappers: self.mappers(frame, frames) as u64,
+            ..Default::default()
+        })
     }
 
     /// No usage is kept.

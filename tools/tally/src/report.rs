@@ -340,6 +340,10 @@ pub struct ChargeSetReport {
     /// (`over_limit`, `out_of_memory`, `fault`, `killed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<BTreeMap<String, u64>>,
+    /// Denied charges whose failing limit was this set's own, per kind (whoever would have
+    /// paid: a descendant, when this set is the ancestor whose limit failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_hits: Option<KindBytes>,
     /// Fields this tool does not know.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -435,7 +439,14 @@ pub struct Attributed<'a> {
 }
 
 /// The event counters a report's `events` object holds, in report order.
-pub const EVENTS: [&str; 5] = ["denied", "over_limit", "out_of_memory", "fault", "killed"];
+pub const EVENTS: [&str; 6] = [
+    "denied",
+    "limit_hit",
+    "over_limit",
+    "out_of_memory",
+    "fault",
+    "killed",
+];
 
 /// One domain in a snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -449,9 +460,59 @@ pub struct DomainReport {
     /// Why it stopped, when it did.
     #[serde(default)]
     pub stop_reason: Option<Value>,
+    /// The last charge it caused that was denied (with an over-limit stop: why it stopped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_denial: Option<LastDenial>,
     /// Fields this tool does not know.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// A denied charge, as a domain's `last_denial` gives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastDenial {
+    /// The kind of the charge.
+    pub kind: String,
+    /// The set that would have paid.
+    pub payer: String,
+    /// The set whose limit failed: the payer or one of its ancestors.
+    pub limit_set: String,
+    /// `total` (the set's limit) or `kind` (its per-kind sub-limit).
+    pub limit: String,
+    /// Bytes the charge would have added at `limit_set`.
+    pub bytes: u64,
+}
+
+impl LastDenial {
+    /// `cow charge for parent over parent's limit`, `msgbuf charge for job over team's msgbuf
+    /// sub-limit`.
+    pub fn explain(&self) -> String {
+        let limit = if self.limit == "kind" {
+            format!("{} sub-limit", self.kind)
+        } else {
+            "limit".to_string()
+        };
+        format!(
+            "{} charge for {} over {}'s {limit}",
+            self.kind, self.payer, self.limit_set
+        )
+    }
+}
+
+impl DomainReport {
+    /// The stop reason, with the denial that caused an over-limit stop: `over-limit (cow
+    /// charge for parent over parent's limit)`; `None` when it did not stop.
+    pub fn stop_explained(&self) -> Option<String> {
+        let reason = match &self.stop_reason {
+            None | Some(Value::Null) => return None,
+            Some(Value::String(text)) => text.clone(),
+            Some(other) => other.to_string(),
+        };
+        Some(match (&self.last_denial, reason.starts_with("over")) {
+            (Some(denial), true) => format!("{reason} ({})", denial.explain()),
+            _ => reason,
+        })
+    }
 }
 
 /// The fields of the `run` record that the report lifts out.

@@ -293,6 +293,18 @@ pub fn check(job: &Job, result: &RunResult) -> Vec<String> {
                 labels[labels.len() - 1]
             ));
         }
+        for expect in &job.config.console_expects {
+            if expect.applies(&job.config.conditions())
+                && !result.outcome.console.contains(&expect.contains)
+            {
+                failures.push(format!(
+                    "{}:{}: expected the console to contain {:?}; it does not",
+                    job.config.path.display(),
+                    expect.line,
+                    expect.contains
+                ));
+            }
+        }
         // Expectations that compare runs wait for [`cross_check`].
         for expect in job.own_expectations() {
             {

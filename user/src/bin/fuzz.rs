@@ -679,9 +679,9 @@ impl Client {
 
     fn random_syscall(&mut self) {
         let number = match self.rng.below(8) {
-            0 => 22 + self.rng.below(64),
+            0 => 23 + self.rng.below(64),
             1 => self.rng.next() as usize,
-            _ => self.rng.below(22),
+            _ => self.rng.below(23),
         };
         let mut args = [0usize; 6];
         for a in args.iter_mut() {
@@ -713,6 +713,20 @@ impl Client {
             S::DomainMove => args[0] = self.bad_cap(Cap::Child(0, false)),
             S::Spawn => args[1] = self.bad_cap(Cap::Set),
             S::SetCreate | S::SetLimit => args[0] = self.bad_cap(Cap::Set),
+            S::FrameInfo => {
+                // Our own space or a bad domain capability; any address; an info pointer the
+                // kernel may write (not our image or stack).
+                if self.rng.chance(2) {
+                    args[0] = abi::SELF;
+                } else {
+                    args[0] = self.bad_cap(Cap::Child(0, false));
+                }
+                if matches!(args[2], a if (abi::USER_IMAGE_BASE..0x1000_0000).contains(&a)
+                    || (STACK_BOTTOM..USER_END_ADDRESS).contains(&a))
+                {
+                    args[2] = KERNEL_LOW;
+                }
+            }
             S::SetQuery => {
                 if self.rng.chance(2) {
                     args[0] = CAP_SET;

@@ -5,7 +5,7 @@
 #![no_std]
 #![no_main]
 
-use user::{check, println, syscall, Error};
+use user::{check, println, syscall, Error, Syscall};
 
 user::program! {
     description: "Makes `calls` system calls with random numbers (unknown ones included; never exit) and hostile arguments: kernel, unmapped and wrapping addresses, huge lengths, forged capability indices. An unknown number must give bad-syscall; every other call may fail or harmlessly succeed. Deterministic for a given `seed`.",
@@ -112,6 +112,89 @@ fn main() -> i32 {
             "domain_move({}, {}) gave {:?}, not {:?}",
             domain,
             set,
+            got,
+            error
+        );
+        errors += 1;
+    }
+    // Sub-limits and provenance: every bad argument has its own error.
+    let stack_bottom = abi::USER_STACK_TOP - abi::USER_STACK_PAGES * 4096;
+    let name = "bad-kinds";
+    let mut info = abi::FrameInfo::default();
+    let info_at = &mut info as *mut abi::FrameInfo as usize;
+    let limits: [(Syscall, [usize; 6], Error, bool); 9] = [
+        (
+            Syscall::SetLimit,
+            [0, 4096, abi::KINDS + 1, 0, 0, 0],
+            Error::BadArgument,
+            true,
+        ),
+        (
+            Syscall::SetLimit,
+            [0, 4096, usize::MAX, 0, 0, 0],
+            Error::BadArgument,
+            true,
+        ),
+        (
+            Syscall::SetLimit,
+            [63, 4096, 1, 0, 0, 0],
+            Error::BadCapability,
+            false,
+        ),
+        (
+            Syscall::SetCreate,
+            [
+                0,
+                name.as_ptr() as usize,
+                name.len(),
+                usize::MAX,
+                0xDEAD_0000,
+                0,
+            ],
+            Error::BadAddress,
+            true,
+        ),
+        (
+            Syscall::FrameInfo,
+            [abi::SELF, 0xDEAD_0000, info_at, 0, 0, 0],
+            Error::BadAddress,
+            false,
+        ),
+        (
+            Syscall::FrameInfo,
+            [abi::SELF, stack_bottom, info_at, 0, 0, 0],
+            Error::NotPresent,
+            false,
+        ),
+        (
+            Syscall::FrameInfo,
+            [63, info_at, info_at, 0, 0, 0],
+            Error::BadCapability,
+            false,
+        ),
+        (
+            Syscall::FrameInfo,
+            [0, info_at, info_at, 0, 0, 0],
+            Error::WrongCapabilityType,
+            true,
+        ),
+        (
+            Syscall::FrameInfo,
+            [abi::SELF, info_at, info_at + 1, 0, 0, 0],
+            Error::BadArgument,
+            false,
+        ),
+    ];
+    for (call, args, error, needs_set) in limits {
+        if needs_set && !has_set {
+            continue;
+        }
+        let got = Error::decode_return(syscall(call, args));
+        check!(
+            got == Err(error),
+            "{:?}{:x?} gave {:?}, not {:?}",
+            call,
+            args,
             got,
             error
         );

@@ -81,6 +81,37 @@ pub struct Config {
     pub endpoints: Vec<Endpoint>,
     /// `[[expect]]` tables, in config order.
     pub expects: Vec<Expect>,
+    /// `[[expect_console]]` tables, in config order.
+    pub console_expects: Vec<ConsoleExpect>,
+}
+
+/// An `[[expect_console]]` table: a text the run's console must contain (what a program
+/// printed, e.g. the answer of a system call it made).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleExpect {
+    /// Applies only when each listed policy key has one of the listed names.
+    pub when: Vec<(String, Vec<String>)>,
+    /// The text, found anywhere on the console.
+    pub contains: String,
+    /// Line of its `[[expect_console]]` header.
+    pub line: usize,
+}
+
+impl ConsoleExpect {
+    /// Whether it applies to a run under `policy`.
+    pub fn applies(&self, policy: &[(String, String)]) -> bool {
+        when_applies(&self.when, policy)
+    }
+}
+
+/// Whether a `when` table holds for a run under `policy`: each listed key has one of its
+/// listed names.
+fn when_applies(when: &[(String, Vec<String>)], policy: &[(String, String)]) -> bool {
+    when.iter().all(|(key, names)| {
+        policy
+            .iter()
+            .any(|(k, name)| k == key && names.iter().any(|n| n == name))
+    })
 }
 
 /// Where each key of a table is written, so that a problem found later (a reference that does
@@ -294,11 +325,7 @@ impl Expect {
     /// Whether this expectation applies under `policy` (key, name pairs; a run's
     /// [`Config::conditions`] also name its preset).
     pub fn applies(&self, policy: &[(String, String)]) -> bool {
-        self.when.iter().all(|(key, names)| {
-            policy
-                .iter()
-                .any(|(k, name)| k == key && names.iter().any(|n| n == name))
-        })
+        when_applies(&self.when, policy)
     }
 }
 

@@ -14,7 +14,7 @@ use super::diagnostic::{choices, did_you_mean, Diagnostics};
 use super::*;
 use crate::size;
 
-const TOP_KEYS: [&str; 10] = [
+const TOP_KEYS: [&str; 11] = [
     "name",
     "description",
     "policy",
@@ -25,6 +25,7 @@ const TOP_KEYS: [&str; 10] = [
     "domain",
     "endpoint",
     "expect",
+    "expect_console",
 ];
 const IPC_KEYS: [&str; 1] = ["transfer"];
 const RUN_KEYS: [&str; 8] = [
@@ -50,6 +51,7 @@ const CHARGE_SET_KEYS: [&str; 8] = [
 ];
 const DOMAIN_KEYS: [&str; 5] = ["name", "program", "charge_set", "caps", "args"];
 const ENDPOINT_KEYS: [&str; 1] = ["name"];
+const EXPECT_CONSOLE_KEYS: [&str; 2] = ["when", "contains"];
 const EXPECT_KEYS: [&str; 11] = [
     "when",
     "snapshot",
@@ -158,6 +160,21 @@ pub(super) fn parse(path: &Path, text: &str, diagnostics: &mut Diagnostics<'_>) 
         .into_iter()
         .filter_map(|(table, span)| reader.expect(table, span))
         .collect();
+    let console_expects = reader
+        .array_of_tables(root, "expect_console", &EXPECT_CONSOLE_KEYS)
+        .into_iter()
+        .filter_map(|(table, span)| {
+            let line = reader.diagnostics.line_of(span.start);
+            let when = reader.policy_table(table, "expect_console", "when", true);
+            let (contains, _) =
+                reader.required_string(table, span, "expect_console.", "contains")?;
+            Some(ConsoleExpect {
+                when,
+                contains,
+                line,
+            })
+        })
+        .collect();
 
     let mut config = Config {
         path: path.to_path_buf(),
@@ -174,6 +191,7 @@ pub(super) fn parse(path: &Path, text: &str, diagnostics: &mut Diagnostics<'_>) 
         domains,
         endpoints,
         expects,
+        console_expects,
     };
     // The preset fills in every key the file does not set itself.
     if let Some(preset) = preset {

@@ -8,7 +8,7 @@ use super::*;
 
 /// Fields of a charge-set object in a report that an `[[expect]]` may name; the ones in
 /// [`PER_KIND_FIELDS`] are followed by a kind (or `total`), `paid_for` by a domain name.
-const SET_FIELDS: [&str; 21] = [
+const SET_FIELDS: [&str; 22] = [
     "name",
     "parent",
     "limit_bytes",
@@ -30,8 +30,9 @@ const SET_FIELDS: [&str; 21] = [
     "moved_out",
     "moved_in_bytes",
     "moved_out_bytes",
+    "limit_hits",
 ];
-const PER_KIND_FIELDS: [&str; 8] = [
+const PER_KIND_FIELDS: [&str; 9] = [
     "current",
     "peak",
     "subtree",
@@ -40,10 +41,20 @@ const PER_KIND_FIELDS: [&str; 8] = [
     "uncharged",
     "moved_in",
     "moved_out",
+    "limit_hits",
 ];
 /// The pseudo-kind that sums the kinds.
 pub(crate) const TOTAL: &str = "total";
-const DOMAIN_FIELDS: [&str; 5] = ["name", "charge_set", "state", "stop_reason", "exit_code"];
+const DOMAIN_FIELDS: [&str; 6] = [
+    "name",
+    "charge_set",
+    "state",
+    "stop_reason",
+    "exit_code",
+    "last_denial",
+];
+/// Fields of a domain's `last_denial` object.
+const DENIAL_FIELDS: [&str; 5] = ["kind", "payer", "limit_set", "limit", "bytes"];
 
 pub(super) fn check(
     config: &Config,
@@ -237,14 +248,18 @@ fn check_expect(
     let segments: Vec<&str> = expect.field.split('.').collect();
     match &expect.subject {
         Subject::ChargeSet(set) => {
-            if set != KERNEL_SET && !sets.contains(&set.as_str()) {
-                let mut valid = sets.to_vec();
-                valid.push(KERNEL_SET);
+            let mut valid = sets.to_vec();
+            valid.push(KERNEL_SET);
+            // A set a program creates at run time (`set_create`) may be named: any
+            // well-formed name that is not a near miss of a defined one. A set that does not
+            // exist fails the run's check ("no set").
+            let near_miss = !did_you_mean(set, &valid).is_empty();
+            if !valid.contains(&set.as_str()) && (near_miss || !is_valid_name(set)) {
                 diagnostics.at_line(
                     line_of("set"),
                     "expect.set",
                     format!(
-                        "undefined charge set `{set}`{}; defined: {}",
+                        "undefined charge set `{set}`{}; defined: {} (a set created at run time may have any other valid name)",
                         did_you_mean(set, &valid),
                         choices(&valid)
                     ),
@@ -311,7 +326,19 @@ fn check_expect(
                     ),
                 );
             }
-            if segments.len() != 1 || !DOMAIN_FIELDS.contains(&segments[0]) {
+            if let ["last_denial", field] = segments[..] {
+                if !DENIAL_FIELDS.contains(&field) {
+                    diagnostics.at_line(
+                        line_of("field"),
+                        "expect.field",
+                        format!(
+                            "unknown field `{field}` of `last_denial`{}; valid fields: {}",
+                            did_you_mean(field, &DENIAL_FIELDS),
+                            choices(&DENIAL_FIELDS)
+                        ),
+                    );
+                }
+            } else if segments.len() != 1 || !DOMAIN_FIELDS.contains(&segments[0]) {
                 diagnostics.at_line(
                     line_of("field"),
                     "expect.field",

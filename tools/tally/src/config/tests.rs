@@ -319,8 +319,18 @@ fn undefined_references_in_expect() {
             "{BASE}[[expect]]\nsnapshot = \"final\"\n{subject}\nfield = \"{field}\"\nequals = 1\n"
         )
     };
-    let d = only_error(&expect("set = \"child\"", "current.cow"));
-    assert_error(&d, 10, "expect.set", &["`child`", "parent, kernel"]);
+    // A near miss of a defined set is an error; another well-formed name may be a set
+    // created at run time (set_create), and a malformed one is an error.
+    let d = only_error(&expect("set = \"parnet\"", "current.cow"));
+    assert_error(
+        &d,
+        10,
+        "expect.set",
+        &["`parnet`", "did you mean `parent`", "parent, kernel"],
+    );
+    load(&expect("set = \"child\"", "current.cow")).unwrap();
+    let d = only_error(&expect("set = \"Child!\"", "current.cow"));
+    assert_error(&d, 10, "expect.set", &["`Child!`"]);
     // Domains can be spawned at run time: any well-formed name may be checked.
     load(&expect("domain = \"child\"", "state")).unwrap();
     load(&expect("set = \"parent\"", "paid_for.child")).unwrap();

@@ -40,13 +40,12 @@ pub(super) fn domain_note(snapshot: &Snapshot, set: &str) -> Option<String> {
                 .get("exit_code")
                 .and_then(serde_json::Value::as_i64);
             match (domain.state.as_str(), &domain.stop_reason, exit_code) {
-                ("stopped", reason, _) => Some(format!(
+                ("stopped", _, _) => Some(format!(
                     "{} stopped: {}",
                     domain.name,
-                    reason
-                        .as_ref()
-                        .and_then(|r| r.as_str())
-                        .unwrap_or("no reason")
+                    domain
+                        .stop_explained()
+                        .unwrap_or_else(|| "no reason".to_string())
                 )),
                 ("exited", _, Some(code)) if code != 0 => {
                     Some(format!("{} exited {code}", domain.name))

@@ -233,7 +233,21 @@ fn attribution_rows(rows: &Rows<'_>, out: &mut Vec<Vec<String>>) {
 /// The domains table's header.
 pub fn domains_header(extra: &[&str]) -> Vec<String> {
     let mut header = key_header(extra);
-    header.extend(["domain", "charge_set", "state", "stop_reason", "exit_code"].map(String::from));
+    header.extend(
+        [
+            "domain",
+            "charge_set",
+            "state",
+            "stop_reason",
+            "exit_code",
+            "denied_kind",
+            "denied_payer",
+            "denied_limit_set",
+            "denied_limit",
+            "denied_bytes",
+        ]
+        .map(String::from),
+    );
     header
 }
 
@@ -259,6 +273,16 @@ fn domain_rows(rows: &Rows<'_>, out: &mut Vec<Vec<String>>) {
                 reason,
                 exit_code,
             ]);
+            match &domain.last_denial {
+                Some(denial) => row.extend([
+                    denial.kind.clone(),
+                    denial.payer.clone(),
+                    denial.limit_set.clone(),
+                    denial.limit.clone(),
+                    denial.bytes.to_string(),
+                ]),
+                None => row.extend(std::iter::repeat_n(String::new(), 5)),
+            }
             out.push(row);
         }
     }

@@ -363,11 +363,7 @@ pub fn summary_markdown(report: &Report) -> String {
                 "\n| domain | charge set | state | stop reason |\n|---|---|---|---|"
             );
             for domain in &snapshot.domains {
-                let reason = match &domain.stop_reason {
-                    None | Some(serde_json::Value::Null) => "-".to_string(),
-                    Some(serde_json::Value::String(text)) => text.clone(),
-                    Some(other) => other.to_string(),
-                };
+                let reason = domain.stop_explained().unwrap_or_else(|| "-".to_string());
                 let _ = writeln!(
                     out,
                     "| {} | {} | {} | {} |",
