@@ -73,6 +73,11 @@ enum Event {
         kind: usize,
         pages: Option<u64>,
     },
+    /// `domain_move`: under `move = migrate` its charges go with it, all or nothing.
+    Move {
+        domain: usize,
+        set: usize,
+    },
 }
 
 fn event() -> impl Strategy<Value = Event> {
@@ -92,12 +97,13 @@ fn event() -> impl Strategy<Value = Event> {
         1 => (0..SETS, domain.clone()).prop_map(|(set, domain)| Event::Kernel { set, domain }),
         1 => (domain.clone(), proptest::option::of(domain.clone()))
             .prop_map(|(domain, spawner)| Event::DomainObject { domain, spawner }),
-        1 => (domain.clone(), domain).prop_map(|(sender, receiver)| Event::Msgbuf { sender, receiver }),
+        1 => (domain.clone(), domain.clone()).prop_map(|(sender, receiver)| Event::Msgbuf { sender, receiver }),
         1 => (0..FRAMES * 8).prop_map(|frame| Event::Free { frame }),
         1 => (0..SETS, proptest::option::of(0..24u64))
             .prop_map(|(set, pages)| Event::SetLimit { set, pages }),
         1 => (0..SETS, 0..Kind::COUNT, proptest::option::of(0..8u64))
             .prop_map(|(set, kind, pages)| Event::KindLimit { set, kind, pages }),
+        1 => (domain, 0..SETS).prop_map(|(domain, set)| Event::Move { domain, set }),
     ]
 }
 
@@ -299,6 +305,9 @@ fn apply(
             Kind::from_index(kind).unwrap(),
             pages.map(|pages| pages * FRAME_BYTES),
         ),
+        Event::Move { domain, set } => ledger
+            .move_domain(domains[domain], SetId(set as u16))
+            .map(|_| ()),
     }
 }
 
