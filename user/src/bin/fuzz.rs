@@ -1465,6 +1465,9 @@ impl Client {
                     expect,
                     live: true,
                 });
+                if mode == MODE_HOG && self.rng.chance(3) {
+                    self.move_hog(cap);
+                }
                 if self.rng.chance(3) {
                     self.wait_child(slot);
                 }
@@ -1475,6 +1478,23 @@ impl Client {
                 e
             ),
         }
+    }
+
+    /// A valid `domain_move`: a hog (stopped wherever it runs out, so its expected ending
+    /// does not change) to a fresh sub-set of its own, which no other child uses. Under
+    /// `move = migrate` what it holds goes with it (it fits: both sets have the same limit
+    /// under the same parent); a hog that has already been stopped is `bad-argument`.
+    fn move_hog(&mut self, cap: usize) {
+        let Some(target) = self.new_sub_set(200 * 1024) else {
+            return;
+        };
+        let args = [cap, target, 0, 0, 0, 0];
+        let result = self.n.sys(abi::Syscall::DomainMove as usize, args);
+        check!(
+            matches!(result, Ok(_) | Err(Error::BadArgument | Error::OverLimit)),
+            "domain_move of a hog: {:?}",
+            result
+        );
     }
 
     fn wait_child(&mut self, slot: usize) {
