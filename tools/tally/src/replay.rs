@@ -253,8 +253,9 @@ impl fmt::Display for Mismatch {
 
 /// Every accounting figure that differs between `replayed` and `real` snapshots: the labels
 /// in order, then per snapshot every charge set (by name) and its current, peak and denied
-/// figures per kind, its paid-for bytes per causer (absent = 0) and its cumulative charged and
-/// uncharged bytes. Instructions and frame counts are not compared.
+/// figures per kind, its paid-for bytes per causer (absent = 0), its cumulative charged and
+/// uncharged bytes, its event counters and limit hits, and each domain's last denial.
+/// Instructions and frame counts are not compared.
 pub fn compare(replayed: &[Snapshot], real: &[Snapshot]) -> Vec<Mismatch> {
     let labels = |snapshots: &[Snapshot]| -> Vec<String> {
         snapshots.iter().map(|s| s.label.clone()).collect()
@@ -347,6 +348,7 @@ pub fn compare(replayed: &[Snapshot], real: &[Snapshot]) -> Vec<Mismatch> {
             for (name, x, y) in [
                 ("charged", &a.charged, &b.charged),
                 ("uncharged", &a.uncharged, &b.uncharged),
+                ("limit_hits", &a.limit_hits, &b.limit_hits),
             ] {
                 if let (Some(x), Some(y)) = (x, y) {
                     for kind in KINDS {
@@ -373,6 +375,24 @@ pub fn compare(replayed: &[Snapshot], real: &[Snapshot]) -> Vec<Mismatch> {
                 a.uncharged_total_bytes,
                 b.uncharged_total_bytes,
             );
+        }
+        // Why each domain was last denied (the domains a replay knows: every one traced).
+        for domain in &theirs.domains {
+            let Some(replayed) = ours.domain(&domain.name) else {
+                continue;
+            };
+            if replayed.last_denial != domain.last_denial {
+                let show = |denial: &Option<crate::report::LastDenial>| {
+                    denial
+                        .as_ref()
+                        .map_or("none".to_string(), crate::report::LastDenial::explain)
+                };
+                found.push(Mismatch {
+                    place: format!("{at}, domain `{}`, last_denial", domain.name),
+                    replayed: show(&replayed.last_denial),
+                    real: show(&domain.last_denial),
+                });
+            }
         }
     }
     found
