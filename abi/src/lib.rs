@@ -174,6 +174,7 @@ impl Error {
     ];
 
     /// The error for a (positive) code, if there is one.
+    #[inline]
     pub fn from_code(code: usize) -> Option<Self> {
         Self::ALL.iter().copied().find(|e| *e as usize == code)
     }
@@ -208,6 +209,7 @@ impl Error {
     }
 
     /// Splits a raw `x0` into success value or error.
+    #[inline]
     pub fn decode_return(value: usize) -> Result<usize, Error> {
         if (value as isize) < 0 {
             Err(Error::from_code(value.wrapping_neg()).unwrap_or(Error::BadArgument))

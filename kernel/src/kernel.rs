@@ -100,10 +100,9 @@ pub fn start(ram: (usize, usize), image_end: usize, config: BootConfig) -> ! {
         cpu::exit_qemu(crate::boot::EXIT_BAD_INPUT);
     }
     timer::start();
-    let mut frame = TrapFrame::default();
-    k.switch(&mut frame);
+    k.switch();
     drop(k);
-    exception::return_to_user(&frame)
+    exception::return_to_user()
 }
 
 impl Kernel {
@@ -523,52 +522,93 @@ impl Kernel {
         }
     }
 
-    /// Saves the current domain into `frame`'s owner and loads the next runnable one into
-    /// `frame`. When no domain can run: blocked domains are deadlocked and stopped; when none
-    /// is left, the run ends.
-    pub fn switch(&mut self, frame: &mut TrapFrame) {
+    /// Leaves the current domain (its registers are already in its control block; it goes
+    /// to the back of the run queue if it can still run) and enters the next runnable one.
+    /// When no domain can run: blocked domains are deadlocked and stopped; when none is left,
+    /// the run ends.
+    pub fn switch(&mut self) {
         if let Some(current) = self.current.take() {
-            if let Some(dcb) = self.slots[current].dcb_mut() {
-                dcb.frame.copy_from(frame);
-                if matches!(self.slots[current].state, RunState::Runnable) {
-                    let _ = self.run_queue.push_back(current as u8);
-                }
+            if self.slots[current].dcb().is_some()
+                && matches!(self.slots[current].state, RunState::Runnable)
+            {
+                let _ = self.run_queue.push_back(current as u8);
             }
         }
         loop {
             while let Some(next) = self.run_queue.pop_front() {
                 let next = next as usize;
-                let Some(dcb) = self.slots[next].dcb() else {
-                    continue;
-                };
-                if !matches!(self.slots[next].state, RunState::Runnable) {
+                if self.slots[next].dcb().is_none()
+                    || !matches!(self.slots[next].state, RunState::Runnable)
+                {
                     continue;
                 }
-                frame.copy_from(&dcb.frame);
-                mmu::switch_user_space(dcb.tables.root().address(), asid(next));
-                if self.fp_owner == Some(next) {
-                    cpu::fp_enable_for_user();
-                } else {
-                    cpu::fp_trap_for_user();
-                }
-                self.current = Some(next);
+                self.enter(next);
                 return;
             }
-            let blocked: heapless::Vec<usize, MAX_DOMAINS> = (0..MAX_DOMAINS)
-                .filter(|&s| self.slots[s].is_alive())
-                .collect();
-            if blocked.is_empty() {
-                self.finish_run();
-            }
-            for slot in blocked {
-                log::warn!(
-                    "domain '{}' stopped: deadlock (every live domain is blocked; this one in {:?})",
-                    self.slots[slot].name,
-                    self.slots[slot].state
-                );
-                self.teardown(slot, RunState::Stopped(StopReason::Killed));
-            }
+            self.stop_deadlocked();
         }
+    }
+
+    /// Makes `next` (alive) the current domain: its address space, its saved registers as
+    /// the ones the next return to EL0 restores, and EL0's FP access as its FP state needs.
+    pub fn enter(&mut self, next: usize) {
+        let fp_owner = self.fp_owner == Some(next);
+        let Some(dcb) = self.slots[next].dcb_mut() else {
+            return;
+        };
+        mmu::switch_user_space(dcb.tables.root().address(), asid(next));
+        let frame: *mut TrapFrame = &mut dcb.frame;
+        // SAFETY: the frame is in `next`'s control block, which stays allocated until its
+        // teardown; a teardown of the current domain is always followed by a switch to
+        // another before the kernel returns to EL0, and no reference to the frame is held
+        // across a return to EL0 (the kernel lock is released first).
+        unsafe { exception::set_current_frame(frame) };
+        if fp_owner {
+            cpu::fp_enable_for_user();
+        } else {
+            cpu::fp_trap_for_user();
+        }
+        self.current = Some(next);
+    }
+
+    /// No domain can run: every live one is blocked, so they are deadlocked and stopped; when
+    /// none is left, the run ends.
+    #[cold]
+    #[inline(never)]
+    fn stop_deadlocked(&mut self) {
+        let blocked: heapless::Vec<usize, MAX_DOMAINS> = (0..MAX_DOMAINS)
+            .filter(|&s| self.slots[s].is_alive())
+            .collect();
+        if blocked.is_empty() {
+            self.finish_run();
+        }
+        for slot in blocked {
+            log::warn!(
+                "domain '{}' stopped: deadlock (every live domain is blocked; this one in {:?})",
+                self.slots[slot].name,
+                self.slots[slot].state
+            );
+            self.teardown(slot, RunState::Stopped(StopReason::Killed));
+        }
+    }
+
+    /// Whether no domain waits in the run queue: then the scheduler would pick whichever
+    /// domain a switch makes runnable next (the fast path's condition for switching to it
+    /// directly).
+    #[inline]
+    pub fn run_queue_empty(&self) -> bool {
+        self.run_queue.is_empty()
+    }
+
+    /// The saved registers of the domain in `slot` (all of them while it is not running, and
+    /// while it is in the kernel).
+    pub fn registers(&self, slot: usize) -> Option<&TrapFrame> {
+        self.slots[slot].dcb().map(|dcb| &dcb.frame)
+    }
+
+    /// The saved registers of the domain in `slot`, mutably.
+    pub fn registers_mut(&mut self, slot: usize) -> Option<&mut TrapFrame> {
+        self.slots[slot].dcb_mut().map(|dcb| &mut dcb.frame)
     }
 
     /// The last domain has ended: final snapshot, the teardown check (every frame back, every
@@ -647,26 +687,31 @@ pub fn report_state(state: RunState) -> DomainState {
     }
 }
 
-/// A synchronous exception from EL0: system call, page fault, FP trap or a fatal fault.
-pub fn user_exception(frame: &mut TrapFrame, syndrome: Syndrome, fault_address: usize) {
+/// A synchronous exception from EL0: system call, page fault, FP trap or a fatal fault. The
+/// current domain's registers are in its control block.
+pub fn user_exception(syndrome: Syndrome, fault_address: usize) {
     let mut k = kernel();
+    let Some(current) = k.current else {
+        return;
+    };
+    let (number, elr) = k
+        .registers(current)
+        .map_or((0, 0), |frame| (frame.x[8], frame.elr));
     match syndrome.class() {
         Class::SystemCall => {
-            let number = frame.x[8];
-            k.system_call(frame);
+            k.system_call();
             if k.config.recount {
                 k.recount_after(format_args!("system call {number}"));
             }
         }
         Class::DataAbort | Class::InstructionAbort => {
-            k.user_fault(syndrome, fault_address, frame.elr as usize);
+            k.user_fault(syndrome, fault_address, elr as usize);
             if k.config.recount {
                 k.recount_after(format_args!("a fault at {fault_address:#x}"));
             }
         }
         Class::FpAccess => k.switch_fp(),
         Class::Other(_) => {
-            let elr = frame.elr;
             k.stop_current(StopReason::Fault, format_args!("{syndrome} at {elr:#x}"));
             if k.config.recount {
                 k.recount_after(format_args!("a fatal exception at {elr:#x}"));
@@ -681,12 +726,23 @@ pub fn user_exception(frame: &mut TrapFrame, syndrome: Syndrome, fault_address: 
         .map(|s| matches!(k.slots[s].state, RunState::Runnable) && k.slots[s].is_alive())
         .unwrap_or(false);
     if !runnable {
-        k.switch(frame);
+        k.switch();
+    }
+}
+
+/// The register-sized IPC fast path, before anything else runs (vectors.s): `true` when it
+/// completed the call, `false` when it changed nothing.
+pub fn fastpath(number: u64) -> bool {
+    let mut k = kernel();
+    if number == abi::Syscall::CallRegisters as u64 {
+        k.fastpath_call()
+    } else {
+        k.fastpath_reply_recv()
     }
 }
 
 /// An IRQ while a domain ran: the timer tick preempts it.
-pub fn user_interrupt(frame: &mut TrapFrame) {
+pub fn user_interrupt() {
     let mut k = kernel();
     let mut preempt = false;
     while let Some(iar) = k.gic.acknowledge() {
@@ -703,7 +759,7 @@ pub fn user_interrupt(frame: &mut TrapFrame) {
         timer::rearm();
     }
     if preempt && !k.run_queue.is_empty() {
-        k.switch(frame);
+        k.switch();
     }
 }
 

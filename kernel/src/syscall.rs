@@ -6,7 +6,6 @@
 //! whose charges are reserved inside invoke; on failure they tear down what they made, so the
 //! books return to where they were (the cumulative charged/uncharged totals show the attempt).
 
-use crate::arch::aarch64::exception::TrapFrame;
 use crate::arch::aarch64::mmu::{UserAccess, PAGE_BYTES};
 use crate::charge::ToAbi;
 use crate::domain::{Block, Capability, Region, RunState, MAX_DOMAINS};
@@ -93,8 +92,12 @@ fn limit(value: usize) -> Option<u64> {
 
 impl Kernel {
     /// Handles `svc #0` from the current domain; the result goes to x0.
-    pub fn system_call(&mut self, frame: &mut TrapFrame) {
+    pub fn system_call(&mut self) {
         let Some(slot) = self.current else { return };
+        let Some(frame) = self.registers(slot) else {
+            return;
+        };
+        let number = frame.x[8] as usize;
         let args = [
             frame.x[0] as usize,
             frame.x[1] as usize,
@@ -102,15 +105,19 @@ impl Kernel {
             frame.x[3] as usize,
             frame.x[4] as usize,
         ];
-        let result = Syscall::from_number(frame.x[8] as usize)
+        let result = Syscall::from_number(number)
             .ok_or(Error::BadSyscall)
             .and_then(|call| self.decode(slot, call, args))
-            .and_then(|call| self.invoke(slot, call, frame));
-        if self.slots[slot].is_alive() && self.current == Some(slot) {
-            frame.x[0] = match result {
-                Ok(value) => value as u64,
-                Err(error) => error.to_return_value() as u64,
-            };
+            .and_then(|call| self.invoke(slot, call));
+        // A domain that ended has no registers; one that blocked gets its answer in x0 when
+        // it is woken (which overwrites this).
+        if self.slots[slot].is_alive() {
+            if let Some(frame) = self.registers_mut(slot) {
+                frame.x[0] = match result {
+                    Ok(value) => value as u64,
+                    Err(error) => error.to_return_value() as u64,
+                };
+            }
         }
     }
 
@@ -424,7 +431,7 @@ impl Kernel {
         })
     }
 
-    fn invoke(&mut self, slot: usize, call: Call, frame: &mut TrapFrame) -> Result<usize, Error> {
+    fn invoke(&mut self, slot: usize, call: Call) -> Result<usize, Error> {
         match call {
             Call::ConsoleWrite { address, length } => {
                 let name = self.slots[slot].name.clone();
@@ -459,8 +466,7 @@ impl Kernel {
                 Ok(0)
             }
             Call::Yield => {
-                frame.x[0] = 0;
-                self.switch(frame);
+                self.switch();
                 Ok(0)
             }
             Call::Wait { slot: target } => match self.slots[target].state {
@@ -599,15 +605,15 @@ impl Kernel {
                 self.copy_to_user(slot, address, &bytes);
                 Ok(0)
             }
-            Call::Ipc(ipc) => self.ipc_call(slot, ipc, frame),
+            Call::Ipc(ipc) => self.ipc_call(slot, ipc),
             Call::Registers {
                 call: true,
                 endpoint,
-            } => self.call_registers(slot, endpoint, frame),
+            } => self.call_registers(slot, endpoint),
             Call::Registers {
                 call: false,
                 endpoint,
-            } => self.reply_recv_registers(slot, endpoint, frame),
+            } => self.reply_recv_registers(slot, endpoint),
             Call::RegionCreate { pages } => self.region_create(slot, pages),
             Call::RegionMap { object, address } => self.region_map(slot, object, address),
             Call::Snapshot { label } => {

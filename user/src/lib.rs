@@ -490,6 +490,7 @@ pub fn reply_recv(
 /// Four words in registers, each way.
 pub type Words = [u64; abi::REGISTER_MESSAGE_WORDS];
 
+#[inline(always)]
 fn register_call(call: Syscall, endpoint_cap: usize, words: Words) -> Result<Words, Error> {
     let status: usize;
     let mut out = words;
@@ -511,12 +512,14 @@ fn register_call(call: Syscall, endpoint_cap: usize, words: Words) -> Result<Wor
 
 /// A register-sized call on the endpoint behind `endpoint_cap`: sends four words, returns the
 /// reply's four words. Nothing goes through memory; nothing is charged.
+#[inline]
 pub fn call_registers(endpoint_cap: usize, words: Words) -> Result<Words, Error> {
     register_call(Syscall::CallRegisters, endpoint_cap, words)
 }
 
 /// Answers the last register call received (if any) with `words`, then waits for the next
 /// register call on the endpoint and returns its words.
+#[inline]
 pub fn reply_recv_registers(endpoint_cap: usize, words: Words) -> Result<Words, Error> {
     register_call(Syscall::ReplyRecvRegisters, endpoint_cap, words)
 }

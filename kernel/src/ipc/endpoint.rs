@@ -67,7 +67,34 @@ impl Kernel {
         }
     }
 
+    /// The endpoint behind capability `index` of `slot`, if it is one (the fast path's
+    /// lookup: no error to tell apart, nothing out of line).
+    #[inline(always)]
+    pub(super) fn endpoint_index(&self, slot: usize, index: usize) -> Option<usize> {
+        match self.slots[slot].caps()?.get(index) {
+            Ok(Capability::Endpoint(endpoint))
+                if self
+                    .endpoints
+                    .get(endpoint as usize)
+                    .is_some_and(Option::is_some) =>
+            {
+                Some(endpoint as usize)
+            }
+            _ => None,
+        }
+    }
+
+    /// The endpoint at `index`, if there is one.
+    #[inline(always)]
+    pub(super) fn endpoint_if_mut(&mut self, index: usize) -> Option<&mut Endpoint> {
+        self.endpoints
+            .get_mut(index)?
+            .as_mut()
+            .map(ObjectFrame::get_mut)
+    }
+
     /// The endpoint at `index`, which decode checked exists.
+    #[inline]
     pub(super) fn endpoint(&self, index: usize) -> &Endpoint {
         self.endpoints[index]
             .as_ref()
@@ -76,6 +103,7 @@ impl Kernel {
     }
 
     /// The endpoint at `index`, mutably.
+    #[inline]
     pub(super) fn endpoint_mut(&mut self, index: usize) -> &mut Endpoint {
         self.endpoints[index]
             .as_mut()

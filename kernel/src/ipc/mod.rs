@@ -25,7 +25,6 @@
 //! reply with memory descriptors; [`queue`] two-stage (Mach) queues; [`registers`]
 //! register-sized messages; [`region`] shared-memory region objects.
 
-use crate::arch::aarch64::exception::TrapFrame;
 use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
 use crate::charge::ChargeError;
 use crate::domain::{Block, Capability, Region, RunState, MAX_DOMAINS};
@@ -168,13 +167,7 @@ impl Kernel {
     }
 
     /// Dispatches the IPC system calls (after decode validated the capabilities).
-    pub fn ipc_call(
-        &mut self,
-        slot: usize,
-        call: IpcCall,
-        frame: &mut TrapFrame,
-    ) -> Result<usize, Error> {
-        let _ = frame;
+    pub fn ipc_call(&mut self, slot: usize, call: IpcCall) -> Result<usize, Error> {
         match call {
             IpcCall::Send { endpoint, message } => self.ipc_send(slot, endpoint, message, None),
             IpcCall::Recv { endpoint, receive } => self.ipc_recv(slot, endpoint, receive),

@@ -4,6 +4,14 @@
 use super::*;
 
 impl Kernel {
+    /// The four message words in the saved x1..x4 of the domain in `slot`.
+    #[inline]
+    fn words(&self, slot: usize) -> [u64; 4] {
+        self.registers(slot).map_or([0; 4], |frame| {
+            [frame.x[1], frame.x[2], frame.x[3], frame.x[4]]
+        })
+    }
+
     /// Whether a blocked domain waits in a register-sized operation.
     pub(super) fn waits_for_registers(&self, slot: usize) -> bool {
         self.slots[slot].dcb().is_some_and(|d| d.ipc_registers)
@@ -12,19 +20,15 @@ impl Kernel {
     /// `call_registers`: hands the four words in the caller's x1..x4 to a receiver waiting in
     /// `reply_recv_registers` (or queues the caller until one arrives), then the caller waits
     /// for the reply. No memory is touched and nothing is charged.
-    pub fn call_registers(
-        &mut self,
-        slot: usize,
-        endpoint: usize,
-        frame: &TrapFrame,
-    ) -> Result<usize, Error> {
+    pub fn call_registers(&mut self, slot: usize, endpoint: usize) -> Result<usize, Error> {
+        let words = self.words(slot);
         let generation = self.slots[slot].generation;
         let ep = self.endpoint(endpoint);
         match ep.receivers.front().copied().map(usize::from) {
             Some(receiver) if self.waits_for_registers(receiver) => {
                 self.endpoint_mut(endpoint).receivers.pop_front();
                 if let Some(dcb) = self.slots[receiver].dcb_mut() {
-                    dcb.frame.x[1..5].copy_from_slice(&frame.x[1..5]);
+                    dcb.frame.x[1..5].copy_from_slice(&words);
                     dcb.reply_to = Some((slot as u8, generation));
                     dcb.ipc_registers = false;
                 }
@@ -49,12 +53,7 @@ impl Kernel {
     /// `reply_recv_registers`: answers the pending register call (if any) with the words in
     /// x1..x4, then takes the next register call from the endpoint, its words into x1..x4, or
     /// waits for one.
-    pub fn reply_recv_registers(
-        &mut self,
-        slot: usize,
-        endpoint: usize,
-        frame: &mut TrapFrame,
-    ) -> Result<usize, Error> {
+    pub fn reply_recv_registers(&mut self, slot: usize, endpoint: usize) -> Result<usize, Error> {
         if let Some((caller, generation)) = self.slots[slot].dcb().and_then(|d| d.reply_to) {
             let caller = caller as usize;
             let waiting = self.slots[caller].generation == generation
@@ -66,14 +65,15 @@ impl Kernel {
                 dcb.reply_to = None;
             }
             if waiting {
+                let words = self.words(slot);
                 if let Some(dcb) = self.slots[caller].dcb_mut() {
-                    dcb.frame.x[1..5].copy_from_slice(&frame.x[1..5]);
+                    dcb.frame.x[1..5].copy_from_slice(&words);
                     dcb.ipc_registers = false;
                 }
                 self.wake(caller, 0);
             }
         }
-        self.receive_registers(slot, endpoint, frame)
+        self.receive_registers(slot, endpoint)
     }
 
     /// The receiving half of `reply_recv_registers`: the next register call from the endpoint,
@@ -82,15 +82,15 @@ impl Kernel {
         &mut self,
         slot: usize,
         endpoint: usize,
-        frame: &mut TrapFrame,
     ) -> Result<usize, Error> {
         let ep = self.endpoint(endpoint);
         match ep.senders.front().copied().map(usize::from) {
             Some(sender) if self.waits_for_registers(sender) => {
                 self.endpoint_mut(endpoint).senders.pop_front();
                 let generation = self.slots[sender].generation;
-                if let Some(dcb) = self.slots[sender].dcb() {
-                    frame.x[1..5].copy_from_slice(&dcb.frame.x[1..5]);
+                let words = self.words(sender);
+                if let Some(frame) = self.registers_mut(slot) {
+                    frame.x[1..5].copy_from_slice(&words);
                 }
                 self.slots[sender].state = RunState::Blocked(Block::Reply);
                 if let Some(dcb) = self.slots[slot].dcb_mut() {
@@ -100,7 +100,7 @@ impl Kernel {
             }
             Some(_) => {
                 self.bounce_memory_senders(endpoint);
-                self.receive_registers(slot, endpoint, frame)
+                self.receive_registers(slot, endpoint)
             }
             None => {
                 let _ = self.endpoint_mut(endpoint).receivers.push_back(slot as u8);
@@ -127,5 +127,131 @@ impl Kernel {
             self.endpoint_mut(endpoint).senders.pop_front();
             self.wake_with(sender, Err(Error::BadArgument));
         }
+    }
+}
+
+/// The fast path (seL4's design): the two register-sized operations in the common case — the
+/// other party already waiting, nothing else runnable — completed without decode, invoke or the
+/// run queue, with exactly the outcome of the ordinary path. Every check is made before
+/// anything changes; any failed check returns `false` and the ordinary path runs unchanged.
+impl Kernel {
+    /// `call_registers` when a register receiver waits at the endpoint's front: the words go
+    /// to it, the caller waits for the reply, and the receiver runs next.
+    pub fn fastpath_call(&mut self) -> bool {
+        if self.config.recount || !self.run_queue_empty() {
+            return false;
+        }
+        let Some(slot) = self.current else {
+            return false;
+        };
+        let Some(frame) = self.registers(slot) else {
+            return false;
+        };
+        let (cap, words) = (
+            frame.x[0] as usize,
+            [frame.x[1], frame.x[2], frame.x[3], frame.x[4]],
+        );
+        let Some(endpoint) = self.endpoint_index(slot, cap) else {
+            return false;
+        };
+        let Some(receiver) = self
+            .endpoint_if_mut(endpoint)
+            .and_then(|ep| ep.receivers.front().copied())
+            .map(usize::from)
+        else {
+            return false;
+        };
+        if receiver == slot
+            || !matches!(
+                self.slots[receiver].state,
+                RunState::Blocked(Block::Recv(_))
+            )
+            || !self.waits_for_registers(receiver)
+        {
+            return false;
+        }
+        // Commit: as call_registers, the result written by system_call, and switch.
+        if let Some(ep) = self.endpoint_if_mut(endpoint) {
+            ep.receivers.pop_front();
+        }
+        let generation = self.slots[slot].generation;
+        if let Some(dcb) = self.slots[receiver].dcb_mut() {
+            dcb.frame.x[0] = 0;
+            dcb.frame.x[1..5].copy_from_slice(&words);
+            dcb.reply_to = Some((slot as u8, generation));
+            dcb.ipc_registers = false;
+        }
+        self.slots[receiver].state = RunState::Runnable;
+        if let Some(dcb) = self.slots[slot].dcb_mut() {
+            dcb.frame.x[0] = 0;
+            dcb.ipc_registers = true;
+        }
+        self.slots[slot].state = RunState::Blocked(Block::Reply);
+        self.current = None;
+        self.enter(receiver);
+        true
+    }
+
+    /// `reply_recv_registers` when the caller it answers waits for a register reply and no
+    /// sender waits at the endpoint: the words go to the caller, this domain waits at the
+    /// endpoint, and the caller runs next.
+    pub fn fastpath_reply_recv(&mut self) -> bool {
+        if self.config.recount || !self.run_queue_empty() {
+            return false;
+        }
+        let Some(slot) = self.current else {
+            return false;
+        };
+        let Some(dcb) = self.slots[slot].dcb() else {
+            return false;
+        };
+        let (cap, words, reply_to) = (
+            dcb.frame.x[0] as usize,
+            [
+                dcb.frame.x[1],
+                dcb.frame.x[2],
+                dcb.frame.x[3],
+                dcb.frame.x[4],
+            ],
+            dcb.reply_to,
+        );
+        let Some((caller, generation)) = reply_to else {
+            return false;
+        };
+        let caller = usize::from(caller);
+        if caller == slot
+            || self.slots[caller].generation != generation
+            || !matches!(self.slots[caller].state, RunState::Blocked(Block::Reply))
+            || !self.waits_for_registers(caller)
+        {
+            return false;
+        }
+        let Some(endpoint) = self.endpoint_index(slot, cap) else {
+            return false;
+        };
+        // Commit (the endpoint's queues are checked and changed in one borrow): as
+        // reply_recv_registers, receive_registers with no sender, the result written by
+        // system_call, and switch.
+        let Some(ep) = self.endpoint_if_mut(endpoint) else {
+            return false;
+        };
+        if !ep.senders.is_empty() || ep.receivers.push_back(slot as u8).is_err() {
+            return false;
+        }
+        if let Some(dcb) = self.slots[caller].dcb_mut() {
+            dcb.frame.x[0] = 0;
+            dcb.frame.x[1..5].copy_from_slice(&words);
+            dcb.ipc_registers = false;
+        }
+        self.slots[caller].state = RunState::Runnable;
+        if let Some(dcb) = self.slots[slot].dcb_mut() {
+            dcb.frame.x[0] = 0;
+            dcb.reply_to = None;
+            dcb.ipc_registers = true;
+        }
+        self.slots[slot].state = RunState::Blocked(Block::Recv(endpoint as u8));
+        self.current = None;
+        self.enter(caller);
+        true
     }
 }

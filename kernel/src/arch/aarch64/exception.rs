@@ -1,6 +1,9 @@
 //! Exception entry from the vector table (vectors.s): the trap frame, syndrome decoding and
-//! the dispatch to the generic kernel. Exceptions taken from EL1 are kernel bugs: they print
-//! the decoded syndrome, fault address and return address, then exit QEMU with status 2.
+//! the dispatch to the generic kernel. From EL0 the registers are saved straight into the
+//! current domain's control block (TPIDR_EL1 holds the address of its [`TrapFrame`]); the
+//! generic kernel reads and writes them there, and switches domains with
+//! [`set_current_frame`]. Exceptions taken from EL1 are kernel bugs: they print the decoded
+//! syndrome, fault address and return address, then exit QEMU with status 2.
 
 use super::cpu;
 use core::fmt;
@@ -167,25 +170,29 @@ impl fmt::Display for Syndrome {
 }
 
 extern "C" {
-    fn enter_user(frame: *const TrapFrame) -> !;
-    fn copy_trap_frame(destination: *mut TrapFrame, source: *const TrapFrame);
+    fn enter_user() -> !;
 }
 
-impl TrapFrame {
-    /// Copies `source` into `self` with 17 register-pair loads and stores (a context switch
-    /// does this twice).
-    pub fn copy_from(&mut self, source: &TrapFrame) {
-        // SAFETY: both are valid, 16-byte aligned TrapFrames (272 bytes) and distinct (one is
-        // on the kernel stack, the other in a control block).
-        unsafe { copy_trap_frame(self, source) }
-    }
+/// Makes `frame` the one the next exception from EL0 saves into and the next return to EL0
+/// restores (TPIDR_EL1).
+///
+/// # Safety
+///
+/// `frame` must be a valid, 16-byte aligned TrapFrame that stays allocated, and is not
+/// otherwise borrowed across a return to EL0, until another frame replaces it: the vectors
+/// write the domain's registers there on every exception from EL0.
+pub unsafe fn set_current_frame(frame: *mut TrapFrame) {
+    // SAFETY: writing TPIDR_EL1 touches no memory now; the caller vouches for the frame the
+    // vectors will write later.
+    unsafe { core::arch::asm!("msr tpidr_el1, {f}", f = in(reg) frame, options(nostack)) };
 }
 
-/// Starts (or resumes) EL0 with `frame`, resetting the kernel stack.
-pub fn return_to_user(frame: &TrapFrame) -> ! {
-    // SAFETY: `frame` is a valid frame; enter_user copies it before it resets the stack, and
-    // the EL0 state it describes (SPSR = EL0t) is checked by the callers that build frames.
-    unsafe { enter_user(frame) }
+/// Enters (or resumes) EL0 in the domain whose frame [`set_current_frame`] named, resetting
+/// the kernel stack.
+pub fn return_to_user() -> ! {
+    // SAFETY: the kernel's callers set the current frame (a live control block's) before
+    // they first return to EL0; enter_user restores it and erets to EL0t.
+    unsafe { enter_user() }
 }
 
 /// Prints a kernel exception and exits QEMU with status 2.
@@ -200,19 +207,34 @@ fn kernel_exception(source: Source, frame: &TrapFrame) -> ! {
     cpu::exit_qemu(2)
 }
 
-/// Called by vectors.s for every exception with the saved frame.
+/// Called by vectors.s for an exception taken at EL1, with the frame it saved on the stack.
 #[no_mangle]
-extern "C" fn exception_dispatch(frame: &mut TrapFrame, kind: u64) {
+extern "C" fn kernel_exception_dispatch(frame: &TrapFrame, kind: u64) -> ! {
+    kernel_exception(Source::from_kind(kind), frame)
+}
+
+/// Called by vectors.s for every exception from EL0 the fast path did not take; the
+/// registers are in the current domain's control block.
+#[no_mangle]
+extern "C" fn user_dispatch(kind: u64) {
     match Source::from_kind(kind) {
         Source::UserSync => {
             let (esr, far, _) = cpu::fault_registers();
-            crate::kernel::user_exception(frame, Syndrome(esr), far as usize);
+            crate::kernel::user_exception(Syndrome(esr), far as usize);
         }
-        Source::UserIrq => crate::kernel::user_interrupt(frame),
+        Source::UserIrq => crate::kernel::user_interrupt(),
         Source::UserError => {
             let (esr, _, _) = cpu::fault_registers();
-            crate::kernel::user_exception(frame, Syndrome(esr), 0);
+            crate::kernel::user_exception(Syndrome(esr), 0);
         }
-        other => kernel_exception(other, frame),
+        other => kernel_exception(other, &TrapFrame::default()),
     }
+}
+
+/// Called by vectors.s for `svc` with a register-sized call number in x8, before anything
+/// else: 1 when the fast path completed the call (the current frame may have changed), 0 when
+/// it changed nothing and the ordinary path must run.
+#[no_mangle]
+extern "C" fn fastpath_syscall(number: u64) -> u64 {
+    u64::from(crate::kernel::fastpath(number))
 }

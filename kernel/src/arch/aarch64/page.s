@@ -111,13 +111,3 @@ memset:
     subs    x2, x2, #1
     b.ne    5b
 6:  ret
-
-// copy_trap_frame(destination, source): copy one 272-byte trap frame (17 register pairs);
-// both 16-byte aligned. Used by every context switch.
-.global copy_trap_frame
-copy_trap_frame:
-    .irp offset, 0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256
-    ldp     x2, x3, [x1, #\offset]
-    stp     x2, x3, [x0, #\offset]
-    .endr
-    ret

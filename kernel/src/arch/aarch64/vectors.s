@@ -1,12 +1,23 @@
-// vectors.s — the exception vector table, trap-frame save/restore, first entry to EL0 and
+// vectors.s — the exception vector table, register save/restore, first entry to EL0 and
 // the FP/SIMD register save/restore used by lazy FP switching.
 //
 // Trap frame (272 bytes, see exception.rs TrapFrame): x0..x30, sp_el0, elr_el1, spsr_el1.
-// Every exception saves the whole frame on the kernel stack and calls
-// exception_dispatch(frame, kind); the Rust side may rewrite the frame (a context switch)
-// before exception_return restores it.
+//
+// From EL0 (system calls, faults, interrupts) the registers are saved straight into the
+// current domain's control block: TPIDR_EL1 holds the address of its TrapFrame. A system call
+// whose exception class is SVC and whose number (x8) is a register-sized call or reply_recv
+// first tries `fastpath_syscall`, which either completes it (switching straight to the other
+// party) or changes nothing; everything else goes to `user_dispatch(kind)`. Both may switch
+// domains by changing TPIDR_EL1; `user_return` restores whichever domain it then names. No
+// path copies a trap frame.
+//
+// From EL1 (kernel bugs) the frame is saved on the kernel stack and
+// kernel_exception_dispatch(frame, kind) reports it.
 
 .equ FRAME_BYTES, 272
+.equ EC_SVC64, 0x15
+.equ CALL_REGISTERS, 18
+.equ REPLY_RECV_REGISTERS, 19
 
 .macro VECTOR kind
     .balign 0x80
@@ -14,6 +25,13 @@
     stp     x0, x1, [sp, #0]
     mov     x0, #\kind
     b       save_rest
+.endm
+
+.macro USER_VECTOR kind
+    .balign 0x80
+    stp     x0, x1, [sp, #-16]!
+    mov     x1, #\kind
+    b       save_user
 .endm
 
 .section .text, "ax"
@@ -31,16 +49,86 @@ exception_vectors:
     VECTOR 2
     VECTOR 2
     // Lower EL, AArch64: user domains.
-    VECTOR 3
-    VECTOR 4
-    VECTOR 5
-    VECTOR 5
+    USER_VECTOR 3
+    USER_VECTOR 4
+    USER_VECTOR 5
+    USER_VECTOR 5
     // Lower EL, AArch32: not supported.
     VECTOR 7
     VECTOR 7
     VECTOR 7
     VECTOR 7
 
+// From EL0: x0 and x1 are on the kernel stack, x1 = kind.
+save_user:
+    mrs     x0, tpidr_el1
+    stp     x2, x3, [x0, #16]
+    stp     x4, x5, [x0, #32]
+    stp     x6, x7, [x0, #48]
+    stp     x8, x9, [x0, #64]
+    stp     x10, x11, [x0, #80]
+    stp     x12, x13, [x0, #96]
+    stp     x14, x15, [x0, #112]
+    stp     x16, x17, [x0, #128]
+    stp     x18, x19, [x0, #144]
+    stp     x20, x21, [x0, #160]
+    stp     x22, x23, [x0, #176]
+    stp     x24, x25, [x0, #192]
+    stp     x26, x27, [x0, #208]
+    stp     x28, x29, [x0, #224]
+    ldp     x2, x3, [sp], #16
+    stp     x2, x3, [x0, #0]
+    mrs     x21, sp_el0
+    stp     x30, x21, [x0, #240]
+    mrs     x22, elr_el1
+    mrs     x23, spsr_el1
+    stp     x22, x23, [x0, #256]
+    mov     x19, x1
+    // The fast path: a synchronous exception, class SVC64, x8 a register-sized call.
+    cmp     x19, #3
+    b.ne    1f
+    mrs     x2, esr_el1
+    lsr     x2, x2, #26
+    cmp     x2, #EC_SVC64
+    b.ne    1f
+    cmp     x8, #CALL_REGISTERS
+    b.eq    2f
+    cmp     x8, #REPLY_RECV_REGISTERS
+    b.ne    1f
+2:  mov     x0, x8
+    bl      fastpath_syscall
+    cbnz    x0, user_return
+1:  mov     x0, x19
+    bl      user_dispatch
+    // fall through
+
+// Back to EL0 in the domain TPIDR_EL1 names.
+.global user_return
+user_return:
+    mrs     x0, tpidr_el1
+    ldp     x22, x23, [x0, #256]
+    ldp     x30, x21, [x0, #240]
+    msr     sp_el0, x21
+    msr     elr_el1, x22
+    msr     spsr_el1, x23
+    ldp     x2, x3, [x0, #16]
+    ldp     x4, x5, [x0, #32]
+    ldp     x6, x7, [x0, #48]
+    ldp     x8, x9, [x0, #64]
+    ldp     x10, x11, [x0, #80]
+    ldp     x12, x13, [x0, #96]
+    ldp     x14, x15, [x0, #112]
+    ldp     x16, x17, [x0, #128]
+    ldp     x18, x19, [x0, #144]
+    ldp     x20, x21, [x0, #160]
+    ldp     x22, x23, [x0, #176]
+    ldp     x24, x25, [x0, #192]
+    ldp     x26, x27, [x0, #208]
+    ldp     x28, x29, [x0, #224]
+    ldp     x0, x1, [x0, #0]
+    eret
+
+// From EL1: a kernel bug, reported with the frame on the stack.
 save_rest:
     stp     x2, x3, [sp, #16]
     stp     x4, x5, [sp, #32]
@@ -63,47 +151,15 @@ save_rest:
     stp     x22, x23, [sp, #256]
     mov     x1, x0
     mov     x0, sp
-    bl      exception_dispatch
-    // fall through
+    bl      kernel_exception_dispatch
+1:  b       1b
 
-.global exception_return
-exception_return:
-    ldp     x22, x23, [sp, #256]
-    ldp     x30, x21, [sp, #240]
-    msr     sp_el0, x21
-    msr     elr_el1, x22
-    msr     spsr_el1, x23
-    ldp     x0, x1, [sp, #0]
-    ldp     x2, x3, [sp, #16]
-    ldp     x4, x5, [sp, #32]
-    ldp     x6, x7, [sp, #48]
-    ldp     x8, x9, [sp, #64]
-    ldp     x10, x11, [sp, #80]
-    ldp     x12, x13, [sp, #96]
-    ldp     x14, x15, [sp, #112]
-    ldp     x16, x17, [sp, #128]
-    ldp     x18, x19, [sp, #144]
-    ldp     x20, x21, [sp, #160]
-    ldp     x22, x23, [sp, #176]
-    ldp     x24, x25, [sp, #192]
-    ldp     x26, x27, [sp, #208]
-    ldp     x28, x29, [sp, #224]
-    add     sp, sp, #FRAME_BYTES
-    eret
-
-// enter_user(frame: *const TrapFrame) -> !
-// Resets the kernel stack, copies the frame to its top and returns to EL0 through it.
+// enter_user() -> !: resets the kernel stack and enters the domain TPIDR_EL1 names.
 .global enter_user
 enter_user:
     ldr     x1, =__stack_top
-    sub     sp, x1, #FRAME_BYTES
-    mov     x2, sp
-    mov     x3, #(FRAME_BYTES / 16)
-1:  ldp     x4, x5, [x0], #16
-    stp     x4, x5, [x2], #16
-    subs    x3, x3, #1
-    b.ne    1b
-    b       exception_return
+    mov     sp, x1
+    b       user_return
 
 .arch_extension fp
 .arch_extension simd
