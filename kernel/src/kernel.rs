@@ -552,18 +552,24 @@ impl Kernel {
     /// Makes `next` (alive) the current domain: its address space, its saved registers as
     /// the ones the next return to EL0 restores, and EL0's FP access as its FP state needs.
     pub fn enter(&mut self, next: usize) {
-        let fp_owner = self.fp_owner == Some(next);
         let Some(dcb) = self.slots[next].dcb_mut() else {
             return;
         };
-        mmu::switch_user_space(dcb.tables.root().address(), asid(next));
-        let frame: *mut TrapFrame = &mut dcb.frame;
+        let (root, frame) = (dcb.tables.root().address(), &raw mut dcb.frame);
+        self.enter_prepared(next, root, frame);
+    }
+
+    /// [`enter`](Self::enter) with `next`'s root table and register frame already read from
+    /// its control block.
+    #[inline(always)]
+    pub fn enter_prepared(&mut self, next: usize, root: usize, frame: *mut TrapFrame) {
+        mmu::switch_user_space(root, asid(next));
         // SAFETY: the frame is in `next`'s control block, which stays allocated until its
         // teardown; a teardown of the current domain is always followed by a switch to
         // another before the kernel returns to EL0, and no reference to the frame is held
         // across a return to EL0 (the kernel lock is released first).
         unsafe { exception::set_current_frame(frame) };
-        if fp_owner {
+        if self.fp_owner == Some(next) {
             cpu::fp_enable_for_user();
         } else {
             cpu::fp_trap_for_user();
@@ -730,15 +736,17 @@ pub fn user_exception(syndrome: Syndrome, fault_address: usize) {
     }
 }
 
-/// The register-sized IPC fast path, before anything else runs (vectors.s): `true` when it
-/// completed the call, `false` when it changed nothing.
-pub fn fastpath(number: u64) -> bool {
-    let mut k = kernel();
-    if number == abi::Syscall::CallRegisters as u64 {
-        k.fastpath_call()
-    } else {
-        k.fastpath_reply_recv()
-    }
+/// The register-sized IPC fast path for `call_registers`, before anything else runs
+/// (vectors.s): `true` when it completed the call, `false` when it changed nothing.
+#[inline(always)]
+pub fn fastpath_call() -> bool {
+    kernel().fastpath_call()
+}
+
+/// The fast path for `reply_recv_registers` (as [`fastpath_call`]).
+#[inline(always)]
+pub fn fastpath_reply_recv() -> bool {
+    kernel().fastpath_reply_recv()
 }
 
 /// An IRQ while a domain ran: the timer tick preempts it.

@@ -84,15 +84,6 @@ impl Kernel {
         }
     }
 
-    /// The endpoint at `index`, if there is one.
-    #[inline(always)]
-    pub(super) fn endpoint_if_mut(&mut self, index: usize) -> Option<&mut Endpoint> {
-        self.endpoints
-            .get_mut(index)?
-            .as_mut()
-            .map(ObjectFrame::get_mut)
-    }
-
     /// The endpoint at `index`, which decode checked exists.
     #[inline]
     pub(super) fn endpoint(&self, index: usize) -> &Endpoint {

@@ -134,6 +134,8 @@ impl Kernel {
 /// other party already waiting, nothing else runnable — completed without decode, invoke or the
 /// run queue, with exactly the outcome of the ordinary path. Every check is made before
 /// anything changes; any failed check returns `false` and the ordinary path runs unchanged.
+/// Both parties' control blocks are borrowed together once (`get_disjoint_mut`), and the one
+/// switched to is entered with what was read from it on the way.
 impl Kernel {
     /// `call_registers` when a register receiver waits at the endpoint's front: the words go
     /// to it, the caller waits for the reply, and the receiver runs next.
@@ -144,51 +146,43 @@ impl Kernel {
         let Some(slot) = self.current else {
             return false;
         };
-        let Some(frame) = self.registers(slot) else {
+        let Some(cap) = self.registers(slot).map(|frame| frame.x[0] as usize) else {
             return false;
         };
-        let (cap, words) = (
-            frame.x[0] as usize,
-            [frame.x[1], frame.x[2], frame.x[3], frame.x[4]],
-        );
         let Some(endpoint) = self.endpoint_index(slot, cap) else {
             return false;
         };
-        let Some(receiver) = self
-            .endpoint_if_mut(endpoint)
-            .and_then(|ep| ep.receivers.front().copied())
-            .map(usize::from)
-        else {
+        let Some(ep) = self.endpoints[endpoint].as_mut().map(ObjectFrame::get_mut) else {
             return false;
         };
-        if receiver == slot
-            || !matches!(
-                self.slots[receiver].state,
-                RunState::Blocked(Block::Recv(_))
-            )
-            || !self.waits_for_registers(receiver)
-        {
+        let Some(receiver) = ep.receivers.front().copied().map(usize::from) else {
+            return false;
+        };
+        let Ok([caller, callee]) = self.slots.get_disjoint_mut([slot, receiver]) else {
+            return false;
+        };
+        if !matches!(callee.state, RunState::Blocked(Block::Recv(_))) {
+            return false;
+        }
+        let generation = caller.generation;
+        let (Some(from), Some(to)) = (caller.dcb_mut(), callee.dcb_mut()) else {
+            return false;
+        };
+        if !to.ipc_registers {
             return false;
         }
         // Commit: as call_registers, the result written by system_call, and switch.
-        if let Some(ep) = self.endpoint_if_mut(endpoint) {
-            ep.receivers.pop_front();
-        }
-        let generation = self.slots[slot].generation;
-        if let Some(dcb) = self.slots[receiver].dcb_mut() {
-            dcb.frame.x[0] = 0;
-            dcb.frame.x[1..5].copy_from_slice(&words);
-            dcb.reply_to = Some((slot as u8, generation));
-            dcb.ipc_registers = false;
-        }
-        self.slots[receiver].state = RunState::Runnable;
-        if let Some(dcb) = self.slots[slot].dcb_mut() {
-            dcb.frame.x[0] = 0;
-            dcb.ipc_registers = true;
-        }
-        self.slots[slot].state = RunState::Blocked(Block::Reply);
-        self.current = None;
-        self.enter(receiver);
+        ep.receivers.pop_front();
+        to.frame.x[0] = 0;
+        to.frame.x[1..5].copy_from_slice(&from.frame.x[1..5]);
+        to.reply_to = Some((slot as u8, generation));
+        to.ipc_registers = false;
+        from.frame.x[0] = 0;
+        from.ipc_registers = true;
+        let (root, frame) = (to.tables.root().address(), &raw mut to.frame);
+        callee.state = RunState::Runnable;
+        caller.state = RunState::Blocked(Block::Reply);
+        self.enter_prepared(receiver, root, frame);
         true
     }
 
@@ -202,56 +196,49 @@ impl Kernel {
         let Some(slot) = self.current else {
             return false;
         };
-        let Some(dcb) = self.slots[slot].dcb() else {
-            return false;
-        };
-        let (cap, words, reply_to) = (
-            dcb.frame.x[0] as usize,
-            [
-                dcb.frame.x[1],
-                dcb.frame.x[2],
-                dcb.frame.x[3],
-                dcb.frame.x[4],
-            ],
-            dcb.reply_to,
-        );
-        let Some((caller, generation)) = reply_to else {
+        let Some((cap, Some((caller, generation)))) = self.slots[slot]
+            .dcb()
+            .map(|dcb| (dcb.frame.x[0] as usize, dcb.reply_to))
+        else {
             return false;
         };
         let caller = usize::from(caller);
-        if caller == slot
-            || self.slots[caller].generation != generation
-            || !matches!(self.slots[caller].state, RunState::Blocked(Block::Reply))
-            || !self.waits_for_registers(caller)
-        {
-            return false;
-        }
         let Some(endpoint) = self.endpoint_index(slot, cap) else {
             return false;
         };
-        // Commit (the endpoint's queues are checked and changed in one borrow): as
-        // reply_recv_registers, receive_registers with no sender, the result written by
-        // system_call, and switch.
-        let Some(ep) = self.endpoint_if_mut(endpoint) else {
+        let Some(ep) = self.endpoints[endpoint].as_mut().map(ObjectFrame::get_mut) else {
             return false;
         };
-        if !ep.senders.is_empty() || ep.receivers.push_back(slot as u8).is_err() {
+        if !ep.senders.is_empty() || ep.receivers.is_full() {
             return false;
         }
-        if let Some(dcb) = self.slots[caller].dcb_mut() {
-            dcb.frame.x[0] = 0;
-            dcb.frame.x[1..5].copy_from_slice(&words);
-            dcb.ipc_registers = false;
+        let Ok([server, client]) = self.slots.get_disjoint_mut([slot, caller]) else {
+            return false;
+        };
+        if client.generation != generation
+            || !matches!(client.state, RunState::Blocked(Block::Reply))
+        {
+            return false;
         }
-        self.slots[caller].state = RunState::Runnable;
-        if let Some(dcb) = self.slots[slot].dcb_mut() {
-            dcb.frame.x[0] = 0;
-            dcb.reply_to = None;
-            dcb.ipc_registers = true;
+        let (Some(from), Some(to)) = (server.dcb_mut(), client.dcb_mut()) else {
+            return false;
+        };
+        if !to.ipc_registers {
+            return false;
         }
-        self.slots[slot].state = RunState::Blocked(Block::Recv(endpoint as u8));
-        self.current = None;
-        self.enter(caller);
+        // Commit: as reply_recv_registers, receive_registers with no sender, the result
+        // written by system_call, and switch.
+        let _ = ep.receivers.push_back(slot as u8);
+        to.frame.x[0] = 0;
+        to.frame.x[1..5].copy_from_slice(&from.frame.x[1..5]);
+        to.ipc_registers = false;
+        from.frame.x[0] = 0;
+        from.reply_to = None;
+        from.ipc_registers = true;
+        let (root, frame) = (to.tables.root().address(), &raw mut to.frame);
+        client.state = RunState::Runnable;
+        server.state = RunState::Blocked(Block::Recv(endpoint as u8));
+        self.enter_prepared(caller, root, frame);
         true
     }
 }

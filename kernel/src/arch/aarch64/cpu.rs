@@ -37,10 +37,13 @@ pub fn instructions() -> u64 {
     value
 }
 
-/// Lets EL0 use FP/SIMD without trapping (CPACR_EL1.FPEN = 0b11).
+/// Lets EL0 use FP/SIMD without trapping (CPACR_EL1.FPEN = 0b11); writes CPACR_EL1 (and
+/// synchronizes) only when that changes it.
 pub fn fp_enable_for_user() {
-    CPACR_EL1.set(3 << 20);
-    asm::barrier::isb(asm::barrier::SY);
+    if CPACR_EL1.get() != 3 << 20 {
+        CPACR_EL1.set(3 << 20);
+        asm::barrier::isb(asm::barrier::SY);
+    }
 }
 
 /// Makes EL0's next FP/SIMD instruction trap (CPACR_EL1.FPEN = 0b01), for lazy switching.

@@ -231,10 +231,16 @@ extern "C" fn user_dispatch(kind: u64) {
     }
 }
 
-/// Called by vectors.s for `svc` with a register-sized call number in x8, before anything
-/// else: 1 when the fast path completed the call (the current frame may have changed), 0 when
-/// it changed nothing and the ordinary path must run.
+/// Called by vectors.s for `svc` with x8 = `call_registers`, before anything else: 1 when the
+/// fast path completed the call (the current frame may have changed), 0 when it changed
+/// nothing and the ordinary path must run.
 #[no_mangle]
-extern "C" fn fastpath_syscall(number: u64) -> u64 {
-    u64::from(crate::kernel::fastpath(number))
+extern "C" fn fastpath_call_entry() -> u64 {
+    u64::from(crate::kernel::fastpath_call())
+}
+
+/// As [`fastpath_call_entry`], for x8 = `reply_recv_registers`.
+#[no_mangle]
+extern "C" fn fastpath_reply_recv_entry() -> u64 {
+    u64::from(crate::kernel::fastpath_reply_recv())
 }

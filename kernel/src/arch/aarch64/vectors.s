@@ -6,8 +6,9 @@
 // From EL0 (system calls, faults, interrupts) the registers are saved straight into the
 // current domain's control block: TPIDR_EL1 holds the address of its TrapFrame. A system call
 // whose exception class is SVC and whose number (x8) is a register-sized call or reply_recv
-// first tries `fastpath_syscall`, which either completes it (switching straight to the other
-// party) or changes nothing; everything else goes to `user_dispatch(kind)`. Both may switch
+// first tries `fastpath_call_entry` / `fastpath_reply_recv_entry`, which either complete it
+// (switching straight to the other party) or change nothing; everything else goes to
+// `user_dispatch(kind)`. Both may switch
 // domains by changing TPIDR_EL1; `user_return` restores whichever domain it then names. No
 // path copies a trap frame.
 //
@@ -49,7 +50,9 @@ exception_vectors:
     VECTOR 2
     VECTOR 2
     // Lower EL, AArch64: user domains.
-    USER_VECTOR 3
+    .balign 0x80
+    stp     x0, x1, [sp, #-16]!
+    b       save_user_sync
     USER_VECTOR 4
     USER_VECTOR 5
     USER_VECTOR 5
@@ -59,8 +62,9 @@ exception_vectors:
     VECTOR 7
     VECTOR 7
 
-// From EL0: x0 and x1 are on the kernel stack, x1 = kind.
-save_user:
+// Saves x2..x30, sp_el0, elr_el1 and spsr_el1 into the frame at TPIDR_EL1 (in x0), then x0
+// and x1 from the kernel stack, where the vector put them.
+.macro SAVE_USER
     mrs     x0, tpidr_el1
     stp     x2, x3, [x0, #16]
     stp     x4, x5, [x0, #32]
@@ -83,10 +87,12 @@ save_user:
     mrs     x22, elr_el1
     mrs     x23, spsr_el1
     stp     x22, x23, [x0, #256]
-    mov     x19, x1
-    // The fast path: a synchronous exception, class SVC64, x8 a register-sized call.
-    cmp     x19, #3
-    b.ne    1f
+.endm
+
+// A synchronous exception from EL0 (x0, x1 on the kernel stack). The fast path first: class
+// SVC64 and x8 a register-sized call or reply_recv.
+save_user_sync:
+    SAVE_USER
     mrs     x2, esr_el1
     lsr     x2, x2, #26
     cmp     x2, #EC_SVC64
@@ -95,10 +101,19 @@ save_user:
     b.eq    2f
     cmp     x8, #REPLY_RECV_REGISTERS
     b.ne    1f
-2:  mov     x0, x8
-    bl      fastpath_syscall
+    bl      fastpath_reply_recv_entry
     cbnz    x0, user_return
-1:  mov     x0, x19
+    b       1f
+2:  bl      fastpath_call_entry
+    cbnz    x0, user_return
+1:  mov     x0, #3
+    bl      user_dispatch
+    b       user_return
+
+// Any other exception from EL0 (x0, x1 on the kernel stack, x1 = kind).
+save_user:
+    SAVE_USER
+    mov     x0, x1
     bl      user_dispatch
     // fall through
 
