@@ -41,21 +41,25 @@ pub enum Syscall {
     Send = 11,
     /// `recv(endpoint_cap, receive_ptr)`: receive into a [`Receive`].
     Recv = 12,
-    /// `call(endpoint_cap, message_ptr, receive_ptr)`: send, then wait for the reply.
+    /// `call(endpoint_cap, message_ptr, receive_ptr)`: send, then wait for the reply. With
+    /// both pointers 0 the message is register-sized: four words in `x3..x6`
+    /// ([`REGISTER_WORDS_AT`]), the reply's four words back there; no memory, capabilities or
+    /// regions, nothing charged.
     Call = 13,
     /// `reply(message_ptr)`: answer the last `call` received.
     Reply = 14,
-    /// `reply_recv(endpoint_cap, message_ptr, receive_ptr)`: reply, then receive.
+    /// `reply_recv(endpoint_cap, message_ptr, receive_ptr)`: reply, then receive. With both
+    /// pointers 0, register-sized: answers the last register call (if any) with the four
+    /// words in `x3..x6`, then waits for the next register call, whose words come back there.
     ReplyRecv = 15,
     /// `region_create(pages)`: a shared-memory region; returns its capability.
     RegionCreate = 16,
     /// `region_map(region_cap, address)`: map a region writable (shared, not copy-on-write).
     RegionMap = 17,
-    /// `call_registers(endpoint_cap, w0, w1, w2, w3)`: a register-sized call: four words in
-    /// `x1..x4`, the reply's four words back in `x1..x4`. No memory, capabilities or regions.
+    /// An alias of `call(endpoint_cap, 0, 0)`, a register-sized call (words in `x3..x6`;
+    /// `x1` and `x2` are ignored). Kept for programs built against the first ABI's number.
     CallRegisters = 18,
-    /// `reply_recv_registers(endpoint_cap, w0, w1, w2, w3)`: answer the last register call (if
-    /// any) with four words, then wait for the next one; its words come back in `x1..x4`.
+    /// An alias of `reply_recv(endpoint_cap, 0, 0)`, register-sized (words in `x3..x6`).
     ReplyRecvRegisters = 19,
     /// `arg(name_ptr, name_len)`: the value of the program argument of that name, given to a
     /// boot domain by its config (`args = { name = value }`); `NoSuchArgument` if none.
@@ -286,6 +290,8 @@ pub const MAX_SPAWN_CAPS: usize = 4;
 
 /// Words in a register-sized message (`call_registers`, `reply_recv_registers`).
 pub const REGISTER_MESSAGE_WORDS: usize = 4;
+/// The first register of a register-sized message's words (`x3`; they fill `x3..x6`).
+pub const REGISTER_WORDS_AT: usize = 3;
 
 /// Most data bytes in one message.
 pub const MAX_MESSAGE_BYTES: usize = 16384;

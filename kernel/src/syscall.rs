@@ -390,6 +390,11 @@ impl Kernel {
                 self.prepare_user_write(slot, address, core::mem::size_of::<SetUsage>())?;
                 Call::SetQuery { set, address }
             }
+            // `call` / `reply_recv` with no descriptors: a register-sized message.
+            Syscall::Call | Syscall::ReplyRecv if args[1] == 0 && args[2] == 0 => Call::Registers {
+                call: call == Syscall::Call,
+                endpoint: self.endpoint_cap(slot, args[0])?,
+            },
             Syscall::Send | Syscall::Recv | Syscall::Call | Syscall::Reply | Syscall::ReplyRecv => {
                 Call::Ipc(self.ipc_decode(slot, call, args)?)
             }

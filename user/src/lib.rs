@@ -494,15 +494,18 @@ pub type Words = [u64; abi::REGISTER_MESSAGE_WORDS];
 fn register_call(call: Syscall, endpoint_cap: usize, words: Words) -> Result<Words, Error> {
     let status: usize;
     let mut out = words;
-    // SAFETY: `svc #0` enters the kernel, which reads x0..x4 and x8 and writes x0..x4 only.
+    // SAFETY: `svc #0` enters the kernel, which reads x0..x2, x3..x6 and x8 and writes x0 and
+    // x3..x6 only (a `call` / `reply_recv` with no descriptors is register-sized).
     unsafe {
         asm!(
             "svc #0",
             inlateout("x0") endpoint_cap => status,
-            inlateout("x1") out[0],
-            inlateout("x2") out[1],
-            inlateout("x3") out[2],
-            inlateout("x4") out[3],
+            in("x1") 0usize,
+            in("x2") 0usize,
+            inlateout("x3") out[0],
+            inlateout("x4") out[1],
+            inlateout("x5") out[2],
+            inlateout("x6") out[3],
             in("x8") call as usize,
             options(nostack),
         );
@@ -510,18 +513,19 @@ fn register_call(call: Syscall, endpoint_cap: usize, words: Words) -> Result<Wor
     Error::decode_return(status).map(|_| out)
 }
 
-/// A register-sized call on the endpoint behind `endpoint_cap`: sends four words, returns the
-/// reply's four words. Nothing goes through memory; nothing is charged.
+/// A register-sized call on the endpoint behind `endpoint_cap`: `call` with no descriptors,
+/// four words in x3..x6 each way; returns the reply's words. Nothing goes through memory;
+/// nothing is charged.
 #[inline]
 pub fn call_registers(endpoint_cap: usize, words: Words) -> Result<Words, Error> {
-    register_call(Syscall::CallRegisters, endpoint_cap, words)
+    register_call(Syscall::Call, endpoint_cap, words)
 }
 
 /// Answers the last register call received (if any) with `words`, then waits for the next
-/// register call on the endpoint and returns its words.
+/// register call on the endpoint and returns its words: `reply_recv` with no descriptors.
 #[inline]
 pub fn reply_recv_registers(endpoint_cap: usize, words: Words) -> Result<Words, Error> {
-    register_call(Syscall::ReplyRecvRegisters, endpoint_cap, words)
+    register_call(Syscall::ReplyRecv, endpoint_cap, words)
 }
 
 /// Creates a shared-memory region object of `pages` pages; returns its capability.

@@ -1,14 +1,21 @@
-//! Register-sized messages: `call_registers` and `reply_recv_registers` carry four words each
-//! way in x1..x4, with no memory and no charges.
+//! Register-sized messages: `call` and `reply_recv` with no descriptors (and their aliases
+//! `call_registers`, `reply_recv_registers`) carry four words each way in x3..x6, with no
+//! memory and no charges.
 
 use super::*;
 
+/// Where a register-sized message's words are in the saved registers: x3..x6.
+const WORDS: core::ops::Range<usize> =
+    abi::REGISTER_WORDS_AT..abi::REGISTER_WORDS_AT + abi::REGISTER_MESSAGE_WORDS;
+
 impl Kernel {
-    /// The four message words in the saved x1..x4 of the domain in `slot`.
+    /// The four message words in the saved x3..x6 of the domain in `slot`.
     #[inline]
     fn words(&self, slot: usize) -> [u64; 4] {
         self.registers(slot).map_or([0; 4], |frame| {
-            [frame.x[1], frame.x[2], frame.x[3], frame.x[4]]
+            let mut words = [0; 4];
+            words.copy_from_slice(&frame.x[WORDS]);
+            words
         })
     }
 
@@ -17,7 +24,7 @@ impl Kernel {
         self.slots[slot].dcb().is_some_and(|d| d.ipc_registers)
     }
 
-    /// `call_registers`: hands the four words in the caller's x1..x4 to a receiver waiting in
+    /// `call_registers`: hands the four words in the caller's x3..x6 to a receiver waiting in
     /// `reply_recv_registers` (or queues the caller until one arrives), then the caller waits
     /// for the reply. No memory is touched and nothing is charged.
     pub fn call_registers(&mut self, slot: usize, endpoint: usize) -> Result<usize, Error> {
@@ -28,7 +35,7 @@ impl Kernel {
             Some(receiver) if self.waits_for_registers(receiver) => {
                 self.endpoint_mut(endpoint).receivers.pop_front();
                 if let Some(dcb) = self.slots[receiver].dcb_mut() {
-                    dcb.frame.x[1..5].copy_from_slice(&words);
+                    dcb.frame.x[WORDS].copy_from_slice(&words);
                     dcb.reply_to = Some((slot as u8, generation));
                     dcb.ipc_registers = false;
                 }
@@ -51,7 +58,7 @@ impl Kernel {
     }
 
     /// `reply_recv_registers`: answers the pending register call (if any) with the words in
-    /// x1..x4, then takes the next register call from the endpoint, its words into x1..x4, or
+    /// x3..x6, then takes the next register call from the endpoint, its words into x3..x6, or
     /// waits for one.
     pub fn reply_recv_registers(&mut self, slot: usize, endpoint: usize) -> Result<usize, Error> {
         if let Some((caller, generation)) = self.slots[slot].dcb().and_then(|d| d.reply_to) {
@@ -67,7 +74,7 @@ impl Kernel {
             if waiting {
                 let words = self.words(slot);
                 if let Some(dcb) = self.slots[caller].dcb_mut() {
-                    dcb.frame.x[1..5].copy_from_slice(&words);
+                    dcb.frame.x[WORDS].copy_from_slice(&words);
                     dcb.ipc_registers = false;
                 }
                 self.wake(caller, 0);
@@ -77,7 +84,7 @@ impl Kernel {
     }
 
     /// The receiving half of `reply_recv_registers`: the next register call from the endpoint,
-    /// its words into x1..x4, or a wait for one.
+    /// its words into x3..x6, or a wait for one.
     pub(super) fn receive_registers(
         &mut self,
         slot: usize,
@@ -90,7 +97,7 @@ impl Kernel {
                 let generation = self.slots[sender].generation;
                 let words = self.words(sender);
                 if let Some(frame) = self.registers_mut(slot) {
-                    frame.x[1..5].copy_from_slice(&words);
+                    frame.x[WORDS].copy_from_slice(&words);
                 }
                 self.slots[sender].state = RunState::Blocked(Block::Reply);
                 if let Some(dcb) = self.slots[slot].dcb_mut() {
@@ -135,7 +142,8 @@ impl Kernel {
 /// run queue, with exactly the outcome of the ordinary path. Every check is made before
 /// anything changes; any failed check returns `false` and the ordinary path runs unchanged.
 /// Both parties' control blocks are borrowed together once (`get_disjoint_mut`), and the one
-/// switched to is entered with what was read from it on the way.
+/// switched to is entered with what was read from it on the way. The vector (vectors.s) calls
+/// them only for a register-sized call: number 18 or 19, or 13 or 15 with x1 = x2 = 0.
 impl Kernel {
     /// `call_registers` when a register receiver waits at the endpoint's front: the words go
     /// to it, the caller waits for the reply, and the receiver runs next.
@@ -174,7 +182,7 @@ impl Kernel {
         // Commit: as call_registers, the result written by system_call, and switch.
         ep.receivers.pop_front();
         to.frame.x[0] = 0;
-        to.frame.x[1..5].copy_from_slice(&from.frame.x[1..5]);
+        to.frame.x[WORDS].copy_from_slice(&from.frame.x[WORDS]);
         to.reply_to = Some((slot as u8, generation));
         to.ipc_registers = false;
         from.frame.x[0] = 0;
@@ -230,7 +238,7 @@ impl Kernel {
         // written by system_call, and switch.
         let _ = ep.receivers.push_back(slot as u8);
         to.frame.x[0] = 0;
-        to.frame.x[1..5].copy_from_slice(&from.frame.x[1..5]);
+        to.frame.x[WORDS].copy_from_slice(&from.frame.x[WORDS]);
         to.ipc_registers = false;
         from.frame.x[0] = 0;
         from.reply_to = None;

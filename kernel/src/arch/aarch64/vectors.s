@@ -5,8 +5,8 @@
 //
 // From EL0 (system calls, faults, interrupts) the registers are saved straight into the
 // current domain's control block: TPIDR_EL1 holds the address of its TrapFrame. A system call
-// whose exception class is SVC and whose number (x8) is a register-sized call or reply_recv
-// first tries `fastpath_call_entry` / `fastpath_reply_recv_entry`, which either complete it
+// whose exception class is SVC and whose number (x8) is a call or reply_recv (register-sized:
+// no descriptors) first tries `fastpath_call_entry` / `fastpath_reply_recv_entry`, which either complete it
 // (switching straight to the other party) or change nothing; everything else goes to
 // `user_dispatch(kind)`. Both may switch
 // domains by changing TPIDR_EL1; `user_return` restores whichever domain it then names. No
@@ -17,6 +17,8 @@
 
 .equ FRAME_BYTES, 272
 .equ EC_SVC64, 0x15
+.equ CALL, 13
+.equ REPLY_RECV, 15
 .equ CALL_REGISTERS, 18
 .equ REPLY_RECV_REGISTERS, 19
 
@@ -62,8 +64,9 @@ exception_vectors:
     VECTOR 7
     VECTOR 7
 
-// Saves x2..x30, sp_el0, elr_el1 and spsr_el1 into the frame at TPIDR_EL1 (in x0), then x0
-// and x1 from the kernel stack, where the vector put them.
+// Saves x2..x30, sp_el0, elr_el1 and spsr_el1 into the frame at TPIDR_EL1 (left in x0), then
+// x0 and x1 from the kernel stack, where the vector put them. Only x0 and x21..x23 change:
+// x1..x20 still hold what they held.
 .macro SAVE_USER
     mrs     x0, tpidr_el1
     stp     x2, x3, [x0, #16]
@@ -80,8 +83,8 @@ exception_vectors:
     stp     x24, x25, [x0, #192]
     stp     x26, x27, [x0, #208]
     stp     x28, x29, [x0, #224]
-    ldp     x2, x3, [sp], #16
-    stp     x2, x3, [x0, #0]
+    ldp     x21, x22, [sp], #16
+    stp     x21, x22, [x0, #0]
     mrs     x21, sp_el0
     stp     x30, x21, [x0, #240]
     mrs     x22, elr_el1
@@ -89,19 +92,26 @@ exception_vectors:
     stp     x22, x23, [x0, #256]
 .endm
 
-// A synchronous exception from EL0 (x0, x1 on the kernel stack). The fast path first: class
-// SVC64 and x8 a register-sized call or reply_recv.
+// A synchronous exception from EL0 (x0, x1 on the kernel stack; x1..x20 the user's). The fast
+// path first: class SVC64, and x8 a call or reply_recv with no descriptors (x1 = x2 = 0) or
+// one of their register-sized aliases.
 save_user_sync:
     SAVE_USER
-    mrs     x2, esr_el1
-    lsr     x2, x2, #26
-    cmp     x2, #EC_SVC64
+    mrs     x21, esr_el1
+    lsr     x21, x21, #26
+    cmp     x21, #EC_SVC64
     b.ne    1f
-    cmp     x8, #CALL_REGISTERS
+    orr     x22, x1, x2
+    cbnz    x22, 4f
+    cmp     x8, #CALL
+    b.eq    2f
+    cmp     x8, #REPLY_RECV
+    b.eq    3f
+4:  cmp     x8, #CALL_REGISTERS
     b.eq    2f
     cmp     x8, #REPLY_RECV_REGISTERS
     b.ne    1f
-    bl      fastpath_reply_recv_entry
+3:  bl      fastpath_reply_recv_entry
     cbnz    x0, user_return
     b       1f
 2:  bl      fastpath_call_entry
