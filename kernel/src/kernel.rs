@@ -700,17 +700,22 @@ pub fn user_exception(syndrome: Syndrome, fault_address: usize) {
     let Some(current) = k.current else {
         return;
     };
-    let (number, elr) = k
-        .registers(current)
-        .map_or((0, 0), |frame| (frame.x[8], frame.elr));
+    let saved = |k: &Kernel| {
+        k.registers(current)
+            .map_or((0, 0), |frame| (frame.x[8], frame.elr))
+    };
     match syndrome.class() {
         Class::SystemCall => {
-            k.system_call();
             if k.config.recount {
+                let (number, _) = saved(&k);
+                k.system_call();
                 k.recount_after(format_args!("system call {number}"));
+            } else {
+                k.system_call();
             }
         }
         Class::DataAbort | Class::InstructionAbort => {
+            let (_, elr) = saved(&k);
             k.user_fault(syndrome, fault_address, elr as usize);
             if k.config.recount {
                 k.recount_after(format_args!("a fault at {fault_address:#x}"));
@@ -718,6 +723,7 @@ pub fn user_exception(syndrome: Syndrome, fault_address: usize) {
         }
         Class::FpAccess => k.switch_fp(),
         Class::Other(_) => {
+            let (_, elr) = saved(&k);
             k.stop_current(StopReason::Fault, format_args!("{syndrome} at {elr:#x}"));
             if k.config.recount {
                 k.recount_after(format_args!("a fatal exception at {elr:#x}"));

@@ -213,8 +213,16 @@ extern "C" fn kernel_exception_dispatch(frame: &TrapFrame, kind: u64) -> ! {
     kernel_exception(Source::from_kind(kind), frame)
 }
 
-/// Called by vectors.s for every exception from EL0 the fast path did not take; the
-/// registers are in the current domain's control block.
+/// Called by vectors.s for a synchronous exception from EL0 (system call, fault) the fast
+/// path did not take; the registers are in the current domain's control block.
+#[no_mangle]
+extern "C" fn user_sync_dispatch() {
+    let (esr, far, _) = cpu::fault_registers();
+    crate::kernel::user_exception(Syndrome(esr), far as usize);
+}
+
+/// Called by vectors.s for an interrupt or SError from EL0; the registers are in the current
+/// domain's control block.
 #[no_mangle]
 extern "C" fn user_dispatch(kind: u64) {
     match Source::from_kind(kind) {

@@ -116,8 +116,7 @@ save_user_sync:
     b       1f
 2:  bl      fastpath_call_entry
     cbnz    x0, user_return
-1:  mov     x0, #3
-    bl      user_dispatch
+1:  bl      user_sync_dispatch
     b       user_return
 
 // Any other exception from EL0 (x0, x1 on the kernel stack, x1 = kind).
