@@ -207,6 +207,11 @@ fn apply(
             if free.len() < tables + 1 {
                 return Ok(());
             }
+            if causer % 2 == 0 {
+                // A fault as the kernel charges it: the page first, then its tables, without
+                // a plan (the fast path), or as that plan with the fast paths off.
+                return ledger.new_page(free[0], domains[domain], domains[causer], &free[1..]);
+            }
             let mut plan = Plan::new();
             for table in &free[1..] {
                 plan.push(Op::PageTable {

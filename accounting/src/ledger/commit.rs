@@ -289,9 +289,10 @@ impl<'a> Ledger<'a> {
         Ok(())
     }
 
-    /// A new `anon` frame mapped by `domain`, paid by its set.
+    /// A new `anon` frame mapped by `domain`, paid by its set: [`Ledger::new_page`] with no
+    /// tables.
     pub fn new_anon(&mut self, frame: FrameIndex, domain: DomainId) -> Result<(), Error> {
-        self.apply(&Plan::one(Op::Anon { frame, domain }))
+        self.new_page(frame, domain, domain, &[])
     }
 
     /// A new page-table frame in `owner`'s address space, made necessary by `causer`.

@@ -28,6 +28,153 @@ impl<'a> Ledger<'a> {
         self.general_only = u8::from(general_only);
     }
 
+    /// A page fault's charges without a plan: a new `anon` frame `page` mapped by `owner`
+    /// (paid by its set) and the page-table frames `tables` its address space needed, made
+    /// necessary by `causer` (paid per the `pagetable` policy) — reserved and committed at
+    /// once, in straight-line code: payers from the domain and policy tables, one limit walk,
+    /// the entries stored, the counters. Decides exactly as [`Ledger::apply`] of the plan
+    /// `[Anon, PageTable…]` (same validation order, the same aggregated charges given to
+    /// [`Ledger::check`], the same commits) — which it runs instead with the fast paths off,
+    /// so the differential test compares the two; a traced ledger gets the plan's record.
+    #[inline]
+    pub fn new_page(
+        &mut self,
+        page: FrameIndex,
+        owner: DomainId,
+        causer: DomainId,
+        tables: &[FrameIndex],
+    ) -> Result<(), Error> {
+        if !tables.is_empty() || !self.fast() {
+            return self.new_page_with_tables(page, owner, causer, tables);
+        }
+        // The demand-zero fault: the page must be free and the owner known (else the general
+        // path's error), one charge, one limit walk.
+        let owner_set = match (
+            self.frames.get(page.index()),
+            self.domains.get(owner.index()),
+        ) {
+            (Some(entry), Some(domain)) if entry.is_free() => domain.set,
+            _ => return Err(self.page_refused(page, owner)),
+        };
+        let charge = Charge {
+            set: owner_set,
+            kind: Kind::Anon,
+            bytes: FRAME_BYTES as i64,
+            causer: Some(owner),
+        };
+        if let Err(denial) = self.check_one(&charge) {
+            return Err(self.page_denied(denial, page, owner, causer, tables));
+        }
+        self.create(page, Kind::Anon, Some(owner), owner_set, Some(owner));
+        if self.hook.is_some() {
+            self.trace_page(page, owner, causer, tables);
+        }
+        Ok(())
+    }
+
+    /// [`Ledger::new_page`] with tables (or with the fast paths off: as the plan).
+    #[inline(never)]
+    fn new_page_with_tables(
+        &mut self,
+        page: FrameIndex,
+        owner: DomainId,
+        causer: DomainId,
+        tables: &[FrameIndex],
+    ) -> Result<(), Error> {
+        if !self.fast() || tables.len() >= PLAN_OPS {
+            return self.apply(&page_plan(page, owner, causer, tables)?);
+        }
+        let owner_set = match (
+            self.frames.get(page.index()),
+            self.domains.get(owner.index()),
+        ) {
+            (Some(entry), Some(domain)) if entry.is_free() => domain.set,
+            _ => return Err(self.page_refused(page, owner)),
+        };
+        let mut charges = Charges::new();
+        add_charge(
+            &mut charges,
+            owner_set,
+            Kind::Anon,
+            FRAME_BYTES as i64,
+            Some(owner),
+        )?;
+        let mut table_set = SetId::KERNEL;
+        for (index, &table) in tables.iter().enumerate() {
+            self.require_free(table)?;
+            table_set = self.page_table_payer(owner, causer)?;
+            add_charge(
+                &mut charges,
+                table_set,
+                Kind::PageTables,
+                FRAME_BYTES as i64,
+                Some(causer),
+            )?;
+            if table == page || tables[..index].contains(&table) {
+                return Err(Error::BadPlan);
+            }
+        }
+        if let Err(denial) = self.check(&charges) {
+            return Err(self.page_denied(denial, page, owner, causer, tables));
+        }
+        self.create(page, Kind::Anon, Some(owner), owner_set, Some(owner));
+        for &table in tables {
+            self.create(table, Kind::PageTables, Some(causer), table_set, None);
+        }
+        if self.hook.is_some() {
+            self.trace_page(page, owner, causer, tables);
+        }
+        Ok(())
+    }
+
+    /// The trace record of [`Ledger::new_page`]: its plan's.
+    #[cold]
+    #[inline(never)]
+    fn trace_page(
+        &mut self,
+        page: FrameIndex,
+        owner: DomainId,
+        causer: DomainId,
+        tables: &[FrameIndex],
+    ) {
+        if let Ok(plan) = page_plan(page, owner, causer, tables) {
+            self.emit_plan(&plan);
+        }
+    }
+
+    /// Why [`Ledger::new_page`] refuses `page` for `owner`: the general path's error.
+    #[cold]
+    #[inline(never)]
+    fn page_refused(&self, page: FrameIndex, owner: DomainId) -> Error {
+        match self
+            .require_free(page)
+            .and_then(|()| self.domain_set(owner))
+        {
+            Err(error) => error,
+            Ok(_) => Error::BadPlan,
+        }
+    }
+
+    /// [`Ledger::new_page`] denied: counted, and traced as its plan would be.
+    #[cold]
+    #[inline(never)]
+    fn page_denied(
+        &mut self,
+        denial: Denial,
+        page: FrameIndex,
+        owner: DomainId,
+        causer: DomainId,
+        tables: &[FrameIndex],
+    ) -> Error {
+        self.count_denial(denial);
+        if self.hook.is_some() {
+            if let Ok(plan) = page_plan(page, owner, causer, tables) {
+                self.emit_plan(&plan);
+            }
+        }
+        Error::OverLimit(denial)
+    }
+
     /// Reserves a plan of one share (under `cow = writer` or `holder` it charges nothing)
     /// when the pool has the list it may need to spare; false (having changed nothing) when
     /// the general path must decide. Agrees with [`Ledger::reserve_plan`] (`plan_share`).
@@ -454,4 +601,25 @@ impl<'a> Ledger<'a> {
         }
         Ok(Some(Unmapped::StillMapped))
     }
+}
+
+/// The plan [`Ledger::new_page`] decides as: the page, then its tables.
+fn page_plan<'f>(
+    page: FrameIndex,
+    owner: DomainId,
+    causer: DomainId,
+    tables: &[FrameIndex],
+) -> Result<Plan<'f>, Error> {
+    let mut plan = Plan::one(Op::Anon {
+        frame: page,
+        domain: owner,
+    });
+    for &frame in tables {
+        plan.push(Op::PageTable {
+            frame,
+            owner,
+            causer,
+        })?;
+    }
+    Ok(plan)
 }

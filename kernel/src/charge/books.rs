@@ -255,11 +255,18 @@ impl Books {
         tables: &[Frame],
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
-        let plan = Plan::one(Op::Anon {
-            frame: index(frames, page),
-            domain: owner,
-        });
-        self.apply_with_tables(plan, tables, owner, causer, frames)
+        let mut indices = [FrameIndex(0); 3];
+        let count = tables.len().min(indices.len());
+        for (slot, table) in indices.iter_mut().zip(tables) {
+            *slot = index(frames, *table);
+        }
+        if tables.len() > indices.len() {
+            // More tables than a 4-level walk has: not a fault's plan (never made).
+            return Err(ChargeError::Bug(accounting::Error::BadPlan));
+        }
+        Ok(self
+            .ledger
+            .new_page(index(frames, page), owner, causer, &indices[..count])?)
     }
 
     /// `domain` maps `frame` copy-on-write too; `tables` are the tables its space needed,
