@@ -749,6 +749,18 @@ pub fn fastpath_call() -> bool {
     kernel().fastpath_call()
 }
 
+/// The memory-descriptor fast path for `call` (ipc/fast.rs).
+#[inline(always)]
+pub fn fastpath_call_memory() -> bool {
+    kernel().fastpath_call_memory()
+}
+
+/// The memory-descriptor fast path for `reply_recv` (ipc/fast.rs).
+#[inline(always)]
+pub fn fastpath_reply_recv_memory() -> bool {
+    kernel().fastpath_reply_recv_memory()
+}
+
 /// The fast path for `reply_recv_registers` (as [`fastpath_call`]).
 #[inline(always)]
 pub fn fastpath_reply_recv() -> bool {

@@ -39,6 +39,7 @@ use heapless::{Deque, Vec};
 use kcore::bootcfg::Transfer;
 
 mod endpoint;
+mod fast;
 mod message;
 mod queue;
 mod region;

@@ -252,3 +252,16 @@ extern "C" fn fastpath_call_entry() -> u64 {
 extern "C" fn fastpath_reply_recv_entry() -> u64 {
     u64::from(crate::kernel::fastpath_reply_recv())
 }
+
+/// Called by vectors.s for `call` with a descriptor: 1 when the memory fast path delivered a
+/// data-only message (the current frame may have changed), 0 when it changed nothing.
+#[no_mangle]
+extern "C" fn fastpath_call_memory_entry() -> u64 {
+    u64::from(crate::kernel::fastpath_call_memory())
+}
+
+/// As [`fastpath_call_memory_entry`], for `reply_recv` with a descriptor.
+#[no_mangle]
+extern "C" fn fastpath_reply_recv_memory_entry() -> u64 {
+    u64::from(crate::kernel::fastpath_reply_recv_memory())
+}

@@ -7,8 +7,10 @@
 // current domain's control block: TPIDR_EL1 holds the address of its TrapFrame. A system call
 // whose exception class is SVC and whose number (x8) is a call or reply_recv (register-sized:
 // no descriptors) first tries `fastpath_call_entry` / `fastpath_reply_recv_entry`, which either complete it
-// (switching straight to the other party) or change nothing; everything else goes to
-// `user_dispatch(kind)`. Both may switch
+// (switching straight to the other party) or change nothing; with descriptors,
+// `fastpath_call_memory_entry` / `fastpath_reply_recv_memory_entry` (a data-only message
+// between present pages, ipc/fast.rs) likewise. Everything else goes to `user_sync_dispatch`
+// / `user_dispatch(kind)`. Both may switch
 // domains by changing TPIDR_EL1; `user_return` restores whichever domain it then names. No
 // path copies a trap frame.
 //
@@ -102,7 +104,7 @@ save_user_sync:
     cmp     x21, #EC_SVC64
     b.ne    1f
     orr     x22, x1, x2
-    cbnz    x22, 4f
+    cbnz    x22, 5f
     cmp     x8, #CALL
     b.eq    2f
     cmp     x8, #REPLY_RECV
@@ -118,6 +120,17 @@ save_user_sync:
     cbnz    x0, user_return
 1:  bl      user_sync_dispatch
     b       user_return
+    // With descriptors: a data-only message between present pages.
+5:  cmp     x8, #CALL
+    b.eq    6f
+    cmp     x8, #REPLY_RECV
+    b.ne    4b
+    bl      fastpath_reply_recv_memory_entry
+    cbnz    x0, user_return
+    b       1b
+6:  bl      fastpath_call_memory_entry
+    cbnz    x0, user_return
+    b       1b
 
 // Any other exception from EL0 (x0, x1 on the kernel stack, x1 = kind).
 save_user:
