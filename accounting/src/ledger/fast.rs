@@ -47,14 +47,10 @@ impl<'a> Ledger<'a> {
         if !tables.is_empty() || !self.fast() {
             return self.new_page_with_tables(page, owner, causer, tables);
         }
-        // The demand-zero fault: the page must be free and the owner known (else the general
-        // path's error), one charge, one limit walk.
-        let owner_set = match (
-            self.frames.get(page.index()),
-            self.domains.get(owner.index()),
-        ) {
-            (Some(entry), Some(domain)) if entry.is_free() => domain.set,
-            _ => return Err(self.page_refused(page, owner)),
+        // The demand-zero fault: the page free and the owner known, one charge, one limit
+        // walk.
+        let Some(owner_set) = self.free_page_owner(page, owner) else {
+            return Err(self.page_refused(page, owner));
         };
         let charge = Charge {
             set: owner_set,
@@ -84,12 +80,8 @@ impl<'a> Ledger<'a> {
         if !self.fast() || tables.len() >= PLAN_OPS {
             return self.apply(&page_plan(page, owner, causer, tables)?);
         }
-        let owner_set = match (
-            self.frames.get(page.index()),
-            self.domains.get(owner.index()),
-        ) {
-            (Some(entry), Some(domain)) if entry.is_free() => domain.set,
-            _ => return Err(self.page_refused(page, owner)),
+        let Some(owner_set) = self.free_page_owner(page, owner) else {
+            return Err(self.page_refused(page, owner));
         };
         let mut charges = Charges::new();
         add_charge(
@@ -139,6 +131,19 @@ impl<'a> Ledger<'a> {
     ) {
         if let Ok(plan) = page_plan(page, owner, causer, tables) {
             self.emit_plan(&plan);
+        }
+    }
+
+    /// The set of `owner` when `page` is free and `owner` known (else
+    /// [`page_refused`](Self::page_refused) says the general path's error).
+    #[inline(always)]
+    fn free_page_owner(&self, page: FrameIndex, owner: DomainId) -> Option<SetId> {
+        match (
+            self.frames.get(page.index()),
+            self.domains.get(owner.index()),
+        ) {
+            (Some(entry), Some(domain)) if entry.is_free() => Some(domain.set),
+            _ => None,
         }
     }
 

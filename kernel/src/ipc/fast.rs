@@ -67,6 +67,16 @@ impl Kernel {
         })
     }
 
+    /// The receive descriptor of `slot`, blocked in a memory-descriptor wait (not a
+    /// register-sized one).
+    #[inline(always)]
+    fn memory_wait(&self, slot: usize) -> Option<usize> {
+        self.slots[slot]
+            .dcb()
+            .filter(|dcb| !dcb.ipc_registers)
+            .map(|dcb| dcb.ipc_receive)
+    }
+
     /// One word of user memory at a placed address.
     #[inline(always)]
     fn word_at(place: Placed, offset: usize) -> usize {
@@ -191,11 +201,7 @@ impl Kernel {
         if receiver == slot || !matches!(self.slots[receiver].state, RunState::Blocked(_)) {
             return false;
         }
-        let Some(receive) = self.slots[receiver]
-            .dcb()
-            .filter(|dcb| !dcb.ipc_registers)
-            .map(|dcb| dcb.ipc_receive)
-        else {
+        let Some(receive) = self.memory_wait(receiver) else {
             return false;
         };
         let Some((source, destination, length, answer)) =
@@ -262,11 +268,7 @@ impl Kernel {
         {
             return false;
         }
-        let Some(receive) = self.slots[caller]
-            .dcb()
-            .filter(|dcb| !dcb.ipc_registers)
-            .map(|dcb| dcb.ipc_receive)
-        else {
+        let Some(receive) = self.memory_wait(caller) else {
             return false;
         };
         let Some(endpoint) = self.endpoint_index(slot, cap) else {
