@@ -145,10 +145,11 @@ impl Kernel {
         else {
             return Err(Error::BadArgument);
         };
-        // Per span: the positions (page offsets) of the sender's present pages and their
-        // ledger indices.
-        let mut shared = heapless::Vec::<(usize, Frame), SPAN_PAGES>::new();
-        let mut indices = heapless::Vec::<accounting::FrameIndex, SPAN_PAGES>::new();
+        // Per span: the ledger indices of the sender's present pages.
+        let mut indices = [accounting::FrameIndex(0); SPAN_PAGES];
+        let copy_on_write = |descriptor: u64| {
+            mmu::user_page_descriptor(mmu::descriptor_address(descriptor), UserAccess::CopyOnWrite)
+        };
         let mut page = 0;
         let mut result = Ok(());
         while page < pages {
@@ -165,16 +166,18 @@ impl Kernel {
                 continue;
             };
             let first = level3_index(source);
-            shared.clear();
-            indices.clear();
-            for (offset, &descriptor) in source_table.0[first..first + count].iter().enumerate() {
+            let entries = &source_table.0[first..first + count];
+            let mut present = 0;
+            let mut first_offset = None;
+            for (offset, &descriptor) in entries.iter().enumerate() {
                 if mmu::is_valid(descriptor) {
                     let frame = Frame(mmu::descriptor_address(descriptor));
-                    let _ = shared.push((offset, frame));
-                    let _ = indices.push(accounting::FrameIndex(self.frames.index(frame)));
+                    indices[present] = accounting::FrameIndex(self.frames.index(frame));
+                    present += 1;
+                    first_offset.get_or_insert(offset);
                 }
             }
-            let Some(&(first_offset, first_frame)) = shared.first() else {
+            let Some(first_offset) = first_offset else {
                 continue;
             };
             let missing = receiver_dcb.tables.missing_tables(target);
@@ -184,7 +187,7 @@ impl Kernel {
                 break;
             }
             if let Err(e) = self.books.share_many(
-                &indices,
+                &indices[..present],
                 receiver_ledger,
                 sender_ledger,
                 &tables[..missing],
@@ -198,22 +201,24 @@ impl Kernel {
                 table.zero();
             }
             // The first mapping installs the receiver's new tables; the rest go straight into
-            // its level-3 table.
-            let copy_on_write =
-                |frame: Frame| mmu::user_page_descriptor(frame.address(), UserAccess::CopyOnWrite);
+            // its level-3 table, and both sides' entries turn copy-on-write.
             receiver_dcb.tables.map(
                 target + first_offset * PAGE_BYTES,
-                copy_on_write(first_frame),
+                copy_on_write(source_table.0[first + first_offset]),
                 &tables[..missing],
             );
             let Some(target_table) = receiver_dcb.tables.level3_table(target) else {
                 continue;
             };
             let target_first = level3_index(target);
-            for &(offset, frame) in &shared {
-                let descriptor = copy_on_write(frame);
-                target_table.0[target_first + offset] = descriptor;
-                source_table.0[first + offset] = descriptor;
+            let sources = &mut source_table.0[first..first + count];
+            let targets = &mut target_table.0[target_first..target_first + count];
+            for (source, target) in sources.iter_mut().zip(targets.iter_mut()) {
+                if mmu::is_valid(*source) {
+                    let descriptor = copy_on_write(*source);
+                    *target = descriptor;
+                    *source = descriptor;
+                }
             }
         }
         // The sender's pages turned read-only: one flush of its ASID covers them all.
