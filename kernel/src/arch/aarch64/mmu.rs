@@ -133,10 +133,11 @@ pub fn init_kernel_map(ram_start: usize, ram_end: usize) {
 }
 
 /// Switches TTBR0 to a user address space with its ASID (no TLB flush needed: entries are
-/// tagged with the ASID and non-global).
+/// tagged with the ASID and non-global). No ISB: the kernel never translates through TTBR0
+/// (it reaches user memory by walking the tables and using the linear map), and the ERET
+/// back to EL0 is itself a context synchronization event.
 pub fn switch_user_space(root_pa: usize, asid: u16) {
     TTBR0_EL1.set(root_pa as u64 | ((asid as u64) << 48));
-    barrier::isb(barrier::SY);
 }
 
 /// Invalidates every TLB entry on this CPU.
