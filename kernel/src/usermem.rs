@@ -145,8 +145,9 @@ impl Kernel {
         else {
             return Err(Error::BadArgument);
         };
-        // Per span: the ledger indices of the sender's present pages.
-        let mut indices = [accounting::FrameIndex(0); SPAN_PAGES];
+        // Per span: the ledger indices of the sender's present pages (a vector: filling a
+        // zeroed array of 512 would cost a small share more than its pages).
+        let mut indices = heapless::Vec::<accounting::FrameIndex, SPAN_PAGES>::new();
         let copy_on_write = |descriptor: u64| {
             mmu::user_page_descriptor(mmu::descriptor_address(descriptor), UserAccess::CopyOnWrite)
         };
@@ -167,13 +168,13 @@ impl Kernel {
             };
             let first = level3_index(source);
             let entries = &source_table.0[first..first + count];
-            let mut present = 0;
+            indices.clear();
             let mut first_offset = None;
             for (offset, &descriptor) in entries.iter().enumerate() {
                 if mmu::is_valid(descriptor) {
                     let frame = Frame(mmu::descriptor_address(descriptor));
-                    indices[present] = accounting::FrameIndex(self.frames.index(frame));
-                    present += 1;
+                    // At most SPAN_PAGES entries: there is room.
+                    let _ = indices.push(accounting::FrameIndex(self.frames.index(frame)));
                     first_offset.get_or_insert(offset);
                 }
             }
@@ -187,7 +188,7 @@ impl Kernel {
                 break;
             }
             if let Err(e) = self.books.share_many(
-                &indices[..present],
+                &indices,
                 receiver_ledger,
                 sender_ledger,
                 &tables[..missing],
