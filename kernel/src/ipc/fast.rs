@@ -9,6 +9,7 @@
 //! changes; when one fails nothing has changed and the ordinary path runs. Nothing here
 //! allocates or charges: a message that needs a transient buffer (overlapping frames), a
 //! page made present, a copy-on-write copy, capabilities or regions takes the ordinary path.
+//! So it runs with the recount on too (the books are as the last recount found them).
 //!
 //! The vector (vectors.s) calls these for `call` / `reply_recv` with a descriptor pointer
 //! that is not 0.
@@ -167,10 +168,7 @@ impl Kernel {
 
     /// `call(endpoint, message, receive)` when a memory receiver waits at the endpoint's front.
     pub fn fastpath_call_memory(&mut self) -> bool {
-        if self.config.recount
-            || self.config.transfer != Transfer::Direct
-            || !self.run_queue_empty()
-        {
+        if self.config.transfer != Transfer::Direct || !self.run_queue_empty() {
             return false;
         }
         let Some(slot) = self.current else {
@@ -237,10 +235,7 @@ impl Kernel {
     /// `reply_recv(endpoint, message, receive)` when the caller waits for a memory reply and
     /// no sender waits at the endpoint.
     pub fn fastpath_reply_recv_memory(&mut self) -> bool {
-        if self.config.recount
-            || self.config.transfer != Transfer::Direct
-            || !self.run_queue_empty()
-        {
+        if self.config.transfer != Transfer::Direct || !self.run_queue_empty() {
             return false;
         }
         let Some(slot) = self.current else {
