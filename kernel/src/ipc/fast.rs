@@ -17,15 +17,21 @@
 use super::*;
 use core::mem::offset_of;
 
-/// Where one user range lies: in one present page, at this physical address.
+/// Where one user range lies: in one present page, at this kernel (linear-map) address.
 #[derive(Clone, Copy)]
 struct Placed {
-    physical: usize,
+    address: usize,
+}
+
+/// Whether `[va, va + length)` lies in one page (`va` a user address).
+#[inline(always)]
+fn in_one_page(va: usize, length: usize) -> bool {
+    va < abi::USER_END_ADDRESS && va % PAGE_BYTES + length <= PAGE_BYTES
 }
 
 impl Placed {
     /// Another range of the same domain: placed from this one when it lies in the same page
-    /// (one translation for both), else by `place`.
+    /// as `at` (one translation for both), else by `place`.
     #[inline(always)]
     fn near(
         self,
@@ -34,12 +40,9 @@ impl Placed {
         length: usize,
         place: impl FnOnce() -> Option<Placed>,
     ) -> Option<Placed> {
-        let same_page = crate::usermem::check_range(va, length).is_ok()
-            && va / PAGE_BYTES == at / PAGE_BYTES
-            && (length == 0 || (va + length - 1) / PAGE_BYTES == at / PAGE_BYTES);
-        if same_page {
+        if (va ^ at) < PAGE_BYTES && va % PAGE_BYTES + length <= PAGE_BYTES {
             Some(Placed {
-                physical: self.physical - at % PAGE_BYTES + va % PAGE_BYTES,
+                address: self.address - at % PAGE_BYTES + va % PAGE_BYTES,
             })
         } else {
             place()
@@ -48,12 +51,11 @@ impl Placed {
 }
 
 impl Kernel {
-    /// The physical address of `[va, va + length)` of `slot` when it lies in one present page
-    /// (privately writable when `write`: a write would change nothing in the tables).
+    /// Where `[va, va + length)` of `slot` is in the linear map, when it lies in one present
+    /// page (privately writable when `write`: a write would change nothing in the tables).
     #[inline(always)]
     fn placed(&self, slot: usize, va: usize, length: usize, write: bool) -> Option<Placed> {
-        crate::usermem::check_range(va, length).ok()?;
-        if length > 0 && va / PAGE_BYTES != (va + length - 1) / PAGE_BYTES {
+        if !in_one_page(va, length) {
             return None;
         }
         let descriptor = self.slots[slot]
@@ -64,7 +66,7 @@ impl Kernel {
             return None;
         }
         Some(Placed {
-            physical: mmu::descriptor_address(descriptor) + va % PAGE_BYTES,
+            address: mmu::phys_to_virt(mmu::descriptor_address(descriptor)) + va % PAGE_BYTES,
         })
     }
 
@@ -83,19 +85,14 @@ impl Kernel {
     fn word_at(place: Placed, offset: usize) -> usize {
         // SAFETY: `place` is a present user page (8-byte aligned descriptors: the offset is
         // inside the struct that `placed` found in one page), read through the linear map.
-        unsafe { core::ptr::read(mmu::phys_to_virt(place.physical + offset) as *const usize) }
+        unsafe { core::ptr::read((place.address + offset) as *const usize) }
     }
 
     /// Stores one word at a placed (privately writable) address.
     #[inline(always)]
     fn set_word_at(place: Placed, offset: usize, value: usize) {
         // SAFETY: as `word_at`; the page is this domain's own, writable, not shared.
-        unsafe {
-            core::ptr::write(
-                mmu::phys_to_virt(place.physical + offset) as *mut usize,
-                value,
-            )
-        }
+        unsafe { core::ptr::write((place.address + offset) as *mut usize, value) }
     }
 
     /// The message of `sender` at `message` and the receive descriptor of `receiver` at
@@ -116,7 +113,7 @@ impl Kernel {
         let length = Self::word_at(descriptor, offset_of!(Message, data_length));
         if Self::word_at(descriptor, offset_of!(Message, cap_count)) != 0
             || Self::word_at(descriptor, offset_of!(Message, region_count)) != 0
-            || length > MAX_MESSAGE_BYTES
+            || length > PAGE_BYTES
         {
             return None;
         }
@@ -137,7 +134,7 @@ impl Kernel {
         // buffer over the receive descriptor (the ordinary path writes the descriptor back
         // whole, over the bytes).
         let overlaps = |a: Placed, a_length: usize, b: Placed, b_length: usize| {
-            a.physical < b.physical + b_length && b.physical < a.physical + a_length
+            a.address < b.address + b_length && b.address < a.address + a_length
         };
         if length > 0
             && (overlaps(source, length, destination, length)
@@ -156,8 +153,8 @@ impl Kernel {
         // overlap (checked), and are reached through the linear map.
         unsafe {
             core::ptr::copy_nonoverlapping(
-                mmu::phys_to_virt(source.physical) as *const u8,
-                mmu::phys_to_virt(destination.physical) as *mut u8,
+                source.address as *const u8,
+                destination.address as *mut u8,
                 length,
             )
         };
