@@ -83,36 +83,52 @@ impl<'a> Ledger<'a> {
         let Some(owner_set) = self.free_page_owner(page, owner) else {
             return Err(self.page_refused(page, owner));
         };
-        let mut charges = Charges::new();
-        add_charge(
-            &mut charges,
-            owner_set,
-            Kind::Anon,
-            FRAME_BYTES as i64,
-            Some(owner),
-        )?;
+        // Validated in the plan's order: each table free, its payer, no frame named twice.
         let mut table_set = SetId::KERNEL;
         for (index, &table) in tables.iter().enumerate() {
             self.require_free(table)?;
             table_set = self.page_table_payer(owner, causer)?;
-            add_charge(
-                &mut charges,
-                table_set,
-                Kind::PageTables,
-                FRAME_BYTES as i64,
-                Some(causer),
-            )?;
             if table == page || tables[..index].contains(&table) {
                 return Err(Error::BadPlan);
             }
         }
-        if let Err(denial) = self.check(&charges) {
+        let table_bytes = tables.len() as u64 * FRAME_BYTES;
+        let anon = Charge {
+            set: owner_set,
+            kind: Kind::Anon,
+            bytes: FRAME_BYTES as i64,
+            causer: Some(owner),
+        };
+        let paging = Charge {
+            set: table_set,
+            kind: Kind::PageTables,
+            bytes: table_bytes as i64,
+            causer: Some(causer),
+        };
+        let checked = if table_set == owner_set {
+            // One set (`check`'s one-set case): every ancestor holds both charges; the page's
+            // walk first, then the tables'.
+            let total = FRAME_BYTES + table_bytes;
+            self.check_within(&anon, total)
+                .and_then(|()| self.check_within(&paging, total))
+        } else {
+            let mut charges = Charges::new();
+            charges.push(anon).map_err(|_| Error::BadPlan)?;
+            charges.push(paging).map_err(|_| Error::BadPlan)?;
+            self.check(&charges)
+        };
+        if let Err(denial) = checked {
             return Err(self.page_denied(denial, page, owner, causer, tables));
         }
         self.create(page, Kind::Anon, Some(owner), owner_set, Some(owner));
+        // The tables' entries, then their charges at once (the sum of one charge each).
         for &table in tables {
-            self.create(table, Kind::PageTables, Some(causer), table_set, None);
+            if let Some(entry) = self.frames.get_mut(table.index()) {
+                *entry = FrameEntry::inline(Kind::PageTables, false, Some(causer), table_set, None);
+            }
         }
+        self.frames_in_use += tables.len() as u64;
+        self.charge(table_set, Kind::PageTables, table_bytes, Some(causer));
         if self.hook.is_some() {
             self.trace_page(page, owner, causer, tables);
         }
