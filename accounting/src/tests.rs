@@ -154,6 +154,17 @@ fn names_ids_and_depth_are_checked() {
         ledger.create_set("deeper", parent, None),
         Err(Error::TooDeep)
     );
+    // The decode-time check answers as create_set would, and changes nothing.
+    let sets = ledger.sets().len();
+    assert_eq!(ledger.check_new_set("deeper", parent), Err(Error::TooDeep));
+    assert_eq!(ledger.check_new_set("d1", None), Err(Error::DuplicateName));
+    assert_eq!(ledger.check_new_set("Big", None), Err(Error::BadName));
+    assert_eq!(
+        ledger.check_new_set("x", Some(SetId(99))),
+        Err(Error::UnknownSet(SetId(99)))
+    );
+    assert_eq!(ledger.check_new_set("fresh", Some(SetId(1))), Ok(2));
+    assert_eq!(ledger.sets().len(), sets);
     assert_eq!(
         ledger.create_domain("x", SetId(99)),
         Err(Error::UnknownSet(SetId(99)))
@@ -197,6 +208,10 @@ fn set_and_domain_tables_are_bounded() {
     }
     assert_eq!(
         ledger.create_set("one-more", None, None),
+        Err(Error::TooManySets)
+    );
+    assert_eq!(
+        ledger.check_new_set("one-more", None),
         Err(Error::TooManySets)
     );
     for index in 0..MAX_DOMAINS {

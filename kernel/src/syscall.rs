@@ -2,9 +2,11 @@
 //! argument, capability and user pointer, and reserve what must be reserved; on error nothing
 //! has changed) and *invoke* (apply). The ABI (numbers, errors, layouts) is in the `abi` crate.
 //!
-//! Exceptions to "invoke cannot fail", documented: `spawn` and `set_create` create objects
-//! whose charges are reserved inside invoke; on failure they tear down what they made, so the
-//! books return to where they were (the cumulative charged/uncharged totals show the attempt).
+//! Exception to "invoke cannot fail", documented: `spawn` creates a domain whose charges are
+//! reserved inside invoke; on failure it tears down what it made, so the books return to where
+//! they were (the cumulative charged/uncharged totals show the attempt). `set_create` checks in
+//! decode everything creating the set could refuse (name, depth, the set table, room for its
+//! capability), so its invoke cannot fail.
 
 use crate::arch::aarch64::mmu::{UserAccess, PAGE_BYTES};
 use crate::charge::ToAbi;
@@ -335,6 +337,10 @@ impl Kernel {
                 if !self.slots[slot].caps().is_some_and(|c| c.has_room()) {
                     return Err(Error::TableFull);
                 }
+                // Everything creating it could refuse, checked here: invoke cannot fail.
+                self.books
+                    .check_new_set(&name, parent)
+                    .map_err(|e| e.to_abi())?;
                 Call::SetCreate {
                     parent,
                     name,
@@ -540,10 +546,11 @@ impl Kernel {
                 limit_bytes,
                 kind_limits,
             } => {
-                let set = self
-                    .books
-                    .create_set(&name, Some(parent), limit_bytes, &[])
-                    .map_err(|e| e.to_abi())?;
+                // Decode checked everything create_set can refuse: a failure here is a bug.
+                let set = match self.books.create_set(&name, Some(parent), limit_bytes, &[]) {
+                    Ok(set) => set,
+                    Err(error) => crate::panic::ledger_bug(&error),
+                };
                 for (kind, limit_bytes) in abi::Kind::ALL.into_iter().zip(kind_limits) {
                     if limit_bytes.is_some() {
                         // The set exists: this cannot fail.

@@ -146,13 +146,11 @@ impl<'a> Ledger<'a> {
         }
     }
 
-    /// Creates a charge set under `parent` (or a root) with a limit on its subtree bytes.
-    pub fn create_set(
-        &mut self,
-        name: &str,
-        parent: Option<SetId>,
-        limit_bytes: Option<u64>,
-    ) -> Result<SetId, Error> {
+    /// Whether [`Ledger::create_set`] of `name` under `parent` would succeed, changing nothing:
+    /// the error it would return (a bad or taken name, an unknown parent, too deep, the set
+    /// table full), else the new set's depth. A system call checks this in its decode half, so
+    /// that creating the set cannot fail afterwards.
+    pub fn check_new_set(&self, name: &str, parent: Option<SetId>) -> Result<usize, Error> {
         let name = checked_name(name)?;
         if self.set_by_name(&name).is_some() {
             return Err(Error::DuplicateName);
@@ -164,6 +162,21 @@ impl<'a> Ledger<'a> {
         if depth > MAX_DEPTH {
             return Err(Error::TooDeep);
         }
+        if self.sets.is_full() {
+            return Err(Error::TooManySets);
+        }
+        Ok(depth)
+    }
+
+    /// Creates a charge set under `parent` (or a root) with a limit on its subtree bytes.
+    pub fn create_set(
+        &mut self,
+        name: &str,
+        parent: Option<SetId>,
+        limit_bytes: Option<u64>,
+    ) -> Result<SetId, Error> {
+        let depth = self.check_new_set(name, parent)?;
+        let name = checked_name(name)?;
         let id = SetId(self.sets.len() as u16);
         self.sets
             .push(ChargeSet::new(

@@ -91,6 +91,12 @@ impl Books {
         self.ledger.set_limit(set, limit_bytes)
     }
 
+    /// Whether a set `name` can be created under `parent`: the error `create_set` would
+    /// return, changing nothing (a system call's decode half).
+    pub fn check_new_set(&self, name: &str, parent: SetId) -> Result<(), accounting::Error> {
+        self.ledger.check_new_set(name, Some(parent)).map(|_| ())
+    }
+
     /// Changes one kind's sub-limit of a set.
     pub fn set_kind_limit(
         &mut self,
