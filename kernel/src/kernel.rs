@@ -512,11 +512,19 @@ impl Kernel {
     /// Stops the current domain for `reason`, printing why.
     pub fn stop_current(&mut self, reason: StopReason, why: core::fmt::Arguments) {
         if let Some(slot) = self.current {
+            // An over-limit stop says which charge was denied, and whose limit failed.
+            let mut denial = heapless::String::<160>::new();
+            if reason == StopReason::OverLimit {
+                let _ = self
+                    .books
+                    .write_last_denial(&mut denial, self.slots[slot].account);
+            }
             log::warn!(
-                "domain '{}' stopped ({}): {}",
+                "domain '{}' stopped ({}): {}{}",
                 self.slots[slot].name,
                 reason.name(),
-                why
+                why,
+                denial
             );
             self.teardown(slot, RunState::Stopped(reason));
         }

@@ -97,6 +97,34 @@ impl Books {
         self.ledger.check_new_set(name, Some(parent)).map(|_| ())
     }
 
+    /// Writes why `domain`'s last charge was denied, as the report's `last_denial` says it:
+    /// `: cow charge of 4096 bytes for set 'parent' denied by the limit of set 'parent'`
+    /// (nothing when it caused no denial).
+    pub fn write_last_denial(&self, w: &mut dyn fmt::Write, domain: DomainId) -> fmt::Result {
+        let Some(denial) = self
+            .ledger
+            .domain(domain)
+            .ok()
+            .and_then(|domain| domain.last_denial)
+        else {
+            return Ok(());
+        };
+        let name = |set: SetId| self.ledger.set(set).map_or("?", |set| set.name.as_str());
+        write!(
+            w,
+            ": {} charge of {} bytes for set '{}' denied by the {} of set '{}'",
+            denial.kind.key(),
+            denial.bytes,
+            name(denial.payer),
+            if denial.kind_limit {
+                "sub-limit"
+            } else {
+                "limit"
+            },
+            name(denial.limit_set)
+        )
+    }
+
     /// Changes one kind's sub-limit of a set.
     pub fn set_kind_limit(
         &mut self,
