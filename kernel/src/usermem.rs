@@ -233,16 +233,28 @@ impl Kernel {
         let ledger = self.slots[slot].account;
         let dcb = self.slots[slot].dcb_mut().ok_or(ChargeError::Fault)?;
         let original = Frame(mmu::descriptor_address(descriptor));
-        let target = if self.books.mappers(original, &self.frames) > 1 {
-            let copy = self.frames.allocate().ok_or(ChargeError::OutOfMemory)?;
-            if let Err(e) = self.books.cow_copy(original, copy, ledger, &self.frames) {
-                self.frames.free(copy);
-                return Err(e);
+        // The copy's frame first; the ledger then says whether the page is shared at all
+        // (`not shared`: only write access is restored, and the frame goes back). Without a
+        // free frame, only a shared page needs one.
+        let target = match self.frames.allocate() {
+            Some(copy) => match self.books.cow_copy(original, copy, ledger, &self.frames) {
+                Ok(()) => {
+                    copy.copy_from(original);
+                    copy
+                }
+                Err(ChargeError::Bug(accounting::Error::NotShared(_))) => {
+                    self.frames.free(copy);
+                    original
+                }
+                Err(e) => {
+                    self.frames.free(copy);
+                    return Err(e);
+                }
+            },
+            None if self.books.mappers(original, &self.frames) > 1 => {
+                return Err(ChargeError::OutOfMemory)
             }
-            copy.copy_from(original);
-            copy
-        } else {
-            original
+            None => original,
         };
         dcb.tables.replace(
             va,

@@ -344,12 +344,16 @@ impl<'a> Ledger<'a> {
     }
 
     /// Write fault by `writer` on shared `original`: `copy` becomes its private copy.
+    /// [`Error::NotShared`] when nobody else maps `original` (restore write access instead).
     pub fn cow_copy(
         &mut self,
         original: FrameIndex,
         copy: FrameIndex,
         writer: DomainId,
     ) -> Result<(), Error> {
+        if self.fast() {
+            return self.copy_page(original, copy, writer);
+        }
         self.apply(&Plan::one(Op::CowCopy {
             original,
             copy,

@@ -227,6 +227,32 @@ impl<'a> Ledger<'a> {
         Ok(true)
     }
 
+    /// The charge of a copy-on-write copy, validated in [`Ledger::reserve_plan`]'s order
+    /// (not yet checked against the limits).
+    #[inline(always)]
+    fn copy_charge(
+        &self,
+        original: FrameIndex,
+        copy: FrameIndex,
+        writer: DomainId,
+    ) -> Result<Charge, Error> {
+        if original == copy {
+            return Err(Error::BadPlan);
+        }
+        let payer = self.cow_copy_payer(original, writer)?;
+        self.require_free(copy)?;
+        // The writer's departure may need a sharer list.
+        if self.pool.unused_lists() <= POOL_DEPARTURE_RESERVE {
+            return Err(Error::PoolFull);
+        }
+        Ok(Charge {
+            set: payer,
+            kind: Kind::Cow,
+            bytes: FRAME_BYTES as i64,
+            causer: Some(writer),
+        })
+    }
+
     /// Reserves a plan of one copy-on-write copy (a write fault), checked in
     /// [`Ledger::reserve_plan`]'s order.
     #[inline(always)]
@@ -237,27 +263,59 @@ impl<'a> Ledger<'a> {
         writer: DomainId,
         plan: &Plan<'_>,
     ) -> Result<(), Error> {
-        if original == copy {
-            return Err(Error::BadPlan);
-        }
-        let payer = self.cow_copy_payer(original, writer)?;
-        self.require_free(copy)?;
-        // The writer's departure may need a sharer list.
-        if self.pool.unused_lists() <= POOL_DEPARTURE_RESERVE {
-            return Err(Error::PoolFull);
-        }
-        self.resolved.payer[0] = payer;
+        let charge = self.copy_charge(original, copy, writer)?;
+        self.resolved.payer[0] = charge.set;
         self.resolved.set_plan(true, false);
-        let charge = Charge {
-            set: payer,
-            kind: Kind::Cow,
-            bytes: FRAME_BYTES as i64,
-            causer: Some(writer),
-        };
         if let Err(denial) = self.check_one(&charge) {
             return Err(self.deny(denial, plan));
         }
         Ok(())
+    }
+
+    /// A copy-on-write copy without a plan: [`Ledger::reserve_one_copy`] and
+    /// [`Ledger::commit_one_copy`] at once, deciding as `apply` of the plan `[CowCopy]` (which
+    /// [`Ledger::cow_copy`] runs instead with the fast paths off).
+    pub(super) fn copy_page(
+        &mut self,
+        original: FrameIndex,
+        copy: FrameIndex,
+        writer: DomainId,
+    ) -> Result<(), Error> {
+        let charge = self.copy_charge(original, copy, writer)?;
+        if let Err(denial) = self.check_one(&charge) {
+            return Err(self.copy_denied(denial, original, copy, writer));
+        }
+        self.create(copy, Kind::Cow, Some(writer), charge.set, Some(writer));
+        let result = self.depart(original, writer);
+        debug_assert!(result.is_ok(), "reserved copy-on-write departure failed");
+        if self.hook.is_some() {
+            self.emit_plan(&Plan::one(Op::CowCopy {
+                original,
+                copy,
+                writer,
+            }));
+        }
+        Ok(())
+    }
+
+    /// [`Ledger::copy_page`] denied: counted, and traced as its plan would be.
+    #[cold]
+    #[inline(never)]
+    fn copy_denied(
+        &mut self,
+        denial: Denial,
+        original: FrameIndex,
+        copy: FrameIndex,
+        writer: DomainId,
+    ) -> Error {
+        self.deny(
+            denial,
+            &Plan::one(Op::CowCopy {
+                original,
+                copy,
+                writer,
+            }),
+        )
     }
 
     /// Reserves a plan of new single-payer frames and shares that charge nothing (a fault's

@@ -233,14 +233,21 @@ impl<'a> Ledger<'a> {
         let writer_set = self.domain_set(writer)?;
         let mut one = Slot::NONE;
         let slots = self.slots(&entry, &mut one);
-        if !slots.iter().any(|slot| slot.domain == Some(writer)) {
+        // One pass: whether the writer maps it, and how many do.
+        let (mut maps, mut sharers) = (false, 0u32);
+        for slot in slots {
+            if let Some(domain) = slot.domain {
+                sharers += 1;
+                maps |= domain == writer;
+            }
+        }
+        if !maps {
             return Err(Error::NotMapped(original, writer));
         }
-        if mappers(slots) < 2 {
+        if sharers < 2 {
             return Err(Error::NotShared(original));
         }
         let holder = slots.first().map_or(writer_set, |slot| slot.set);
-        let sharers = mappers(slots) as u32;
         let headroom = if self.policies.cow.needs_headroom() {
             self.headrooms(Kind::Cow, [Some(holder), Some(writer_set), None, None])
         } else {

@@ -211,8 +211,14 @@ impl Books {
         _writer: DomainId,
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
-        if let Some(count) = self.count(original, frames) {
-            *count = count.saturating_sub(1);
+        match self.count(original, frames) {
+            Some(count) if *count > 1 => *count -= 1,
+            // Nobody else maps it: restore write access (as the ledger says).
+            _ => {
+                return Err(ChargeError::Bug(accounting::Error::NotShared(index(
+                    frames, original,
+                ))))
+            }
         }
         *self.count(copy, frames).ok_or(ChargeError::Fault)? = 1;
         Ok(())
