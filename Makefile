@@ -118,14 +118,19 @@ profile: image tool
 	$(TALLY) profile --kernel $(IMAGE) --config bench/$(BENCH).toml \
 	  --folded $(BUILD)/profile/$(BENCH).folded $(PROFILE_ARGS)
 
-## profile-test: profile each bench window tally profile knows; each must total exactly the
-## counter reads that delimit it and give the figure the bench printed (a few seconds).
+## profile-test: profile each bench window tally profile knows (tools/tally/src/profile.rs,
+## BENCH_WINDOWS); each must total exactly the counter reads that delimit it and give the
+## figure the bench printed (a few seconds each).
 profile-test: image tool
 	@mkdir -p $(BUILD)/profile
-	@for b in calibrate memory ipc-registers ipc; do \
-	  $(TALLY) profile --kernel $(IMAGE) --config bench/$$b.toml --top 0 > $(BUILD)/profile/$$b.txt \
-	    || { cat $(BUILD)/profile/$$b.txt; echo "profile-test: bench/$$b.toml FAILED"; exit 1; }; \
-	  grep '^# bench figure' $(BUILD)/profile/$$b.txt; \
+	@for w in calibrate:calibration_loop memory:demand_zero_fault \
+	    ipc-registers:ipc_roundtrip_registers ipc:ipc_roundtrip_0 ipc:ipc_roundtrip_64 \
+	    fork:cow_fault fork:spawn_share_per_page fork:spawn_share_4mib fork:spawn; do \
+	  b=$${w%%:*}; f=$${w#*:}; \
+	  $(TALLY) profile --kernel $(IMAGE) --config bench/$$b.toml --figure $$f --top 0 \
+	    > $(BUILD)/profile/$$f.txt \
+	    || { cat $(BUILD)/profile/$$f.txt; echo "profile-test: bench/$$b.toml $$f FAILED"; exit 1; }; \
+	  grep '^# bench figure' $(BUILD)/profile/$$f.txt; \
 	done
 
 ## experiments: every file in results/ but the benchmarks' (`make bench` writes bench.json and

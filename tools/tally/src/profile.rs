@@ -95,8 +95,11 @@ pub struct BenchWindow {
     pub figure: &'static str,
 }
 
-/// The bench windows `tally profile` knows (the counter reads in user/src/bin/bench_*.rs).
-pub const BENCH_WINDOWS: [BenchWindow; 4] = [
+/// The bench windows `tally profile` knows (the counter reads in user/src/bin/bench_*.rs), the
+/// first of each bench its default; `--figure NAME` picks the window of that figure. Figures
+/// that combine windows with other weights (`pagetable_frame`, `ool_per_page`, the two-stage
+/// ones) have none: give `--window`/`--baseline`/`--per` for them.
+pub const BENCH_WINDOWS: [BenchWindow; 9] = [
     BenchWindow {
         bench: "memory",
         window: "pmu:3..pmu:4",
@@ -119,11 +122,48 @@ pub const BENCH_WINDOWS: [BenchWindow; 4] = [
         figure: "ipc_roundtrip_64",
     },
     BenchWindow {
+        bench: "ipc",
+        window: "pmu:3..pmu:4",
+        baseline: None,
+        per: 1000,
+        figure: "ipc_roundtrip_0",
+    },
+    BenchWindow {
         bench: "calibrate",
         window: "pmu:3..pmu:4",
         baseline: Some("pmu:1..pmu:2"),
         per: 1,
         figure: "calibration_loop",
+    },
+    // bench_fork reads the counter around its two spawns (1, 2: alone; 3, 4: sharing), then
+    // its sharing child around its faulting pass (5, 6) and the same pass again (7, 8).
+    BenchWindow {
+        bench: "fork",
+        window: "pmu:5..pmu:6",
+        baseline: Some("pmu:7..pmu:8"),
+        per: 256,
+        figure: "cow_fault",
+    },
+    BenchWindow {
+        bench: "fork",
+        window: "pmu:3..pmu:4",
+        baseline: Some("pmu:1..pmu:2"),
+        per: 1024,
+        figure: "spawn_share_per_page",
+    },
+    BenchWindow {
+        bench: "fork",
+        window: "pmu:3..pmu:4",
+        baseline: None,
+        per: 1,
+        figure: "spawn_share_4mib",
+    },
+    BenchWindow {
+        bench: "fork",
+        window: "pmu:1..pmu:2",
+        baseline: None,
+        per: 1,
+        figure: "spawn",
     },
 ];
 
@@ -855,9 +895,15 @@ pub fn command(args: &ProfileArgs) -> Result<u8, Failure> {
         .parent()
         .and_then(|p| p.file_name())
         .is_some_and(|p| p == "bench");
-    let preset = BENCH_WINDOWS
-        .iter()
-        .find(|b| in_bench && b.bench == stem && args.window.is_none());
+    // The window of the figure asked for, else the bench's first.
+    let of_bench = |b: &&BenchWindow| in_bench && b.bench == stem && args.window.is_none();
+    let preset = match args.figure.as_deref() {
+        Some(figure) => BENCH_WINDOWS
+            .iter()
+            .filter(of_bench)
+            .find(|b| b.figure == figure),
+        None => BENCH_WINDOWS.iter().find(of_bench),
+    };
     let window = args
         .window
         .as_deref()
