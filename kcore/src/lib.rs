@@ -7,6 +7,7 @@
 //!   with [`bootcfg::parse`], which re-validates everything (boot arguments are input).
 //! - [`elf`]: reading and checking the user programs' ELF images, and what a program costs to
 //!   start (so the host tool can refuse a limit too small to start a domain).
+//! - [`kinds`]: the ABI's kinds of frame mapped onto the ledger's, tested to agree.
 //! - [`program`]: the declaration a user program makes of itself (`user::program!`) — what it
 //!   does, its capabilities, arguments, snapshots — read by the host tool from the built image.
 #![no_std]
@@ -17,5 +18,6 @@ extern crate std;
 
 pub mod bootcfg;
 pub mod elf;
+pub mod kinds;
 pub mod limits;
 pub mod program;

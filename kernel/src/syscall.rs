@@ -197,23 +197,11 @@ impl Kernel {
                 Call::DomainMove { slot: target, set }
             }
             Syscall::Wait => {
-                let caps = self.slots[slot].caps().ok_or(Error::BadCapability)?;
-                match caps.get(args[0])? {
-                    Capability::Domain {
-                        slot: target,
-                        generation,
-                    } => {
-                        let target = target as usize;
-                        if target >= MAX_DOMAINS || self.slots[target].generation != generation {
-                            return Err(Error::BadCapability);
-                        }
-                        if target == slot {
-                            return Err(Error::Deadlock);
-                        }
-                        Call::Wait { slot: target }
-                    }
-                    _ => return Err(Error::WrongCapabilityType),
+                let target = self.domain_cap(slot, args[0])?;
+                if target == slot {
+                    return Err(Error::Deadlock);
                 }
+                Call::Wait { slot: target }
             }
             Syscall::Map => {
                 let (address, pages, flags) = (args[0], args[1], args[2]);

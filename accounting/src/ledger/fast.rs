@@ -84,14 +84,19 @@ impl<'a> Ledger<'a> {
             return Err(self.page_refused(page, owner));
         };
         // Validated in the plan's order: each table free, its payer, no frame named twice.
-        let mut table_set = SetId::KERNEL;
+        // The payer depends only on owner and causer: the plan asks it per table, and after
+        // the first it can neither fail nor differ.
+        let mut table_set = None;
         for (index, &table) in tables.iter().enumerate() {
             self.require_free(table)?;
-            table_set = self.page_table_payer(owner, causer)?;
+            if table_set.is_none() {
+                table_set = Some(self.page_table_payer(owner, causer)?);
+            }
             if table == page || tables[..index].contains(&table) {
                 return Err(Error::BadPlan);
             }
         }
+        let table_set = table_set.unwrap_or(SetId::KERNEL);
         let table_bytes = tables.len() as u64 * FRAME_BYTES;
         let anon = Charge {
             set: owner_set,

@@ -133,7 +133,7 @@ impl Books {
         limit_bytes: Option<u64>,
     ) -> Result<(), accounting::Error> {
         self.ledger
-            .set_kind_limit(set, Kind::ALL[kind as usize], limit_bytes)
+            .set_kind_limit(set, kcore::kinds::ledger_kind(kind), limit_bytes)
     }
 
     /// Registers a domain bound to `set`.

@@ -1087,22 +1087,18 @@ pub fn command(args: &ProfileArgs) -> Result<u8, Failure> {
             String::new()
         }
     );
-    let head = &profile.window;
-    let _ = writeln!(
-        out,
-        "# window: {} instructions (EL0 {}, EL1 {})",
-        group(head.instructions as i64),
-        group(head.el0 as i64),
-        group(head.el1 as i64)
-    );
-    if let Some(base) = &profile.baseline {
+    let counted = |out: &mut String, what: &str, head: &WindowHead| {
         let _ = writeln!(
             out,
-            "# baseline: {} instructions (EL0 {}, EL1 {})",
-            group(base.instructions as i64),
-            group(base.el0 as i64),
-            group(base.el1 as i64)
+            "# {what}: {} instructions (EL0 {}, EL1 {})",
+            group(head.instructions as i64),
+            group(head.el0 as i64),
+            group(head.el1 as i64)
         );
+    };
+    counted(&mut out, "window", &profile.window);
+    if let Some(base) = &profile.baseline {
+        counted(&mut out, "baseline", base);
     }
     let _ = writeln!(
         out,

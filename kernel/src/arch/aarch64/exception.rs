@@ -226,10 +226,7 @@ extern "C" fn user_sync_dispatch() {
 #[no_mangle]
 extern "C" fn user_dispatch(kind: u64) {
     match Source::from_kind(kind) {
-        Source::UserSync => {
-            let (esr, far, _) = cpu::fault_registers();
-            crate::kernel::user_exception(Syndrome(esr), far as usize);
-        }
+        Source::UserSync => user_sync_dispatch(),
         Source::UserIrq => crate::kernel::user_interrupt(),
         Source::UserError => {
             let (esr, _, _) = cpu::fault_registers();
