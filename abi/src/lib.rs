@@ -152,11 +152,15 @@ pub enum Error {
     NoSuchArgument = 17,
     /// The address is in a region, but no frame backs it yet (a demand-zero page not touched).
     NotPresent = 18,
+    /// The domain maps one of these frames already, at another address (a region object
+    /// mapped twice, an out-of-line region of frames the receiver maps): a domain maps a
+    /// frame at most once.
+    AlreadyMapped = 19,
 }
 
 impl Error {
     /// Every error, in code order.
-    pub const ALL: [Error; 18] = [
+    pub const ALL: [Error; 19] = [
         Error::BadSyscall,
         Error::BadArgument,
         Error::BadCapability,
@@ -175,6 +179,7 @@ impl Error {
         Error::PeerGone,
         Error::NoSuchArgument,
         Error::NotPresent,
+        Error::AlreadyMapped,
     ];
 
     /// The error for a (positive) code, if there is one.
@@ -204,6 +209,7 @@ impl Error {
             Error::PeerGone => "peer-gone",
             Error::NoSuchArgument => "no-such-argument",
             Error::NotPresent => "not-present",
+            Error::AlreadyMapped => "already-mapped",
         }
     }
 

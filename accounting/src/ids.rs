@@ -21,7 +21,7 @@ pub const SHARER_LISTS: usize = 512;
 /// fails with [`crate::Error::PoolFull`] rather than eat into them.
 pub const POOL_DEPARTURE_RESERVE: usize = 64;
 /// Most operations in one [`crate::Plan`].
-pub const PLAN_OPS: usize = 16;
+pub const PLAN_OPS: usize = 32;
 /// Most distinct (set, kind) charges one plan may make.
 pub const PLAN_CHARGES: usize = 32;
 /// Longest name of a set or a domain, in bytes (`[a-z0-9_-]{1,23}`).

@@ -9,8 +9,53 @@
 //! measure the cost of accounting against.
 
 use crate::memory::frames::{Frame, FrameAllocator};
-use accounting::{FrameIndex, StopReason};
+use accounting::{DomainId, FrameIndex, StopReason};
 use core::fmt;
+
+mod transaction;
+pub use transaction::Transaction;
+
+/// One charge of a kernel operation that makes several at once (a receive buffer's pages, its
+/// tables and a transient buffer): [`Books::charge_all`] reserves them together, so either
+/// all are made or none.
+#[derive(Clone, Copy, Debug)]
+pub enum Charge {
+    /// A new user page (`anon`) mapped by `owner`.
+    Page {
+        /// The (free) frame.
+        frame: Frame,
+        /// The domain mapping it.
+        owner: DomainId,
+    },
+    /// A new page table (`pagetables`) of `owner`'s address space, made necessary by
+    /// `causer`.
+    Table {
+        /// The (free) frame.
+        frame: Frame,
+        /// The owner of the address space.
+        owner: DomainId,
+        /// The domain whose action needs it.
+        causer: DomainId,
+    },
+    /// `writer`'s private copy of `original`, which others map too (`cow` policy).
+    Copy {
+        /// The shared frame written to.
+        original: Frame,
+        /// The (free) frame receiving the copy.
+        copy: Frame,
+        /// The writing domain.
+        writer: DomainId,
+    },
+    /// A transient message buffer (`msgbuf` policy).
+    Msgbuf {
+        /// The (free) frame.
+        frame: Frame,
+        /// The sending domain.
+        sender: DomainId,
+        /// The receiving domain.
+        receiver: DomainId,
+    },
+}
 
 /// Why a charge could not be made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +68,8 @@ pub enum ChargeError {
     TableFull,
     /// The access itself is invalid (no region, wrong rights).
     Fault,
+    /// The domain maps the frame already (at another address): a user's double mapping.
+    AlreadyMapped,
     /// A ledger error no user input can cause: a kernel bug. It never reaches a user: turning
     /// it into an error code or a stop reason stops the run ([`crate::panic::ledger_bug`]).
     Bug(accounting::Error),
@@ -34,7 +81,7 @@ impl ChargeError {
         match self {
             ChargeError::OverLimit => StopReason::OverLimit,
             ChargeError::OutOfMemory | ChargeError::TableFull => StopReason::OutOfMemory,
-            ChargeError::Fault => StopReason::Fault,
+            ChargeError::Fault | ChargeError::AlreadyMapped => StopReason::Fault,
             ChargeError::Bug(error) => crate::panic::ledger_bug(&error),
         }
     }
@@ -46,6 +93,7 @@ impl ChargeError {
             ChargeError::OutOfMemory => abi::Error::OutOfMemory,
             ChargeError::TableFull => abi::Error::TableFull,
             ChargeError::Fault => abi::Error::BadAddress,
+            ChargeError::AlreadyMapped => abi::Error::AlreadyMapped,
             ChargeError::Bug(error) => crate::panic::ledger_bug(&error),
         }
     }
@@ -61,6 +109,9 @@ impl From<accounting::Error> for ChargeError {
             | accounting::Error::TooManyDomains
             | accounting::Error::PoolFull
             | accounting::Error::TooManySharers => ChargeError::TableFull,
+            // Only a share can meet it, and the kernel shares a frame with a domain only when
+            // a user asks (mapping a region object, receiving an out-of-line region).
+            accounting::Error::AlreadyMapped(..) => ChargeError::AlreadyMapped,
             other => ChargeError::Bug(other),
         }
     }

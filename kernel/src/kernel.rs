@@ -10,7 +10,7 @@ use crate::arch::aarch64::cpu;
 use crate::arch::aarch64::exception::{self, Class, Syndrome, TrapFrame};
 use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
 use crate::board::qemu_virt::{gic::Gic, GICC_PA, GICD_PA, VIRTUAL_TIMER_INTID};
-use crate::charge::{Books, ChargeError, ToAbi};
+use crate::charge::{Books, ChargeError, ToAbi, Transaction};
 use crate::domain::{self, Block, Capability, DomainEntry, Name, Region, RunState, MAX_DOMAINS};
 use crate::memory::frames::{Frame, FrameAllocator};
 use crate::memory::object::ObjectFrame;
@@ -285,17 +285,18 @@ impl Kernel {
         let causer = creator.map(|c| self.slots[c].account).unwrap_or(ledger);
 
         // Kernel objects and the root table, charged in one step.
-        let [dcb_frame, caps_frame, root] = self.allocate_frames::<3>()?;
-        if let Err(e) = self.books.charge_domain_objects(
-            ledger,
-            causer,
-            [dcb_frame, caps_frame],
-            root,
-            &self.frames,
-        ) {
-            for frame in [dcb_frame, caps_frame, root] {
-                self.frames.free(frame);
+        let transaction = match Transaction::<3>::with_frames(&mut self.frames, 3) {
+            Ok(transaction) => transaction,
+            Err(e) => {
+                self.books.forget_domain(ledger);
+                return Err(e.to_abi());
             }
+        };
+        let [dcb_frame, caps_frame, root] = [0, 1, 2].map(|i| transaction.frames()[i]);
+        let books = &mut self.books;
+        if let Err(e) = transaction.commit(|_, allocator| {
+            books.charge_domain_objects(ledger, causer, [dcb_frame, caps_frame], root, allocator)
+        }) {
             // It never held anything: forgotten, so a refused spawn leaves no domain record.
             self.books.forget_domain(ledger);
             return Err(e.to_abi());
@@ -319,14 +320,6 @@ impl Kernel {
         let _ = self.run_queue.push_back(slot as u8);
         log::debug!("domain '{name}' created in slot {slot}");
         Ok(slot)
-    }
-
-    fn allocate_frames<const N: usize>(&mut self) -> Result<[Frame; N], Error> {
-        let mut frames = [Frame(0); N];
-        self.frames
-            .allocate_all(&mut frames)
-            .ok_or(Error::OutOfMemory)?;
-        Ok(frames)
     }
 
     /// Maps the program's segments (their pages populated and charged as `anon`) and the

@@ -32,3 +32,21 @@ pub fn ledger_bug(error: &accounting::Error) -> ! {
     });
     cpu::exit_qemu(2)
 }
+
+/// A broken kernel invariant that no user input can cause (`what` names it): like a panic, it
+/// stops the run with the `end` record saying why.
+#[cold]
+#[inline(never)]
+pub fn kernel_bug(what: &'static str) -> ! {
+    cpu::mask_irqs();
+    crate::console::force_unlock();
+    crate::println!("tally: kernel bug: {what}");
+    crate::console::framed("end", |w| {
+        // `what` is the kernel's own text, with nothing to escape.
+        write!(
+            w,
+            "{{\"status\":\"error\",\"reason\":\"kernel bug: {what}\"}}"
+        )
+    });
+    cpu::exit_qemu(2)
+}

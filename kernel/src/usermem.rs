@@ -9,12 +9,36 @@
 
 use crate::arch::aarch64::exception::Syndrome;
 use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
-use crate::charge::ChargeError;
+use crate::charge::{Charge, ChargeError, Transaction};
 use crate::domain;
 use crate::kernel::{asid, Kernel};
 use crate::memory::frames::Frame;
 use crate::memory::page_table::level3_index;
 use abi::Error;
+
+/// Most pages one [`Kernel::prepare_writes`] makes writable: a receive descriptor (two pages)
+/// and a largest message buffer (five pages), with one to spare.
+const PREPARE_PAGES: usize = 8;
+/// Most frames it allocates: each page and two tables, and the message buffers.
+const PREPARE_FRAMES: usize = PREPARE_PAGES * 3 + abi::MAX_MESSAGE_BYTES / PAGE_BYTES;
+const _: () = assert!(PREPARE_FRAMES <= accounting::PLAN_OPS);
+
+/// A page [`Kernel::prepare_writes`] makes writable, and how.
+#[derive(Clone, Copy)]
+struct Step {
+    va: usize,
+    action: Action,
+}
+
+#[derive(Clone, Copy)]
+enum Action {
+    /// A new zeroed page: the transaction's frame `first`, then `missing` new tables.
+    Populate { first: usize, missing: usize },
+    /// A private copy of a shared frame into the transaction's frame `copy`.
+    Copy { original: Frame, copy: usize },
+    /// An unshared copy-on-write page: write access back.
+    Restore { frame: Frame },
+}
 
 fn page_of(va: usize) -> usize {
     va & !(PAGE_BYTES - 1)
@@ -54,18 +78,13 @@ impl Kernel {
         let ledger = self.slots[slot].account;
         let dcb = self.slots[slot].dcb_mut().ok_or(ChargeError::Fault)?;
         let missing = dcb.tables.missing_tables(va);
+        let transaction = Transaction::<3>::with_frames(&mut self.frames, 1 + missing)?;
         let mut frames = [Frame(0); 3];
-        self.frames
-            .allocate_all(&mut frames[..=missing])
-            .ok_or(ChargeError::OutOfMemory)?;
+        frames[..=missing].copy_from_slice(transaction.frames());
         let (page, tables) = (frames[0], &frames[1..=missing]);
-        if let Err(e) = self
-            .books
-            .charge_page(ledger, causer, page, tables, &self.frames)
-        {
-            self.frames.free_all(&frames[..=missing]);
-            return Err(e);
-        }
+        let books = &mut self.books;
+        transaction
+            .commit(|_, allocator| books.charge_page(ledger, causer, page, tables, allocator))?;
         for frame in &frames[..=missing] {
             frame.zero();
         }
@@ -92,20 +111,16 @@ impl Kernel {
             (self.slots[receiver].account, self.slots[causer].account);
         let dcb = self.slots[receiver].dcb_mut().ok_or(Error::BadArgument)?;
         let missing = dcb.tables.missing_tables(va);
+        let transaction = Transaction::<2>::with_frames(&mut self.frames, missing)
+            .map_err(ChargeError::to_abi)?;
         let mut tables = [Frame(0); 2];
-        self.frames
-            .allocate_all(&mut tables[..missing])
-            .ok_or(Error::OutOfMemory)?;
-        if let Err(e) = self.books.share_page(
-            frame,
-            receiver_ledger,
-            causer_ledger,
-            &tables[..missing],
-            &self.frames,
-        ) {
-            self.frames.free_all(&tables[..missing]);
-            return Err(e.to_abi());
-        }
+        tables[..missing].copy_from_slice(transaction.frames());
+        let books = &mut self.books;
+        transaction
+            .commit(|tables, allocator| {
+                books.share_page(frame, receiver_ledger, causer_ledger, tables, allocator)
+            })
+            .map_err(ChargeError::to_abi)?;
         for table in &tables[..missing] {
             table.zero();
         }
@@ -182,19 +197,19 @@ impl Kernel {
                 continue;
             };
             let missing = receiver_dcb.tables.missing_tables(target);
+            let transaction = match Transaction::<2>::with_frames(&mut self.frames, missing) {
+                Ok(transaction) => transaction,
+                Err(e) => {
+                    result = Err(e.to_abi());
+                    break;
+                }
+            };
             let mut tables = [Frame(0); 2];
-            if self.frames.allocate_all(&mut tables[..missing]).is_none() {
-                result = Err(Error::OutOfMemory);
-                break;
-            }
-            if let Err(e) = self.books.share_many(
-                &indices,
-                receiver_ledger,
-                sender_ledger,
-                &tables[..missing],
-                &self.frames,
-            ) {
-                self.frames.free_all(&tables[..missing]);
+            tables[..missing].copy_from_slice(transaction.frames());
+            let books = &mut self.books;
+            if let Err(e) = transaction.commit(|tables, allocator| {
+                books.share_many(&indices, receiver_ledger, sender_ledger, tables, allocator)
+            }) {
                 result = Err(e.to_abi());
                 break;
             }
@@ -236,21 +251,26 @@ impl Kernel {
         // The copy's frame first; the ledger then says whether the page is shared at all
         // (`not shared`: only write access is restored, and the frame goes back). Without a
         // free frame, only a shared page needs one.
-        let target = match self.frames.allocate() {
-            Some(copy) => match self.books.cow_copy(original, copy, ledger, &self.frames) {
-                Ok(()) => {
-                    copy.copy_from(original);
-                    copy
+        let copied = match Transaction::<1>::with_frames(&mut self.frames, 1) {
+            Ok(transaction) => {
+                let copy = transaction.frames()[0];
+                let books = &mut self.books;
+                match transaction
+                    .commit(|_, allocator| books.cow_copy(original, copy, ledger, allocator))
+                {
+                    Ok(()) => {
+                        copy.copy_from(original);
+                        Some(copy)
+                    }
+                    // Not shared: the transaction gave the frame back.
+                    Err(ChargeError::Bug(accounting::Error::NotShared(_))) => Some(original),
+                    Err(e) => return Err(e),
                 }
-                Err(ChargeError::Bug(accounting::Error::NotShared(_))) => {
-                    self.frames.free(copy);
-                    original
-                }
-                Err(e) => {
-                    self.frames.free(copy);
-                    return Err(e);
-                }
-            },
+            }
+            Err(_) => None,
+        };
+        let target = match copied {
+            Some(target) => target,
             None if self.books.mappers(original, &self.frames) > 1 => {
                 return Err(ChargeError::OutOfMemory)
             }
@@ -379,14 +399,178 @@ impl Kernel {
         Ok(())
     }
 
-    /// Makes every page of `[va, va + len)` present and writable (populating, charging, or
-    /// breaking copy-on-write); the decode half of a system call that writes user memory.
-    pub fn prepare_user_write(&mut self, slot: usize, va: usize, len: usize) -> Result<(), Error> {
+    /// Checks that every page of `[va, va + len)` lies in a writable region of the domain,
+    /// changing nothing.
+    pub fn check_user_writable(&self, slot: usize, va: usize, len: usize) -> Result<(), Error> {
         check_range(va, len)?;
+        let dcb = self.slots[slot].dcb().ok_or(Error::BadAddress)?;
         let mut page = page_of(va);
         while page < va + len {
-            self.touch(slot, page, true).map_err(ChargeError::to_abi)?;
-            page += PAGE_BYTES;
+            match dcb.region(page) {
+                Some(region) if region.access == UserAccess::ReadWrite => page += PAGE_BYTES,
+                _ => return Err(Error::BadAddress),
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes every page of `[va, va + len)` present, private and writable (populating or
+    /// breaking copy-on-write), every charge in one transaction: all or nothing. The decode
+    /// half of a system call that writes user memory.
+    pub fn prepare_user_write(&mut self, slot: usize, va: usize, len: usize) -> Result<(), Error> {
+        let sender = self.slots[slot].account;
+        self.prepare_writes(slot, &[(va, len)], &mut [], sender)
+    }
+
+    /// Makes every page of `ranges` present, private and writable in `slot`, and allocates
+    /// `buffers.len()` message-buffer frames for a message from `sender` (charged per the
+    /// `msgbuf` policy), reserving every charge together — new pages (`anon`) and their tables,
+    /// copy-on-write copies, the buffers: either all of them are made and the pages mapped,
+    /// or (an error) nothing changed.
+    pub fn prepare_writes(
+        &mut self,
+        slot: usize,
+        ranges: &[(usize, usize)],
+        buffers: &mut [Frame],
+        sender: accounting::DomainId,
+    ) -> Result<(), Error> {
+        let owner = self.slots[slot].account;
+        let dcb = self.slots[slot].dcb_mut().ok_or(Error::BadAddress)?;
+        let mut transaction = Transaction::<PREPARE_FRAMES>::new(&mut self.frames);
+        let mut charges = heapless::Vec::<Charge, PREPARE_FRAMES>::new();
+        let mut steps = heapless::Vec::<Step, PREPARE_PAGES>::new();
+        // Tables this transaction adds, by the range they cover (a level-2 table 1 GiB, a
+        // level-3 table 2 MiB), so later pages do not count them missing again.
+        let mut new_tables = heapless::Vec::<(usize, usize), PREPARE_FRAMES>::new();
+        let too_many = || Error::BadArgument;
+        for &(va, len) in ranges {
+            check_range(va, len)?;
+            let mut page = page_of(va);
+            while page < va + len {
+                let at = page;
+                page += PAGE_BYTES;
+                if steps.iter().any(|step| step.va == at) {
+                    continue;
+                }
+                let region = dcb.region(at).ok_or(Error::BadAddress)?;
+                if region.access != UserAccess::ReadWrite {
+                    return Err(Error::BadAddress);
+                }
+                let action = match dcb.tables.lookup(at) {
+                    None => {
+                        let mut missing = dcb.tables.missing_tables(at);
+                        let (gib, two_mib) = ((2, at >> 30), (1, at >> 21));
+                        if missing == 2 && new_tables.contains(&gib) {
+                            missing = 1;
+                        }
+                        if missing == 1 && new_tables.contains(&two_mib) {
+                            missing = 0;
+                        }
+                        if missing == 2 {
+                            new_tables.push(gib).map_err(|_| too_many())?;
+                        }
+                        if missing >= 1 {
+                            new_tables.push(two_mib).map_err(|_| too_many())?;
+                        }
+                        let first = transaction.frames().len();
+                        let frames = transaction
+                            .allocate(1 + missing)
+                            .map_err(ChargeError::to_abi)?;
+                        charges
+                            .push(Charge::Page {
+                                frame: frames[0],
+                                owner,
+                            })
+                            .map_err(|_| too_many())?;
+                        for &frame in &frames[1..] {
+                            charges
+                                .push(Charge::Table {
+                                    frame,
+                                    owner,
+                                    causer: owner,
+                                })
+                                .map_err(|_| too_many())?;
+                        }
+                        Action::Populate { first, missing }
+                    }
+                    Some(descriptor)
+                        if mmu::user_page_access(descriptor) == UserAccess::CopyOnWrite =>
+                    {
+                        let original = Frame(mmu::descriptor_address(descriptor));
+                        if self.books.mappers(original, transaction.allocator()) > 1 {
+                            let at_copy = transaction.frames().len();
+                            let copy = transaction.allocate_one().map_err(ChargeError::to_abi)?;
+                            charges
+                                .push(Charge::Copy {
+                                    original,
+                                    copy,
+                                    writer: owner,
+                                })
+                                .map_err(|_| too_many())?;
+                            Action::Copy {
+                                original,
+                                copy: at_copy,
+                            }
+                        } else {
+                            // Nobody else maps it: write access back, nothing to charge.
+                            Action::Restore { frame: original }
+                        }
+                    }
+                    Some(_) => continue,
+                };
+                steps
+                    .push(Step { va: at, action })
+                    .map_err(|_| too_many())?;
+            }
+        }
+        let first_buffer = transaction.frames().len();
+        for _ in 0..buffers.len() {
+            let frame = transaction.allocate_one().map_err(ChargeError::to_abi)?;
+            charges
+                .push(Charge::Msgbuf {
+                    frame,
+                    sender,
+                    receiver: owner,
+                })
+                .map_err(|_| too_many())?;
+        }
+        if charges.is_empty() && steps.is_empty() {
+            return Ok(());
+        }
+        let mut held = [Frame(0); PREPARE_FRAMES];
+        let count = transaction.frames().len();
+        held[..count].copy_from_slice(transaction.frames());
+        let books = &mut self.books;
+        transaction
+            .commit(|_, allocator| books.charge_all(&charges, allocator))
+            .map_err(ChargeError::to_abi)?;
+        // Committed: nothing can fail from here on.
+        buffers.copy_from_slice(&held[first_buffer..first_buffer + buffers.len()]);
+        for step in &steps {
+            let frame = match step.action {
+                Action::Populate { first, missing } => {
+                    let frames = &held[first..=first + missing];
+                    for frame in frames {
+                        frame.zero();
+                    }
+                    dcb.tables.map(
+                        step.va,
+                        mmu::user_page_descriptor(frames[0].address(), UserAccess::ReadWrite),
+                        &frames[1..],
+                    );
+                    continue;
+                }
+                Action::Copy { original, copy } => {
+                    held[copy].copy_from(original);
+                    held[copy]
+                }
+                Action::Restore { frame } => frame,
+            };
+            dcb.tables.replace(
+                step.va,
+                mmu::user_page_descriptor(frame.address(), UserAccess::ReadWrite),
+            );
+            mmu::invalidate_user_page(step.va, asid(slot));
         }
         Ok(())
     }

@@ -282,12 +282,12 @@ impl PoolNeed {
 struct Resolved {
     payer: [SetId; PLAN_OPS],
     /// Bit `i`: the `cow` policy splits the frame operation `i` shares.
-    splits: u16,
+    splits: u32,
     /// [`Resolved::COPIES`] | [`Resolved::SHARE_MANY`].
     flags: u8,
 }
 
-const _: () = assert!(PLAN_OPS <= 16);
+const _: () = assert!(PLAN_OPS <= 32);
 
 impl Resolved {
     const NONE: Resolved = Resolved {

@@ -1,7 +1,7 @@
 //! The books kept by the `accounting` ledger (the default build): every frame charged under
 //! the policies chosen at boot.
 
-use super::{index, ChargeError, OpenError};
+use super::{index, Charge, ChargeError, OpenError};
 use crate::memory::frames::{Frame, FrameAllocator};
 use accounting::{
     Conservation, DomainId, DomainState, FrameEntry, FrameIndex, Kind, Ledger, Op, Plan, Policies,
@@ -270,6 +270,56 @@ impl Books {
         let mut plan = Plan::one(buffer(first));
         for frame in rest {
             plan.push(buffer(frame))?;
+        }
+        self.apply(&plan)
+    }
+
+    /// Several charges of one kernel operation, reserved together and committed: all of them
+    /// or (an error) none.
+    pub fn charge_all(
+        &mut self,
+        charges: &[Charge],
+        frames: &FrameAllocator,
+    ) -> Result<(), ChargeError> {
+        let op = |charge: &Charge| match *charge {
+            Charge::Page { frame, owner } => Op::Anon {
+                frame: index(frames, frame),
+                domain: owner,
+            },
+            Charge::Table {
+                frame,
+                owner,
+                causer,
+            } => Op::PageTable {
+                frame: index(frames, frame),
+                owner,
+                causer,
+            },
+            Charge::Copy {
+                original,
+                copy,
+                writer,
+            } => Op::CowCopy {
+                original: index(frames, original),
+                copy: index(frames, copy),
+                writer,
+            },
+            Charge::Msgbuf {
+                frame,
+                sender,
+                receiver,
+            } => Op::Msgbuf {
+                frame: index(frames, frame),
+                sender,
+                receiver,
+            },
+        };
+        let Some((first, rest)) = charges.split_first() else {
+            return Ok(());
+        };
+        let mut plan = Plan::one(op(first));
+        for charge in rest {
+            plan.push(op(charge))?;
         }
         self.apply(&plan)
     }

@@ -224,6 +224,28 @@ impl Books {
         Ok(())
     }
 
+    /// New pages and copies get one mapper; a copy's original loses one.
+    pub fn charge_all(
+        &mut self,
+        charges: &[super::Charge],
+        frames: &FrameAllocator,
+    ) -> Result<(), ChargeError> {
+        for charge in charges {
+            match *charge {
+                super::Charge::Page { frame, owner } => {
+                    self.charge_page(owner, owner, frame, &[], frames)?
+                }
+                super::Charge::Copy {
+                    original,
+                    copy,
+                    writer,
+                } => self.cow_copy(original, copy, writer, frames)?,
+                super::Charge::Table { .. } | super::Charge::Msgbuf { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
     /// How many domains map `frame`.
     pub fn mappers(&self, frame: Frame, frames: &FrameAllocator) -> usize {
         self.mappers

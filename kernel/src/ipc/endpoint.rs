@@ -11,14 +11,15 @@ impl Kernel {
             .iter()
             .position(|e| e.is_none())
             .ok_or(Error::TableFull)?;
-        let frame = self.frames.allocate().ok_or(Error::OutOfMemory)?;
-        if let Err(e) =
-            self.books
-                .charge_kernel_object(accounting::SetId::KERNEL, None, frame, &self.frames)
-        {
-            self.frames.free(frame);
-            return Err(e.to_abi());
-        }
+        let transaction =
+            Transaction::<1>::with_frames(&mut self.frames, 1).map_err(|e| e.to_abi())?;
+        let frame = transaction.frames()[0];
+        let books = &mut self.books;
+        transaction
+            .commit(|_, allocator| {
+                books.charge_kernel_object(accounting::SetId::KERNEL, None, frame, allocator)
+            })
+            .map_err(|e| e.to_abi())?;
         let endpoint = Endpoint {
             senders: Deque::new(),
             receivers: Deque::new(),

@@ -48,7 +48,18 @@ impl Kernel {
         Some(mmu::descriptor_address(descriptor) + va % PAGE_BYTES)
     }
 
-    /// Whether the physical bytes of two user ranges of equal length overlap.
+    /// The physical address backing user address `va` of `slot`, if present and writable
+    /// (not copy-on-write).
+    fn writable_physical(&self, slot: usize, va: usize) -> Option<usize> {
+        let dcb = self.slots[slot].dcb()?;
+        let descriptor = dcb.tables.lookup(va & !(PAGE_BYTES - 1))?;
+        (mmu::user_page_access(descriptor) == UserAccess::ReadWrite)
+            .then(|| mmu::descriptor_address(descriptor) + va % PAGE_BYTES)
+    }
+
+    /// Whether the physical bytes of two user ranges of equal length overlap, counting only
+    /// the pages of `b` that are writable now (the others become new or private pages before
+    /// anything is written to them).
     pub(super) fn ranges_overlap(
         &self,
         a_slot: usize,
@@ -64,7 +75,7 @@ impl Kernel {
                 let mut b_offset = 0;
                 while b_offset < length {
                     let b_chunk = (PAGE_BYTES - (b + b_offset) % PAGE_BYTES).min(length - b_offset);
-                    if let Some(b_pa) = self.user_physical(b_slot, b + b_offset) {
+                    if let Some(b_pa) = self.writable_physical(b_slot, b + b_offset) {
                         if a_pa < b_pa + b_chunk && b_pa < a_pa + a_chunk {
                             return true;
                         }

@@ -4,16 +4,18 @@
 //! shared-memory region objects.
 //!
 //! Atomicity. A transfer first checks everything that cannot change state (bounds, the
-//! receiver's descriptor, room for capabilities and regions), then makes the receiver's buffer
-//! present (populating or breaking copy-on-write, charged), reserves any transient buffer,
-//! maps the out-of-line regions, and only then copies. If a step fails, what it did is undone
-//! and nothing is delivered:
+//! receiver's descriptor, room for capabilities and regions, the receive pages lying in
+//! writable regions), then maps the out-of-line regions copy-on-write, then makes the
+//! receiver's descriptor and buffer pages present and private (populating, copying) together
+//! with any transient buffer in one transaction ([`crate::charge::Transaction`]): every charge
+//! reserved at once, so either all are made or none. Only then does it copy. If a step fails,
+//! the regions mapped before it are removed again and nothing is delivered: no page of the
+//! receiver is populated or charged (the cumulative charged/uncharged totals show the regions'
+//! attempt). Then:
 //! - the *sender* gets the error (over-limit, out-of-memory, receiver-too-small, bad-address)
 //!   and a blocked receiver stays blocked, still waiting; the send is not retried by itself;
 //! - a receive that finds a queued message (two-stage) it cannot take returns the error to the
-//!   *receiver* and the message stays first in the queue;
-//! - pages of the receive buffer that were made present before a later denial stay present
-//!   (they are the receiver's own memory, charged to it; their contents are unchanged).
+//!   *receiver* and the message stays first in the queue.
 //!
 //! Out-of-line regions are transferred by direct transfer only (a two-stage send with regions
 //! is `bad-argument`): queued messages carry data and capabilities. A receive whose transfer
@@ -26,7 +28,7 @@
 //! register-sized messages; [`region`] shared-memory region objects.
 
 use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
-use crate::charge::ChargeError;
+use crate::charge::{ChargeError, Transaction};
 use crate::domain::{Block, Capability, Region, RunState, MAX_DOMAINS};
 use crate::kernel::Kernel;
 use crate::memory::frames::Frame;

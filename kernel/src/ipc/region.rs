@@ -11,17 +11,15 @@ impl Kernel {
             .iter()
             .position(|r| r.is_none())
             .ok_or(Error::TableFull)?;
-        let frame = self.frames.allocate().ok_or(Error::OutOfMemory)?;
         let set = self.books.domain_set(self.slots[slot].account);
-        if let Err(e) = self.books.charge_kernel_object(
-            set,
-            Some(self.slots[slot].account),
-            frame,
-            &self.frames,
-        ) {
-            self.frames.free(frame);
-            return Err(e.to_abi());
-        }
+        let causer = Some(self.slots[slot].account);
+        let transaction =
+            Transaction::<1>::with_frames(&mut self.frames, 1).map_err(|e| e.to_abi())?;
+        let frame = transaction.frames()[0];
+        let books = &mut self.books;
+        transaction
+            .commit(|_, allocator| books.charge_kernel_object(set, causer, frame, allocator))
+            .map_err(|e| e.to_abi())?;
         let object = RegionObject {
             pages,
             frames: [None; abi::MAX_SHARED_REGION_PAGES],

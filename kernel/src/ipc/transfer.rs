@@ -1,6 +1,6 @@
-//! The transfer itself: the receiver's buffer made present, a transient buffer when source and
-//! destination overlap, out-of-line regions mapped copy-on-write, the copy; and the kernel
-//! buffer frames of two-stage messages.
+//! The transfer itself: out-of-line regions mapped copy-on-write, then the receiver's pages
+//! made present in one transaction with a transient buffer when source and destination
+//! overlap, the copy; and the kernel buffer frames of two-stage messages.
 
 use super::*;
 
@@ -12,17 +12,14 @@ impl Kernel {
         sender: DomainId,
         receiver: DomainId,
     ) -> Result<[Frame; MESSAGE_FRAMES], Error> {
+        let transaction = Transaction::<MESSAGE_FRAMES>::with_frames(&mut self.frames, count)
+            .map_err(|e| e.to_abi())?;
         let mut frames = [Frame(0); MESSAGE_FRAMES];
-        self.frames
-            .allocate_all(&mut frames[..count])
-            .ok_or(Error::OutOfMemory)?;
-        if let Err(e) = self
-            .books
-            .charge_msgbufs(&frames[..count], sender, receiver, &self.frames)
-        {
-            self.frames.free_all(&frames[..count]);
-            return Err(e.to_abi());
-        }
+        frames[..count].copy_from_slice(transaction.frames());
+        let books = &mut self.books;
+        transaction
+            .commit(|buffers, allocator| books.charge_msgbufs(buffers, sender, receiver, allocator))
+            .map_err(|e| e.to_abi())?;
         Ok(frames)
     }
     pub(super) fn free_buffers(&mut self, frames: &[Frame]) {
@@ -93,13 +90,14 @@ impl Kernel {
         if receiver_dcb.regions.len() + message.regions.len() > crate::domain::MAX_REGIONS {
             return Err(Error::ReceiverTooSmall);
         }
-        self.prepare_user_write(receiver, receive_address, core::mem::size_of::<Receive>())?;
-        self.prepare_user_write(receiver, receive.buffer_address, message.length)?;
-        let receiver_ledger = self.slots[receiver].account;
-
-        // A transient buffer only when the two ranges share physical bytes.
-        let bounce_count = message.length.div_ceil(PAGE_BYTES);
-        let bounce = match (sender_slot, message.buffered) {
+        // The pages the transfer writes lie in writable regions of the receiver (checked before
+        // the out-of-line regions add any).
+        self.check_user_writable(receiver, receive_address, core::mem::size_of::<Receive>())?;
+        self.check_user_writable(receiver, receive.buffer_address, message.length)?;
+        // A transient buffer only when the two ranges share physical bytes (the receiver's
+        // pages that are writable now: any other page of its buffer becomes a new or private
+        // one below, which the sender cannot map).
+        let bounce_count = match (sender_slot, message.buffered) {
             (Some(sender), None)
                 if self.ranges_overlap(
                     sender,
@@ -109,29 +107,47 @@ impl Kernel {
                     message.length,
                 ) =>
             {
-                Some(self.allocate_buffers(bounce_count, message.sender, receiver_ledger)?)
+                message.length.div_ceil(PAGE_BYTES)
             }
-            _ => None,
+            _ => 0,
         };
 
+        // The out-of-line regions first: each is undone if a later one, or the receive
+        // pages, cannot be had.
+        let undo_regions = |k: &mut Kernel, count: usize| {
+            for (j, done) in message.regions.iter().enumerate().take(count) {
+                k.remove_region(receiver, receive.region_addresses[j], done.pages);
+            }
+        };
         for (i, region) in message.regions.iter().enumerate() {
             let Some(sender) = sender_slot else { break };
             let destination = receive.region_addresses[i];
             if let Err(e) = self.share_region_at(sender, receiver, region, destination) {
-                // Undo the regions mapped before this one.
-                for (j, done) in message.regions.iter().enumerate().take(i) {
-                    self.remove_region(receiver, receive.region_addresses[j], done.pages);
-                }
-                if let Some(frames) = bounce {
-                    self.free_buffers(&frames[..bounce_count]);
-                }
+                undo_regions(self, i);
                 return Err(e);
             }
         }
+        // The receiver's descriptor and buffer pages and the transient buffer: one
+        // transaction, all of it or nothing.
+        let mut bounce_frames = [Frame(0); MESSAGE_FRAMES];
+        if let Err(e) = self.prepare_writes(
+            receiver,
+            &[
+                (receive_address, core::mem::size_of::<Receive>()),
+                (receive.buffer_address, message.length),
+            ],
+            &mut bounce_frames[..bounce_count],
+            message.sender,
+        ) {
+            undo_regions(self, message.regions.len());
+            return Err(e);
+        }
+        let bounce = (bounce_count > 0).then_some(bounce_frames);
 
         // Nothing can fail from here on.
         let source_frames = message.buffered.or(bounce);
         if let (Some(sender), Some(frames)) = (sender_slot, bounce) {
+            // The sender's range was checked readable: this cannot fail.
             let _ = self.fill_buffers(
                 sender,
                 message.data_address,
@@ -141,7 +157,8 @@ impl Kernel {
         }
         match (source_frames, sender_slot) {
             (Some(frames), _) => {
-                for (i, frame) in frames.iter().enumerate().take(bounce_count) {
+                let count = message.length.div_ceil(PAGE_BYTES);
+                for (i, frame) in frames.iter().enumerate().take(count) {
                     let start = i * PAGE_BYTES;
                     let chunk = (message.length - start).min(PAGE_BYTES);
                     // SAFETY: a message-buffer frame of this transfer.
@@ -165,7 +182,10 @@ impl Kernel {
         let caps = self.slots[receiver].caps_mut().ok_or(Error::BadArgument)?;
         receive.cap_count = message.caps.len();
         for (i, cap) in message.caps.iter().enumerate() {
-            receive.caps[i] = caps.insert(*cap).unwrap_or(usize::MAX);
+            // Room for every one was checked before anything changed.
+            receive.caps[i] = caps
+                .insert(*cap)
+                .unwrap_or_else(|_| crate::panic::kernel_bug("no room for a checked capability"));
         }
         receive.data_length = message.length;
         receive.region_count = message.regions.len();

@@ -11,14 +11,14 @@ use user::{check, data_message, is_refusal, println, send, Error, Message};
 user::program! {
     description: "Sends one `bytes`-byte message on capability 0 and reports whether it was delivered or refused (over a limit: the receiver's buffer pages could not be charged); then one of 16385 bytes, one past the kernel's bound, which must fail with message-too-large and change nothing; then an empty message, which ends `atomic_receiver`.",
     caps: { 0: ep => "the endpoint to the receiver" },
-    args: { bytes: 4096 => "bytes of the first message (1 to 4096)" },
+    args: { bytes: 4096 => "bytes of the first message (1 to 16384)" },
     exit: "0 when the first message was refused (the console says why); 1 when it was delivered",
 }
 
 #[no_mangle]
 fn main() -> i32 {
-    let bytes = Args::get().bytes.clamp(1, 4096) as usize;
-    let data = [7u8; 4096];
+    let bytes = Args::get().bytes.clamp(1, 16384) as usize;
+    let data = [7u8; 16384];
     let delivered = match send(0, &data_message(&data[..bytes])) {
         Ok(()) => true,
         Err(error) => {

@@ -1628,22 +1628,31 @@ impl Client {
             "map the window"
         );
         let mut denied = false;
+        let msgbuf = abi::Kind::Msgbuf as usize;
         for page in 0..WINDOW_PAGES {
             let address = WINDOW + page * PAGE;
+            // Other domains may free charges of ours at any time (queued messages we paid
+            // for, once received): what we pay for messages just before the page is the
+            // most that can have gone by the time the denial is checked.
+            let queued = self
+                .n
+                .usage(CAP_SET)
+                .map_or(0, |usage| usage.current_bytes[msgbuf]);
             match self.n.set_query(CAP_SET, address) {
                 Ok(_) => {}
                 Err(Error::OverLimit) => {
                     denied = true;
-                    // Other domains may free charges of ours meanwhile (queued messages we
-                    // paid for, once received), so the page count is no measure: the denial
-                    // must be right now — a page and at most two tables would not fit.
+                    // The page count is no measure: the denial must be right — a page and
+                    // at most two tables would not fit.
                     let now = self.n.usage(CAP_SET).unwrap_or_default();
+                    let freed = queued.saturating_sub(now.current_bytes[msgbuf]);
                     check!(
-                        now.subtree_bytes + 3 * PAGE as u64 > limit as u64,
-                        "over-limit after {} pages with room: {} of {} bytes used",
+                        now.subtree_bytes + freed + 3 * PAGE as u64 > limit as u64,
+                        "over-limit after {} pages with room: {} of {} bytes used ({} of messages freed since)",
                         page,
                         now.subtree_bytes,
-                        limit
+                        limit,
+                        freed
                     );
                     break;
                 }

@@ -8,7 +8,7 @@
 use user::{check, println, syscall, Error, Syscall};
 
 user::program! {
-    description: "Makes `calls` system calls with random numbers (unknown ones included; never exit) and hostile arguments: kernel, unmapped and wrapping addresses, huge lengths, forged capability indices. An unknown number must give bad-syscall; every other call may fail or harmlessly succeed. Deterministic for a given `seed`.",
+    description: "Makes `calls` system calls with random numbers (unknown ones included; never exit) and hostile arguments: kernel, unmapped and wrapping addresses, huge lengths, forged capability indices. An unknown number must give bad-syscall; every other call may fail or harmlessly succeed. Then each argument error of `domain_move`, `set_create`, `set_limit` and `frame_info` must come back as its own error, and a region object mapped a second time at another address must be already-mapped. Deterministic for a given `seed`.",
     caps: { 0: set (optional) => "any charge set: `domain_move` given it as the domain must answer wrong-capability-type" },
     args: {
         calls: 3000 => "system calls to make",
@@ -199,6 +199,24 @@ fn main() -> i32 {
             error
         );
         errors += 1;
+    }
+    // A domain maps a frame at most once: a region object mapped a second time, at another
+    // address, is already-mapped (and the first mapping stays as it was).
+    const FIRST: usize = 0x3000_0000;
+    const SECOND: usize = 0x3010_0000;
+    if let Ok(region) = user::region_create(1) {
+        check!(user::region_map(region, FIRST).is_ok(), "region_map");
+        // SAFETY: the page just mapped writable at FIRST.
+        unsafe { core::ptr::write_volatile(FIRST as *mut u8, 1) };
+        let got = user::region_map(region, SECOND);
+        check!(
+            got == Err(Error::AlreadyMapped),
+            "a second region_map gave {:?}",
+            got
+        );
+        errors += 1;
+        check!(user::unmap(FIRST, 1).is_ok(), "unmap");
+        println!("garbage: a region object mapped twice: already-mapped");
     }
     println!(
         "garbage: survived {} calls, {} errors returned",
