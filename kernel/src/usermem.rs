@@ -79,8 +79,7 @@ impl Kernel {
         let dcb = self.slots[slot].dcb_mut().ok_or(ChargeError::Fault)?;
         let missing = dcb.tables.missing_tables(va);
         let transaction = Transaction::<3>::with_frames(&mut self.frames, 1 + missing)?;
-        let mut frames = [Frame(0); 3];
-        frames[..=missing].copy_from_slice(transaction.frames());
+        let frames = transaction.array();
         let (page, tables) = (frames[0], &frames[1..=missing]);
         let books = &mut self.books;
         transaction
@@ -113,8 +112,7 @@ impl Kernel {
         let missing = dcb.tables.missing_tables(va);
         let transaction = Transaction::<2>::with_frames(&mut self.frames, missing)
             .map_err(ChargeError::to_abi)?;
-        let mut tables = [Frame(0); 2];
-        tables[..missing].copy_from_slice(transaction.frames());
+        let tables = transaction.array();
         let books = &mut self.books;
         transaction
             .commit(|tables, allocator| {
@@ -204,8 +202,7 @@ impl Kernel {
                     break;
                 }
             };
-            let mut tables = [Frame(0); 2];
-            tables[..missing].copy_from_slice(transaction.frames());
+            let tables = transaction.array();
             let books = &mut self.books;
             if let Err(e) = transaction.commit(|tables, allocator| {
                 books.share_many(&indices, receiver_ledger, sender_ledger, tables, allocator)
@@ -399,16 +396,44 @@ impl Kernel {
         Ok(())
     }
 
-    /// Checks that every page of `[va, va + len)` lies in a writable region of the domain,
-    /// changing nothing.
-    pub fn check_user_writable(&self, slot: usize, va: usize, len: usize) -> Result<(), Error> {
-        check_range(va, len)?;
+    /// Whether any page of `ranges` needs work to be written (not present, or copy-on-write);
+    /// an error when one is not in a writable region of the domain. Changes nothing.
+    pub fn needs_work(&self, slot: usize, ranges: &[(usize, usize)]) -> Result<bool, Error> {
         let dcb = self.slots[slot].dcb().ok_or(Error::BadAddress)?;
-        let mut page = page_of(va);
-        while page < va + len {
-            match dcb.region(page) {
-                Some(region) if region.access == UserAccess::ReadWrite => page += PAGE_BYTES,
-                _ => return Err(Error::BadAddress),
+        let mut needs = false;
+        self.writable_pages(slot, ranges, |page| {
+            needs |= !dcb
+                .tables
+                .lookup(page)
+                .is_some_and(|d| mmu::user_page_access(d) == UserAccess::ReadWrite);
+        })?;
+        Ok(needs)
+    }
+
+    /// Calls `f` with every page of `ranges` (each range page by page, as the copies walk
+    /// them), after checking that each lies in a writable region: one region lookup per region
+    /// a range crosses, not one per page.
+    fn writable_pages(
+        &self,
+        slot: usize,
+        ranges: &[(usize, usize)],
+        mut f: impl FnMut(usize),
+    ) -> Result<(), Error> {
+        let dcb = self.slots[slot].dcb().ok_or(Error::BadAddress)?;
+        for &(va, len) in ranges {
+            check_range(va, len)?;
+            let end = va + len;
+            let mut page = page_of(va);
+            while page < end {
+                let region = dcb
+                    .region(page)
+                    .filter(|region| region.access == UserAccess::ReadWrite)
+                    .ok_or(Error::BadAddress)?;
+                let stop = region.end().min(end);
+                while page < stop {
+                    f(page);
+                    page += PAGE_BYTES;
+                }
             }
         }
         Ok(())
@@ -434,6 +459,25 @@ impl Kernel {
         buffers: &mut [Frame],
         sender: accounting::DomainId,
     ) -> Result<(), Error> {
+        let needs_work = self.needs_work(slot, ranges)?;
+        self.prepare_checked_writes(slot, ranges, needs_work, buffers, sender)
+    }
+
+    /// [`prepare_writes`](Self::prepare_writes) after [`needs_work`](Self::needs_work)
+    /// checked the ranges and found whether any page needs work (`needs_work`).
+    pub fn prepare_checked_writes(
+        &mut self,
+        slot: usize,
+        ranges: &[(usize, usize)],
+        needs_work: bool,
+        buffers: &mut [Frame],
+        sender: accounting::DomainId,
+    ) -> Result<(), Error> {
+        // Most calls find every page present and writable: they are done after one pass that
+        // changed nothing.
+        if !needs_work && buffers.is_empty() {
+            return Ok(());
+        }
         let owner = self.slots[slot].account;
         let dcb = self.slots[slot].dcb_mut().ok_or(Error::BadAddress)?;
         let mut transaction = Transaction::<PREPARE_FRAMES>::new(&mut self.frames);
@@ -537,9 +581,7 @@ impl Kernel {
         if charges.is_empty() && steps.is_empty() {
             return Ok(());
         }
-        let mut held = [Frame(0); PREPARE_FRAMES];
-        let count = transaction.frames().len();
-        held[..count].copy_from_slice(transaction.frames());
+        let held = transaction.array();
         let books = &mut self.books;
         transaction
             .commit(|_, allocator| books.charge_all(&charges, allocator))

@@ -67,6 +67,12 @@ impl<'a, const N: usize> Transaction<'a, N> {
         &self.frames[..self.count]
     }
 
+    /// Every frame slot, the held ones first (a copy: cheap for the few frames of a fault).
+    #[inline(always)]
+    pub fn array(&self) -> [Frame; N] {
+        self.frames
+    }
+
     /// The allocator (for the ledger's frame numbers).
     #[inline(always)]
     pub fn allocator(&self) -> &FrameAllocator {

@@ -14,8 +14,7 @@ impl Kernel {
     ) -> Result<[Frame; MESSAGE_FRAMES], Error> {
         let transaction = Transaction::<MESSAGE_FRAMES>::with_frames(&mut self.frames, count)
             .map_err(|e| e.to_abi())?;
-        let mut frames = [Frame(0); MESSAGE_FRAMES];
-        frames[..count].copy_from_slice(transaction.frames());
+        let frames = transaction.array();
         let books = &mut self.books;
         transaction
             .commit(|buffers, allocator| books.charge_msgbufs(buffers, sender, receiver, allocator))
@@ -90,10 +89,13 @@ impl Kernel {
         if receiver_dcb.regions.len() + message.regions.len() > crate::domain::MAX_REGIONS {
             return Err(Error::ReceiverTooSmall);
         }
-        // The pages the transfer writes lie in writable regions of the receiver (checked before
-        // the out-of-line regions add any).
-        self.check_user_writable(receiver, receive_address, core::mem::size_of::<Receive>())?;
-        self.check_user_writable(receiver, receive.buffer_address, message.length)?;
+        // The pages the transfer writes: in writable regions of the receiver (checked before
+        // the out-of-line regions add any), and whether any needs work.
+        let writes = [
+            (receive_address, core::mem::size_of::<Receive>()),
+            (receive.buffer_address, message.length),
+        ];
+        let needs_work = self.needs_work(receiver, &writes)?;
         // A transient buffer only when the two ranges share physical bytes (the receiver's
         // pages that are writable now: any other page of its buffer becomes a new or private
         // one below, which the sender cannot map).
@@ -130,12 +132,10 @@ impl Kernel {
         // The receiver's descriptor and buffer pages and the transient buffer: one
         // transaction, all of it or nothing.
         let mut bounce_frames = [Frame(0); MESSAGE_FRAMES];
-        if let Err(e) = self.prepare_writes(
+        if let Err(e) = self.prepare_checked_writes(
             receiver,
-            &[
-                (receive_address, core::mem::size_of::<Receive>()),
-                (receive.buffer_address, message.length),
-            ],
+            &writes,
+            needs_work,
             &mut bounce_frames[..bounce_count],
             message.sender,
         ) {
