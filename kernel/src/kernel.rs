@@ -9,12 +9,13 @@
 use crate::arch::aarch64::cpu;
 use crate::arch::aarch64::exception::{self, Class, Syndrome, TrapFrame};
 use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
+use crate::arch::aarch64::timer;
 use crate::board::qemu_virt::{gic::Gic, GICC_PA, GICD_PA, VIRTUAL_TIMER_INTID};
 use crate::charge::{Books, ChargeError, ToAbi, Transaction};
 use crate::domain::{self, Block, Capability, DomainEntry, Name, Region, RunState, MAX_DOMAINS};
 use crate::memory::frames::{Frame, FrameAllocator};
 use crate::memory::object::ObjectFrame;
-use crate::{programs, report, timer};
+use crate::{programs, report};
 use abi::Error;
 use accounting::{DomainState, SetId, StopReason};
 use core::fmt::Write as _;
@@ -489,7 +490,7 @@ impl Kernel {
     /// Makes a blocked domain runnable with `result` in x0.
     pub fn wake(&mut self, slot: usize, result: u64) {
         if let Some(dcb) = self.slots[slot].dcb_mut() {
-            dcb.frame.x[0] = result;
+            dcb.frame.set_result(result);
             self.slots[slot].state = RunState::Runnable;
             let _ = self.run_queue.push_back(slot as u8);
         }
@@ -703,7 +704,7 @@ pub fn user_exception(syndrome: Syndrome, fault_address: usize) {
     };
     let saved = |k: &Kernel| {
         k.registers(current)
-            .map_or((0, 0), |frame| (frame.x[8], frame.elr))
+            .map_or((0, 0), |frame| (frame.syscall_number(), frame.pc()))
     };
     match syndrome.class() {
         Class::SystemCall => {
@@ -717,7 +718,7 @@ pub fn user_exception(syndrome: Syndrome, fault_address: usize) {
         }
         Class::DataAbort | Class::InstructionAbort => {
             let (_, elr) = saved(&k);
-            k.user_fault(syndrome, fault_address, elr as usize);
+            k.user_fault(syndrome, fault_address, elr);
             if k.config.recount {
                 k.recount_after(format_args!("a fault at {fault_address:#x}"));
             }

@@ -21,7 +21,6 @@ mod panic;
 mod programs;
 mod report;
 mod syscall;
-mod timer;
 mod usermem;
 
 /// Called by boot.s on the boot stack, MMU on, with the device tree's physical address.

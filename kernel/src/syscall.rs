@@ -99,14 +99,7 @@ impl Kernel {
         let Some(frame) = self.registers(slot) else {
             return;
         };
-        let number = frame.x[8] as usize;
-        let args = [
-            frame.x[0] as usize,
-            frame.x[1] as usize,
-            frame.x[2] as usize,
-            frame.x[3] as usize,
-            frame.x[4] as usize,
-        ];
+        let (number, args) = (frame.syscall_number(), frame.arguments());
         let result = Syscall::from_number(number)
             .ok_or(Error::BadSyscall)
             .and_then(|call| self.decode(slot, call, args))
@@ -115,10 +108,10 @@ impl Kernel {
         // it is woken (which overwrites this).
         if self.slots[slot].is_alive() {
             if let Some(frame) = self.registers_mut(slot) {
-                frame.x[0] = match result {
+                frame.set_result(match result {
                     Ok(value) => value as u64,
                     Err(error) => error.to_return_value() as u64,
-                };
+                });
             }
         }
     }

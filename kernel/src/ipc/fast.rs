@@ -171,13 +171,10 @@ impl Kernel {
         let Some(slot) = self.current else {
             return false;
         };
-        let Some((cap, message, reply_receive)) = self.registers(slot).map(|frame| {
-            (
-                frame.x[0] as usize,
-                frame.x[1] as usize,
-                frame.x[2] as usize,
-            )
-        }) else {
+        let Some((cap, message, reply_receive)) = self
+            .registers(slot)
+            .map(|frame| (frame.argument(0), frame.argument(1), frame.argument(2)))
+        else {
             return false;
         };
         if message == 0 || reply_receive == 0 || !reply_receive.is_multiple_of(8) {
@@ -217,9 +214,9 @@ impl Kernel {
         let (Some(from), Some(to)) = (caller.dcb_mut(), callee.dcb_mut()) else {
             return false;
         };
-        to.frame.x[0] = 0;
+        to.frame.set_result(0);
         to.reply_to = Some((slot as u8, generation));
-        from.frame.x[0] = 0;
+        from.frame.set_result(0);
         from.ipc_receive = reply_receive;
         from.ipc_registers = false;
         let (root, frame) = (to.tables.root().address(), &raw mut to.frame);
@@ -241,9 +238,9 @@ impl Kernel {
         let Some((cap, message, next_receive, Some((caller, generation)))) =
             self.slots[slot].dcb().map(|dcb| {
                 (
-                    dcb.frame.x[0] as usize,
-                    dcb.frame.x[1] as usize,
-                    dcb.frame.x[2] as usize,
+                    dcb.frame.argument(0),
+                    dcb.frame.argument(1),
+                    dcb.frame.argument(2),
                     dcb.reply_to,
                 )
             })
@@ -289,8 +286,8 @@ impl Kernel {
         let (Some(from), Some(to)) = (server.dcb_mut(), client.dcb_mut()) else {
             return false;
         };
-        to.frame.x[0] = 0;
-        from.frame.x[0] = 0;
+        to.frame.set_result(0);
+        from.frame.set_result(0);
         from.reply_to = None;
         from.ipc_receive = next_receive;
         from.ipc_registers = false;

@@ -4,19 +4,12 @@
 
 use super::*;
 
-/// Where a register-sized message's words are in the saved registers: x3..x6.
-const WORDS: core::ops::Range<usize> =
-    abi::REGISTER_WORDS_AT..abi::REGISTER_WORDS_AT + abi::REGISTER_MESSAGE_WORDS;
-
 impl Kernel {
-    /// The four message words in the saved x3..x6 of the domain in `slot`.
+    /// The four message words in the saved registers of the domain in `slot`.
     #[inline]
     fn words(&self, slot: usize) -> [u64; 4] {
-        self.registers(slot).map_or([0; 4], |frame| {
-            let mut words = [0; 4];
-            words.copy_from_slice(&frame.x[WORDS]);
-            words
-        })
+        self.registers(slot)
+            .map_or([0; 4], |frame| frame.message_words())
     }
 
     /// Whether a blocked domain waits in a register-sized operation.
@@ -35,7 +28,7 @@ impl Kernel {
             Some(receiver) if self.waits_for_registers(receiver) => {
                 self.endpoint_mut(endpoint).receivers.pop_front();
                 if let Some(dcb) = self.slots[receiver].dcb_mut() {
-                    dcb.frame.x[WORDS].copy_from_slice(&words);
+                    dcb.frame.set_message_words(&words);
                     dcb.reply_to = Some((slot as u8, generation));
                     dcb.ipc_registers = false;
                 }
@@ -74,7 +67,7 @@ impl Kernel {
             if waiting {
                 let words = self.words(slot);
                 if let Some(dcb) = self.slots[caller].dcb_mut() {
-                    dcb.frame.x[WORDS].copy_from_slice(&words);
+                    dcb.frame.set_message_words(&words);
                     dcb.ipc_registers = false;
                 }
                 self.wake(caller, 0);
@@ -97,7 +90,7 @@ impl Kernel {
                 let generation = self.slots[sender].generation;
                 let words = self.words(sender);
                 if let Some(frame) = self.registers_mut(slot) {
-                    frame.x[WORDS].copy_from_slice(&words);
+                    frame.set_message_words(&words);
                 }
                 self.slots[sender].state = RunState::Blocked(Block::Reply);
                 if let Some(dcb) = self.slots[slot].dcb_mut() {
@@ -157,7 +150,7 @@ impl Kernel {
         let Some(slot) = self.current else {
             return false;
         };
-        let Some(cap) = self.registers(slot).map(|frame| frame.x[0] as usize) else {
+        let Some(cap) = self.registers(slot).map(|frame| frame.argument(0)) else {
             return false;
         };
         let Some(endpoint) = self.endpoint_index(slot, cap) else {
@@ -184,11 +177,11 @@ impl Kernel {
         }
         // Commit: as call_registers, the result written by system_call, and switch.
         ep.receivers.pop_front();
-        to.frame.x[0] = 0;
-        to.frame.x[WORDS].copy_from_slice(&from.frame.x[WORDS]);
+        to.frame.set_result(0);
+        to.frame.copy_message_from(&from.frame);
         to.reply_to = Some((slot as u8, generation));
         to.ipc_registers = false;
-        from.frame.x[0] = 0;
+        from.frame.set_result(0);
         from.ipc_registers = true;
         let (root, frame) = (to.tables.root().address(), &raw mut to.frame);
         callee.state = RunState::Runnable;
@@ -209,7 +202,7 @@ impl Kernel {
         };
         let Some((cap, Some((caller, generation)))) = self.slots[slot]
             .dcb()
-            .map(|dcb| (dcb.frame.x[0] as usize, dcb.reply_to))
+            .map(|dcb| (dcb.frame.argument(0), dcb.reply_to))
         else {
             return false;
         };
@@ -240,10 +233,10 @@ impl Kernel {
         // Commit: as reply_recv_registers, receive_registers with no sender, the result
         // written by system_call, and switch.
         let _ = ep.receivers.push_back(slot as u8);
-        to.frame.x[0] = 0;
-        to.frame.x[WORDS].copy_from_slice(&from.frame.x[WORDS]);
+        to.frame.set_result(0);
+        to.frame.copy_message_from(&from.frame);
         to.ipc_registers = false;
-        from.frame.x[0] = 0;
+        from.frame.set_result(0);
         from.reply_to = None;
         from.ipc_registers = true;
         let (root, frame) = (to.tables.root().address(), &raw mut to.frame);

@@ -24,7 +24,67 @@ pub struct TrapFrame {
 
 const _: () = assert!(core::mem::size_of::<TrapFrame>() == 272);
 
+/// The registers that carry a register-sized message.
+const MESSAGE_WORDS: core::ops::Range<usize> =
+    abi::REGISTER_WORDS_AT..abi::REGISTER_WORDS_AT + abi::REGISTER_MESSAGE_WORDS;
+
 impl TrapFrame {
+    /// The system-call number (x8).
+    #[inline(always)]
+    pub fn syscall_number(&self) -> usize {
+        self.x[8] as usize
+    }
+
+    /// System-call argument `i` (x0..x5).
+    #[inline(always)]
+    pub fn argument(&self, i: usize) -> usize {
+        self.x[i] as usize
+    }
+
+    /// The first five system-call arguments.
+    #[inline(always)]
+    pub fn arguments(&self) -> [usize; 5] {
+        [
+            self.x[0] as usize,
+            self.x[1] as usize,
+            self.x[2] as usize,
+            self.x[3] as usize,
+            self.x[4] as usize,
+        ]
+    }
+
+    /// Sets what the system call returns (x0).
+    #[inline(always)]
+    pub fn set_result(&mut self, value: u64) {
+        self.x[0] = value;
+    }
+
+    /// Where the domain resumes (the exception's return address).
+    #[inline(always)]
+    pub fn pc(&self) -> usize {
+        self.elr as usize
+    }
+
+    /// The words of a register-sized message (x3..x6).
+    #[inline(always)]
+    pub fn message_words(&self) -> [u64; abi::REGISTER_MESSAGE_WORDS] {
+        let mut words = [0; abi::REGISTER_MESSAGE_WORDS];
+        words.copy_from_slice(&self.x[MESSAGE_WORDS]);
+        words
+    }
+
+    /// Sets the words of a register-sized message.
+    #[inline(always)]
+    pub fn set_message_words(&mut self, words: &[u64; abi::REGISTER_MESSAGE_WORDS]) {
+        self.x[MESSAGE_WORDS].copy_from_slice(words);
+    }
+
+    /// Copies the register-sized message of `from` into this frame.
+    #[inline(always)]
+    pub fn copy_message_from(&mut self, from: &TrapFrame) {
+        self.x[MESSAGE_WORDS].copy_from_slice(&from.x[MESSAGE_WORDS]);
+    }
+
     /// A frame that starts EL0 at `entry` with stack `stack_top`, IRQs unmasked (SPSR = EL0t).
     pub fn new_user(entry: usize, stack_top: usize) -> Self {
         TrapFrame {

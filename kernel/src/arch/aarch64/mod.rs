@@ -6,6 +6,7 @@
 pub mod cpu;
 pub mod exception;
 pub mod mmu;
+pub mod timer;
 
 core::arch::global_asm!(include_str!("boot.s"));
 core::arch::global_asm!(include_str!("vectors.s"));
