@@ -1,10 +1,19 @@
 //! Boot: console, device tree, boot config, kernel map, frame table, interrupts, timer,
 //! then the domains the config declares, and into the first one.
 
-use crate::arch::aarch64::{cpu, mmu};
-use crate::{console, println, programs};
+use crate::arch::aarch64::mmu::PAGE_BYTES;
+use crate::arch::aarch64::{cpu, exception, mmu, timer};
+use crate::board::qemu_virt::VIRTUAL_TIMER_INTID;
+use crate::kernel::{kernel, Kernel};
+use crate::memory::frames::FrameAllocator;
+use crate::object::capability::Capability;
+use crate::{console, println, programs, report};
+use abi::Error;
+use accounting::SetId;
 use devicetree as dtb;
 use kcore::bootcfg;
+use kcore::bootcfg::{BootConfig, CapSpec};
+use kcore::elf;
 
 extern "C" {
     static __kernel_start: u8;
@@ -79,5 +88,204 @@ pub fn init(dtb_pa: usize) -> ! {
         image_end,
         config.config
     );
-    crate::kernel::start(ram, image_end, config)
+    start(ram, image_end, config)
+}
+
+/// Builds the kernel state, creates the config's charge sets and domains, takes the `start`
+/// snapshot and enters the first domain.
+pub fn start(ram: (usize, usize), image_end: usize, config: BootConfig) -> ! {
+    let (ram_start, ram_bytes) = ram;
+    let ram_end = ram_start + ram_bytes;
+    mmu::init_kernel_map(ram_start, ram_end);
+    let total_frames = ram_bytes / PAGE_BYTES;
+    let table_start = (image_end + PAGE_BYTES - 1) & !(PAGE_BYTES - 1);
+    let table_bytes = total_frames * core::mem::size_of::<accounting::FrameEntry>();
+    let first_free = (table_start + table_bytes + PAGE_BYTES - 1) & !(PAGE_BYTES - 1);
+    // SAFETY: [table_start, first_free) is RAM right after the kernel image, inside the linear
+    // map, used for nothing else (the device tree may have been there, but was parsed and
+    // copied already); it is zeroed before the slice is formed, and zero is FrameEntry::FREE.
+    let frame_table = unsafe {
+        let pointer = mmu::phys_to_virt(table_start) as *mut accounting::FrameEntry;
+        let mut page = table_start;
+        while page < first_free {
+            cpu::zero_page(mmu::phys_to_virt(page) as *mut u8);
+            page += PAGE_BYTES;
+        }
+        core::slice::from_raw_parts_mut(pointer, total_frames)
+    };
+    let mut k = kernel();
+    k.frames = FrameAllocator::new(ram_start, ram_end, first_free);
+    let boot_frames = k.frames.boot_frames() as u32;
+    if let Err(e) = k.books.open(frame_table, &config, boot_frames) {
+        crate::println!("tally: bad boot config: {e}");
+        report::end(false, "bad boot config");
+        cpu::exit_qemu(EXIT_BAD_INPUT);
+    }
+    k.config = config;
+    k.gic.init(VIRTUAL_TIMER_INTID);
+    report::run_record(&k, ram_bytes);
+    if let Err(error) = k.create_config_objects() {
+        crate::println!("tally: bad boot config: {error}");
+        report::end(false, "bad boot config");
+        cpu::exit_qemu(EXIT_BAD_INPUT);
+    }
+    timer::start();
+    k.switch();
+    drop(k);
+    exception::return_to_user()
+}
+
+impl Kernel {
+    /// Creates the config's charge sets, then its domains with their capabilities.
+    fn create_config_objects(&mut self) -> Result<(), BootError> {
+        let sets = self.config.sets.clone();
+        for spec in &sets {
+            let parent = match &spec.parent {
+                Some(parent) => Some(
+                    self.config_set(parent)
+                        .ok_or(BootError::Message("undefined parent set"))?,
+                ),
+                None => None,
+            };
+            let id = self
+                .books
+                .create_set(&spec.name, parent, spec.limit_bytes, &spec.kind_limits)
+                .map_err(|error| BootError::Set {
+                    set: spec.name.clone(),
+                    error,
+                })?;
+            let _ = self.config_sets.push((spec.name.clone(), id));
+        }
+        // `start` comes before any endpoint or domain exists, so that after every domain has
+        // ended (and the endpoints are gone) `final` shows the same free-frame count.
+        self.snapshot("start");
+        self.start_free_frames = self.frames.free_frames();
+        let endpoint_names = self.config.endpoints.clone();
+        let mut endpoint_indices = heapless::Vec::<u8, 16>::new();
+        for _ in &endpoint_names {
+            let index = self
+                .create_endpoint(None)
+                .map_err(|e| BootError::Message(e.name()))?;
+            let _ = endpoint_indices.push(index);
+        }
+        let domains = self.config.domains.clone();
+        let mut created = heapless::Vec::<usize, 16>::new();
+        for (index, spec) in domains.iter().enumerate() {
+            let image =
+                programs::find(&spec.program).ok_or(BootError::Message("unknown program"))?;
+            let program = elf::parse(image).map_err(|error| BootError::Program {
+                domain: spec.name.clone(),
+                program: spec.program.clone(),
+                error,
+            })?;
+            let set = self
+                .config_set(&spec.charge_set)
+                .ok_or(BootError::Message("undefined charge set"))?;
+            let slot = self
+                .create_domain(&spec.name, set, &program, None)
+                .map_err(|error| BootError::Domain {
+                    domain: spec.name.clone(),
+                    set: spec.charge_set.clone(),
+                    error,
+                })?;
+            self.slots[slot].boot_index = Some(index as u8);
+            let _ = created.push(slot);
+        }
+        // An endpoint's owner (the receiver that pays for queued messages under
+        // `msgbuf = receiver`) is the first domain in the config given a capability to it.
+        for (name, &index) in endpoint_names.iter().zip(endpoint_indices.iter()) {
+            let owner = domains
+                .iter()
+                .position(|d| d.caps.iter().any(|c| *c == CapSpec::Endpoint(name.clone())))
+                .map(|i| self.slots[created[i]].account);
+            self.set_endpoint_owner(index as usize, owner);
+        }
+        for (spec, &slot) in domains.iter().zip(created.iter()) {
+            for cap in &spec.caps {
+                let capability = match cap {
+                    // The boot-config parser refuses a capability to the kernel reserve set,
+                    // and `config_set` only knows the config's own sets.
+                    CapSpec::Set(name) => Capability::Set(
+                        self.config_set(name)
+                            .ok_or(BootError::Message("undefined set"))?,
+                    ),
+                    CapSpec::Domain(name) => {
+                        let target = domains
+                            .iter()
+                            .position(|d| &d.name == name)
+                            .ok_or(BootError::Message("undefined domain"))?;
+                        let target_slot = created[target];
+                        Capability::Domain {
+                            slot: target_slot as u8,
+                            generation: self.slots[target_slot].generation,
+                        }
+                    }
+                    CapSpec::Endpoint(name) => {
+                        let position = endpoint_names
+                            .iter()
+                            .position(|n| n == name)
+                            .ok_or(BootError::Message("undefined endpoint"))?;
+                        Capability::Endpoint(endpoint_indices[position])
+                    }
+                };
+                let caps = self.slots[slot]
+                    .caps_mut()
+                    .ok_or(BootError::Message("domain died during boot"))?;
+                caps.insert(capability)
+                    .map_err(|_| BootError::Message("too many capabilities"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The config set called `name` (never the `kernel` reserve set: the boot-config parser
+    /// refuses it as a parent, a domain's set or a capability).
+    fn config_set(&self, name: &str) -> Option<SetId> {
+        self.config_sets
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, id)| *id)
+    }
+}
+
+/// Why the config's objects could not be created at boot.
+enum BootError {
+    /// A fixed reason.
+    Message(&'static str),
+    /// The ledger refused a charge set.
+    Set {
+        set: kcore::bootcfg::Name,
+        error: accounting::Error,
+    },
+    /// A program image cannot be loaded.
+    Program {
+        domain: kcore::bootcfg::Name,
+        program: kcore::bootcfg::Name,
+        error: elf::ElfError,
+    },
+    /// A domain could not be created (its set's limit, memory).
+    Domain {
+        domain: kcore::bootcfg::Name,
+        set: kcore::bootcfg::Name,
+        error: Error,
+    },
+}
+
+impl core::fmt::Display for BootError {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        match self {
+            BootError::Message(text) => f.write_str(text),
+            BootError::Set { set, error } => write!(f, "charge set '{set}': {error}"),
+            BootError::Program {
+                domain,
+                program,
+                error,
+            } => write!(f, "program '{program}' of domain '{domain}': {error}"),
+            BootError::Domain { domain, set, error } => write!(
+                f,
+                "domain '{domain}' cannot start in charge set '{set}': {}",
+                error.name()
+            ),
+        }
+    }
 }

@@ -13,14 +13,17 @@ mod board;
 mod boot;
 mod charge;
 mod console;
-mod domain;
 mod ipc;
 mod kernel;
+mod lifecycle;
 mod memory;
+mod object;
 mod panic;
 mod programs;
 mod report;
+mod sched;
 mod syscall;
+mod trap;
 mod usermem;
 
 /// Called by boot.s on the boot stack, MMU on, with the device tree's physical address.

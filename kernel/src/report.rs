@@ -4,6 +4,8 @@
 use crate::arch::aarch64::cpu;
 use crate::console;
 use crate::kernel::Kernel;
+use crate::object::domain::{RunState, MAX_DOMAINS};
+use accounting::DomainState;
 use spin::Mutex;
 
 const SNAPSHOT_BUFFER_BYTES: usize = 256 * 1024;
@@ -71,4 +73,36 @@ pub fn end(ok: bool, reason: &str) {
             if ok { "ok" } else { "error" }
         )
     });
+}
+
+impl Kernel {
+    /// Takes a report snapshot and checks conservation.
+    ///
+    /// Running and blocked states change on every IPC, so they reach the ledger (and the trace)
+    /// here, just before a snapshot needs them, rather than on every change; exits and stops
+    /// are recorded when they happen.
+    pub fn snapshot(&mut self, label: &str) {
+        for slot in 0..MAX_DOMAINS {
+            if self.slots[slot].is_alive() {
+                let state = report_state(self.slots[slot].state);
+                if self.slots[slot].reported != state {
+                    self.slots[slot].reported = state;
+                    self.books.domain_state(self.slots[slot].account, state);
+                }
+            }
+        }
+        if !snapshot(self, label) {
+            self.conservation_failed = true;
+        }
+    }
+}
+
+/// The report's view of a run state.
+pub fn report_state(state: RunState) -> DomainState {
+    match state {
+        RunState::Runnable => DomainState::Running,
+        RunState::Blocked(_) => DomainState::Blocked,
+        RunState::Exited(_) => DomainState::Exited,
+        RunState::Stopped(reason) => DomainState::Stopped(reason),
+    }
 }

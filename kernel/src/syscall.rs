@@ -10,8 +10,9 @@
 
 use crate::arch::aarch64::mmu::{UserAccess, PAGE_BYTES};
 use crate::charge::ToAbi;
-use crate::domain::{Block, Capability, Region, RunState, MAX_DOMAINS};
 use crate::kernel::Kernel;
+use crate::object::capability::Capability;
+use crate::object::domain::{Block, Region, RunState, MAX_DOMAINS};
 use crate::usermem::check_range;
 use abi::{Error, SetUsage, SharedRegion, SpawnRequest, Syscall};
 use accounting::SetId;

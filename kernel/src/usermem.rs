@@ -10,10 +10,10 @@
 use crate::arch::aarch64::exception::Syndrome;
 use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
 use crate::charge::{Charge, ChargeError, Transaction};
-use crate::domain;
 use crate::kernel::{asid, Kernel};
 use crate::memory::frames::Frame;
 use crate::memory::page_table::level3_index;
+use crate::object::domain::{self, Region};
 use abi::Error;
 
 /// Most pages one [`Kernel::prepare_writes`] makes writable: a receive descriptor (two pages)
@@ -302,6 +302,7 @@ impl Kernel {
     }
 
     /// A data or instruction abort from the current domain.
+    #[inline]
     pub fn user_fault(&mut self, syndrome: Syndrome, fault_address: usize, pc: usize) {
         let Some(slot) = self.current else { return };
         let write = syndrome.is_write();
@@ -641,6 +642,51 @@ impl Kernel {
                 };
             }
             done += in_page;
+        }
+    }
+}
+
+impl Kernel {
+    /// Adds a region to a domain's address space.
+    pub fn add_region(&mut self, slot: usize, region: Region) -> Result<(), Error> {
+        let dcb = self.slots[slot].dcb_mut().ok_or(Error::BadArgument)?;
+        if dcb
+            .regions
+            .iter()
+            .any(|r| r.overlaps(region.start, region.end()))
+        {
+            return Err(Error::RegionOverlap);
+        }
+        dcb.regions.push(region).map_err(|_| Error::TableFull)
+    }
+
+    /// Removes every page in `[start, end)` from a domain's tables and the ledger.
+    pub fn unmap_range(&mut self, slot: usize, start: usize, end: usize) {
+        let ledger = self.slots[slot].account;
+        let mut pages = heapless::Vec::<(usize, Frame), 64>::new();
+        let mut va = start;
+        while va < end {
+            pages.clear();
+            let chunk_end = end.min(va + 64 * PAGE_BYTES);
+            // The chunk's pages leave the tables first, then the ledger (which may free them).
+            let Some(dcb) = self.slots[slot].dcb_mut() else {
+                return;
+            };
+            dcb.tables
+                .for_each_page(va, chunk_end, |page_va, descriptor| {
+                    let _ = pages.push((page_va, Frame(mmu::descriptor_address(descriptor))));
+                });
+            for &(page_va, _) in &pages {
+                dcb.tables.replace(page_va, 0);
+                mmu::invalidate_user_page(page_va, asid(slot));
+            }
+            for &(_, frame) in &pages {
+                if self.books.unmap(frame, ledger, &self.frames) {
+                    self.forget_region_frame(frame);
+                    self.frames.free(frame);
+                }
+            }
+            va = chunk_end;
         }
     }
 }

@@ -29,10 +29,11 @@
 
 use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
 use crate::charge::{ChargeError, Transaction};
-use crate::domain::{Block, Capability, Region, RunState, MAX_DOMAINS};
 use crate::kernel::Kernel;
 use crate::memory::frames::Frame;
 use crate::memory::object::ObjectFrame;
+use crate::object::capability::Capability;
+use crate::object::domain::{Block, Region, RunState};
 use abi::{
     Error, Message, Receive, SharedRegion, MAX_MESSAGE_BYTES, MAX_MESSAGE_CAPS, MAX_MESSAGE_REGIONS,
 };
@@ -49,44 +50,8 @@ mod registers;
 mod rendezvous;
 mod transfer;
 
-/// Most endpoints.
-pub const MAX_ENDPOINTS: usize = 16;
-/// Most shared-memory region objects.
-pub const MAX_REGION_OBJECTS: usize = 32;
-/// Buffer frames one message can need.
-const MESSAGE_FRAMES: usize = MAX_MESSAGE_BYTES / PAGE_BYTES;
-
-/// A message waiting in an endpoint's queue (two-stage transfer), in kernel buffer frames.
-#[derive(Clone, Copy)]
-pub struct Queued {
-    sender: DomainId,
-    /// For a `call`: the caller (slot, generation) that waits for the reply to this message;
-    /// the receiver that takes the message answers it.
-    caller: Option<(u8, u32)>,
-    length: usize,
-    frames: [Frame; MESSAGE_FRAMES],
-    caps: [Capability; MAX_MESSAGE_CAPS],
-    cap_count: usize,
-}
-
-/// An endpoint, in its own frame (charged `kernel`).
-pub struct Endpoint {
-    senders: Deque<u8, MAX_DOMAINS>,
-    receivers: Deque<u8, MAX_DOMAINS>,
-    queue: Deque<Queued, { abi::MAX_QUEUED_MESSAGES }>,
-    /// The domain that pays as "receiver" for queued messages: the first domain in the config
-    /// given a capability to the endpoint.
-    pub owner: Option<DomainId>,
-}
-
-const _: () = assert!(core::mem::size_of::<Endpoint>() <= PAGE_BYTES);
-
-/// A shared-memory region object, in its own frame (charged `kernel`).
-pub struct RegionObject {
-    pages: usize,
-    frames: [Option<Frame>; abi::MAX_SHARED_REGION_PAGES],
-    creator: u8,
-}
+pub use crate::object::endpoint::{Endpoint, Queued, MAX_ENDPOINTS, MESSAGE_FRAMES};
+pub use crate::object::region::{RegionObject, MAX_REGION_OBJECTS};
 
 /// A message taken from a sender and checked.
 struct Outgoing {

@@ -86,7 +86,7 @@ impl Kernel {
                 return Err(Error::RegionOverlap);
             }
         }
-        if receiver_dcb.regions.len() + message.regions.len() > crate::domain::MAX_REGIONS {
+        if receiver_dcb.regions.len() + message.regions.len() > crate::object::domain::MAX_REGIONS {
             return Err(Error::ReceiverTooSmall);
         }
         // The pages the transfer writes: in writable regions of the receiver (checked before

@@ -15,16 +15,19 @@ pub struct Frame(pub usize);
 
 impl Frame {
     /// The frame's physical address.
+    #[inline]
     pub fn address(self) -> usize {
         self.0
     }
 
     /// The frame's kernel virtual address.
+    #[inline]
     pub fn virt(self) -> usize {
         phys_to_virt(self.0)
     }
 
     /// Fills the frame with zeros.
+    #[inline]
     pub fn zero(self) {
         // SAFETY: the frame is a whole RAM page owned by the caller, mapped in the linear map
         // as normal memory.
@@ -32,6 +35,7 @@ impl Frame {
     }
 
     /// Copies the whole content of `source`, a different frame, into this frame.
+    #[inline]
     pub fn copy_from(self, source: Frame) {
         debug_assert!(self != source);
         // SAFETY: both are whole, distinct RAM pages mapped in the linear map.
@@ -147,6 +151,7 @@ impl FrameAllocator {
     }
 
     /// The ledger index of a frame.
+    #[inline]
     pub fn index(&self, frame: Frame) -> u32 {
         ((frame.0 - self.ram_start) / PAGE_BYTES) as u32
     }

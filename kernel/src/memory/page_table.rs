@@ -67,6 +67,7 @@ impl PageTables {
     }
 
     /// The valid level-2 descriptor (pointing to a level-3 table) for `va`, if any.
+    #[inline]
     fn level2_entry(&self, va: usize) -> Option<u64> {
         // SAFETY: see the impl.
         let l1 = unsafe { table(self.root.0) }.0[index(va, 1)];
@@ -79,6 +80,7 @@ impl PageTables {
     }
 
     /// How many table frames mapping `va` would need (0, 1 or 2).
+    #[inline]
     pub fn missing_tables(&self, va: usize) -> usize {
         // SAFETY: see the impl.
         let l1 = unsafe { table(self.root.0) }.0[index(va, 1)];
@@ -118,6 +120,7 @@ impl PageTables {
     }
 
     /// The level-3 descriptor for `va`, if its tables exist and it is valid.
+    #[inline]
     pub fn lookup(&self, va: usize) -> Option<u64> {
         let l2 = self.level2_entry(va)?;
         // SAFETY: see the impl.
@@ -126,6 +129,7 @@ impl PageTables {
     }
 
     /// Replaces the descriptor of a mapped page; returns the old one (0 when none).
+    #[inline]
     pub fn replace(&mut self, va: usize, descriptor: u64) -> u64 {
         let Some(l2) = self.level2_entry(va) else {
             return 0;

@@ -278,7 +278,7 @@ extern "C" fn kernel_exception_dispatch(frame: &TrapFrame, kind: u64) -> ! {
 #[no_mangle]
 extern "C" fn user_sync_dispatch() {
     let (esr, far, _) = cpu::fault_registers();
-    crate::kernel::user_exception(Syndrome(esr), far as usize);
+    crate::trap::user_exception(Syndrome(esr), far as usize);
 }
 
 /// Called by vectors.s for an interrupt or SError from EL0; the registers are in the current
@@ -287,10 +287,10 @@ extern "C" fn user_sync_dispatch() {
 extern "C" fn user_dispatch(kind: u64) {
     match Source::from_kind(kind) {
         Source::UserSync => user_sync_dispatch(),
-        Source::UserIrq => crate::kernel::user_interrupt(),
+        Source::UserIrq => crate::trap::user_interrupt(),
         Source::UserError => {
             let (esr, _, _) = cpu::fault_registers();
-            crate::kernel::user_exception(Syndrome(esr), 0);
+            crate::trap::user_exception(Syndrome(esr), 0);
         }
         other => kernel_exception(other, &TrapFrame::default()),
     }
@@ -301,24 +301,24 @@ extern "C" fn user_dispatch(kind: u64) {
 /// nothing and the ordinary path must run.
 #[no_mangle]
 extern "C" fn fastpath_call_entry() -> u64 {
-    u64::from(crate::kernel::fastpath_call())
+    u64::from(crate::trap::fastpath_call())
 }
 
 /// As [`fastpath_call_entry`], for x8 = `reply_recv_registers`.
 #[no_mangle]
 extern "C" fn fastpath_reply_recv_entry() -> u64 {
-    u64::from(crate::kernel::fastpath_reply_recv())
+    u64::from(crate::trap::fastpath_reply_recv())
 }
 
 /// Called by vectors.s for `call` with a descriptor: 1 when the memory fast path delivered a
 /// data-only message (the current frame may have changed), 0 when it changed nothing.
 #[no_mangle]
 extern "C" fn fastpath_call_memory_entry() -> u64 {
-    u64::from(crate::kernel::fastpath_call_memory())
+    u64::from(crate::trap::fastpath_call_memory())
 }
 
 /// As [`fastpath_call_memory_entry`], for `reply_recv` with a descriptor.
 #[no_mangle]
 extern "C" fn fastpath_reply_recv_memory_entry() -> u64 {
-    u64::from(crate::kernel::fastpath_reply_recv_memory())
+    u64::from(crate::trap::fastpath_reply_recv_memory())
 }

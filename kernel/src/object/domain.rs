@@ -1,8 +1,9 @@
-//! Domains: one address space, one thread and one capability table each, bound to a charge
-//! set. The control block ([`Dcb`]) and the capability table ([`CapTable`]) each live in a
-//! frame of their own, charged as `kernel` to the domain's charge set; the small [`DomainEntry`] in
-//! the kernel's static table outlives them so waiters can read the exit code and reports can
-//! name the domain.
+//! The domain object: one address space, one thread and one capability table each, bound to a
+//! charge set. The control block ([`Dcb`]) and the capability table ([`CapTable`]) each live in
+//! a frame of their own, charged as `kernel` (per the `kernel` policy); the small
+//! [`DomainEntry`] in the kernel's static table outlives them so waiters can read the exit code
+//! and reports can name the domain. Creating, loading and ending a domain is in
+//! [`crate::lifecycle`]; its system calls in [`crate::syscall`].
 
 use crate::arch::aarch64::cpu::FpState;
 use crate::arch::aarch64::exception::TrapFrame;
@@ -10,78 +11,17 @@ use crate::arch::aarch64::mmu::{self, UserAccess};
 use crate::memory::frames::Frame;
 use crate::memory::object::ObjectFrame;
 use crate::memory::page_table::PageTables;
-use accounting::{DomainId, SetId, StopReason};
+use crate::object::capability::CapTable;
+use accounting::{DomainId, StopReason};
 use heapless::{String, Vec};
 
 /// Most domains alive at once (ASIDs are slot + 1).
 pub const MAX_DOMAINS: usize = 64;
 /// Most regions in one address space.
 pub const MAX_REGIONS: usize = 16;
-/// Capability slots per domain.
-pub const MAX_CAPS: usize = 64;
 
 /// A domain's name (the one name type of boot configs and the ledger).
 pub use kcore::bootcfg::Name;
-
-/// A capability: what a domain may act on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Capability {
-    /// An empty slot.
-    Empty,
-    /// A charge set: create children, set limits, query, spawn into.
-    Set(SetId),
-    /// A domain: wait for its exit. `generation` detects a reused slot.
-    Domain {
-        /// Index in the domain table.
-        slot: u8,
-        /// The slot's generation when the capability was made.
-        generation: u32,
-    },
-    /// An endpoint: send, receive, call.
-    Endpoint(u8),
-    /// A shared-memory region object: map it.
-    Region {
-        /// Index in the kernel's region-object table.
-        index: u8,
-        /// The table entry's generation when the capability was made.
-        generation: u32,
-    },
-}
-
-/// A capability table, in its own frame.
-#[repr(C)]
-pub struct CapTable {
-    /// The slots, index 0 upward.
-    pub caps: [Capability; MAX_CAPS],
-}
-
-const _: () = assert!(core::mem::size_of::<CapTable>() <= 4096);
-
-impl CapTable {
-    /// The capability at a user-supplied index, if in range and not empty.
-    pub fn get(&self, index: usize) -> Result<Capability, abi::Error> {
-        match self.caps.get(index) {
-            Some(Capability::Empty) | None => Err(abi::Error::BadCapability),
-            Some(cap) => Ok(*cap),
-        }
-    }
-
-    /// Stores a capability in the first empty slot; returns its index.
-    pub fn insert(&mut self, cap: Capability) -> Result<usize, abi::Error> {
-        let index = self
-            .caps
-            .iter()
-            .position(|c| *c == Capability::Empty)
-            .ok_or(abi::Error::TableFull)?;
-        self.caps[index] = cap;
-        Ok(index)
-    }
-
-    /// Whether there is room for one more capability.
-    pub fn has_room(&self) -> bool {
-        self.caps.contains(&Capability::Empty)
-    }
-}
 
 /// What a region of an address space holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,16 +36,19 @@ pub struct Region {
 
 impl Region {
     /// One past the last address.
+    #[inline]
     pub fn end(&self) -> usize {
         self.start + self.pages * mmu::PAGE_BYTES
     }
 
     /// Whether `va` lies inside.
+    #[inline]
     pub fn contains(&self, va: usize) -> bool {
         va >= self.start && va < self.end()
     }
 
     /// Whether the region overlaps `[start, end)`.
+    #[inline]
     pub fn overlaps(&self, start: usize, end: usize) -> bool {
         start < self.end() && self.start < end
     }
@@ -141,6 +84,7 @@ const _: () = assert!(core::mem::size_of::<Dcb>() <= 4096);
 
 impl Dcb {
     /// The region containing `va`.
+    #[inline]
     pub fn region(&self, va: usize) -> Option<Region> {
         self.regions.iter().copied().find(|r| r.contains(va))
     }
@@ -226,26 +170,31 @@ impl DomainEntry {
     }
 
     /// Whether the domain still has its control block (it has not exited or been stopped).
+    #[inline]
     pub fn is_alive(&self) -> bool {
         self.dcb.is_some()
     }
 
     /// The control block.
+    #[inline]
     pub fn dcb(&self) -> Option<&Dcb> {
         self.dcb.as_ref().map(ObjectFrame::get)
     }
 
     /// The control block, mutably.
+    #[inline]
     pub fn dcb_mut(&mut self) -> Option<&mut Dcb> {
         self.dcb.as_mut().map(ObjectFrame::get_mut)
     }
 
     /// The capability table.
+    #[inline]
     pub fn caps(&self) -> Option<&CapTable> {
         self.caps.as_ref().map(ObjectFrame::get)
     }
 
     /// The capability table, mutably.
+    #[inline]
     pub fn caps_mut(&mut self) -> Option<&mut CapTable> {
         self.caps.as_mut().map(ObjectFrame::get_mut)
     }
@@ -274,13 +223,6 @@ pub fn new_dcb(root: Frame, entry: usize) -> Dcb {
         ipc_calling: false,
         ipc_registers: false,
         reply_to: None,
-    }
-}
-
-/// An empty capability table.
-pub const fn new_caps() -> CapTable {
-    CapTable {
-        caps: [Capability::Empty; MAX_CAPS],
     }
 }
 
