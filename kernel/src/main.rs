@@ -24,7 +24,6 @@ mod report;
 mod sched;
 mod syscall;
 mod trap;
-mod usermem;
 
 /// Called by boot.s on the boot stack, MMU on, with the device tree's physical address.
 #[no_mangle]

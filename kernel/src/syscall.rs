@@ -11,9 +11,9 @@
 use crate::arch::aarch64::mmu::{UserAccess, PAGE_BYTES};
 use crate::charge::ToAbi;
 use crate::kernel::Kernel;
+use crate::memory::user::check_range;
 use crate::object::capability::Capability;
 use crate::object::domain::{Block, Region, RunState, MAX_DOMAINS};
-use crate::usermem::check_range;
 use abi::{Error, SetUsage, SharedRegion, SpawnRequest, Syscall};
 use accounting::SetId;
 use heapless::{String, Vec};
@@ -491,28 +491,7 @@ impl Kernel {
                 Ok(0)
             }
             Call::Unmap { address, pages } => {
-                let end = address + pages * PAGE_BYTES;
-                self.unmap_range(slot, address, end);
-                if let Some(dcb) = self.slots[slot].dcb_mut() {
-                    if let Some(index) = dcb.regions.iter().position(|r| r.contains(address)) {
-                        let region = dcb.regions.swap_remove(index);
-                        let before = Region {
-                            start: region.start,
-                            pages: (address - region.start) / PAGE_BYTES,
-                            access: region.access,
-                        };
-                        let after = Region {
-                            start: end,
-                            pages: (region.end() - end) / PAGE_BYTES,
-                            access: region.access,
-                        };
-                        for piece in [before, after] {
-                            if piece.pages > 0 {
-                                let _ = dcb.regions.push(piece);
-                            }
-                        }
-                    }
-                }
+                self.unmap_pages(slot, address, pages);
                 Ok(0)
             }
             Call::Spawn {
@@ -656,23 +635,5 @@ impl Kernel {
             slot: child as u8,
             generation,
         })
-    }
-
-    /// Shares one region of `parent` copy-on-write into `child` at the same address.
-    fn share_region(
-        &mut self,
-        parent: usize,
-        child: usize,
-        region: &SharedRegion,
-    ) -> Result<(), Error> {
-        self.add_region(
-            child,
-            Region {
-                start: region.address,
-                pages: region.pages,
-                access: UserAccess::ReadWrite,
-            },
-        )?;
-        self.share_copy_on_write(parent, child, region.address, region.address, region.pages)
     }
 }

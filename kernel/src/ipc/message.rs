@@ -13,7 +13,7 @@ impl Kernel {
         {
             return Err(Error::MessageTooLarge);
         }
-        crate::usermem::check_range(message.data_address, message.data_length)?;
+        crate::memory::user::check_range(message.data_address, message.data_length)?;
         self.check_user_readable(slot, message.data_address, message.data_length)?;
         let caps_table = self.slots[slot].caps().ok_or(Error::BadCapability)?;
         let mut caps = Vec::new();

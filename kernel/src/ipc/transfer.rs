@@ -231,39 +231,4 @@ impl Kernel {
             done += chunk;
         }
     }
-
-    /// Maps `region` of `sender` copy-on-write into `receiver` at `destination`; the tables the
-    /// receiver needs are caused by the sender (`pagetable` policy).
-    pub(super) fn share_region_at(
-        &mut self,
-        sender: usize,
-        receiver: usize,
-        region: &SharedRegion,
-        destination: usize,
-    ) -> Result<(), Error> {
-        self.add_region(
-            receiver,
-            Region {
-                start: destination,
-                pages: region.pages,
-                access: UserAccess::ReadWrite,
-            },
-        )?;
-        let shared =
-            self.share_copy_on_write(sender, receiver, region.address, destination, region.pages);
-        if shared.is_err() {
-            self.remove_region(receiver, destination, region.pages);
-        }
-        shared
-    }
-
-    /// Unmaps and forgets a region of `slot`.
-    pub fn remove_region(&mut self, slot: usize, start: usize, pages: usize) {
-        self.unmap_range(slot, start, start + pages * PAGE_BYTES);
-        if let Some(dcb) = self.slots[slot].dcb_mut() {
-            if let Some(index) = dcb.regions.iter().position(|r| r.start == start) {
-                dcb.regions.swap_remove(index);
-            }
-        }
-    }
 }

@@ -1,12 +1,9 @@
-//! User memory: demand-zero faults, copy-on-write faults, and checked copies between the
-//! kernel and a domain's memory.
-//!
-//! User pointers are allegations: every access translates the address through the domain's
-//! own tables and regions in software and reaches the frame through the kernel's linear map,
-//! so a bad pointer is an error code, never a kernel-mode fault. A page that is inside a region
-//! but not yet populated reads as zeros without being allocated; writing to it populates (and
-//! charges) it first.
+//! Address spaces: regions added and removed, pages populated (demand-zero), shared, shared
+//! copy-on-write and copied on write, unmapped; a domain's page faults; and the preparation of
+//! user pages a system call or a transfer writes (present and private, every charge in one
+//! transaction). Copies between the kernel and user memory are in [`super::user`].
 
+use super::user::{check_range, page_of};
 use crate::arch::aarch64::exception::Syndrome;
 use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
 use crate::charge::{Charge, ChargeError, Transaction};
@@ -14,7 +11,7 @@ use crate::kernel::{asid, Kernel};
 use crate::memory::frames::Frame;
 use crate::memory::page_table::level3_index;
 use crate::object::domain::{self, Region};
-use abi::Error;
+use abi::{Error, SharedRegion};
 
 /// Most pages one [`Kernel::prepare_writes`] makes writable: a receive descriptor (two pages)
 /// and a largest message buffer (five pages), with one to spare.
@@ -38,19 +35,6 @@ enum Action {
     Copy { original: Frame, copy: usize },
     /// An unshared copy-on-write page: write access back.
     Restore { frame: Frame },
-}
-
-fn page_of(va: usize) -> usize {
-    va & !(PAGE_BYTES - 1)
-}
-
-/// Checks that `[va, va + len)` is a user range (no overflow, below the TTBR0 limit).
-pub fn check_range(va: usize, len: usize) -> Result<(), Error> {
-    let end = va.checked_add(len).ok_or(Error::BadAddress)?;
-    if end > abi::USER_END_ADDRESS {
-        return Err(Error::BadAddress);
-    }
-    Ok(())
 }
 
 impl Kernel {
@@ -320,83 +304,6 @@ impl Kernel {
         }
     }
 
-    /// Copies `buffer.len()` bytes from the current domain's `va` into `buffer`.
-    pub fn copy_from_user(
-        &mut self,
-        slot: usize,
-        va: usize,
-        buffer: &mut [u8],
-    ) -> Result<(), Error> {
-        check_range(va, buffer.len())?;
-        let dcb = self.slots[slot].dcb().ok_or(Error::BadAddress)?;
-        let mut done = 0;
-        while done < buffer.len() {
-            let address = va + done;
-            let in_page = (PAGE_BYTES - address % PAGE_BYTES).min(buffer.len() - done);
-            let chunk = &mut buffer[done..done + in_page];
-            match dcb.tables.lookup(page_of(address)) {
-                Some(descriptor) => {
-                    let source = mmu::phys_to_virt(mmu::descriptor_address(descriptor))
-                        + address % PAGE_BYTES;
-                    // SAFETY: the descriptor maps a RAM frame of this domain, readable by EL0
-                    // (every user mapping is), and the chunk stays inside that page.
-                    unsafe {
-                        core::ptr::copy_nonoverlapping(
-                            source as *const u8,
-                            chunk.as_mut_ptr(),
-                            in_page,
-                        )
-                    };
-                }
-                None if dcb.region(address).is_some() => chunk.fill(0),
-                None => return Err(Error::BadAddress),
-            }
-            done += in_page;
-        }
-        Ok(())
-    }
-
-    /// Checks that `region` lies inside one writable region of `slot`: the rule for memory a
-    /// domain shares copy-on-write (spawn) or sends out of line (it must own it, writable).
-    pub fn check_owned_writable(
-        &self,
-        slot: usize,
-        region: &abi::SharedRegion,
-    ) -> Result<(), Error> {
-        let bytes = region
-            .pages
-            .checked_mul(PAGE_BYTES)
-            .ok_or(Error::BadArgument)?;
-        check_range(region.address, bytes)?;
-        let dcb = self.slots[slot].dcb().ok_or(Error::BadAddress)?;
-        let inside = dcb.region(region.address).is_some_and(|r| {
-            r.access == UserAccess::ReadWrite && region.address + bytes <= r.end()
-        });
-        if inside {
-            Ok(())
-        } else {
-            Err(Error::BadAddress)
-        }
-    }
-
-    /// Checks that every byte of `[va, va + len)` is readable by the domain (present, or
-    /// inside one of its regions, reading as zeros), without copying anything.
-    pub fn check_user_readable(&self, slot: usize, va: usize, len: usize) -> Result<(), Error> {
-        check_range(va, len)?;
-        if len == 0 {
-            return Ok(());
-        }
-        let dcb = self.slots[slot].dcb().ok_or(Error::BadAddress)?;
-        let mut page = page_of(va);
-        while page < va + len {
-            if dcb.tables.lookup(page).is_none() && dcb.region(page).is_none() {
-                return Err(Error::BadAddress);
-            }
-            page += PAGE_BYTES;
-        }
-        Ok(())
-    }
-
     /// Whether any page of `ranges` needs work to be written (not present, or copy-on-write);
     /// an error when one is not in a writable region of the domain. Changes nothing.
     pub fn needs_work(&self, slot: usize, ranges: &[(usize, usize)]) -> Result<bool, Error> {
@@ -617,33 +524,6 @@ impl Kernel {
         }
         Ok(())
     }
-
-    /// Copies `bytes` to `va` in a range [`prepare_user_write`](Self::prepare_user_write)
-    /// accepted. Cannot fail.
-    pub fn copy_to_user(&mut self, slot: usize, va: usize, bytes: &[u8]) {
-        let Some(dcb) = self.slots[slot].dcb() else {
-            return;
-        };
-        let mut done = 0;
-        while done < bytes.len() {
-            let address = va + done;
-            let in_page = (PAGE_BYTES - address % PAGE_BYTES).min(bytes.len() - done);
-            if let Some(descriptor) = dcb.tables.lookup(page_of(address)) {
-                let target =
-                    mmu::phys_to_virt(mmu::descriptor_address(descriptor)) + address % PAGE_BYTES;
-                // SAFETY: prepare_user_write made this page present, private and writable for
-                // this domain; the chunk stays inside it.
-                unsafe {
-                    core::ptr::copy_nonoverlapping(
-                        bytes[done..].as_ptr(),
-                        target as *mut u8,
-                        in_page,
-                    )
-                };
-            }
-            done += in_page;
-        }
-    }
 }
 
 impl Kernel {
@@ -688,5 +568,85 @@ impl Kernel {
             }
             va = chunk_end;
         }
+    }
+
+    /// Unmaps and forgets a region of `slot`.
+    pub fn remove_region(&mut self, slot: usize, start: usize, pages: usize) {
+        self.unmap_range(slot, start, start + pages * PAGE_BYTES);
+        if let Some(dcb) = self.slots[slot].dcb_mut() {
+            if let Some(index) = dcb.regions.iter().position(|r| r.start == start) {
+                dcb.regions.swap_remove(index);
+            }
+        }
+    }
+
+    /// Unmaps `pages` pages at `address` of `slot` (inside one region, as decode checked) and
+    /// cuts the region around them: what remains before and after stays a region each.
+    pub fn unmap_pages(&mut self, slot: usize, address: usize, pages: usize) {
+        let end = address + pages * PAGE_BYTES;
+        self.unmap_range(slot, address, end);
+        if let Some(dcb) = self.slots[slot].dcb_mut() {
+            if let Some(index) = dcb.regions.iter().position(|r| r.contains(address)) {
+                let region = dcb.regions.swap_remove(index);
+                let before = Region {
+                    start: region.start,
+                    pages: (address - region.start) / PAGE_BYTES,
+                    access: region.access,
+                };
+                let after = Region {
+                    start: end,
+                    pages: (region.end() - end) / PAGE_BYTES,
+                    access: region.access,
+                };
+                for piece in [before, after] {
+                    if piece.pages > 0 {
+                        let _ = dcb.regions.push(piece);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Maps `region` of `sender` copy-on-write into `receiver` at `destination`; the tables the
+    /// receiver needs are caused by the sender (`pagetable` policy).
+    pub fn share_region_at(
+        &mut self,
+        sender: usize,
+        receiver: usize,
+        region: &SharedRegion,
+        destination: usize,
+    ) -> Result<(), Error> {
+        self.add_region(
+            receiver,
+            Region {
+                start: destination,
+                pages: region.pages,
+                access: UserAccess::ReadWrite,
+            },
+        )?;
+        let shared =
+            self.share_copy_on_write(sender, receiver, region.address, destination, region.pages);
+        if shared.is_err() {
+            self.remove_region(receiver, destination, region.pages);
+        }
+        shared
+    }
+
+    /// Shares one region of `parent` copy-on-write into `child` at the same address.
+    pub fn share_region(
+        &mut self,
+        parent: usize,
+        child: usize,
+        region: &SharedRegion,
+    ) -> Result<(), Error> {
+        self.add_region(
+            child,
+            Region {
+                start: region.address,
+                pages: region.pages,
+                access: UserAccess::ReadWrite,
+            },
+        )?;
+        self.share_copy_on_write(parent, child, region.address, region.address, region.pages)
     }
 }
