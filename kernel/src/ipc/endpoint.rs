@@ -53,21 +53,6 @@ impl Kernel {
         }
     }
 
-    /// The endpoint index behind a capability of `slot` (decode).
-    pub fn endpoint_cap(&self, slot: usize, index: usize) -> Result<usize, Error> {
-        match self.slots[slot]
-            .caps()
-            .ok_or(Error::BadCapability)?
-            .get(index)?
-        {
-            Capability::Endpoint(endpoint) if self.endpoints[endpoint as usize].is_some() => {
-                Ok(endpoint as usize)
-            }
-            Capability::Endpoint(_) => Err(Error::BadCapability),
-            _ => Err(Error::WrongCapabilityType),
-        }
-    }
-
     /// The endpoint behind capability `index` of `slot`, if it is one (the fast path's
     /// lookup: no error to tell apart, nothing out of line).
     #[inline(always)]

@@ -1,7 +1,8 @@
 //! Message passing (the seed's model): endpoints, `send`/`recv`/`call`/`reply`/`reply_recv`,
 //! bounded atomic messages, direct cross-space copy (KeyKOS/EROS) or two-stage copy through
-//! queued kernel buffers (Mach), out-of-line copy-on-write regions, capability transfer, and
-//! shared-memory region objects.
+//! queued kernel buffers (Mach), out-of-line copy-on-write regions and capability transfer.
+//! (Shared-memory region objects are in [`crate::object::region`] and
+//! [`crate::syscall`]'s `region`.)
 //!
 //! Atomicity. A transfer first checks everything that cannot change state (bounds, the
 //! receiver's descriptor, room for capabilities and regions, the receive pages lying in
@@ -22,18 +23,19 @@
 //! from the first waiting sender fails goes on to the next waiting sender.
 //!
 //! Files, by concern: this one holds the types, the dispatch of decoded IPC calls and the
-//! teardown of a dying domain's IPC state; [`endpoint`] endpoints; [`message`] message decode;
-//! [`transfer`] the transfer and kernel buffer frames; [`rendezvous`] send, receive, call and
-//! reply with memory descriptors; [`queue`] two-stage (Mach) queues; [`registers`]
-//! register-sized messages; [`region`] shared-memory region objects.
+//! teardown of a dying domain's IPC state; [`endpoint`] endpoints' creation and end (the
+//! object itself is [`crate::object::endpoint`]); [`message`] message decode; [`transfer`] the
+//! transfer and kernel buffer frames; [`rendezvous`] send, receive, call and reply with memory
+//! descriptors; [`queue`] two-stage (Mach) queues; [`registers`] register-sized messages and
+//! their fast path; [`fast`] the fast path of small memory-descriptor messages.
 
 use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
-use crate::charge::{ChargeError, Transaction};
+use crate::charge::Transaction;
 use crate::kernel::Kernel;
 use crate::memory::frames::Frame;
 use crate::memory::object::ObjectFrame;
 use crate::object::capability::Capability;
-use crate::object::domain::{Block, Region, RunState};
+use crate::object::domain::{Block, RunState};
 use abi::{
     Error, Message, Receive, SharedRegion, MAX_MESSAGE_BYTES, MAX_MESSAGE_CAPS, MAX_MESSAGE_REGIONS,
 };
@@ -45,13 +47,12 @@ mod endpoint;
 mod fast;
 mod message;
 mod queue;
-mod region;
 mod registers;
 mod rendezvous;
 mod transfer;
 
 pub use crate::object::endpoint::{Endpoint, Queued, MAX_ENDPOINTS, MESSAGE_FRAMES};
-pub use crate::object::region::{RegionObject, MAX_REGION_OBJECTS};
+pub use crate::object::region::MAX_REGION_OBJECTS;
 
 /// A message taken from a sender and checked.
 struct Outgoing {

@@ -649,4 +649,15 @@ impl Kernel {
         )?;
         self.share_copy_on_write(parent, child, region.address, region.address, region.pages)
     }
+
+    /// Forgets a frame that was freed (its last mapper left) in every region object.
+    pub fn forget_region_frame(&mut self, frame: Frame) {
+        for object in self.region_objects.iter_mut().flatten() {
+            for slot in object.get_mut().frames.iter_mut() {
+                if *slot == Some(frame) {
+                    *slot = None;
+                }
+            }
+        }
+    }
 }

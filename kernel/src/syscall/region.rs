@@ -1,7 +1,15 @@
-//! Shared-memory region objects: created by a domain (a capability), mapped writable and
-//! shared by every domain that maps them, their frames populated on first map.
+//! The shared-memory region calls: `region_create` (a new region object, charged `kernel` to
+//! the creator's set, and a capability to it) and `region_map` (its pages mapped writable and
+//! shared; each populated on its first map, charged `anon` to that mapper).
 
-use super::*;
+use crate::arch::aarch64::mmu::{UserAccess, PAGE_BYTES};
+use crate::charge::{ChargeError, Transaction};
+use crate::kernel::Kernel;
+use crate::memory::object::ObjectFrame;
+use crate::object::capability::Capability;
+use crate::object::domain::Region;
+use crate::object::region::RegionObject;
+use abi::Error;
 
 impl Kernel {
     /// Creates a shared-memory region object of `pages` pages for `slot`.
@@ -36,24 +44,6 @@ impl Kernel {
             .caps_mut()
             .ok_or(Error::BadCapability)?
             .insert(cap)
-    }
-
-    /// The region-object index behind a capability.
-    pub fn region_cap(&self, slot: usize, index: usize) -> Result<usize, Error> {
-        match self.slots[slot]
-            .caps()
-            .ok_or(Error::BadCapability)?
-            .get(index)?
-        {
-            Capability::Region { index, generation }
-                if self.region_objects[index as usize].is_some()
-                    && self.region_generations[index as usize] == generation =>
-            {
-                Ok(index as usize)
-            }
-            Capability::Region { .. } => Err(Error::BadCapability),
-            _ => Err(Error::WrongCapabilityType),
-        }
     }
 
     /// Maps a region object writable at `address` of `slot`: its frames are populated on
@@ -108,16 +98,5 @@ impl Kernel {
             }
         }
         Ok(0)
-    }
-
-    /// Forgets a frame that was freed (its last mapper left) in every region object.
-    pub fn forget_region_frame(&mut self, frame: Frame) {
-        for object in self.region_objects.iter_mut().flatten() {
-            for slot in object.get_mut().frames.iter_mut() {
-                if *slot == Some(frame) {
-                    *slot = None;
-                }
-            }
-        }
     }
 }

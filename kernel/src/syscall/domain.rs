@@ -1,0 +1,145 @@
+//! The domain system calls, decode then invoke: `spawn` and `wait`.
+//!
+//! Exception to "invoke cannot fail", documented: `spawn` creates a domain whose charges are
+//! reserved inside invoke; on failure it tears down what it made, so the books return to where
+//! they were (the cumulative charged/uncharged totals show the attempt).
+
+use super::Call;
+use crate::arch::aarch64::mmu::PAGE_BYTES;
+use crate::kernel::Kernel;
+use crate::object::capability::Capability;
+use crate::object::domain::{Block, RunState};
+use abi::{Error, SharedRegion, SpawnRequest, Syscall};
+use accounting::SetId;
+use heapless::Vec;
+
+impl Kernel {
+    /// Decodes domain: every argument, capability and user pointer checked; nothing changes.
+    pub(super) fn decode_domain(
+        &mut self,
+        slot: usize,
+        call: Syscall,
+        args: [usize; 5],
+    ) -> Result<Call, Error> {
+        Ok(match call {
+            Syscall::Spawn => {
+                let mut raw = [0u8; core::mem::size_of::<SpawnRequest>()];
+                self.copy_from_user(slot, args[0], &mut raw)?;
+                let word = |i: usize| {
+                    usize::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default())
+                };
+                let program = self.read_name(slot, word(0), word(1))?;
+                let name = self.read_name(slot, word(2), word(3))?;
+                let (regions_address, count) = (word(4), word(5));
+                let cap_count = word(6 + abi::MAX_SPAWN_CAPS);
+                if cap_count > abi::MAX_SPAWN_CAPS {
+                    return Err(Error::BadArgument);
+                }
+                let caller_caps = self.slots[slot].caps().ok_or(Error::BadCapability)?;
+                let mut caps = Vec::<Capability, { abi::MAX_SPAWN_CAPS }>::new();
+                for i in 0..cap_count {
+                    let _ = caps.push(caller_caps.get(word(6 + i))?);
+                }
+                let set = self.set_cap(slot, args[1])?;
+                if count > abi::MAX_SPAWN_REGIONS {
+                    return Err(Error::BadArgument);
+                }
+                let mut raw = [0u8; core::mem::size_of::<SharedRegion>() * abi::MAX_SPAWN_REGIONS];
+                let length = count * core::mem::size_of::<SharedRegion>();
+                self.copy_from_user(slot, regions_address, &mut raw[..length])?;
+                let mut regions = Vec::new();
+                for chunk in raw[..length].chunks_exact(core::mem::size_of::<SharedRegion>()) {
+                    let address = usize::from_le_bytes(chunk[0..8].try_into().unwrap_or_default());
+                    let pages = usize::from_le_bytes(chunk[8..16].try_into().unwrap_or_default());
+                    if !address.is_multiple_of(PAGE_BYTES) || pages == 0 {
+                        return Err(Error::BadArgument);
+                    }
+                    let region = SharedRegion { address, pages };
+                    self.check_owned_writable(slot, &region)?;
+                    let _ = regions.push(region);
+                }
+                if crate::programs::find(&program).is_none() {
+                    return Err(Error::UnknownProgram);
+                }
+                if self
+                    .slots
+                    .iter()
+                    .any(|s| s.generation != 0 && s.name == name)
+                {
+                    return Err(Error::BadArgument);
+                }
+                if !self.slots[slot].caps().is_some_and(|c| c.has_room()) {
+                    return Err(Error::TableFull);
+                }
+                Call::Spawn {
+                    program,
+                    name,
+                    set,
+                    regions,
+                    caps,
+                }
+            }
+            Syscall::Wait => {
+                let target = self.domain_cap(slot, args[0])?;
+                if target == slot {
+                    return Err(Error::Deadlock);
+                }
+                Call::Wait { slot: target }
+            }
+            _ => return Err(Error::BadSyscall),
+        })
+    }
+
+    /// `wait`: the exit code of the domain in `target`, or the caller blocks until it ends.
+    pub(super) fn wait(&mut self, target: usize) -> Result<usize, Error> {
+        match self.slots[target].state {
+            RunState::Exited(code) => Ok(code as u32 as usize),
+            RunState::Stopped(_) => Ok(abi::WAIT_STOPPED),
+            _ => {
+                self.block_current(Block::Wait(target as u8));
+                Ok(0)
+            }
+        }
+    }
+
+    /// Creates a domain running `program` in `set`, shares `regions` of the caller into it
+    /// copy-on-write, and gives the caller a capability to it.
+    pub(super) fn spawn(
+        &mut self,
+        slot: usize,
+        program: &str,
+        name: &str,
+        set: SetId,
+        regions: &[SharedRegion],
+        passed: &[Capability],
+    ) -> Result<usize, Error> {
+        // Decode found the program; an image the kernel cannot load is `unknown-program`.
+        let program = crate::programs::find(program)
+            .and_then(|image| kcore::elf::parse(image).ok())
+            .ok_or(Error::UnknownProgram)?;
+        let child = self.create_domain(name, set, &program, Some(slot))?;
+        // The child's capability 0 names its creator (to wait for it, for instance).
+        let creator = Capability::Domain {
+            slot: slot as u8,
+            generation: self.slots[slot].generation,
+        };
+        if let Some(caps) = self.slots[child].caps_mut() {
+            let _ = caps.insert(creator);
+            for cap in passed {
+                let _ = caps.insert(*cap);
+            }
+        }
+        for region in regions {
+            if let Err(e) = self.share_region(slot, child, region) {
+                self.teardown(child, RunState::Stopped(accounting::StopReason::Killed));
+                return Err(e);
+            }
+        }
+        let generation = self.slots[child].generation;
+        let caps = self.slots[slot].caps_mut().ok_or(Error::BadCapability)?;
+        caps.insert(Capability::Domain {
+            slot: child as u8,
+            generation,
+        })
+    }
+}
