@@ -4,8 +4,14 @@
 use super::*;
 
 impl Kernel {
-    /// Reads and checks a message from `slot`'s memory (the decode half of a send).
-    pub(super) fn take_message(&mut self, slot: usize, address: usize) -> Result<Outgoing, Error> {
+    /// Reads and checks a message from `slot`'s memory into `out` (the decode half of a send;
+    /// `out` is the caller's, so the message is never copied on its way to the transfer).
+    pub(super) fn take_message(
+        &mut self,
+        slot: usize,
+        address: usize,
+        out: &mut Outgoing,
+    ) -> Result<(), Error> {
         let message: Message = read_struct(self, slot, address)?;
         if message.data_length > MAX_MESSAGE_BYTES
             || message.cap_count > MAX_MESSAGE_CAPS
@@ -16,11 +22,11 @@ impl Kernel {
         crate::memory::user::check_range(message.data_address, message.data_length)?;
         self.check_user_readable(slot, message.data_address, message.data_length)?;
         let caps_table = self.slots[slot].caps().ok_or(Error::BadCapability)?;
-        let mut caps = Vec::new();
+        out.caps.clear();
         for &index in &message.caps[..message.cap_count] {
-            let _ = caps.push(caps_table.get(index)?);
+            let _ = out.caps.push(caps_table.get(index)?);
         }
-        let mut regions = Vec::new();
+        out.regions.clear();
         for region in &message.regions[..message.region_count] {
             if region.pages == 0
                 || region.pages > abi::MAX_REGION_PAGES
@@ -29,16 +35,13 @@ impl Kernel {
                 return Err(Error::MessageTooLarge);
             }
             self.check_owned_writable(slot, region)?;
-            let _ = regions.push(*region);
+            let _ = out.regions.push(*region);
         }
-        Ok(Outgoing {
-            sender: self.slots[slot].account,
-            data_address: message.data_address,
-            length: message.data_length,
-            caps,
-            regions,
-            buffered: None,
-        })
+        out.sender = self.slots[slot].account;
+        out.data_address = message.data_address;
+        out.length = message.data_length;
+        out.buffered = None;
+        Ok(())
     }
 
     /// The physical address backing user address `va` of `slot`, if present.

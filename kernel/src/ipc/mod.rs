@@ -55,7 +55,7 @@ pub use crate::object::endpoint::{Endpoint, Queued, MAX_ENDPOINTS, MESSAGE_FRAME
 pub use crate::object::region::MAX_REGION_OBJECTS;
 
 /// A message taken from a sender and checked.
-struct Outgoing {
+pub struct Outgoing {
     sender: DomainId,
     data_address: usize,
     length: usize,
@@ -63,6 +63,18 @@ struct Outgoing {
     regions: Vec<SharedRegion, MAX_MESSAGE_REGIONS>,
     /// Two-stage: the data is in these kernel frames instead of the sender's memory.
     buffered: Option<[Frame; MESSAGE_FRAMES]>,
+}
+
+impl Outgoing {
+    /// No message yet (decode fills it in).
+    const EMPTY: Outgoing = Outgoing {
+        sender: DomainId(0),
+        data_address: 0,
+        length: 0,
+        caps: Vec::new(),
+        regions: Vec::new(),
+        buffered: None,
+    };
 }
 
 fn read_struct<T: Copy + Default>(k: &mut Kernel, slot: usize, address: usize) -> Result<T, Error> {
@@ -135,34 +147,59 @@ impl Kernel {
         }
     }
 
-    /// Dispatches the IPC system calls (after decode validated the capabilities).
-    pub fn ipc_call(&mut self, slot: usize, call: IpcCall) -> Result<usize, Error> {
+    /// An IPC system call: decode (which reads and checks the message), then invoke. Kept out
+    /// of the general dispatch's decoded-call type so a message is never copied between them.
+    pub fn ipc_system_call(
+        &mut self,
+        slot: usize,
+        call: abi::Syscall,
+        args: [usize; 5],
+    ) -> Result<usize, Error> {
+        if call == abi::Syscall::Recv {
+            // No message of its own: decode is the capability and the descriptor's alignment.
+            let endpoint = self.endpoint_cap(slot, args[0])?;
+            if !args[1].is_multiple_of(8) {
+                return Err(Error::BadArgument);
+            }
+            return self.ipc_recv(slot, endpoint, args[1]);
+        }
+        let mut message = Outgoing::EMPTY;
+        let decoded = self.ipc_decode(slot, call, args, &mut message)?;
+        self.ipc_call(slot, decoded, &message)
+    }
+
+    /// Invokes a decoded IPC system call.
+    fn ipc_call(&mut self, slot: usize, call: IpcCall, message: &Outgoing) -> Result<usize, Error> {
         match call {
-            IpcCall::Send { endpoint, message } => self.ipc_send(slot, endpoint, message, None),
-            IpcCall::Recv { endpoint, receive } => self.ipc_recv(slot, endpoint, receive),
+            IpcCall::Send { endpoint, address } => {
+                self.ipc_send(slot, endpoint, address, message, None)
+            }
             IpcCall::Call {
                 endpoint,
-                message,
+                address,
                 receive,
-            } => self.ipc_send(slot, endpoint, message, Some(receive)),
-            IpcCall::Reply { message } => self.ipc_reply(slot, message),
+            } => self.ipc_send(slot, endpoint, address, message, Some(receive)),
+            IpcCall::Reply { caller } => self.ipc_reply(slot, caller, message),
             IpcCall::ReplyRecv {
                 endpoint,
-                message,
+                caller,
                 receive,
             } => {
-                self.ipc_reply(slot, message)?;
+                self.ipc_reply(slot, caller, message)?;
                 self.ipc_recv(slot, endpoint, receive)
             }
         }
     }
 
-    /// Decodes the IPC system calls: capability indices and descriptor alignment.
+    /// Decodes the IPC system calls: the capability, the message descriptor with its data,
+    /// capabilities and regions (read and checked: [`Kernel::take_message`]), a reply's caller,
+    /// a receive descriptor's alignment. Changes nothing.
     pub fn ipc_decode(
-        &self,
+        &mut self,
         slot: usize,
         call: abi::Syscall,
         args: [usize; 5],
+        message: &mut Outgoing,
     ) -> Result<IpcCall, Error> {
         let aligned = |address: usize| {
             if address.is_multiple_of(8) {
@@ -172,49 +209,71 @@ impl Kernel {
             }
         };
         Ok(match call {
-            abi::Syscall::Send => IpcCall::Send {
-                endpoint: self.endpoint_cap(slot, args[0])?,
-                message: aligned(args[1])?,
-            },
-            abi::Syscall::Recv => IpcCall::Recv {
-                endpoint: self.endpoint_cap(slot, args[0])?,
-                receive: aligned(args[1])?,
-            },
-            abi::Syscall::Call => IpcCall::Call {
-                endpoint: self.endpoint_cap(slot, args[0])?,
-                message: aligned(args[1])?,
-                receive: aligned(args[2])?,
-            },
-            abi::Syscall::Reply => IpcCall::Reply {
-                message: aligned(args[0])?,
-            },
-            _ => IpcCall::ReplyRecv {
-                endpoint: self.endpoint_cap(slot, args[0])?,
-                message: aligned(args[1])?,
-                receive: aligned(args[2])?,
-            },
+            abi::Syscall::Send => {
+                let endpoint = self.endpoint_cap(slot, args[0])?;
+                self.take_message(slot, args[1], message)?;
+                IpcCall::Send {
+                    endpoint,
+                    address: args[1],
+                }
+            }
+            abi::Syscall::Call => {
+                let endpoint = self.endpoint_cap(slot, args[0])?;
+                self.take_message(slot, args[1], message)?;
+                IpcCall::Call {
+                    endpoint,
+                    address: args[1],
+                    receive: aligned(args[2])?,
+                }
+            }
+            abi::Syscall::Reply => {
+                let caller = self.reply_caller(slot)?;
+                self.take_message(slot, args[0], message)?;
+                IpcCall::Reply { caller }
+            }
+            abi::Syscall::ReplyRecv => {
+                let endpoint = self.endpoint_cap(slot, args[0])?;
+                let caller = self.reply_caller(slot)?;
+                self.take_message(slot, args[1], message)?;
+                IpcCall::ReplyRecv {
+                    endpoint,
+                    caller,
+                    receive: aligned(args[2])?,
+                }
+            }
+            // ipc_system_call decodes `recv` itself; no other call reaches here.
+            _ => return Err(Error::BadSyscall),
         })
     }
 }
 
-/// A decoded IPC system call.
+/// Whether a system call is an IPC call with memory descriptors (`call` and `reply_recv`
+/// with no descriptor are register-sized messages, decoded by the general dispatch).
+#[inline(always)]
+pub fn carries_message(call: abi::Syscall, args: [usize; 5]) -> bool {
+    match call {
+        abi::Syscall::Send | abi::Syscall::Recv | abi::Syscall::Reply => true,
+        abi::Syscall::Call | abi::Syscall::ReplyRecv => args[1] != 0 || args[2] != 0,
+        _ => false,
+    }
+}
+
+/// A decoded IPC system call (its message, read by decode, beside it).
 pub enum IpcCall {
-    /// `send`.
-    Send { endpoint: usize, message: usize },
-    /// `recv`.
-    Recv { endpoint: usize, receive: usize },
-    /// `call`.
+    /// `send` of the message at `address`.
+    Send { endpoint: usize, address: usize },
+    /// `call` with the message at `address`.
     Call {
         endpoint: usize,
-        message: usize,
+        address: usize,
         receive: usize,
     },
-    /// `reply`.
-    Reply { message: usize },
+    /// `reply` to `caller`.
+    Reply { caller: usize },
     /// `reply_recv`.
     ReplyRecv {
         endpoint: usize,
-        message: usize,
+        caller: usize,
         receive: usize,
     },
 }

@@ -8,7 +8,7 @@ impl Kernel {
         &mut self,
         slot: usize,
         endpoint: usize,
-        mut message: Outgoing,
+        message: &Outgoing,
         receive_address: Option<usize>,
     ) -> Result<usize, Error> {
         if !message.regions.is_empty() {
@@ -32,7 +32,6 @@ impl Kernel {
             self.free_buffers(&frames[..count]);
             return Err(e);
         }
-        message.buffered = Some(frames);
         let mut caps = [Capability::Empty; MAX_MESSAGE_CAPS];
         caps[..message.caps.len()].copy_from_slice(&message.caps);
         let caller = receive_address.map(|_| (slot as u8, self.slots[slot].generation));

@@ -10,9 +10,9 @@ impl Kernel {
         slot: usize,
         endpoint: usize,
         message_address: usize,
+        message: &Outgoing,
         receive_address: Option<usize>,
     ) -> Result<usize, Error> {
-        let message = self.take_message(slot, message_address)?;
         if self.config.transfer == Transfer::TwoStage {
             return self.send_two_stage(slot, endpoint, message, receive_address);
         }
@@ -31,7 +31,7 @@ impl Kernel {
                 .dcb()
                 .map(|d| d.ipc_receive)
                 .unwrap_or(0);
-            match self.transfer(Some(slot), &message, receiver, receive) {
+            match self.transfer(Some(slot), message, receiver, receive) {
                 Ok(()) => {
                     self.after_delivery(slot, receiver, receive_address);
                     Ok(0)
@@ -109,13 +109,11 @@ impl Kernel {
             }
             let (message_address, calling, caller_receive) =
                 (dcb.ipc_message, dcb.ipc_calling, dcb.ipc_receive);
-            let message = match self.take_message(sender, message_address) {
-                Ok(message) => message,
-                Err(e) => {
-                    self.wake_with(sender, Err(e));
-                    continue;
-                }
-            };
+            let mut message = Outgoing::EMPTY;
+            if let Err(e) = self.take_message(sender, message_address, &mut message) {
+                self.wake_with(sender, Err(e));
+                continue;
+            }
             return match self.transfer(Some(sender), &message, slot, receive_address) {
                 Ok(()) => {
                     if calling {
@@ -158,8 +156,10 @@ impl Kernel {
         Ok(0)
     }
 
-    /// `reply` (invoke half).
-    pub fn ipc_reply(&mut self, slot: usize, message_address: usize) -> Result<usize, Error> {
+    /// The caller a `reply` from `slot` answers: the pending `call`'s domain, still waiting
+    /// for it (`no-caller` otherwise) through memory descriptors (`bad-argument` when it waits
+    /// for a register-sized reply: answer with `reply_recv_registers`). Changes nothing.
+    pub(super) fn reply_caller(&self, slot: usize) -> Result<usize, Error> {
         let (caller, generation) = self.slots[slot]
             .dcb()
             .and_then(|d| d.reply_to)
@@ -168,18 +168,23 @@ impl Kernel {
         if self.slots[caller].generation != generation
             || !matches!(self.slots[caller].state, RunState::Blocked(Block::Reply))
         {
-            if let Some(dcb) = self.slots[slot].dcb_mut() {
-                dcb.reply_to = None;
-            }
             return Err(Error::NoCaller);
         }
         if self.waits_for_registers(caller) {
-            // The caller waits for a register-sized reply: answer with reply_recv_registers.
             return Err(Error::BadArgument);
         }
-        let message = self.take_message(slot, message_address)?;
+        Ok(caller)
+    }
+
+    /// `reply` (invoke half): `message` to `caller`, which decode found waiting.
+    pub fn ipc_reply(
+        &mut self,
+        slot: usize,
+        caller: usize,
+        message: &Outgoing,
+    ) -> Result<usize, Error> {
         let receive = self.slots[caller].dcb().map(|d| d.ipc_receive).unwrap_or(0);
-        self.transfer(Some(slot), &message, caller, receive)?;
+        self.transfer(Some(slot), message, caller, receive)?;
         if let Some(dcb) = self.slots[slot].dcb_mut() {
             dcb.reply_to = None;
         }

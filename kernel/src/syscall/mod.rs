@@ -71,7 +71,6 @@ pub(super) enum Call {
         address: usize,
         info: usize,
     },
-    Ipc(crate::ipc::IpcCall),
     Registers {
         call: bool,
         endpoint: usize,
@@ -104,10 +103,15 @@ impl Kernel {
             return;
         };
         let (number, args) = (frame.syscall_number(), frame.arguments());
-        let result = Syscall::from_number(number)
-            .ok_or(Error::BadSyscall)
-            .and_then(|call| self.decode(slot, call, args))
-            .and_then(|call| self.invoke(slot, call));
+        let result = match Syscall::from_number(number) {
+            None => Err(Error::BadSyscall),
+            Some(call) if crate::ipc::carries_message(call, args) => {
+                self.ipc_system_call(slot, call, args)
+            }
+            Some(call) => self
+                .decode(slot, call, args)
+                .and_then(|call| self.invoke(slot, call)),
+        };
         // A domain that ended has no registers; one that blocked gets its answer in x0 when
         // it is woken (which overwrites this).
         if self.slots[slot].is_alive() {
@@ -214,8 +218,9 @@ impl Kernel {
             | Syscall::DomainMove
             | Syscall::FrameInfo => self.decode_charge_set(slot, call, args)?,
             Syscall::Spawn | Syscall::Wait => self.decode_domain(slot, call, args)?,
+            // Decoded and invoked by ipc_system_call (system_call sends them there).
             Syscall::Send | Syscall::Recv | Syscall::Call | Syscall::Reply | Syscall::ReplyRecv => {
-                Call::Ipc(self.ipc_decode(slot, call, args)?)
+                return Err(Error::BadSyscall)
             }
             Syscall::CallRegisters | Syscall::ReplyRecvRegisters => Call::Registers {
                 call: call == Syscall::CallRegisters,
@@ -265,13 +270,7 @@ impl Kernel {
                     let size = (length - done).min(chunk.len());
                     // Checked readable by decode; this cannot fail.
                     let _ = self.copy_from_user(slot, address + done, &mut chunk[..size]);
-                    if let Some(dcb) = self.slots[slot].dcb_mut() {
-                        crate::console::user_write(
-                            &name,
-                            &chunk[..size],
-                            &mut dcb.console_at_line_start,
-                        );
-                    }
+                    crate::console::user_write(&name, &chunk[..size]);
                     done += size;
                 }
                 Ok(length)
@@ -335,7 +334,6 @@ impl Kernel {
                 address,
                 info,
             } => self.frame_info(slot, target, address, info),
-            Call::Ipc(ipc) => self.ipc_call(slot, ipc),
             Call::Registers {
                 call: true,
                 endpoint,
