@@ -1,8 +1,8 @@
 //! The console: formatted output on the PL011 and the `log` backend.
 //!
 //! Kernel log lines look like `[  info] message`; framed machine-readable lines (reports,
-//! traces) are written with [`framed`] so they always start at a line boundary with the
-//! `@tally/1 ` prefix. User output goes through [`user_write`], which prefixes every line with
+//! traces) are written with [`framed`] so they always start at a line boundary (ending any
+//! program's unfinished line first) with the `@tally/1 ` prefix. User output goes through [`user_write`], which prefixes every line with
 //! the domain's name so a program cannot forge a framed line.
 
 use crate::arch::aarch64::mmu::phys_to_virt;
@@ -12,6 +12,10 @@ use spin::Mutex;
 
 struct Console {
     uart: Pl011,
+    /// Whether the last byte written ended a line (or nothing was written yet).
+    at_line_start: bool,
+    /// The domain whose output the open line holds (empty: the kernel's).
+    line_owner: crate::object::domain::Name,
 }
 
 impl Write for Console {
@@ -22,7 +26,20 @@ impl Write for Console {
             }
             self.uart.write_byte(byte);
         }
+        if let Some(&last) = text.as_bytes().last() {
+            self.at_line_start = last == b'\n';
+            self.line_owner.clear();
+        }
         Ok(())
+    }
+}
+
+impl Console {
+    /// Ends the open line, if there is one.
+    fn end_line(&mut self) {
+        if !self.at_line_start {
+            let _ = self.write_str("\n");
+        }
     }
 }
 
@@ -30,6 +47,8 @@ impl Write for Console {
 // only this console touches it.
 static CONSOLE: Mutex<Console> = Mutex::new(Console {
     uart: unsafe { Pl011::new(phys_to_virt(UART_PA)) },
+    at_line_start: true,
+    line_owner: heapless::String::new(),
 });
 
 /// Programs the UART. Output works before this (QEMU needs no set-up), so it is idempotent.
@@ -45,19 +64,25 @@ pub fn write_fmt(args: fmt::Arguments) {
 /// Writes a framed line: `@tally/1 <record> ` followed by whatever `body` writes, then `\n`.
 pub fn framed(record: &str, body: impl FnOnce(&mut dyn Write) -> fmt::Result) {
     let mut console = CONSOLE.lock();
+    // A program's unfinished line ends here: the record starts a line of its own.
+    console.end_line();
     let _ = write!(console, "@tally/1 {record} ");
     let _ = body(&mut *console);
     let _ = console.write_str("\n");
 }
 
 /// Writes user output, each line prefixed with `[name] `. Invalid UTF-8 bytes and control
-/// characters other than newline and tab are shown as `?`.
-pub fn user_write(name: &str, bytes: &[u8], at_line_start: &mut bool) {
+/// characters other than newline and tab are shown as `?`. A line another writer broke into
+/// (a record, the kernel's log, another domain) goes on, prefixed again, on a line of its own.
+pub fn user_write(name: &str, bytes: &[u8]) {
     let mut console = CONSOLE.lock();
     for &byte in bytes {
-        if *at_line_start {
+        if console.at_line_start || console.line_owner != name {
+            console.end_line();
             let _ = write!(console, "[{name}] ");
-            *at_line_start = false;
+            console.line_owner.clear();
+            let _ = console.line_owner.push_str(name);
+            console.at_line_start = false;
         }
         let shown = match byte {
             b'\n' | b'\t' | 0x20..=0x7e => byte,
@@ -65,7 +90,7 @@ pub fn user_write(name: &str, bytes: &[u8], at_line_start: &mut bool) {
         };
         if shown == b'\n' {
             console.uart.write_byte(b'\r');
-            *at_line_start = true;
+            console.at_line_start = true;
         }
         console.uart.write_byte(shown);
     }

@@ -65,8 +65,6 @@ pub struct Dcb {
     pub tables: PageTables,
     /// The regions of the address space.
     pub regions: Vec<Region, MAX_REGIONS>,
-    /// Whether the domain's console output is at the start of a line.
-    pub console_at_line_start: bool,
     /// While blocked sending: the address of its message descriptor.
     pub ipc_message: usize,
     /// While blocked receiving or waiting for a reply: its receive descriptor.
@@ -217,7 +215,6 @@ pub fn new_dcb(root: Frame, entry: usize) -> Dcb {
         fp: FpState::ZERO,
         tables: PageTables::new(root),
         regions: Vec::new(),
-        console_at_line_start: true,
         ipc_message: 0,
         ipc_receive: 0,
         ipc_calling: false,
