@@ -61,6 +61,17 @@ enum Event {
         sender: usize,
         receiver: usize,
     },
+    /// A new domain's start as the kernel reserves it: its two kernel objects, its root table,
+    /// then its image pages, every other one with a table (caused alternately by the spawner
+    /// and the domain): one plan of new frames whose payers differ under `kernel = spawner` and
+    /// `pagetable = causer`. `reuse`, when given, names an
+    /// earlier frame of the plan again (or, past its end, a raw frame index): a bad plan.
+    Start {
+        domain: usize,
+        spawner: Option<usize>,
+        pages: usize,
+        reuse: Option<usize>,
+    },
     Free {
         frame: usize,
     },
@@ -98,6 +109,8 @@ fn event() -> impl Strategy<Value = Event> {
         1 => (domain.clone(), proptest::option::of(domain.clone()))
             .prop_map(|(domain, spawner)| Event::DomainObject { domain, spawner }),
         1 => (domain.clone(), domain.clone()).prop_map(|(sender, receiver)| Event::Msgbuf { sender, receiver }),
+        2 => (domain.clone(), proptest::option::of(domain.clone()), 1..8usize, proptest::option::weighted(0.2, 0..FRAMES + 16))
+            .prop_map(|(domain, spawner, pages, reuse)| Event::Start { domain, spawner, pages, reuse }),
         1 => (0..FRAMES * 8).prop_map(|frame| Event::Free { frame }),
         1 => (0..SETS, proptest::option::of(0..24u64))
             .prop_map(|(set, pages)| Event::SetLimit { set, pages }),
@@ -291,6 +304,59 @@ fn apply(
                 return Ok(());
             };
             ledger.new_msgbuf(frame, domains[sender], domains[receiver])
+        }
+        Event::Start {
+            domain,
+            spawner,
+            pages,
+            reuse,
+        } => {
+            let tables = pages.div_ceil(2);
+            let count = 3 + pages + tables;
+            let mut free = free_frames(ledger, count);
+            if free.len() < count {
+                return Ok(());
+            }
+            if let Some(reuse) = reuse {
+                let last = count - 1;
+                free[last] = if reuse < last {
+                    free[reuse]
+                } else {
+                    FrameIndex((reuse % FRAMES) as u32)
+                };
+            }
+            let (owner, spawner) = (domains[domain], spawner.map(|s| domains[s]));
+            let causer = spawner.unwrap_or(owner);
+            let mut frames = free.into_iter();
+            let mut next = || frames.next().unwrap_or(FrameIndex(0));
+            let mut plan = Plan::new();
+            for _ in 0..2 {
+                plan.push(Op::DomainObject {
+                    frame: next(),
+                    domain: owner,
+                    spawner,
+                })?;
+            }
+            plan.push(Op::PageTable {
+                frame: next(),
+                owner,
+                causer,
+            })?;
+            for page in 0..pages {
+                plan.push(Op::Anon {
+                    frame: next(),
+                    domain: owner,
+                })?;
+                if page % 2 == 0 {
+                    // Tables of different causers in one plan (their payers may differ).
+                    plan.push(Op::PageTable {
+                        frame: next(),
+                        owner,
+                        causer: if page % 4 == 0 { causer } else { owner },
+                    })?;
+                }
+            }
+            ledger.apply(&plan)
         }
         Event::Free { frame } => {
             let frame = pick(ledger, frame, |ledger, candidate| {

@@ -397,6 +397,80 @@ impl<'a> Ledger<'a> {
         Ok(true)
     }
 
+    /// Reserves a plan whose every operation is a new single-payer frame (`Anon`,
+    /// `PageTable`, `Kernel`, `DomainObject`: a new domain's objects, root table, image pages
+    /// and tables; a fault's page and tables), whatever their payers: what
+    /// [`Ledger::reserve_plan`] decides, in its order — each operation validated (its frame
+    /// free, its payer found), then checked against the frames named before it, the charges
+    /// aggregated by set and kind in the order they first appear and checked together — but
+    /// each payer decided once per distinct operation (the decision is a function of the
+    /// operation without its frame and of the ledger, which reserving does not change), and
+    /// a repeated frame found with a 64-bit filter before any scan. False (having changed
+    /// nothing) for a plan with other operations.
+    #[inline(never)]
+    pub(super) fn reserve_new_frames(&mut self, plan: &Plan<'_>) -> Result<bool, Error> {
+        let ops = plan.ops();
+        let single = |op: &Op<'_>| {
+            matches!(
+                op,
+                Op::Anon { .. }
+                    | Op::PageTable { .. }
+                    | Op::Kernel { .. }
+                    | Op::DomainObject { .. }
+            )
+        };
+        if ops.len() < 2 || !ops.iter().all(single) {
+            return Ok(false);
+        }
+        // The last operation of each kind decided, with its charge.
+        let mut decided: [Option<(Op<'_>, Charge)>; 4] = [None; 4];
+        let slot = |op: &Op<'_>| match op {
+            Op::Anon { .. } => 0,
+            Op::PageTable { .. } => 1,
+            Op::Kernel { .. } => 2,
+            _ => 3,
+        };
+        let mut charges = Charges::new();
+        let mut seen = 0u64;
+        for (index, op) in ops.iter().enumerate() {
+            let Some(frame) = op.frame() else {
+                return Err(Error::BadPlan);
+            };
+            let cached = decided[slot(op)].filter(|(earlier, _)| same_payer_inputs(earlier, op));
+            let charge = match cached {
+                Some((_, charge)) => {
+                    self.require_free(frame)?;
+                    charge
+                }
+                None => {
+                    let Some(charge) = self.single_charge(op)? else {
+                        return Err(Error::BadPlan);
+                    };
+                    decided[slot(op)] = Some((*op, charge));
+                    charge
+                }
+            };
+            self.resolved.payer[index] = charge.set;
+            add_charge(
+                &mut charges,
+                charge.set,
+                charge.kind,
+                charge.bytes,
+                charge.causer,
+            )?;
+            let bit = 1u64 << (frame.0 % 64);
+            if seen & bit != 0 && ops[..index].iter().any(|op| op.frame() == Some(frame)) {
+                return Err(Error::BadPlan);
+            }
+            seen |= bit;
+        }
+        self.resolved.set_plan(false, false);
+        if let Err(denial) = self.check(&charges) {
+            return Err(self.deny(denial, plan));
+        }
+        Ok(true)
+    }
+
     /// Reserves a plan of one `Share` if the frame stays whole (the usual case under
     /// `cow = writer` or `holder`: only the sharer list changes, nothing is charged) and the
     /// pool has lists to spare: validation and the policy's decision, in the order
@@ -706,4 +780,49 @@ fn page_plan<'f>(
         })?;
     }
     Ok(plan)
+}
+
+/// Whether two new-frame operations of the same kind have the same payer inputs (everything but
+/// the frame), so that their single charges are the same.
+fn same_payer_inputs(a: &Op<'_>, b: &Op<'_>) -> bool {
+    match (*a, *b) {
+        (Op::Anon { domain: x, .. }, Op::Anon { domain: y, .. }) => x == y,
+        (
+            Op::PageTable {
+                owner: o1,
+                causer: c1,
+                ..
+            },
+            Op::PageTable {
+                owner: o2,
+                causer: c2,
+                ..
+            },
+        ) => o1 == o2 && c1 == c2,
+        (
+            Op::Kernel {
+                set: s1,
+                causer: c1,
+                ..
+            },
+            Op::Kernel {
+                set: s2,
+                causer: c2,
+                ..
+            },
+        ) => s1 == s2 && c1 == c2,
+        (
+            Op::DomainObject {
+                domain: d1,
+                spawner: p1,
+                ..
+            },
+            Op::DomainObject {
+                domain: d2,
+                spawner: p2,
+                ..
+            },
+        ) => d1 == d2 && p1 == p2,
+        _ => false,
+    }
 }

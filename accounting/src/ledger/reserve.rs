@@ -51,7 +51,7 @@ impl<'a> Ledger<'a> {
     /// one.
     #[inline(always)]
     pub(super) fn reserve_general(&mut self, plan: &Plan<'_>) -> Result<(), Error> {
-        if !self.fast() || !self.reserve_simple(plan)? {
+        if !self.fast() || !(self.reserve_new_frames(plan)? || self.reserve_simple(plan)?) {
             self.reserve_plan(plan)?;
         }
         Ok(())
