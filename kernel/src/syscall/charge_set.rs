@@ -13,6 +13,7 @@ use accounting::SetId;
 
 impl Kernel {
     /// Decodes charge_set: every argument, capability and user pointer checked; nothing changes.
+    #[inline(always)]
     pub(super) fn decode_charge_set(
         &mut self,
         slot: usize,

@@ -15,6 +15,7 @@ use heapless::Vec;
 
 impl Kernel {
     /// Decodes domain: every argument, capability and user pointer checked; nothing changes.
+    #[inline(always)]
     pub(super) fn decode_domain(
         &mut self,
         slot: usize,
@@ -61,10 +62,13 @@ impl Kernel {
                 if crate::programs::find(&program).is_none() {
                     return Err(Error::UnknownProgram);
                 }
+                // Slots are taken never-used first, lowest first: the ones ever used are a
+                // prefix of the table, and the scan stops at the first never used.
                 if self
                     .slots
                     .iter()
-                    .any(|s| s.generation != 0 && s.name == name)
+                    .take_while(|s| s.generation != 0)
+                    .any(|s| s.name == name)
                 {
                     return Err(Error::BadArgument);
                 }
