@@ -45,6 +45,7 @@ use crate::trace::{PolicyName, TraceHook, TraceRecord, FRAMES_PER_RECORD};
 mod audit;
 mod commit;
 mod fast;
+mod fast_frames;
 mod moves;
 mod payers;
 mod release;

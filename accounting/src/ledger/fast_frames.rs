@@ -1,0 +1,395 @@
+//! The fast paths of new frames: a page fault's page and tables without a plan
+//! ([`Ledger::new_page`]), and plans of new frames only, with one payer or several
+//! ([`Ledger::reserve_simple`], [`Ledger::reserve_new_frames`]). Each names the general
+//! function it must agree with; the differential test compares them (see [`super::fast`]).
+
+use super::*;
+
+impl<'a> Ledger<'a> {
+    /// A page fault's charges without a plan: a new `anon` frame `page` mapped by `owner`
+    /// (paid by its set) and the page-table frames `tables` its address space needed, made
+    /// necessary by `causer` (paid per the `pagetable` policy) — reserved and committed at
+    /// once, in straight-line code: payers from the domain and policy tables, one limit walk,
+    /// the entries stored, the counters. Decides exactly as [`Ledger::apply`] of the plan
+    /// `[Anon, PageTable…]` (same validation order, the same aggregated charges given to
+    /// [`Ledger::check`], the same commits) — which it runs instead with the fast paths off,
+    /// so the differential test compares the two; a traced ledger gets the plan's record.
+    #[inline]
+    pub fn new_page(
+        &mut self,
+        page: FrameIndex,
+        owner: DomainId,
+        causer: DomainId,
+        tables: &[FrameIndex],
+    ) -> Result<(), Error> {
+        if !tables.is_empty() || !self.fast() {
+            return self.new_page_with_tables(page, owner, causer, tables);
+        }
+        // The demand-zero fault: the page free and the owner known, one charge, one limit
+        // walk.
+        let Some(owner_set) = self.free_page_owner(page, owner) else {
+            return Err(self.page_refused(page, owner));
+        };
+        let charge = Charge {
+            set: owner_set,
+            kind: Kind::Anon,
+            bytes: FRAME_BYTES as i64,
+            causer: Some(owner),
+        };
+        if let Err(denial) = self.check_one(&charge) {
+            return Err(self.page_denied(denial, page, owner, causer, tables));
+        }
+        self.create(page, Kind::Anon, Some(owner), owner_set, Some(owner));
+        if self.hook.is_some() {
+            self.trace_page(page, owner, causer, tables);
+        }
+        Ok(())
+    }
+
+    /// [`Ledger::new_page`] with tables (or with the fast paths off: as the plan).
+    #[inline(never)]
+    fn new_page_with_tables(
+        &mut self,
+        page: FrameIndex,
+        owner: DomainId,
+        causer: DomainId,
+        tables: &[FrameIndex],
+    ) -> Result<(), Error> {
+        if !self.fast() || tables.len() >= PLAN_OPS {
+            return self.apply(&page_plan(page, owner, causer, tables)?);
+        }
+        let Some(owner_set) = self.free_page_owner(page, owner) else {
+            return Err(self.page_refused(page, owner));
+        };
+        // Validated in the plan's order: each table free, its payer, no frame named twice.
+        // The payer depends only on owner and causer: the plan asks it per table, and after
+        // the first it can neither fail nor differ.
+        let mut table_set = None;
+        for (index, &table) in tables.iter().enumerate() {
+            self.require_free(table)?;
+            if table_set.is_none() {
+                table_set = Some(self.page_table_payer(owner, causer)?);
+            }
+            if table == page || tables[..index].contains(&table) {
+                return Err(Error::BadPlan);
+            }
+        }
+        let table_set = table_set.unwrap_or(SetId::KERNEL);
+        let table_bytes = tables.len() as u64 * FRAME_BYTES;
+        let anon = Charge {
+            set: owner_set,
+            kind: Kind::Anon,
+            bytes: FRAME_BYTES as i64,
+            causer: Some(owner),
+        };
+        let paging = Charge {
+            set: table_set,
+            kind: Kind::PageTables,
+            bytes: table_bytes as i64,
+            causer: Some(causer),
+        };
+        let checked = if table_set == owner_set {
+            // One set (`check`'s one-set case): every ancestor holds both charges; the page's
+            // walk first, then the tables'.
+            let total = FRAME_BYTES + table_bytes;
+            self.check_within(&anon, total)
+                .and_then(|()| self.check_within(&paging, total))
+        } else {
+            let mut charges = Charges::new();
+            charges.push(anon).map_err(|_| Error::BadPlan)?;
+            charges.push(paging).map_err(|_| Error::BadPlan)?;
+            self.check(&charges)
+        };
+        if let Err(denial) = checked {
+            return Err(self.page_denied(denial, page, owner, causer, tables));
+        }
+        self.create(page, Kind::Anon, Some(owner), owner_set, Some(owner));
+        // The tables' entries, then their charges at once (the sum of one charge each).
+        for &table in tables {
+            if let Some(entry) = self.frames.get_mut(table.index()) {
+                *entry = FrameEntry::inline(Kind::PageTables, false, Some(causer), table_set, None);
+            }
+        }
+        self.frames_in_use += tables.len() as u64;
+        self.charge(table_set, Kind::PageTables, table_bytes, Some(causer));
+        if self.hook.is_some() {
+            self.trace_page(page, owner, causer, tables);
+        }
+        Ok(())
+    }
+
+    /// The trace record of [`Ledger::new_page`]: its plan's.
+    #[cold]
+    #[inline(never)]
+    fn trace_page(
+        &mut self,
+        page: FrameIndex,
+        owner: DomainId,
+        causer: DomainId,
+        tables: &[FrameIndex],
+    ) {
+        if let Ok(plan) = page_plan(page, owner, causer, tables) {
+            self.emit_plan(&plan);
+        }
+    }
+
+    /// The set of `owner` when `page` is free and `owner` known (else
+    /// [`page_refused`](Self::page_refused) says the general path's error).
+    #[inline(always)]
+    fn free_page_owner(&self, page: FrameIndex, owner: DomainId) -> Option<SetId> {
+        match (
+            self.frames.get(page.index()),
+            self.domains.get(owner.index()),
+        ) {
+            (Some(entry), Some(domain)) if entry.is_free() => Some(domain.set),
+            _ => None,
+        }
+    }
+
+    /// Why [`Ledger::new_page`] refuses `page` for `owner`: the general path's error.
+    #[cold]
+    #[inline(never)]
+    fn page_refused(&self, page: FrameIndex, owner: DomainId) -> Error {
+        match self
+            .require_free(page)
+            .and_then(|()| self.domain_set(owner))
+        {
+            Err(error) => error,
+            Ok(_) => Error::BadPlan,
+        }
+    }
+
+    /// [`Ledger::new_page`] denied: counted, and traced as its plan would be.
+    #[cold]
+    #[inline(never)]
+    fn page_denied(
+        &mut self,
+        denial: Denial,
+        page: FrameIndex,
+        owner: DomainId,
+        causer: DomainId,
+        tables: &[FrameIndex],
+    ) -> Error {
+        self.count_denial(denial);
+        if self.hook.is_some() {
+            if let Ok(plan) = page_plan(page, owner, causer, tables) {
+                self.emit_plan(&plan);
+            }
+        }
+        Error::OverLimit(denial)
+    }
+
+    /// Reserves a plan of new single-payer frames and shares that charge nothing (a fault's
+    /// page and tables, a share and the tables it needs) when every new frame has the same
+    /// payer and the pool has lists to spare: what [`Ledger::reserve_plan`] would decide, in
+    /// the same order, without its tables. False (having changed nothing) when that general
+    /// path must decide.
+    #[inline(never)]
+    pub(super) fn reserve_simple(&mut self, plan: &Plan<'_>) -> Result<bool, Error> {
+        let ops = plan.ops();
+        let mut shares = 0;
+        // The charges, by kind in the order they first appear, all to `payer`.
+        let mut payer = None;
+        let mut bytes = [0u64; Kind::COUNT];
+        let mut causers = [None; Kind::COUNT];
+        let mut order = [Kind::Anon; Kind::COUNT];
+        let mut kinds = 0;
+        for (index, op) in ops.iter().enumerate() {
+            let frame = match *op {
+                Op::Share { frame, domain } => {
+                    if !self.reserve_whole_share(frame, domain)? {
+                        return Ok(false);
+                    }
+                    self.resolved.set_splits(index, false);
+                    shares += 1;
+                    frame
+                }
+                Op::Anon { frame, .. }
+                | Op::PageTable { frame, .. }
+                | Op::Kernel { frame, .. }
+                | Op::DomainObject { frame, .. } => {
+                    let Some(charge) = self.single_charge(op)? else {
+                        return Ok(false);
+                    };
+                    if payer.is_some_and(|payer| payer != charge.set) {
+                        return Ok(false);
+                    }
+                    payer = Some(charge.set);
+                    self.resolved.payer[index] = charge.set;
+                    let kind = charge.kind.index();
+                    if bytes[kind] == 0 {
+                        order[kinds] = charge.kind;
+                        kinds += 1;
+                        causers[kind] = charge.causer;
+                    }
+                    bytes[kind] += FRAME_BYTES;
+                    frame
+                }
+                _ => return Ok(false),
+            };
+            if ops[..index].iter().any(|op| op.frame() == Some(frame)) {
+                return Err(Error::BadPlan);
+            }
+        }
+        // Each share may need a list; the general path counts them when the pool runs short.
+        if shares > 0 && shares + POOL_DEPARTURE_RESERVE > self.pool.unused_lists() {
+            return Ok(false);
+        }
+        self.resolved.set_plan(false, false);
+        if let Some(set) = payer {
+            let total = bytes.iter().sum();
+            for &kind in &order[..kinds] {
+                let charge = Charge {
+                    set,
+                    kind,
+                    bytes: bytes[kind.index()] as i64,
+                    causer: causers[kind.index()],
+                };
+                if let Err(denial) = self.check_within(&charge, total) {
+                    return Err(self.deny(denial, plan));
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Reserves a plan whose every operation is a new single-payer frame (`Anon`,
+    /// `PageTable`, `Kernel`, `DomainObject`: a new domain's objects, root table, image pages
+    /// and tables; a fault's page and tables), whatever their payers: what
+    /// [`Ledger::reserve_plan`] decides, in its order — each operation validated (its frame
+    /// free, its payer found), then checked against the frames named before it, the charges
+    /// aggregated by set and kind in the order they first appear and checked together — but
+    /// each payer decided once per distinct operation (the decision is a function of the
+    /// operation without its frame and of the ledger, which reserving does not change), and
+    /// a repeated frame found with a 64-bit filter before any scan. False (having changed
+    /// nothing) for a plan with other operations.
+    #[inline(never)]
+    pub(super) fn reserve_new_frames(&mut self, plan: &Plan<'_>) -> Result<bool, Error> {
+        let ops = plan.ops();
+        let single = |op: &Op<'_>| {
+            matches!(
+                op,
+                Op::Anon { .. }
+                    | Op::PageTable { .. }
+                    | Op::Kernel { .. }
+                    | Op::DomainObject { .. }
+            )
+        };
+        if ops.len() < 2 || !ops.iter().all(single) {
+            return Ok(false);
+        }
+        // The last operation of each kind decided, with its charge.
+        let mut decided: [Option<(Op<'_>, Charge)>; 4] = [None; 4];
+        let slot = |op: &Op<'_>| match op {
+            Op::Anon { .. } => 0,
+            Op::PageTable { .. } => 1,
+            Op::Kernel { .. } => 2,
+            _ => 3,
+        };
+        let mut charges = Charges::new();
+        let mut seen = 0u64;
+        for (index, op) in ops.iter().enumerate() {
+            let Some(frame) = op.frame() else {
+                return Err(Error::BadPlan);
+            };
+            let cached = decided[slot(op)].filter(|(earlier, _)| same_payer_inputs(earlier, op));
+            let charge = match cached {
+                Some((_, charge)) => {
+                    self.require_free(frame)?;
+                    charge
+                }
+                None => {
+                    let Some(charge) = self.single_charge(op)? else {
+                        return Err(Error::BadPlan);
+                    };
+                    decided[slot(op)] = Some((*op, charge));
+                    charge
+                }
+            };
+            self.resolved.payer[index] = charge.set;
+            add_charge(
+                &mut charges,
+                charge.set,
+                charge.kind,
+                charge.bytes,
+                charge.causer,
+            )?;
+            let bit = 1u64 << (frame.0 % 64);
+            if seen & bit != 0 && ops[..index].iter().any(|op| op.frame() == Some(frame)) {
+                return Err(Error::BadPlan);
+            }
+            seen |= bit;
+        }
+        self.resolved.set_plan(false, false);
+        if let Err(denial) = self.check(&charges) {
+            return Err(self.deny(denial, plan));
+        }
+        Ok(true)
+    }
+}
+
+/// The plan [`Ledger::new_page`] decides as: the page, then its tables.
+fn page_plan<'f>(
+    page: FrameIndex,
+    owner: DomainId,
+    causer: DomainId,
+    tables: &[FrameIndex],
+) -> Result<Plan<'f>, Error> {
+    let mut plan = Plan::one(Op::Anon {
+        frame: page,
+        domain: owner,
+    });
+    for &frame in tables {
+        plan.push(Op::PageTable {
+            frame,
+            owner,
+            causer,
+        })?;
+    }
+    Ok(plan)
+}
+
+/// Whether two new-frame operations of the same kind have the same payer inputs (everything but
+/// the frame), so that their single charges are the same.
+fn same_payer_inputs(a: &Op<'_>, b: &Op<'_>) -> bool {
+    match (*a, *b) {
+        (Op::Anon { domain: x, .. }, Op::Anon { domain: y, .. }) => x == y,
+        (
+            Op::PageTable {
+                owner: o1,
+                causer: c1,
+                ..
+            },
+            Op::PageTable {
+                owner: o2,
+                causer: c2,
+                ..
+            },
+        ) => o1 == o2 && c1 == c2,
+        (
+            Op::Kernel {
+                set: s1,
+                causer: c1,
+                ..
+            },
+            Op::Kernel {
+                set: s2,
+                causer: c2,
+                ..
+            },
+        ) => s1 == s2 && c1 == c2,
+        (
+            Op::DomainObject {
+                domain: d1,
+                spawner: p1,
+                ..
+            },
+            Op::DomainObject {
+                domain: d2,
+                spawner: p2,
+                ..
+            },
+        ) => d1 == d2 && p1 == p2,
+        _ => false,
+    }
+}
