@@ -609,3 +609,75 @@ mod tests {
         assert_eq!(name_text(&full).len(), MAX_NAME_BYTES + 1);
     }
 }
+
+/// What a domain's keeper receives when the domain takes a fault the kernel does not resolve
+/// by itself (`keeper` in the config): the message's data, eight words, with a domain
+/// capability to the faulting domain as its one capability. The domain waits, blocked on its
+/// keeper, until the keeper replies: a reply whose first data word is [`KEEPER_RETRY`] (or
+/// an empty one) makes it retry the faulting instruction from the beginning,
+/// [`KEEPER_STOP`] stops it as the kernel would have without a keeper.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fault {
+    /// [`FAULT_NO_REGION`], [`FAULT_PROTECTION`] or [`FAULT_OVER_LIMIT`].
+    pub kind: u64,
+    /// The faulting address.
+    pub address: u64,
+    /// 1 for a write, 0 for a read or an instruction fetch.
+    pub write: u64,
+    /// The faulting instruction's address.
+    pub pc: u64,
+    /// For [`FAULT_OVER_LIMIT`]: the [`Kind`] index of the denied charge.
+    pub charge_kind: u64,
+    /// For [`FAULT_OVER_LIMIT`]: the bytes the charge would have added where it failed.
+    pub charge_bytes: u64,
+    /// How many faults this domain has sent its keeper before this one.
+    pub earlier: u64,
+    /// Reserved (0).
+    pub reserved: u64,
+}
+
+impl Fault {
+    /// Its size in bytes, as laid out in the message.
+    pub const BYTES: usize = core::mem::size_of::<Fault>();
+
+    /// Its words, in order.
+    pub fn words(&self) -> [u64; 8] {
+        [
+            self.kind,
+            self.address,
+            self.write,
+            self.pc,
+            self.charge_kind,
+            self.charge_bytes,
+            self.earlier,
+            self.reserved,
+        ]
+    }
+
+    /// The fault a message's words describe.
+    pub fn from_words(words: &[u64; 8]) -> Fault {
+        Fault {
+            kind: words[0],
+            address: words[1],
+            write: words[2],
+            pc: words[3],
+            charge_kind: words[4],
+            charge_bytes: words[5],
+            earlier: words[6],
+            reserved: words[7],
+        }
+    }
+}
+
+/// [`Fault::kind`]: the address is in no region of the domain.
+pub const FAULT_NO_REGION: u64 = 1;
+/// [`Fault::kind`]: the access is not allowed (a write to a read-only page, a fetch from a
+/// page that is not executable).
+pub const FAULT_PROTECTION: u64 = 2;
+/// [`Fault::kind`]: resolving the fault needed a charge its limit denied.
+pub const FAULT_OVER_LIMIT: u64 = 3;
+/// A keeper's answer (the reply's first data word): retry the faulting instruction.
+pub const KEEPER_RETRY: u64 = 0;
+/// A keeper's answer: stop the domain as the kernel would have without a keeper.
+pub const KEEPER_STOP: u64 = 1;

@@ -22,6 +22,7 @@
 //! | `dom=NAME,SET,PROGRAM` | a domain, after its set |
 //! | `arg=DOMAIN,NAME:VALUE` | a program argument (an unsigned integer) |
 //! | `cap=DOMAIN,set\|dom\|ep:TARGET` | a capability, index 0 upward per domain |
+//! | `keeper=DOMAIN,ENDPOINT` | the endpoint a domain's faults go to (its keeper receives there) |
 
 use core::fmt;
 
@@ -142,6 +143,8 @@ pub struct DomainSpec {
     pub caps: Vec<CapSpec, MAX_CONFIG_CAPS>,
     /// Program arguments, by name.
     pub args: Vec<(Name, u64), MAX_DOMAIN_ARGS>,
+    /// The endpoint its faults go to, if it has a keeper.
+    pub keeper: Option<Name>,
 }
 
 /// The whole boot config.
@@ -481,11 +484,28 @@ impl BootConfig {
                 program,
                 caps: Vec::new(),
                 args: Vec::new(),
+                keeper: None,
             })
             .map_err(|_| ConfigError::TooMany {
                 what: "domains",
                 limit: MAX_CONFIG_DOMAINS,
             })
+    }
+
+    /// Sends `domain`'s faults to `endpoint`, which must exist (once per domain).
+    pub fn set_keeper(&mut self, domain: &str, endpoint: Name) -> Result<(), ConfigError<'static>> {
+        if !self.endpoints.contains(&endpoint) {
+            return Err(ConfigError::Undefined {
+                what: "endpoint",
+                name: quote(&endpoint),
+            });
+        }
+        let spec = self.domain_mut(domain)?;
+        if spec.keeper.is_some() {
+            return Err(ConfigError::Duplicate(quote(domain)));
+        }
+        spec.keeper = Some(endpoint);
+        Ok(())
     }
 
     fn domain_mut(&mut self, domain: &str) -> Result<&mut DomainSpec, ConfigError<'static>> {
@@ -604,6 +624,11 @@ impl fmt::Display for BootConfig {
                 write!(f, " cap={},{}:{}", domain.name, cap.prefix(), cap.target())?;
             }
         }
+        for domain in &self.domains {
+            if let Some(endpoint) = &domain.keeper {
+                write!(f, " keeper={},{endpoint}", domain.name)?;
+            }
+        }
         Ok(())
     }
 }
@@ -645,6 +670,12 @@ pub fn parse<'a>(bootargs: &str, programs: &'a [&'a str]) -> Result<BootConfig, 
             "ep" => config.add_endpoint(name(value)?)?,
             "arg" => parse_arg(&mut config, value)?,
             "cap" => parse_cap(&mut config, value)?,
+            "keeper" => {
+                let (domain, endpoint) = value
+                    .split_once(',')
+                    .ok_or_else(|| ConfigError::Malformed(quote(value)))?;
+                config.set_keeper(domain, name(endpoint)?)?
+            }
             _ if policies::KEYS.contains(&key) => config.set_policy(key, value)?,
             _ => return Err(ConfigError::UnknownKey(quote(key))),
         }

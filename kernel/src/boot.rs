@@ -234,6 +234,16 @@ impl Kernel {
                 caps.insert(capability)
                     .map_err(|_| BootError::Message("too many capabilities"))?;
             }
+            if let Some(keeper) = &spec.keeper {
+                let position = endpoint_names
+                    .iter()
+                    .position(|n| n == keeper)
+                    .ok_or(BootError::Message("undefined endpoint"))?;
+                let dcb = self.slots[slot]
+                    .dcb_mut()
+                    .ok_or(BootError::Message("domain died during boot"))?;
+                dcb.keeper = Some(endpoint_indices[position]);
+            }
         }
         Ok(())
     }

@@ -24,6 +24,15 @@ impl Kernel {
         }
     }
 
+    /// Makes a blocked domain runnable with its registers as they are: a domain its keeper
+    /// answered retries the faulting instruction.
+    pub fn resume(&mut self, slot: usize) {
+        if self.slots[slot].is_alive() {
+            self.slots[slot].state = RunState::Runnable;
+            let _ = self.run_queue.push_back(slot as u8);
+        }
+    }
+
     /// Blocks the current domain.
     pub fn block_current(&mut self, reason: Block) {
         if let Some(slot) = self.current {

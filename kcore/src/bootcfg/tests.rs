@@ -23,7 +23,7 @@ const FULL: &str = "tally=1 config=cow-fork log=debug cow=holder msgbuf=kernel p
                     set=parent,root,1048576 set=child,parent,262144,msgbuf:49152,cow:65536 \
                     ep=ping dom=parent,parent,cow_parent dom=child,child,cow_child \
                     arg=parent,pages:64 arg=parent,seed:7 cap=parent,set:child \
-                    cap=parent,dom:child cap=parent,ep:ping cap=child,ep:ping";
+                    cap=parent,dom:child cap=parent,ep:ping cap=child,ep:ping keeper=child,ping";
 
 #[test]
 fn a_full_config_decodes_and_encodes_back_to_the_same_string() {
@@ -43,6 +43,8 @@ fn a_full_config_decodes_and_encodes_back_to_the_same_string() {
         &[(n("pages"), 64), (n("seed"), 7)]
     );
     assert_eq!(config.domains[0].caps.len(), 3);
+    assert_eq!(config.domains[1].keeper.as_deref(), Some("ping"));
+    assert_eq!(config.domains[0].keeper, None);
     let mut encoded: String<1024> = String::new();
     core::fmt::write(&mut encoded, format_args!("{config}")).unwrap();
     let expected: std::string::String = FULL
@@ -150,6 +152,19 @@ fn every_malformed_input_gets_its_own_error() {
             "cap type='key' is not valid",
         ),
         ("tally=1 set=a,-,- cap=y,set:a", "domain 'y' is not defined"),
+        (
+            "tally=1 set=a,-,- dom=x,a,hello keeper=x,faults",
+            "endpoint 'faults' is not defined",
+        ),
+        (
+            "tally=1 ep=faults keeper=y,faults",
+            "domain 'y' is not defined",
+        ),
+        ("tally=1 ep=faults keeper=faults", "is malformed"),
+        (
+            "tally=1 set=a,-,- ep=f dom=x,a,hello keeper=x,f keeper=x,f",
+            "'x' is defined twice",
+        ),
         ("tally=1 set=a,-,- dom=x,a,hello cap=x", "is malformed"),
         ("tally=1 set=a,-,- dom=x,a,hello arg=x,seed", "is malformed"),
         (
@@ -288,6 +303,10 @@ prop_compose! {
             }
             for (arg, value) in args {
                 let _ = config.add_arg(&name, n(&arg), value);
+            }
+            if !config.endpoints.is_empty() && name.len() % 2 == 0 {
+                let endpoint = config.endpoints[name.len() % config.endpoints.len()].clone();
+                let _ = config.set_keeper(&name, endpoint);
             }
         }
         config

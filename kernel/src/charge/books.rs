@@ -125,6 +125,13 @@ impl Books {
         )
     }
 
+    /// The last charge denied to `domain`: its kind's index and the bytes it would have added
+    /// where it failed.
+    pub fn last_denial(&self, domain: DomainId) -> Option<(u64, u64)> {
+        let denial = self.ledger.domain(domain).ok()?.last_denial?;
+        Some((denial.kind.index() as u64, denial.bytes))
+    }
+
     /// Changes one kind's sub-limit of a set.
     pub fn set_kind_limit(
         &mut self,

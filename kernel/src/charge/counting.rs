@@ -56,6 +56,11 @@ impl Books {
     }
 
     /// No denials are kept.
+    pub fn last_denial(&self, _domain: DomainId) -> Option<(u64, u64)> {
+        None
+    }
+
+    /// No denials are kept.
     pub fn write_last_denial(&self, _w: &mut dyn fmt::Write, _domain: DomainId) -> fmt::Result {
         Ok(())
     }

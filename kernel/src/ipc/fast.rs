@@ -76,7 +76,7 @@ impl Kernel {
     fn memory_wait(&self, slot: usize) -> Option<usize> {
         self.slots[slot]
             .dcb()
-            .filter(|dcb| !dcb.ipc_registers)
+            .filter(|dcb| !dcb.ipc_registers && dcb.fault.is_none())
             .map(|dcb| dcb.ipc_receive)
     }
 

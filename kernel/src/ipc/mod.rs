@@ -45,6 +45,7 @@ use kcore::bootcfg::Transfer;
 
 mod endpoint;
 mod fast;
+mod keeper;
 mod message;
 mod queue;
 mod registers;
@@ -129,7 +130,11 @@ impl Kernel {
             if self.slots[caller].generation == generation
                 && matches!(self.slots[caller].state, RunState::Blocked(Block::Reply))
             {
-                self.wake_with(caller, Err(Error::PeerGone));
+                match self.slots[caller].dcb_mut().and_then(|d| d.fault.take()) {
+                    // Its keeper ended before answering its fault.
+                    Some(fault) => self.stop_faulted(caller, Some(fault)),
+                    None => self.wake_with(caller, Err(Error::PeerGone)),
+                }
             }
         }
         for index in 0..MAX_REGION_OBJECTS {

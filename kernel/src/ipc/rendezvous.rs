@@ -107,6 +107,17 @@ impl Kernel {
                 self.wake_with(sender, Err(Error::BadArgument));
                 continue;
             }
+            if dcb.fault.is_some() {
+                // A domain waiting with a fault for its keeper: this receiver is the keeper.
+                return match self.deliver_fault(sender, slot, receive_address) {
+                    Ok(()) => Ok(0),
+                    Err(e) => {
+                        // Its descriptor cannot take the fault: the fault stays first in line.
+                        let _ = self.endpoint_mut(endpoint).senders.push_front(sender as u8);
+                        Err(e)
+                    }
+                };
+            }
             let (message_address, calling, caller_receive) =
                 (dcb.ipc_message, dcb.ipc_calling, dcb.ipc_receive);
             let mut message = Outgoing::EMPTY;
@@ -183,6 +194,11 @@ impl Kernel {
         caller: usize,
         message: &Outgoing,
     ) -> Result<usize, Error> {
+        if self.slots[caller].dcb().is_some_and(|d| d.fault.is_some()) {
+            // The caller is a domain waiting on its keeper: the reply is the keeper's answer.
+            self.answer_fault(slot, caller, message);
+            return Ok(0);
+        }
         let receive = self.slots[caller].dcb().map(|d| d.ipc_receive).unwrap_or(0);
         self.transfer(Some(slot), message, caller, receive)?;
         if let Some(dcb) = self.slots[slot].dcb_mut() {

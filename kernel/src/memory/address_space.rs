@@ -297,6 +297,10 @@ impl Kernel {
                 Err(ChargeError::Fault)
             };
         if let Err(e) = handled {
+            // A domain with a keeper waits for it instead (and retries, if it says so).
+            if self.fault_to_keeper(slot, e, fault_address, write, pc) {
+                return;
+            }
             self.stop_current(
                 e.stop_reason(),
                 format_args!("{syndrome} at address {fault_address:#x}, pc {pc:#x}"),

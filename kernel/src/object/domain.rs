@@ -76,6 +76,13 @@ pub struct Dcb {
     pub ipc_registers: bool,
     /// The caller (slot, generation) the next `reply` answers.
     pub reply_to: Option<(u8, u32)>,
+    /// The endpoint its faults go to (its keeper receives there), if it has a keeper.
+    pub keeper: Option<u8>,
+    /// While blocked on its keeper: the fault it sent (it retries the faulting instruction
+    /// when the keeper answers).
+    pub fault: Option<abi::Fault>,
+    /// Faults sent to its keeper so far.
+    pub faults_sent: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<Dcb>() <= 4096);
@@ -220,6 +227,9 @@ pub fn new_dcb(root: Frame, entry: usize) -> Dcb {
         ipc_calling: false,
         ipc_registers: false,
         reply_to: None,
+        keeper: None,
+        fault: None,
+        faults_sent: 0,
     }
 }
 

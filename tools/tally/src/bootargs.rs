@@ -117,6 +117,11 @@ pub fn boot_config(config: &Config) -> Result<BootConfig, BootargsError> {
             boot.add_cap(&domain.name, spec)
                 .map_err(at(cap.line, "domain.caps"))?;
         }
+        if let Some(keeper) = &domain.keeper {
+            let line = domain.lines.of("keeper");
+            boot.set_keeper(&domain.name, name(keeper, Some(line))?)
+                .map_err(at(line, "domain.keeper"))?;
+        }
     }
     Ok(boot)
 }

@@ -186,6 +186,9 @@ pub struct Domain {
     pub caps: Vec<Cap>,
     /// Program arguments (`args = { pages = 64 }`), in config order.
     pub args: Vec<(String, u64)>,
+    /// The endpoint its faults go to (`keeper = "faults"`): the domain receiving there is its
+    /// keeper.
+    pub keeper: Option<String>,
     /// Line of its `[[domain]]` header.
     pub line: usize,
     /// Lines of its keys.

@@ -49,7 +49,7 @@ const CHARGE_SET_KEYS: [&str; 8] = [
     "msgbuf",
     "cow",
 ];
-const DOMAIN_KEYS: [&str; 5] = ["name", "program", "charge_set", "caps", "args"];
+const DOMAIN_KEYS: [&str; 6] = ["name", "program", "charge_set", "caps", "args", "keeper"];
 const ENDPOINT_KEYS: [&str; 1] = ["name"];
 const EXPECT_CONSOLE_KEYS: [&str; 2] = ["when", "contains"];
 const EXPECT_KEYS: [&str; 11] = [
@@ -822,6 +822,9 @@ impl Reader<'_, '_> {
             .filter_map(|(text, span)| self.cap(&text, span))
             .collect();
         let args = self.args(table);
+        let keeper = self
+            .string(table, "domain.", "keeper")
+            .map(|(text, _)| text);
         Some(Domain {
             lines: key_lines(table, line, self.diagnostics),
             name: name?.0,
@@ -829,6 +832,7 @@ impl Reader<'_, '_> {
             charge_set: charge_set?.0,
             caps,
             args,
+            keeper,
             line,
         })
     }

@@ -113,6 +113,15 @@ pub(super) fn check(
             );
         }
         check_program(domain, programs, diagnostics);
+        if let Some(keeper) = &domain.keeper {
+            if !endpoints.contains(&keeper.as_str()) {
+                diagnostics.at_line(
+                    Some(domain.lines.of("keeper")),
+                    "domain.keeper",
+                    undefined("endpoint", keeper, &endpoints, false),
+                );
+            }
+        }
         for cap in &domain.caps {
             let (what, known) = match cap.cap_type {
                 CapType::Set => ("charge set", &sets),

@@ -1,0 +1,184 @@
+//! Keepers (the seed's process model): a domain whose config names a keeper endpoint sends
+//! the faults the kernel does not resolve by itself — an address in no region, an access its
+//! pages do not allow, a charge its limit denied — to whoever receives there, as an ordinary
+//! message ([`abi::Fault`], with a domain capability to it), and waits.
+//!
+//! States. The faulting domain is blocked sending (`Block::Send`, in the endpoint's queue of
+//! senders) until a keeper receives the fault, then blocked waiting for the keeper's reply
+//! (`Block::Reply`, as a `call` waits), and nothing else: its registers are those of the
+//! faulting instruction, untouched. The keeper's `reply` (or `reply_recv`) decides: a first
+//! data word of [`abi::KEEPER_RETRY`] (or an empty reply) makes it runnable again, to retry
+//! the instruction from the beginning — a keeper that raised a limit or mapped memory meanwhile
+//! lets it through, one that did nothing gets the same fault again; [`abi::KEEPER_STOP`] stops
+//! it as the kernel would have without a keeper. A keeper that ends before answering stops it
+//! too. There is no state in which a fault is half handled.
+
+use super::*;
+use crate::charge::ChargeError;
+
+impl Kernel {
+    /// Sends the current domain's unresolved fault (`error` at `address`, `write`, `pc`) to
+    /// its keeper and blocks it; false when it has no keeper (or the fault is not one a keeper
+    /// can resolve: a machine out of memory), and the caller stops it as before.
+    #[cold]
+    #[inline(never)]
+    pub fn fault_to_keeper(
+        &mut self,
+        slot: usize,
+        error: ChargeError,
+        address: usize,
+        write: bool,
+        pc: usize,
+    ) -> bool {
+        let account = self.slots[slot].account;
+        let (charge_kind, charge_bytes) = match error {
+            ChargeError::OverLimit => self.books.last_denial(account).unwrap_or((0, 0)),
+            _ => (0, 0),
+        };
+        let Some(dcb) = self.slots[slot].dcb_mut() else {
+            return false;
+        };
+        let Some(endpoint) = dcb.keeper.map(usize::from) else {
+            return false;
+        };
+        let kind = match error {
+            ChargeError::OverLimit => abi::FAULT_OVER_LIMIT,
+            ChargeError::Fault if dcb.region(address).is_none() => abi::FAULT_NO_REGION,
+            ChargeError::Fault => abi::FAULT_PROTECTION,
+            _ => return false,
+        };
+        dcb.fault = Some(abi::Fault {
+            kind,
+            address: address as u64,
+            write: u64::from(write),
+            pc: pc as u64,
+            charge_kind,
+            charge_bytes,
+            earlier: dcb.faults_sent,
+            reserved: 0,
+        });
+        dcb.faults_sent += 1;
+        dcb.ipc_registers = false;
+        log::info!(
+            "domain '{}' sends a fault (kind {kind}) at {address:#x} to its keeper",
+            self.slots[slot].name
+        );
+        // A keeper waiting at the endpoint takes it now; otherwise the domain waits in line.
+        let waiting = self
+            .endpoint(endpoint)
+            .receivers
+            .front()
+            .map(|r| usize::from(*r))
+            .filter(|&r| !self.waits_for_registers(r));
+        if let Some(keeper) = waiting {
+            let _ = self.endpoint_mut(endpoint).receivers.pop_front();
+            let receive = self.slots[keeper].dcb().map_or(0, |d| d.ipc_receive);
+            match self.deliver_fault(slot, keeper, receive) {
+                Ok(()) => {
+                    self.wake_with(keeper, Ok(0));
+                    return true;
+                }
+                // The keeper's receive descriptor cannot take it: the keeper learns why, and
+                // the fault waits for its next receive.
+                Err(e) => self.wake_with(keeper, Err(e)),
+            }
+        }
+        let _ = self.endpoint_mut(endpoint).senders.push_back(slot as u8);
+        self.block_current(Block::Send(endpoint as u8));
+        true
+    }
+
+    /// Gives the fault `faulting` waits with to `keeper`, receiving at `receive_address`: the
+    /// fault's words as the data, a domain capability to `faulting` as the one capability;
+    /// then `faulting` waits for the keeper's reply. Changes nothing on an error.
+    pub(super) fn deliver_fault(
+        &mut self,
+        faulting: usize,
+        keeper: usize,
+        receive_address: usize,
+    ) -> Result<(), Error> {
+        let Some(fault) = self.slots[faulting].dcb().and_then(|d| d.fault) else {
+            return Err(Error::BadArgument);
+        };
+        let mut receive: Receive = read_struct(self, keeper, receive_address)?;
+        if receive.buffer_capacity < abi::Fault::BYTES {
+            return Err(Error::ReceiverTooSmall);
+        }
+        if !self.slots[keeper]
+            .caps()
+            .is_some_and(|caps| caps.has_room())
+        {
+            return Err(Error::ReceiverTooSmall);
+        }
+        let sender = self.slots[keeper].account;
+        self.prepare_writes(
+            keeper,
+            &[
+                (receive_address, core::mem::size_of::<Receive>()),
+                (receive.buffer_address, abi::Fault::BYTES),
+            ],
+            &mut [],
+            sender,
+        )?;
+        // Nothing can fail from here on.
+        let mut bytes = [0u8; abi::Fault::BYTES];
+        for (chunk, word) in bytes.chunks_exact_mut(8).zip(fault.words()) {
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        self.copy_to_user(keeper, receive.buffer_address, &bytes);
+        let generation = self.slots[faulting].generation;
+        let cap = Capability::Domain {
+            slot: faulting as u8,
+            generation,
+        };
+        let Some(caps) = self.slots[keeper].caps_mut() else {
+            return Err(Error::BadArgument);
+        };
+        receive.caps[0] = caps
+            .insert(cap)
+            .unwrap_or_else(|_| crate::panic::kernel_bug("no room for a checked capability"));
+        receive.cap_count = 1;
+        receive.data_length = abi::Fault::BYTES;
+        receive.region_count = 0;
+        write_struct(self, keeper, receive_address, &receive);
+        if let Some(dcb) = self.slots[keeper].dcb_mut() {
+            dcb.reply_to = Some((faulting as u8, generation));
+        }
+        self.slots[faulting].state = RunState::Blocked(Block::Reply);
+        Ok(())
+    }
+
+    /// The keeper's answer (`message`, its reply) to the fault `faulting` waits with: retry
+    /// or stop.
+    pub(super) fn answer_fault(&mut self, keeper: usize, faulting: usize, message: &Outgoing) {
+        let mut word = [0u8; 8];
+        if message.length >= 8 {
+            // Decode checked the reply's data readable.
+            let _ = self.copy_from_user(keeper, message.data_address, &mut word);
+        }
+        if let Some(dcb) = self.slots[keeper].dcb_mut() {
+            dcb.reply_to = None;
+        }
+        let fault = self.slots[faulting].dcb_mut().and_then(|d| d.fault.take());
+        if u64::from_le_bytes(word) == abi::KEEPER_STOP {
+            self.stop_faulted(faulting, fault);
+        } else {
+            self.resume(faulting);
+        }
+    }
+
+    /// Stops a domain whose fault its keeper will not resolve, as the kernel would have stopped
+    /// it without a keeper.
+    pub(super) fn stop_faulted(&mut self, faulting: usize, fault: Option<abi::Fault>) {
+        let reason = match fault.map(|f| f.kind) {
+            Some(abi::FAULT_OVER_LIMIT) => accounting::StopReason::OverLimit,
+            _ => accounting::StopReason::Fault,
+        };
+        log::warn!(
+            "domain '{}' stopped ({}): its keeper did not resolve its fault",
+            self.slots[faulting].name,
+            reason.name()
+        );
+        self.teardown(faulting, RunState::Stopped(reason));
+    }
+}
