@@ -71,12 +71,13 @@ impl Kernel {
     }
 
     /// The receive descriptor of `slot`, blocked in a memory-descriptor wait (not a
-    /// register-sized one).
+    /// register-sized one). A domain waiting on its keeper has none (0, which no domain maps:
+    /// `placed` refuses it, and the ordinary path answers the fault).
     #[inline(always)]
     fn memory_wait(&self, slot: usize) -> Option<usize> {
         self.slots[slot]
             .dcb()
-            .filter(|dcb| !dcb.ipc_registers && dcb.fault.is_none())
+            .filter(|dcb| !dcb.ipc_registers)
             .map(|dcb| dcb.ipc_receive)
     }
 

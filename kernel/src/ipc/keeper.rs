@@ -58,6 +58,9 @@ impl Kernel {
             reserved: 0,
         });
         dcb.faults_sent += 1;
+        // No receive descriptor (the fast paths then leave its keeper's answer to the
+        // ordinary path) and no register-sized wait.
+        dcb.ipc_receive = 0;
         dcb.ipc_registers = false;
         log::info!(
             "domain '{}' sends a fault (kind {kind}) at {address:#x} to its keeper",

@@ -297,15 +297,29 @@ impl Kernel {
                 Err(ChargeError::Fault)
             };
         if let Err(e) = handled {
-            // A domain with a keeper waits for it instead (and retries, if it says so).
-            if self.fault_to_keeper(slot, e, fault_address, write, pc) {
-                return;
-            }
-            self.stop_current(
-                e.stop_reason(),
-                format_args!("{syndrome} at address {fault_address:#x}, pc {pc:#x}"),
-            );
+            self.unresolved_fault(slot, e, syndrome, fault_address, pc);
         }
+    }
+
+    /// A fault the kernel could not resolve: to the domain's keeper if it has one (it waits,
+    /// and retries if the keeper says so), else the domain stops.
+    #[cold]
+    #[inline(never)]
+    fn unresolved_fault(
+        &mut self,
+        slot: usize,
+        error: ChargeError,
+        syndrome: Syndrome,
+        fault_address: usize,
+        pc: usize,
+    ) {
+        if self.fault_to_keeper(slot, error, fault_address, syndrome.is_write(), pc) {
+            return;
+        }
+        self.stop_current(
+            error.stop_reason(),
+            format_args!("{syndrome} at address {fault_address:#x}, pc {pc:#x}"),
+        );
     }
 
     /// Whether any page of `ranges` needs work to be written (not present, or copy-on-write);
