@@ -76,6 +76,16 @@ pub enum Syscall {
     /// `NotPresent` when the address is in a region but no frame backs it yet, `BadAddress`
     /// when it is in no region.
     FrameInfo = 22,
+    /// `set_keeper(domain_cap, endpoint_cap)`: the faults of the domain behind `domain_cap`
+    /// ([`SELF`] for the caller) go to the endpoint behind `endpoint_cap` from now on
+    /// ([`NO_KEEPER`]: to none; the kernel then stops it at such a fault, as before). Holding
+    /// the domain capability is the right to do it.
+    SetKeeper = 23,
+    /// `domain_map(domain_cap, va, pages, flags)`: [`Syscall::Map`] into the address space of
+    /// the domain behind `domain_cap` ([`SELF`] for the caller's own): how a keeper gives a
+    /// domain the memory it faulted on. Its pages are demand-zero, charged to that domain's set
+    /// when it first touches them.
+    DomainMap = 24,
 }
 
 impl Syscall {
@@ -106,6 +116,8 @@ impl Syscall {
             20 => Arg,
             21 => DomainMove,
             22 => FrameInfo,
+            23 => SetKeeper,
+            24 => DomainMap,
             _ => return None,
         })
     }
@@ -669,6 +681,9 @@ impl Fault {
         }
     }
 }
+
+/// `set_keeper`'s endpoint capability for "no keeper".
+pub const NO_KEEPER: usize = usize::MAX;
 
 /// [`Fault::kind`]: the address is in no region of the domain.
 pub const FAULT_NO_REGION: u64 = 1;

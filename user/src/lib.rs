@@ -382,6 +382,28 @@ pub fn set_kind_limit(set_cap: usize, kind: abi::Kind, limit_bytes: usize) -> Re
     .map(|_| ())
 }
 
+/// Sends the unresolved faults of the domain behind `domain_cap` ([`abi::SELF`] for the
+/// caller) to the endpoint behind `endpoint_cap` ([`abi::NO_KEEPER`] for none).
+pub fn set_keeper(domain_cap: usize, endpoint_cap: usize) -> Result<(), Error> {
+    call(Syscall::SetKeeper, [domain_cap, endpoint_cap, 0, 0, 0, 0]).map(|_| ())
+}
+
+/// Maps `pages` demand-zero pages at `address` (writable with [`MAP_WRITE`]) into the address
+/// space of the domain behind `domain_cap`: how a keeper gives a domain the memory it faulted
+/// on.
+pub fn domain_map(
+    domain_cap: usize,
+    address: usize,
+    pages: usize,
+    flags: usize,
+) -> Result<(), Error> {
+    call(
+        Syscall::DomainMap,
+        [domain_cap, address, pages, flags, 0, 0],
+    )
+    .map(|_| ())
+}
+
 /// Where the frame behind `address` comes from, in the address space of the domain behind
 /// `domain_cap` ([`abi::SELF`] for the caller's own).
 pub fn frame_info(domain_cap: usize, address: usize) -> Result<abi::FrameInfo, Error> {

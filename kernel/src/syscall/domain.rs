@@ -1,4 +1,5 @@
-//! The domain system calls, decode then invoke: `spawn` and `wait`.
+//! The domain system calls, decode then invoke: `spawn`, `wait`, `set_keeper` and
+//! `domain_map` (a `map` into another domain's space, decoded as `map` is).
 //!
 //! Exception to "invoke cannot fail", documented: `spawn` creates a domain whose charges are
 //! reserved inside invoke; on failure it tears down what it made, so the books return to where
@@ -90,6 +91,27 @@ impl Kernel {
                 }
                 Call::Wait { slot: target }
             }
+            Syscall::SetKeeper => {
+                let target = match args[0] {
+                    abi::SELF => slot,
+                    index => self.domain_cap(slot, index)?,
+                };
+                let endpoint = match args[1] {
+                    abi::NO_KEEPER => None,
+                    index => Some(self.endpoint_cap(slot, index)? as u8),
+                };
+                if !self.slots[target].is_alive() {
+                    return Err(Error::BadArgument);
+                }
+                Call::SetKeeper { target, endpoint }
+            }
+            Syscall::DomainMap => {
+                let target = match args[0] {
+                    abi::SELF => slot,
+                    index => self.domain_cap(slot, index)?,
+                };
+                self.decode_map(target, args[1], args[2], args[3])?
+            }
             _ => return Err(Error::BadSyscall),
         })
     }
@@ -104,6 +126,17 @@ impl Kernel {
                 Ok(0)
             }
         }
+    }
+
+    /// `set_keeper`: `target`'s unresolved faults go to `endpoint` (or, with none, stop it).
+    pub(super) fn set_keeper(
+        &mut self,
+        target: usize,
+        endpoint: Option<u8>,
+    ) -> Result<usize, Error> {
+        let dcb = self.slots[target].dcb_mut().ok_or(Error::BadArgument)?;
+        dcb.keeper = endpoint;
+        Ok(0)
     }
 
     /// Creates a domain running `program` in `set`, shares `regions` of the caller into it

@@ -25,9 +25,16 @@ pub(super) enum Call {
     Exit(i32),
     Yield,
     Map {
+        /// The domain whose address space gains the region (the caller, or the one behind a
+        /// domain capability for `domain_map`).
+        target: usize,
         address: usize,
         pages: usize,
         access: UserAccess,
+    },
+    SetKeeper {
+        target: usize,
+        endpoint: Option<u8>,
     },
     Unmap {
         address: usize,
@@ -157,38 +164,7 @@ impl Kernel {
             }
             Syscall::Exit => Call::Exit(args[0] as i32),
             Syscall::Yield => Call::Yield,
-            Syscall::Map => {
-                let (address, pages, flags) = (args[0], args[1], args[2]);
-                if address % PAGE_BYTES != 0 || pages == 0 || flags & !abi::MAP_WRITE != 0 {
-                    return Err(Error::BadArgument);
-                }
-                let bytes = pages.checked_mul(PAGE_BYTES).ok_or(Error::BadArgument)?;
-                check_range(address, bytes).map_err(|_| Error::BadArgument)?;
-                if address < abi::USER_MIN_ADDRESS {
-                    return Err(Error::BadArgument);
-                }
-                let dcb = self.slots[slot].dcb().ok_or(Error::BadArgument)?;
-                if dcb
-                    .regions
-                    .iter()
-                    .any(|r| r.overlaps(address, address + bytes))
-                {
-                    return Err(Error::RegionOverlap);
-                }
-                if dcb.regions.is_full() {
-                    return Err(Error::TableFull);
-                }
-                let access = if flags & abi::MAP_WRITE != 0 {
-                    UserAccess::ReadWrite
-                } else {
-                    UserAccess::ReadOnly
-                };
-                Call::Map {
-                    address,
-                    pages,
-                    access,
-                }
-            }
+            Syscall::Map => self.decode_map(slot, args[0], args[1], args[2])?,
             Syscall::Unmap => {
                 let (address, pages) = (args[0], args[1]);
                 if address % PAGE_BYTES != 0 || pages == 0 {
@@ -217,7 +193,9 @@ impl Kernel {
             | Syscall::SetQuery
             | Syscall::DomainMove
             | Syscall::FrameInfo => self.decode_charge_set(slot, call, args)?,
-            Syscall::Spawn | Syscall::Wait => self.decode_domain(slot, call, args)?,
+            Syscall::Spawn | Syscall::Wait | Syscall::SetKeeper | Syscall::DomainMap => {
+                self.decode_domain(slot, call, args)?
+            }
             // Decoded and invoked by ipc_system_call (system_call sends them there).
             Syscall::Send | Syscall::Recv | Syscall::Call | Syscall::Reply | Syscall::ReplyRecv => {
                 return Err(Error::BadSyscall)
@@ -260,6 +238,47 @@ impl Kernel {
         })
     }
 
+    /// Decodes a `map` of `pages` pages at `address` with `flags` into `target`'s address
+    /// space (the caller's own, or a domain's for `domain_map`).
+    pub(super) fn decode_map(
+        &self,
+        target: usize,
+        address: usize,
+        pages: usize,
+        flags: usize,
+    ) -> Result<Call, Error> {
+        if !address.is_multiple_of(PAGE_BYTES) || pages == 0 || flags & !abi::MAP_WRITE != 0 {
+            return Err(Error::BadArgument);
+        }
+        let bytes = pages.checked_mul(PAGE_BYTES).ok_or(Error::BadArgument)?;
+        check_range(address, bytes).map_err(|_| Error::BadArgument)?;
+        if address < abi::USER_MIN_ADDRESS {
+            return Err(Error::BadArgument);
+        }
+        let dcb = self.slots[target].dcb().ok_or(Error::BadArgument)?;
+        if dcb
+            .regions
+            .iter()
+            .any(|r| r.overlaps(address, address + bytes))
+        {
+            return Err(Error::RegionOverlap);
+        }
+        if dcb.regions.is_full() {
+            return Err(Error::TableFull);
+        }
+        let access = if flags & abi::MAP_WRITE != 0 {
+            UserAccess::ReadWrite
+        } else {
+            UserAccess::ReadOnly
+        };
+        Ok(Call::Map {
+            target,
+            address,
+            pages,
+            access,
+        })
+    }
+
     fn invoke(&mut self, slot: usize, call: Call) -> Result<usize, Error> {
         match call {
             Call::ConsoleWrite { address, length } => {
@@ -285,6 +304,7 @@ impl Kernel {
                 Ok(0)
             }
             Call::Map {
+                target,
                 address,
                 pages,
                 access,
@@ -295,7 +315,7 @@ impl Kernel {
                     let _ = self.frames.allocate();
                 }
                 self.add_region(
-                    slot,
+                    target,
                     Region {
                         start: address,
                         pages,
@@ -309,6 +329,7 @@ impl Kernel {
                 Ok(0)
             }
             Call::Wait { slot: target } => self.wait(target),
+            Call::SetKeeper { target, endpoint } => self.set_keeper(target, endpoint),
             Call::Spawn {
                 program,
                 name,

@@ -612,6 +612,14 @@ impl Client {
 
     /// A capability index that is not of the type `want` (forged: past the table or empty;
     /// wrong type; or stale: a child already waited for).
+    /// [`bad_cap`](Self::bad_cap), but never [`abi::SELF`] (which names our own space).
+    fn not_self(&mut self, want: Cap) -> usize {
+        match self.bad_cap(want) {
+            abi::SELF => 63,
+            cap => cap,
+        }
+    }
+
     fn bad_cap(&mut self, want: Cap) -> usize {
         match self.rng.below(6) {
             0 => 63,
@@ -679,9 +687,9 @@ impl Client {
 
     fn random_syscall(&mut self) {
         let number = match self.rng.below(8) {
-            0 => 23 + self.rng.below(64),
+            0 => 25 + self.rng.below(64),
             1 => self.rng.next() as usize,
-            _ => self.rng.below(23),
+            _ => self.rng.below(25),
         };
         let mut args = [0usize; 6];
         for a in args.iter_mut() {
@@ -712,6 +720,21 @@ impl Client {
             // A bad domain capability (or a stale child's, which has ended); any set.
             S::DomainMove => args[0] = self.bad_cap(Cap::Child(0, false)),
             S::Spawn => args[1] = self.bad_cap(Cap::Set),
+            // A bad domain capability, or our own space with a bad endpoint capability: our own
+            // keeper never changes (a fault of ours must stop us, as the checks expect).
+            S::SetKeeper => {
+                if self.rng.chance(2) {
+                    args[0] = abi::SELF;
+                    args[1] = self.bad_cap(Cap::Endpoint);
+                    if args[1] == abi::NO_KEEPER {
+                        args[1] = 63;
+                    }
+                } else {
+                    args[0] = self.not_self(Cap::Child(0, false));
+                }
+            }
+            // Into a bad domain capability's space (our own goes through the playground).
+            S::DomainMap => args[0] = self.not_self(Cap::Child(0, false)),
             S::SetCreate | S::SetLimit => args[0] = self.bad_cap(Cap::Set),
             S::FrameInfo => {
                 // Our own space or a bad domain capability; any address; an info pointer the
@@ -784,6 +807,8 @@ impl Client {
                 | S::CallRegisters
                 | S::ReplyRecvRegisters
                 | S::DomainMove
+                | S::DomainMap
+                | S::SetKeeper
                 | S::SetLimit => {
                     check!(false, "{:?} with a bad capability succeeded", call)
                 }

@@ -8,7 +8,7 @@
 use user::{check, println, syscall, Error, Syscall};
 
 user::program! {
-    description: "Makes `calls` system calls with random numbers (unknown ones included; never exit) and hostile arguments: kernel, unmapped and wrapping addresses, huge lengths, forged capability indices. An unknown number must give bad-syscall; every other call may fail or harmlessly succeed. Then each argument error of `domain_move`, `set_create`, `set_limit` and `frame_info` must come back as its own error, and a region object mapped a second time at another address must be already-mapped. Deterministic for a given `seed`.",
+    description: "Makes `calls` system calls with random numbers (unknown ones included; never exit) and hostile arguments: kernel, unmapped and wrapping addresses, huge lengths, forged capability indices. An unknown number must give bad-syscall; every other call may fail or harmlessly succeed. Then each argument error of `domain_move`, `set_create`, `set_limit`, `frame_info`, `set_keeper` and `domain_map` must come back as its own error, and a region object mapped a second time at another address must be already-mapped. Deterministic for a given `seed`.",
     caps: { 0: set (optional) => "any charge set: `domain_move` given it as the domain must answer wrong-capability-type" },
     args: {
         calls: 3000 => "system calls to make",
@@ -122,7 +122,7 @@ fn main() -> i32 {
     let name = "bad-kinds";
     let mut info = abi::FrameInfo::default();
     let info_at = &mut info as *mut abi::FrameInfo as usize;
-    let limits: [(Syscall, [usize; 6], Error, bool); 9] = [
+    let limits: [(Syscall, [usize; 6], Error, bool); 18] = [
         (
             Syscall::SetLimit,
             [0, 4096, abi::KINDS + 1, 0, 0, 0],
@@ -181,6 +181,62 @@ fn main() -> i32 {
         (
             Syscall::FrameInfo,
             [abi::SELF, info_at, info_at + 1, 0, 0, 0],
+            Error::BadArgument,
+            false,
+        ),
+        // set_keeper: a forged domain or endpoint capability, a set where either belongs.
+        (
+            Syscall::SetKeeper,
+            [63, 0, 0, 0, 0, 0],
+            Error::BadCapability,
+            false,
+        ),
+        (
+            Syscall::SetKeeper,
+            [abi::SELF, 63, 0, 0, 0, 0],
+            Error::BadCapability,
+            false,
+        ),
+        (
+            Syscall::SetKeeper,
+            [abi::SELF, 0, 0, 0, 0, 0],
+            Error::WrongCapabilityType,
+            true,
+        ),
+        (
+            Syscall::SetKeeper,
+            [0, abi::NO_KEEPER, 0, 0, 0, 0],
+            Error::WrongCapabilityType,
+            true,
+        ),
+        // domain_map: a forged or wrong capability, then map's own argument errors.
+        (
+            Syscall::DomainMap,
+            [63, 0x3000_0000, 1, abi::MAP_WRITE, 0, 0],
+            Error::BadCapability,
+            false,
+        ),
+        (
+            Syscall::DomainMap,
+            [0, 0x3000_0000, 1, abi::MAP_WRITE, 0, 0],
+            Error::WrongCapabilityType,
+            true,
+        ),
+        (
+            Syscall::DomainMap,
+            [abi::SELF, 0x3000_0000, 0, abi::MAP_WRITE, 0, 0],
+            Error::BadArgument,
+            false,
+        ),
+        (
+            Syscall::DomainMap,
+            [abi::SELF, 0x3000_0001, 1, abi::MAP_WRITE, 0, 0],
+            Error::BadArgument,
+            false,
+        ),
+        (
+            Syscall::DomainMap,
+            [abi::SELF, 0x3000_0000, 1, 4, 0, 0],
             Error::BadArgument,
             false,
         ),
