@@ -631,7 +631,8 @@ mod tests {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Fault {
-    /// [`FAULT_NO_REGION`], [`FAULT_PROTECTION`] or [`FAULT_OVER_LIMIT`].
+    /// [`FAULT_NO_REGION`], [`FAULT_PROTECTION`], [`FAULT_OVER_LIMIT`] or
+    /// [`FAULT_SEND_OVER_LIMIT`].
     pub kind: u64,
     /// The faulting address.
     pub address: u64,
@@ -692,6 +693,10 @@ pub const FAULT_NO_REGION: u64 = 1;
 pub const FAULT_PROTECTION: u64 = 2;
 /// [`Fault::kind`]: resolving the fault needed a charge its limit denied.
 pub const FAULT_OVER_LIMIT: u64 = 3;
+/// [`Fault::kind`]: a `send` or `call` whose transfer a limit denied (the receiver's pages,
+/// a transient buffer, an out-of-line region's tables): the address is the message descriptor,
+/// and retrying restarts the system call from the beginning. Sent to the sender's keeper.
+pub const FAULT_SEND_OVER_LIMIT: u64 = 4;
 /// A keeper's answer (the reply's first data word): retry the faulting instruction.
 pub const KEEPER_RETRY: u64 = 0;
 /// A keeper's answer: stop the domain as the kernel would have without a keeper.

@@ -47,16 +47,54 @@ impl Kernel {
             ChargeError::Fault => abi::FAULT_PROTECTION,
             _ => return false,
         };
-        dcb.fault = Some(abi::Fault {
+        let fault = abi::Fault {
             kind,
             address: address as u64,
             write: u64::from(write),
             pc: pc as u64,
             charge_kind,
             charge_bytes,
-            earlier: dcb.faults_sent,
+            earlier: 0,
             reserved: 0,
-        });
+        };
+        self.send_fault(slot, endpoint, fault);
+        true
+    }
+
+    /// A direct `send` or `call` of the message at `message_address` whose transfer a limit
+    /// denied: when the sender has a keeper, the system call is made to run again from the
+    /// beginning (nothing of it was done: the transfer changed nothing), and the sender waits
+    /// for its keeper with a [`abi::FAULT_SEND_OVER_LIMIT`] fault; false when it has none
+    /// (the sender gets the error, as before).
+    pub(super) fn restart_send(&mut self, slot: usize, message_address: usize) -> bool {
+        let Some(dcb) = self.slots[slot].dcb_mut() else {
+            return false;
+        };
+        let Some(endpoint) = dcb.keeper.map(usize::from) else {
+            return false;
+        };
+        dcb.frame.restart_system_call();
+        let fault = abi::Fault {
+            kind: abi::FAULT_SEND_OVER_LIMIT,
+            address: message_address as u64,
+            write: 0,
+            pc: dcb.frame.pc() as u64,
+            ..abi::Fault::default()
+        };
+        self.send_fault(slot, endpoint, fault);
+        true
+    }
+
+    /// Sends `fault` of the current domain (`slot`) to the keeper endpoint `endpoint` and
+    /// blocks it: to a keeper waiting there at once, else in line.
+    fn send_fault(&mut self, slot: usize, endpoint: usize, mut fault: abi::Fault) {
+        let Some(dcb) = self.slots[slot].dcb_mut() else {
+            return;
+        };
+        fault.earlier = dcb.faults_sent;
+        let kind = fault.kind;
+        let address = fault.address;
+        dcb.fault = Some(fault);
         dcb.faults_sent += 1;
         // No receive descriptor (the fast paths then leave its keeper's answer to the
         // ordinary path) and no register-sized wait.
@@ -79,7 +117,7 @@ impl Kernel {
             match self.deliver_fault(slot, keeper, receive) {
                 Ok(()) => {
                     self.wake_with(keeper, Ok(0));
-                    return true;
+                    return;
                 }
                 // The keeper's receive descriptor cannot take it: the keeper learns why, and
                 // the fault waits for its next receive.
@@ -88,7 +126,6 @@ impl Kernel {
         }
         let _ = self.endpoint_mut(endpoint).senders.push_back(slot as u8);
         self.block_current(Block::Send(endpoint as u8));
-        true
     }
 
     /// Gives the fault `faulting` waits with to `keeper`, receiving at `receive_address`: the

@@ -41,6 +41,11 @@ impl Kernel {
                         .endpoint_mut(endpoint)
                         .receivers
                         .push_front(receiver as u8);
+                    // Refused by a limit, with a keeper to ask: the send sleeps and runs
+                    // again from the beginning when the keeper answers (the seed's restart).
+                    if e == Error::OverLimit && self.restart_send(slot, message_address) {
+                        return Ok(0);
+                    }
                     Err(e)
                 }
             }

@@ -121,7 +121,11 @@ impl Kernel {
         };
         // A domain that ended has no registers; one that blocked gets its answer in x0 when
         // it is woken (which overwrites this).
-        if self.slots[slot].is_alive() {
+        // A call restarted for its keeper keeps its arguments, and runs again.
+        if self.slots[slot]
+            .dcb()
+            .is_some_and(|dcb| dcb.fault.is_none())
+        {
             if let Some(frame) = self.registers_mut(slot) {
                 frame.set_result(match result {
                     Ok(value) => value as u64,

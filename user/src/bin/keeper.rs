@@ -11,7 +11,7 @@ use user::{
 };
 
 user::program! {
-    description: "Keeps the domains whose `keeper` is the endpoint behind capability 0: receives each fault (abi::Fault and a capability to the faulting domain), prints it, and answers. An over-limit fault, while it has grants left (`grants`), it resolves by raising the limit of the set behind capability 1 by `pages` pages and answering retry; a fault in no region, while it has maps left (`maps`), by mapping `map_pages` writable pages from the faulting page into the domain (`domain_map`) and answering retry; any other fault, or one after the last grant or map, it answers stop, then waits for that domain to end and exits with the number of faults it resolved. With `until_exit`, it does not stop anything: it resolves what it can and, after `until_exit` faults, waits for the domain to end by itself.",
+    description: "Keeps the domains whose `keeper` is the endpoint behind capability 0: receives each fault (abi::Fault and a capability to the faulting domain), prints it, and answers. An over-limit fault (a page's charge, or a send's transfer, denied), while it has grants left (`grants`), it resolves by raising the limit of the set behind capability 1 by `pages` pages and answering retry; a fault in no region, while it has maps left (`maps`), by mapping `map_pages` writable pages from the faulting page into the domain (`domain_map`) and answering retry; any other fault, or one after the last grant or map, it answers stop, then waits for that domain to end and exits with the number of faults it resolved. With `until_exit`, it does not stop anything: it resolves what it can and, after `until_exit` faults, waits for the domain to end by itself.",
     caps: {
         0: ep => "the keeper endpoint (the kept domains' `keeper`)",
         1: set => "the charge set whose limit it raises",
@@ -33,6 +33,7 @@ fn kind_name(kind: u64) -> &'static str {
         abi::FAULT_NO_REGION => "no-region",
         abi::FAULT_PROTECTION => "protection",
         abi::FAULT_OVER_LIMIT => "over-limit",
+        abi::FAULT_SEND_OVER_LIMIT => "send-over-limit",
         _ => "?",
     }
 }
@@ -68,7 +69,11 @@ fn main() -> i32 {
             fault.charge_kind,
             fault.charge_bytes
         );
-        let resolved = if fault.kind == abi::FAULT_OVER_LIMIT && granted < args.grants {
+        let over_limit = matches!(
+            fault.kind,
+            abi::FAULT_OVER_LIMIT | abi::FAULT_SEND_OVER_LIMIT
+        );
+        let resolved = if over_limit && granted < args.grants {
             let usage = set_query(1);
             check!(usage.is_ok(), "set_query");
             let limit = usage.unwrap_or_default().limit_bytes + args.pages * 4096;

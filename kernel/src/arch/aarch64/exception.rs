@@ -65,6 +65,13 @@ impl TrapFrame {
         self.elr as usize
     }
 
+    /// Makes the system call this frame returns from run again from the beginning: the
+    /// domain resumes at its `svc` (the arguments are still in their registers).
+    #[inline(always)]
+    pub fn restart_system_call(&mut self) {
+        self.elr -= 4;
+    }
+
     /// The words of a register-sized message (x3..x6).
     #[inline(always)]
     pub fn message_words(&self) -> [u64; abi::REGISTER_MESSAGE_WORDS] {
