@@ -62,7 +62,7 @@ impl Kernel {
     }
 
     /// A direct `send` or `call` of the message at `message_address` whose transfer a limit
-    /// denied: when the sender has a keeper, the system call is made to run again from the
+    /// denied (at once, or later in the receiver's `recv`): when the sender has a keeper, the system call is made to run again from the
     /// beginning (nothing of it was done: the transfer changed nothing), and the sender waits
     /// for its keeper with a [`abi::FAULT_SEND_OVER_LIMIT`] fault; false when it has none
     /// (the sender gets the error, as before).
@@ -85,7 +85,8 @@ impl Kernel {
         true
     }
 
-    /// Sends `fault` of the current domain (`slot`) to the keeper endpoint `endpoint` and
+    /// Sends `fault` of the domain in `slot` (the current one, or a sender waiting in line
+    /// whose transfer a receiver's `recv` found refused) to the keeper endpoint `endpoint` and
     /// blocks it: to a keeper waiting there at once, else in line.
     fn send_fault(&mut self, slot: usize, endpoint: usize, mut fault: abi::Fault) {
         let Some(dcb) = self.slots[slot].dcb_mut() else {
@@ -125,7 +126,7 @@ impl Kernel {
             }
         }
         let _ = self.endpoint_mut(endpoint).senders.push_back(slot as u8);
-        self.block_current(Block::Send(endpoint as u8));
+        self.slots[slot].state = RunState::Blocked(Block::Send(endpoint as u8));
     }
 
     /// Gives the fault `faulting` waits with to `keeper`, receiving at `receive_address`: the

@@ -147,6 +147,11 @@ impl Kernel {
                     Ok(0)
                 }
                 Err(e) => {
+                    // Refused by a limit, a sender with a keeper sleeps for it and will send
+                    // again from the beginning.
+                    if e == Error::OverLimit && self.restart_send(sender, message_address) {
+                        continue;
+                    }
                     // The sender learns why; the receiver goes on to the next waiting sender
                     // (blocking here would leave the others queued beside a waiting
                     // receiver, every one of them waiting for ever: found by the fuzzer).

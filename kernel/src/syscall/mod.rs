@@ -119,13 +119,11 @@ impl Kernel {
                 .decode(slot, call, args)
                 .and_then(|call| self.invoke(slot, call)),
         };
-        // A domain that ended has no registers; one that blocked gets its answer in x0 when
-        // it is woken (which overwrites this).
-        // A call restarted for its keeper keeps its arguments, and runs again.
-        if self.slots[slot]
-            .dcb()
-            .is_some_and(|dcb| dcb.fault.is_none())
-        {
+        // Only a domain that runs on gets its result now: one that ended has no registers, and
+        // one that blocked gets its answer in x0 when it is woken and keeps its arguments until
+        // then (a send restarted for its keeper, even while it waited in line, runs again with
+        // them).
+        if self.slots[slot].is_alive() && self.slots[slot].state == RunState::Runnable {
             if let Some(frame) = self.registers_mut(slot) {
                 frame.set_result(match result {
                     Ok(value) => value as u64,
