@@ -247,6 +247,10 @@ pub struct Domain {
     /// The last charge it caused that was denied: with an over-limit stop, why it stopped
     /// (which set would have paid, whose limit failed, the kind and the bytes).
     pub last_denial: Option<crate::error::Denial>,
+    /// Faults it sent its keeper (each one a sleep, then a retry or a stop).
+    pub keeper_faults: u64,
+    /// Of those, system calls restarted from the beginning (a send a limit refused).
+    pub restarts: u64,
 }
 
 /// The result of the conservation check.

@@ -298,6 +298,11 @@ impl<'a, 's> Replayer<'a, 's> {
                     .set_domain_state(*domain, *state)
                     .map_err(diverged)?;
             }
+            TraceRecord::KeeperFault { domain, restart } => {
+                self.ledger
+                    .note_keeper_fault(*domain, *restart)
+                    .map_err(diverged)?;
+            }
             TraceRecord::Plan { ops } => {
                 if *ops == 0 || usize::from(*ops) > PLAN_OPS {
                     return Err(fail(ReplayErrorKind::Sequence));

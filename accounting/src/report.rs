@@ -264,6 +264,11 @@ impl Ledger<'_> {
                 DomainState::Exited => write!(out, ",\"exit_code\":{}", domain.exit_code)?,
                 _ => out.write_str(",\"exit_code\":null")?,
             }
+            write!(
+                out,
+                ",\"keeper_faults\":{},\"restarts\":{}",
+                domain.keeper_faults, domain.restarts
+            )?;
             out.write_str(",\"last_denial\":")?;
             match &domain.last_denial {
                 Some(denial) => {

@@ -1223,8 +1223,8 @@ fn snapshot_json_is_exact() {
             r#"{{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{z},"peak":{z},"charged_total_bytes":0,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"caused":{{}},"charged":{z},"uncharged":{z},"limit_hits":{z},"moved_in":{z},"moved_out":{z},"moved_in_bytes":0,"moved_out_bytes":0,"events":{e0},"subtree":{z},"subtree_bytes":0,"kind_limits":{{}}}},"#,
             r#"{{"name":"parent","parent":null,"limit_bytes":1048576,"domains":["parent"],"current":{a},"peak":{a},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"caused":{{"parent":{a}}},"charged":{a},"uncharged":{z},"limit_hits":{z},"moved_in":{z},"moved_out":{z},"moved_in_bytes":0,"moved_out_bytes":0,"events":{e0},"subtree":{b},"subtree_bytes":8192,"kind_limits":{{}}}},"#,
             r#"{{"name":"child","parent":"parent","limit_bytes":null,"domains":["child"],"current":{t},"peak":{t},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{"parent":4096}},"caused":{{"parent":{t}}},"charged":{t},"uncharged":{z},"limit_hits":{z},"moved_in":{z},"moved_out":{z},"moved_in_bytes":0,"moved_out_bytes":0,"events":{e1},"subtree":{t},"subtree_bytes":4096,"kind_limits":{{"msgbuf":49152}}}}],"#,
-            r#""domains":[{{"name":"parent","charge_set":"parent","state":"running","stop_reason":null,"exit_code":null,"last_denial":null}},"#,
-            r#"{{"name":"child","charge_set":"child","state":"stopped","stop_reason":"fault","exit_code":null,"last_denial":null}}],"#,
+            r#""domains":[{{"name":"parent","charge_set":"parent","state":"running","stop_reason":null,"exit_code":null,"keeper_faults":0,"restarts":0,"last_denial":null}},"#,
+            r#"{{"name":"child","charge_set":"child","state":"stopped","stop_reason":"fault","exit_code":null,"keeper_faults":0,"restarts":0,"last_denial":null}}],"#,
             r#""sharer_lists":0,"frame_bytes":4096}}"#
         ),
         z = zero,
@@ -1299,7 +1299,8 @@ mod fuzz {
                 limit_bytes,
             }),
             1 => (frame, 0u32..3).prop_map(|(first, count)| TraceRecord::Boot { first, count }),
-            1 => domain.prop_map(|domain| TraceRecord::State { domain, state: DomainState::Exited }),
+            1 => domain.clone().prop_map(|domain| TraceRecord::State { domain, state: DomainState::Exited }),
+            1 => (domain, proptest::bool::ANY).prop_map(|(domain, restart)| TraceRecord::KeeperFault { domain, restart }),
         ]
     }
 
@@ -1329,6 +1330,7 @@ mod fuzz {
                             TraceRecord::Limit { .. }
                                 | TraceRecord::KindLimit { .. }
                                 | TraceRecord::State { .. }
+                                | TraceRecord::KeeperFault { .. }
                                 | TraceRecord::Boot { .. }
                         );
                         prop_assert!(setup || result.is_ok());
@@ -1401,13 +1403,13 @@ fn exit_codes_are_reported_for_exited_domains_only() {
     ledger.write_snapshot(&mut json, &header).unwrap();
     assert!(
         json.contains(
-            r#""name":"a","charge_set":"a","state":"exited","stop_reason":null,"exit_code":-3,"last_denial":null}"#
+            r#""name":"a","charge_set":"a","state":"exited","stop_reason":null,"exit_code":-3,"keeper_faults":0,"restarts":0,"last_denial":null}"#
         ),
         "{json}"
     );
     assert!(
         json.contains(
-            r#""state":"stopped","stop_reason":"over-limit","exit_code":null,"last_denial":null}"#
+            r#""state":"stopped","stop_reason":"over-limit","exit_code":null,"keeper_faults":0,"restarts":0,"last_denial":null}"#
         ),
         "{json}"
     );
@@ -1661,4 +1663,27 @@ fn a_move_replays_under_both_move_policies() {
             }
         }
     }
+}
+
+#[test]
+fn keeper_faults_and_restarts_are_counted_per_domain_and_traced() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(&mut frames, defaults());
+    let set = ledger.create_set("a", None, None).unwrap();
+    let a = ledger.create_domain("a", set).unwrap();
+    ledger.note_keeper_fault(a, false).unwrap();
+    ledger.note_keeper_fault(a, true).unwrap();
+    let domain = ledger.domain(a).unwrap();
+    assert_eq!((domain.keeper_faults, domain.restarts), (2, 1));
+    assert_eq!(
+        ledger.note_keeper_fault(DomainId(9), false),
+        Err(Error::UnknownDomain(DomainId(9)))
+    );
+    let record = TraceRecord::KeeperFault {
+        domain: a,
+        restart: true,
+    };
+    assert_eq!(record.to_string(), "keeper 0 1");
+    assert_eq!(TraceRecord::parse("keeper 0 1"), Ok(record));
+    assert!(TraceRecord::parse("keeper 0 2").is_err());
 }

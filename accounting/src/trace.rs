@@ -114,6 +114,13 @@ pub enum TraceRecord {
         /// Its new state.
         state: DomainState,
     },
+    /// `keeper DOM 0|1`: the domain sent a fault to its keeper (1: a restarted system call).
+    KeeperFault {
+        /// The domain.
+        domain: DomainId,
+        /// Whether it was a system call to run again from the beginning.
+        restart: bool,
+    },
     /// `plan N`: the next `N` operation records are one plan.
     Plan {
         /// Operations in the plan.
@@ -323,6 +330,9 @@ impl fmt::Display for TraceRecord {
             TraceRecord::Domain { id, name, set } => write!(f, "dom {} {name} {}", id.0, set.0),
             TraceRecord::ForgetDomain { id } => write!(f, "forget {}", id.0),
             TraceRecord::State { domain, state } => write!(f, "state {} {state}", domain.0),
+            TraceRecord::KeeperFault { domain, restart } => {
+                write!(f, "keeper {} {}", domain.0, u8::from(*restart))
+            }
             TraceRecord::Plan { ops } => write!(f, "plan {ops}"),
             TraceRecord::Anon { frame, domain } => write!(f, "anon {} {}", frame.0, domain.0),
             TraceRecord::PageTable {
@@ -532,6 +542,14 @@ impl TraceRecord {
             "state" => TraceRecord::State {
                 domain: fields.domain()?,
                 state: DomainState::parse(fields.next_text()?).ok_or(ParseError::BadField)?,
+            },
+            "keeper" => TraceRecord::KeeperFault {
+                domain: fields.domain()?,
+                restart: match fields.next_text()? {
+                    "0" => false,
+                    "1" => true,
+                    _ => return Err(ParseError::BadField),
+                },
             },
             "plan" => TraceRecord::Plan {
                 ops: fields.number()?,

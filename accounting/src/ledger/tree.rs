@@ -240,6 +240,8 @@ impl<'a> Ledger<'a> {
                 state: DomainState::Running,
                 exit_code: 0,
                 last_denial: None,
+                keeper_faults: 0,
+                restarts: 0,
             })
             .map_err(|_| Error::TooManyDomains)?;
         self.emit(|| TraceRecord::Domain { id, name, set });
@@ -289,6 +291,22 @@ impl<'a> Ledger<'a> {
             set.stops[reason.index()] += 1;
         }
         self.emit(|| TraceRecord::State { domain, state });
+        Ok(())
+    }
+
+    /// Counts a fault `domain` sent its keeper (`restart`: a system call that will run again
+    /// from the beginning, a send a limit refused), for reports; traced, so a replay counts it
+    /// too.
+    pub fn note_keeper_fault(&mut self, domain: DomainId, restart: bool) -> Result<(), Error> {
+        let record = self
+            .domains
+            .get_mut(domain.index())
+            .ok_or(Error::UnknownDomain(domain))?;
+        record.keeper_faults += 1;
+        if restart {
+            record.restarts += 1;
+        }
+        self.emit(|| TraceRecord::KeeperFault { domain, restart });
         Ok(())
     }
 

@@ -125,6 +125,13 @@ impl Books {
         )
     }
 
+    /// Counts a fault `domain` sent its keeper (`restart`: a restarted system call).
+    pub fn note_keeper_fault(&mut self, domain: DomainId, restart: bool) {
+        if let Err(error) = self.ledger.note_keeper_fault(domain, restart) {
+            crate::panic::ledger_bug(&error);
+        }
+    }
+
     /// The last charge denied to `domain`: its kind's index and the bytes it would have added
     /// where it failed.
     pub fn last_denial(&self, domain: DomainId) -> Option<(u64, u64)> {

@@ -96,6 +96,12 @@ impl Kernel {
         let kind = fault.kind;
         let address = fault.address;
         dcb.fault = Some(fault);
+        let account = self.slots[slot].account;
+        self.books
+            .note_keeper_fault(account, kind == abi::FAULT_SEND_OVER_LIMIT);
+        let Some(dcb) = self.slots[slot].dcb_mut() else {
+            return;
+        };
         dcb.faults_sent += 1;
         // No receive descriptor (the fast paths then leave its keeper's answer to the
         // ordinary path) and no register-sized wait.

@@ -381,6 +381,22 @@ pub fn compare(replayed: &[Snapshot], real: &[Snapshot]) -> Vec<Mismatch> {
             let Some(replayed) = ours.domain(&domain.name) else {
                 continue;
             };
+            for (field, replayed, real) in [
+                (
+                    "keeper_faults",
+                    replayed.keeper_faults,
+                    domain.keeper_faults,
+                ),
+                ("restarts", replayed.restarts, domain.restarts),
+            ] {
+                if replayed != real {
+                    found.push(Mismatch {
+                        place: format!("{at}, domain `{}`, {field}", domain.name),
+                        replayed: replayed.to_string(),
+                        real: real.to_string(),
+                    });
+                }
+            }
             if replayed.last_denial != domain.last_denial {
                 let show = |denial: &Option<crate::report::LastDenial>| {
                     denial

@@ -460,6 +460,12 @@ pub struct DomainReport {
     /// Why it stopped, when it did.
     #[serde(default)]
     pub stop_reason: Option<Value>,
+    /// Faults it sent its keeper.
+    #[serde(default)]
+    pub keeper_faults: u64,
+    /// Of those, system calls restarted from the beginning.
+    #[serde(default)]
+    pub restarts: u64,
     /// The last charge it caused that was denied (with an over-limit stop: why it stopped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_denial: Option<LastDenial>,

@@ -45,12 +45,14 @@ const PER_KIND_FIELDS: [&str; 9] = [
 ];
 /// The pseudo-kind that sums the kinds.
 pub(crate) const TOTAL: &str = "total";
-const DOMAIN_FIELDS: [&str; 6] = [
+const DOMAIN_FIELDS: [&str; 8] = [
     "name",
     "charge_set",
     "state",
     "stop_reason",
     "exit_code",
+    "keeper_faults",
+    "restarts",
     "last_denial",
 ];
 /// Fields of a domain's `last_denial` object.
