@@ -19,6 +19,15 @@ impl Kernel {
         }
     }
 
+    /// The domain a call names: the caller for [`abi::SELF`], else the one behind the domain
+    /// capability at `index`.
+    pub fn domain_or_self(&self, slot: usize, index: usize) -> Result<usize, Error> {
+        match index {
+            abi::SELF => Ok(slot),
+            index => self.domain_cap(slot, index),
+        }
+    }
+
     /// The live domain slot behind a domain capability (its generation still current).
     pub fn domain_cap(&self, slot: usize, index: usize) -> Result<usize, Error> {
         match self.slots[slot]

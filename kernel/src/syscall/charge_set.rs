@@ -12,7 +12,7 @@ use abi::{Error, SetUsage, Syscall};
 use accounting::SetId;
 
 impl Kernel {
-    /// Decodes charge_set: every argument, capability and user pointer checked; nothing changes.
+    /// Decodes the charge-set calls: every argument, capability and user pointer checked; nothing changes.
     #[inline(always)]
     pub(super) fn decode_charge_set(
         &mut self,
@@ -79,10 +79,7 @@ impl Kernel {
                 Call::DomainMove { slot: target, set }
             }
             Syscall::FrameInfo => {
-                let target = match args[0] {
-                    abi::SELF => slot,
-                    index => self.domain_cap(slot, index)?,
-                };
+                let target = self.domain_or_self(slot, args[0])?;
                 let (address, info) = (args[1], args[2]);
                 let dcb = self.slots[target].dcb().ok_or(Error::BadArgument)?;
                 if dcb.region(address).is_none() {

@@ -15,7 +15,7 @@ use accounting::SetId;
 use heapless::Vec;
 
 impl Kernel {
-    /// Decodes domain: every argument, capability and user pointer checked; nothing changes.
+    /// Decodes the domain calls: every argument, capability and user pointer checked; nothing changes.
     #[inline(always)]
     pub(super) fn decode_domain(
         &mut self,
@@ -92,10 +92,7 @@ impl Kernel {
                 Call::Wait { slot: target }
             }
             Syscall::SetKeeper => {
-                let target = match args[0] {
-                    abi::SELF => slot,
-                    index => self.domain_cap(slot, index)?,
-                };
+                let target = self.domain_or_self(slot, args[0])?;
                 let endpoint = match args[1] {
                     abi::NO_KEEPER => None,
                     index => Some(self.endpoint_cap(slot, index)? as u8),
@@ -106,10 +103,7 @@ impl Kernel {
                 Call::SetKeeper { target, endpoint }
             }
             Syscall::DomainMap => {
-                let target = match args[0] {
-                    abi::SELF => slot,
-                    index => self.domain_cap(slot, index)?,
-                };
+                let target = self.domain_or_self(slot, args[0])?;
                 self.decode_map(target, args[1], args[2], args[3])?
             }
             _ => return Err(Error::BadSyscall),
