@@ -565,7 +565,26 @@ mod tests {
         assert_eq!(Syscall::from_number(20), Some(Syscall::Arg));
         assert_eq!(Syscall::from_number(21), Some(Syscall::DomainMove));
         assert_eq!(Syscall::from_number(22), Some(Syscall::FrameInfo));
-        assert!(Syscall::from_number(23).is_none());
+        assert_eq!(Syscall::from_number(23), Some(Syscall::SetKeeper));
+        assert_eq!(Syscall::from_number(24), Some(Syscall::DomainMap));
+        assert!(Syscall::from_number(25).is_none());
+    }
+
+    #[test]
+    fn a_fault_message_is_eight_words_in_order() {
+        let fault = Fault {
+            kind: FAULT_SEND_OVER_LIMIT,
+            address: 2,
+            write: 1,
+            pc: 4,
+            charge_kind: 5,
+            charge_bytes: 6,
+            earlier: 7,
+            reserved: 0,
+        };
+        assert_eq!(Fault::BYTES, 64);
+        assert_eq!(fault.words(), [4, 2, 1, 4, 5, 6, 7, 0]);
+        assert_eq!(Fault::from_words(&fault.words()), fault);
     }
 
     #[test]
