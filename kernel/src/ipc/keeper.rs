@@ -136,7 +136,8 @@ impl Kernel {
     }
 
     /// Gives the fault `faulting` waits with to `keeper`, receiving at `receive_address`: the
-    /// fault's words as the data, a domain capability to `faulting` as the one capability;
+    /// fault's words as the data, a domain capability to `faulting` as the one capability (the
+    /// one the keeper holds already, if it does);
     /// then `faulting` waits for the keeper's reply. Changes nothing on an error.
     pub(super) fn deliver_fault(
         &mut self,
@@ -151,9 +152,20 @@ impl Kernel {
         if receive.buffer_capacity < abi::Fault::BYTES {
             return Err(Error::ReceiverTooSmall);
         }
-        if !self.slots[keeper]
+        let generation = self.slots[faulting].generation;
+        let cap = Capability::Domain {
+            slot: faulting as u8,
+            generation,
+        };
+        // The keeper's capability to the domain, if it holds one already (every fault would
+        // otherwise take a slot of its table), else a new one in a free slot.
+        let held = self.slots[keeper]
             .caps()
-            .is_some_and(|caps| caps.has_room())
+            .and_then(|caps| caps.caps.iter().position(|c| *c == cap));
+        if held.is_none()
+            && !self.slots[keeper]
+                .caps()
+                .is_some_and(|caps| caps.has_room())
         {
             return Err(Error::ReceiverTooSmall);
         }
@@ -173,17 +185,15 @@ impl Kernel {
             chunk.copy_from_slice(&word.to_le_bytes());
         }
         self.copy_to_user(keeper, receive.buffer_address, &bytes);
-        let generation = self.slots[faulting].generation;
-        let cap = Capability::Domain {
-            slot: faulting as u8,
-            generation,
-        };
         let Some(caps) = self.slots[keeper].caps_mut() else {
             return Err(Error::BadArgument);
         };
-        receive.caps[0] = caps
-            .insert(cap)
-            .unwrap_or_else(|_| crate::panic::kernel_bug("no room for a checked capability"));
+        receive.caps[0] = match held {
+            Some(index) => index,
+            None => caps
+                .insert(cap)
+                .unwrap_or_else(|_| crate::panic::kernel_bug("no room for a checked capability")),
+        };
         receive.cap_count = 1;
         receive.data_length = abi::Fault::BYTES;
         receive.region_count = 0;

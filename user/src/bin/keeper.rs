@@ -61,13 +61,14 @@ fn main() -> i32 {
         let fault = abi::Fault::from_words(&words);
         let domain = receive.caps[0];
         println!(
-            "keeper: fault {} {} at {:#x} (write {}), charge kind {} of {} bytes",
+            "keeper: fault {} {} at {:#x} (write {}), charge kind {} of {} bytes, domain cap {}",
             fault.earlier,
             kind_name(fault.kind),
             fault.address,
             fault.write,
             fault.charge_kind,
-            fault.charge_bytes
+            fault.charge_bytes,
+            domain
         );
         let over_limit = matches!(
             fault.kind,
