@@ -19,6 +19,8 @@ pub use transaction::Transaction;
 /// tables and a transient buffer): [`Books::charge_all`] reserves them together, so either
 /// all are made or none.
 #[derive(Clone, Copy, Debug)]
+// The build without accounting only counts mappers: it reads none of a table's or a buffer's.
+#[cfg_attr(not(feature = "accounting"), allow(dead_code))]
 pub enum Charge {
     /// A new user page (`anon`) mapped by `owner`.
     Page {
@@ -45,6 +47,13 @@ pub enum Charge {
         copy: Frame,
         /// The writing domain.
         writer: DomainId,
+    },
+    /// `domain` maps `frame`, which others map already (shared, charged under `cow = split`).
+    Share {
+        /// The shared frame.
+        frame: Frame,
+        /// The new mapper.
+        domain: DomainId,
     },
     /// A transient message buffer (`msgbuf` policy).
     Msgbuf {

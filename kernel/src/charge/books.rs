@@ -318,6 +318,10 @@ impl Books {
                 copy: index(frames, copy),
                 writer,
             },
+            Charge::Share { frame, domain } => Op::Share {
+                frame: index(frames, frame),
+                domain,
+            },
             Charge::Msgbuf {
                 frame,
                 sender,
@@ -365,23 +369,6 @@ impl Books {
         Ok(self
             .ledger
             .new_page(index(frames, page), owner, causer, &indices[..count])?)
-    }
-
-    /// `domain` maps `frame` copy-on-write too; `tables` are the tables its space needed,
-    /// made necessary by `causer`.
-    pub fn share_page(
-        &mut self,
-        frame: Frame,
-        domain: DomainId,
-        causer: DomainId,
-        tables: &[Frame],
-        frames: &FrameAllocator,
-    ) -> Result<(), ChargeError> {
-        let plan = Plan::one(Op::Share {
-            frame: index(frames, frame),
-            domain,
-        });
-        self.apply_with_tables(plan, tables, domain, causer, frames)
     }
 
     /// `domain` maps every frame of `shared` copy-on-write too (one plan); `tables` are the

@@ -248,6 +248,9 @@ impl Books {
                     copy,
                     writer,
                 } => self.cow_copy(original, copy, writer, frames)?,
+                super::Charge::Share { frame, domain } => {
+                    self.share_page(frame, domain, domain, &[], frames)?
+                }
                 super::Charge::Table { .. } | super::Charge::Msgbuf { .. } => {}
             }
         }

@@ -79,41 +79,6 @@ impl Kernel {
         Ok(page)
     }
 
-    /// Maps `frame`, which another domain maps already, at `va` of `receiver` with `access`:
-    /// allocates the tables the receiver needs (made necessary by `causer`, for the
-    /// `pagetable` policy) and records the share in the ledger (charged under `cow = split`).
-    pub fn share_page(
-        &mut self,
-        receiver: usize,
-        va: usize,
-        frame: Frame,
-        access: UserAccess,
-        causer: usize,
-    ) -> Result<(), Error> {
-        let (receiver_ledger, causer_ledger) =
-            (self.slots[receiver].account, self.slots[causer].account);
-        let dcb = self.slots[receiver].dcb_mut().ok_or(Error::BadArgument)?;
-        let missing = dcb.tables.missing_tables(va);
-        let transaction = Transaction::<2>::with_frames(&mut self.frames, missing)
-            .map_err(ChargeError::to_abi)?;
-        let tables = transaction.array();
-        let books = &mut self.books;
-        transaction
-            .commit(|tables, allocator| {
-                books.share_page(frame, receiver_ledger, causer_ledger, tables, allocator)
-            })
-            .map_err(ChargeError::to_abi)?;
-        for table in &tables[..missing] {
-            table.zero();
-        }
-        dcb.tables.map(
-            va,
-            mmu::user_page_descriptor(frame.address(), access),
-            &tables[..missing],
-        );
-        Ok(())
-    }
-
     /// Shares `pages` pages of `sender` at `from` copy-on-write into `receiver` at `to` (a
     /// region the caller added); pages the sender never populated stay demand-zero.
     ///

@@ -2,14 +2,21 @@
 //! the creator's set, and a capability to it) and `region_map` (its pages mapped writable and
 //! shared; each populated on its first map, charged `anon` to that mapper).
 
+use crate::arch::aarch64::mmu;
 use crate::arch::aarch64::mmu::{UserAccess, PAGE_BYTES};
-use crate::charge::{ChargeError, Transaction};
+use crate::charge::{Charge, ChargeError, Transaction};
 use crate::kernel::Kernel;
+use crate::memory::frames::Frame;
 use crate::memory::object::ObjectFrame;
 use crate::object::capability::Capability;
 use crate::object::domain::Region;
 use crate::object::region::RegionObject;
 use abi::Error;
+
+/// Most frames one `region_map` takes: a page for each of the object's pages and the tables
+/// of at most two 1 GiB and two 2 MiB slots its pages cross.
+const MAP_FRAMES: usize = abi::MAX_SHARED_REGION_PAGES + 4;
+const _: () = assert!(MAP_FRAMES <= accounting::PLAN_OPS);
 
 impl Kernel {
     /// Creates a shared-memory region object of `pages` pages for `slot`.
@@ -68,33 +75,107 @@ impl Kernel {
         {
             return Err(Error::BadArgument);
         }
-        self.add_region(
-            slot,
-            Region {
-                start: address,
-                pages,
-                access: UserAccess::ReadWrite,
-            },
-        )?;
-        for page in 0..pages {
+        let region = Region {
+            start: address,
+            pages,
+            access: UserAccess::ReadWrite,
+        };
+        let owner = self.slots[slot].account;
+        let dcb = self.slots[slot].dcb_mut().ok_or(Error::BadArgument)?;
+        if dcb.regions.iter().any(|r| r.overlaps(address, end)) {
+            return Err(Error::RegionOverlap);
+        }
+        if dcb.regions.is_full() {
+            return Err(Error::TableFull);
+        }
+        let Some(frames) = self.region_objects[object].as_ref().map(|r| r.get().frames) else {
+            return Err(Error::BadCapability);
+        };
+        // Every page's charge — a new page for one the object has not yet, a share of the
+        // frame it has — and the tables the mapping needs, in one transaction: all of them, or
+        // (an error, a denial) nothing, the region not added.
+        let mut transaction = Transaction::<MAP_FRAMES>::new(&mut self.frames);
+        let mut charges = heapless::Vec::<Charge, MAP_FRAMES>::new();
+        let mut plan = [(Frame(0), 0usize, 0usize); abi::MAX_SHARED_REGION_PAGES];
+        // Tables this mapping adds, by the range they cover (as `prepare_writes` counts them).
+        let mut new_tables = heapless::Vec::<(usize, usize), MAP_FRAMES>::new();
+        let too_many = |_| Error::BadArgument;
+        for (page, step) in plan.iter_mut().enumerate().take(pages) {
             let va = address + page * PAGE_BYTES;
-            let present = self.region_objects[object]
-                .as_ref()
-                .and_then(|region| region.get().frames[page]);
-            let result = match present {
-                None => self
-                    .populate(slot, va, UserAccess::ReadWrite)
-                    .map(|frame| {
-                        if let Some(region) = self.region_objects[object].as_mut() {
-                            region.get_mut().frames[page] = Some(frame);
-                        }
-                    })
-                    .map_err(ChargeError::to_abi),
-                Some(frame) => self.share_page(slot, va, frame, UserAccess::ReadWrite, slot),
+            let mut missing = dcb.tables.missing_tables(va);
+            let (gib, two_mib) = ((2, va >> 30), (1, va >> 21));
+            if missing == 2 && new_tables.contains(&gib) {
+                missing = 1;
+            }
+            if missing == 1 && new_tables.contains(&two_mib) {
+                missing = 0;
+            }
+            if missing == 2 {
+                new_tables.push(gib).map_err(too_many)?;
+            }
+            if missing >= 1 {
+                new_tables.push(two_mib).map_err(too_many)?;
+            }
+            let frame = match frames[page] {
+                Some(frame) => {
+                    charges
+                        .push(Charge::Share {
+                            frame,
+                            domain: owner,
+                        })
+                        .map_err(|_| Error::BadArgument)?;
+                    frame
+                }
+                None => {
+                    let frame = transaction.allocate_one().map_err(ChargeError::to_abi)?;
+                    charges
+                        .push(Charge::Page { frame, owner })
+                        .map_err(|_| Error::BadArgument)?;
+                    frame
+                }
             };
-            if let Err(e) = result {
-                self.remove_region(slot, address, pages);
-                return Err(e);
+            let tables_at = transaction.frames().len();
+            for &table in transaction.allocate(missing).map_err(ChargeError::to_abi)? {
+                charges
+                    .push(Charge::Table {
+                        frame: table,
+                        owner,
+                        causer: owner,
+                    })
+                    .map_err(|_| Error::BadArgument)?;
+            }
+            *step = (frame, tables_at, missing);
+        }
+        let held = transaction.array();
+        let books = &mut self.books;
+        transaction
+            .commit(|_, allocator| books.charge_all(&charges, allocator))
+            .map_err(ChargeError::to_abi)?;
+        // Committed: nothing can fail from here on.
+        let fresh: [bool; abi::MAX_SHARED_REGION_PAGES] =
+            core::array::from_fn(|page| page < pages && frames[page].is_none());
+        if let Some(dcb) = self.slots[slot].dcb_mut() {
+            let _ = dcb.regions.push(region);
+            for (page, &(frame, tables_at, missing)) in plan.iter().enumerate().take(pages) {
+                let tables = &held[tables_at..tables_at + missing];
+                if fresh[page] {
+                    frame.zero();
+                }
+                for table in tables {
+                    table.zero();
+                }
+                dcb.tables.map(
+                    address + page * PAGE_BYTES,
+                    mmu::user_page_descriptor(frame.address(), UserAccess::ReadWrite),
+                    tables,
+                );
+            }
+        }
+        if let Some(object) = self.region_objects[object].as_mut() {
+            for (page, &(frame, _, _)) in plan.iter().enumerate().take(pages) {
+                if fresh[page] {
+                    object.get_mut().frames[page] = Some(frame);
+                }
             }
         }
         Ok(0)
