@@ -30,12 +30,7 @@ impl Kernel {
         write: bool,
         pc: usize,
     ) -> bool {
-        let account = self.slots[slot].account;
-        let (charge_kind, charge_bytes) = match error {
-            ChargeError::OverLimit => self.books.last_denial(account).unwrap_or((0, 0)),
-            _ => (0, 0),
-        };
-        let Some(dcb) = self.slots[slot].dcb_mut() else {
+        let Some(dcb) = self.slots[slot].dcb() else {
             return false;
         };
         let Some(endpoint) = dcb.keeper.map(usize::from) else {
@@ -46,6 +41,13 @@ impl Kernel {
             ChargeError::Fault if dcb.region(address).is_none() => abi::FAULT_NO_REGION,
             ChargeError::Fault => abi::FAULT_PROTECTION,
             _ => return false,
+        };
+        let (charge_kind, charge_bytes) = match error {
+            ChargeError::OverLimit => self
+                .books
+                .last_denial(self.slots[slot].account)
+                .unwrap_or((0, 0)),
+            _ => (0, 0),
         };
         let fault = abi::Fault {
             kind,

@@ -9,7 +9,7 @@ use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
 use crate::charge::{Charge, ChargeError, Transaction};
 use crate::kernel::{asid, Kernel};
 use crate::memory::frames::Frame;
-use crate::memory::page_table::level3_index;
+use crate::memory::page_table::{level3_index, PageTables};
 use crate::object::domain::{self, Region};
 use abi::{Error, SharedRegion};
 
@@ -35,6 +35,48 @@ enum Action {
     Copy { original: Frame, copy: usize },
     /// An unshared copy-on-write page: write access back.
     Restore { frame: Frame },
+}
+
+/// The page tables an operation that maps several pages will add, counted before it adds
+/// them: a page whose tables an earlier page of the same operation brings does not count
+/// them missing again.
+pub struct PlannedTables {
+    /// Each table planned, by the range it covers: (2, 1 GiB slot) for a level-2 table, (1,
+    /// 2 MiB slot) for a level-3 table.
+    planned: heapless::Vec<(usize, usize), PLANNED_TABLES>,
+}
+
+/// Most tables one operation plans: two per page of the largest (a prepared write).
+const PLANNED_TABLES: usize = PREPARE_PAGES * 2;
+
+impl PlannedTables {
+    /// None planned yet.
+    pub fn new() -> Self {
+        PlannedTables {
+            planned: heapless::Vec::new(),
+        }
+    }
+
+    /// How many new tables mapping `va` in `tables` needs beyond those already planned (0, 1
+    /// or 2), planned from now on.
+    pub fn missing(&mut self, tables: &PageTables, va: usize) -> Result<usize, Error> {
+        let mut missing = tables.missing_tables(va);
+        let (gib, two_mib) = ((2, va >> 30), (1, va >> 21));
+        if missing == 2 && self.planned.contains(&gib) {
+            missing = 1;
+        }
+        if missing == 1 && self.planned.contains(&two_mib) {
+            missing = 0;
+        }
+        let full = |_| Error::BadArgument;
+        if missing == 2 {
+            self.planned.push(gib).map_err(full)?;
+        }
+        if missing >= 1 {
+            self.planned.push(two_mib).map_err(full)?;
+        }
+        Ok(missing)
+    }
 }
 
 impl Kernel {
@@ -288,29 +330,12 @@ impl Kernel {
     }
 
     /// Whether any page of `ranges` needs work to be written (not present, or copy-on-write);
-    /// an error when one is not in a writable region of the domain. Changes nothing.
+    /// an error when one is not in a writable region of the domain. Changes nothing. Each range
+    /// is walked page by page, as the copies walk it, with one region lookup per region it
+    /// crosses, not one per page.
     pub fn needs_work(&self, slot: usize, ranges: &[(usize, usize)]) -> Result<bool, Error> {
         let dcb = self.slots[slot].dcb().ok_or(Error::BadAddress)?;
         let mut needs = false;
-        self.writable_pages(slot, ranges, |page| {
-            needs |= !dcb
-                .tables
-                .lookup(page)
-                .is_some_and(|d| mmu::user_page_access(d) == UserAccess::ReadWrite);
-        })?;
-        Ok(needs)
-    }
-
-    /// Calls `f` with every page of `ranges` (each range page by page, as the copies walk
-    /// them), after checking that each lies in a writable region: one region lookup per region
-    /// a range crosses, not one per page.
-    fn writable_pages(
-        &self,
-        slot: usize,
-        ranges: &[(usize, usize)],
-        mut f: impl FnMut(usize),
-    ) -> Result<(), Error> {
-        let dcb = self.slots[slot].dcb().ok_or(Error::BadAddress)?;
         for &(va, len) in ranges {
             check_range(va, len)?;
             let end = va + len;
@@ -322,12 +347,15 @@ impl Kernel {
                     .ok_or(Error::BadAddress)?;
                 let stop = region.end().min(end);
                 while page < stop {
-                    f(page);
+                    needs |= !dcb
+                        .tables
+                        .lookup(page)
+                        .is_some_and(|d| mmu::user_page_access(d) == UserAccess::ReadWrite);
                     page += PAGE_BYTES;
                 }
             }
         }
-        Ok(())
+        Ok(needs)
     }
 
     /// Makes every page of `[va, va + len)` present, private and writable (populating or
@@ -374,9 +402,7 @@ impl Kernel {
         let mut transaction = Transaction::<PREPARE_FRAMES>::new(&mut self.frames);
         let mut charges = heapless::Vec::<Charge, PREPARE_FRAMES>::new();
         let mut steps = heapless::Vec::<Step, PREPARE_PAGES>::new();
-        // Tables this transaction adds, by the range they cover (a level-2 table 1 GiB, a
-        // level-3 table 2 MiB), so later pages do not count them missing again.
-        let mut new_tables = heapless::Vec::<(usize, usize), PREPARE_FRAMES>::new();
+        let mut new_tables = PlannedTables::new();
         let too_many = || Error::BadArgument;
         for &(va, len) in ranges {
             check_range(va, len)?;
@@ -393,20 +419,7 @@ impl Kernel {
                 }
                 let action = match dcb.tables.lookup(at) {
                     None => {
-                        let mut missing = dcb.tables.missing_tables(at);
-                        let (gib, two_mib) = ((2, at >> 30), (1, at >> 21));
-                        if missing == 2 && new_tables.contains(&gib) {
-                            missing = 1;
-                        }
-                        if missing == 1 && new_tables.contains(&two_mib) {
-                            missing = 0;
-                        }
-                        if missing == 2 {
-                            new_tables.push(gib).map_err(|_| too_many())?;
-                        }
-                        if missing >= 1 {
-                            new_tables.push(two_mib).map_err(|_| too_many())?;
-                        }
+                        let missing = new_tables.missing(&dcb.tables, at)?;
                         let first = transaction.frames().len();
                         let frames = transaction
                             .allocate(1 + missing)

@@ -185,11 +185,6 @@ impl Kernel {
                 }
                 Call::Unmap { address, pages }
             }
-            // `call` / `reply_recv` with no descriptors: a register-sized message.
-            Syscall::Call | Syscall::ReplyRecv if args[1] == 0 && args[2] == 0 => Call::Registers {
-                call: call == Syscall::Call,
-                endpoint: self.endpoint_cap(slot, args[0])?,
-            },
             Syscall::SetCreate
             | Syscall::SetLimit
             | Syscall::SetQuery
@@ -198,12 +193,15 @@ impl Kernel {
             Syscall::Spawn | Syscall::Wait | Syscall::SetKeeper | Syscall::DomainMap => {
                 self.decode_domain(slot, call, args)?
             }
-            // Decoded and invoked by ipc_system_call (system_call sends them there).
-            Syscall::Send | Syscall::Recv | Syscall::Call | Syscall::Reply | Syscall::ReplyRecv => {
-                return Err(Error::BadSyscall)
-            }
-            Syscall::CallRegisters | Syscall::ReplyRecvRegisters => Call::Registers {
-                call: call == Syscall::CallRegisters,
+            // Calls with memory descriptors are decoded and invoked by ipc_system_call
+            // (`ipc::carries_message` sends them there); a `call` or `reply_recv` that reaches
+            // here has none: a register-sized message, as its aliases are.
+            Syscall::Send | Syscall::Recv | Syscall::Reply => return Err(Error::BadSyscall),
+            Syscall::Call
+            | Syscall::ReplyRecv
+            | Syscall::CallRegisters
+            | Syscall::ReplyRecvRegisters => Call::Registers {
+                call: matches!(call, Syscall::Call | Syscall::CallRegisters),
                 endpoint: self.endpoint_cap(slot, args[0])?,
             },
             Syscall::RegionCreate => {

@@ -6,6 +6,7 @@ use crate::arch::aarch64::mmu;
 use crate::arch::aarch64::mmu::{UserAccess, PAGE_BYTES};
 use crate::charge::{Charge, ChargeError, Transaction};
 use crate::kernel::Kernel;
+use crate::memory::address_space::PlannedTables;
 use crate::memory::frames::Frame;
 use crate::memory::object::ObjectFrame;
 use crate::object::capability::Capability;
@@ -97,25 +98,10 @@ impl Kernel {
         let mut transaction = Transaction::<MAP_FRAMES>::new(&mut self.frames);
         let mut charges = heapless::Vec::<Charge, MAP_FRAMES>::new();
         let mut plan = [(Frame(0), 0usize, 0usize); abi::MAX_SHARED_REGION_PAGES];
-        // Tables this mapping adds, by the range they cover (as `prepare_writes` counts them).
-        let mut new_tables = heapless::Vec::<(usize, usize), MAP_FRAMES>::new();
-        let too_many = |_| Error::BadArgument;
+        let mut new_tables = PlannedTables::new();
         for (page, step) in plan.iter_mut().enumerate().take(pages) {
             let va = address + page * PAGE_BYTES;
-            let mut missing = dcb.tables.missing_tables(va);
-            let (gib, two_mib) = ((2, va >> 30), (1, va >> 21));
-            if missing == 2 && new_tables.contains(&gib) {
-                missing = 1;
-            }
-            if missing == 1 && new_tables.contains(&two_mib) {
-                missing = 0;
-            }
-            if missing == 2 {
-                new_tables.push(gib).map_err(too_many)?;
-            }
-            if missing >= 1 {
-                new_tables.push(two_mib).map_err(too_many)?;
-            }
+            let missing = new_tables.missing(&dcb.tables, va)?;
             let frame = match frames[page] {
                 Some(frame) => {
                     charges
