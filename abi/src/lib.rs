@@ -6,6 +6,9 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+mod rights;
+pub use rights::*;
+
 /// System-call numbers (`x8`).
 #[repr(usize)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +57,9 @@ pub enum Syscall {
     ReplyRecv = 15,
     /// `region_create(pages)`: a shared-memory region; returns its capability.
     RegionCreate = 16,
-    /// `region_map(region_cap, address)`: map a region writable (shared, not copy-on-write).
+    /// `region_map(region_cap, address, flags)`: map a region, shared (not copy-on-write):
+    /// writable with [`MAP_WRITE`] in `flags` (the capability's `write` right), else read-only
+    /// (its `read` right).
     RegionMap = 17,
     /// An alias of `call(endpoint_cap, 0, 0)`, a register-sized call (words in `x3..x6`;
     /// `x1` and `x2` are ignored). Kept for programs built against the first ABI's number.
@@ -86,6 +91,21 @@ pub enum Syscall {
     /// domain the memory it faulted on. Its pages are demand-zero, charged to that domain's set
     /// when it first touches them.
     DomainMap = 24,
+    /// `cap_derive(cap, rights)`: a new capability to the same object with only `rights`
+    /// (which the capability must hold: a right it lacks is that right's error); returns its
+    /// index. Revoking the original reaches it.
+    CapDerive = 25,
+    /// `cap_delete(cap)`: empty the slot. What was derived from it stays, now derived from
+    /// its parent; a region mapped through it stays mapped.
+    CapDelete = 26,
+    /// `cap_revoke(cap)`: delete every capability derived from this one (in any domain, over
+    /// IPC, by spawn or `cap_derive`, at any depth) and unmap every region mapped through it
+    /// or them, its charges following the `release` policy; the capability itself stays.
+    /// Returns the capabilities deleted plus the mappings removed.
+    CapRevoke = 27,
+    /// `cap_inspect(cap)`: the capability's type ([`CAP_TYPE_SET`], …, shifted by
+    /// [`CAP_TYPE_SHIFT`]) and its [`Rights`] bits.
+    CapInspect = 28,
 }
 
 impl Syscall {
@@ -118,6 +138,10 @@ impl Syscall {
             22 => FrameInfo,
             23 => SetKeeper,
             24 => DomainMap,
+            25 => CapDerive,
+            26 => CapDelete,
+            27 => CapRevoke,
+            28 => CapInspect,
             _ => return None,
         })
     }
@@ -168,11 +192,31 @@ pub enum Error {
     /// mapped twice, an out-of-line region of frames the receiver maps): a domain maps a
     /// frame at most once.
     AlreadyMapped = 19,
+    /// The endpoint capability lacks the `send` right.
+    NoSendRight = 20,
+    /// The endpoint capability lacks the `receive` right.
+    NoReceiveRight = 21,
+    /// The endpoint capability lacks the `grant` right (the message carries capabilities).
+    NoGrantRight = 22,
+    /// The region capability lacks the `read` right.
+    NoReadRight = 23,
+    /// The region capability lacks the `write` right (a writable mapping).
+    NoWriteRight = 24,
+    /// The domain capability lacks the `inspect` right.
+    NoInspectRight = 25,
+    /// The domain capability lacks the `control` right.
+    NoControlRight = 26,
+    /// The charge-set capability lacks the `query` right.
+    NoQueryRight = 27,
+    /// The charge-set capability lacks the `limit` right.
+    NoLimitRight = 28,
+    /// The charge-set capability lacks the `create` right.
+    NoCreateRight = 29,
 }
 
 impl Error {
     /// Every error, in code order.
-    pub const ALL: [Error; 19] = [
+    pub const ALL: [Error; 29] = [
         Error::BadSyscall,
         Error::BadArgument,
         Error::BadCapability,
@@ -192,6 +236,16 @@ impl Error {
         Error::NoSuchArgument,
         Error::NotPresent,
         Error::AlreadyMapped,
+        Error::NoSendRight,
+        Error::NoReceiveRight,
+        Error::NoGrantRight,
+        Error::NoReadRight,
+        Error::NoWriteRight,
+        Error::NoInspectRight,
+        Error::NoControlRight,
+        Error::NoQueryRight,
+        Error::NoLimitRight,
+        Error::NoCreateRight,
     ];
 
     /// The error for a (positive) code, if there is one.
@@ -222,6 +276,16 @@ impl Error {
             Error::NoSuchArgument => "no-such-argument",
             Error::NotPresent => "not-present",
             Error::AlreadyMapped => "already-mapped",
+            Error::NoSendRight => "no-send-right",
+            Error::NoReceiveRight => "no-receive-right",
+            Error::NoGrantRight => "no-grant-right",
+            Error::NoReadRight => "no-read-right",
+            Error::NoWriteRight => "no-write-right",
+            Error::NoInspectRight => "no-inspect-right",
+            Error::NoControlRight => "no-control-right",
+            Error::NoQueryRight => "no-query-right",
+            Error::NoLimitRight => "no-limit-right",
+            Error::NoCreateRight => "no-create-right",
         }
     }
 
@@ -297,7 +361,7 @@ pub struct SpawnRequest {
     /// Number of regions (at most [`MAX_SPAWN_REGIONS`]).
     pub regions_length: usize,
     /// Capability indices of the caller copied into the new domain's table, after capability
-    /// 0 (which always names the caller).
+    /// 0 (which always names the caller); a [`weakened`] word passes one on with fewer rights.
     pub caps: [usize; MAX_SPAWN_CAPS],
     /// How many of `caps` are used.
     pub cap_count: usize,
@@ -333,7 +397,8 @@ pub struct Message {
     pub data_address: usize,
     /// Data length in bytes (at most [`MAX_MESSAGE_BYTES`]).
     pub data_length: usize,
-    /// Capability indices to transfer.
+    /// Capability indices to transfer (copied, with the same rights; a [`weakened`] word
+    /// passes one on with fewer). The endpoint capability needs the `grant` right.
     pub caps: [usize; MAX_MESSAGE_CAPS],
     /// How many of `caps` are used.
     pub cap_count: usize,
@@ -567,7 +632,9 @@ mod tests {
         assert_eq!(Syscall::from_number(22), Some(Syscall::FrameInfo));
         assert_eq!(Syscall::from_number(23), Some(Syscall::SetKeeper));
         assert_eq!(Syscall::from_number(24), Some(Syscall::DomainMap));
-        assert!(Syscall::from_number(25).is_none());
+        assert_eq!(Syscall::from_number(25), Some(Syscall::CapDerive));
+        assert_eq!(Syscall::from_number(28), Some(Syscall::CapInspect));
+        assert!(Syscall::from_number(29).is_none());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::arch::aarch64::{cpu, exception, mmu, timer};
 use crate::board::qemu_virt::VIRTUAL_TIMER_INTID;
 use crate::kernel::{kernel, Kernel};
 use crate::memory::frames::FrameAllocator;
-use crate::object::capability::Capability;
+use crate::object::capability::Object;
 use crate::{console, println, programs, report};
 use abi::Error;
 use accounting::SetId;
@@ -202,10 +202,10 @@ impl Kernel {
         }
         for (spec, &slot) in domains.iter().zip(created.iter()) {
             for cap in &spec.caps {
-                let capability = match cap {
+                let object = match cap {
                     // The boot-config parser refuses a capability to the kernel reserve set,
                     // and `config_set` only knows the config's own sets.
-                    CapSpec::Set(name) => Capability::Set(
+                    CapSpec::Set(name) => Object::Set(
                         self.config_set(name)
                             .ok_or(BootError::Message("undefined set"))?,
                     ),
@@ -215,7 +215,7 @@ impl Kernel {
                             .position(|d| &d.name == name)
                             .ok_or(BootError::Message("undefined domain"))?;
                         let target_slot = created[target];
-                        Capability::Domain {
+                        Object::Domain {
                             slot: target_slot as u8,
                             generation: self.slots[target_slot].generation,
                         }
@@ -225,9 +225,10 @@ impl Kernel {
                             .iter()
                             .position(|n| n == name)
                             .ok_or(BootError::Message("undefined endpoint"))?;
-                        Capability::Endpoint(endpoint_indices[position])
+                        Object::Endpoint(endpoint_indices[position])
                     }
                 };
+                let capability = self.mint(object, abi::Rights::ALL, 0);
                 let caps = self.slots[slot]
                     .caps_mut()
                     .ok_or(BootError::Message("domain died during boot"))?;

@@ -50,6 +50,8 @@ pub struct Kernel {
         crate::object::region::MAX_REGION_OBJECTS],
     /// Bumped when a region-object index is reused, so stale capabilities fail.
     pub region_generations: [u32; crate::object::region::MAX_REGION_OBJECTS],
+    /// The number of the last capability made ([`crate::object::capability::Lineage`]).
+    pub next_capability: u32,
 }
 
 // The kernel state is large (the ledger alone is about 100 KB), so it is built in place in this
@@ -82,6 +84,7 @@ impl Kernel {
             endpoints: [const { None }; crate::object::endpoint::MAX_ENDPOINTS],
             region_objects: [const { None }; crate::object::region::MAX_REGION_OBJECTS],
             region_generations: [0; crate::object::region::MAX_REGION_OBJECTS],
+            next_capability: 0,
         }
     };
 

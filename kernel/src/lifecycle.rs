@@ -102,6 +102,7 @@ impl Kernel {
                     start,
                     pages: (end - start) / PAGE_BYTES,
                     access,
+                    capability: 0,
                 },
             )
             .map_err(|_| ChargeError::Fault)?;
@@ -135,6 +136,7 @@ impl Kernel {
                 start: stack_start,
                 pages: abi::USER_STACK_PAGES,
                 access: UserAccess::ReadWrite,
+                capability: 0,
             },
         )
         .map_err(|_| ChargeError::Fault)

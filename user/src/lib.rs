@@ -555,9 +555,41 @@ pub fn region_create(pages: usize) -> Result<usize, Error> {
     call(Syscall::RegionCreate, [pages, 0, 0, 0, 0, 0])
 }
 
-/// Maps the region behind `region_cap` writable at `address`.
+/// Maps the region behind `region_cap` writable at `address` (the `read` and `write` rights).
 pub fn region_map(region_cap: usize, address: usize) -> Result<(), Error> {
-    call(Syscall::RegionMap, [region_cap, address, 0, 0, 0, 0]).map(|_| ())
+    region_map_flags(region_cap, address, MAP_WRITE)
+}
+
+/// Maps the region behind `region_cap` at `address`: writable with [`MAP_WRITE`] in `flags`,
+/// else read-only (the `read` right only).
+pub fn region_map_flags(region_cap: usize, address: usize, flags: usize) -> Result<(), Error> {
+    call(Syscall::RegionMap, [region_cap, address, flags, 0, 0, 0]).map(|_| ())
+}
+
+/// A new capability in our table to the object of `cap`, with only `rights` (which `cap`
+/// must hold); returns its index.
+pub fn cap_derive(cap: usize, rights: abi::Rights) -> Result<usize, Error> {
+    call(Syscall::CapDerive, [cap, usize::from(rights.0), 0, 0, 0, 0])
+}
+
+/// Empties capability slot `cap`.
+pub fn cap_delete(cap: usize) -> Result<(), Error> {
+    call(Syscall::CapDelete, [cap, 0, 0, 0, 0, 0]).map(|_| ())
+}
+
+/// Deletes every capability derived from `cap` and unmaps every region mapped through it or
+/// them; returns how many capabilities and mappings went.
+pub fn cap_revoke(cap: usize) -> Result<usize, Error> {
+    call(Syscall::CapRevoke, [cap, 0, 0, 0, 0, 0])
+}
+
+/// The type ([`abi::CAP_TYPE_SET`], …) and rights of capability `cap`.
+pub fn cap_inspect(cap: usize) -> Result<(usize, abi::Rights), Error> {
+    let value = call(Syscall::CapInspect, [cap, 0, 0, 0, 0, 0])?;
+    Ok((
+        value >> abi::CAP_TYPE_SHIFT,
+        abi::Rights((value & 0xffff) as u16),
+    ))
 }
 
 /// A message carrying `data`.

@@ -56,13 +56,20 @@ impl Kernel {
     /// The endpoint behind capability `index` of `slot`, if it is one (the fast path's
     /// lookup: no error to tell apart, nothing out of line).
     #[inline(always)]
-    pub(super) fn endpoint_index(&self, slot: usize, index: usize) -> Option<usize> {
-        match self.slots[slot].caps()?.get(index) {
-            Ok(Capability::Endpoint(endpoint))
-                if self
-                    .endpoints
-                    .get(endpoint as usize)
-                    .is_some_and(Option::is_some) =>
+    pub(super) fn endpoint_index(
+        &self,
+        slot: usize,
+        index: usize,
+        needed: Rights,
+    ) -> Option<usize> {
+        let cap = self.slots[slot].caps()?.get(index).ok()?;
+        match cap.object {
+            Object::Endpoint(endpoint)
+                if cap.rights.contains(needed)
+                    && self
+                        .endpoints
+                        .get(endpoint as usize)
+                        .is_some_and(Option::is_some) =>
             {
                 Some(endpoint as usize)
             }

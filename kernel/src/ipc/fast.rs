@@ -181,7 +181,7 @@ impl Kernel {
         if message == 0 || reply_receive == 0 || !reply_receive.is_multiple_of(8) {
             return false;
         }
-        let Some(endpoint) = self.endpoint_index(slot, cap) else {
+        let Some(endpoint) = self.endpoint_index(slot, cap, Rights::SEND) else {
             return false;
         };
         let Some(receiver) = self.endpoints[endpoint]
@@ -261,7 +261,7 @@ impl Kernel {
         let Some(receive) = self.memory_wait(caller) else {
             return false;
         };
-        let Some(endpoint) = self.endpoint_index(slot, cap) else {
+        let Some(endpoint) = self.endpoint_index(slot, cap, Rights::RECEIVE) else {
             return false;
         };
         let Some(queue) = self.endpoints[endpoint].as_ref().map(ObjectFrame::get) else {

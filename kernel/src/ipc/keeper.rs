@@ -155,15 +155,18 @@ impl Kernel {
             return Err(Error::ReceiverTooSmall);
         }
         let generation = self.slots[faulting].generation;
-        let cap = Capability::Domain {
+        let object = Object::Domain {
             slot: faulting as u8,
             generation,
         };
-        // The keeper's capability to the domain, if it holds one already (every fault would
-        // otherwise take a slot of its table), else a new one in a free slot.
-        let held = self.slots[keeper]
-            .caps()
-            .and_then(|caps| caps.caps.iter().position(|c| *c == cap));
+        // The keeper's capability to the domain, if it holds one with every right already
+        // (every fault would otherwise take a slot of its table), else a new one in a free
+        // slot.
+        let held = self.slots[keeper].caps().and_then(|caps| {
+            caps.caps
+                .iter()
+                .position(|c| c.object == object && c.rights == Rights::DOMAIN)
+        });
         if held.is_none()
             && !self.slots[keeper]
                 .caps()
@@ -187,6 +190,7 @@ impl Kernel {
             chunk.copy_from_slice(&word.to_le_bytes());
         }
         self.copy_to_user(keeper, receive.buffer_address, &bytes);
+        let cap = self.mint(object, Rights::DOMAIN, 0);
         let Some(caps) = self.slots[keeper].caps_mut() else {
             return Err(Error::BadArgument);
         };

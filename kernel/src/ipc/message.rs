@@ -21,10 +21,9 @@ impl Kernel {
         }
         crate::memory::user::check_range(message.data_address, message.data_length)?;
         self.check_user_readable(slot, message.data_address, message.data_length)?;
-        let caps_table = self.slots[slot].caps().ok_or(Error::BadCapability)?;
         out.caps.clear();
-        for &index in &message.caps[..message.cap_count] {
-            let _ = out.caps.push(caps_table.get(index)?);
+        for &word in &message.caps[..message.cap_count] {
+            let _ = out.caps.push(self.passed_capability(slot, word)?);
         }
         out.regions.clear();
         for region in &message.regions[..message.region_count] {

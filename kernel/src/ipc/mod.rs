@@ -34,10 +34,11 @@ use crate::charge::Transaction;
 use crate::kernel::Kernel;
 use crate::memory::frames::Frame;
 use crate::memory::object::ObjectFrame;
-use crate::object::capability::Capability;
+use crate::object::capability::{Capability, Object};
 use crate::object::domain::{Block, RunState};
 use abi::{
-    Error, Message, Receive, SharedRegion, MAX_MESSAGE_BYTES, MAX_MESSAGE_CAPS, MAX_MESSAGE_REGIONS,
+    Error, Message, Receive, Rights, SharedRegion, MAX_MESSAGE_BYTES, MAX_MESSAGE_CAPS,
+    MAX_MESSAGE_REGIONS,
 };
 use accounting::DomainId;
 use heapless::{Deque, Vec};
@@ -162,7 +163,7 @@ impl Kernel {
     ) -> Result<usize, Error> {
         if call == abi::Syscall::Recv {
             // No message of its own: decode is the capability and the descriptor's alignment.
-            let endpoint = self.endpoint_cap(slot, args[0])?;
+            let endpoint = self.endpoint_cap(slot, args[0], Rights::RECEIVE)?;
             if !args[1].is_multiple_of(8) {
                 return Err(Error::BadArgument);
             }
@@ -215,16 +216,18 @@ impl Kernel {
         };
         Ok(match call {
             abi::Syscall::Send => {
-                let endpoint = self.endpoint_cap(slot, args[0])?;
+                let endpoint = self.endpoint_cap(slot, args[0], Rights::SEND)?;
                 self.take_message(slot, args[1], message)?;
+                self.check_grant(slot, args[0], message)?;
                 IpcCall::Send {
                     endpoint,
                     address: args[1],
                 }
             }
             abi::Syscall::Call => {
-                let endpoint = self.endpoint_cap(slot, args[0])?;
+                let endpoint = self.endpoint_cap(slot, args[0], Rights::SEND)?;
                 self.take_message(slot, args[1], message)?;
+                self.check_grant(slot, args[0], message)?;
                 IpcCall::Call {
                     endpoint,
                     address: args[1],
@@ -237,7 +240,7 @@ impl Kernel {
                 IpcCall::Reply { caller }
             }
             abi::Syscall::ReplyRecv => {
-                let endpoint = self.endpoint_cap(slot, args[0])?;
+                let endpoint = self.endpoint_cap(slot, args[0], Rights::RECEIVE)?;
                 let caller = self.reply_caller(slot)?;
                 self.take_message(slot, args[1], message)?;
                 IpcCall::ReplyRecv {
@@ -249,6 +252,23 @@ impl Kernel {
             // ipc_system_call decodes `recv` itself; no other call reaches here.
             _ => return Err(Error::BadSyscall),
         })
+    }
+}
+
+impl Kernel {
+    /// A message with capabilities needs the `grant` right on the endpoint capability it is
+    /// sent through (a reply's travel back on the call's, with no capability named).
+    fn check_grant(
+        &self,
+        slot: usize,
+        endpoint_cap: usize,
+        message: &Outgoing,
+    ) -> Result<(), Error> {
+        if message.caps.is_empty() {
+            return Ok(());
+        }
+        self.endpoint_cap(slot, endpoint_cap, Rights::SEND.union(Rights::GRANT))
+            .map(|_| ())
     }
 }
 

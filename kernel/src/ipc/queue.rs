@@ -32,7 +32,9 @@ impl Kernel {
             self.free_buffers(&frames[..count]);
             return Err(e);
         }
-        let mut caps = [Capability::Empty; MAX_MESSAGE_CAPS];
+        // The capabilities travel as the sender's (each made for the receiver when it takes
+        // the message); revoking one meanwhile takes it out of the message.
+        let mut caps = [Capability::EMPTY; MAX_MESSAGE_CAPS];
         caps[..message.caps.len()].copy_from_slice(&message.caps);
         let caller = receive_address.map(|_| (slot as u8, self.slots[slot].generation));
         let queued = Queued {
@@ -77,7 +79,10 @@ impl Kernel {
             return Err(Error::BadArgument);
         };
         let mut caps = Vec::new();
-        for cap in &queued.caps[..queued.cap_count] {
+        for cap in queued.caps[..queued.cap_count]
+            .iter()
+            .filter(|c| !c.is_empty())
+        {
             let _ = caps.push(*cap);
         }
         let message = Outgoing {

@@ -153,7 +153,7 @@ impl Kernel {
         let Some(cap) = self.registers(slot).map(|frame| frame.argument(0)) else {
             return false;
         };
-        let Some(endpoint) = self.endpoint_index(slot, cap) else {
+        let Some(endpoint) = self.endpoint_index(slot, cap, Rights::SEND) else {
             return false;
         };
         let Some(ep) = self.endpoints[endpoint].as_mut().map(ObjectFrame::get_mut) else {
@@ -207,7 +207,7 @@ impl Kernel {
             return false;
         };
         let caller = usize::from(caller);
-        let Some(endpoint) = self.endpoint_index(slot, cap) else {
+        let Some(endpoint) = self.endpoint_index(slot, cap, Rights::RECEIVE) else {
             return false;
         };
         let Some(ep) = self.endpoints[endpoint].as_mut().map(ObjectFrame::get_mut) else {

@@ -61,12 +61,7 @@ impl Kernel {
         }
         let caps = self.slots[receiver].caps().ok_or(Error::BadArgument)?;
         if !message.caps.is_empty()
-            && caps
-                .caps
-                .iter()
-                .filter(|c| **c == Capability::Empty)
-                .count()
-                < message.caps.len()
+            && caps.caps.iter().filter(|c| c.is_empty()).count() < message.caps.len()
         {
             return Err(Error::ReceiverTooSmall);
         }
@@ -179,12 +174,14 @@ impl Kernel {
         if let Some(frames) = bounce {
             self.free_buffers(&frames[..bounce_count]);
         }
-        let caps = self.slots[receiver].caps_mut().ok_or(Error::BadArgument)?;
         receive.cap_count = message.caps.len();
         for (i, cap) in message.caps.iter().enumerate() {
+            // The receiver's copy is derived from the sender's (revoking that reaches it).
+            let copy = self.derived(*cap);
+            let caps = self.slots[receiver].caps_mut().ok_or(Error::BadArgument)?;
             // Room for every one was checked before anything changed.
             receive.caps[i] = caps
-                .insert(*cap)
+                .insert(copy)
                 .unwrap_or_else(|_| crate::panic::kernel_bug("no room for a checked capability"));
         }
         receive.data_length = message.length;

@@ -588,11 +588,13 @@ impl Kernel {
                     start: region.start,
                     pages: (address - region.start) / PAGE_BYTES,
                     access: region.access,
+                    capability: region.capability,
                 };
                 let after = Region {
                     start: end,
                     pages: (region.end() - end) / PAGE_BYTES,
                     access: region.access,
+                    capability: region.capability,
                 };
                 for piece in [before, after] {
                     if piece.pages > 0 {
@@ -618,6 +620,7 @@ impl Kernel {
                 start: destination,
                 pages: region.pages,
                 access: UserAccess::ReadWrite,
+                capability: 0,
             },
         )?;
         let shared =
@@ -641,6 +644,7 @@ impl Kernel {
                 start: region.address,
                 pages: region.pages,
                 access: UserAccess::ReadWrite,
+                capability: 0,
             },
         )?;
         self.share_copy_on_write(parent, child, region.address, region.address, region.pages)

@@ -2,19 +2,20 @@
 //! charged `kernel`). The typed lookups a system call's decode makes are in
 //! [`crate::syscall`].
 
+use abi::Rights;
 use accounting::SetId;
 
 /// Capability slots per domain.
 pub const MAX_CAPS: usize = 64;
 
-/// A capability: what a domain may act on.
+/// What a capability refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Capability {
+pub enum Object {
     /// An empty slot.
     Empty,
     /// A charge set: create children, set limits, query, spawn into.
     Set(SetId),
-    /// A domain: wait for its exit. `generation` detects a reused slot.
+    /// A domain: wait for its exit, inspect, control. `generation` detects a reused slot.
     Domain {
         /// Index in the domain table.
         slot: u8,
@@ -32,6 +33,66 @@ pub enum Capability {
     },
 }
 
+impl Object {
+    /// Every right a capability to this object can hold.
+    pub const fn all_rights(self) -> Rights {
+        match self {
+            Object::Empty => Rights::NONE,
+            Object::Set(_) => Rights::SET,
+            Object::Domain { .. } => Rights::DOMAIN,
+            Object::Endpoint(_) => Rights::ENDPOINT,
+            Object::Region { .. } => Rights::REGION,
+        }
+    }
+
+    /// The type `cap_inspect` reports.
+    pub const fn type_code(self) -> usize {
+        match self {
+            Object::Empty => 0,
+            Object::Set(_) => abi::CAP_TYPE_SET,
+            Object::Domain { .. } => abi::CAP_TYPE_DOMAIN,
+            Object::Endpoint(_) => abi::CAP_TYPE_ENDPOINT,
+            Object::Region { .. } => abi::CAP_TYPE_REGION,
+        }
+    }
+}
+
+/// Where a capability comes from, for revocation: its own number, and the number of the
+/// capability it was derived from (0 for one made with its object). Numbers are never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lineage {
+    /// This capability's number (never 0).
+    pub id: u32,
+    /// The number of the capability it was derived from, or 0.
+    pub parent: u32,
+}
+
+/// A capability: an object, the rights this capability holds on it, and its lineage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capability {
+    /// What it refers to.
+    pub object: Object,
+    /// What it allows (a subset of [`Object::all_rights`]).
+    pub rights: Rights,
+    /// Where it comes from.
+    pub lineage: Lineage,
+}
+
+impl Capability {
+    /// An empty slot.
+    pub const EMPTY: Capability = Capability {
+        object: Object::Empty,
+        rights: Rights::NONE,
+        lineage: Lineage { id: 0, parent: 0 },
+    };
+
+    /// Whether the slot is empty.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.object == Object::Empty
+    }
+}
+
 /// A capability table, in its own frame.
 #[repr(C)]
 pub struct CapTable {
@@ -46,8 +107,8 @@ impl CapTable {
     #[inline]
     pub fn get(&self, index: usize) -> Result<Capability, abi::Error> {
         match self.caps.get(index) {
-            Some(Capability::Empty) | None => Err(abi::Error::BadCapability),
-            Some(cap) => Ok(*cap),
+            Some(cap) if !cap.is_empty() => Ok(*cap),
+            _ => Err(abi::Error::BadCapability),
         }
     }
 
@@ -56,7 +117,7 @@ impl CapTable {
         let index = self
             .caps
             .iter()
-            .position(|c| *c == Capability::Empty)
+            .position(Capability::is_empty)
             .ok_or(abi::Error::TableFull)?;
         self.caps[index] = cap;
         Ok(index)
@@ -65,13 +126,13 @@ impl CapTable {
     /// Whether there is room for one more capability.
     #[inline]
     pub fn has_room(&self) -> bool {
-        self.caps.contains(&Capability::Empty)
+        self.caps.iter().any(Capability::is_empty)
     }
 }
 
 /// An empty capability table.
 pub const fn new_caps() -> CapTable {
     CapTable {
-        caps: [Capability::Empty; MAX_CAPS],
+        caps: [Capability::EMPTY; MAX_CAPS],
     }
 }

@@ -32,6 +32,9 @@ pub struct Region {
     pub pages: usize,
     /// Access rights of its pages.
     pub access: UserAccess,
+    /// The number of the region capability it was mapped through (`region_map`), or 0:
+    /// revoking that capability unmaps it.
+    pub capability: u32,
 }
 
 impl Region {

@@ -7,8 +7,8 @@ use super::{limit, Call};
 use crate::arch::aarch64::mmu::PAGE_BYTES;
 use crate::charge::ToAbi;
 use crate::kernel::Kernel;
-use crate::object::capability::Capability;
-use abi::{Error, SetUsage, Syscall};
+use crate::object::capability::Object;
+use abi::{Error, Rights, SetUsage, Syscall};
 use accounting::SetId;
 
 impl Kernel {
@@ -22,7 +22,7 @@ impl Kernel {
     ) -> Result<Call, Error> {
         Ok(match call {
             Syscall::SetCreate => {
-                let parent = self.set_cap(slot, args[0])?;
+                let parent = self.set_cap(slot, args[0], Rights::CREATE)?;
                 let name = self.read_name(slot, args[1], args[2])?;
                 let mut kind_limits = [None; abi::KINDS];
                 if args[4] != 0 {
@@ -48,7 +48,7 @@ impl Kernel {
                 }
             }
             Syscall::SetLimit => {
-                let set = self.set_cap(slot, args[0])?;
+                let set = self.set_cap(slot, args[0], Rights::LIMIT)?;
                 let kind = match args[2] {
                     abi::LIMIT_TOTAL => None,
                     which => Some(
@@ -62,7 +62,7 @@ impl Kernel {
                 }
             }
             Syscall::SetQuery => {
-                let set = self.set_cap(slot, args[0])?;
+                let set = self.set_cap(slot, args[0], Rights::QUERY)?;
                 let address = args[1];
                 if !address.is_multiple_of(8) {
                     return Err(Error::BadArgument);
@@ -71,15 +71,15 @@ impl Kernel {
                 Call::SetQuery { set, address }
             }
             Syscall::DomainMove => {
-                let target = self.domain_cap(slot, args[0])?;
-                let set = self.set_cap(slot, args[1])?;
+                let target = self.domain_cap(slot, args[0], Rights::CONTROL)?;
+                let set = self.set_cap(slot, args[1], Rights::CREATE)?;
                 if !self.slots[target].is_alive() {
                     return Err(Error::BadArgument);
                 }
                 Call::DomainMove { slot: target, set }
             }
             Syscall::FrameInfo => {
-                let target = self.domain_or_self(slot, args[0])?;
+                let target = self.domain_or_self(slot, args[0], Rights::INSPECT)?;
                 let (address, info) = (args[1], args[2]);
                 let dcb = self.slots[target].dcb().ok_or(Error::BadArgument)?;
                 if dcb.region(address).is_none() {
@@ -135,8 +135,9 @@ impl Kernel {
                 let _ = self.books.set_kind_limit(set, kind, limit_bytes);
             }
         }
+        let cap = self.mint(Object::Set(set), Rights::SET, 0);
         let caps = self.slots[slot].caps_mut().ok_or(Error::BadCapability)?;
-        caps.insert(Capability::Set(set))
+        caps.insert(cap)
     }
 
     /// `set_limit`: the set's own limit (`kind` None) or one kind's sub-limit.

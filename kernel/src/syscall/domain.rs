@@ -8,9 +8,9 @@
 use super::Call;
 use crate::arch::aarch64::mmu::PAGE_BYTES;
 use crate::kernel::Kernel;
-use crate::object::capability::Capability;
+use crate::object::capability::{Capability, Object};
 use crate::object::domain::{Block, RunState};
-use abi::{Error, SharedRegion, SpawnRequest, Syscall};
+use abi::{Error, Rights, SharedRegion, SpawnRequest, Syscall};
 use accounting::SetId;
 use heapless::Vec;
 
@@ -37,12 +37,11 @@ impl Kernel {
                 if cap_count > abi::MAX_SPAWN_CAPS {
                     return Err(Error::BadArgument);
                 }
-                let caller_caps = self.slots[slot].caps().ok_or(Error::BadCapability)?;
-                let mut caps = Vec::<Capability, { abi::MAX_SPAWN_CAPS }>::new();
+                let mut caps = Vec::<_, { abi::MAX_SPAWN_CAPS }>::new();
                 for i in 0..cap_count {
-                    let _ = caps.push(caller_caps.get(word(6 + i))?);
+                    let _ = caps.push(self.passed_capability(slot, word(6 + i))?);
                 }
-                let set = self.set_cap(slot, args[1])?;
+                let set = self.set_cap(slot, args[1], Rights::CREATE)?;
                 if count > abi::MAX_SPAWN_REGIONS {
                     return Err(Error::BadArgument);
                 }
@@ -85,17 +84,17 @@ impl Kernel {
                 }
             }
             Syscall::Wait => {
-                let target = self.domain_cap(slot, args[0])?;
+                let target = self.domain_cap(slot, args[0], Rights::INSPECT)?;
                 if target == slot {
                     return Err(Error::Deadlock);
                 }
                 Call::Wait { slot: target }
             }
             Syscall::SetKeeper => {
-                let target = self.domain_or_self(slot, args[0])?;
+                let target = self.domain_or_self(slot, args[0], Rights::CONTROL)?;
                 let endpoint = match args[1] {
                     abi::NO_KEEPER => None,
-                    index => Some(self.endpoint_cap(slot, index)? as u8),
+                    index => Some(self.endpoint_cap(slot, index, Rights::SEND)? as u8),
                 };
                 if !self.slots[target].is_alive() {
                     return Err(Error::BadArgument);
@@ -103,7 +102,7 @@ impl Kernel {
                 Call::SetKeeper { target, endpoint }
             }
             Syscall::DomainMap => {
-                let target = self.domain_or_self(slot, args[0])?;
+                let target = self.domain_or_self(slot, args[0], Rights::CONTROL)?;
                 self.decode_map(target, args[1], args[2], args[3])?
             }
             _ => return Err(Error::BadSyscall),
@@ -150,14 +149,19 @@ impl Kernel {
             .ok_or(Error::UnknownProgram)?;
         let child = self.create_domain(name, set, &program, Some(slot))?;
         // The child's capability 0 names its creator (to wait for it, for instance).
-        let creator = Capability::Domain {
+        let creator = Object::Domain {
             slot: slot as u8,
             generation: self.slots[slot].generation,
         };
+        let creator = self.mint(creator, Rights::DOMAIN, 0);
+        let mut given = Vec::<Capability, { abi::MAX_SPAWN_CAPS + 1 }>::new();
+        let _ = given.push(creator);
+        for &cap in passed {
+            let _ = given.push(self.derived(cap));
+        }
         if let Some(caps) = self.slots[child].caps_mut() {
-            let _ = caps.insert(creator);
-            for cap in passed {
-                let _ = caps.insert(*cap);
+            for cap in given {
+                let _ = caps.insert(cap);
             }
         }
         for region in regions {
@@ -167,10 +171,12 @@ impl Kernel {
             }
         }
         let generation = self.slots[child].generation;
-        let caps = self.slots[slot].caps_mut().ok_or(Error::BadCapability)?;
-        caps.insert(Capability::Domain {
+        let cap = Object::Domain {
             slot: child as u8,
             generation,
-        })
+        };
+        let cap = self.mint(cap, Rights::DOMAIN, 0);
+        let caps = self.slots[slot].caps_mut().ok_or(Error::BadCapability)?;
+        caps.insert(cap)
     }
 }

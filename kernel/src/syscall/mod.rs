@@ -88,9 +88,17 @@ pub(super) enum Call {
     RegionMap {
         object: usize,
         address: usize,
+        writable: bool,
+        /// The number of the capability it is mapped through.
+        capability: u32,
     },
     /// A program argument's value, found by decode.
     Arg(u64),
+    /// The capability to derive from, its rights already reduced.
+    CapDerive(Capability),
+    CapDelete(usize),
+    CapRevoke(usize),
+    CapInspect(usize),
 }
 
 mod capability;
@@ -202,7 +210,15 @@ impl Kernel {
             | Syscall::CallRegisters
             | Syscall::ReplyRecvRegisters => Call::Registers {
                 call: matches!(call, Syscall::Call | Syscall::CallRegisters),
-                endpoint: self.endpoint_cap(slot, args[0])?,
+                endpoint: self.endpoint_cap(
+                    slot,
+                    args[0],
+                    if matches!(call, Syscall::Call | Syscall::CallRegisters) {
+                        abi::Rights::SEND
+                    } else {
+                        abi::Rights::RECEIVE
+                    },
+                )?,
             },
             Syscall::RegionCreate => {
                 let pages = args[0];
@@ -215,10 +231,39 @@ impl Kernel {
                 Call::RegionCreate { pages }
             }
             Syscall::RegionMap => {
-                let object = self.region_cap(slot, args[0])?;
+                let flags = args[2];
+                if flags & !abi::MAP_WRITE != 0 {
+                    return Err(Error::BadArgument);
+                }
+                let writable = flags & abi::MAP_WRITE != 0;
+                let needed = if writable {
+                    abi::Rights::READ.union(abi::Rights::WRITE)
+                } else {
+                    abi::Rights::READ
+                };
+                let (object, capability) = self.region_cap(slot, args[0], needed)?;
                 Call::RegionMap {
                     object,
                     address: args[1],
+                    writable,
+                    capability,
+                }
+            }
+            Syscall::CapDerive => {
+                let cap = self.capability(slot, args[0])?;
+                let rights = u16::try_from(args[1]).map_err(|_| Error::BadArgument)?;
+                let cap = capability::weakened(cap, abi::Rights(rights))?;
+                if !self.slots[slot].caps().is_some_and(|c| c.has_room()) {
+                    return Err(Error::TableFull);
+                }
+                Call::CapDerive(cap)
+            }
+            Syscall::CapDelete | Syscall::CapRevoke | Syscall::CapInspect => {
+                self.capability(slot, args[0])?;
+                match call {
+                    Syscall::CapDelete => Call::CapDelete(args[0]),
+                    Syscall::CapRevoke => Call::CapRevoke(args[0]),
+                    _ => Call::CapInspect(args[0]),
                 }
             }
             Syscall::Snapshot => Call::Snapshot {
@@ -295,6 +340,10 @@ impl Kernel {
                 Ok(length)
             }
             Call::Arg(value) => Ok(value as usize),
+            Call::CapDerive(cap) => self.cap_derive(slot, cap),
+            Call::CapDelete(index) => self.cap_delete(slot, index),
+            Call::CapRevoke(index) => self.cap_revoke(slot, index),
+            Call::CapInspect(index) => self.cap_inspect(slot, index),
             Call::Exit(code) => {
                 self.teardown(slot, RunState::Exited(code));
                 Ok(0)
@@ -320,6 +369,7 @@ impl Kernel {
                         start: address,
                         pages,
                         access,
+                        capability: 0,
                     },
                 )?;
                 Ok(0)
@@ -364,7 +414,12 @@ impl Kernel {
                 endpoint,
             } => self.reply_recv_registers(slot, endpoint),
             Call::RegionCreate { pages } => self.region_create(slot, pages),
-            Call::RegionMap { object, address } => self.region_map(slot, object, address),
+            Call::RegionMap {
+                object,
+                address,
+                writable,
+                capability,
+            } => self.region_map(slot, object, address, writable, capability),
             Call::Snapshot { label } => {
                 self.snapshot(&label);
                 Ok(0)

@@ -1,6 +1,7 @@
 //! The shared-memory region calls: `region_create` (a new region object, charged `kernel` to
-//! the creator's set, and a capability to it) and `region_map` (its pages mapped writable and
-//! shared; each populated on its first map, charged `anon` to that mapper).
+//! the creator's set, and a capability to it) and `region_map` (its pages mapped shared,
+//! writable with the capability's `write` right or read-only with its `read` right; each
+//! populated on its first map, charged `anon` to that mapper).
 
 use crate::arch::aarch64::mmu;
 use crate::arch::aarch64::mmu::{UserAccess, PAGE_BYTES};
@@ -9,7 +10,7 @@ use crate::kernel::Kernel;
 use crate::memory::address_space::PlannedTables;
 use crate::memory::frames::Frame;
 use crate::memory::object::ObjectFrame;
-use crate::object::capability::Capability;
+use crate::object::capability::Object;
 use crate::object::domain::Region;
 use crate::object::region::RegionObject;
 use abi::Error;
@@ -44,24 +45,33 @@ impl Kernel {
         // SAFETY: a fresh frame, owned by the region table from now on.
         self.region_objects[index] = Some(unsafe { ObjectFrame::new(frame, object) });
         self.region_generations[index] = self.region_generations[index].wrapping_add(1);
-        let cap = Capability::Region {
+        let cap = Object::Region {
             index: index as u8,
             generation: self.region_generations[index],
         };
+        let cap = self.mint(cap, abi::Rights::REGION, 0);
         self.slots[slot]
             .caps_mut()
             .ok_or(Error::BadCapability)?
             .insert(cap)
     }
 
-    /// Maps a region object writable at `address` of `slot`: its frames are populated on
-    /// first map (charged `anon` to the mapper) and shared by later mappers.
+    /// Maps a region object at `address` of `slot`, writable or read-only, through the
+    /// capability numbered `capability`: its frames are populated on first map (charged `anon`
+    /// to the mapper) and shared by later mappers.
     pub fn region_map(
         &mut self,
         slot: usize,
         object: usize,
         address: usize,
+        writable: bool,
+        capability: u32,
     ) -> Result<usize, Error> {
+        let access = if writable {
+            UserAccess::ReadWrite
+        } else {
+            UserAccess::ReadOnly
+        };
         let pages = self.region_objects[object]
             .as_ref()
             .ok_or(Error::BadCapability)?
@@ -79,7 +89,8 @@ impl Kernel {
         let region = Region {
             start: address,
             pages,
-            access: UserAccess::ReadWrite,
+            access,
+            capability,
         };
         let owner = self.slots[slot].account;
         let dcb = self.slots[slot].dcb_mut().ok_or(Error::BadArgument)?;
@@ -152,7 +163,7 @@ impl Kernel {
                 }
                 dcb.tables.map(
                     address + page * PAGE_BYTES,
-                    mmu::user_page_descriptor(frame.address(), UserAccess::ReadWrite),
+                    mmu::user_page_descriptor(frame.address(), access),
                     tables,
                 );
             }

@@ -687,9 +687,9 @@ impl Client {
 
     fn random_syscall(&mut self) {
         let number = match self.rng.below(8) {
-            0 => 25 + self.rng.below(64),
+            0 => 29 + self.rng.below(64),
             1 => self.rng.next() as usize,
-            _ => self.rng.below(25),
+            _ => self.rng.below(29),
         };
         let mut args = [0usize; 6];
         for a in args.iter_mut() {
@@ -708,6 +708,9 @@ impl Client {
         match call {
             // Never exit; memory calls go through the tracked playground.
             S::Exit | S::Map | S::Unmap | S::RegionMap => return self.fuzz_memory(),
+            S::CapDerive | S::CapDelete | S::CapRevoke | S::CapInspect => {
+                return self.fuzz_rights(call)
+            }
             S::ConsoleWrite => {
                 // Keep the console clean: empty, too long, or not readable.
                 args[1] = match self.rng.below(3) {
@@ -825,6 +828,137 @@ impl Client {
                 );
             }
         }
+    }
+
+    // --- capabilities and rights -----------------------------------------------------------
+
+    /// An index that names no capability of ours: past the table, wrapping, or a slot that
+    /// is empty (received capabilities may fill any slot we have not noted: only those we
+    /// know are empty).
+    fn forged_cap(&mut self) -> Option<usize> {
+        match self.rng.below(3) {
+            0 => Some(MAX_CAPS + self.rng.below(1000)),
+            1 => Some(usize::MAX - self.rng.below(4)),
+            _ => None,
+        }
+    }
+
+    /// The capability calls: forged indices refused with `bad-capability`; a real capability
+    /// of ours inspected (its type as we know it); a weakened copy derived, every right it
+    /// lacks refused by a call that needs it with that right's error, asking back a right it
+    /// lacks refused, then the copy revoked (it has no children) and deleted.
+    fn fuzz_rights(&mut self, call: abi::Syscall) {
+        use abi::{Rights, Syscall as S};
+        if let Some(forged) = self.forged_cap() {
+            let result = self
+                .n
+                .sys(call as usize, [forged, Rights::ALL.0 as usize, 0, 0, 0, 0]);
+            expect_err(
+                "capability call on a forged index",
+                result,
+                &[Error::BadCapability],
+            );
+            return;
+        }
+        let known = [CAP_SET, CAP_SERVER, CAP_INBOX];
+        let index = known[self.rng.below(known.len())];
+        let (kind, all) = match self.caps[index] {
+            Cap::Set => (abi::CAP_TYPE_SET, Rights::SET),
+            Cap::Endpoint => (abi::CAP_TYPE_ENDPOINT, Rights::ENDPOINT),
+            _ => return,
+        };
+        let inspect =
+            |n: &mut Counters, cap: usize| n.sys(S::CapInspect as usize, [cap, 0, 0, 0, 0, 0]);
+        let got = inspect(&mut self.n, index);
+        check!(
+            got == Ok(kind << abi::CAP_TYPE_SHIFT | usize::from(all.0)),
+            "cap_inspect of {}: {:x?}",
+            index,
+            got
+        );
+        // A rights word outside the type's rights is refused.
+        let bad = Rights::ALL.intersection(Rights(!all.0));
+        let result = self.n.sys(
+            S::CapDerive as usize,
+            [index, usize::from(bad.0), 0, 0, 0, 0],
+        );
+        expect_err(
+            "cap_derive with another type's rights",
+            result,
+            &[Error::BadArgument],
+        );
+        let keep = Rights(self.rng.below(usize::from(all.0) + 1) as u16).intersection(all);
+        let copy = match self.n.sys(
+            S::CapDerive as usize,
+            [index, usize::from(keep.0), 0, 0, 0, 0],
+        ) {
+            Ok(copy) => copy,
+            Err(Error::TableFull) => return,
+            Err(e) => {
+                check!(false, "cap_derive {} {}: {:?}", index, keep, e);
+                return;
+            }
+        };
+        check!(copy < MAX_CAPS, "cap_derive returned {}", copy);
+        let got = inspect(&mut self.n, copy);
+        check!(
+            got == Ok(kind << abi::CAP_TYPE_SHIFT | usize::from(keep.0)),
+            "cap_inspect of a copy with {}: {:x?}",
+            keep,
+            got
+        );
+        for (right, _, error) in Rights::NAMED {
+            if !all.contains(right) || keep.contains(right) {
+                continue;
+            }
+            let mut usage = abi::SetUsage::default();
+            let usage = &mut usage as *mut abi::SetUsage as usize;
+            let message = Message::default();
+            let message = &message as *const Message as usize;
+            let mut receive = Receive::default();
+            let receive = &mut receive as *mut Receive as usize;
+            let name = b"never";
+            let (number, args) = match right {
+                r if r == Rights::SEND => (S::Send, [copy, message, 0, 0, 0, 0]),
+                r if r == Rights::RECEIVE => (S::Recv, [copy, receive, 0, 0, 0, 0]),
+                r if r == Rights::QUERY => (S::SetQuery, [copy, usage, 0, 0, 0, 0]),
+                r if r == Rights::LIMIT => (S::SetLimit, [copy, 0, 0, 0, 0, 0]),
+                r if r == Rights::CREATE => (
+                    S::SetCreate,
+                    [copy, name.as_ptr() as usize, name.len(), 4096, 0, 0],
+                ),
+                // `grant`: a message with a capability through a copy that may send.
+                _ if keep.contains(Rights::SEND) => {
+                    let mut with_cap = Message::default();
+                    with_cap.caps[0] = CAP_SET;
+                    with_cap.cap_count = 1;
+                    let result = self.n.send(copy, &with_cap);
+                    expect_err("send of a capability without grant", result, &[error]);
+                    continue;
+                }
+                _ => continue,
+            };
+            let result = self.n.sys(number as usize, args);
+            expect_err("a call without its right", result, &[error]);
+        }
+        // Asking back a right the copy lacks.
+        if keep != all {
+            let result = self.n.sys(
+                S::CapDerive as usize,
+                [copy, usize::from(all.0), 0, 0, 0, 0],
+            );
+            check!(
+                matches!(result, Err(e) if Rights::NAMED.iter().any(|(_, _, x)| *x == e)),
+                "cap_derive of more rights than held: {:?}",
+                result
+            );
+        }
+        let revoked = self.n.sys(S::CapRevoke as usize, [copy, 0, 0, 0, 0, 0]);
+        check!(revoked == Ok(0), "cap_revoke of a leaf: {:?}", revoked);
+        let deleted = self.n.sys(S::CapDelete as usize, [copy, 0, 0, 0, 0, 0]);
+        check!(deleted == Ok(0), "cap_delete: {:?}", deleted);
+        let gone = inspect(&mut self.n, copy);
+        expect_err("a deleted capability", gone, &[Error::BadCapability]);
     }
 
     // --- memory ----------------------------------------------------------------------------
@@ -1011,7 +1145,7 @@ impl Client {
         if self.shm_mapped {
             if self.rng.chance(2) {
                 // Map again over itself: overlap.
-                let result = self.n.sys(rm, [index, SHM, 0, 0, 0, 0]);
+                let result = self.n.sys(rm, [index, SHM, abi::MAP_WRITE, 0, 0, 0]);
                 expect_err("region over itself", result, &[Error::RegionOverlap]);
             } else {
                 let result = self.n.unmap(SHM, pages);
@@ -1029,7 +1163,7 @@ impl Client {
             2 => (KERNEL_LOW, &[Error::BadArgument]),
             _ => (SHM, &[]),
         };
-        let result = self.n.sys(rm, [index, address, 0, 0, 0, 0]);
+        let result = self.n.sys(rm, [index, address, abi::MAP_WRITE, 0, 0, 0]);
         if allowed.is_empty() {
             match result {
                 Ok(_) => {
@@ -1206,7 +1340,11 @@ impl Client {
             6 => {
                 message.caps[0] = self.bad_cap(Cap::Empty).max(self.cap_count);
                 message.cap_count = 1;
-                &[Error::BadCapability]
+                // A word with the weakening flag and a mask outside the rights is malformed.
+                match abi::split_cap_word(message.caps[0]) {
+                    Err(_) => &[Error::BadArgument],
+                    Ok(_) => &[Error::BadCapability],
+                }
             }
             7 => {
                 message.region_count = abi::MAX_MESSAGE_REGIONS + 1 + self.rng.below(100);
