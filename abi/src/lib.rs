@@ -99,9 +99,10 @@ pub enum Syscall {
     /// its parent; a region mapped through it stays mapped.
     CapDelete = 26,
     /// `cap_revoke(cap)`: delete every capability derived from this one (in any domain, over
-    /// IPC, by spawn or `cap_derive`, at any depth) and unmap every region mapped through it
-    /// or them, its charges following the `release` policy; the capability itself stays.
-    /// Returns the capabilities deleted plus the mappings removed.
+    /// IPC, by spawn or `cap_derive`, at any depth, in messages still queued) and unmap every
+    /// region mapped through them, its charges following the `release` policy. The capability
+    /// itself stays, and so does what is mapped through it (seL4's revoke). Returns the
+    /// capabilities deleted plus the mappings removed.
     CapRevoke = 27,
     /// `cap_inspect(cap)`: the capability's type ([`CAP_TYPE_SET`], …, shifted by
     /// [`CAP_TYPE_SHIFT`]) and its [`Rights`] bits.

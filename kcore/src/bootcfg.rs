@@ -21,11 +21,13 @@
 //! | `ep=NAME` | an endpoint |
 //! | `dom=NAME,SET,PROGRAM` | a domain, after its set |
 //! | `arg=DOMAIN,NAME:VALUE` | a program argument (an unsigned integer) |
-//! | `cap=DOMAIN,set\|dom\|ep:TARGET` | a capability, index 0 upward per domain |
+//! | `cap=DOMAIN,set\|dom\|ep:TARGET[:RIGHT+…]` | a capability, index 0 upward per domain; its rights if not all of its type's |
 //! | `keeper=DOMAIN,ENDPOINT` | the endpoint a domain's faults go to (its keeper receives there) |
 
 use core::fmt;
+use core::fmt::Write as _;
 
+use abi::Rights;
 use heapless::{String, Vec};
 
 use crate::limits::{
@@ -115,6 +117,34 @@ impl CapSpec {
             CapSpec::Set(name) | CapSpec::Domain(name) | CapSpec::Endpoint(name) => name,
         }
     }
+
+    /// Every right a capability to it can hold.
+    pub const fn all_rights(&self) -> Rights {
+        match self {
+            CapSpec::Set(_) => Rights::SET,
+            CapSpec::Domain(_) => Rights::DOMAIN,
+            CapSpec::Endpoint(_) => Rights::ENDPOINT,
+        }
+    }
+
+    /// The names of those rights, for an error message.
+    pub const fn right_names(&self) -> &'static str {
+        match self {
+            CapSpec::Set(_) => "query, limit, create (joined by +)",
+            CapSpec::Domain(_) => "inspect, control (joined by +)",
+            CapSpec::Endpoint(_) => "send, receive, grant (joined by +)",
+        }
+    }
+}
+
+/// A capability a boot domain starts with: what it refers to, and its rights (by default
+/// every right its type has; `ep:mailbox:send+grant` in the config for fewer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GivenCap {
+    /// What it refers to.
+    pub target: CapSpec,
+    /// What it allows.
+    pub rights: Rights,
 }
 
 /// A charge set declared at boot.
@@ -140,7 +170,7 @@ pub struct DomainSpec {
     /// The program it runs.
     pub program: Name,
     /// Capabilities it starts with, index 0 upward.
-    pub caps: Vec<CapSpec, MAX_CONFIG_CAPS>,
+    pub caps: Vec<GivenCap, MAX_CONFIG_CAPS>,
     /// Program arguments, by name.
     pub args: Vec<(Name, u64), MAX_DOMAIN_ARGS>,
     /// The endpoint its faults go to, if it has a keeper.
@@ -518,9 +548,26 @@ impl BootConfig {
             })
     }
 
-    /// Gives `domain` a capability, after checking its target exists and is not the kernel
-    /// reserve set.
-    pub fn add_cap(&mut self, domain: &str, cap: CapSpec) -> Result<(), ConfigError<'static>> {
+    /// Gives `domain` a capability with `rights` (`None`: every right of its type), after
+    /// checking its target exists and is not the kernel reserve set, and that its type has
+    /// those rights.
+    pub fn add_cap(
+        &mut self,
+        domain: &str,
+        cap: CapSpec,
+        rights: Option<Rights>,
+    ) -> Result<(), ConfigError<'static>> {
+        let all = cap.all_rights();
+        let rights = rights.unwrap_or(all);
+        if !all.contains(rights) || rights.is_empty() {
+            let mut value = Quoted::new();
+            let _ = write!(value, "{rights}");
+            return Err(ConfigError::BadValue {
+                key: "cap rights",
+                value,
+                valid: Choices::Text(cap.right_names()),
+            });
+        }
         let (exists, what) = match &cap {
             CapSpec::Set(name) if name == KERNEL_SET => {
                 return Err(ConfigError::KernelSet(quote(domain)))
@@ -537,7 +584,10 @@ impl BootConfig {
         }
         self.domain_mut(domain)?
             .caps
-            .push(cap)
+            .push(GivenCap {
+                target: cap,
+                rights,
+            })
             .map_err(|_| ConfigError::TooMany {
                 what: "capabilities for one domain",
                 limit: MAX_CONFIG_CAPS,
@@ -620,8 +670,17 @@ impl fmt::Display for BootConfig {
             }
         }
         for domain in &self.domains {
-            for cap in &domain.caps {
-                write!(f, " cap={},{}:{}", domain.name, cap.prefix(), cap.target())?;
+            for GivenCap { target, rights } in &domain.caps {
+                write!(
+                    f,
+                    " cap={},{}:{}",
+                    domain.name,
+                    target.prefix(),
+                    target.target()
+                )?;
+                if *rights != target.all_rights() {
+                    write!(f, ":{rights}")?;
+                }
             }
         }
         for domain in &self.domains {
@@ -756,6 +815,13 @@ fn parse_cap<'a>(config: &mut BootConfig, value: &str) -> Result<(), ConfigError
     let (kind, target) = target
         .split_once(':')
         .ok_or_else(|| ConfigError::Malformed(quote(value)))?;
+    let (target, rights) = match target.split_once(':') {
+        Some((target, rights)) => (
+            target,
+            Some(Rights::parse(rights).ok_or_else(|| ConfigError::Malformed(quote(value)))?),
+        ),
+        None => (target, None),
+    };
     let target = name(target)?;
     let spec = match kind {
         "set" => CapSpec::Set(target),
@@ -769,7 +835,7 @@ fn parse_cap<'a>(config: &mut BootConfig, value: &str) -> Result<(), ConfigError
             })
         }
     };
-    config.add_cap(domain, spec)
+    config.add_cap(domain, spec, rights)
 }
 
 #[cfg(test)]

@@ -196,13 +196,17 @@ impl Kernel {
         for (name, &index) in endpoint_names.iter().zip(endpoint_indices.iter()) {
             let owner = domains
                 .iter()
-                .position(|d| d.caps.iter().any(|c| *c == CapSpec::Endpoint(name.clone())))
+                .position(|d| {
+                    d.caps
+                        .iter()
+                        .any(|c| c.target == CapSpec::Endpoint(name.clone()))
+                })
                 .map(|i| self.slots[created[i]].account);
             self.set_endpoint_owner(index as usize, owner);
         }
         for (spec, &slot) in domains.iter().zip(created.iter()) {
             for cap in &spec.caps {
-                let object = match cap {
+                let object = match &cap.target {
                     // The boot-config parser refuses a capability to the kernel reserve set,
                     // and `config_set` only knows the config's own sets.
                     CapSpec::Set(name) => Object::Set(
@@ -228,7 +232,7 @@ impl Kernel {
                         Object::Endpoint(endpoint_indices[position])
                     }
                 };
-                let capability = self.mint(object, abi::Rights::ALL, 0);
+                let capability = self.mint(object, cap.rights, 0);
                 let caps = self.slots[slot]
                     .caps_mut()
                     .ok_or(BootError::Message("domain died during boot"))?;

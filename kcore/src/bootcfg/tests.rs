@@ -23,7 +23,8 @@ const FULL: &str = "tally=1 config=cow-fork log=debug cow=holder msgbuf=kernel p
                     set=parent,root,1048576 set=child,parent,262144,msgbuf:49152,cow:65536 \
                     ep=ping dom=parent,parent,cow_parent dom=child,child,cow_child \
                     arg=parent,pages:64 arg=parent,seed:7 cap=parent,set:child \
-                    cap=parent,dom:child cap=parent,ep:ping cap=child,ep:ping keeper=child,ping";
+                    cap=parent,dom:child:inspect cap=parent,ep:ping cap=child,ep:ping:receive+grant \
+                    keeper=child,ping";
 
 #[test]
 fn a_full_config_decodes_and_encodes_back_to_the_same_string() {
@@ -43,6 +44,12 @@ fn a_full_config_decodes_and_encodes_back_to_the_same_string() {
         &[(n("pages"), 64), (n("seed"), 7)]
     );
     assert_eq!(config.domains[0].caps.len(), 3);
+    assert_eq!(config.domains[0].caps[1].rights, abi::Rights::INSPECT);
+    assert_eq!(config.domains[0].caps[2].rights, abi::Rights::ENDPOINT);
+    assert_eq!(
+        config.domains[1].caps[0].rights,
+        abi::Rights::RECEIVE.union(abi::Rights::GRANT)
+    );
     assert_eq!(config.domains[1].keeper.as_deref(), Some("ping"));
     assert_eq!(config.domains[0].keeper, None);
     let mut encoded: String<1024> = String::new();
@@ -138,6 +145,14 @@ fn every_malformed_input_gets_its_own_error() {
         (
             "tally=1 set=a,-,- dom=x,a,hello cap=x,set:b",
             "charge set 'b' is not defined",
+        ),
+        (
+            "tally=1 set=a,-,- dom=x,a,hello cap=x,set:a:send",
+            "cap rights='send' is not valid; valid values: query, limit, create (joined by +)",
+        ),
+        (
+            "tally=1 set=a,-,- dom=x,a,hello cap=x,set:a:query+bogus",
+            "token 'x,set:a:query+bogus' is malformed",
         ),
         (
             "tally=1 set=a,-,- dom=x,a,hello cap=x,dom:y",
@@ -248,7 +263,7 @@ fn name_strategy() -> impl Strategy<Value = std::string::String> {
 /// A domain made by the strategy, whose capabilities and arguments come after all domains.
 type PendingDomain = (
     std::string::String,
-    std::vec::Vec<(usize, usize)>,
+    std::vec::Vec<(usize, usize, u16)>,
     std::vec::Vec<(std::string::String, u64)>,
 );
 
@@ -256,7 +271,7 @@ prop_compose! {
     fn config_strategy()(
         sets in proptest::collection::vec((name_strategy(), any::<Option<u64>>(), proptest::option::of(0usize..32), proptest::collection::vec((0usize..5, any::<u64>()), 0..5)), 1..8),
         endpoints in proptest::collection::vec(name_strategy(), 0..4),
-        domains in proptest::collection::vec((name_strategy(), 0usize..8, 0usize..3, proptest::collection::vec((0usize..3, 0usize..8), 0..6), proptest::collection::vec((name_strategy(), 0..=MAX_ARG_VALUE), 0..4)), 0..6),
+        domains in proptest::collection::vec((name_strategy(), 0usize..8, 0usize..3, proptest::collection::vec((0usize..3, 0usize..8, any::<u16>()), 0..6), proptest::collection::vec((name_strategy(), 0..=MAX_ARG_VALUE), 0..4)), 0..6),
         policy in proptest::collection::vec(0usize..8, policies::KEYS.len()),
         transfer in any::<bool>(), trace in any::<bool>(), recount in any::<bool>(), level in 0usize..5,
     ) -> BootConfig {
@@ -292,14 +307,17 @@ prop_compose! {
             }
         }
         for (name, caps, args) in made {
-            for (kind, target) in caps {
+            for (kind, target, rights) in caps {
                 let cap = match kind {
                     0 => CapSpec::Set(config.sets[target % set_count].name.clone()),
                     1 if !config.domains.is_empty() => CapSpec::Domain(config.domains[target % config.domains.len()].name.clone()),
                     _ if !config.endpoints.is_empty() => CapSpec::Endpoint(config.endpoints[target % config.endpoints.len()].clone()),
                     _ => continue,
                 };
-                let _ = config.add_cap(&name, cap);
+                // Every right of its type, or some of them (none: every right).
+                let rights = abi::Rights(rights).intersection(cap.all_rights());
+                let rights = (!rights.is_empty() && !rights.0.is_multiple_of(3)).then_some(rights);
+                let _ = config.add_cap(&name, cap, rights);
             }
             for (arg, value) in args {
                 let _ = config.add_arg(&name, n(&arg), value);

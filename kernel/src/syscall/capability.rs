@@ -8,8 +8,8 @@
 //! derived from the sender's; a capability made with its object (boot, `set_create`,
 //! `region_create`, `spawn`'s domain capability, a keeper's fault message) has none. A region
 //! mapped through a capability remembers its number. Revoking a capability deletes every
-//! capability whose line of parents reaches it and unmaps every region mapped through it or
-//! them; deleting one hands what was derived from it (capabilities and mappings) to its parent,
+//! capability whose line of parents reaches it and unmaps every region mapped through them
+//! (the revoked capability itself stays, with what is mapped through it); deleting one hands what was derived from it (capabilities and mappings) to its parent,
 //! so a later revocation further up still reaches them.
 
 use crate::kernel::Kernel;
@@ -198,7 +198,8 @@ impl Kernel {
     }
 
     /// `cap_revoke`: deletes every capability derived from the one at `index` and unmaps every
-    /// region mapped through it or them. Returns capabilities deleted plus regions unmapped.
+    /// region mapped through them (seL4's revoke: the capability itself, and what is mapped
+    /// through it, stay). Returns capabilities deleted plus regions unmapped.
     pub(super) fn cap_revoke(&mut self, slot: usize, index: usize) -> Result<usize, Error> {
         let root = self.capability(slot, index)?.lineage.id;
         // The numbers reached, the root first; each pass over the tables adds the children of
@@ -242,7 +243,7 @@ impl Kernel {
             while let Some((start, pages)) = self.slots[domain].dcb().and_then(|dcb| {
                 dcb.regions
                     .iter()
-                    .find(|r| r.capability != 0 && reached.contains(&r.capability))
+                    .find(|r| r.capability != 0 && reached[1..].contains(&r.capability))
                     .map(|r| (r.start, r.pages))
             }) {
                 self.remove_region(domain, start, pages);

@@ -114,7 +114,7 @@ pub fn boot_config(config: &Config) -> Result<BootConfig, BootargsError> {
                 CapType::Domain => CapSpec::Domain(target),
                 CapType::Endpoint => CapSpec::Endpoint(target),
             };
-            boot.add_cap(&domain.name, spec)
+            boot.add_cap(&domain.name, spec, cap.rights)
                 .map_err(at(cap.line, "domain.caps"))?;
         }
         if let Some(keeper) = &domain.keeper {

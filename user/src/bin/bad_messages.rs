@@ -8,7 +8,7 @@ use user::{check, data_message, is_refusal, println, send, syscall, Error, Messa
 use user::{SharedRegion, Syscall};
 
 user::program! {
-    description: "Sends malformed messages on capability 0 — descriptors in kernel, unmapped or misaligned memory; forged and wrong-type endpoint capabilities; lengths and counts past the bounds; data in kernel or unmapped memory or wrapping around; a forged capability inside the message; regions it does not own, empty or read-only — each of which must fail with its own error and deliver nothing; then one valid 64-byte message (every byte 1), which ends `sink`.",
+    description: "Sends malformed messages on capability 0 — descriptors in kernel, unmapped or misaligned memory; forged and wrong-type endpoint capabilities; lengths and counts past the bounds; data in kernel or unmapped memory or wrapping around; a forged capability inside the message; capabilities weakened wrongly (a bad mask, rights of another type, a right not held); a message with a capability through a copy without `grant`, one through a copy without `send`; regions it does not own, empty or read-only — each of which must fail with its own error and deliver nothing; then one valid 64-byte message (every byte 1), which ends `sink`.",
     caps: {
         0: ep => "the endpoint to the sink",
         1: set => "any charge set: used as a capability of the wrong type",
@@ -143,6 +143,41 @@ fn main() -> i32 {
         &forged,
         Error::BadCapability,
     );
+    // Capability words that weaken: a mask outside the rights, rights a set cannot hold, a
+    // right the capability lacks (a query-only copy asked to pass `limit` on).
+    forged.caps[0] = abi::WEAKEN | 1 << 50 | 1;
+    expect("weakened word with a bad mask", &forged, Error::BadArgument);
+    forged.caps[0] = abi::weakened(1, abi::Rights::SEND);
+    expect(
+        "a set capability weakened to send",
+        &forged,
+        Error::BadArgument,
+    );
+    let query_only = user::cap_derive(1, abi::Rights::QUERY);
+    check!(query_only.is_ok(), "cap_derive: {:?}", query_only);
+    let query_only = query_only.unwrap_or(63);
+    forged.caps[0] = abi::weakened(query_only, abi::Rights::LIMIT);
+    expect(
+        "a capability passed on with a right it lacks",
+        &forged,
+        Error::NoLimitRight,
+    );
+    check!(user::cap_delete(query_only).is_ok(), "cap_delete");
+    // Through endpoint copies lacking a right: grant (a capability in the message), send.
+    let send_only = user::cap_derive(0, abi::Rights::SEND);
+    check!(send_only.is_ok(), "cap_derive: {:?}", send_only);
+    let send_only = send_only.unwrap_or(63);
+    forged.caps[0] = 1;
+    let got = send(send_only, &forged);
+    check!(got == Err(Error::NoGrantRight), "no grant: {:?}", got);
+    let receive_only = user::cap_derive(0, abi::Rights::RECEIVE.union(abi::Rights::GRANT));
+    check!(receive_only.is_ok(), "cap_derive: {:?}", receive_only);
+    let receive_only = receive_only.unwrap_or(63);
+    let got = send(receive_only, &good);
+    check!(got == Err(Error::NoSendRight), "no send: {:?}", got);
+    for copy in [send_only, receive_only] {
+        check!(user::cap_delete(copy).is_ok(), "cap_delete");
+    }
     // Regions it does not own.
     let mut region = good;
     region.regions[0] = SharedRegion {

@@ -122,7 +122,7 @@ fn main() -> i32 {
     let name = "bad-kinds";
     let mut info = abi::FrameInfo::default();
     let info_at = &mut info as *mut abi::FrameInfo as usize;
-    let limits: [(Syscall, [usize; 6], Error, bool); 18] = [
+    let limits: [(Syscall, [usize; 6], Error, bool); 27] = [
         (
             Syscall::SetLimit,
             [0, 4096, abi::KINDS + 1, 0, 0, 0],
@@ -240,6 +240,62 @@ fn main() -> i32 {
             Error::BadArgument,
             false,
         ),
+        // The capability calls: a forged index; rights outside the type's, or not 16 bits;
+        // rights the capability lacks (a copy with only `query`, asked for `limit`).
+        (
+            Syscall::CapDerive,
+            [63, abi::Rights::QUERY.0 as usize, 0, 0, 0, 0],
+            Error::BadCapability,
+            false,
+        ),
+        (
+            Syscall::CapDerive,
+            [0, abi::Rights::SEND.0 as usize, 0, 0, 0, 0],
+            Error::BadArgument,
+            true,
+        ),
+        (
+            Syscall::CapDerive,
+            [0, 1 << 20, 0, 0, 0, 0],
+            Error::BadArgument,
+            true,
+        ),
+        (
+            Syscall::CapDelete,
+            [63, 0, 0, 0, 0, 0],
+            Error::BadCapability,
+            false,
+        ),
+        (
+            Syscall::CapDelete,
+            [usize::MAX, 0, 0, 0, 0, 0],
+            Error::BadCapability,
+            false,
+        ),
+        (
+            Syscall::CapRevoke,
+            [63, 0, 0, 0, 0, 0],
+            Error::BadCapability,
+            false,
+        ),
+        (
+            Syscall::CapRevoke,
+            [64, 0, 0, 0, 0, 0],
+            Error::BadCapability,
+            false,
+        ),
+        (
+            Syscall::CapInspect,
+            [63, 0, 0, 0, 0, 0],
+            Error::BadCapability,
+            false,
+        ),
+        (
+            Syscall::CapInspect,
+            [usize::MAX, 0, 0, 0, 0, 0],
+            Error::BadCapability,
+            false,
+        ),
     ];
     for (call, args, error, needs_set) in limits {
         if needs_set && !has_set {
@@ -256,11 +312,44 @@ fn main() -> i32 {
         );
         errors += 1;
     }
+    // A copy of the set capability with only `query`: every other set right refused with its
+    // own error, and asking `limit` back too; the copy then deleted.
+    if has_set {
+        let copy = user::cap_derive(0, abi::Rights::QUERY);
+        check!(copy.is_ok(), "cap_derive query: {:?}", copy);
+        let copy = copy.unwrap_or(63);
+        check!(user::set_query(copy).is_ok(), "set_query through the copy");
+        let got = user::set_limit(copy, 4096);
+        check!(got == Err(Error::NoLimitRight), "set_limit: {:?}", got);
+        let got = user::set_create(copy, "never", 4096);
+        check!(got == Err(Error::NoCreateRight), "set_create: {:?}", got);
+        let got = user::cap_derive(copy, abi::Rights::LIMIT);
+        check!(
+            got == Err(Error::NoLimitRight),
+            "cap_derive limit: {:?}",
+            got
+        );
+        check!(user::cap_delete(copy).is_ok(), "cap_delete");
+        let got = user::cap_inspect(copy);
+        check!(
+            got == Err(Error::BadCapability),
+            "a deleted capability: {:?}",
+            got
+        );
+        errors += 4;
+        println!("garbage: a query-only set capability: no-limit-right, no-create-right");
+    }
     // A domain maps a frame at most once: a region object mapped a second time, at another
     // address, is already-mapped (and the first mapping stays as it was).
     const FIRST: usize = 0x3000_0000;
     const SECOND: usize = 0x3010_0000;
     if let Ok(region) = user::region_create(1) {
+        let got = user::region_map_flags(region, FIRST, 4);
+        check!(
+            got == Err(Error::BadArgument),
+            "region_map flags 4: {:?}",
+            got
+        );
         check!(user::region_map(region, FIRST).is_ok(), "region_map");
         // SAFETY: the page just mapped writable at FIRST.
         unsafe { core::ptr::write_volatile(FIRST as *mut u8, 1) };

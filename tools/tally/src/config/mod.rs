@@ -219,6 +219,24 @@ impl CapType {
         }
     }
 
+    /// Every right a capability of this type can hold.
+    pub fn all_rights(self) -> abi::Rights {
+        match self {
+            CapType::Set => abi::Rights::SET,
+            CapType::Domain => abi::Rights::DOMAIN,
+            CapType::Endpoint => abi::Rights::ENDPOINT,
+        }
+    }
+
+    /// "a charge-set", "a domain", "an endpoint", for messages.
+    pub fn article_name(self) -> &'static str {
+        match self {
+            CapType::Set => "a charge-set",
+            CapType::Domain => "a domain",
+            CapType::Endpoint => "an endpoint",
+        }
+    }
+
     /// The type a prefix names.
     pub fn from_prefix(prefix: &str) -> Option<Self> {
         match prefix {
@@ -237,6 +255,8 @@ pub struct Cap {
     pub cap_type: CapType,
     /// The name of the object.
     pub target: String,
+    /// Its rights (`ep:mailbox:send+grant`), if not every right of its type.
+    pub rights: Option<abi::Rights>,
     /// Line it is written on.
     pub line: usize,
 }

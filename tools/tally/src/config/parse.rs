@@ -900,9 +900,36 @@ impl Reader<'_, '_> {
             );
             return None;
         };
+        let (target, rights) = match target.split_once(':') {
+            None => (target, None),
+            Some((target, rights)) => {
+                let all = cap_type.all_rights();
+                let valid: Vec<&str> = all.names().collect();
+                let parsed = abi::Rights::parse(rights).filter(|r| all.contains(*r));
+                let Some(parsed) = parsed else {
+                    let bad = rights
+                        .split('+')
+                        .find(|name| !abi::Rights::from_name(name).is_some_and(|r| all.contains(r)))
+                        .unwrap_or(rights);
+                    self.diagnostics.at(
+                        span,
+                        "domain.caps",
+                        format!(
+                            "`{bad}` in `{text}` is not a right of {} capability{}; valid rights: {} (joined by +)",
+                            cap_type.article_name(),
+                            did_you_mean(bad, &valid),
+                            choices(&valid)
+                        ),
+                    );
+                    return None;
+                };
+                (target, Some(parsed))
+            }
+        };
         Some(Cap {
             cap_type,
             target: target.to_string(),
+            rights,
             line,
         })
     }

@@ -313,6 +313,35 @@ fn undefined_capability_targets() {
 }
 
 #[test]
+fn capability_rights_are_checked_against_their_type() {
+    let text = format!("{BASE}caps = [\"set:parent:query+sned\"]\n");
+    let d = only_error(&text);
+    assert_error(
+        &d,
+        8,
+        "domain.caps",
+        &[
+            "`sned`",
+            "not a right of a charge-set capability",
+            "query, limit, create",
+        ],
+    );
+    let text = format!("{BASE}caps = [\"set:parent:send\"]\n");
+    let d = only_error(&text);
+    assert_error(
+        &d,
+        8,
+        "domain.caps",
+        &["`send`", "valid rights: query, limit, create"],
+    );
+    let config = load(&format!("{BASE}caps = [\"set:parent:query+limit\"]\n")).unwrap();
+    assert_eq!(
+        config.domains[0].caps[0].rights,
+        Some(abi::Rights::QUERY.union(abi::Rights::LIMIT))
+    );
+}
+
+#[test]
 fn undefined_references_in_expect() {
     let expect = |subject: &str, field: &str| {
         format!(
