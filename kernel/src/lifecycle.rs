@@ -6,7 +6,7 @@ use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
 use crate::charge::{ChargeError, ToAbi, Transaction};
 use crate::kernel::{asid, Kernel};
 use crate::memory::object::ObjectFrame;
-use crate::object::capability;
+use crate::object::capability::CapTable;
 use crate::object::domain::{self, Block, DomainEntry, Name, Region, RunState, MAX_DOMAINS};
 use crate::report::report_state;
 use abi::Error;
@@ -62,7 +62,11 @@ impl Kernel {
         let (dcb, caps) = unsafe {
             (
                 ObjectFrame::new(dcb_frame, domain::new_dcb(root, program.entry)),
-                ObjectFrame::new(caps_frame, capability::new_caps()),
+                // An empty table is all zero bytes (checked at compile time).
+                {
+                    let () = CapTable::EMPTY_IS_ZERO;
+                    ObjectFrame::<CapTable>::zeroed(caps_frame)
+                },
             )
         };
         let generation = self.slots[slot].generation.wrapping_add(1);

@@ -62,7 +62,7 @@ impl Kernel {
         index: usize,
         needed: Rights,
     ) -> Option<usize> {
-        let cap = self.slots[slot].caps()?.get(index).ok()?;
+        let cap = self.slots[slot].caps()?.caps.get(index)?;
         match cap.object {
             Object::Endpoint(endpoint)
                 if cap.rights.contains(needed)

@@ -38,6 +38,29 @@ impl<T> ObjectFrame<T> {
         }
     }
 
+    /// Zeroes the first `size_of::<T>()` bytes of `frame` and takes ownership of it: an
+    /// object whose empty state is all zero bytes, made in place (no copy through the stack).
+    ///
+    /// # Safety
+    ///
+    /// As for [`new`](Self::new); and all-zero bytes are a valid `T`.
+    pub unsafe fn zeroed(frame: Frame) -> Self {
+        const { assert!(core::mem::size_of::<T>() <= PAGE_BYTES) };
+        const { assert!(core::mem::align_of::<T>() <= PAGE_BYTES) };
+        // SAFETY: as in `new` (a whole page the caller owns); the caller promises zero bytes
+        // are a valid T.
+        unsafe {
+            crate::arch::aarch64::cpu::zero_page_prefix(
+                frame.virt() as *mut u8,
+                core::mem::size_of::<T>(),
+            )
+        };
+        ObjectFrame {
+            frame,
+            _object: PhantomData,
+        }
+    }
+
     /// The object.
     pub fn get(&self) -> &T {
         // SAFETY: `new` initialised the frame with a T that this handle alone owns; the shared

@@ -8,11 +8,13 @@ use accounting::SetId;
 /// Capability slots per domain.
 pub const MAX_CAPS: usize = 64;
 
-/// What a capability refers to.
+/// What a capability refers to. `repr(u8)` with `Empty` first: an empty slot is all zero
+/// bytes (the tag 0, no rights, no lineage), so a table is made empty by zeroing its frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Object {
     /// An empty slot.
-    Empty,
+    Empty = 0,
     /// A charge set: create children, set limits, query, spawn into.
     Set(SetId),
     /// A domain: wait for its exit, inspect, control. `generation` detects a reused slot.
@@ -130,9 +132,13 @@ impl CapTable {
     }
 }
 
-/// An empty capability table.
-pub const fn new_caps() -> CapTable {
-    CapTable {
-        caps: [Capability::EMPTY; MAX_CAPS],
-    }
+impl CapTable {
+    /// An empty table is all zero bytes: [`Object`] is `repr(u8)` with `Empty` its variant 0,
+    /// [`Rights`] and [`Lineage`] are plain integers, and [`Capability::EMPTY`] is all zeros
+    /// (`ObjectFrame::zeroed` relies on it).
+    pub const EMPTY_IS_ZERO: () = {
+        assert!(Capability::EMPTY.rights.0 == 0);
+        assert!(Capability::EMPTY.lineage.id == 0 && Capability::EMPTY.lineage.parent == 0);
+        assert!(matches!(Capability::EMPTY.object, Object::Empty));
+    };
 }

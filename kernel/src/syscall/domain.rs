@@ -37,9 +37,13 @@ impl Kernel {
                 if cap_count > abi::MAX_SPAWN_CAPS {
                     return Err(Error::BadArgument);
                 }
+                // Each passed capability as its index and the rights it keeps (small: the
+                // decoded call is moved about; invoke looks each up again, unchanged since).
                 let mut caps = Vec::<_, { abi::MAX_SPAWN_CAPS }>::new();
                 for i in 0..cap_count {
-                    let _ = caps.push(self.passed_capability(slot, word(6 + i))?);
+                    let (index, _) = abi::split_cap_word(word(6 + i))?;
+                    let cap = self.passed_capability(slot, word(6 + i))?;
+                    let _ = caps.push((index as u8, cap.rights));
                 }
                 let set = self.set_cap(slot, args[1], Rights::CREATE)?;
                 if count > abi::MAX_SPAWN_REGIONS {
@@ -141,7 +145,7 @@ impl Kernel {
         name: &str,
         set: SetId,
         regions: &[SharedRegion],
-        passed: &[Capability],
+        passed: &[(u8, Rights)],
     ) -> Result<usize, Error> {
         // Decode found the program; an image the kernel cannot load is `unknown-program`.
         let program = crate::programs::find(program)
@@ -156,8 +160,11 @@ impl Kernel {
         let creator = self.mint(creator, Rights::DOMAIN, 0);
         let mut given = Vec::<Capability, { abi::MAX_SPAWN_CAPS + 1 }>::new();
         let _ = given.push(creator);
-        for &cap in passed {
-            let _ = given.push(self.derived(cap));
+        for &(index, rights) in passed {
+            // Decode checked it and its rights; nothing has changed the caller's table since.
+            if let Ok(cap) = self.capability(slot, usize::from(index)) {
+                let _ = given.push(self.derived(Capability { rights, ..cap }));
+            }
         }
         if let Some(caps) = self.slots[child].caps_mut() {
             for cap in given {

@@ -48,7 +48,8 @@ pub(super) enum Call {
         name: String<23>,
         set: SetId,
         regions: Vec<SharedRegion, { abi::MAX_SPAWN_REGIONS }>,
-        caps: Vec<Capability, { abi::MAX_SPAWN_CAPS }>,
+        /// The capabilities passed on: index in the caller's table, rights kept.
+        caps: Vec<(u8, abi::Rights), { abi::MAX_SPAWN_CAPS }>,
     },
     Wait {
         slot: usize,

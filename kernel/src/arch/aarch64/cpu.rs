@@ -121,8 +121,8 @@ pub fn fault_registers() -> (u64, u64, u64) {
 }
 
 extern "C" {
-    fn zero_page_zva(page: *mut u8, block_bytes: usize);
-    fn zero_page_stp(page: *mut u8);
+    fn zero_blocks_zva(start: *mut u8, block_bytes: usize, end: *mut u8);
+    fn zero_blocks_stp(start: *mut u8, end: *mut u8);
     fn copy_page(destination: *mut u8, source: *const u8);
 }
 
@@ -144,13 +144,26 @@ fn zero_block_bytes() -> usize {
 /// `page` must be the kernel address of a whole, page-aligned, normal-memory page that the
 /// caller owns.
 pub unsafe fn zero_page(page: *mut u8) {
+    // SAFETY: the caller's guarantee.
+    unsafe { zero_page_prefix(page, 4096) }
+}
+
+/// Zeroes at least the first `bytes` bytes of a 4 KiB page: a whole number of DC ZVA blocks
+/// (or of 64 bytes), never past the page.
+///
+/// # Safety
+/// As for [`zero_page`]; `bytes` at most 4096.
+pub unsafe fn zero_page_prefix(page: *mut u8, bytes: usize) {
     let block = zero_block_bytes();
     if (16..=4096).contains(&block) {
-        // SAFETY: the caller's guarantee; the block size divides 4096.
-        unsafe { zero_page_zva(page, block) }
+        let length = bytes.next_multiple_of(block).clamp(block, 4096);
+        // SAFETY: the caller's guarantee; the block size divides 4096, so `length` does not
+        // pass the page's end.
+        unsafe { zero_blocks_zva(page, block, page.add(length)) }
     } else {
-        // SAFETY: the caller's guarantee.
-        unsafe { zero_page_stp(page) }
+        let length = bytes.next_multiple_of(64).clamp(64, 4096);
+        // SAFETY: the caller's guarantee; 64 divides 4096.
+        unsafe { zero_blocks_stp(page, page.add(length)) }
     }
 }
 

@@ -1,21 +1,22 @@
 // page.s — whole-page zeroing and copying for the kernel, with general registers only (the
 // kernel never touches FP/SIMD registers, which belong to user domains).
 
-// zero_page_zva(page: *mut u8, block_bytes: usize): zero 4096 bytes with DC ZVA, one
-// `block_bytes` block at a time (ARM ARM C6.2.75; block size from DCZID_EL0).
-.global zero_page_zva
-zero_page_zva:
-    add     x2, x0, #4096
+// zero_blocks_zva(start: *mut u8, block_bytes: usize, end: *mut u8): zero [start, end) with
+// DC ZVA, one `block_bytes` block at a time (ARM ARM C6.2.75; block size from DCZID_EL0);
+// start block-aligned, end - start a non-zero multiple of the block.
+.global zero_blocks_zva
+zero_blocks_zva:
 1:  dc      zva, x0
     add     x0, x0, x1
     cmp     x0, x2
     b.lo    1b
     ret
 
-// zero_page_stp(page: *mut u8): zero 4096 bytes, 64 bytes per iteration.
-.global zero_page_stp
-zero_page_stp:
-    add     x2, x0, #4096
+// zero_blocks_stp(start: *mut u8, end: *mut u8): zero [start, end), 64 bytes per iteration;
+// start 16-byte aligned, end - start a non-zero multiple of 64.
+.global zero_blocks_stp
+zero_blocks_stp:
+    mov     x2, x1
 1:  stp     xzr, xzr, [x0]
     stp     xzr, xzr, [x0, #16]
     stp     xzr, xzr, [x0, #32]
