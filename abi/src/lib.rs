@@ -785,7 +785,24 @@ pub const FAULT_OVER_LIMIT: u64 = 3;
 /// a transient buffer, an out-of-line region's tables): the address is the message descriptor,
 /// and retrying restarts the system call from the beginning. Sent to the sender's keeper.
 pub const FAULT_SEND_OVER_LIMIT: u64 = 4;
+/// [`Fault::kind`]: not a fault but a charge query (`cow = keeper`, `msgbuf = keeper`): who
+/// pays for a copy-on-write copy the domain's write needs (sent to the keeper of the frame's
+/// holder; the address is the written one) or for a transient message buffer of its send (sent
+/// to its own keeper; the address is the message descriptor). `charge_kind` and
+/// `charge_bytes` say what is to be charged; the capability that comes with it is a domain
+/// capability to the domain with the `inspect` right only. The keeper answers
+/// [`KEEPER_PAY`] and a set capability, or the kernel falls back (the key's default payer)
+/// after [`KEEPER_ANSWER_TICKS`] timer ticks.
+pub const FAULT_CHARGE_QUERY: u64 = 5;
 /// A keeper's answer (the reply's first data word): retry the faulting instruction.
 pub const KEEPER_RETRY: u64 = 0;
 /// A keeper's answer: stop the domain as the kernel would have without a keeper.
 pub const KEEPER_STOP: u64 = 1;
+/// A keeper's answer to a [`FAULT_CHARGE_QUERY`]: the set behind the capability index in the
+/// reply's second data word (a charge-set capability of the keeper's with the `create` right)
+/// pays; the domain then retries, and the charge is made there or denied there, whole.
+/// Anything else (but [`KEEPER_STOP`]) is a wrong answer: the fallback payer, counted.
+pub const KEEPER_PAY: u64 = 2;
+/// Timer ticks (100 a second) a keeper has to answer a [`FAULT_CHARGE_QUERY`]; then, or when
+/// it ends or every domain waits, the kernel falls back to the key's default payer.
+pub const KEEPER_ANSWER_TICKS: u64 = 2;

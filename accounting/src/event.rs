@@ -118,6 +118,9 @@ pub struct Candidates {
     pub departing: Option<SetId>,
     /// The set of the first surviving sharer.
     pub surviving: Option<SetId>,
+    /// The set a keeper named for this charge (`cow = keeper`: the holder's keeper for a
+    /// copy; `msgbuf = keeper`: the sender's keeper for a buffer), if it answered with one.
+    pub chosen: Option<SetId>,
 }
 
 /// How many bytes of the event's kind each candidate set could still be charged before one of
@@ -202,6 +205,8 @@ pub enum Decision {
     Migrate,
     /// The charge stays with the departing set until the frame is freed.
     Stay,
+    /// The set a keeper named ([`Candidates::chosen`]) pays.
+    Chosen,
 }
 
 impl Decision {
@@ -218,6 +223,7 @@ impl Decision {
             Decision::Causer => "causer",
             Decision::Migrate => "migrate",
             Decision::Stay => "stay",
+            Decision::Chosen => "chosen",
         }
     }
 }
@@ -235,6 +241,11 @@ pub trait Policy: Sync {
     /// Whether [`decide`](Self::decide) looks at [`ChargeEvent::headroom`] (the ledger then
     /// computes it: one walk up each candidate's ancestors). Default: no.
     fn needs_headroom(&self) -> bool {
+        false
+    }
+    /// Whether the kernel asks a keeper before the charges this policy decides (a copy-on-write
+    /// copy, a message buffer) and puts its answer in [`Candidates::chosen`]. Default: no.
+    fn asks_keeper(&self) -> bool {
         false
     }
 }

@@ -205,7 +205,9 @@ pub use event::{
 pub use frame::{FrameEntry, FrameUse};
 pub use ids::*;
 pub use ledger::{FrameState, Ledger, Reservation, Unmapped};
-pub use model::{ChargeSet, Conservation, Domain, DomainState, PerKind, StopReason};
+pub use model::{
+    ChargeSet, Conservation, Domain, DomainState, KeeperChoice, KeeperChoices, PerKind, StopReason,
+};
 pub use plan::{Op, Plan};
 pub use replay::{
     replay_text, ReplayError, ReplayErrorKind, ReplayStats, ReplayedSnapshot, Replayer,

@@ -251,6 +251,70 @@ pub struct Domain {
     pub keeper_faults: u64,
     /// Of those, system calls restarted from the beginning (a send a limit refused).
     pub restarts: u64,
+    /// How its keeper-decided charges were decided (`cow = keeper`, `msgbuf = keeper`).
+    pub keeper_choices: KeeperChoices,
+    /// The decision its next keeper-decided charge of a kind (`Cow` or `Msgbuf`) takes, if
+    /// one was made and not yet used.
+    pub pending_choice: Option<(Kind, KeeperChoice)>,
+}
+
+/// How a keeper-decided charge of a domain is decided: the set its keeper named, or the
+/// policy's fallback and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeeperChoice {
+    /// The keeper answered naming this set (one it holds a capability to).
+    Answered(SetId),
+    /// The keeper did not answer in time (or could not: it ended, or every domain waited).
+    Timeout,
+    /// The keeper answered, but named no set it holds a capability to.
+    Wrong,
+    /// There was no keeper to ask.
+    NoKeeper,
+}
+
+impl KeeperChoice {
+    /// Its trace spelling: `answered SET`, `timeout`, `wrong`, `none`.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeeperChoice::Answered(_) => "answered",
+            KeeperChoice::Timeout => "timeout",
+            KeeperChoice::Wrong => "wrong",
+            KeeperChoice::NoKeeper => "none",
+        }
+    }
+
+    /// The set it names, if the keeper answered with one.
+    pub fn set(self) -> Option<SetId> {
+        match self {
+            KeeperChoice::Answered(set) => Some(set),
+            _ => None,
+        }
+    }
+}
+
+/// Per domain: how many of its keeper-decided charges each outcome decided.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeeperChoices {
+    /// Paid by the set its keeper named.
+    pub answered: u64,
+    /// The fallback: the keeper did not answer in time.
+    pub timeout: u64,
+    /// The fallback: the keeper named no set it holds a capability to.
+    pub wrong: u64,
+    /// The fallback: no keeper to ask.
+    pub none: u64,
+}
+
+impl KeeperChoices {
+    /// Counts one outcome.
+    pub fn count(&mut self, choice: KeeperChoice) {
+        match choice {
+            KeeperChoice::Answered(_) => self.answered += 1,
+            KeeperChoice::Timeout => self.timeout += 1,
+            KeeperChoice::Wrong => self.wrong += 1,
+            KeeperChoice::NoKeeper => self.none += 1,
+        }
+    }
 }
 
 /// The result of the conservation check.

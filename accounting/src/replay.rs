@@ -298,6 +298,13 @@ impl<'a, 's> Replayer<'a, 's> {
                     .set_domain_state(*domain, *state)
                     .map_err(diverged)?;
             }
+            TraceRecord::KeeperChoice { domain, choice } => {
+                match choice {
+                    Some((kind, choice)) => self.ledger.set_keeper_choice(*domain, *kind, *choice),
+                    None => self.ledger.clear_keeper_choice(*domain),
+                }
+                .map_err(diverged)?;
+            }
             TraceRecord::KeeperFault { domain, restart } => {
                 self.ledger
                     .note_keeper_fault(*domain, *restart)

@@ -269,6 +269,12 @@ impl Ledger<'_> {
                 ",\"keeper_faults\":{},\"restarts\":{}",
                 domain.keeper_faults, domain.restarts
             )?;
+            let choices = &domain.keeper_choices;
+            write!(
+                out,
+                ",\"keeper_choices\":{{\"answered\":{},\"timeout\":{},\"wrong\":{},\"none\":{}}}",
+                choices.answered, choices.timeout, choices.wrong, choices.none
+            )?;
             out.write_str(",\"last_denial\":")?;
             match &domain.last_denial {
                 Some(denial) => {

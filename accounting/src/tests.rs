@@ -1223,8 +1223,8 @@ fn snapshot_json_is_exact() {
             r#"{{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{z},"peak":{z},"charged_total_bytes":0,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"caused":{{}},"charged":{z},"uncharged":{z},"limit_hits":{z},"moved_in":{z},"moved_out":{z},"moved_in_bytes":0,"moved_out_bytes":0,"events":{e0},"subtree":{z},"subtree_bytes":0,"kind_limits":{{}}}},"#,
             r#"{{"name":"parent","parent":null,"limit_bytes":1048576,"domains":["parent"],"current":{a},"peak":{a},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"caused":{{"parent":{a}}},"charged":{a},"uncharged":{z},"limit_hits":{z},"moved_in":{z},"moved_out":{z},"moved_in_bytes":0,"moved_out_bytes":0,"events":{e0},"subtree":{b},"subtree_bytes":8192,"kind_limits":{{}}}},"#,
             r#"{{"name":"child","parent":"parent","limit_bytes":null,"domains":["child"],"current":{t},"peak":{t},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{"parent":4096}},"caused":{{"parent":{t}}},"charged":{t},"uncharged":{z},"limit_hits":{z},"moved_in":{z},"moved_out":{z},"moved_in_bytes":0,"moved_out_bytes":0,"events":{e1},"subtree":{t},"subtree_bytes":4096,"kind_limits":{{"msgbuf":49152}}}}],"#,
-            r#""domains":[{{"name":"parent","charge_set":"parent","state":"running","stop_reason":null,"exit_code":null,"keeper_faults":0,"restarts":0,"last_denial":null}},"#,
-            r#"{{"name":"child","charge_set":"child","state":"stopped","stop_reason":"fault","exit_code":null,"keeper_faults":0,"restarts":0,"last_denial":null}}],"#,
+            r#""domains":[{{"name":"parent","charge_set":"parent","state":"running","stop_reason":null,"exit_code":null,"keeper_faults":0,"restarts":0,"keeper_choices":{{"answered":0,"timeout":0,"wrong":0,"none":0}},"last_denial":null}},"#,
+            r#"{{"name":"child","charge_set":"child","state":"stopped","stop_reason":"fault","exit_code":null,"keeper_faults":0,"restarts":0,"keeper_choices":{{"answered":0,"timeout":0,"wrong":0,"none":0}},"last_denial":null}}],"#,
             r#""sharer_lists":0,"frame_bytes":4096}}"#
         ),
         z = zero,
@@ -1293,6 +1293,16 @@ mod fuzz {
             4 => (frame.clone(), domain.clone()).prop_map(|(frame, domain)| TraceRecord::Unmap { frame, domain }),
             2 => frame.clone().prop_map(|frame| TraceRecord::Free { frame }),
             1 => (set.clone(), limit.clone()).prop_map(|(set, limit_bytes)| TraceRecord::Limit { set, limit_bytes }),
+            1 => (domain.clone(), set.clone(), 0u8..5).prop_map(|(domain, set, which)| TraceRecord::KeeperChoice {
+                domain,
+                choice: match which {
+                    0 => Some((Kind::Cow, KeeperChoice::Answered(set))),
+                    1 => Some((Kind::Msgbuf, KeeperChoice::Timeout)),
+                    2 => Some((Kind::Cow, KeeperChoice::Wrong)),
+                    3 => Some((Kind::Msgbuf, KeeperChoice::NoKeeper)),
+                    _ => None,
+                },
+            }),
             1 => (set, 0usize..Kind::COUNT, limit).prop_map(|(set, kind, limit_bytes)| TraceRecord::KindLimit {
                 set,
                 kind: Kind::from_index(kind).unwrap(),
@@ -1331,6 +1341,7 @@ mod fuzz {
                                 | TraceRecord::KindLimit { .. }
                                 | TraceRecord::State { .. }
                                 | TraceRecord::KeeperFault { .. }
+                                | TraceRecord::KeeperChoice { .. }
                                 | TraceRecord::Boot { .. }
                         );
                         prop_assert!(setup || result.is_ok());
@@ -1403,13 +1414,13 @@ fn exit_codes_are_reported_for_exited_domains_only() {
     ledger.write_snapshot(&mut json, &header).unwrap();
     assert!(
         json.contains(
-            r#""name":"a","charge_set":"a","state":"exited","stop_reason":null,"exit_code":-3,"keeper_faults":0,"restarts":0,"last_denial":null}"#
+            r#""name":"a","charge_set":"a","state":"exited","stop_reason":null,"exit_code":-3,"keeper_faults":0,"restarts":0,"keeper_choices":{"answered":0,"timeout":0,"wrong":0,"none":0},"last_denial":null}"#
         ),
         "{json}"
     );
     assert!(
         json.contains(
-            r#""state":"stopped","stop_reason":"over-limit","exit_code":null,"keeper_faults":0,"restarts":0,"last_denial":null}"#
+            r#""state":"stopped","stop_reason":"over-limit","exit_code":null,"keeper_faults":0,"restarts":0,"keeper_choices":{"answered":0,"timeout":0,"wrong":0,"none":0},"last_denial":null}"#
         ),
         "{json}"
     );

@@ -38,7 +38,7 @@
 //! Invariant: `parse(format(record)) == record` for every record (tested).
 
 use crate::ids::{DomainId, FrameIndex, Kind, Name, SetId, LABEL_BYTES};
-use crate::model::DomainState;
+use crate::model::{DomainState, KeeperChoice};
 use core::fmt;
 use core::str::FromStr;
 
@@ -120,6 +120,15 @@ pub enum TraceRecord {
         domain: DomainId,
         /// Whether it was a system call to run again from the beginning.
         restart: bool,
+    },
+    /// `choice DOM cow|msgbuf answered SET|timeout|wrong|none`, `choice DOM clear`: how the
+    /// domain's next keeper-decided charge of that kind is decided (`clear`: the pending
+    /// choice was used or dropped).
+    KeeperChoice {
+        /// The domain.
+        domain: DomainId,
+        /// The kind of charge (`Cow` or `Msgbuf`) and the choice; `None` for `clear`.
+        choice: Option<(Kind, KeeperChoice)>,
     },
     /// `plan N`: the next `N` operation records are one plan.
     Plan {
@@ -330,6 +339,15 @@ impl fmt::Display for TraceRecord {
             TraceRecord::Domain { id, name, set } => write!(f, "dom {} {name} {}", id.0, set.0),
             TraceRecord::ForgetDomain { id } => write!(f, "forget {}", id.0),
             TraceRecord::State { domain, state } => write!(f, "state {} {state}", domain.0),
+            TraceRecord::KeeperChoice { domain, choice } => match choice {
+                None => write!(f, "choice {} clear", domain.0),
+                Some((kind, KeeperChoice::Answered(set))) => {
+                    write!(f, "choice {} {} answered {}", domain.0, kind.key(), set.0)
+                }
+                Some((kind, choice)) => {
+                    write!(f, "choice {} {} {}", domain.0, kind.key(), choice.name())
+                }
+            },
             TraceRecord::KeeperFault { domain, restart } => {
                 write!(f, "keeper {} {}", domain.0, u8::from(*restart))
             }
@@ -551,6 +569,31 @@ impl TraceRecord {
                     _ => return Err(ParseError::BadField),
                 },
             },
+            "choice" => {
+                let domain = fields.domain()?;
+                let kind = match fields.next_text()? {
+                    "clear" => {
+                        return Ok(TraceRecord::KeeperChoice {
+                            domain,
+                            choice: None,
+                        })
+                    }
+                    "cow" => Kind::Cow,
+                    "msgbuf" => Kind::Msgbuf,
+                    _ => return Err(ParseError::BadField),
+                };
+                let choice = match fields.next_text()? {
+                    "answered" => KeeperChoice::Answered(fields.set()?),
+                    "timeout" => KeeperChoice::Timeout,
+                    "wrong" => KeeperChoice::Wrong,
+                    "none" => KeeperChoice::NoKeeper,
+                    _ => return Err(ParseError::BadField),
+                };
+                TraceRecord::KeeperChoice {
+                    domain,
+                    choice: Some((kind, choice)),
+                }
+            }
             "plan" => TraceRecord::Plan {
                 ops: fields.number()?,
             },

@@ -52,6 +52,8 @@ pub struct Kernel {
     pub region_generations: [u32; crate::object::region::MAX_REGION_OBJECTS],
     /// The number of the last capability made ([`crate::object::capability::Lineage`]).
     pub next_capability: u32,
+    /// Timer ticks since boot (the clock of a keeper's answer to a charge query).
+    pub ticks: u64,
 }
 
 // The kernel state is large (the ledger alone is about 100 KB), so it is built in place in this
@@ -85,6 +87,7 @@ impl Kernel {
             region_objects: [const { None }; crate::object::region::MAX_REGION_OBJECTS],
             region_generations: [0; crate::object::region::MAX_REGION_OBJECTS],
             next_capability: 0,
+            ticks: 0,
         }
     };
 

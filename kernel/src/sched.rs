@@ -100,6 +100,11 @@ impl Kernel {
     #[cold]
     #[inline(never)]
     fn stop_deadlocked(&mut self) {
+        // Domains waiting for a keeper to choose who pays are not deadlocked: no keeper can
+        // answer now, so they take the fallback and run again.
+        if self.expire_charge_queries(true) > 0 {
+            return;
+        }
         let blocked: heapless::Vec<usize, MAX_DOMAINS> = (0..MAX_DOMAINS)
             .filter(|&s| self.slots[s].is_alive())
             .collect();

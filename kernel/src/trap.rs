@@ -113,6 +113,7 @@ pub fn user_interrupt() {
         if iar & 0x3ff == VIRTUAL_TIMER_INTID {
             timer::rearm();
             preempt = true;
+            k.ticks += 1;
         }
         k.gic.end(iar);
     }
@@ -121,6 +122,9 @@ pub fn user_interrupt() {
         // The next tick a whole period after the recount: with much RAM a recount can take
         // longer than a period, and the domain would otherwise never run between ticks.
         timer::rearm();
+    }
+    if preempt {
+        k.expire_charge_queries(false);
     }
     if preempt && !k.run_queue.is_empty() {
         k.switch();

@@ -6,8 +6,8 @@
 //!
 //! | key | values (first is the default) |
 //! |---|---|
-//! | `cow` | `writer`, `holder`, `split`, `holder-else-writer` |
-//! | `msgbuf` | `sender`, `receiver`, `split`, `kernel`, `receiver-else-sender` |
+//! | `cow` | `writer`, `holder`, `split`, `holder-else-writer`, `keeper` |
+//! | `msgbuf` | `sender`, `receiver`, `split`, `kernel`, `receiver-else-sender`, `keeper` |
 //! | `pagetable` | `owner`, `causer` |
 //! | `release` | `migrate`, `stay` |
 //! | `kernel` | `self`, `spawner` |
@@ -38,12 +38,14 @@ use core::fmt;
 
 pub mod cow_holder;
 pub mod cow_holder_else_writer;
+pub mod cow_keeper;
 pub mod cow_split;
 pub mod cow_writer;
 pub mod kernel_self;
 pub mod kernel_spawner;
 pub mod move_migrate;
 pub mod move_stay;
+pub mod msgbuf_keeper;
 pub mod msgbuf_kernel;
 pub mod msgbuf_receiver;
 pub mod msgbuf_receiver_else_sender;
@@ -73,6 +75,7 @@ pub const COW: &[Entry] = &[
         cow_holder_else_writer::NAME,
         &cow_holder_else_writer::POLICY,
     ),
+    (cow_keeper::NAME, &cow_keeper::POLICY),
 ];
 
 /// `msgbuf` policies, default first.
@@ -85,6 +88,7 @@ pub const MSGBUF: &[Entry] = &[
         msgbuf_receiver_else_sender::NAME,
         &msgbuf_receiver_else_sender::POLICY,
     ),
+    (msgbuf_keeper::NAME, &msgbuf_keeper::POLICY),
 ];
 
 /// `pagetable` policies, default first.
@@ -342,7 +346,7 @@ mod tests {
         let failure = lookup("cow", "foo").unwrap_err();
         assert_eq!(
             failure.to_string(),
-            "unknown cow policy \"foo\"; valid: writer, holder, split, holder-else-writer"
+            "unknown cow policy \"foo\"; valid: writer, holder, split, holder-else-writer, keeper"
         );
         let failure = lookup("colour", "red").unwrap_err();
         assert_eq!(

@@ -89,6 +89,13 @@ enum Event {
         domain: usize,
         set: usize,
     },
+    /// A keeper's answer for the domain's next keeper-decided charge (`cow = keeper`,
+    /// `msgbuf = keeper`): a set (perhaps over its limit, or unknown), a fallback, or cleared.
+    Choice {
+        domain: usize,
+        which: usize,
+        set: usize,
+    },
 }
 
 fn event() -> impl Strategy<Value = Event> {
@@ -116,7 +123,8 @@ fn event() -> impl Strategy<Value = Event> {
             .prop_map(|(set, pages)| Event::SetLimit { set, pages }),
         1 => (0..SETS, 0..Kind::COUNT, proptest::option::of(0..8u64))
             .prop_map(|(set, kind, pages)| Event::KindLimit { set, kind, pages }),
-        1 => (domain, 0..SETS).prop_map(|(domain, set)| Event::Move { domain, set }),
+        1 => (domain.clone(), 0..SETS).prop_map(|(domain, set)| Event::Move { domain, set }),
+        2 => (domain, 0..5usize, 0..SETS + 1).prop_map(|(domain, which, set)| Event::Choice { domain, which, set }),
     ]
 }
 
@@ -379,6 +387,22 @@ fn apply(
         Event::Move { domain, set } => ledger
             .move_domain(domains[domain], SetId(set as u16))
             .map(|_| ()),
+        Event::Choice { domain, which, set } => {
+            use accounting::KeeperChoice::*;
+            let kind = if set % 2 == 0 {
+                Kind::Cow
+            } else {
+                Kind::Msgbuf
+            };
+            let domain = domains[domain];
+            match which {
+                0 => ledger.set_keeper_choice(domain, kind, Answered(SetId(set as u16))),
+                1 => ledger.set_keeper_choice(domain, kind, Timeout),
+                2 => ledger.set_keeper_choice(domain, kind, Wrong),
+                3 => ledger.set_keeper_choice(domain, kind, NoKeeper),
+                _ => ledger.clear_keeper_choice(domain),
+            }
+        }
     }
 }
 
@@ -599,4 +623,64 @@ fn registry_policies_drive_the_ledger() {
         );
         assert_eq!(ledger.audit(), Ok(()));
     }
+}
+
+#[test]
+fn a_keepers_answer_decides_the_payer_of_a_copy_and_of_a_buffer() {
+    use accounting::KeeperChoice;
+    let chosen = policies::with_overrides(&[("cow", "keeper"), ("msgbuf", "keeper")]).unwrap();
+    let mut frames = vec![FrameEntry::FREE; 16];
+    let mut ledger = Ledger::new(&mut frames, chosen);
+    let [a1, _, b1, c1] = build(&mut ledger);
+    let (a, b, d) = ["a", "b", "d"]
+        .map(|name| ledger.set_by_name(name).unwrap())
+        .into();
+    // The keeper named d: d pays for b1's copy, and the choice is counted.
+    ledger.new_anon(FrameIndex(2), a1).unwrap();
+    ledger.share(FrameIndex(2), b1).unwrap();
+    ledger
+        .set_keeper_choice(b1, Kind::Cow, KeeperChoice::Answered(d))
+        .unwrap();
+    ledger.cow_copy(FrameIndex(2), FrameIndex(3), b1).unwrap();
+    ledger.clear_keeper_choice(b1).unwrap();
+    assert_eq!(ledger.set(d).unwrap().current_of(Kind::Cow), FRAME_BYTES);
+    assert_eq!(ledger.set(b).unwrap().current_of(Kind::Cow), 0);
+    // A timeout: the fallback, the writer.
+    ledger.share(FrameIndex(2), c1).unwrap();
+    ledger
+        .set_keeper_choice(c1, Kind::Cow, KeeperChoice::Timeout)
+        .unwrap();
+    ledger.cow_copy(FrameIndex(2), FrameIndex(4), c1).unwrap();
+    assert_eq!(
+        ledger.set(d).unwrap().current_of(Kind::Cow),
+        2 * FRAME_BYTES
+    );
+    let record = &ledger.domains()[c1.index()];
+    assert_eq!(
+        (
+            record.keeper_choices.timeout,
+            record.keeper_choices.answered
+        ),
+        (1, 0)
+    );
+    // A named set over its limit: the copy is denied there, and nothing changes.
+    ledger.set_limit(a, Some(FRAME_BYTES)).unwrap();
+    ledger.share(FrameIndex(4), a1).unwrap();
+    ledger
+        .set_keeper_choice(a1, Kind::Cow, KeeperChoice::Answered(a))
+        .unwrap();
+    let before = ledger.frames().to_vec();
+    assert!(ledger.cow_copy(FrameIndex(4), FrameIndex(5), a1).is_err());
+    assert_eq!(ledger.frames(), &before[..]);
+    // A buffer: the sender's keeper named b.
+    ledger
+        .set_keeper_choice(c1, Kind::Msgbuf, KeeperChoice::Answered(b))
+        .unwrap();
+    ledger.new_msgbuf(FrameIndex(6), c1, a1).unwrap();
+    assert_eq!(ledger.set(b).unwrap().current_of(Kind::Msgbuf), FRAME_BYTES);
+    // Unknown sets are refused as answers.
+    assert!(ledger
+        .set_keeper_choice(c1, Kind::Msgbuf, KeeperChoice::Answered(SetId(40)))
+        .is_err());
+    assert_eq!(ledger.audit(), Ok(()));
 }

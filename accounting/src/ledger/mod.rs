@@ -37,7 +37,7 @@ use crate::ids::{
     MAX_DOMAINS, MAX_SETS, MAX_SHARERS, PLAN_CHARGES, PLAN_OPS, POOL_DEPARTURE_RESERVE,
     SHARER_LISTS,
 };
-use crate::model::{ChargeSet, Conservation, Domain, DomainState};
+use crate::model::{ChargeSet, Conservation, Domain, DomainState, KeeperChoice, KeeperChoices};
 use crate::plan::{Op, Plan};
 use crate::sharers::{SharerPool, Slot, SlotList};
 use crate::trace::{PolicyName, TraceHook, TraceRecord, FRAMES_PER_RECORD};

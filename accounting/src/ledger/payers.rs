@@ -126,6 +126,7 @@ impl<'a> Ledger<'a> {
                 sender: Some(sender_set),
                 receiver: Some(receiver_set),
                 creator: Some(sender_set),
+                chosen: self.chosen_set(sender, Kind::Msgbuf),
                 ..Candidates::default()
             },
             sharers: 0,
@@ -150,6 +151,10 @@ impl<'a> Ledger<'a> {
                 let _ = slots.push(slot(sender_set));
                 let _ = slots.push(slot(receiver_set));
                 true
+            }
+            Decision::Chosen => {
+                let _ = slots.push(slot(event.candidates.chosen.ok_or(Error::BadDecision)?));
+                false
             }
             _ => return Err(Error::BadDecision),
         };
@@ -261,6 +266,7 @@ impl<'a> Ledger<'a> {
                 holder: Some(holder),
                 writer: Some(writer_set),
                 creator: Some(writer_set),
+                chosen: self.chosen_set(writer, Kind::Cow),
                 ..Candidates::default()
             },
             sharers,
@@ -269,6 +275,7 @@ impl<'a> Ledger<'a> {
         match self.policies.cow.decide(&event) {
             Decision::Writer | Decision::Split => Ok(writer_set),
             Decision::Holder => Ok(holder),
+            Decision::Chosen => event.candidates.chosen.ok_or(Error::BadDecision),
             _ => Err(Error::BadDecision),
         }
     }

@@ -242,6 +242,8 @@ impl<'a> Ledger<'a> {
                 last_denial: None,
                 keeper_faults: 0,
                 restarts: 0,
+                keeper_choices: KeeperChoices::default(),
+                pending_choice: None,
             })
             .map_err(|_| Error::TooManyDomains)?;
         self.emit(|| TraceRecord::Domain { id, name, set });
@@ -308,6 +310,70 @@ impl<'a> Ledger<'a> {
         }
         self.emit(|| TraceRecord::KeeperFault { domain, restart });
         Ok(())
+    }
+
+    /// Records how `domain`'s next keeper-decided charge of `kind` is decided (`Cow` under
+    /// `cow = keeper`, `Msgbuf` under `msgbuf = keeper`): the set its keeper named, or the
+    /// fallback and why. Counted for the report and traced, so a replay decides the same.
+    /// Under a policy for `kind` that asks no keeper it is ignored: a replay of a keeper run
+    /// under another policy then counts and decides as a real run under that policy would.
+    pub fn set_keeper_choice(
+        &mut self,
+        domain: DomainId,
+        kind: Kind,
+        choice: KeeperChoice,
+    ) -> Result<(), Error> {
+        if let Some(set) = choice.set() {
+            self.set(set)?;
+        }
+        let asks = match kind {
+            Kind::Cow => self.policies.cow.asks_keeper(),
+            Kind::Msgbuf => self.policies.msgbuf.asks_keeper(),
+            _ => return Err(Error::BadDecision),
+        };
+        let record = self
+            .domains
+            .get_mut(domain.index())
+            .ok_or(Error::UnknownDomain(domain))?;
+        if !asks {
+            return Ok(());
+        }
+        record.keeper_choices.count(choice);
+        record.pending_choice = Some((kind, choice));
+        self.emit(|| TraceRecord::KeeperChoice {
+            domain,
+            choice: Some((kind, choice)),
+        });
+        Ok(())
+    }
+
+    /// Forgets `domain`'s pending keeper choice (its charge was made, or refused).
+    pub fn clear_keeper_choice(&mut self, domain: DomainId) -> Result<(), Error> {
+        let record = self
+            .domains
+            .get_mut(domain.index())
+            .ok_or(Error::UnknownDomain(domain))?;
+        if record.pending_choice.take().is_some() {
+            self.emit(|| TraceRecord::KeeperChoice {
+                domain,
+                choice: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// `domain`'s pending keeper choice, if any, with the kind of charge it is for.
+    pub fn keeper_choice(&self, domain: DomainId) -> Option<(Kind, KeeperChoice)> {
+        self.domains.get(domain.index())?.pending_choice
+    }
+
+    /// The set a keeper named for `domain`'s next keeper-decided charge of `kind`, if it named
+    /// one.
+    pub(super) fn chosen_set(&self, domain: DomainId, kind: Kind) -> Option<SetId> {
+        match self.domains.get(domain.index())?.pending_choice? {
+            (pending, choice) if pending == kind => choice.set(),
+            _ => None,
+        }
     }
 
     /// Records that `domain` exited with `code` (state `Exited`, and the code for reports).

@@ -13,6 +13,10 @@ use kcore::bootcfg::{BootConfig, Name};
 /// The books: the ledger over every RAM frame, with the policies chosen at boot.
 pub struct Books {
     ledger: Ledger<'static>,
+    /// Whether the `cow` policy asks a keeper (`cow = keeper`), read once at boot.
+    keeper_cow: bool,
+    /// Whether the `msgbuf` policy asks a keeper (`msgbuf = keeper`).
+    keeper_msgbuf: bool,
 }
 
 /// Prints one trace record as a framed console line.
@@ -33,6 +37,8 @@ impl Books {
     /// state and is opened in place by [`Books::open`]).
     pub const EMPTY: Books = Books {
         ledger: Ledger::empty(),
+        keeper_cow: false,
+        keeper_msgbuf: false,
     };
 
     /// Opens the books over `frame_table`, marks the first `boot_frames` frames as the kernel's
@@ -55,6 +61,8 @@ impl Books {
             kernel: lookup(4)?,
             moves: lookup(5)?,
         };
+        self.keeper_cow = chosen.cow.asks_keeper();
+        self.keeper_msgbuf = chosen.msgbuf.asks_keeper();
         // `kernel::start` zeroed the table with DC ZVA; zero bytes are FrameEntry::FREE.
         self.ledger.reset_zeroed(frame_table, chosen);
         if config.trace {
@@ -130,6 +138,48 @@ impl Books {
         if let Err(error) = self.ledger.note_keeper_fault(domain, restart) {
             crate::panic::ledger_bug(&error);
         }
+    }
+
+    /// Whether a keeper decides who pays for copy-on-write copies (`cow = keeper`).
+    #[inline]
+    pub fn keeper_decides_cow(&self) -> bool {
+        self.keeper_cow
+    }
+
+    /// Whether a keeper decides who pays for message buffers (`msgbuf = keeper`).
+    #[inline]
+    pub fn keeper_decides_msgbuf(&self) -> bool {
+        self.keeper_msgbuf
+    }
+
+    /// Records how `domain`'s next keeper-decided charge is decided (the kernel checked an
+    /// answered set is one the keeper holds a capability to).
+    pub fn set_keeper_choice(
+        &mut self,
+        domain: DomainId,
+        kind: Kind,
+        choice: accounting::KeeperChoice,
+    ) {
+        if let Err(error) = self.ledger.set_keeper_choice(domain, kind, choice) {
+            crate::panic::ledger_bug(&error);
+        }
+    }
+
+    /// Forgets `domain`'s pending keeper choice, if any (its charge was made or refused).
+    pub fn clear_keeper_choice(&mut self, domain: DomainId) {
+        let _ = self.ledger.clear_keeper_choice(domain);
+    }
+
+    /// `domain`'s pending keeper choice.
+    pub fn keeper_choice(&self, domain: DomainId) -> Option<(Kind, accounting::KeeperChoice)> {
+        self.ledger.keeper_choice(domain)
+    }
+
+    /// The domain holding `frame` for `cow = keeper`: the one whose party pays first (the
+    /// original's payer's domain), if the frame is mapped.
+    pub fn holder(&self, frame: Frame, frames: &FrameAllocator) -> Option<DomainId> {
+        let state = self.ledger.frame_state(index(frames, frame)).ok()?;
+        state.slots.first()?.domain
     }
 
     /// The last charge denied to `domain`: its kind's index and the bytes it would have added

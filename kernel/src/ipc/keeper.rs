@@ -90,7 +90,7 @@ impl Kernel {
     /// Sends `fault` of the domain in `slot` (the current one, or a sender waiting in line
     /// whose transfer a receiver's `recv` found refused) to the keeper endpoint `endpoint` and
     /// blocks it: to a keeper waiting there at once, else in line.
-    fn send_fault(&mut self, slot: usize, endpoint: usize, mut fault: abi::Fault) {
+    pub(super) fn send_fault(&mut self, slot: usize, endpoint: usize, mut fault: abi::Fault) {
         let Some(dcb) = self.slots[slot].dcb_mut() else {
             return;
         };
@@ -99,8 +99,11 @@ impl Kernel {
         let address = fault.address;
         dcb.fault = Some(fault);
         let account = self.slots[slot].account;
-        self.books
-            .note_keeper_fault(account, kind == abi::FAULT_SEND_OVER_LIMIT);
+        // A charge query is counted by its outcome (`keeper_choices`), not as a fault.
+        if kind != abi::FAULT_CHARGE_QUERY {
+            self.books
+                .note_keeper_fault(account, kind == abi::FAULT_SEND_OVER_LIMIT);
+        }
         let Some(dcb) = self.slots[slot].dcb_mut() else {
             return;
         };
@@ -162,10 +165,17 @@ impl Kernel {
         // The keeper's capability to the domain, if it holds one with every right already
         // (every fault would otherwise take a slot of its table), else a new one in a free
         // slot.
+        // The keeper of a holder asked who pays for another domain's copy gets to inspect
+        // that domain, not to control it.
+        let rights = if fault.kind == abi::FAULT_CHARGE_QUERY {
+            Rights::INSPECT
+        } else {
+            Rights::DOMAIN
+        };
         let held = self.slots[keeper].caps().and_then(|caps| {
             caps.caps
                 .iter()
-                .position(|c| c.object == object && c.rights == Rights::DOMAIN)
+                .position(|c| c.object == object && c.rights == rights)
         });
         if held.is_none()
             && !self.slots[keeper]
@@ -190,7 +200,7 @@ impl Kernel {
             chunk.copy_from_slice(&word.to_le_bytes());
         }
         self.copy_to_user(keeper, receive.buffer_address, &bytes);
-        let cap = self.mint(object, Rights::DOMAIN, 0);
+        let cap = self.mint(object, rights, 0);
         let Some(caps) = self.slots[keeper].caps_mut() else {
             return Err(Error::BadArgument);
         };
@@ -223,6 +233,15 @@ impl Kernel {
             dcb.reply_to = None;
         }
         let fault = self.slots[faulting].dcb_mut().and_then(|d| d.fault.take());
+        if fault.is_some_and(|f| f.kind == abi::FAULT_CHARGE_QUERY) {
+            let mut second = [0u8; 8];
+            if message.length >= 16 {
+                let _ = self.copy_from_user(keeper, message.data_address + 8, &mut second);
+            }
+            let words = [u64::from_le_bytes(word), u64::from_le_bytes(second)];
+            self.answer_charge_query(keeper, faulting, words, fault);
+            return;
+        }
         if u64::from_le_bytes(word) == abi::KEEPER_STOP {
             self.stop_faulted(faulting, fault);
         } else {

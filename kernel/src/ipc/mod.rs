@@ -44,6 +44,7 @@ use accounting::DomainId;
 use heapless::{Deque, Vec};
 use kcore::bootcfg::Transfer;
 
+mod choice;
 mod endpoint;
 mod fast;
 mod keeper;
@@ -131,9 +132,19 @@ impl Kernel {
             if self.slots[caller].generation == generation
                 && matches!(self.slots[caller].state, RunState::Blocked(Block::Reply))
             {
-                match self.slots[caller].dcb_mut().and_then(|d| d.fault.take()) {
+                let fault = self.slots[caller].dcb().and_then(|d| d.fault);
+                match fault {
+                    // Its keeper ended before choosing who pays: the fallback.
+                    Some(fault) if fault.kind == abi::FAULT_CHARGE_QUERY => {
+                        self.expire_charge_query(caller)
+                    }
                     // Its keeper ended before answering its fault.
-                    Some(fault) => self.stop_faulted(caller, Some(fault)),
+                    Some(fault) => {
+                        if let Some(dcb) = self.slots[caller].dcb_mut() {
+                            dcb.fault = None;
+                        }
+                        self.stop_faulted(caller, Some(fault))
+                    }
                     None => self.wake_with(caller, Err(Error::PeerGone)),
                 }
             }

@@ -8,6 +8,7 @@ impl Kernel {
         &mut self,
         slot: usize,
         endpoint: usize,
+        message_address: usize,
         message: &Outgoing,
         receive_address: Option<usize>,
     ) -> Result<usize, Error> {
@@ -18,6 +19,13 @@ impl Kernel {
         if ep.queue.is_full() {
             return Err(Error::QueueFull);
         }
+        let pages = message.length.div_ceil(PAGE_BYTES);
+        let keeper_decides = pages > 0 && self.books.keeper_decides_msgbuf();
+        if keeper_decides && self.ask_msgbuf_keeper(slot, message_address, pages) {
+            // The send runs again from its `svc` when the keeper has chosen.
+            return Ok(0);
+        }
+        let ep = self.endpoint(endpoint);
         let payer_receiver = ep
             .receivers
             .front()
@@ -25,7 +33,11 @@ impl Kernel {
             .or(ep.owner)
             .unwrap_or(message.sender);
         let count = message.length.div_ceil(PAGE_BYTES);
-        let frames = self.allocate_buffers(count, message.sender, payer_receiver)?;
+        let frames = self.allocate_buffers(count, message.sender, payer_receiver);
+        if keeper_decides {
+            self.books.clear_keeper_choice(message.sender);
+        }
+        let frames = frames?;
         if let Err(e) =
             self.fill_buffers(slot, message.data_address, message.length, &frames[..count])
         {

@@ -14,7 +14,7 @@ impl Kernel {
         receive_address: Option<usize>,
     ) -> Result<usize, Error> {
         if self.config.transfer == Transfer::TwoStage {
-            return self.send_two_stage(slot, endpoint, message, receive_address);
+            return self.send_two_stage(slot, endpoint, message_address, message, receive_address);
         }
         let ep = self.endpoint(endpoint);
         if ep

@@ -297,12 +297,20 @@ impl Kernel {
     pub fn user_fault(&mut self, syndrome: Syndrome, fault_address: usize, pc: usize) {
         let Some(slot) = self.current else { return };
         let write = syndrome.is_write();
+        let keeper_decides = write && self.books.keeper_decides_cow();
+        if keeper_decides && self.ask_cow_keeper(slot, fault_address, pc) {
+            return;
+        }
         let handled =
             if syndrome.is_translation_fault() || (write && syndrome.is_permission_fault()) {
                 self.touch(slot, fault_address, write)
             } else {
                 Err(ChargeError::Fault)
             };
+        if keeper_decides {
+            // The keeper's choice served this copy (or its refusal): the next one asks again.
+            self.books.clear_keeper_choice(self.slots[slot].account);
+        }
         if let Err(e) = handled {
             self.unresolved_fault(slot, e, syndrome, fault_address, pc);
         }

@@ -86,6 +86,8 @@ pub struct Dcb {
     pub fault: Option<abi::Fault>,
     /// Faults sent to its keeper so far.
     pub faults_sent: u64,
+    /// While its `fault` is a charge query: the timer tick by which the keeper must answer.
+    pub query_deadline: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<Dcb>() <= 4096);
@@ -233,6 +235,7 @@ pub fn new_dcb(root: Frame, entry: usize) -> Dcb {
         keeper: None,
         fault: None,
         faults_sent: 0,
+        query_deadline: 0,
     }
 }
 

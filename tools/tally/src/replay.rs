@@ -388,6 +388,26 @@ pub fn compare(replayed: &[Snapshot], real: &[Snapshot]) -> Vec<Mismatch> {
                     domain.keeper_faults,
                 ),
                 ("restarts", replayed.restarts, domain.restarts),
+                (
+                    "keeper_choices.answered",
+                    replayed.keeper_choices.answered,
+                    domain.keeper_choices.answered,
+                ),
+                (
+                    "keeper_choices.timeout",
+                    replayed.keeper_choices.timeout,
+                    domain.keeper_choices.timeout,
+                ),
+                (
+                    "keeper_choices.wrong",
+                    replayed.keeper_choices.wrong,
+                    domain.keeper_choices.wrong,
+                ),
+                (
+                    "keeper_choices.none",
+                    replayed.keeper_choices.none,
+                    domain.keeper_choices.none,
+                ),
             ] {
                 if replayed != real {
                     found.push(Mismatch {
@@ -489,6 +509,11 @@ pub fn check_pair(
     let mismatches = compare(&replayed.snapshots, &target.snapshots);
     let excuse = if is_self {
         None
+    } else if let Some((key, traced)) = keeper_only_in_target(source, target_policy) {
+        Some(format!(
+            "`{key} = keeper` asks a keeper before each of its charges, which the traced run \
+             (`{key} = {traced}`) never did: a replay has no answers, and takes the fallback"
+        ))
     } else if replayed.stats.diverging > 0 {
         Some(format!(
             "the replay could not apply {} of the run's operations (diverging)",
@@ -510,6 +535,21 @@ pub fn check_pair(
         stats: Some(replayed.stats),
         verdict,
     }
+}
+
+/// A key whose target policy is `keeper` (the kernel asks a keeper who pays) while the traced
+/// run's is not, with the traced run's value: the keeper's answers are not in the trace.
+fn keeper_only_in_target<'p>(
+    source: &Report,
+    target_policy: &'p [(String, String)],
+) -> Option<(&'p str, String)> {
+    target_policy
+        .iter()
+        .filter(|(_, name)| name == "keeper")
+        .find_map(|(key, _)| {
+            let traced = source.policy.get(key)?.as_str()?;
+            (traced != "keeper").then(|| (key.as_str(), traced.to_string()))
+        })
 }
 
 /// The replay checks of one traced run: its trace replayed under its own policies and under

@@ -466,12 +466,28 @@ pub struct DomainReport {
     /// Of those, system calls restarted from the beginning.
     #[serde(default)]
     pub restarts: u64,
+    /// How its keeper-decided charges (`cow = keeper`, `msgbuf = keeper`) were decided.
+    #[serde(default)]
+    pub keeper_choices: KeeperChoices,
     /// The last charge it caused that was denied (with an over-limit stop: why it stopped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_denial: Option<LastDenial>,
     /// Fields this tool does not know.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// Per domain: how its keeper-decided charges were decided.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeeperChoices {
+    /// Paid by the set its keeper named.
+    pub answered: u64,
+    /// The fallback: the keeper did not answer in time.
+    pub timeout: u64,
+    /// The fallback: the keeper named no set it holds a capability to.
+    pub wrong: u64,
+    /// The fallback: no keeper to ask.
+    pub none: u64,
 }
 
 /// A denied charge, as a domain's `last_denial` gives it.

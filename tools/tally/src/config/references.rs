@@ -45,7 +45,7 @@ const PER_KIND_FIELDS: [&str; 9] = [
 ];
 /// The pseudo-kind that sums the kinds.
 pub(crate) const TOTAL: &str = "total";
-const DOMAIN_FIELDS: [&str; 8] = [
+const DOMAIN_FIELDS: [&str; 9] = [
     "name",
     "charge_set",
     "state",
@@ -53,8 +53,11 @@ const DOMAIN_FIELDS: [&str; 8] = [
     "exit_code",
     "keeper_faults",
     "restarts",
+    "keeper_choices",
     "last_denial",
 ];
+/// Fields of a domain's `keeper_choices` object.
+const CHOICE_FIELDS: [&str; 4] = ["answered", "timeout", "wrong", "none"];
 /// Fields of a domain's `last_denial` object.
 const DENIAL_FIELDS: [&str; 5] = ["kind", "payer", "limit_set", "limit", "bytes"];
 
@@ -346,6 +349,18 @@ fn check_expect(
                             "unknown field `{field}` of `last_denial`{}; valid fields: {}",
                             did_you_mean(field, &DENIAL_FIELDS),
                             choices(&DENIAL_FIELDS)
+                        ),
+                    );
+                }
+            } else if let ["keeper_choices", field] = segments[..] {
+                if !CHOICE_FIELDS.contains(&field) {
+                    diagnostics.at_line(
+                        line_of("field"),
+                        "expect.field",
+                        format!(
+                            "unknown field `{field}` of `keeper_choices`{}; valid fields: {}",
+                            did_you_mean(field, &CHOICE_FIELDS),
+                            choices(&CHOICE_FIELDS)
                         ),
                     );
                 }
