@@ -58,6 +58,43 @@ impl Books {
     /// Nothing is counted.
     pub fn note_keeper_fault(&mut self, _domain: DomainId, _restart: bool) {}
 
+    /// No policy asks a keeper: nothing is charged.
+    #[inline]
+    pub fn keeper_decides_cow(&self) -> bool {
+        false
+    }
+
+    /// No policy asks a keeper: nothing is charged.
+    #[inline]
+    pub fn keeper_decides_msgbuf(&self) -> bool {
+        false
+    }
+
+    /// No choices are kept (never called: no policy asks a keeper).
+    pub fn set_keeper_choice(
+        &mut self,
+        _domain: DomainId,
+        _kind: accounting::Kind,
+        _choice: accounting::KeeperChoice,
+    ) {
+    }
+
+    /// No choices are kept.
+    pub fn clear_keeper_choice(&mut self, _domain: DomainId) {}
+
+    /// No choices are kept.
+    pub fn keeper_choice(
+        &self,
+        _domain: DomainId,
+    ) -> Option<(accounting::Kind, accounting::KeeperChoice)> {
+        None
+    }
+
+    /// No payers are kept.
+    pub fn holder(&self, _frame: Frame, _frames: &FrameAllocator) -> Option<DomainId> {
+        None
+    }
+
     /// No denials are kept.
     pub fn last_denial(&self, _domain: DomainId) -> Option<(u64, u64)> {
         None
