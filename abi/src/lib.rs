@@ -107,6 +107,22 @@ pub enum Syscall {
     /// `cap_inspect(cap)`: the capability's type ([`CAP_TYPE_SET`], …, shifted by
     /// [`CAP_TYPE_SHIFT`]) and its [`Rights`] bits.
     CapInspect = 28,
+    /// `domain_suspend(domain_cap)`: the domain behind the capability (`control` right) runs
+    /// no instruction until resumed. Its state stays what it is (a blocked one stays blocked,
+    /// and the kernel still completes what it waits for: a suspended receiver still takes a
+    /// message); it is only not scheduled. The caller cannot suspend itself (`BadArgument`).
+    DomainSuspend = 29,
+    /// `domain_resume(domain_cap)`: undoes `domain_suspend` (`control` right); resuming a domain
+    /// that is not suspended changes nothing.
+    DomainResume = 30,
+    /// `domain_status(domain_cap, status_ptr)`: the domain's state, its registers and whether
+    /// it is suspended, as a [`DomainStatus`] (`inspect` right; [`SELF`] for the caller).
+    DomainStatus = 31,
+    /// `sleep(ticks)`: block for `ticks` timer ticks (1 to [`MAX_SLEEP_TICKS`]); a debugger
+    /// sleeps to take its next look at a tick, where the tick interrupted the domains it
+    /// watches. When every live domain waits and some sleep, the earliest sleeper wakes at
+    /// once (no one could run until then).
+    Sleep = 32,
 }
 
 impl Syscall {
@@ -143,6 +159,10 @@ impl Syscall {
             26 => CapDelete,
             27 => CapRevoke,
             28 => CapInspect,
+            29 => DomainSuspend,
+            30 => DomainResume,
+            31 => DomainStatus,
+            32 => Sleep,
             _ => return None,
         })
     }
@@ -636,7 +656,8 @@ mod tests {
         assert_eq!(Syscall::from_number(24), Some(Syscall::DomainMap));
         assert_eq!(Syscall::from_number(25), Some(Syscall::CapDerive));
         assert_eq!(Syscall::from_number(28), Some(Syscall::CapInspect));
-        assert!(Syscall::from_number(29).is_none());
+        assert_eq!(Syscall::from_number(32), Some(Syscall::Sleep));
+        assert!(Syscall::from_number(33).is_none());
     }
 
     #[test]
@@ -770,6 +791,76 @@ impl Fault {
         }
     }
 }
+
+/// What `domain_status` reports: the domain's state in the process model (one of the
+/// `STATUS_*` values; nothing else can be seen), what it waits for, whether it is suspended,
+/// and its registers as they are while it does not run — at the instruction it will execute
+/// next, or at the system call or faulting instruction it is blocked in.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DomainStatus {
+    /// [`STATUS_RUNNABLE`], [`STATUS_SEND`], [`STATUS_RECV`], [`STATUS_REPLY`],
+    /// [`STATUS_WAIT`], [`STATUS_SLEEP`], [`STATUS_EXITED`] or [`STATUS_STOPPED`].
+    pub state: u64,
+    /// For `SEND` and `RECV`: the endpoint's index; `WAIT`: the domain's slot; `EXITED`: the
+    /// exit code (as 32 bits); `STOPPED`: the stop reason's index; else 0.
+    pub detail: u64,
+    /// 1 when suspended (`domain_suspend`), else 0.
+    pub suspended: u64,
+    /// The kind of the fault ([`FAULT_NO_REGION`], …) it waits with for its keeper, or 0.
+    pub fault: u64,
+    /// The address of the next instruction (of the system call or faulting instruction, for a
+    /// blocked domain: the one it retries or returns from).
+    pub pc: u64,
+    /// The stack pointer.
+    pub sp: u64,
+    /// The saved processor state (SPSR).
+    pub pstate: u64,
+    /// The general registers x0..x30.
+    pub x: [u64; 31],
+}
+
+impl DomainStatus {
+    /// Its size in bytes.
+    pub const BYTES: usize = core::mem::size_of::<DomainStatus>();
+
+    /// Its words, in layout order.
+    pub fn words(&self) -> [u64; 38] {
+        let mut words = [0u64; 38];
+        words[..7].copy_from_slice(&[
+            self.state,
+            self.detail,
+            self.suspended,
+            self.fault,
+            self.pc,
+            self.sp,
+            self.pstate,
+        ]);
+        words[7..].copy_from_slice(&self.x);
+        words
+    }
+}
+
+/// [`DomainStatus::state`]: runnable (ready, or preempted between two instructions).
+pub const STATUS_RUNNABLE: u64 = 0;
+/// Blocked sending (a `send` or `call` waiting for a receiver, or a fault waiting for its
+/// keeper to receive it).
+pub const STATUS_SEND: u64 = 1;
+/// Blocked receiving (`recv`, the receive half of `reply_recv`).
+pub const STATUS_RECV: u64 = 2;
+/// Blocked waiting for a reply (a delivered `call`, or a delivered fault).
+pub const STATUS_REPLY: u64 = 3;
+/// Blocked in `wait`.
+pub const STATUS_WAIT: u64 = 4;
+/// Exited.
+pub const STATUS_EXITED: u64 = 5;
+/// Stopped by the kernel.
+pub const STATUS_STOPPED: u64 = 6;
+/// Blocked in `sleep` until a timer tick.
+pub const STATUS_SLEEP: u64 = 7;
+
+/// The longest `sleep`, in ticks.
+pub const MAX_SLEEP_TICKS: usize = 1_000_000;
 
 /// `set_keeper`'s endpoint capability for "no keeper".
 pub const NO_KEEPER: usize = usize::MAX;

@@ -16,6 +16,7 @@
 //! | `transfer=direct\|two-stage` | the IPC transfer mode |
 //! | `trace=on\|off` | print the event trace |
 //! | `recount=on\|off` | recount the books over the frame table after every trap |
+//! | `tick=HZ` | the preemption timer's rate, 10 to 100000 a second (default 100) |
 //! | `inject=uncharged-frame` | a deliberate fault, for tests of the checks (never from a config) |
 //! | `set=NAME,PARENT\|-,LIMIT\|-[,KIND:BYTES]…` | a charge set, parents first |
 //! | `ep=NAME` | an endpoint |
@@ -34,6 +35,11 @@ use crate::limits::{
     MAX_CONFIG_CAPS, MAX_CONFIG_DOMAINS, MAX_CONFIG_ENDPOINTS, MAX_CONFIG_SETS, MAX_DOMAIN_ARGS,
     MAX_SET_DEPTH, NAME_MAX_BYTES,
 };
+
+/// The preemption timer's default rate, ticks a second.
+pub const TICK_HZ: u32 = 100;
+/// The rates a config may ask for.
+pub const TICK_HZ_RANGE: core::ops::RangeInclusive<u64> = 10..=100_000;
 
 /// The format version, the value of the first token `tally=1`.
 pub const FORMAT_VERSION: u32 = 1;
@@ -192,6 +198,8 @@ pub struct BootConfig {
     pub trace: bool,
     /// Whether to recount the books over the frame table after every trap.
     pub recount: bool,
+    /// Preemption ticks per second ([`TICK_HZ`] by default; [`TICK_HZ_RANGE`]).
+    pub tick_hz: u32,
     /// A deliberate kernel fault, for tests that prove the checks catch it (never set by the
     /// host tool from a config; only `run.append_bootargs` can ask for it).
     pub inject: Inject,
@@ -291,7 +299,7 @@ impl fmt::Display for ConfigError<'_> {
             ConfigError::Malformed(t) => write!(f, "token '{t}' is malformed (see docs/internals.md §1)"),
             ConfigError::UnknownKey(k) => write!(
                 f,
-                "unknown key '{k}'; valid keys: tally, config, log, cow, msgbuf, pagetable, release, kernel, transfer, trace, recount, inject, set, dom, ep, arg, cap"
+                "unknown key '{k}'; valid keys: tally, config, log, cow, msgbuf, pagetable, release, kernel, transfer, trace, recount, tick, inject, set, dom, ep, arg, cap"
             ),
             ConfigError::BadValue { key, value, valid } => write!(f, "{key}='{value}' is not valid; valid values: {valid}"),
             ConfigError::BadName(n) => write!(f, "'{n}' is not a valid name ([a-z0-9_-], 1 to {NAME_MAX_BYTES} characters, not `-` alone)"),
@@ -399,6 +407,7 @@ impl BootConfig {
         transfer: Transfer::Direct,
         trace: false,
         recount: false,
+        tick_hz: TICK_HZ,
         inject: Inject::Nothing,
         sets: Vec::new(),
         domains: Vec::new(),
@@ -639,6 +648,9 @@ impl fmt::Display for BootConfig {
         if self.recount {
             f.write_str(" recount=on")?;
         }
+        if self.tick_hz != TICK_HZ {
+            write!(f, " tick={}", self.tick_hz)?;
+        }
         for set in &self.sets {
             write!(
                 f,
@@ -720,6 +732,17 @@ pub fn parse<'a>(bootargs: &str, programs: &'a [&'a str]) -> Result<BootConfig, 
             }
             "trace" => config.trace = on_off("trace", value)?,
             "recount" => config.recount = on_off("recount", value)?,
+            "tick" => {
+                let hz = number(value)?;
+                if !TICK_HZ_RANGE.contains(&hz) {
+                    return Err(ConfigError::BadValue {
+                        key: "tick",
+                        value: quote(value),
+                        valid: Choices::Text("10 to 100000 ticks a second"),
+                    });
+                }
+                config.tick_hz = hz as u32;
+            }
             "inject" => {
                 choice("inject", value, &["uncharged-frame"])?;
                 config.inject = Inject::UnchargedFrame;

@@ -129,7 +129,7 @@ pub fn start(ram: (usize, usize), image_end: usize, config: BootConfig) -> ! {
         report::end(false, "bad boot config");
         cpu::exit_qemu(EXIT_BAD_INPUT);
     }
-    timer::start();
+    timer::start(k.config.tick_hz);
     k.switch();
     drop(k);
     exception::return_to_user()

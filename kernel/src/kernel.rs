@@ -54,6 +54,9 @@ pub struct Kernel {
     pub next_capability: u32,
     /// Timer ticks since boot (the clock of a keeper's answer to a charge query).
     pub ticks: u64,
+    /// The books' revision and the free frames at the last full recount (`recount=on`): a
+    /// recount of books and an allocator unchanged since is skipped.
+    pub last_recount: Option<(u64, usize)>,
 }
 
 // The kernel state is large (the ledger alone is about 100 KB), so it is built in place in this
@@ -88,6 +91,7 @@ impl Kernel {
             region_generations: [0; crate::object::region::MAX_REGION_OBJECTS],
             next_capability: 0,
             ticks: 0,
+            last_recount: None,
         }
     };
 

@@ -188,6 +188,13 @@ impl Kernel {
         }
         mmu::invalidate_asid(asid(slot));
         self.slots[slot].state = state;
+        self.slots[slot].suspended = false;
+        // The domains it suspended go on: no one is left to resume them.
+        for other in 0..MAX_DOMAINS {
+            if self.slots[other].suspended && usize::from(self.slots[other].suspender) == slot {
+                let _ = self.suspend(slot, other, false);
+            }
+        }
         match state {
             RunState::Exited(code) => self.books.domain_exited(ledger, code),
             _ => self.books.domain_state(ledger, report_state(state)),

@@ -33,6 +33,19 @@ impl Kernel {
         }
     }
 
+    /// A timer tick: wakes the sleepers whose tick has come.
+    pub fn wake_sleepers(&mut self) {
+        for slot in 0..MAX_DOMAINS {
+            let due = self.slots[slot].state == RunState::Blocked(Block::Sleep)
+                && self.slots[slot]
+                    .dcb()
+                    .is_some_and(|dcb| dcb.wake_at <= self.ticks);
+            if due {
+                self.wake(slot, 0);
+            }
+        }
+    }
+
     /// Blocks the current domain.
     pub fn block_current(&mut self, reason: Block) {
         if let Some(slot) = self.current {
@@ -55,8 +68,10 @@ impl Kernel {
         loop {
             while let Some(next) = self.run_queue.pop_front() {
                 let next = next as usize;
+                // A suspended domain leaves the queue; `domain_resume` puts it back.
                 if self.slots[next].dcb().is_none()
                     || !matches!(self.slots[next].state, RunState::Runnable)
+                    || self.slots[next].suspended
                 {
                     continue;
                 }
@@ -103,6 +118,14 @@ impl Kernel {
         // Domains waiting for a keeper to choose who pays are not deadlocked: no keeper can
         // answer now, so they take the fallback and run again.
         if self.expire_charge_queries(true) > 0 {
+            return;
+        }
+        // Sleepers are not deadlocked: no one can run until the first wakes, so it wakes now.
+        if let Some(first) = (0..MAX_DOMAINS)
+            .filter(|&s| self.slots[s].state == RunState::Blocked(Block::Sleep))
+            .min_by_key(|&s| self.slots[s].dcb().map_or(0, |d| d.wake_at))
+        {
+            self.wake(first, 0);
             return;
         }
         let blocked: heapless::Vec<usize, MAX_DOMAINS> = (0..MAX_DOMAINS)

@@ -20,6 +20,12 @@ impl Kernel {
     #[cold]
     #[inline(never)]
     fn recount_after(&mut self, operation: core::fmt::Arguments) {
+        // Books and allocator as the last recount found them: it would find the same.
+        let state = (self.books.revision(), self.frames.free_frames());
+        if self.last_recount == Some(state) {
+            return;
+        }
+        self.last_recount = Some(state);
         if let Err(why) = self.books.recount(&self.frames) {
             let mut reason = heapless::String::<160>::new();
             let _ = write!(reason, "recount failed after {operation}: {why}");
@@ -125,6 +131,7 @@ pub fn user_interrupt() {
     }
     if preempt {
         k.expire_charge_queries(false);
+        k.wake_sleepers();
     }
     if preempt && !k.run_queue.is_empty() {
         k.switch();

@@ -521,8 +521,18 @@ fn run_paths(
     for (index, event) in events.iter().enumerate() {
         let before_frames = ledger.frames().to_vec();
         let before_sets = ledger.sets().to_vec();
+        let before_revision = ledger.revision();
         let result = apply(&mut ledger, &domains, event);
         outcomes.push(format!("{result:?}"));
+        // A recount of unchanged books is skipped by the kernel: every change of the frame
+        // table or the sets must move the revision.
+        if ledger.frames() != &before_frames[..] || ledger.sets() != &before_sets[..] {
+            assert_ne!(
+                ledger.revision(),
+                before_revision,
+                "{event:?} changed the books silently"
+            );
+        }
         check_event(&before_frames, &before_sets, &ledger, result, event);
         if index % 8 == 7 {
             snapshots.push(snapshot(&ledger, &format!("step {index}")));

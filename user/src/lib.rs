@@ -592,6 +592,40 @@ pub fn cap_inspect(cap: usize) -> Result<(usize, abi::Rights), Error> {
     ))
 }
 
+/// Suspends the domain behind `domain_cap` (the `control` right): it runs no instruction until
+/// [`domain_resume`].
+pub fn domain_suspend(domain_cap: usize) -> Result<(), Error> {
+    call(Syscall::DomainSuspend, [domain_cap, 0, 0, 0, 0, 0]).map(|_| ())
+}
+
+/// Resumes the domain behind `domain_cap` (the `control` right).
+pub fn domain_resume(domain_cap: usize) -> Result<(), Error> {
+    call(Syscall::DomainResume, [domain_cap, 0, 0, 0, 0, 0]).map(|_| ())
+}
+
+/// The state, registers and suspension of the domain behind `domain_cap` (the `inspect`
+/// right; [`abi::SELF`] for our own).
+pub fn domain_status(domain_cap: usize) -> Result<abi::DomainStatus, Error> {
+    let mut status = abi::DomainStatus::default();
+    call(
+        Syscall::DomainStatus,
+        [
+            domain_cap,
+            &mut status as *mut abi::DomainStatus as usize,
+            0,
+            0,
+            0,
+            0,
+        ],
+    )?;
+    Ok(status)
+}
+
+/// Sleeps for `ticks` timer ticks.
+pub fn sleep(ticks: usize) -> Result<(), Error> {
+    call(Syscall::Sleep, [ticks, 0, 0, 0, 0, 0]).map(|_| ())
+}
+
 /// A message carrying `data`.
 pub fn data_message(data: &[u8]) -> Message {
     Message {

@@ -10,7 +10,7 @@ impl<'a> Ledger<'a> {
         // Fast path: one new frame.
         if !self.fast() {
             self.commit_ops(plan.ops());
-            if self.hook.is_some() {
+            if self.traced() {
                 self.emit_plan(plan);
             }
             return;
@@ -48,7 +48,7 @@ impl<'a> Ledger<'a> {
             }] => self.commit_one_copy(original, copy, writer),
             ref ops => self.commit_ops(ops),
         }
-        if self.hook.is_some() {
+        if self.traced() {
             self.emit_plan(plan);
         }
     }
@@ -215,7 +215,10 @@ impl<'a> Ledger<'a> {
             self.apply_net(net, run.kind, run.causer, u64::from(run.extra));
         }
     }
-    pub(super) fn emit_plan(&self, plan: &Plan<'_>) {
+    pub(super) fn emit_plan(&mut self, plan: &Plan<'_>) {
+        if !self.traced() {
+            return;
+        }
         let Some(hook) = self.hook else {
             return;
         };

@@ -120,7 +120,7 @@ impl<'a> Ledger<'a> {
         self.create(copy, Kind::Cow, Some(writer), charge.set, Some(writer));
         let result = self.depart(original, writer);
         debug_assert!(result.is_ok(), "reserved copy-on-write departure failed");
-        if self.hook.is_some() {
+        if self.traced() {
             self.emit_plan(&Plan::one(Op::CowCopy {
                 original,
                 copy,

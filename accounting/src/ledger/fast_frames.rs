@@ -40,7 +40,7 @@ impl<'a> Ledger<'a> {
             return Err(self.page_denied(denial, page, owner, causer, tables));
         }
         self.create(page, Kind::Anon, Some(owner), owner_set, Some(owner));
-        if self.hook.is_some() {
+        if self.traced() {
             self.trace_page(page, owner, causer, tables);
         }
         Ok(())
@@ -112,7 +112,7 @@ impl<'a> Ledger<'a> {
         }
         self.frames_in_use += tables.len() as u64;
         self.charge(table_set, Kind::PageTables, table_bytes, Some(causer));
-        if self.hook.is_some() {
+        if self.traced() {
             self.trace_page(page, owner, causer, tables);
         }
         Ok(())
@@ -171,7 +171,7 @@ impl<'a> Ledger<'a> {
         tables: &[FrameIndex],
     ) -> Error {
         self.count_denial(denial);
-        if self.hook.is_some() {
+        if self.traced() {
             if let Ok(plan) = page_plan(page, owner, causer, tables) {
                 self.emit_plan(&plan);
             }

@@ -403,6 +403,9 @@ pub struct Ledger<'a> {
     pub(crate) frames_in_use: u64,
     pub(crate) boot_frames: u64,
     hook: Option<TraceHook>,
+    /// Counts the changes the ledger has made (every traced change, traced or not): equal
+    /// revisions mean equal books, so a recount of unchanged books may be skipped.
+    revision: u64,
     resolved: Resolved,
     /// With the `differential` feature: non-zero turns every fast path off (see [`fast`]).
     /// A `u8`, not a `bool`: no niche (see `tests::the_ledger_offers_no_wide_niche`).
@@ -446,6 +449,7 @@ impl Ledger<'static> {
             frames_in_use: 0,
             boot_frames: 0,
             hook: None,
+            revision: 0,
             resolved: Resolved::NONE,
             #[cfg(feature = "differential")]
             general_only: 0,
@@ -466,6 +470,7 @@ impl<'a> Ledger<'a> {
             frames_in_use: 0,
             boot_frames: 0,
             hook: None,
+            revision: 0,
             resolved: Resolved::NONE,
             #[cfg(feature = "differential")]
             general_only: 0,
@@ -582,10 +587,25 @@ impl<'a> Ledger<'a> {
     }
 
     #[inline]
-    fn emit(&self, record: impl FnOnce() -> TraceRecord) {
-        if let Some(hook) = self.hook {
+    fn emit(&mut self, record: impl FnOnce() -> TraceRecord) {
+        if self.traced() {
+            let Some(hook) = self.hook else { return };
             hook(&record());
         }
+    }
+
+    /// Notes a change (see [`Ledger::revision`]) and says whether changes are traced.
+    #[inline(always)]
+    fn traced(&mut self) -> bool {
+        self.revision = self.revision.wrapping_add(1);
+        self.hook.is_some()
+    }
+
+    /// How many changes the ledger has made: every operation that changes its books (each one
+    /// traced when a trace hook is set) counts one or more. Equal revisions mean the books are
+    /// as they were, so a recount would find what it found before.
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 }
 

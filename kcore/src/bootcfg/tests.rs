@@ -147,6 +147,10 @@ fn every_malformed_input_gets_its_own_error() {
             "charge set 'b' is not defined",
         ),
         (
+            "tally=1 tick=5",
+            "tick='5' is not valid; valid values: 10 to 100000 ticks a second",
+        ),
+        (
             "tally=1 set=a,-,- dom=x,a,hello cap=x,set:a:send",
             "cap rights='send' is not valid; valid values: query, limit, create (joined by +)",
         ),
@@ -274,11 +278,13 @@ prop_compose! {
         domains in proptest::collection::vec((name_strategy(), 0usize..8, 0usize..3, proptest::collection::vec((0usize..3, 0usize..8, any::<u16>()), 0..6), proptest::collection::vec((name_strategy(), 0..=MAX_ARG_VALUE), 0..4)), 0..6),
         policy in proptest::collection::vec(0usize..8, policies::KEYS.len()),
         transfer in any::<bool>(), trace in any::<bool>(), recount in any::<bool>(), level in 0usize..5,
+        tick in proptest::option::of(10u32..=100_000),
     ) -> BootConfig {
         let mut config = BootConfig::new(n("prop"));
         config.transfer = if transfer { Transfer::TwoStage } else { Transfer::Direct };
         config.trace = trace;
         config.recount = recount;
+        config.tick_hz = tick.unwrap_or(TICK_HZ);
         config.log_level = log_level(LOG_LEVELS[level]).unwrap();
         for (index, key) in policies::KEYS.iter().enumerate() {
             let names = policies::valid_names(key).unwrap();

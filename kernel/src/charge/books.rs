@@ -140,6 +140,12 @@ impl Books {
         }
     }
 
+    /// The ledger's revision: unchanged means unchanged books.
+    #[inline]
+    pub fn revision(&self) -> u64 {
+        self.ledger.revision()
+    }
+
     /// Whether a keeper decides who pays for copy-on-write copies (`cow = keeper`).
     #[inline]
     pub fn keeper_decides_cow(&self) -> bool {

@@ -62,19 +62,11 @@ impl Kernel {
         index: usize,
         needed: Rights,
     ) -> Option<usize> {
-        let cap = self.slots[slot].caps()?.caps.get(index)?;
-        match cap.object {
-            Object::Endpoint(endpoint)
-                if cap.rights.contains(needed)
-                    && self
-                        .endpoints
-                        .get(endpoint as usize)
-                        .is_some_and(Option::is_some) =>
-            {
-                Some(endpoint as usize)
-            }
-            _ => None,
-        }
+        let endpoint = self.slots[slot].caps()?.caps.get(index)?.endpoint(needed)?;
+        self.endpoints
+            .get(endpoint)
+            .is_some_and(Option::is_some)
+            .then_some(endpoint)
     }
 
     /// The endpoint at `index`, which decode checked exists.

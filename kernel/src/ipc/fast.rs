@@ -191,7 +191,11 @@ impl Kernel {
             return false;
         };
         let receiver = usize::from(receiver);
-        if receiver == slot || !matches!(self.slots[receiver].state, RunState::Blocked(_)) {
+        // A suspended receiver takes the message but must not run: the ordinary path.
+        if receiver == slot
+            || !matches!(self.slots[receiver].state, RunState::Blocked(_))
+            || self.slots[receiver].suspended
+        {
             return false;
         }
         let Some(receive) = self.memory_wait(receiver) else {
@@ -255,6 +259,7 @@ impl Kernel {
         if caller == slot
             || self.slots[caller].generation != generation
             || !matches!(self.slots[caller].state, RunState::Blocked(Block::Reply))
+            || self.slots[caller].suspended
         {
             return false;
         }

@@ -175,7 +175,7 @@ impl Kernel {
         let held = self.slots[keeper].caps().and_then(|caps| {
             caps.caps
                 .iter()
-                .position(|c| c.object == object && c.rights == rights)
+                .position(|c| c.object() == object && c.rights == rights)
         });
         if held.is_none()
             && !self.slots[keeper]

@@ -165,7 +165,7 @@ impl Kernel {
         let Ok([caller, callee]) = self.slots.get_disjoint_mut([slot, receiver]) else {
             return false;
         };
-        if !matches!(callee.state, RunState::Blocked(Block::Recv(_))) {
+        if !matches!(callee.state, RunState::Blocked(Block::Recv(_))) || callee.suspended {
             return false;
         }
         let generation = caller.generation;
@@ -221,6 +221,7 @@ impl Kernel {
         };
         if client.generation != generation
             || !matches!(client.state, RunState::Blocked(Block::Reply))
+            || client.suspended
         {
             return false;
         }

@@ -297,7 +297,9 @@ impl Kernel {
     pub fn user_fault(&mut self, syndrome: Syndrome, fault_address: usize, pc: usize) {
         let Some(slot) = self.current else { return };
         let write = syndrome.is_write();
-        let keeper_decides = write && self.books.keeper_decides_cow();
+        // Only a write to a present page (a permission fault) can need a copy.
+        let keeper_decides =
+            write && syndrome.is_permission_fault() && self.books.keeper_decides_cow();
         if keeper_decides && self.ask_cow_keeper(slot, fault_address, pc) {
             return;
         }

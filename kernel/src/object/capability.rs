@@ -8,13 +8,11 @@ use accounting::SetId;
 /// Capability slots per domain.
 pub const MAX_CAPS: usize = 64;
 
-/// What a capability refers to. `repr(u8)` with `Empty` first: an empty slot is all zero
-/// bytes (the tag 0, no rights, no lineage), so a table is made empty by zeroing its frame.
+/// What a capability refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
 pub enum Object {
     /// An empty slot.
-    Empty = 0,
+    Empty,
     /// A charge set: create children, set limits, query, spawn into.
     Set(SetId),
     /// A domain: wait for its exit, inspect, control. `generation` detects a reused slot.
@@ -69,29 +67,90 @@ pub struct Lineage {
     pub parent: u32,
 }
 
-/// A capability: an object, the rights this capability holds on it, and its lineage.
+/// A capability: an object, the rights this capability holds on it, and its lineage, packed
+/// in 16 bytes (a table of 64 is 1 KiB, zeroed when a domain is made; queued messages and
+/// decoded calls copy them). All zero bytes are the empty slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
 pub struct Capability {
-    /// What it refers to.
-    pub object: Object,
+    /// The object's type: 0 empty, then [`abi::CAP_TYPE_SET`] … [`abi::CAP_TYPE_REGION`].
+    tag: u8,
+    /// A domain's slot, an endpoint's or a region object's index.
+    index: u8,
     /// What it allows (a subset of [`Object::all_rights`]).
     pub rights: Rights,
+    /// A domain's or region object's generation, or a set's id.
+    value: u32,
     /// Where it comes from.
     pub lineage: Lineage,
 }
 
+const _: () = assert!(core::mem::size_of::<Capability>() == 16);
+
 impl Capability {
-    /// An empty slot.
+    /// An empty slot (all zero bytes).
     pub const EMPTY: Capability = Capability {
-        object: Object::Empty,
+        tag: 0,
+        index: 0,
         rights: Rights::NONE,
+        value: 0,
         lineage: Lineage { id: 0, parent: 0 },
     };
+
+    /// A capability to `object` with `rights` and `lineage`.
+    pub const fn new(object: Object, rights: Rights, lineage: Lineage) -> Capability {
+        let (tag, index, value) = match object {
+            Object::Empty => (0, 0, 0),
+            Object::Set(set) => (abi::CAP_TYPE_SET as u8, 0, set.0 as u32),
+            Object::Domain { slot, generation } => (abi::CAP_TYPE_DOMAIN as u8, slot, generation),
+            Object::Endpoint(endpoint) => (abi::CAP_TYPE_ENDPOINT as u8, endpoint, 0),
+            Object::Region { index, generation } => (abi::CAP_TYPE_REGION as u8, index, generation),
+        };
+        Capability {
+            tag,
+            index,
+            rights,
+            value,
+            lineage,
+        }
+    }
+
+    /// What it refers to.
+    #[inline]
+    pub const fn object(&self) -> Object {
+        match self.tag as usize {
+            abi::CAP_TYPE_SET => Object::Set(SetId(self.value as u16)),
+            abi::CAP_TYPE_DOMAIN => Object::Domain {
+                slot: self.index,
+                generation: self.value,
+            },
+            abi::CAP_TYPE_ENDPOINT => Object::Endpoint(self.index),
+            abi::CAP_TYPE_REGION => Object::Region {
+                index: self.index,
+                generation: self.value,
+            },
+            _ => Object::Empty,
+        }
+    }
+
+    /// The endpoint index, if this is an endpoint capability with every right of `needed`
+    /// (the fast paths' test: one compare for the type, one for the rights).
+    #[inline(always)]
+    pub fn endpoint(&self, needed: Rights) -> Option<usize> {
+        (self.tag == abi::CAP_TYPE_ENDPOINT as u8 && self.rights.contains(needed))
+            .then_some(usize::from(self.index))
+    }
+
+    /// The same capability with `rights` instead of its own.
+    #[inline]
+    pub const fn with_rights(self, rights: Rights) -> Capability {
+        Capability { rights, ..self }
+    }
 
     /// Whether the slot is empty.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.object == Object::Empty
+        self.tag == 0
     }
 }
 
@@ -133,12 +192,12 @@ impl CapTable {
 }
 
 impl CapTable {
-    /// An empty table is all zero bytes: [`Object`] is `repr(u8)` with `Empty` its variant 0,
-    /// [`Rights`] and [`Lineage`] are plain integers, and [`Capability::EMPTY`] is all zeros
-    /// (`ObjectFrame::zeroed` relies on it).
+    /// An empty table is all zero bytes: [`Capability::EMPTY`] is (its tag 0, no rights, no
+    /// lineage); `ObjectFrame::zeroed` relies on it.
     pub const EMPTY_IS_ZERO: () = {
-        assert!(Capability::EMPTY.rights.0 == 0);
-        assert!(Capability::EMPTY.lineage.id == 0 && Capability::EMPTY.lineage.parent == 0);
-        assert!(matches!(Capability::EMPTY.object, Object::Empty));
+        let empty = Capability::EMPTY;
+        assert!(empty.tag == 0 && empty.index == 0 && empty.value == 0);
+        assert!(empty.rights.0 == 0);
+        assert!(empty.lineage.id == 0 && empty.lineage.parent == 0);
     };
 }

@@ -88,6 +88,8 @@ pub struct Dcb {
     pub faults_sent: u64,
     /// While its `fault` is a charge query: the timer tick by which the keeper must answer.
     pub query_deadline: u64,
+    /// While it sleeps: the timer tick it wakes at.
+    pub wake_at: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<Dcb>() <= 4096);
@@ -111,6 +113,8 @@ pub enum Block {
     Recv(u8),
     /// Waiting for the reply to a `call`.
     Reply,
+    /// Sleeping until the timer tick in its control block's `wake_at`.
+    Sleep,
 }
 
 /// A domain's run state.
@@ -136,6 +140,10 @@ pub struct DomainEntry {
     pub account: DomainId,
     /// Run state.
     pub state: RunState,
+    /// Suspended by a debugger (`domain_suspend`): not scheduled, whatever its state.
+    pub suspended: bool,
+    /// The slot of the domain that suspended it (its end resumes it).
+    pub suspender: u8,
     /// The state the ledger last recorded (synchronised at each snapshot).
     pub reported: accounting::DomainState,
     /// The control block, in its own frame, while the domain is alive.
@@ -153,6 +161,8 @@ impl DomainEntry {
         name: String::new(),
         account: DomainId(0),
         state: RunState::Exited(0),
+        suspended: false,
+        suspender: 0,
         reported: accounting::DomainState::Running,
         dcb: None,
         caps: None,
@@ -172,6 +182,8 @@ impl DomainEntry {
             name,
             account,
             state: RunState::Runnable,
+            suspended: false,
+            suspender: 0,
             reported: accounting::DomainState::Running,
             dcb: Some(dcb),
             caps: Some(caps),
@@ -236,6 +248,7 @@ pub fn new_dcb(root: Frame, entry: usize) -> Dcb {
         fault: None,
         faults_sent: 0,
         query_deadline: 0,
+        wake_at: 0,
     }
 }
 

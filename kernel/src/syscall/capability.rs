@@ -21,14 +21,11 @@ use accounting::SetId;
 /// `cap` with only the rights `keep`: `BadArgument` if its type has not all of them, that
 /// right's error if it lacks one.
 pub fn weakened(cap: Capability, keep: Rights) -> Result<Capability, Error> {
-    if !cap.object.all_rights().contains(keep) {
+    if !cap.object().all_rights().contains(keep) {
         return Err(Error::BadArgument);
     }
     cap.rights.require(keep)?;
-    Ok(Capability {
-        rights: keep,
-        ..cap
-    })
+    Ok(cap.with_rights(keep))
 }
 
 /// Most capability numbers one revocation collects (every slot of every domain).
@@ -48,21 +45,21 @@ impl Kernel {
     /// `parent` (0: made with its object).
     pub fn mint(&mut self, object: Object, rights: Rights, parent: u32) -> Capability {
         self.next_capability = self.next_capability.wrapping_add(1).max(1);
-        Capability {
+        Capability::new(
             object,
-            rights: rights.intersection(object.all_rights()),
-            lineage: Lineage {
+            rights.intersection(object.all_rights()),
+            Lineage {
                 id: self.next_capability,
                 parent,
             },
-        }
+        )
     }
 
     /// A new capability derived from `cap`: its object and rights, its parent `cap`'s number.
     /// A message's, a spawn request's and `cap_derive`'s capabilities are made so, when they
     /// are given (decode takes [`Kernel::passed_capability`], with the rights reduced).
     pub fn derived(&mut self, cap: Capability) -> Capability {
-        self.mint(cap.object, cap.rights, cap.lineage.id)
+        self.mint(cap.object(), cap.rights, cap.lineage.id)
     }
 
     /// The capability a message's or spawn request's word names, with only the rights the
@@ -80,7 +77,7 @@ impl Kernel {
 
     pub fn set_cap(&self, slot: usize, index: usize, needed: Rights) -> Result<SetId, Error> {
         let cap = self.capability(slot, index)?;
-        match cap.object {
+        match cap.object() {
             Object::Set(set) => {
                 cap.rights.require(needed)?;
                 Ok(set)
@@ -106,7 +103,7 @@ impl Kernel {
     /// The live domain slot behind a domain capability (its generation still current).
     pub fn domain_cap(&self, slot: usize, index: usize, needed: Rights) -> Result<usize, Error> {
         let cap = self.capability(slot, index)?;
-        match cap.object {
+        match cap.object() {
             Object::Domain {
                 slot: target,
                 generation,
@@ -125,7 +122,7 @@ impl Kernel {
     /// The endpoint index behind a capability of `slot` (decode).
     pub fn endpoint_cap(&self, slot: usize, index: usize, needed: Rights) -> Result<usize, Error> {
         let cap = self.capability(slot, index)?;
-        match cap.object {
+        match cap.object() {
             Object::Endpoint(endpoint) if self.endpoints[endpoint as usize].is_some() => {
                 cap.rights.require(needed)?;
                 Ok(endpoint as usize)
@@ -143,7 +140,7 @@ impl Kernel {
         needed: Rights,
     ) -> Result<(usize, u32), Error> {
         let cap = self.capability(slot, index)?;
-        match cap.object {
+        match cap.object() {
             Object::Region { index, generation }
                 if self.region_objects[index as usize].is_some()
                     && self.region_generations[index as usize] == generation =>
@@ -256,6 +253,6 @@ impl Kernel {
     /// `cap_inspect`: the capability's type and rights.
     pub(super) fn cap_inspect(&self, slot: usize, index: usize) -> Result<usize, Error> {
         let cap = self.capability(slot, index)?;
-        Ok(cap.object.type_code() << abi::CAP_TYPE_SHIFT | usize::from(cap.rights.0))
+        Ok(cap.object().type_code() << abi::CAP_TYPE_SHIFT | usize::from(cap.rights.0))
     }
 }

@@ -105,6 +105,26 @@ impl Kernel {
                 }
                 Call::SetKeeper { target, endpoint }
             }
+            Syscall::DomainSuspend | Syscall::DomainResume => {
+                let target = self.domain_cap(slot, args[0], Rights::CONTROL)?;
+                if target == slot || !self.slots[target].is_alive() {
+                    return Err(Error::BadArgument);
+                }
+                Call::Suspend {
+                    slot,
+                    target,
+                    suspend: call == Syscall::DomainSuspend,
+                }
+            }
+            Syscall::DomainStatus => {
+                let target = self.domain_or_self(slot, args[0], Rights::INSPECT)?;
+                let address = args[1];
+                if !address.is_multiple_of(8) {
+                    return Err(Error::BadArgument);
+                }
+                self.prepare_user_write(slot, address, abi::DomainStatus::BYTES)?;
+                Call::DomainStatus { target, address }
+            }
             Syscall::DomainMap => {
                 let target = self.domain_or_self(slot, args[0], Rights::CONTROL)?;
                 self.decode_map(target, args[1], args[2], args[3])?
@@ -123,6 +143,66 @@ impl Kernel {
                 Ok(0)
             }
         }
+    }
+
+    /// `domain_suspend` / `domain_resume`: `target` is not scheduled until resumed. A suspended
+    /// domain leaves the run queue (when it is in it); resumed and runnable, it goes back.
+    pub fn suspend(&mut self, slot: usize, target: usize, suspend: bool) -> Result<usize, Error> {
+        let entry = &mut self.slots[target];
+        if entry.suspended == suspend {
+            return Ok(0);
+        }
+        entry.suspended = suspend;
+        entry.suspender = slot as u8;
+        if suspend {
+            let queue = &mut self.run_queue;
+            for _ in 0..queue.len() {
+                if let Some(queued) = queue.pop_front() {
+                    if usize::from(queued) != target {
+                        let _ = queue.push_back(queued);
+                    }
+                }
+            }
+        } else if matches!(entry.state, RunState::Runnable) {
+            let _ = self.run_queue.push_back(target as u8);
+        }
+        Ok(0)
+    }
+
+    /// `domain_status`: `target`'s state in the process model, what it waits for, whether it is
+    /// suspended and its registers, written to `address` of `slot` (decode made it writable).
+    pub(super) fn domain_status(&mut self, slot: usize, target: usize, address: usize) -> usize {
+        let entry = &self.slots[target];
+        let (state, detail) = match entry.state {
+            RunState::Runnable => (abi::STATUS_RUNNABLE, 0),
+            RunState::Blocked(Block::Send(endpoint)) => (abi::STATUS_SEND, u64::from(endpoint)),
+            RunState::Blocked(Block::Recv(endpoint)) => (abi::STATUS_RECV, u64::from(endpoint)),
+            RunState::Blocked(Block::Reply) => (abi::STATUS_REPLY, 0),
+            RunState::Blocked(Block::Wait(waited)) => (abi::STATUS_WAIT, u64::from(waited)),
+            RunState::Blocked(Block::Sleep) => (abi::STATUS_SLEEP, 0),
+            RunState::Exited(code) => (abi::STATUS_EXITED, u64::from(code as u32)),
+            RunState::Stopped(reason) => (abi::STATUS_STOPPED, reason.index() as u64),
+        };
+        let mut status = abi::DomainStatus {
+            state,
+            detail,
+            suspended: u64::from(entry.suspended),
+            ..abi::DomainStatus::default()
+        };
+        if let Some(dcb) = entry.dcb() {
+            let (x, sp, pc, pstate) = dcb.frame.user_registers();
+            status.x = x;
+            status.sp = sp;
+            status.pc = pc;
+            status.pstate = pstate;
+            status.fault = dcb.fault.map_or(0, |fault| fault.kind);
+        }
+        let mut bytes = [0u8; abi::DomainStatus::BYTES];
+        for (chunk, word) in bytes.chunks_exact_mut(8).zip(status.words()) {
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        self.copy_to_user(slot, address, &bytes);
+        0
     }
 
     /// `set_keeper`: `target`'s unresolved faults go to `endpoint` (or, with none, stop it).
@@ -163,7 +243,7 @@ impl Kernel {
         for &(index, rights) in passed {
             // Decode checked it and its rights; nothing has changed the caller's table since.
             if let Ok(cap) = self.capability(slot, usize::from(index)) {
-                let _ = given.push(self.derived(Capability { rights, ..cap }));
+                let _ = given.push(self.derived(cap.with_rights(rights)));
             }
         }
         if let Some(caps) = self.slots[child].caps_mut() {

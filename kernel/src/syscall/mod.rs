@@ -11,7 +11,7 @@ use crate::arch::aarch64::mmu::{UserAccess, PAGE_BYTES};
 use crate::kernel::Kernel;
 use crate::memory::user::check_range;
 use crate::object::capability::Capability;
-use crate::object::domain::{Region, RunState};
+use crate::object::domain::{Block, Region, RunState};
 use abi::{Error, SharedRegion, Syscall};
 use accounting::SetId;
 use heapless::{String, Vec};
@@ -98,6 +98,16 @@ pub(super) enum Call {
     /// The capability to derive from, its rights already reduced.
     CapDerive(Capability),
     CapDelete(usize),
+    Sleep(u64),
+    Suspend {
+        slot: usize,
+        target: usize,
+        suspend: bool,
+    },
+    DomainStatus {
+        target: usize,
+        address: usize,
+    },
     CapRevoke(usize),
     CapInspect(usize),
 }
@@ -174,6 +184,12 @@ impl Kernel {
                 }
             }
             Syscall::Exit => Call::Exit(args[0] as i32),
+            Syscall::Sleep => {
+                if args[0] == 0 || args[0] > abi::MAX_SLEEP_TICKS {
+                    return Err(Error::BadArgument);
+                }
+                Call::Sleep(args[0] as u64)
+            }
             Syscall::Yield => Call::Yield,
             Syscall::Map => self.decode_map(slot, args[0], args[1], args[2])?,
             Syscall::Unmap => {
@@ -199,9 +215,13 @@ impl Kernel {
             | Syscall::SetQuery
             | Syscall::DomainMove
             | Syscall::FrameInfo => self.decode_charge_set(slot, call, args)?,
-            Syscall::Spawn | Syscall::Wait | Syscall::SetKeeper | Syscall::DomainMap => {
-                self.decode_domain(slot, call, args)?
-            }
+            Syscall::Spawn
+            | Syscall::Wait
+            | Syscall::SetKeeper
+            | Syscall::DomainMap
+            | Syscall::DomainSuspend
+            | Syscall::DomainResume
+            | Syscall::DomainStatus => self.decode_domain(slot, call, args)?,
             // Calls with memory descriptors are decoded and invoked by ipc_system_call
             // (`ipc::carries_message` sends them there); a `call` or `reply_recv` that reaches
             // here has none: a register-sized message, as its aliases are.
@@ -343,6 +363,20 @@ impl Kernel {
             Call::Arg(value) => Ok(value as usize),
             Call::CapDerive(cap) => self.cap_derive(slot, cap),
             Call::CapDelete(index) => self.cap_delete(slot, index),
+            Call::Sleep(ticks) => {
+                let wake_at = self.ticks + ticks;
+                if let Some(dcb) = self.slots[slot].dcb_mut() {
+                    dcb.wake_at = wake_at;
+                }
+                self.block_current(Block::Sleep);
+                Ok(0)
+            }
+            Call::Suspend {
+                slot,
+                target,
+                suspend,
+            } => self.suspend(slot, target, suspend),
+            Call::DomainStatus { target, address } => Ok(self.domain_status(slot, target, address)),
             Call::CapRevoke(index) => self.cap_revoke(slot, index),
             Call::CapInspect(index) => self.cap_inspect(slot, index),
             Call::Exit(code) => {

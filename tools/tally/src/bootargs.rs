@@ -68,6 +68,7 @@ pub fn boot_config(config: &Config) -> Result<BootConfig, BootargsError> {
     boot.transfer = Transfer::from_name(&config.transfer).unwrap_or_default();
     boot.trace = config.run.trace;
     boot.recount = config.run.recount;
+    boot.tick_hz = config.run.tick_hz;
     for set in config.charge_sets_parents_first() {
         let mut kind_limits = heapless::Vec::new();
         for kind in KINDS {

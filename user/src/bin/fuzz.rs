@@ -687,9 +687,9 @@ impl Client {
 
     fn random_syscall(&mut self) {
         let number = match self.rng.below(8) {
-            0 => 29 + self.rng.below(64),
+            0 => 33 + self.rng.below(64),
             1 => self.rng.next() as usize,
-            _ => self.rng.below(29),
+            _ => self.rng.below(33),
         };
         let mut args = [0usize; 6];
         for a in args.iter_mut() {
@@ -734,6 +734,29 @@ impl Client {
                     }
                 } else {
                     args[0] = self.not_self(Cap::Child(0, false));
+                }
+            }
+            // Never a live child (a suspended child would never end): a forged, stale or
+            // wrong-type capability, or our own space (refused: no one suspends itself).
+            S::DomainSuspend | S::DomainResume => args[0] = self.bad_cap(Cap::Child(0, false)),
+            // Mostly a tick count out of range; now and then one tick's sleep.
+            S::Sleep => {
+                args[0] = match self.rng.below(64) {
+                    0 => 1,
+                    1..=31 => 0,
+                    _ => abi::MAX_SLEEP_TICKS + 1 + self.rng.below(1 << 20),
+                }
+            }
+            S::DomainStatus => {
+                if self.rng.chance(2) {
+                    args[0] = abi::SELF;
+                } else if let Some(child) = self.children.iter().flatten().next() {
+                    args[0] = child.cap;
+                }
+                if matches!(args[1], a if (abi::USER_IMAGE_BASE..0x1000_0000).contains(&a)
+                    || (STACK_BOTTOM..USER_END_ADDRESS).contains(&a))
+                {
+                    args[1] = KERNEL_LOW;
                 }
             }
             // Into a bad domain capability's space (our own goes through the playground).
@@ -810,6 +833,8 @@ impl Client {
                 | S::CallRegisters
                 | S::ReplyRecvRegisters
                 | S::DomainMove
+                | S::DomainSuspend
+                | S::DomainResume
                 | S::DomainMap
                 | S::SetKeeper
                 | S::SetLimit => {

@@ -122,7 +122,7 @@ fn main() -> i32 {
     let name = "bad-kinds";
     let mut info = abi::FrameInfo::default();
     let info_at = &mut info as *mut abi::FrameInfo as usize;
-    let limits: [(Syscall, [usize; 6], Error, bool); 27] = [
+    let limits: [(Syscall, [usize; 6], Error, bool); 35] = [
         (
             Syscall::SetLimit,
             [0, 4096, abi::KINDS + 1, 0, 0, 0],
@@ -294,6 +294,56 @@ fn main() -> i32 {
             Syscall::CapInspect,
             [usize::MAX, 0, 0, 0, 0, 0],
             Error::BadCapability,
+            false,
+        ),
+        // The debugger's calls: forged or wrong capabilities, a bad status pointer, a sleep of
+        // no ticks or too many.
+        (
+            Syscall::DomainSuspend,
+            [63, 0, 0, 0, 0, 0],
+            Error::BadCapability,
+            false,
+        ),
+        (
+            Syscall::DomainSuspend,
+            [0, 0, 0, 0, 0, 0],
+            Error::WrongCapabilityType,
+            true,
+        ),
+        (
+            Syscall::DomainResume,
+            [abi::SELF, 0, 0, 0, 0, 0],
+            Error::BadCapability,
+            false,
+        ),
+        (
+            Syscall::DomainStatus,
+            [abi::SELF, info_at + 1, 0, 0, 0, 0],
+            Error::BadArgument,
+            false,
+        ),
+        (
+            Syscall::DomainStatus,
+            [abi::SELF, 0xDEAD_0000, 0, 0, 0, 0],
+            Error::BadAddress,
+            false,
+        ),
+        (
+            Syscall::DomainStatus,
+            [0, info_at, 0, 0, 0, 0],
+            Error::WrongCapabilityType,
+            true,
+        ),
+        (
+            Syscall::Sleep,
+            [0, 0, 0, 0, 0, 0],
+            Error::BadArgument,
+            false,
+        ),
+        (
+            Syscall::Sleep,
+            [abi::MAX_SLEEP_TICKS + 1, 0, 0, 0, 0, 0],
+            Error::BadArgument,
             false,
         ),
     ];

@@ -35,6 +35,12 @@ impl TrapFrame {
         self.x[8] as usize
     }
 
+    /// The general registers, the stack pointer, the return address and the saved processor
+    /// state, for a debugger (`domain_status`).
+    pub fn user_registers(&self) -> ([u64; 31], u64, u64, u64) {
+        (self.x, self.sp_el0, self.elr, self.spsr)
+    }
+
     /// System-call argument `i` (x0..x5).
     #[inline(always)]
     pub fn argument(&self, i: usize) -> usize {

@@ -144,6 +144,8 @@ pub struct RunSettings {
     /// Whether the kernel recounts its books over the frame table after every trap
     /// (`tally test` turns it on for every run).
     pub recount: bool,
+    /// Preemption timer ticks a second (`tick_hz`; default 100): a debugger scenario's points.
+    pub tick_hz: u32,
     /// Guest RAM, when the config sets it (the command line overrides it).
     pub mem_bytes: Option<u64>,
     /// How long a run may take on the host before it is killed.

@@ -28,10 +28,11 @@ const TOP_KEYS: [&str; 11] = [
     "expect_console",
 ];
 const IPC_KEYS: [&str; 1] = ["transfer"];
-const RUN_KEYS: [&str; 8] = [
+const RUN_KEYS: [&str; 9] = [
     "log",
     "trace",
     "recount",
+    "tick_hz",
     "mem",
     "timeout_seconds",
     "expect_failure",
@@ -658,6 +659,7 @@ impl Reader<'_, '_> {
             append_bootargs: None,
             raw_bootargs: None,
             recount: false,
+            tick_hz: kcore::bootcfg::TICK_HZ,
         };
         let Some(table) = self.section(root, "run", &RUN_KEYS) else {
             return run;
@@ -677,6 +679,17 @@ impl Reader<'_, '_> {
             } else {
                 let span = get(table, "mem").map(|v| v.span()).unwrap_or_default();
                 self.diagnostics.at(span, "run.mem", size::MEM_RULE);
+            }
+        }
+        if let Some(value) = get(table, "tick_hz") {
+            match self.unsigned(value, "run.tick_hz") {
+                Some(hz) if kcore::bootcfg::TICK_HZ_RANGE.contains(&hz) => run.tick_hz = hz as u32,
+                Some(_) => self.diagnostics.at(
+                    value.span(),
+                    "run.tick_hz",
+                    "must be 10 to 100000 (ticks a second; the default is 100)",
+                ),
+                None => {}
             }
         }
         if let Some(value) = get(table, "timeout_seconds") {
