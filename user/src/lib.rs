@@ -621,6 +621,26 @@ pub fn domain_status(domain_cap: usize) -> Result<abi::DomainStatus, Error> {
     Ok(status)
 }
 
+/// The checksum of a sequence-numbered message (FNV-1a over the bytes of its seq, its length
+/// and its payload), as `frozen_pair` writes it and `debugger` checks it.
+pub fn message_checksum(seq: u64, payload: &[u8]) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    let mut eat = |byte: u8| {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    };
+    for byte in seq.to_le_bytes() {
+        eat(byte);
+    }
+    for byte in (payload.len() as u64).to_le_bytes() {
+        eat(byte);
+    }
+    for &byte in payload {
+        eat(byte);
+    }
+    hash
+}
+
 /// Sleeps for `ticks` timer ticks.
 pub fn sleep(ticks: usize) -> Result<(), Error> {
     call(Syscall::Sleep, [ticks, 0, 0, 0, 0, 0]).map(|_| ())

@@ -11,7 +11,7 @@ use user::{
 };
 
 user::program! {
-    description: "Receives, on capability 0, read-only capabilities to the regions of the pinger and the ponger (`frozen_pair`) and maps them read-only. Then, until the pinger has exited, at each turn it gets (a timer tick: it yields between points) it suspends both domains (capabilities 1 and 2), reads their status — the state, which must be one of the process model's (runnable, blocked sending, receiving, waiting for a reply; or ended), the registers, which for a blocked domain are those of the system call it is blocked in — and both buffers, checks that the ponger's receive buffer holds a whole message with a valid checksum (or none yet), and that the pinger's `sent`/`acked` counters agree with the states (blocked for a reply: its message is in the ponger's buffer, whole; blocked sending: not there at all), and resumes both. Prints the number of points and how often each pair of states was seen; exits 0 when every check held over at least `points` points.",
+    description: "Receives, on capability 0, read-only capabilities to the regions of the pinger and the ponger (`frozen_pair`) and maps them read-only. Then, until the pinger has exited, at every timer tick (it sleeps one tick between points) it suspends both domains (capabilities 1 and 2), reads their status — the state, which must be one of the process model's (runnable, blocked sending, receiving, waiting for a reply; or ended), the registers, which for a blocked domain are those of the system call it is blocked in — and both buffers, checks that the ponger's receive buffer holds a whole message with a valid checksum (or none yet), and that the pinger's `sent`/`acked` counters agree with the states (blocked for a reply: its message is in the ponger's buffer, whole; blocked sending: not there at all), and resumes both. Prints the number of points and how often each pair of states was seen; exits 0 when every check held over at least `points` points.",
     caps: {
         0: ep => "where the pair sends its region capabilities, receive",
         1: dom => "the pinger (inspect+control)",
@@ -32,25 +32,6 @@ fn word(address: usize) -> u64 {
     unsafe { (address as *const u64).read_volatile() }
 }
 
-/// The checksum the pair uses (FNV-1a over seq, length and payload).
-fn checksum(seq: u64, payload: &[u8]) -> u64 {
-    let mut hash = 0xcbf2_9ce4_8422_2325u64;
-    let mut eat = |byte: u8| {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    };
-    for byte in seq.to_le_bytes() {
-        eat(byte);
-    }
-    for byte in (payload.len() as u64).to_le_bytes() {
-        eat(byte);
-    }
-    for &byte in payload {
-        eat(byte);
-    }
-    hash
-}
-
 /// The message in the ponger's buffer: `Some(seq)` when whole (0: none yet), `None` when not.
 fn received() -> Option<u64> {
     let (seq, length) = (word(PONGER), word(PONGER + 8));
@@ -63,7 +44,7 @@ fn received() -> Option<u64> {
     // SAFETY: inside the ponger's page, mapped read-only.
     let payload =
         unsafe { core::slice::from_raw_parts((PONGER + 16) as *const u8, length as usize) };
-    (word(PONGER + 16 + length as usize) == checksum(seq, payload)).then_some(seq)
+    (word(PONGER + 16 + length as usize) == user::message_checksum(seq, payload)).then_some(seq)
 }
 
 /// The system call a blocked domain's registers say it is in.

@@ -34,25 +34,6 @@ const MESSAGE: usize = REGION + 64;
 const REPLY: usize = REGION + 4096;
 const MAX_PAYLOAD: usize = 2040;
 
-/// The checksum of a message: seq, length and payload (FNV-1a over the bytes of all three).
-fn checksum(seq: u64, payload: &[u8]) -> u64 {
-    let mut hash = 0xcbf2_9ce4_8422_2325u64;
-    let mut eat = |byte: u8| {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    };
-    for byte in seq.to_le_bytes() {
-        eat(byte);
-    }
-    for byte in (payload.len() as u64).to_le_bytes() {
-        eat(byte);
-    }
-    for &byte in payload {
-        eat(byte);
-    }
-    hash
-}
-
 fn word(address: usize) -> u64 {
     // SAFETY: every address used is inside the mapped region.
     unsafe { (address as *const u64).read_volatile() }
@@ -111,7 +92,7 @@ fn pinger(messages: u64, seed: u64) -> i32 {
         for (i, byte) in payload.iter_mut().enumerate() {
             *byte = (salt >> (8 * (i % 8))) as u8 ^ i as u8;
         }
-        let sum = checksum(seq, payload);
+        let sum = user::message_checksum(seq, payload);
         set_word(MESSAGE, seq);
         set_word(MESSAGE + 8, length as u64);
         set_word(MESSAGE + 16 + length, sum);
@@ -163,7 +144,7 @@ fn ponger() -> i32 {
         );
         // SAFETY: inside the region's page (length checked).
         let payload = unsafe { core::slice::from_raw_parts((REGION + 16) as *const u8, length) };
-        let sum = checksum(seq, payload);
+        let sum = user::message_checksum(seq, payload);
         check!(word(REGION + 16 + length) == sum, "message {} corrupt", seq);
         if length == 0 {
             println!("frozen_pair: ponger checked {} messages", count);
