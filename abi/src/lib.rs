@@ -123,6 +123,21 @@ pub enum Syscall {
     /// watches. When every live domain waits and some sleep, the earliest sleeper wakes at
     /// once (no one could run until then).
     Sleep = 32,
+    /// `page_out(domain_cap, va, store_ptr)`: a pager evicts the page at `va` of the domain
+    /// behind `domain_cap` (`control` right; not the caller itself): the kernel copies its
+    /// 4096 bytes to the caller's page-aligned `store_ptr` (the pager's backing store, in its
+    /// own memory, charged to its own set), unmaps the page and releases its frame and charge.
+    /// The page is then *paged out*: the domain's next access to it is a
+    /// [`FAULT_PAGED_OUT`] fault to its keeper (without one it stops), and a system call or a
+    /// transfer that needs it fails with [`Error::PagedOut`] or, with a keeper, sleeps and
+    /// restarts. Only a private anonymous page can be evicted ([`Error::NotPrivate`]); an
+    /// untouched one is [`Error::NotPresent`].
+    PageOut = 33,
+    /// `page_in(domain_cap, va, store_ptr)`: the pager brings a paged-out page back: a new
+    /// frame, charged as the domain's first touch of a page would be (`anon`), filled with the
+    /// 4096 bytes at the caller's `store_ptr` and mapped at `va`. [`Error::NotPagedOut`] when
+    /// the page is not paged out.
+    PageIn = 34,
 }
 
 impl Syscall {
@@ -163,6 +178,8 @@ impl Syscall {
             30 => DomainResume,
             31 => DomainStatus,
             32 => Sleep,
+            33 => PageOut,
+            34 => PageIn,
             _ => return None,
         })
     }
@@ -233,11 +250,19 @@ pub enum Error {
     NoLimitRight = 28,
     /// The charge-set capability lacks the `create` right.
     NoCreateRight = 29,
+    /// A page the call or transfer needs is paged out (`page_out`), and no keeper of its
+    /// domain can be asked to bring it back (with one, the caller sleeps and restarts).
+    PagedOut = 30,
+    /// `page_out` of a page that is not private anonymous memory (shared, copy-on-write, a
+    /// region object's, read-only).
+    NotPrivate = 31,
+    /// `page_in` of a page that is not paged out.
+    NotPagedOut = 32,
 }
 
 impl Error {
     /// Every error, in code order.
-    pub const ALL: [Error; 29] = [
+    pub const ALL: [Error; 32] = [
         Error::BadSyscall,
         Error::BadArgument,
         Error::BadCapability,
@@ -267,6 +292,9 @@ impl Error {
         Error::NoQueryRight,
         Error::NoLimitRight,
         Error::NoCreateRight,
+        Error::PagedOut,
+        Error::NotPrivate,
+        Error::NotPagedOut,
     ];
 
     /// The error for a (positive) code, if there is one.
@@ -308,6 +336,9 @@ impl Error {
             Error::NoQueryRight => "no-query-right",
             Error::NoLimitRight => "no-limit-right",
             Error::NoCreateRight => "no-create-right",
+            Error::PagedOut => "paged-out",
+            Error::NotPrivate => "not-private",
+            Error::NotPagedOut => "not-paged-out",
         }
     }
 
@@ -505,6 +536,9 @@ pub const KINDS: usize = 5;
 
 /// `set_limit`'s `which` for the set's own limit (all kinds).
 pub const LIMIT_TOTAL: usize = 0;
+/// `set_limit`'s `which` for the set's `high` bound (the usage above which its domains'
+/// keepers are asked to reclaim, [`FAULT_OVER_HIGH`]; `NO_LIMIT` for none).
+pub const LIMIT_HIGH: usize = 1 + KINDS;
 
 /// The capability index that names the caller itself in `frame_info`.
 pub const SELF: usize = usize::MAX;
@@ -657,7 +691,9 @@ mod tests {
         assert_eq!(Syscall::from_number(25), Some(Syscall::CapDerive));
         assert_eq!(Syscall::from_number(28), Some(Syscall::CapInspect));
         assert_eq!(Syscall::from_number(32), Some(Syscall::Sleep));
-        assert!(Syscall::from_number(33).is_none());
+        assert_eq!(Syscall::from_number(33), Some(Syscall::PageOut));
+        assert_eq!(Syscall::from_number(34), Some(Syscall::PageIn));
+        assert_eq!(Syscall::from_number(35), None);
     }
 
     #[test]
@@ -670,7 +706,7 @@ mod tests {
             charge_kind: 5,
             charge_bytes: 6,
             earlier: 7,
-            reserved: 0,
+            other: 0,
         };
         assert_eq!(Fault::BYTES, 64);
         assert_eq!(fault.words(), [4, 2, 1, 4, 5, 6, 7, 0]);
@@ -755,8 +791,10 @@ pub struct Fault {
     pub charge_bytes: u64,
     /// How many faults this domain has sent its keeper before this one.
     pub earlier: u64,
-    /// Reserved (0).
-    pub reserved: u64,
+    /// For [`FAULT_PAGED_OUT`]: 1 when the page is not the faulting domain's own but a
+    /// receiver's its send needs (the capability that comes with the fault is then to the
+    /// page's domain, and the reply still goes to the sender); else 0.
+    pub other: u64,
 }
 
 impl Fault {
@@ -773,7 +811,7 @@ impl Fault {
             self.charge_kind,
             self.charge_bytes,
             self.earlier,
-            self.reserved,
+            self.other,
         ]
     }
 
@@ -787,7 +825,7 @@ impl Fault {
             charge_kind: words[4],
             charge_bytes: words[5],
             earlier: words[6],
-            reserved: words[7],
+            other: words[7],
         }
     }
 }
@@ -885,6 +923,18 @@ pub const FAULT_SEND_OVER_LIMIT: u64 = 4;
 /// [`KEEPER_PAY`] and a set capability, or the kernel falls back (the key's default payer)
 /// after [`KEEPER_ANSWER_TICKS`] timer ticks.
 pub const FAULT_CHARGE_QUERY: u64 = 5;
+/// [`Fault::kind`]: the address is in a page its pager evicted (`page_out`). The keeper pages
+/// it back in (`page_in`) and answers retry. Also sent by a `send` or `call` whose transfer
+/// needs a paged-out page of the receiver (to the receiver's keeper, [`Fault::other`] = 1) or
+/// of the sender itself, and by any system call that needs one of the caller's: the call then
+/// runs again from the beginning on retry.
+pub const FAULT_PAGED_OUT: u64 = 6;
+/// [`Fault::kind`]: not a fault but a request to reclaim (cgroup v2's `memory.high`): a set on
+/// the domain's path to the root pays more than its `high` bound. `charge_bytes` is by how much,
+/// `charge_kind` the set's id. Sent when the domain is about to run again after a trap that
+/// left its usage above the bound higher than when it last asked; the domain goes on from where
+/// it was whatever the keeper answers (evicting pages with `page_out`, or nothing).
+pub const FAULT_OVER_HIGH: u64 = 7;
 /// A keeper's answer (the reply's first data word): retry the faulting instruction.
 pub const KEEPER_RETRY: u64 = 0;
 /// A keeper's answer: stop the domain as the kernel would have without a keeper.

@@ -206,7 +206,8 @@ pub use frame::{FrameEntry, FrameUse};
 pub use ids::*;
 pub use ledger::{FrameState, Ledger, Reservation, Unmapped};
 pub use model::{
-    ChargeSet, Conservation, Domain, DomainState, KeeperChoice, KeeperChoices, PerKind, StopReason,
+    ChargeSet, Conservation, Domain, DomainState, KeeperChoice, KeeperChoices, PagingEvent,
+    PerKind, StopReason,
 };
 pub use plan::{Op, Plan};
 pub use replay::{

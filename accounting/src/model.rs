@@ -58,6 +58,16 @@ pub struct ChargeSet {
     /// Bytes ever moved out of this set by a domain moving away under `move = migrate`, per
     /// kind (cumulative; also counted in the uncharged totals).
     pub moved_out: PerKind,
+    /// The `high` bound on `subtree_bytes` (cgroup v2's `memory.high`), if any: above it, the
+    /// keeper (pager) of a domain of the subtree is asked to reclaim, not denied.
+    pub high_bytes: Option<u64>,
+    /// Times a domain's keeper was asked to reclaim because this set was above its `high`
+    /// (`memory.events` `high`).
+    pub high_events: u64,
+    /// Pages of this set's domains evicted by their pager (`page_out`).
+    pub evictions: u64,
+    /// Pages of this set's domains brought back by their pager (`page_in`).
+    pub page_ins: u64,
 }
 
 impl ChargeSet {
@@ -86,6 +96,10 @@ impl ChargeSet {
             stops: [0; StopReason::ALL.len()],
             moved_in: [0; Kind::COUNT],
             moved_out: [0; Kind::COUNT],
+            high_bytes: None,
+            high_events: 0,
+            evictions: 0,
+            page_ins: 0,
         }
     }
 
@@ -326,4 +340,16 @@ pub struct Conservation {
     pub in_use_bytes: u64,
     /// Whether the two are equal.
     pub ok: bool,
+}
+
+/// What a pager did to a domain's memory, or was asked to do ([`crate::Ledger::note_paging`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PagingEvent {
+    /// A page of the domain was evicted (`page_out`): counted at the domain's set.
+    Evict,
+    /// A page of the domain was brought back (`page_in`): counted at the domain's set.
+    PageIn,
+    /// The domain's keeper was asked to reclaim because this set, on the domain's path to the
+    /// root, was above its `high` bound: counted at that set.
+    OverHigh(SetId),
 }

@@ -305,6 +305,12 @@ impl<'a, 's> Replayer<'a, 's> {
                 }
                 .map_err(diverged)?;
             }
+            TraceRecord::High { set, high_bytes } => {
+                self.ledger.set_high(*set, *high_bytes).map_err(diverged)?;
+            }
+            TraceRecord::Paging { domain, event } => {
+                self.ledger.note_paging(*domain, *event).map_err(diverged)?;
+            }
             TraceRecord::KeeperFault { domain, restart } => {
                 self.ledger
                     .note_keeper_fault(*domain, *restart)

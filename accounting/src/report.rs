@@ -223,7 +223,17 @@ impl Ledger<'_> {
             for reason in StopReason::ALL {
                 write!(out, ",\"{}\":{}", reason.key(), set.stops[reason.index()])?;
             }
-            out.write_str("},\"subtree\":")?;
+            write!(
+                out,
+                ",\"high\":{},\"evictions\":{},\"page_ins\":{}",
+                set.high_events, set.evictions, set.page_ins
+            )?;
+            out.write_str("},\"high_bytes\":")?;
+            match set.high_bytes {
+                Some(bytes) => write!(out, "{bytes}")?,
+                None => out.write_str("null")?,
+            }
+            out.write_str(",\"subtree\":")?;
             write_kinds(out, &set.subtree)?;
             write!(
                 out,

@@ -1220,9 +1220,9 @@ fn snapshot_json_is_exact() {
             r#""recount":{{"ok":true,"error":null}},"#,
             r#""policy":{{"cow":"writer","msgbuf":"sender","pagetable":"owner","release":"migrate","kernel":"self","move":"stay"}},"#,
             r#""charge_sets":["#,
-            r#"{{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{z},"peak":{z},"charged_total_bytes":0,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"caused":{{}},"charged":{z},"uncharged":{z},"limit_hits":{z},"moved_in":{z},"moved_out":{z},"moved_in_bytes":0,"moved_out_bytes":0,"events":{e0},"subtree":{z},"subtree_bytes":0,"kind_limits":{{}}}},"#,
-            r#"{{"name":"parent","parent":null,"limit_bytes":1048576,"domains":["parent"],"current":{a},"peak":{a},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"caused":{{"parent":{a}}},"charged":{a},"uncharged":{z},"limit_hits":{z},"moved_in":{z},"moved_out":{z},"moved_in_bytes":0,"moved_out_bytes":0,"events":{e0},"subtree":{b},"subtree_bytes":8192,"kind_limits":{{}}}},"#,
-            r#"{{"name":"child","parent":"parent","limit_bytes":null,"domains":["child"],"current":{t},"peak":{t},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{"parent":4096}},"caused":{{"parent":{t}}},"charged":{t},"uncharged":{z},"limit_hits":{z},"moved_in":{z},"moved_out":{z},"moved_in_bytes":0,"moved_out_bytes":0,"events":{e1},"subtree":{t},"subtree_bytes":4096,"kind_limits":{{"msgbuf":49152}}}}],"#,
+            r#"{{"name":"kernel","parent":null,"limit_bytes":null,"domains":[],"current":{z},"peak":{z},"charged_total_bytes":0,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"caused":{{}},"charged":{z},"uncharged":{z},"limit_hits":{z},"moved_in":{z},"moved_out":{z},"moved_in_bytes":0,"moved_out_bytes":0,"events":{e0},"high_bytes":null,"subtree":{z},"subtree_bytes":0,"kind_limits":{{}}}},"#,
+            r#"{{"name":"parent","parent":null,"limit_bytes":1048576,"domains":["parent"],"current":{a},"peak":{a},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{}},"caused":{{"parent":{a}}},"charged":{a},"uncharged":{z},"limit_hits":{z},"moved_in":{z},"moved_out":{z},"moved_in_bytes":0,"moved_out_bytes":0,"events":{e0},"high_bytes":null,"subtree":{b},"subtree_bytes":8192,"kind_limits":{{}}}},"#,
+            r#"{{"name":"child","parent":"parent","limit_bytes":null,"domains":["child"],"current":{t},"peak":{t},"charged_total_bytes":4096,"uncharged_total_bytes":0,"denied":{z},"paid_for":{{"parent":4096}},"caused":{{"parent":{t}}},"charged":{t},"uncharged":{z},"limit_hits":{z},"moved_in":{z},"moved_out":{z},"moved_in_bytes":0,"moved_out_bytes":0,"events":{e1},"high_bytes":null,"subtree":{t},"subtree_bytes":4096,"kind_limits":{{"msgbuf":49152}}}}],"#,
             r#""domains":[{{"name":"parent","charge_set":"parent","state":"running","stop_reason":null,"exit_code":null,"keeper_faults":0,"restarts":0,"keeper_choices":{{"answered":0,"timeout":0,"wrong":0,"none":0}},"last_denial":null}},"#,
             r#"{{"name":"child","charge_set":"child","state":"stopped","stop_reason":"fault","exit_code":null,"keeper_faults":0,"restarts":0,"keeper_choices":{{"answered":0,"timeout":0,"wrong":0,"none":0}},"last_denial":null}}],"#,
             r#""sharer_lists":0,"frame_bytes":4096}}"#
@@ -1231,8 +1231,8 @@ fn snapshot_json_is_exact() {
         a = anon,
         b = both,
         t = table,
-        e0 = r#"{"denied":0,"limit_hit":0,"over_limit":0,"out_of_memory":0,"fault":0,"killed":0}"#,
-        e1 = r#"{"denied":0,"limit_hit":0,"over_limit":0,"out_of_memory":0,"fault":1,"killed":0}"#
+        e0 = r#"{"denied":0,"limit_hit":0,"over_limit":0,"out_of_memory":0,"fault":0,"killed":0,"high":0,"evictions":0,"page_ins":0}"#,
+        e1 = r#"{"denied":0,"limit_hit":0,"over_limit":0,"out_of_memory":0,"fault":1,"killed":0,"high":0,"evictions":0,"page_ins":0}"#
     );
     assert_eq!(json, expected);
     ok(&ledger);
@@ -1697,4 +1697,78 @@ fn keeper_faults_and_restarts_are_counted_per_domain_and_traced() {
     assert_eq!(record.to_string(), "keeper 0 1");
     assert_eq!(TraceRecord::parse("keeper 0 1"), Ok(record));
     assert!(TraceRecord::parse("keeper 0 2").is_err());
+}
+
+#[test]
+fn a_high_bound_never_denies_and_paging_is_counted_per_set_and_traced() {
+    let mut frames = vec![FrameEntry::FREE; 8];
+    let mut ledger = Ledger::new(&mut frames, defaults());
+    let root = ledger.create_set("root", None, Some(8 * 4096)).unwrap();
+    let child = ledger.create_set("child", Some(root), None).unwrap();
+    let d = ledger.create_domain("d", child).unwrap();
+    ledger.set_high(root, Some(4096)).unwrap();
+    assert_eq!(ledger.over_high(d), None);
+    ledger.new_anon(FrameIndex(0), d).unwrap();
+    assert_eq!(ledger.over_high(d), None, "at the bound is not above it");
+    // Above the root's bound: the charge is made (high never denies), and the root is named.
+    ledger.new_anon(FrameIndex(1), d).unwrap();
+    assert_eq!(ledger.over_high(d), Some((root, 8192, 4096)));
+    // The nearest set above its bound comes first.
+    ledger.set_high(child, Some(0)).unwrap();
+    assert_eq!(ledger.over_high(d), Some((child, 8192, 0)));
+    ledger.set_high(child, None).unwrap();
+    assert_eq!(ledger.set(root).unwrap().high_bytes, Some(4096));
+    ledger.note_paging(d, PagingEvent::OverHigh(root)).unwrap();
+    ledger.note_paging(d, PagingEvent::Evict).unwrap();
+    ledger.note_paging(d, PagingEvent::Evict).unwrap();
+    ledger.note_paging(d, PagingEvent::PageIn).unwrap();
+    let (root_set, child_set) = (ledger.set(root).unwrap(), ledger.set(child).unwrap());
+    assert_eq!(
+        (root_set.high_events, root_set.evictions, root_set.page_ins),
+        (1, 0, 0)
+    );
+    assert_eq!(
+        (
+            child_set.high_events,
+            child_set.evictions,
+            child_set.page_ins
+        ),
+        (0, 2, 1)
+    );
+    assert_eq!(
+        ledger.note_paging(DomainId(9), PagingEvent::Evict),
+        Err(Error::UnknownDomain(DomainId(9)))
+    );
+    assert_eq!(
+        ledger.set_high(SetId(9), None),
+        Err(Error::UnknownSet(SetId(9)))
+    );
+    assert_eq!(ledger.audit(), Ok(()));
+    for (text, record) in [
+        (
+            "paging 0 high 1",
+            TraceRecord::Paging {
+                domain: d,
+                event: PagingEvent::OverHigh(root),
+            },
+        ),
+        (
+            "paging 0 evict",
+            TraceRecord::Paging {
+                domain: d,
+                event: PagingEvent::Evict,
+            },
+        ),
+        (
+            "high 1 4096",
+            TraceRecord::High {
+                set: root,
+                high_bytes: Some(4096),
+            },
+        ),
+    ] {
+        assert_eq!(record.to_string(), text);
+        assert_eq!(TraceRecord::parse(text), Ok(record));
+    }
+    assert!(TraceRecord::parse("paging 0 sideways").is_err());
 }

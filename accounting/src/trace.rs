@@ -12,6 +12,9 @@
 //! | `set ID NAME PARENT\|- LIMIT\|-` | a charge set was created with id `ID` |
 //! | `limit SET BYTES\|-` | a set's limit changed |
 //! | `kind-limit SET KIND BYTES\|-` | a set's per-kind sub-limit changed |
+//! | `high SET BYTES\|-` | a set's `high` bound changed |
+//! | `paging DOM evict\|in` | a pager evicted a page of `DOM`, or brought one back |
+//! | `paging DOM high SET` | `DOM`'s keeper was asked to reclaim: `SET` was above its `high` |
 //! | `dom ID NAME SET` | a domain was created with id `ID`, bound to `SET` |
 //! | `state DOM running\|blocked\|exited\|stopped:REASON` | a domain changed state |
 //! | `plan N` | the next `N` operation records form one atomic plan (only for `N >= 2`) |
@@ -38,7 +41,7 @@
 //! Invariant: `parse(format(record)) == record` for every record (tested).
 
 use crate::ids::{DomainId, FrameIndex, Kind, Name, SetId, LABEL_BYTES};
-use crate::model::{DomainState, KeeperChoice};
+use crate::model::{DomainState, KeeperChoice, PagingEvent};
 use core::fmt;
 use core::str::FromStr;
 
@@ -97,6 +100,20 @@ pub enum TraceRecord {
         kind: Kind,
         /// The new sub-limit.
         limit_bytes: Option<u64>,
+    },
+    /// `high SET BYTES|-`.
+    High {
+        /// The set.
+        set: SetId,
+        /// The new bound.
+        high_bytes: Option<u64>,
+    },
+    /// `paging DOM evict|in|high SET`.
+    Paging {
+        /// The domain whose memory it is.
+        domain: DomainId,
+        /// What happened.
+        event: PagingEvent,
     },
     /// `dom ID NAME SET`.
     Domain {
@@ -331,6 +348,14 @@ impl fmt::Display for TraceRecord {
             TraceRecord::Limit { set, limit_bytes } => {
                 write!(f, "limit {} {}", set.0, Optional(*limit_bytes))
             }
+            TraceRecord::High { set, high_bytes } => {
+                write!(f, "high {} {}", set.0, Optional(*high_bytes))
+            }
+            TraceRecord::Paging { domain, event } => match event {
+                PagingEvent::Evict => write!(f, "paging {} evict", domain.0),
+                PagingEvent::PageIn => write!(f, "paging {} in", domain.0),
+                PagingEvent::OverHigh(set) => write!(f, "paging {} high {}", domain.0, set.0),
+            },
             TraceRecord::KindLimit {
                 set,
                 kind,
@@ -547,6 +572,19 @@ impl TraceRecord {
                 set: fields.set()?,
                 limit_bytes: fields.optional()?,
             },
+            "high" => TraceRecord::High {
+                set: fields.set()?,
+                high_bytes: fields.optional()?,
+            },
+            "paging" => TraceRecord::Paging {
+                domain: fields.domain()?,
+                event: match fields.next_text()? {
+                    "evict" => PagingEvent::Evict,
+                    "in" => PagingEvent::PageIn,
+                    "high" => PagingEvent::OverHigh(fields.set()?),
+                    _ => return Err(ParseError::BadField),
+                },
+            },
             "kind-limit" => TraceRecord::KindLimit {
                 set: fields.set()?,
                 kind: Kind::from_key(fields.next_text()?).ok_or(ParseError::BadField)?,
@@ -738,6 +776,26 @@ mod tests {
             TraceRecord::Limit {
                 set: SetId(2),
                 limit_bytes: None,
+            },
+            TraceRecord::High {
+                set: SetId(2),
+                high_bytes: Some(16384),
+            },
+            TraceRecord::High {
+                set: SetId(1),
+                high_bytes: None,
+            },
+            TraceRecord::Paging {
+                domain: DomainId(3),
+                event: PagingEvent::Evict,
+            },
+            TraceRecord::Paging {
+                domain: DomainId(3),
+                event: PagingEvent::PageIn,
+            },
+            TraceRecord::Paging {
+                domain: DomainId(3),
+                event: PagingEvent::OverHigh(SetId(1)),
             },
             TraceRecord::KindLimit {
                 set: SetId(1),

@@ -164,6 +164,8 @@ pub struct SetSpec {
     pub limit_bytes: Option<u64>,
     /// Per-kind sub-limits: (kind name, bytes), in [`KIND_NAMES`] order.
     pub kind_limits: Vec<(Name, u64), 5>,
+    /// Its `high` bound in bytes (cgroup v2's `memory.high`), if any.
+    pub high_bytes: Option<u64>,
 }
 
 /// A domain started at boot.
@@ -665,6 +667,9 @@ impl fmt::Display for BootConfig {
             for (kind, bytes) in &set.kind_limits {
                 write!(f, ",{kind}:{bytes}")?;
             }
+            if let Some(bytes) = set.high_bytes {
+                write!(f, ",high:{bytes}")?;
+            }
         }
         for endpoint in &self.endpoints {
             write!(f, " ep={endpoint}")?;
@@ -771,10 +776,18 @@ fn parse_set<'a>(config: &mut BootConfig, value: &str) -> Result<(), ConfigError
     let parent = optional(fields.next().unwrap_or("-"), name)?;
     let limit_bytes = optional(fields.next().unwrap_or("-"), number)?;
     let mut kind_limits: Vec<(Name, u64), 5> = Vec::new();
+    let mut high_bytes = None;
     for field in fields {
         let (kind, limit) = field
             .split_once(':')
             .ok_or_else(|| ConfigError::Malformed(quote(field)))?;
+        if kind == "high" {
+            if high_bytes.is_some() {
+                return Err(ConfigError::Duplicate(quote(field)));
+            }
+            high_bytes = Some(number(limit)?);
+            continue;
+        }
         let kind = choice("kind", kind, &KIND_NAMES)?;
         if kind_limits.iter().any(|(k, _)| k == kind) {
             return Err(ConfigError::Duplicate(quote(field)));
@@ -791,6 +804,7 @@ fn parse_set<'a>(config: &mut BootConfig, value: &str) -> Result<(), ConfigError
         parent,
         limit_bytes,
         kind_limits,
+        high_bytes,
     })
 }
 

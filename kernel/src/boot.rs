@@ -150,6 +150,10 @@ impl Kernel {
             let id = self
                 .books
                 .create_set(&spec.name, parent, spec.limit_bytes, &spec.kind_limits)
+                .and_then(|id| match spec.high_bytes {
+                    Some(high) => self.books.set_high(id, Some(high)).map(|()| id),
+                    None => Ok(id),
+                })
                 .map_err(|error| BootError::Set {
                     set: spec.name.clone(),
                     error,

@@ -79,6 +79,8 @@ pub enum ChargeError {
     Fault,
     /// The domain maps the frame already (at another address): a user's double mapping.
     AlreadyMapped,
+    /// The page was evicted by its pager (`page_out`): its keeper must bring it back.
+    PagedOut,
     /// A ledger error no user input can cause: a kernel bug. It never reaches a user: turning
     /// it into an error code or a stop reason stops the run ([`crate::panic::ledger_bug`]).
     Bug(accounting::Error),
@@ -90,7 +92,9 @@ impl ChargeError {
         match self {
             ChargeError::OverLimit => StopReason::OverLimit,
             ChargeError::OutOfMemory | ChargeError::TableFull => StopReason::OutOfMemory,
-            ChargeError::Fault | ChargeError::AlreadyMapped => StopReason::Fault,
+            ChargeError::Fault | ChargeError::AlreadyMapped | ChargeError::PagedOut => {
+                StopReason::Fault
+            }
             ChargeError::Bug(error) => crate::panic::ledger_bug(&error),
         }
     }
@@ -103,6 +107,7 @@ impl ChargeError {
             ChargeError::TableFull => abi::Error::TableFull,
             ChargeError::Fault => abi::Error::BadAddress,
             ChargeError::AlreadyMapped => abi::Error::AlreadyMapped,
+            ChargeError::PagedOut => abi::Error::PagedOut,
             ChargeError::Bug(error) => crate::panic::ledger_bug(&error),
         }
     }

@@ -57,6 +57,9 @@ pub struct Kernel {
     /// The books' revision and the free frames at the last full recount (`recount=on`): a
     /// recount of books and an allocator unchanged since is skipped.
     pub last_recount: Option<(u64, usize)>,
+    /// The paged-out page (slot, page address) the last [`abi::Error::PagedOut`] was about:
+    /// whose keeper a restarted system call asks to bring it back.
+    pub(crate) missing_page: core::cell::Cell<Option<(u8, usize)>>,
 }
 
 // The kernel state is large (the ledger alone is about 100 KB), so it is built in place in this
@@ -70,6 +73,9 @@ pub fn kernel() -> spin::MutexGuard<'static, Kernel> {
 }
 
 impl Kernel {
+    // Used once, to initialise the static (a `Cell` in a const is copied at each use, which is
+    // what the lint warns of: there is one use).
+    #[allow(clippy::declare_interior_mutable_const)]
     const EMPTY: Kernel = {
         const EMPTY_SLOT: DomainEntry = DomainEntry::EMPTY;
         Kernel {
@@ -92,6 +98,7 @@ impl Kernel {
             next_capability: 0,
             ticks: 0,
             last_recount: None,
+            missing_page: core::cell::Cell::new(None),
         }
     };
 

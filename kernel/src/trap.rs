@@ -84,6 +84,10 @@ pub fn user_exception(syndrome: Syndrome, fault_address: usize) {
     if !runnable {
         k.switch();
     }
+    // A `high` bound: the domain about to run asks its keeper to reclaim if it is above one.
+    if k.books.any_high() {
+        k.ask_keepers_over_high();
+    }
 }
 
 /// The register-sized IPC fast path for `call_registers`, before anything else runs
@@ -135,5 +139,8 @@ pub fn user_interrupt() {
     }
     if preempt && !k.run_queue.is_empty() {
         k.switch();
+        if k.books.any_high() {
+            k.ask_keepers_over_high();
+        }
     }
 }

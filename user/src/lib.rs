@@ -404,6 +404,29 @@ pub fn domain_map(
     .map(|_| ())
 }
 
+/// Evicts the page at `address` of the domain behind `domain_cap` (a pager's call): its 4096
+/// bytes go to the page-aligned `store` in the caller's memory, its frame and charge are
+/// released, and the domain's next touch of it is a [`abi::FAULT_PAGED_OUT`] fault.
+pub fn page_out(domain_cap: usize, address: usize, store: usize) -> Result<(), Error> {
+    call(Syscall::PageOut, [domain_cap, address, store, 0, 0, 0]).map(|_| ())
+}
+
+/// Brings the paged-out page at `address` of the domain behind `domain_cap` back, filled from
+/// the page-aligned `store` in the caller's memory (charged as the domain's first touch).
+pub fn page_in(domain_cap: usize, address: usize, store: usize) -> Result<(), Error> {
+    call(Syscall::PageIn, [domain_cap, address, store, 0, 0, 0]).map(|_| ())
+}
+
+/// Sets the `high` bound of the set behind `set_cap` ([`abi::NO_LIMIT`] for none): above it,
+/// the keeper of a domain of the set is asked to reclaim ([`abi::FAULT_OVER_HIGH`]).
+pub fn set_high(set_cap: usize, high_bytes: usize) -> Result<(), Error> {
+    call(
+        Syscall::SetLimit,
+        [set_cap, high_bytes, abi::LIMIT_HIGH, 0, 0, 0],
+    )
+    .map(|_| ())
+}
+
 /// Where the frame behind `address` comes from, in the address space of the domain behind
 /// `domain_cap` ([`abi::SELF`] for the caller's own).
 pub fn frame_info(domain_cap: usize, address: usize) -> Result<abi::FrameInfo, Error> {

@@ -47,6 +47,7 @@ mod commit;
 mod fast;
 mod fast_frames;
 mod moves;
+mod paging;
 mod payers;
 mod release;
 mod reserve;

@@ -20,7 +20,7 @@ fn error(text: &str) -> String<256> {
 
 const FULL: &str = "tally=1 config=cow-fork log=debug cow=holder msgbuf=kernel pagetable=owner \
                     release=migrate kernel=spawner move=migrate transfer=two-stage trace=on recount=on set=root,-,- \
-                    set=parent,root,1048576 set=child,parent,262144,msgbuf:49152,cow:65536 \
+                    set=parent,root,1048576 set=child,parent,262144,msgbuf:49152,cow:65536,high:131072 \
                     ep=ping dom=parent,parent,cow_parent dom=child,child,cow_child \
                     arg=parent,pages:64 arg=parent,seed:7 cap=parent,set:child \
                     cap=parent,dom:child:inspect cap=parent,ep:ping cap=child,ep:ping:receive+grant \
@@ -39,6 +39,8 @@ fn a_full_config_decodes_and_encodes_back_to_the_same_string() {
     assert!(config.trace && config.recount);
     assert_eq!(config.sets.len(), 3);
     assert_eq!(config.sets[2].kind_limits.len(), 2);
+    assert_eq!(config.sets[2].high_bytes, Some(131072));
+    assert_eq!(config.sets[1].high_bytes, None);
     assert_eq!(
         config.domains[0].args.as_slice(),
         &[(n("pages"), 64), (n("seed"), 7)]
@@ -273,7 +275,7 @@ type PendingDomain = (
 
 prop_compose! {
     fn config_strategy()(
-        sets in proptest::collection::vec((name_strategy(), any::<Option<u64>>(), proptest::option::of(0usize..32), proptest::collection::vec((0usize..5, any::<u64>()), 0..5)), 1..8),
+        sets in proptest::collection::vec((name_strategy(), any::<Option<u64>>(), proptest::option::of(0usize..32), proptest::collection::vec((0usize..5, any::<u64>()), 0..5), any::<Option<u64>>()), 1..8),
         endpoints in proptest::collection::vec(name_strategy(), 0..4),
         domains in proptest::collection::vec((name_strategy(), 0usize..8, 0usize..3, proptest::collection::vec((0usize..3, 0usize..8, any::<u16>()), 0..6), proptest::collection::vec((name_strategy(), 0..=MAX_ARG_VALUE), 0..4)), 0..6),
         policy in proptest::collection::vec(0usize..8, policies::KEYS.len()),
@@ -290,7 +292,7 @@ prop_compose! {
             let names = policies::valid_names(key).unwrap();
             config.policy[index] = names[policy[index] % names.len()];
         }
-        for (name, limit, parent, kinds) in sets {
+        for (name, limit, parent, kinds, high_bytes) in sets {
             let parent = parent.and_then(|p| config.sets.get(p % config.sets.len().max(1)).map(|s| s.name.clone()));
             let mut kind_limits: Vec<(Name, u64), 5> = Vec::new();
             for (kind, bytes) in kinds {
@@ -299,7 +301,7 @@ prop_compose! {
                 }
             }
             kind_limits.sort_by_key(|(k, _)| KIND_NAMES.iter().position(|x| x == k));
-            let _ = config.add_set(SetSpec { name: n(&name), parent, limit_bytes: limit, kind_limits });
+            let _ = config.add_set(SetSpec { name: n(&name), parent, limit_bytes: limit, kind_limits, high_bytes });
         }
         for endpoint in endpoints {
             let _ = config.add_endpoint(n(&endpoint));

@@ -17,6 +17,9 @@ pub struct Books {
     keeper_cow: bool,
     /// Whether the `msgbuf` policy asks a keeper (`msgbuf = keeper`).
     keeper_msgbuf: bool,
+    /// Whether any set has a `high` bound (then the end of a trap asks whether the domain
+    /// about to run is above one).
+    any_high: bool,
 }
 
 /// Prints one trace record as a framed console line.
@@ -39,6 +42,7 @@ impl Books {
         ledger: Ledger::empty(),
         keeper_cow: false,
         keeper_msgbuf: false,
+        any_high: false,
     };
 
     /// Opens the books over `frame_table`, marks the first `boot_frames` frames as the kernel's
@@ -131,6 +135,36 @@ impl Books {
             },
             name(denial.limit_set)
         )
+    }
+
+    /// Changes a set's `high` bound.
+    pub fn set_high(
+        &mut self,
+        set: SetId,
+        high_bytes: Option<u64>,
+    ) -> Result<(), accounting::Error> {
+        self.ledger.set_high(set, high_bytes)?;
+        self.any_high = self.ledger.sets().iter().any(|s| s.high_bytes.is_some());
+        Ok(())
+    }
+
+    /// Whether any set has a `high` bound.
+    #[inline(always)]
+    pub fn any_high(&self) -> bool {
+        self.any_high
+    }
+
+    /// The first set on `domain`'s path to the root above its `high` bound: (set, what its
+    /// subtree pays, the bound).
+    pub fn over_high(&self, domain: DomainId) -> Option<(SetId, u64, u64)> {
+        self.ledger.over_high(domain)
+    }
+
+    /// Counts an eviction, a page-in or a reclaim request (and traces it).
+    pub fn note_paging(&mut self, domain: DomainId, event: accounting::PagingEvent) {
+        if let Err(error) = self.ledger.note_paging(domain, event) {
+            crate::panic::ledger_bug(&error);
+        }
     }
 
     /// Counts a fault `domain` sent its keeper (`restart`: a restarted system call).

@@ -58,6 +58,25 @@ impl Books {
     /// Nothing is counted.
     pub fn note_keeper_fault(&mut self, _domain: DomainId, _restart: bool) {}
 
+    /// No books, no bounds.
+    pub fn set_high(&mut self, _set: SetId, _high: Option<u64>) -> Result<(), accounting::Error> {
+        Ok(())
+    }
+
+    /// No books, no bounds.
+    #[inline(always)]
+    pub fn any_high(&self) -> bool {
+        false
+    }
+
+    /// No books, no bounds.
+    pub fn over_high(&self, _domain: DomainId) -> Option<(SetId, u64, u64)> {
+        None
+    }
+
+    /// Nothing is counted.
+    pub fn note_paging(&mut self, _domain: DomainId, _event: accounting::PagingEvent) {}
+
     /// No books: always 0 (the recount needs the ledger; without it there is none).
     pub fn revision(&self) -> u64 {
         0

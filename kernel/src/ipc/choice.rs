@@ -140,7 +140,7 @@ impl Kernel {
             self.slots[slot].name,
             fault.charge_bytes
         );
-        self.send_fault(slot, endpoint, fault);
+        self.send_fault(slot, endpoint, fault, false);
     }
 
     /// The keeper's reply (first words `words`) to the charge query `querying` waits with:

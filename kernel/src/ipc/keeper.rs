@@ -38,6 +38,7 @@ impl Kernel {
         };
         let kind = match error {
             ChargeError::OverLimit => abi::FAULT_OVER_LIMIT,
+            ChargeError::PagedOut => abi::FAULT_PAGED_OUT,
             ChargeError::Fault if dcb.region(address).is_none() => abi::FAULT_NO_REGION,
             ChargeError::Fault => abi::FAULT_PROTECTION,
             _ => return false,
@@ -57,10 +58,93 @@ impl Kernel {
             charge_kind,
             charge_bytes,
             earlier: 0,
-            reserved: 0,
+            other: 0,
         };
-        self.send_fault(slot, endpoint, fault);
+        self.send_fault(slot, endpoint, fault, false);
         true
+    }
+
+    /// A system call of the domain in `slot` (the current one, or a sender waiting in line
+    /// whose transfer a receiver's `recv` ran) that failed with [`Error::PagedOut`]: when the
+    /// missing page's domain has a keeper, the call is made to run again from the beginning
+    /// (nothing of it was done) and the domain waits for that keeper with a
+    /// [`abi::FAULT_PAGED_OUT`] fault — its own keeper for its own page, the receiver's for a
+    /// receiver's (the seed's restartable send: sleep with nothing held, retry when the page is
+    /// back). False when there is no keeper to ask: the caller gets the error.
+    pub(crate) fn restart_for_missing_page(&mut self, slot: usize) -> bool {
+        let Some((owner, page)) = self.missing_page.take() else {
+            return false;
+        };
+        let owner = usize::from(owner);
+        let Some(endpoint) = self.slots[owner]
+            .dcb()
+            .and_then(|dcb| dcb.keeper)
+            .map(usize::from)
+        else {
+            return false;
+        };
+        let owner_generation = self.slots[owner].generation;
+        let Some(dcb) = self.slots[slot].dcb_mut() else {
+            return false;
+        };
+        dcb.frame.restart_system_call();
+        dcb.fault_owner = (owner != slot).then_some((owner as u8, owner_generation));
+        let fault = abi::Fault {
+            kind: abi::FAULT_PAGED_OUT,
+            address: page as u64,
+            pc: dcb.frame.pc() as u64,
+            other: u64::from(owner != slot),
+            ..abi::Fault::default()
+        };
+        self.send_fault(slot, endpoint, fault, true);
+        true
+    }
+
+    /// At the end of a trap, before the current domain runs on: while a set on its path to the
+    /// root pays more than its `high` bound, and more than when it last asked, and it has a
+    /// keeper, it asks the keeper to reclaim ([`abi::FAULT_OVER_HIGH`]; cgroup v2's
+    /// `memory.high`, where the kernel reclaims on the way back to user mode) and waits for
+    /// the answer, then goes on from where it was. Each domain asked blocks, so the next one
+    /// the scheduler picks is asked in turn.
+    #[cold]
+    #[inline(never)]
+    pub fn ask_keepers_over_high(&mut self) {
+        while let Some(slot) = self.current {
+            let entry = &self.slots[slot];
+            if entry.state != RunState::Runnable || entry.suspended {
+                return;
+            }
+            let Some(dcb) = entry.dcb() else { return };
+            let Some(endpoint) = dcb.keeper.map(usize::from) else {
+                return;
+            };
+            let over = self.books.over_high(entry.account);
+            let Some(dcb) = self.slots[slot].dcb_mut() else {
+                return;
+            };
+            let Some((set, usage, high)) = over else {
+                dcb.high_mark = 0;
+                return;
+            };
+            let asked = usage > dcb.high_mark;
+            dcb.high_mark = usage;
+            if !asked {
+                return;
+            }
+            let pc = dcb.frame.pc() as u64;
+            let account = self.slots[slot].account;
+            self.books
+                .note_paging(account, accounting::PagingEvent::OverHigh(set));
+            let fault = abi::Fault {
+                kind: abi::FAULT_OVER_HIGH,
+                pc,
+                charge_kind: u64::from(set.0),
+                charge_bytes: usage - high,
+                ..abi::Fault::default()
+            };
+            self.send_fault(slot, endpoint, fault, false);
+            self.switch();
+        }
     }
 
     /// A direct `send` or `call` of the message at `message_address` whose transfer a limit
@@ -83,14 +167,21 @@ impl Kernel {
             pc: dcb.frame.pc() as u64,
             ..abi::Fault::default()
         };
-        self.send_fault(slot, endpoint, fault);
+        self.send_fault(slot, endpoint, fault, true);
         true
     }
 
     /// Sends `fault` of the domain in `slot` (the current one, or a sender waiting in line
     /// whose transfer a receiver's `recv` found refused) to the keeper endpoint `endpoint` and
-    /// blocks it: to a keeper waiting there at once, else in line.
-    pub(super) fn send_fault(&mut self, slot: usize, endpoint: usize, mut fault: abi::Fault) {
+    /// blocks it: to a keeper waiting there at once, else in line. `restart`: the fault is a
+    /// system call that runs again from the beginning when answered (counted as a restart).
+    pub(super) fn send_fault(
+        &mut self,
+        slot: usize,
+        endpoint: usize,
+        mut fault: abi::Fault,
+        restart: bool,
+    ) {
         let Some(dcb) = self.slots[slot].dcb_mut() else {
             return;
         };
@@ -101,8 +192,7 @@ impl Kernel {
         let account = self.slots[slot].account;
         // A charge query is counted by its outcome (`keeper_choices`), not as a fault.
         if kind != abi::FAULT_CHARGE_QUERY {
-            self.books
-                .note_keeper_fault(account, kind == abi::FAULT_SEND_OVER_LIMIT);
+            self.books.note_keeper_fault(account, restart);
         }
         let Some(dcb) = self.slots[slot].dcb_mut() else {
             return;
@@ -158,9 +248,15 @@ impl Kernel {
             return Err(Error::ReceiverTooSmall);
         }
         let generation = self.slots[faulting].generation;
+        // A fault about another domain's page (a receiver's its send needs) brings a
+        // capability to that domain: the one whose page the keeper brings back.
+        let (slot, owner_generation) = self.slots[faulting]
+            .dcb()
+            .and_then(|d| d.fault_owner)
+            .unwrap_or((faulting as u8, generation));
         let object = Object::Domain {
-            slot: faulting as u8,
-            generation,
+            slot,
+            generation: owner_generation,
         };
         // The keeper's capability to the domain, if it holds one with every right already
         // (every fault would otherwise take a slot of its table), else a new one in a free
@@ -232,7 +328,10 @@ impl Kernel {
         if let Some(dcb) = self.slots[keeper].dcb_mut() {
             dcb.reply_to = None;
         }
-        let fault = self.slots[faulting].dcb_mut().and_then(|d| d.fault.take());
+        let fault = self.slots[faulting].dcb_mut().and_then(|d| {
+            d.fault_owner = None;
+            d.fault.take()
+        });
         if fault.is_some_and(|f| f.kind == abi::FAULT_CHARGE_QUERY) {
             let mut second = [0u8; 8];
             if message.length >= 16 {
@@ -253,7 +352,7 @@ impl Kernel {
     /// it without a keeper.
     pub(super) fn stop_faulted(&mut self, faulting: usize, fault: Option<abi::Fault>) {
         let reason = match fault.map(|f| f.kind) {
-            Some(abi::FAULT_OVER_LIMIT) => accounting::StopReason::OverLimit,
+            Some(abi::FAULT_OVER_LIMIT | abi::FAULT_OVER_HIGH) => accounting::StopReason::OverLimit,
             _ => accounting::StopReason::Fault,
         };
         log::warn!(

@@ -138,12 +138,18 @@ impl Kernel {
                     Some(fault) if fault.kind == abi::FAULT_CHARGE_QUERY => {
                         self.expire_charge_query(caller)
                     }
-                    // Its keeper ended before answering its fault.
+                    // Its keeper ended before answering its fault: a request to reclaim needs no
+                    // answer (it goes on); any other fault stops it, as without a keeper.
                     Some(fault) => {
                         if let Some(dcb) = self.slots[caller].dcb_mut() {
                             dcb.fault = None;
+                            dcb.fault_owner = None;
                         }
-                        self.stop_faulted(caller, Some(fault))
+                        if fault.kind == abi::FAULT_OVER_HIGH {
+                            self.resume(caller)
+                        } else {
+                            self.stop_faulted(caller, Some(fault))
+                        }
                     }
                     None => self.wake_with(caller, Err(Error::PeerGone)),
                 }

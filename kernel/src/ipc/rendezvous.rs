@@ -127,7 +127,9 @@ impl Kernel {
                 (dcb.ipc_message, dcb.ipc_calling, dcb.ipc_receive);
             let mut message = Outgoing::EMPTY;
             if let Err(e) = self.take_message(sender, message_address, &mut message) {
-                self.wake_with(sender, Err(e));
+                if !(e == Error::PagedOut && self.restart_for_missing_page(sender)) {
+                    self.wake_with(sender, Err(e));
+                }
                 continue;
             }
             return match self.transfer(Some(sender), &message, slot, receive_address) {
@@ -150,6 +152,11 @@ impl Kernel {
                     // Refused by a limit, a sender with a keeper sleeps for it and will send
                     // again from the beginning.
                     if e == Error::OverLimit && self.restart_send(sender, message_address) {
+                        continue;
+                    }
+                    // A page it needs (the receiver's, or its own) is paged out: the sender
+                    // sleeps for that page's keeper and sends again from the beginning.
+                    if e == Error::PagedOut && self.restart_for_missing_page(sender) {
                         continue;
                     }
                     // The sender learns why; the receiver goes on to the next waiting sender

@@ -9,7 +9,7 @@ use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
 use crate::charge::{Charge, ChargeError, Transaction};
 use crate::kernel::{asid, Kernel};
 use crate::memory::frames::Frame;
-use crate::memory::page_table::{level3_index, PageTables};
+use crate::memory::page_table::{level3_index, PageTables, PAGED_OUT};
 use crate::object::domain::{self, Region};
 use abi::{Error, SharedRegion};
 
@@ -172,6 +172,15 @@ impl Kernel {
             };
             let first = level3_index(source);
             let entries = &source_table.0[first..first + count];
+            if sender_dcb.evicted {
+                if let Some(out) = entries.iter().position(|&d| d == PAGED_OUT) {
+                    // A paged-out page cannot be shared: its contents are with the pager.
+                    self.missing_page
+                        .set(Some((sender as u8, source + out * PAGE_BYTES)));
+                    result = Err(Error::PagedOut);
+                    break;
+                }
+            }
             indices.clear();
             let mut first_offset = None;
             for (offset, &descriptor) in entries.iter().enumerate() {
@@ -282,6 +291,7 @@ impl Kernel {
             return Err(ChargeError::Fault);
         }
         match dcb.tables.lookup(va) {
+            None if dcb.evicted && dcb.tables.is_paged_out(va) => Err(ChargeError::PagedOut),
             None => self.populate(slot, va, region.access).map(|_| ()),
             Some(descriptor)
                 if write && mmu::user_page_access(descriptor) == UserAccess::CopyOnWrite =>
@@ -428,6 +438,10 @@ impl Kernel {
                     return Err(Error::BadAddress);
                 }
                 let action = match dcb.tables.lookup(at) {
+                    None if dcb.evicted && dcb.tables.is_paged_out(at) => {
+                        self.missing_page.set(Some((slot as u8, at)));
+                        return Err(Error::PagedOut);
+                    }
                     None => {
                         let missing = new_tables.missing(&dcb.tables, at)?;
                         let first = transaction.frames().len();
@@ -565,6 +579,16 @@ impl Kernel {
             for &(page_va, _) in &pages {
                 dcb.tables.replace(page_va, 0);
                 mmu::invalidate_user_page(page_va, asid(slot));
+            }
+            if dcb.evicted {
+                // Paged-out entries go too: a region mapped here later starts untouched.
+                let mut page = va;
+                while page < chunk_end {
+                    if dcb.tables.is_paged_out(page) {
+                        dcb.tables.replace(page, 0);
+                    }
+                    page += PAGE_BYTES;
+                }
             }
             for &(_, frame) in &pages {
                 if self.books.unmap(frame, ledger, &self.frames) {

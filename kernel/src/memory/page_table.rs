@@ -11,6 +11,12 @@ use crate::arch::aarch64::mmu::{
     self, descriptor_address, is_valid, table_descriptor, Table, ENTRIES,
 };
 
+/// The level-3 entry of a page its pager evicted (`page_out`): an invalid descriptor to the
+/// MMU (bit 0 clear), so any access faults, told apart from an empty entry (0, a page never
+/// touched) by the kernel. Every walk that maps pages tests validity, so it is never taken for
+/// a mapping; mapping a page over it (a page-in) replaces it.
+pub const PAGED_OUT: u64 = 0b10;
+
 /// Index of `va` in the table at `level` (1, 2 or 3).
 fn index(va: usize, level: u32) -> usize {
     (va >> (12 + 9 * (3 - level))) & (ENTRIES - 1)
@@ -126,6 +132,16 @@ impl PageTables {
         // SAFETY: see the impl.
         let l3 = unsafe { table(descriptor_address(l2)) }.0[index(va, 3)];
         is_valid(l3).then_some(l3)
+    }
+
+    /// Whether the entry for `va` is the paged-out marker ([`PAGED_OUT`]).
+    #[inline]
+    pub fn is_paged_out(&self, va: usize) -> bool {
+        let Some(l2) = self.level2_entry(va) else {
+            return false;
+        };
+        // SAFETY: see the impl.
+        unsafe { table(descriptor_address(l2)) }.0[index(va, 3)] == PAGED_OUT
     }
 
     /// Replaces the descriptor of a mapped page; returns the old one (0 when none).

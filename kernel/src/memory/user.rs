@@ -4,7 +4,9 @@
 //! own tables and regions in software and reaches the frame through the kernel's linear map,
 //! so a bad pointer is an error code, never a kernel-mode fault. A page that is inside a region
 //! but not yet populated reads as zeros without being allocated; writing to one needs it
-//! prepared first ([`super::address_space`]).
+//! prepared first ([`super::address_space`]). A page its pager evicted is neither: reading or
+//! writing it is [`Error::PagedOut`], and the kernel remembers which page
+//! ([`Kernel::missing_page`]) so that a keeper can be asked to bring it back.
 
 use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
 use crate::kernel::Kernel;
@@ -52,6 +54,10 @@ impl Kernel {
                         )
                     };
                 }
+                None if dcb.evicted && dcb.tables.is_paged_out(page_of(address)) => {
+                    self.missing_page.set(Some((slot as u8, page_of(address))));
+                    return Err(Error::PagedOut);
+                }
                 None if dcb.region(address).is_some() => chunk.fill(0),
                 None => return Err(Error::BadAddress),
             }
@@ -93,8 +99,14 @@ impl Kernel {
         let dcb = self.slots[slot].dcb().ok_or(Error::BadAddress)?;
         let mut page = page_of(va);
         while page < va + len {
-            if dcb.tables.lookup(page).is_none() && dcb.region(page).is_none() {
-                return Err(Error::BadAddress);
+            if dcb.tables.lookup(page).is_none() {
+                if dcb.region(page).is_none() {
+                    return Err(Error::BadAddress);
+                }
+                if dcb.evicted && dcb.tables.is_paged_out(page) {
+                    self.missing_page.set(Some((slot as u8, page)));
+                    return Err(Error::PagedOut);
+                }
             }
             page += PAGE_BYTES;
         }

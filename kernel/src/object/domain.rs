@@ -90,6 +90,16 @@ pub struct Dcb {
     pub query_deadline: u64,
     /// While it sleeps: the timer tick it wakes at.
     pub wake_at: u64,
+    /// Some page of it was ever paged out (`page_out`): its tables may hold paged-out
+    /// entries, which accesses, copies and unmaps then look for.
+    pub evicted: bool,
+    /// The usage of its set above `high` when it last asked its keeper to reclaim (0: not
+    /// above since): it asks again only when the usage grew past it.
+    pub high_mark: u64,
+    /// While blocked on a keeper with a [`abi::FAULT_PAGED_OUT`] fault about another domain's
+    /// page (a receiver's its send needs): that domain (slot, generation), whose capability
+    /// the keeper gets.
+    pub fault_owner: Option<(u8, u32)>,
 }
 
 const _: () = assert!(core::mem::size_of::<Dcb>() <= 4096);
@@ -249,6 +259,9 @@ pub fn new_dcb(root: Frame, entry: usize) -> Dcb {
         faults_sent: 0,
         query_deadline: 0,
         wake_at: 0,
+        evicted: false,
+        high_mark: 0,
+        fault_owner: None,
     }
 }
 

@@ -49,15 +49,21 @@ impl Kernel {
             }
             Syscall::SetLimit => {
                 let set = self.set_cap(slot, args[0], Rights::LIMIT)?;
-                let kind = match args[2] {
-                    abi::LIMIT_TOTAL => None,
-                    which => Some(
-                        abi::Kind::from_index(which.wrapping_sub(1)).ok_or(Error::BadArgument)?,
+                let (kind, high) = match args[2] {
+                    abi::LIMIT_TOTAL => (None, false),
+                    abi::LIMIT_HIGH => (None, true),
+                    which => (
+                        Some(
+                            abi::Kind::from_index(which.wrapping_sub(1))
+                                .ok_or(Error::BadArgument)?,
+                        ),
+                        false,
                     ),
                 };
                 Call::SetLimit {
                     set,
                     kind,
+                    high,
                     limit_bytes: limit(args[1]),
                 }
             }
@@ -140,14 +146,17 @@ impl Kernel {
         caps.insert(cap)
     }
 
-    /// `set_limit`: the set's own limit (`kind` None) or one kind's sub-limit.
+    /// `set_limit`: the set's own limit (`kind` None), one kind's sub-limit, or (`high`) its
+    /// `high` bound.
     pub(super) fn set_limit(
         &mut self,
         set: SetId,
         kind: Option<abi::Kind>,
+        high: bool,
         limit_bytes: Option<u64>,
     ) -> Result<usize, Error> {
         match kind {
+            None if high => self.books.set_high(set, limit_bytes),
             None => self.books.set_limit(set, limit_bytes),
             Some(kind) => self.books.set_kind_limit(set, kind, limit_bytes),
         }

@@ -64,6 +64,8 @@ pub(super) enum Call {
         set: SetId,
         /// `None` for the set's own limit, else the kind whose sub-limit changes.
         kind: Option<abi::Kind>,
+        /// The `high` bound changes (`kind` is then `None`).
+        high: bool,
         limit_bytes: Option<u64>,
     },
     SetQuery {
@@ -110,11 +112,26 @@ pub(super) enum Call {
     },
     CapRevoke(usize),
     CapInspect(usize),
+    PageOut {
+        target: usize,
+        va: usize,
+        store: usize,
+        /// The frame behind the page, private to the target.
+        frame: crate::memory::frames::Frame,
+    },
+    PageIn {
+        target: usize,
+        va: usize,
+        store: usize,
+        /// The page's new frame, charged and mapped by decode.
+        frame: crate::memory::frames::Frame,
+    },
 }
 
 mod capability;
 mod charge_set;
 mod domain;
+mod paging;
 mod region;
 
 fn limit(value: usize) -> Option<u64> {
@@ -138,6 +155,12 @@ impl Kernel {
                 .decode(slot, call, args)
                 .and_then(|call| self.invoke(slot, call)),
         };
+        // A page it needs is paged out: with a keeper to ask, the call sleeps and runs again
+        // from the beginning when the keeper has brought the page back (nothing of it was
+        // done: decode changes nothing, and neither does a refused transfer).
+        if result == Err(Error::PagedOut) && self.restart_for_missing_page(slot) {
+            return;
+        }
         // Only a domain that runs on gets its result now: one that ended has no registers, and
         // one that blocked gets its answer in x0 when it is woken and keeps its arguments until
         // then (a send restarted for its keeper, even while it waited in line, runs again with
@@ -222,6 +245,7 @@ impl Kernel {
             | Syscall::DomainSuspend
             | Syscall::DomainResume
             | Syscall::DomainStatus => self.decode_domain(slot, call, args)?,
+            Syscall::PageOut | Syscall::PageIn => self.decode_paging(slot, call, args)?,
             // Calls with memory descriptors are decoded and invoked by ipc_system_call
             // (`ipc::carries_message` sends them there); a `call` or `reply_recv` that reaches
             // here has none: a register-sized message, as its aliases are.
@@ -431,8 +455,21 @@ impl Kernel {
             Call::SetLimit {
                 set,
                 kind,
+                high,
                 limit_bytes,
-            } => self.set_limit(set, kind, limit_bytes),
+            } => self.set_limit(set, kind, high, limit_bytes),
+            Call::PageOut {
+                target,
+                va,
+                store,
+                frame,
+            } => Ok(self.page_out(slot, target, va, store, frame)),
+            Call::PageIn {
+                target,
+                va,
+                store,
+                frame,
+            } => Ok(self.page_in(slot, target, va, store, frame)),
             Call::SetQuery { set, address } => self.set_query(slot, set, address),
             Call::DomainMove { slot: target, set } => self.domain_move(target, set),
             Call::FrameInfo {

@@ -85,6 +85,7 @@ pub fn boot_config(config: &Config) -> Result<BootConfig, BootargsError> {
             parent,
             limit_bytes: set.limit_bytes,
             kind_limits,
+            high_bytes: set.high_bytes,
         })
         .map_err(at(set.line, "charge_set"))?;
     }
@@ -306,8 +307,14 @@ caps = ["ep:ping"]
                     }
                     let limit = (fields[2] != "-").then(|| fields[2].parse::<u64>().unwrap());
                     assert_eq!(limit, set.limit_bytes);
+                    let high = fields[3..]
+                        .iter()
+                        .find_map(|f| f.strip_prefix("high:"))
+                        .map(|bytes| bytes.parse::<u64>().unwrap());
+                    assert_eq!(high, set.high_bytes);
                     let kind_limits: Vec<(String, u64)> = fields[3..]
                         .iter()
+                        .filter(|f| !f.starts_with("high:"))
                         .map(|f| {
                             let (kind, bytes) = f.split_once(':').unwrap();
                             (kind.to_string(), bytes.parse().unwrap())

@@ -439,13 +439,16 @@ pub struct Attributed<'a> {
 }
 
 /// The event counters a report's `events` object holds, in report order.
-pub const EVENTS: [&str; 6] = [
+pub const EVENTS: [&str; 9] = [
     "denied",
     "limit_hit",
     "over_limit",
     "out_of_memory",
     "fault",
     "killed",
+    "high",
+    "evictions",
+    "page_ins",
 ];
 
 /// One domain in a snapshot.

@@ -687,9 +687,9 @@ impl Client {
 
     fn random_syscall(&mut self) {
         let number = match self.rng.below(8) {
-            0 => 33 + self.rng.below(64),
+            0 => 35 + self.rng.below(64),
             1 => self.rng.next() as usize,
-            _ => self.rng.below(33),
+            _ => self.rng.below(35),
         };
         let mut args = [0usize; 6];
         for a in args.iter_mut() {
@@ -761,6 +761,16 @@ impl Client {
             }
             // Into a bad domain capability's space (our own goes through the playground).
             S::DomainMap => args[0] = self.not_self(Cap::Child(0, false)),
+            // A pager's calls on a bad domain capability (evicting a live child's page would
+            // stop it at its next touch); a store the kernel may write: not our image or stack.
+            S::PageOut | S::PageIn => {
+                args[0] = self.not_self(Cap::Child(0, false));
+                if matches!(args[2], a if (abi::USER_IMAGE_BASE..0x1000_0000).contains(&a)
+                    || (STACK_BOTTOM..USER_END_ADDRESS).contains(&a))
+                {
+                    args[2] = KERNEL_LOW;
+                }
+            }
             S::SetCreate | S::SetLimit => args[0] = self.bad_cap(Cap::Set),
             S::FrameInfo => {
                 // Our own space or a bad domain capability; any address; an info pointer the

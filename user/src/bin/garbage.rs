@@ -125,7 +125,7 @@ fn main() -> i32 {
     let limits: [(Syscall, [usize; 6], Error, bool); 35] = [
         (
             Syscall::SetLimit,
-            [0, 4096, abi::KINDS + 1, 0, 0, 0],
+            [0, 4096, abi::LIMIT_HIGH + 1, 0, 0, 0],
             Error::BadArgument,
             true,
         ),
@@ -413,9 +413,98 @@ fn main() -> i32 {
         check!(user::unmap(FIRST, 1).is_ok(), "unmap");
         println!("garbage: a region object mapped twice: already-mapped");
     }
+    // A pager's calls on a child (spawned, not run yet): each argument error its own, then a
+    // page evicted and brought back before the child ever runs.
+    if has_set {
+        errors += paging_errors();
+        println!("garbage: page_out and page_in refused with their own errors, one round trip");
+    }
     println!(
         "garbage: survived {} calls, {} errors returned",
         given.calls, errors
     );
     0
+}
+
+/// `page_out` / `page_in`: every argument error of theirs on a `bystander` child, then the
+/// first page it wrote evicted into a store of ours and brought back (it never touches that
+/// page again, so it never sees it gone). Returns the errors checked.
+fn paging_errors() -> usize {
+    const STORE: usize = 0x3020_0000;
+    let child = user::spawn("bystander", "paged", 0, &[]);
+    check!(child.is_ok(), "spawn bystander: {:?}", child);
+    let child = child.unwrap_or(63);
+    check!(
+        user::map(STORE, 1, user::MAP_WRITE).is_ok(),
+        "map the store"
+    );
+    // The child maps 8 pages at 0x3000_0000 and writes one each time it runs: let it run until
+    // its first page is there (its last is not yet).
+    const WRITTEN: usize = 0x3000_0000;
+    let untouched = WRITTEN + 7 * 4096;
+    for _ in 0..100 {
+        if user::frame_info(child, WRITTEN).is_ok() {
+            break;
+        }
+        user::yield_now();
+    }
+    let stack = untouched;
+    let inspect = user::cap_derive(child, abi::Rights::INSPECT);
+    check!(inspect.is_ok(), "cap_derive inspect: {:?}", inspect);
+    let inspect = inspect.unwrap_or(63);
+    let cases: [(bool, usize, usize, usize, Error); 11] = [
+        (true, 63, stack, STORE, Error::BadCapability),
+        (true, 0, stack, STORE, Error::WrongCapabilityType),
+        (true, inspect, stack, STORE, Error::NoControlRight),
+        (true, child, stack + 8, STORE, Error::BadArgument),
+        (true, child, stack, STORE + 8, Error::BadArgument),
+        (true, child, 0x2000_0000, STORE, Error::BadAddress),
+        (true, child, usize::MAX & !4095, STORE, Error::BadAddress),
+        (true, child, stack, STORE, Error::NotPresent),
+        (true, child, abi::USER_IMAGE_BASE, STORE, Error::NotPrivate),
+        (false, child, stack, STORE, Error::NotPagedOut),
+        (false, inspect, stack, STORE, Error::NoControlRight),
+    ];
+    for (out, domain, address, store, error) in cases {
+        let got = if out {
+            user::page_out(domain, address, store)
+        } else {
+            user::page_in(domain, address, store)
+        };
+        check!(
+            got == Err(error),
+            "page_{}({}, {:#x}, {:#x}) gave {:?}, not {:?}",
+            if out { "out" } else { "in" },
+            domain,
+            address,
+            store,
+            got,
+            error
+        );
+    }
+    // The child's first written page: out to a store we cannot be written through
+    // (bad-address, nothing changed), out, in again (the child never touches it again).
+    let page = WRITTEN;
+    let got = user::page_out(child, page, 0xDEAD_0000);
+    check!(
+        got == Err(Error::BadAddress),
+        "page_out to a bad store: {:?}",
+        got
+    );
+    check!(user::page_out(child, page, STORE).is_ok(), "page_out");
+    let got = user::page_out(child, page, STORE);
+    check!(got == Err(Error::NotPresent), "page_out twice: {:?}", got);
+    let got = user::frame_info(child, page);
+    check!(
+        got == Err(Error::NotPresent),
+        "frame_info paged out: {:?}",
+        got
+    );
+    check!(user::page_in(child, page, STORE).is_ok(), "page_in");
+    let got = user::page_in(child, page, STORE);
+    check!(got == Err(Error::NotPagedOut), "page_in twice: {:?}", got);
+    check!(user::frame_info(child, page).is_ok(), "frame_info after");
+    check!(user::unmap(STORE, 1).is_ok(), "unmap the store");
+    check!(user::wait(child).is_ok(), "wait");
+    cases.len() + 5
 }

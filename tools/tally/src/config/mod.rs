@@ -169,6 +169,9 @@ pub struct ChargeSet {
     pub limit_bytes: Option<u64>,
     /// Per-kind sub-limits, in [`KINDS`] order.
     pub kind_limits: Vec<(String, u64)>,
+    /// Its `high` bound (cgroup v2's `memory.high`): above it, the keeper of a domain in the
+    /// subtree is asked to reclaim (`FAULT_OVER_HIGH`) instead of anything being denied.
+    pub high_bytes: Option<u64>,
     /// Line of its `[[charge_set]]` header.
     pub line: usize,
     /// Lines of its keys.

@@ -40,10 +40,11 @@ const RUN_KEYS: [&str; 9] = [
     "raw_bootargs",
 ];
 const EXPERIMENT_KEYS: [&str; 2] = ["vary", "values"];
-const CHARGE_SET_KEYS: [&str; 8] = [
+const CHARGE_SET_KEYS: [&str; 9] = [
     "name",
     "parent",
     "limit",
+    "high",
     "anon",
     "pagetables",
     "kernel",
@@ -811,12 +812,29 @@ impl Reader<'_, '_> {
                 }
             }
         }
+        let high_bytes = self.limit_size(table, "high");
+        if let (Some(high), Some(limit)) = (high_bytes, limit_bytes) {
+            if high >= limit {
+                if let Some(value) = get(table, "high") {
+                    self.diagnostics.at(
+                        value.span(),
+                        "charge_set.high",
+                        format!(
+                            "the high bound ({}) is not below the set's limit ({}), so the limit denies before any reclaim is asked; lower it or raise `limit`",
+                            size::human(high),
+                            size::human(limit)
+                        ),
+                    );
+                }
+            }
+        }
         Some(ChargeSet {
             lines: key_lines(table, line, self.diagnostics),
             name: name?.0,
             parent: parent.map(|(parent, _)| parent),
             limit_bytes,
             kind_limits,
+            high_bytes,
             line,
         })
     }

@@ -8,10 +8,11 @@ use super::*;
 
 /// Fields of a charge-set object in a report that an `[[expect]]` may name; the ones in
 /// [`PER_KIND_FIELDS`] are followed by a kind (or `total`), `paid_for` by a domain name.
-const SET_FIELDS: [&str; 22] = [
+const SET_FIELDS: [&str; 23] = [
     "name",
     "parent",
     "limit_bytes",
+    "high_bytes",
     "domains",
     "current",
     "peak",

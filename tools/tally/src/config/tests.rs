@@ -862,3 +862,25 @@ fn presets_vary_and_expectations_name_them() {
     let d = only_error(&format!("{BASE}[experiment]\nvary = [\"presets\"]\n"));
     assert_error(&d, 9, "experiment.vary", &["(did you mean `preset`?)"]);
 }
+
+#[test]
+fn a_high_bound_is_read_in_frames_and_must_be_below_the_limit() {
+    let text = BASE.replace(
+        "name = \"parent\"\n[[domain]]",
+        "name = \"parent\"\nlimit = \"1 MiB\"\nhigh = \"72 KiB\"\n[[domain]]",
+    );
+    let config = load(&text).unwrap();
+    assert_eq!(config.charge_sets[0].high_bytes, Some(72 * 1024));
+    assert_eq!(load(BASE).unwrap().charge_sets[0].high_bytes, None);
+    let text = "[[charge_set]]\nname = \"a\"\nlimit = \"64 KiB\"\nhigh = \"64 KiB\"\n";
+    let d = only_error(text);
+    assert_error(
+        &d,
+        4,
+        "charge_set.high",
+        &["not below the set's limit", "64 KiB"],
+    );
+    let text = "[[charge_set]]\nname = \"a\"\nhigh = 1000\n";
+    let d = only_error(text);
+    assert_error(&d, 3, "charge_set.high", &["whole number of 4 KiB frames"]);
+}
