@@ -118,18 +118,7 @@ pub struct Replay {
 
 /// Replays `trace` under `policy` (key, name pairs; keys not named keep the run's policy).
 pub fn replay(trace: &Trace, policy: &[(String, String)]) -> Result<Replay, String> {
-    let mut chosen = trace.policy.clone();
-    for (key, name) in policy {
-        match chosen.iter_mut().find(|(k, _)| k == key) {
-            Some(slot) => slot.1 = name.clone(),
-            None => chosen.push((key.clone(), name.clone())),
-        }
-    }
-    let pairs: Vec<(&str, &str)> = chosen
-        .iter()
-        .map(|(key, name)| (key.as_str(), name.as_str()))
-        .collect();
-    let policies = policies::with_overrides(&pairs).map_err(|error| error.to_string())?;
+    let policies = policies_for(trace, policy)?;
     let mut frames = vec![FrameEntry::FREE; trace.frames as usize];
     let mut scratch = vec![FrameIndex(0); trace.largest_share.max(1)];
     let mut replayer = Replayer::new(&mut frames, &mut scratch, policies);
@@ -514,6 +503,8 @@ pub fn check_pair(
             "`{key} = keeper` asks a keeper before each of its charges, which the traced run \
              (`{key} = {traced}`) never did: a replay has no answers, and takes the fallback"
         ))
+    } else if let Some(why) = high_divergence(trace, target_policy) {
+        Some(why)
     } else if replayed.stats.diverging > 0 {
         Some(format!(
             "the replay could not apply {} of the run's operations (diverging)",
@@ -535,6 +526,104 @@ pub fn check_pair(
         stats: Some(replayed.stats),
         verdict,
     }
+}
+
+/// The policies of `trace` with `overrides` applied, for the ledger.
+fn policies_for(
+    trace: &Trace,
+    overrides: &[(String, String)],
+) -> Result<accounting::Policies, String> {
+    let mut chosen = trace.policy.clone();
+    for (key, name) in overrides {
+        match chosen.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = name.clone(),
+            None => chosen.push((key.clone(), name.clone())),
+        }
+    }
+    let pairs: Vec<(&str, &str)> = chosen
+        .iter()
+        .map(|(key, name)| (key.as_str(), name.as_str()))
+        .collect();
+    policies::with_overrides(&pairs).map_err(|error| error.to_string())
+}
+
+/// For a run whose sets have `high` bounds: the first trace record after which a set is above
+/// its bound under `target_policy` but not under the traced run's policies, or the other way
+/// round — from there the kernel's reclaim requests (and the evictions a pager made for them),
+/// which the trace repeats as they happened, are not what a run under the target policies
+/// would have asked. Replays the trace under both, record by record. `None` when no set ever
+/// has a bound, or the two agree throughout.
+pub fn high_divergence(trace: &Trace, target_policy: &[(String, String)]) -> Option<String> {
+    if !trace.records.lines().any(|line| line.starts_with("high ")) {
+        return None;
+    }
+    let (own, other) = (
+        policies_for(trace, &[]).ok()?,
+        policies_for(trace, target_policy).ok()?,
+    );
+    let mut frames = (
+        vec![FrameEntry::FREE; trace.frames as usize],
+        vec![FrameEntry::FREE; trace.frames as usize],
+    );
+    let mut scratch = (
+        vec![FrameIndex(0); trace.largest_share.max(1)],
+        vec![FrameIndex(0); trace.largest_share.max(1)],
+    );
+    let mut traced = Replayer::new(&mut frames.0, &mut scratch.0, own);
+    let mut target = Replayer::new(&mut frames.1, &mut scratch.1, other);
+    let above = |ledger: &accounting::Ledger<'_>| -> Vec<(usize, u64, u64)> {
+        ledger
+            .sets()
+            .iter()
+            .enumerate()
+            .filter_map(|(index, set)| {
+                let high = set.high_bytes?;
+                (set.subtree_bytes > high).then_some((index, set.subtree_bytes, high))
+            })
+            .collect()
+    };
+    for (number, line) in trace.records.lines().enumerate() {
+        let record = TraceRecord::parse(line).ok()?;
+        traced.feed(&record).ok()?;
+        target.feed(&record).ok()?;
+        let (a, b) = (above(traced.ledger()), above(target.ledger()));
+        let a_sets: Vec<usize> = a.iter().map(|(set, ..)| *set).collect();
+        let b_sets: Vec<usize> = b.iter().map(|(set, ..)| *set).collect();
+        if a_sets == b_sets {
+            continue;
+        }
+        // The keys the target changes.
+        let policy: Vec<String> = target_policy
+            .iter()
+            .filter(|(key, name)| !trace.policy.iter().any(|(k, n)| k == key && n == name))
+            .map(|(key, name)| format!("{key}={name}"))
+            .collect();
+        let sets = target.ledger().sets();
+        let name = |set: usize| sets.get(set).map_or("?", |s| s.name.as_str());
+        let subtree = |ledger: &accounting::Ledger<'_>, set: usize| {
+            ledger.sets().get(set).map_or(0, |s| s.subtree_bytes)
+        };
+        let (set, high, under, over) = match b.iter().find(|(set, ..)| !a_sets.contains(set)) {
+            Some(&(set, _, high)) => (set, high, "the target", "the traced run's"),
+            None => {
+                let &(set, _, high) = a.iter().find(|(set, ..)| !b_sets.contains(set))?;
+                (set, high, "the traced run's", "the target")
+            }
+        };
+        let (traced_bytes, target_bytes) =
+            (subtree(traced.ledger(), set), subtree(target.ledger(), set));
+        return Some(format!(
+            "trace record {} (`{line}`) takes set `{}` above its high bound ({high} bytes) \
+             under {under} policies but not under {over} ({traced_bytes} bytes traced, \
+             {target_bytes} under {}): from there the kernel's reclaim requests, and the \
+             pager's evictions for them, which the trace repeats as they happened, are not \
+             those of a run under the target policies",
+            number + 1,
+            name(set),
+            policy.join(", ")
+        ));
+    }
+    None
 }
 
 /// A key whose target policy is `keeper` (the kernel asks a keeper who pays) while the traced
@@ -1168,6 +1257,23 @@ mod tests {
         let base = skeleton_report("cow-fork", &trace);
         let report = replay_report(&base, &trace, &trace.policy, &replayed, "hand-made");
         (trace, report)
+    }
+
+    #[test]
+    fn a_high_bound_crossed_under_one_policy_only_names_the_record() {
+        let text = trace_text("writer", "-")
+            .replace("set 2 child - -\n", "set 2 child - -\nhigh 1 8192\n");
+        let trace = Trace::parse(&text).unwrap();
+        // Under `cow = holder` the child's copy is the parent's to pay: above its bound there.
+        let why = high_divergence(&trace, &policy("holder")).expect("a divergence");
+        assert!(
+            why.starts_with("trace record 14 (`cow 2 4 1`) takes set `parent` above its high bound (8192 bytes) under the target policies but not under the traced run's (8192 bytes traced, 12288 under cow=holder)"),
+            "{why}"
+        );
+        // The same policies, or a trace without bounds: nothing to say.
+        assert_eq!(high_divergence(&trace, &policy("writer")), None);
+        let plain = Trace::parse(&trace_text("writer", "-")).unwrap();
+        assert_eq!(high_divergence(&plain, &policy("holder")), None);
     }
 
     #[test]
