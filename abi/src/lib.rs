@@ -22,7 +22,8 @@ pub enum Syscall {
     /// `wait(domain_cap)`: block until that domain has ended; returns its exit code (as 32
     /// bits), or [`WAIT_STOPPED`] if the kernel stopped it.
     Wait = 3,
-    /// `map(va, pages, flags)`: reserve a demand-zero anonymous region.
+    /// `map(va, pages, flags)`: reserve a demand-zero anonymous region ([`MAP_WRITE`]: writable;
+    /// [`MAP_KEEPER`]: keeper-managed, its pages supplied by the domain's keeper, never zero).
     Map = 4,
     /// `unmap(va, pages)`: remove pages (and the region covering them) from the caller.
     Unmap = 5,
@@ -368,6 +369,12 @@ pub const NO_LIMIT: usize = usize::MAX;
 
 /// `map` flag: the region is writable (always readable, never executable).
 pub const MAP_WRITE: usize = 1;
+/// `map` / `domain_map` flag: a keeper-managed region. Its pages are never demand-zero: a page
+/// not present is its keeper's to supply, as if paged out — the domain's touch is a
+/// [`FAULT_PAGED_OUT`] fault to its keeper, which answers with `page_in` (the page's first
+/// contents from its store) and retry; a call or a transfer that needs one sleeps and restarts
+/// as for a paged-out page.
+pub const MAP_KEEPER: usize = 2;
 
 /// Lowest user address a program may map (below is the null guard).
 pub const USER_MIN_ADDRESS: usize = 0x1_0000;

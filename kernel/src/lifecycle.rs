@@ -107,6 +107,7 @@ impl Kernel {
                     pages: (end - start) / PAGE_BYTES,
                     access,
                     capability: 0,
+                    kept: false,
                 },
             )
             .map_err(|_| ChargeError::Fault)?;
@@ -141,6 +142,7 @@ impl Kernel {
                 pages: abi::USER_STACK_PAGES,
                 access: UserAccess::ReadWrite,
                 capability: 0,
+                kept: false,
             },
         )
         .map_err(|_| ChargeError::Fault)

@@ -9,7 +9,7 @@ use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
 use crate::charge::{Charge, ChargeError, Transaction};
 use crate::kernel::{asid, Kernel};
 use crate::memory::frames::Frame;
-use crate::memory::page_table::{level3_index, PageTables, PAGED_OUT};
+use crate::memory::page_table::{level3_index, PageTables};
 use crate::object::domain::{self, Region};
 use abi::{Error, SharedRegion};
 
@@ -155,6 +155,20 @@ impl Kernel {
         let copy_on_write = |descriptor: u64| {
             mmu::user_page_descriptor(mmu::descriptor_address(descriptor), UserAccess::CopyOnWrite)
         };
+        // A paged-out page cannot be shared: its contents are with the pager. Checked before
+        // anything changes.
+        if sender_dcb.kept_pages {
+            let out = (0..pages).map(|page| from + page * PAGE_BYTES).find(|&va| {
+                sender_dcb.tables.lookup(va).is_none()
+                    && sender_dcb
+                        .region(va)
+                        .is_some_and(|region| sender_dcb.keeper_supplies(va, &region))
+            });
+            if let Some(va) = out {
+                self.missing_page.set(Some((sender as u8, va)));
+                return Err(Error::PagedOut);
+            }
+        }
         let mut page = 0;
         let mut result = Ok(());
         while page < pages {
@@ -172,15 +186,6 @@ impl Kernel {
             };
             let first = level3_index(source);
             let entries = &source_table.0[first..first + count];
-            if sender_dcb.evicted {
-                if let Some(out) = entries.iter().position(|&d| d == PAGED_OUT) {
-                    // A paged-out page cannot be shared: its contents are with the pager.
-                    self.missing_page
-                        .set(Some((sender as u8, source + out * PAGE_BYTES)));
-                    result = Err(Error::PagedOut);
-                    break;
-                }
-            }
             indices.clear();
             let mut first_offset = None;
             for (offset, &descriptor) in entries.iter().enumerate() {
@@ -291,7 +296,7 @@ impl Kernel {
             return Err(ChargeError::Fault);
         }
         match dcb.tables.lookup(va) {
-            None if dcb.evicted && dcb.tables.is_paged_out(va) => Err(ChargeError::PagedOut),
+            None if dcb.keeper_supplies(va, &region) => Err(ChargeError::PagedOut),
             None => self.populate(slot, va, region.access).map(|_| ()),
             Some(descriptor)
                 if write && mmu::user_page_access(descriptor) == UserAccess::CopyOnWrite =>
@@ -438,7 +443,7 @@ impl Kernel {
                     return Err(Error::BadAddress);
                 }
                 let action = match dcb.tables.lookup(at) {
-                    None if dcb.evicted && dcb.tables.is_paged_out(at) => {
+                    None if dcb.keeper_supplies(at, &region) => {
                         self.missing_page.set(Some((slot as u8, at)));
                         return Err(Error::PagedOut);
                     }
@@ -580,7 +585,7 @@ impl Kernel {
                 dcb.tables.replace(page_va, 0);
                 mmu::invalidate_user_page(page_va, asid(slot));
             }
-            if dcb.evicted {
+            if dcb.kept_pages {
                 // Paged-out entries go too: a region mapped here later starts untouched.
                 let mut page = va;
                 while page < chunk_end {
@@ -623,12 +628,14 @@ impl Kernel {
                     pages: (address - region.start) / PAGE_BYTES,
                     access: region.access,
                     capability: region.capability,
+                    kept: region.kept,
                 };
                 let after = Region {
                     start: end,
                     pages: (region.end() - end) / PAGE_BYTES,
                     access: region.access,
                     capability: region.capability,
+                    kept: region.kept,
                 };
                 for piece in [before, after] {
                     if piece.pages > 0 {
@@ -655,6 +662,7 @@ impl Kernel {
                 pages: region.pages,
                 access: UserAccess::ReadWrite,
                 capability: 0,
+                kept: false,
             },
         )?;
         let shared =
@@ -679,6 +687,7 @@ impl Kernel {
                 pages: region.pages,
                 access: UserAccess::ReadWrite,
                 capability: 0,
+                kept: false,
             },
         )?;
         self.share_copy_on_write(parent, child, region.address, region.address, region.pages)

@@ -54,7 +54,11 @@ impl Kernel {
                         )
                     };
                 }
-                None if dcb.evicted && dcb.tables.is_paged_out(page_of(address)) => {
+                None if dcb.kept_pages
+                    && dcb
+                        .region(address)
+                        .is_some_and(|r| dcb.keeper_supplies(page_of(address), &r)) =>
+                {
                     self.missing_page.set(Some((slot as u8, page_of(address))));
                     return Err(Error::PagedOut);
                 }
@@ -100,10 +104,10 @@ impl Kernel {
         let mut page = page_of(va);
         while page < va + len {
             if dcb.tables.lookup(page).is_none() {
-                if dcb.region(page).is_none() {
+                let Some(region) = dcb.region(page) else {
                     return Err(Error::BadAddress);
-                }
-                if dcb.evicted && dcb.tables.is_paged_out(page) {
+                };
+                if dcb.keeper_supplies(page, &region) {
                     self.missing_page.set(Some((slot as u8, page)));
                     return Err(Error::PagedOut);
                 }

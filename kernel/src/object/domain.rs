@@ -35,6 +35,9 @@ pub struct Region {
     /// The number of the region capability it was mapped through (`region_map`), or 0:
     /// revoking that capability unmaps it.
     pub capability: u32,
+    /// Keeper-managed (`map` with [`abi::MAP_KEEPER`]): a page not present is its keeper's to
+    /// supply (`page_in`), as if paged out, never demand-zero.
+    pub kept: bool,
 }
 
 impl Region {
@@ -90,9 +93,9 @@ pub struct Dcb {
     pub query_deadline: u64,
     /// While it sleeps: the timer tick it wakes at.
     pub wake_at: u64,
-    /// Some page of it was ever paged out (`page_out`): its tables may hold paged-out
-    /// entries, which accesses, copies and unmaps then look for.
-    pub evicted: bool,
+    /// Some page of it is, or was, its keeper's to supply: paged out (`page_out`), or in a
+    /// keeper-managed region. Only then do accesses, copies and unmaps look for such pages.
+    pub kept_pages: bool,
     /// The usage of its set above `high` when it last asked its keeper to reclaim (0: not
     /// above since): it asks again only when the usage grew past it.
     pub high_mark: u64,
@@ -109,6 +112,13 @@ impl Dcb {
     #[inline]
     pub fn region(&self, va: usize) -> Option<Region> {
         self.regions.iter().copied().find(|r| r.contains(va))
+    }
+
+    /// For a page `va` of `region` that is not present: whether its keeper supplies it (paged
+    /// out, or in a keeper-managed region) rather than the kernel (demand-zero).
+    #[inline]
+    pub fn keeper_supplies(&self, va: usize, region: &Region) -> bool {
+        self.kept_pages && (region.kept || self.tables.is_paged_out(va))
     }
 }
 
@@ -259,7 +269,7 @@ pub fn new_dcb(root: Frame, entry: usize) -> Dcb {
         faults_sent: 0,
         query_deadline: 0,
         wake_at: 0,
-        evicted: false,
+        kept_pages: false,
         high_mark: 0,
         fault_owner: None,
     }

@@ -31,6 +31,8 @@ pub(super) enum Call {
         address: usize,
         pages: usize,
         access: UserAccess,
+        /// Keeper-managed ([`abi::MAP_KEEPER`]).
+        kept: bool,
     },
     SetKeeper {
         target: usize,
@@ -337,7 +339,10 @@ impl Kernel {
         pages: usize,
         flags: usize,
     ) -> Result<Call, Error> {
-        if !address.is_multiple_of(PAGE_BYTES) || pages == 0 || flags & !abi::MAP_WRITE != 0 {
+        if !address.is_multiple_of(PAGE_BYTES)
+            || pages == 0
+            || flags & !(abi::MAP_WRITE | abi::MAP_KEEPER) != 0
+        {
             return Err(Error::BadArgument);
         }
         let bytes = pages.checked_mul(PAGE_BYTES).ok_or(Error::BadArgument)?;
@@ -366,6 +371,7 @@ impl Kernel {
             address,
             pages,
             access,
+            kept: flags & abi::MAP_KEEPER != 0,
         })
     }
 
@@ -416,6 +422,7 @@ impl Kernel {
                 address,
                 pages,
                 access,
+                kept,
             } => {
                 if self.config.inject == kcore::bootcfg::Inject::UnchargedFrame {
                     // A deliberate leak for the test that proves the recount catches it.
@@ -429,8 +436,14 @@ impl Kernel {
                         pages,
                         access,
                         capability: 0,
+                        kept,
                     },
                 )?;
+                if kept {
+                    if let Some(dcb) = self.slots[target].dcb_mut() {
+                        dcb.kept_pages = true;
+                    }
+                }
                 Ok(0)
             }
             Call::Unmap { address, pages } => {

@@ -52,7 +52,7 @@ impl Kernel {
                 frame,
             })
         } else {
-            if !(dcb.evicted && dcb.tables.is_paged_out(va)) {
+            if dcb.tables.lookup(va).is_some() || !dcb.keeper_supplies(va, &region) {
                 return Err(Error::NotPagedOut);
             }
             self.check_user_readable(slot, store, PAGE_BYTES)?;
@@ -96,7 +96,7 @@ impl Kernel {
         let account = self.slots[target].account;
         if let Some(dcb) = self.slots[target].dcb_mut() {
             dcb.tables.replace(va, PAGED_OUT);
-            dcb.evicted = true;
+            dcb.kept_pages = true;
         }
         mmu::invalidate_user_page(va, asid(target));
         if self.books.unmap(frame, account, &self.frames) {

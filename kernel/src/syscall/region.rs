@@ -91,6 +91,7 @@ impl Kernel {
             pages,
             access,
             capability,
+            kept: false,
         };
         let owner = self.slots[slot].account;
         let dcb = self.slots[slot].dcb_mut().ok_or(Error::BadArgument)?;

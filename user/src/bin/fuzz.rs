@@ -1063,7 +1063,7 @@ impl Client {
                     &[Error::BadArgument],
                 ),
                 1 => (PLAY, 0, 1, &[Error::BadArgument]),
-                2 => (PLAY, 1, 2 + self.rng.below(100), &[Error::BadArgument]),
+                2 => (PLAY, 1, 4 + self.rng.below(100), &[Error::BadArgument]),
                 3 => (PLAY, usize::MAX / PAGE + 1, 1, &[Error::BadArgument]),
                 4 => (USER_END_ADDRESS, 1, 1, &[Error::BadArgument]),
                 5 => (USER_END_ADDRESS - PAGE, 2, 1, &[Error::BadArgument]),

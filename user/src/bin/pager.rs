@@ -10,7 +10,7 @@ use user::{
 };
 
 user::program! {
-    description: "Keeps the domains whose `keeper` is the endpoint behind capability 0, paging a region of `pages` pages at `base` of theirs. Its backing store is `pages` pages of its own memory at 0x7000_0000, charged to its own set as it fills. A request to reclaim (the domain's set above its `high` bound, FAULT_OVER_HIGH) it answers by evicting (`page_out`) as many pages as the set is over, taking them in address order from a clock hand (first in, first out for a domain that sweeps its region); a paged-out fault (the domain touched an evicted page, or a send to it needs one: FAULT_PAGED_OUT) by bringing the page back (`page_in`); then it answers retry. Any other fault it answers stop. A message that is not a fault (the kept domain's goodbye) ends it.",
+    description: "Keeps the domains whose `keeper` is the endpoint behind capability 0, paging a region of `pages` pages at `base` of theirs. Its backing store is `pages` pages of its own memory at 0x7000_0000, charged to its own set as it fills. A page of a keeper-managed region it has never evicted it supplies as zeros (its store page untouched). A request to reclaim (the domain's set above its `high` bound, FAULT_OVER_HIGH) it answers by evicting (`page_out`) as many pages as the set is over, taking them in address order from a clock hand (first in, first out for a domain that sweeps its region); a paged-out fault (the domain touched an evicted page, or a send to it needs one: FAULT_PAGED_OUT) by bringing the page back (`page_in`); then it answers retry. Any other fault it answers stop. A message that is not a fault (the kept domain's goodbye) ends it.",
     caps: {
         0: ep => "the keeper endpoint (the kept domains' `keeper`), also where their goodbye comes",
     },
@@ -41,6 +41,9 @@ fn main() -> i32 {
     let (base, pages) = (args.base as usize & !4095, args.pages.clamp(1, 64) as usize);
     check!(map(STORE, pages, MAP_WRITE).is_ok(), "map the store");
     let (mut hand, mut evicted, mut paged_in) = (0usize, 0usize, 0usize);
+    // The store's pages that hold an evicted page (the others read as zeros: a page of a
+    // keeper-managed region it supplies for the first time).
+    let mut stored = 0u64;
     loop {
         let mut words = [0u64; 8];
         // SAFETY: the buffer is these eight words, plain data any bytes may fill.
@@ -72,6 +75,7 @@ fn main() -> i32 {
                         result
                     );
                     if result.is_ok() {
+                        stored |= 1 << hand;
                         println!(
                             "pager: over high by {} bytes: evicted {:#x}",
                             fault.charge_bytes, page
@@ -92,7 +96,12 @@ fn main() -> i32 {
                     check!(result.is_ok(), "page_in: {:?}", result);
                     paged_in += 1;
                     println!(
-                        "pager: paged in {:#x}{}",
+                        "pager: {} {:#x}{}",
+                        if stored & (1 << index) != 0 {
+                            "paged in"
+                        } else {
+                            "supplied"
+                        },
                         page,
                         if fault.other == 1 {
                             " for a sender"
