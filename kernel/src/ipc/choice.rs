@@ -179,13 +179,7 @@ impl Kernel {
         match self.slots[querying].state {
             RunState::Blocked(Block::Send(endpoint)) => {
                 let line = &mut self.endpoint_mut(usize::from(endpoint)).senders;
-                for _ in 0..line.len() {
-                    if let Some(waiting) = line.pop_front() {
-                        if usize::from(waiting) != querying {
-                            let _ = line.push_back(waiting);
-                        }
-                    }
-                }
+                crate::sched::remove_from(line, querying);
             }
             RunState::Blocked(Block::Reply) => {
                 for keeper in 0..MAX_DOMAINS {

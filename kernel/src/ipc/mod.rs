@@ -117,14 +117,7 @@ impl Kernel {
         for endpoint in self.endpoints.iter_mut().flatten() {
             let ep = endpoint.get_mut();
             for queue in [&mut ep.senders, &mut ep.receivers] {
-                let count = queue.len();
-                for _ in 0..count {
-                    if let Some(s) = queue.pop_front() {
-                        if s as usize != slot {
-                            let _ = queue.push_back(s);
-                        }
-                    }
-                }
+                crate::sched::remove_from(queue, slot);
             }
         }
         if let Some((caller, generation)) = self.slots[slot].dcb().and_then(|d| d.reply_to) {

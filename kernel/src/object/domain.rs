@@ -111,7 +111,7 @@ impl Dcb {
     /// The region containing `va`.
     #[inline]
     pub fn region(&self, va: usize) -> Option<Region> {
-        self.regions.iter().copied().find(|r| r.contains(va))
+        self.regions.iter().find(|r| r.contains(va)).copied()
     }
 
     /// For a page `va` of `region` that is not present: whether its keeper supplies it (paged

@@ -155,14 +155,7 @@ impl Kernel {
         entry.suspended = suspend;
         entry.suspender = slot as u8;
         if suspend {
-            let queue = &mut self.run_queue;
-            for _ in 0..queue.len() {
-                if let Some(queued) = queue.pop_front() {
-                    if usize::from(queued) != target {
-                        let _ = queue.push_back(queued);
-                    }
-                }
-            }
+            crate::sched::remove_from(&mut self.run_queue, target);
         } else if matches!(entry.state, RunState::Runnable) {
             let _ = self.run_queue.push_back(target as u8);
         }
