@@ -8,7 +8,7 @@ use user::{check, data_message, is_refusal, println, send, syscall, Error, Messa
 use user::{SharedRegion, Syscall};
 
 user::program! {
-    description: "Sends malformed messages on capability 0 — descriptors in kernel, unmapped or misaligned memory; forged and wrong-type endpoint capabilities; lengths and counts past the bounds; data in kernel or unmapped memory or wrapping around; a forged capability inside the message; capabilities weakened wrongly (a bad mask, rights of another type, a right not held); a message with a capability through a copy without `grant`, one through a copy without `send`; regions it does not own, empty or read-only — each of which must fail with its own error and deliver nothing; then one valid 64-byte message (every byte 1), which ends `sink`.",
+    description: "Sends malformed messages on capability 0 — descriptors in kernel, unmapped or misaligned memory; forged and wrong-type endpoint capabilities; lengths and counts past the bounds; data in kernel or unmapped memory or wrapping around; a forged capability inside the message; capabilities weakened wrongly (a bad mask, rights of another type, a right not held); a message with a capability through a copy without `grant`, one through a copy without `send`; regions it does not own, empty or read-only; data and a descriptor in a keeper-managed region whose pages no keeper supplied (`paged-out`) — each of which must fail with its own error and deliver nothing; then one valid 64-byte message (every byte 1), which ends `sink`.",
     caps: {
         0: ep => "the endpoint to the sink",
         1: set => "any charge set: used as a capability of the wrong type",
@@ -205,6 +205,31 @@ fn main() -> i32 {
         &region,
         Error::BadAddress,
     );
+
+    // Pages of a keeper-managed region, never supplied, and this domain has no keeper: data
+    // there, a descriptor there — each paged-out, nothing sent.
+    const KEPT: usize = 0x7800_0000;
+    check!(
+        user::map(KEPT, 2, user::MAP_WRITE | abi::MAP_KEEPER).is_ok(),
+        "map a keeper-managed region"
+    );
+    let kept_data = Message {
+        data_address: KEPT,
+        data_length: 64,
+        ..Message::default()
+    };
+    expect(
+        "data in a page its keeper never supplied",
+        &kept_data,
+        Error::PagedOut,
+    );
+    let raw = syscall(Syscall::Send, [0, KEPT + 4096, 0, 0, 0, 0]);
+    check!(
+        Error::decode_return(raw) == Err(Error::PagedOut),
+        "a descriptor in a page its keeper never supplied: {:?}",
+        Error::decode_return(raw)
+    );
+    check!(user::unmap(KEPT, 2).is_ok(), "unmap");
 
     if let Err(error) = send(0, &good) {
         check!(is_refusal(error), "the valid message: {}", error.name());

@@ -505,6 +505,18 @@ fn paging_errors() -> usize {
     check!(got == Err(Error::NotPagedOut), "page_in twice: {:?}", got);
     check!(user::frame_info(child, page).is_ok(), "frame_info after");
     check!(user::unmap(STORE, 1).is_ok(), "unmap the store");
+    // A result written into a page of a keeper-managed region that no keeper supplies (we have
+    // none): paged-out, and nothing written or charged.
+    const KEPT: usize = 0x3030_0000;
+    check!(
+        user::map(KEPT, 1, user::MAP_WRITE | abi::MAP_KEEPER).is_ok(),
+        "map a keeper-managed page"
+    );
+    let got = Error::decode_return(syscall(Syscall::SetQuery, [0, KEPT, 0, 0, 0, 0]));
+    check!(got == Err(Error::PagedOut), "set_query into it: {:?}", got);
+    let got = user::frame_info(abi::SELF, KEPT);
+    check!(got == Err(Error::NotPresent), "frame_info of it: {:?}", got);
+    check!(user::unmap(KEPT, 1).is_ok(), "unmap it");
     check!(user::wait(child).is_ok(), "wait");
-    cases.len() + 5
+    cases.len() + 6
 }
