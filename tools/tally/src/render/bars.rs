@@ -96,6 +96,8 @@ pub(super) struct Bar {
     pub limit: Option<u64>,
     /// Sub-limits: (kind index, bytes).
     pub kind_limits: Vec<(usize, u64)>,
+    /// The set's `high` bound (reclaim asked above it).
+    pub high: Option<u64>,
     /// Denied charges: (kind index, count).
     pub denied: Vec<(usize, u64)>,
     /// The text after the bar (its total).
@@ -119,6 +121,13 @@ fn kind_bytes(figures: &crate::report::KindBytes) -> [i64; 5] {
         *slot = figures.get(kind) as i64;
     }
     out
+}
+
+/// A set's `high` bound, from its report (`high_bytes`; absent in reports before it).
+pub(super) fn high_bound(set: &ChargeSetReport) -> Option<u64> {
+    set.extra
+        .get("high_bytes")
+        .and_then(serde_json::Value::as_u64)
 }
 
 /// A set's sub-limits from its `kind_limits` object: (kind index, bytes).
@@ -192,6 +201,7 @@ impl Bar {
             strip,
             limit: set.limit_bytes,
             kind_limits: kind_limits(set),
+            high: high_bound(set),
             denied: denied(set),
             text: bytes_text(total),
         }
@@ -204,6 +214,7 @@ impl Bar {
             kinds: kind_bytes(&set.peak),
             limit: set.limit_bytes,
             kind_limits: kind_limits(set),
+            high: high_bound(set),
             denied: denied(set),
             text: bytes_text(set.peak.total()),
             ..Bar::default()
@@ -356,11 +367,16 @@ impl Scale {
         // Limits near the data widen the axis; far ones are named after the bar instead.
         let mut high = data_high;
         for bar in cells {
-            let reaches = bar.limit.into_iter().map(|limit| limit as f64).chain(
-                bar.kind_limits
-                    .iter()
-                    .map(|(index, limit)| (bar.kind_start(*index) + limit) as f64),
-            );
+            let reaches = bar
+                .limit
+                .into_iter()
+                .chain(bar.high)
+                .map(|limit| limit as f64)
+                .chain(
+                    bar.kind_limits
+                        .iter()
+                        .map(|(index, limit)| (bar.kind_start(*index) + limit) as f64),
+                );
             for reach in reaches {
                 if reach <= data_high * LIMIT_SLACK {
                     high = high.max(reach);
@@ -403,6 +419,7 @@ enum Legend {
     Others,
     Limit,
     SubLimit,
+    High,
     Denied,
 }
 
@@ -415,6 +432,7 @@ impl Legend {
             Legend::Others => "paid for another set's domain",
             Legend::Limit => "limit (\"of N\" after a total: a limit beyond the axis)",
             Legend::SubLimit => "sub-limit of a kind",
+            Legend::High => "high bound (above it, reclaim is asked)",
             Legend::Denied => "denied charges",
         }
     }
@@ -507,6 +525,7 @@ pub(super) fn write(chart: &BarChart, path: &Path) -> Result<()> {
         Legend::SubLimit,
         bars.iter().any(|(_, bar)| !bar.kind_limits.is_empty()),
     );
+    uses(Legend::High, bars.iter().any(|(_, bar)| bar.high.is_some()));
     uses(
         Legend::Denied,
         bars.iter().any(|(_, bar)| !bar.denied.is_empty()),
@@ -852,6 +871,13 @@ fn draw_bar(
             text_x = text_x.max(lx);
         }
     }
+    if let (Some(high), false) = (bar.high, empty) {
+        if high as f64 <= scale.high {
+            let hx = x(high as f64);
+            canvas.dashed((hx, y0 - 5), (hx, tick_bottom + 1), BLACK.mix(0.45), 2)?;
+            text_x = text_x.max(hx);
+        }
+    }
     for (kind, limit) in bar.kind_limits.iter().filter(|_| !empty) {
         let reach = (bar.kind_start(*kind) + limit) as f64;
         if reach <= scale.high {
@@ -940,6 +966,7 @@ fn draw_legend_item(canvas: &Canvas<'_>, item: Legend, (x, y): (i32, i32)) -> Re
             canvas.dashed((x + 7, y0), (x + 7, y1), KIND_COLOURS[3].to_rgba(), 2)?;
             canvas.dashed((x + 9, y0), (x + 9, y1), BLACK.mix(0.7), 1)?;
         }
+        Legend::High => canvas.dashed((x + 8, y0), (x + 8, y1), BLACK.mix(0.45), 2)?,
         Legend::Denied => canvas.cross((x + 8, y))?,
     }
     canvas.text(item.text(), (x + 22, y), 12.0, Anchor::Left, BLACK, false)
@@ -958,7 +985,13 @@ mod tests {
         parent
             .extra
             .insert("kind_limits".into(), serde_json::json!({"msgbuf": 49152}));
+        assert_eq!(Bar::current(&parent).high, None);
+        parent
+            .extra
+            .insert("high_bytes".into(), serde_json::json!(65536));
         let bar = Bar::current(&parent);
+        assert_eq!(bar.high, Some(65536));
+        assert_eq!(Bar::peaks(&parent).high, Some(65536));
         assert_eq!(bar.kinds, [40960, 8192, 4096, 0, 16384]);
         assert_eq!(bar.ghosts, [(3, 8192)]);
         assert_eq!(
