@@ -404,6 +404,20 @@ pub fn domain_map(
     .map(|_| ())
 }
 
+/// The name of a fault kind (`abi::FAULT_*`), as keepers print it; `?` for an unknown one.
+pub fn fault_kind_name(kind: u64) -> &'static str {
+    match kind {
+        abi::FAULT_NO_REGION => "no-region",
+        abi::FAULT_PROTECTION => "protection",
+        abi::FAULT_OVER_LIMIT => "over-limit",
+        abi::FAULT_SEND_OVER_LIMIT => "send-over-limit",
+        abi::FAULT_CHARGE_QUERY => "charge-query",
+        abi::FAULT_PAGED_OUT => "paged-out",
+        abi::FAULT_OVER_HIGH => "over-high",
+        _ => "?",
+    }
+}
+
 /// Evicts the page at `address` of the domain behind `domain_cap` (a pager's call): its 4096
 /// bytes go to the page-aligned `store` in the caller's memory, its frame and charge are
 /// released, and the domain's next touch of it is a [`abi::FAULT_PAGED_OUT`] fault.

@@ -28,16 +28,6 @@ user::program! {
     exit: "the number of faults it resolved",
 }
 
-fn kind_name(kind: u64) -> &'static str {
-    match kind {
-        abi::FAULT_NO_REGION => "no-region",
-        abi::FAULT_PROTECTION => "protection",
-        abi::FAULT_OVER_LIMIT => "over-limit",
-        abi::FAULT_SEND_OVER_LIMIT => "send-over-limit",
-        _ => "?",
-    }
-}
-
 #[no_mangle]
 fn main() -> i32 {
     let args = Args::get();
@@ -63,7 +53,7 @@ fn main() -> i32 {
         println!(
             "keeper: fault {} {} at {:#x} (write {}), charge kind {} of {} bytes, domain cap {}",
             fault.earlier,
-            kind_name(fault.kind),
+            user::fault_kind_name(fault.kind),
             fault.address,
             fault.write,
             fault.charge_kind,

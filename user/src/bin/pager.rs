@@ -23,18 +23,6 @@ user::program! {
 
 const STORE: usize = 0x7000_0000;
 
-fn kind_name(kind: u64) -> &'static str {
-    match kind {
-        abi::FAULT_PAGED_OUT => "paged-out",
-        abi::FAULT_OVER_HIGH => "over-high",
-        abi::FAULT_NO_REGION => "no-region",
-        abi::FAULT_PROTECTION => "protection",
-        abi::FAULT_OVER_LIMIT => "over-limit",
-        abi::FAULT_SEND_OVER_LIMIT => "send-over-limit",
-        _ => "?",
-    }
-}
-
 #[no_mangle]
 fn main() -> i32 {
     let args = Args::get();
@@ -117,7 +105,7 @@ fn main() -> i32 {
             kind => {
                 println!(
                     "pager: {} fault at {:#x}: stop",
-                    kind_name(kind),
+                    user::fault_kind_name(kind),
                     fault.address
                 );
                 abi::KEEPER_STOP
