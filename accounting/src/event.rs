@@ -86,6 +86,25 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every event kind, in declaration order (the index of [`EventKind::index`]).
+    pub const ALL: [EventKind; 7] = [
+        EventKind::Share,
+        EventKind::CowCopy,
+        EventKind::Msgbuf,
+        EventKind::PageTable,
+        EventKind::Release,
+        EventKind::KernelObject,
+        EventKind::Move,
+    ];
+
+    /// How many event kinds there are.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// This kind's position in [`EventKind::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The policy key that decides this event.
     pub const fn key(self) -> PolicyKey {
         match self {
@@ -210,6 +229,21 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// Every decision, in declaration order.
+    pub const ALL: [Decision; 11] = [
+        Decision::Writer,
+        Decision::Holder,
+        Decision::Split,
+        Decision::Sender,
+        Decision::Receiver,
+        Decision::Kernel,
+        Decision::Owner,
+        Decision::Causer,
+        Decision::Migrate,
+        Decision::Stay,
+        Decision::Chosen,
+    ];
+
     /// The role's name, as policies and docs spell it.
     pub const fn name(self) -> &'static str {
         match self {
@@ -238,6 +272,15 @@ pub trait Policy: Sync {
     fn name(&self) -> &'static str;
     /// Decides who pays for `event`.
     fn decide(&self, event: &ChargeEvent) -> Decision;
+    /// The decision this policy makes for every event of kind `what`, whatever else the event
+    /// says, if it makes one (a policy that always names the writer, say): the ledger asks
+    /// once, when it starts, and then reads the answer from a table instead of building each
+    /// event (with its fast paths off it asks [`decide`](Self::decide) every time, so the
+    /// ledger's differential test checks the two agree). `None`, the default: the decision
+    /// depends on the event, and `decide` is asked for each one.
+    fn fixed(&self, _what: EventKind) -> Option<Decision> {
+        None
+    }
     /// Whether [`decide`](Self::decide) looks at [`ChargeEvent::headroom`] (the ledger then
     /// computes it: one walk up each candidate's ancestors). Default: no.
     fn needs_headroom(&self) -> bool {

@@ -10,6 +10,7 @@
 //! - [`kinds`]: the ABI's kinds of frame mapped onto the ledger's, tested to agree.
 //! - [`program`]: the declaration a user program makes of itself (`user::program!`) — what it
 //!   does, its capabilities, arguments, snapshots — read by the host tool from the built image.
+//! - [`queue`]: the FIFO of domain slots the run queue and an endpoint's waiters are.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -21,3 +22,4 @@ pub mod elf;
 pub mod kinds;
 pub mod limits;
 pub mod program;
+pub mod queue;

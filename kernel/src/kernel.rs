@@ -17,8 +17,8 @@ use crate::memory::frames::FrameAllocator;
 use crate::memory::object::ObjectFrame;
 use crate::object::domain::{DomainEntry, Name, MAX_DOMAINS};
 use accounting::SetId;
-use heapless::Deque;
 use kcore::bootcfg::BootConfig;
+use kcore::queue::SlotQueue;
 use spin::Mutex;
 
 /// The kernel's state.
@@ -30,7 +30,7 @@ pub struct Kernel {
     pub(crate) gic: Gic,
     /// The domain table.
     pub slots: [DomainEntry; MAX_DOMAINS],
-    pub(crate) run_queue: Deque<u8, MAX_DOMAINS>,
+    pub(crate) run_queue: SlotQueue<MAX_DOMAINS>,
     /// The running domain's slot.
     pub current: Option<usize>,
     pub(crate) fp_owner: Option<usize>,
@@ -85,7 +85,7 @@ impl Kernel {
             // only this driver uses them.
             gic: unsafe { Gic::new(mmu::phys_to_virt(GICD_PA), mmu::phys_to_virt(GICC_PA)) },
             slots: [EMPTY_SLOT; MAX_DOMAINS],
-            run_queue: Deque::new(),
+            run_queue: SlotQueue::new(),
             current: None,
             fp_owner: None,
             config: BootConfig::EMPTY,

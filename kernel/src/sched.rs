@@ -13,19 +13,6 @@ use crate::object::domain::{Block, RunState, MAX_DOMAINS};
 use crate::report;
 use accounting::StopReason;
 use core::fmt::Write as _;
-use heapless::Deque;
-
-/// Takes `slot` out of a queue of slots (the run queue, an endpoint's senders or receivers),
-/// the others keeping their order.
-pub fn remove_from<const N: usize>(queue: &mut Deque<u8, N>, slot: usize) {
-    for _ in 0..queue.len() {
-        if let Some(queued) = queue.pop_front() {
-            if usize::from(queued) != slot {
-                let _ = queue.push_back(queued);
-            }
-        }
-    }
-}
 
 impl Kernel {
     /// Makes a blocked domain runnable with `result` in x0.

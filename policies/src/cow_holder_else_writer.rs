@@ -26,6 +26,11 @@ impl Policy for CowHolderElseWriter {
         NAME
     }
 
+    fn fixed(&self, what: EventKind) -> Option<Decision> {
+        // Sharing never splits; a copy's payer depends on the event.
+        (what == EventKind::Share).then_some(Decision::Holder)
+    }
+
     fn decide(&self, event: &ChargeEvent) -> Decision {
         match event.what {
             EventKind::CowCopy if !Headroom::fits(event.headroom.holder, FRAME_BYTES) => {

@@ -30,6 +30,11 @@ impl Policy for CowKeeper {
         NAME
     }
 
+    fn fixed(&self, what: EventKind) -> Option<Decision> {
+        // Sharing never splits; a copy's payer depends on the event.
+        (what == EventKind::Share).then_some(Decision::Writer)
+    }
+
     fn decide(&self, event: &ChargeEvent) -> Decision {
         match event.what {
             EventKind::CowCopy if event.candidates.chosen.is_some() => Decision::Chosen,

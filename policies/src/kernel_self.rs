@@ -3,7 +3,7 @@
 //!
 //! Invariant: pure — the decision depends on nothing but the event (here, not even on it).
 
-use accounting::{ChargeEvent, Decision, Policy, PolicyKey};
+use accounting::{ChargeEvent, Decision, EventKind, Policy, PolicyKey};
 
 /// The config name of this policy.
 pub const NAME: &str = "self";
@@ -26,5 +26,9 @@ impl Policy for KernelSelf {
 
     fn decide(&self, _event: &ChargeEvent) -> Decision {
         Decision::Owner
+    }
+
+    fn fixed(&self, _what: EventKind) -> Option<Decision> {
+        Some(Decision::Owner)
     }
 }

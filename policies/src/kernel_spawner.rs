@@ -5,7 +5,7 @@
 //!
 //! Invariant: pure — the decision depends on nothing but the event (here, not even on it).
 
-use accounting::{ChargeEvent, Decision, Policy, PolicyKey};
+use accounting::{ChargeEvent, Decision, EventKind, Policy, PolicyKey};
 
 /// The config name of this policy.
 pub const NAME: &str = "spawner";
@@ -28,5 +28,9 @@ impl Policy for KernelSpawner {
 
     fn decide(&self, _event: &ChargeEvent) -> Decision {
         Decision::Causer
+    }
+
+    fn fixed(&self, _what: EventKind) -> Option<Decision> {
+        Some(Decision::Causer)
     }
 }

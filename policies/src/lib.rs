@@ -320,6 +320,63 @@ mod tests {
     }
 
     #[test]
+    fn a_fixed_decision_is_what_decide_says_for_every_event_of_its_kind() {
+        use accounting::{Candidates, ChargeEvent, EventKind, Headroom, Kind, SetId, FRAME_BYTES};
+        let sets = [None, Some(SetId(1)), Some(SetId(2))];
+        let rooms = [0, FRAME_BYTES - 1, FRAME_BYTES, Headroom::UNLIMITED];
+        for key in KEYS {
+            for (_, policy) in entries(key).unwrap() {
+                for what in EventKind::ALL {
+                    if what.key() != policy.key() {
+                        continue;
+                    }
+                    let Some(fixed) = policy.fixed(what) else {
+                        continue;
+                    };
+                    for chosen in sets {
+                        for room in rooms {
+                            let event = ChargeEvent {
+                                what,
+                                kind: Kind::Anon,
+                                causer: None,
+                                candidates: Candidates {
+                                    holder: Some(SetId(1)),
+                                    writer: Some(SetId(2)),
+                                    sender: Some(SetId(1)),
+                                    receiver: Some(SetId(2)),
+                                    chosen,
+                                    ..Candidates::default()
+                                },
+                                sharers: 2,
+                                headroom: Headroom {
+                                    holder: room,
+                                    writer: room,
+                                    sender: room,
+                                    receiver: room,
+                                },
+                            };
+                            assert_eq!(policy.decide(&event), fixed, "{}", policy.name());
+                        }
+                    }
+                }
+            }
+        }
+        // Policies that look at the event say so.
+        for (key, name) in [
+            ("cow", "holder-else-writer"),
+            ("cow", "keeper"),
+            ("msgbuf", "receiver-else-sender"),
+            ("msgbuf", "keeper"),
+        ] {
+            let policy = lookup(key, name).unwrap();
+            assert!(EventKind::ALL
+                .iter()
+                .filter(|what| what.key() == policy.key() && **what != EventKind::Share)
+                .all(|&what| policy.fixed(what).is_none()));
+        }
+    }
+
+    #[test]
     fn defaults_are_first() {
         assert_eq!(
             defaults().to_string(),

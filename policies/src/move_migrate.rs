@@ -3,7 +3,7 @@
 //! Invariant: pure — the decision depends on nothing but the event (here, not even on it).
 //! Which charges a domain "holds" is the ledger's rule (`accounting::Ledger::move_domain`).
 
-use accounting::{ChargeEvent, Decision, Policy, PolicyKey};
+use accounting::{ChargeEvent, Decision, EventKind, Policy, PolicyKey};
 
 /// The config name of this policy.
 pub const NAME: &str = "migrate";
@@ -26,5 +26,9 @@ impl Policy for MoveMigrate {
 
     fn decide(&self, _event: &ChargeEvent) -> Decision {
         Decision::Migrate
+    }
+
+    fn fixed(&self, _what: EventKind) -> Option<Decision> {
+        Some(Decision::Migrate)
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Invariant: pure — the decision depends on nothing but the event (here, not even on it).
 
-use accounting::{ChargeEvent, Decision, Policy, PolicyKey};
+use accounting::{ChargeEvent, Decision, EventKind, Policy, PolicyKey};
 
 /// The config name of this policy.
 pub const NAME: &str = "stay";
@@ -25,5 +25,9 @@ impl Policy for ReleaseStay {
 
     fn decide(&self, _event: &ChargeEvent) -> Decision {
         Decision::Stay
+    }
+
+    fn fixed(&self, _what: EventKind) -> Option<Decision> {
+        Some(Decision::Stay)
     }
 }

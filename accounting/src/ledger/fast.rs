@@ -196,7 +196,7 @@ impl<'a> Ledger<'a> {
                 )
             }
         };
-        let event = ChargeEvent {
+        let event = || ChargeEvent {
             what: EventKind::Share,
             kind,
             causer: Some(domain),
@@ -208,7 +208,7 @@ impl<'a> Ledger<'a> {
             sharers: 0,
             headroom: Headroom::UNKNOWN,
         };
-        let splits = match self.policies.cow.decide(&event) {
+        let splits = match self.decision(self.policies.cow, EventKind::Share, event) {
             Decision::Split => true,
             Decision::Writer | Decision::Holder => false,
             _ => return Err(Error::BadDecision),
@@ -407,7 +407,7 @@ impl<'a> Ledger<'a> {
             self.store(frame, entry, kind, false, causer, &[stay]);
             return Ok(Some(Unmapped::StillMapped));
         }
-        let event = ChargeEvent {
+        let event = || ChargeEvent {
             what: EventKind::Release,
             kind,
             causer: Some(domain),
@@ -422,7 +422,7 @@ impl<'a> Ledger<'a> {
         };
         // Whole: the payer's 4096 bytes move; split: a half (and the survivor pays it all).
         let moved = slot_bytes(split, 2, position);
-        if self.policies.release.decide(&event) == Decision::Migrate
+        if self.decision(self.policies.release, EventKind::Release, event) == Decision::Migrate
             && self.fits_move(leaving.set, other.set, kind, moved)
         {
             if leaving.set != other.set {

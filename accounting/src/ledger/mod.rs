@@ -401,6 +401,11 @@ pub struct Ledger<'a> {
     pub(crate) domains: heapless::Vec<Domain, MAX_DOMAINS>,
     pub(crate) pool: SharerPool,
     pub(crate) policies: Policies,
+    /// The decisions the policies make whatever the event ([`Policy::fixed`]), by
+    /// [`EventKind::index`]: asked once, when the policies are set. Each is 1 + its index in
+    /// [`Decision::ALL`], or 0 for none (bytes, not `Option`s: no niche, see
+    /// `tests::the_ledger_offers_no_wide_niche`).
+    fixed: [u8; EventKind::COUNT],
     pub(crate) frames_in_use: u64,
     pub(crate) boot_frames: u64,
     hook: Option<TraceHook>,
@@ -447,6 +452,7 @@ impl Ledger<'static> {
                 kernel: &Unset,
                 moves: &Unset,
             },
+            fixed: [0; EventKind::COUNT],
             frames_in_use: 0,
             boot_frames: 0,
             hook: None,
@@ -468,6 +474,7 @@ impl<'a> Ledger<'a> {
             domains: heapless::Vec::new(),
             pool: SharerPool::new(),
             policies,
+            fixed: [0; EventKind::COUNT],
             frames_in_use: 0,
             boot_frames: 0,
             hook: None,
@@ -499,6 +506,12 @@ impl<'a> Ledger<'a> {
         self.domains.clear();
         self.pool.clear();
         self.policies = policies;
+        self.fixed = EventKind::ALL.map(|what| {
+            policies
+                .get(what.key())
+                .fixed(what)
+                .map_or(0, |decision| decision as u8 + 1)
+        });
         self.frames_in_use = 0;
         self.boot_frames = 0;
         self.hook = None;

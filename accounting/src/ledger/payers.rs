@@ -4,6 +4,22 @@
 use super::*;
 
 impl<'a> Ledger<'a> {
+    /// `policy`'s decision on the event `event` makes, for an event of kind `what`: read from
+    /// the table of fixed decisions ([`Policy::fixed`]) when the policy makes one for `what`
+    /// (and the fast paths are on), without building the event; else asked.
+    #[inline(always)]
+    pub(super) fn decision(
+        &self,
+        policy: &dyn Policy,
+        what: EventKind,
+        event: impl FnOnce() -> ChargeEvent,
+    ) -> Decision {
+        match Decision::ALL.get(usize::from(self.fixed[what.index()]).wrapping_sub(1)) {
+            Some(&decision) if self.fast() => decision,
+            _ => policy.decide(&event()),
+        }
+    }
+
     /// The headroom of the holder, writer, sender and receiver sets given (out of line: only
     /// policies that ask pay for it).
     #[inline(never)]
@@ -52,7 +68,7 @@ impl<'a> Ledger<'a> {
     ) -> Result<SetId, Error> {
         let owner_set = self.domain_set(owner)?;
         let causer_set = self.domain_set(causer)?;
-        let event = ChargeEvent {
+        let event = || ChargeEvent {
             what: EventKind::PageTable,
             kind: Kind::PageTables,
             causer: Some(causer),
@@ -64,7 +80,7 @@ impl<'a> Ledger<'a> {
             sharers: 0,
             headroom: Headroom::UNKNOWN,
         };
-        match self.policies.pagetable.decide(&event) {
+        match self.decision(self.policies.pagetable, EventKind::PageTable, event) {
             Decision::Owner => Ok(owner_set),
             Decision::Causer => Ok(causer_set),
             _ => Err(Error::BadDecision),
@@ -83,7 +99,7 @@ impl<'a> Ledger<'a> {
             Some(spawner) => self.domain_set(spawner)?,
             None => own,
         };
-        let event = ChargeEvent {
+        let event = || ChargeEvent {
             what: EventKind::KernelObject,
             kind: Kind::Kernel,
             causer: Some(spawner.unwrap_or(domain)),
@@ -95,7 +111,7 @@ impl<'a> Ledger<'a> {
             sharers: 0,
             headroom: Headroom::UNKNOWN,
         };
-        match self.policies.kernel.decide(&event) {
+        match self.decision(self.policies.kernel, EventKind::KernelObject, event) {
             Decision::Owner => Ok(own),
             Decision::Causer => Ok(spawner_set),
             _ => Err(Error::BadDecision),
@@ -190,7 +206,7 @@ impl<'a> Ledger<'a> {
     /// for one more.
     #[inline(always)]
     pub(super) fn share_split(&self, view: &View<'_>, slot: Slot) -> Result<bool, Error> {
-        let event = ChargeEvent {
+        let event = || ChargeEvent {
             what: EventKind::Share,
             kind: view.kind,
             causer: slot.domain,
@@ -202,7 +218,7 @@ impl<'a> Ledger<'a> {
             sharers: 0,
             headroom: Headroom::UNKNOWN,
         };
-        let split = match self.policies.cow.decide(&event) {
+        let split = match self.decision(self.policies.cow, EventKind::Share, event) {
             Decision::Split => true,
             Decision::Writer | Decision::Holder => false,
             _ => return Err(Error::BadDecision),
@@ -253,12 +269,7 @@ impl<'a> Ledger<'a> {
             return Err(Error::NotShared(original));
         }
         let holder = slots.first().map_or(writer_set, |slot| slot.set);
-        let headroom = if self.policies.cow.needs_headroom() {
-            self.headrooms(Kind::Cow, [Some(holder), Some(writer_set), None, None])
-        } else {
-            Headroom::UNKNOWN
-        };
-        let event = ChargeEvent {
+        let event = || ChargeEvent {
             what: EventKind::CowCopy,
             kind: Kind::Cow,
             causer: Some(writer),
@@ -270,12 +281,16 @@ impl<'a> Ledger<'a> {
                 ..Candidates::default()
             },
             sharers,
-            headroom,
+            headroom: if self.policies.cow.needs_headroom() {
+                self.headrooms(Kind::Cow, [Some(holder), Some(writer_set), None, None])
+            } else {
+                Headroom::UNKNOWN
+            },
         };
-        match self.policies.cow.decide(&event) {
+        match self.decision(self.policies.cow, EventKind::CowCopy, event) {
             Decision::Writer | Decision::Split => Ok(writer_set),
             Decision::Holder => Ok(holder),
-            Decision::Chosen => event.candidates.chosen.ok_or(Error::BadDecision),
+            Decision::Chosen => self.chosen_set(writer, Kind::Cow).ok_or(Error::BadDecision),
             _ => Err(Error::BadDecision),
         }
     }

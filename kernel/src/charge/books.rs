@@ -486,11 +486,9 @@ impl Books {
         writer: DomainId,
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
-        self.apply(&Plan::one(Op::CowCopy {
-            original: index(frames, original),
-            copy: index(frames, copy),
-            writer,
-        }))
+        Ok(self
+            .ledger
+            .cow_copy(index(frames, original), index(frames, copy), writer)?)
     }
 
     /// How many domains map `frame`.

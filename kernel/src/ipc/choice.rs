@@ -179,7 +179,7 @@ impl Kernel {
         match self.slots[querying].state {
             RunState::Blocked(Block::Send(endpoint)) => {
                 let line = &mut self.endpoint_mut(usize::from(endpoint)).senders;
-                crate::sched::remove_from(line, querying);
+                line.remove(querying as u8);
             }
             RunState::Blocked(Block::Reply) => {
                 for keeper in 0..MAX_DOMAINS {

@@ -21,8 +21,8 @@ impl Kernel {
             })
             .map_err(|e| e.to_abi())?;
         let endpoint = Endpoint {
-            senders: Deque::new(),
-            receivers: Deque::new(),
+            senders: SlotQueue::new(),
+            receivers: SlotQueue::new(),
             queue: Deque::new(),
             owner,
         };

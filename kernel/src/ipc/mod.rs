@@ -43,6 +43,7 @@ use abi::{
 use accounting::DomainId;
 use heapless::{Deque, Vec};
 use kcore::bootcfg::Transfer;
+use kcore::queue::SlotQueue;
 
 mod choice;
 mod endpoint;
@@ -117,7 +118,7 @@ impl Kernel {
         for endpoint in self.endpoints.iter_mut().flatten() {
             let ep = endpoint.get_mut();
             for queue in [&mut ep.senders, &mut ep.receivers] {
-                crate::sched::remove_from(queue, slot);
+                queue.remove(slot as u8);
             }
         }
         if let Some((caller, generation)) = self.slots[slot].dcb().and_then(|d| d.reply_to) {

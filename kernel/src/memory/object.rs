@@ -9,15 +9,24 @@
 //! consumes the handle.
 
 use core::marker::PhantomData;
+use core::ptr::NonNull;
 
 use super::frames::Frame;
-use crate::arch::aarch64::mmu::PAGE_BYTES;
+use crate::arch::aarch64::mmu::{self, PAGE_BYTES};
 
-/// The object of type `T` stored in a frame; owns the frame's contents.
+/// The object of type `T` stored in a frame; owns the frame's contents. Holds the object's
+/// kernel virtual address (the frame's through the linear map), so reaching the object costs
+/// no address translation, and an `Option<ObjectFrame<T>>` is one word (null for none).
 pub struct ObjectFrame<T> {
-    frame: Frame,
+    object: NonNull<T>,
     _object: PhantomData<T>,
 }
+
+// SAFETY: an ObjectFrame owns its object as a Box would; sending or sharing the handle is
+// sending or sharing the T.
+unsafe impl<T: Send> Send for ObjectFrame<T> {}
+// SAFETY: as above: `&ObjectFrame<T>` hands out only `&T`.
+unsafe impl<T: Sync> Sync for ObjectFrame<T> {}
 
 impl<T> ObjectFrame<T> {
     /// Writes `value` into `frame` and takes ownership of it.
@@ -32,10 +41,7 @@ impl<T> ObjectFrame<T> {
         const { assert!(core::mem::align_of::<T>() <= PAGE_BYTES) };
         // SAFETY: the caller owns the page-aligned frame (so aligned for T, which fits in it).
         unsafe { (frame.virt() as *mut T).write(value) };
-        ObjectFrame {
-            frame,
-            _object: PhantomData,
-        }
+        Self::at(frame)
     }
 
     /// Zeroes the first `size_of::<T>()` bytes of `frame` and takes ownership of it: an
@@ -55,8 +61,15 @@ impl<T> ObjectFrame<T> {
                 core::mem::size_of::<T>(),
             )
         };
+        Self::at(frame)
+    }
+
+    /// The handle of the object in `frame` (initialised by the caller).
+    #[inline(always)]
+    fn at(frame: Frame) -> Self {
         ObjectFrame {
-            frame,
+            // The linear map never maps a frame at address zero.
+            object: NonNull::new(frame.virt() as *mut T).unwrap_or(NonNull::dangling()),
             _object: PhantomData,
         }
     }
@@ -65,18 +78,18 @@ impl<T> ObjectFrame<T> {
     pub fn get(&self) -> &T {
         // SAFETY: `new` initialised the frame with a T that this handle alone owns; the shared
         // borrow of the handle rules out a mutable one for as long as the reference lives.
-        unsafe { &*(self.frame.virt() as *const T) }
+        unsafe { self.object.as_ref() }
     }
 
     /// The object, mutably.
     pub fn get_mut(&mut self) -> &mut T {
         // SAFETY: as for `get`; the mutable borrow of the (unique) handle makes this the only
         // reference to the object while it lives.
-        unsafe { &mut *(self.frame.virt() as *mut T) }
+        unsafe { self.object.as_mut() }
     }
 
     /// Gives the frame back; the object is gone (its types own no other resources).
     pub fn into_frame(self) -> Frame {
-        self.frame
+        Frame(mmu::virt_to_phys(self.object.as_ptr() as usize))
     }
 }

@@ -9,6 +9,7 @@ use crate::object::domain::MAX_DOMAINS;
 use abi::{MAX_MESSAGE_BYTES, MAX_MESSAGE_CAPS};
 use accounting::DomainId;
 use heapless::Deque;
+use kcore::queue::SlotQueue;
 
 /// Most endpoints.
 pub const MAX_ENDPOINTS: usize = 16;
@@ -30,8 +31,8 @@ pub struct Queued {
 
 /// An endpoint, in its own frame (charged `kernel`).
 pub struct Endpoint {
-    pub senders: Deque<u8, MAX_DOMAINS>,
-    pub receivers: Deque<u8, MAX_DOMAINS>,
+    pub senders: SlotQueue<MAX_DOMAINS>,
+    pub receivers: SlotQueue<MAX_DOMAINS>,
     pub queue: Deque<Queued, { abi::MAX_QUEUED_MESSAGES }>,
     /// The domain that pays as "receiver" for queued messages: the first domain in the config
     /// given a capability to the endpoint.

@@ -155,7 +155,7 @@ impl Kernel {
         entry.suspended = suspend;
         entry.suspender = slot as u8;
         if suspend {
-            crate::sched::remove_from(&mut self.run_queue, target);
+            self.run_queue.remove(target as u8);
         } else if matches!(entry.state, RunState::Runnable) {
             let _ = self.run_queue.push_back(target as u8);
         }
