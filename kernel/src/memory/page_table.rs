@@ -10,6 +10,7 @@ use super::frames::Frame;
 use crate::arch::aarch64::mmu::{
     self, descriptor_address, is_valid, table_descriptor, Table, ENTRIES,
 };
+use core::cell::Cell;
 
 /// The level-3 entry of a page its pager evicted (`page_out`): an invalid descriptor to the
 /// MMU (bit 0 clear), so any access faults, told apart from an empty entry (0, a page never
@@ -54,6 +55,12 @@ unsafe fn table_mut<'t>(frame_pa: usize) -> &'t mut Table {
 /// The translation tables of one address space.
 pub struct PageTables {
     root: Frame,
+    /// A walk cache (as the MMU keeps one): the level-3 table the last walk reached, as
+    /// (the 2 MiB block's number + 1, the table's physical address); (0, 0) for none. A
+    /// level-3 table, once installed, stays until the whole space is torn down (nothing takes
+    /// one out of a live space), so the entry never goes stale; a `Cell`, as lookups take
+    /// `&self`.
+    walked: Cell<(usize, usize)>,
 }
 
 // SAFETY (for every `table`/`table_mut` call below): the addresses are this `PageTables`'
@@ -64,7 +71,10 @@ pub struct PageTables {
 impl PageTables {
     /// Tables rooted at `root`, a zeroed frame.
     pub fn new(root: Frame) -> Self {
-        PageTables { root }
+        PageTables {
+            root,
+            walked: Cell::new((0, 0)),
+        }
     }
 
     /// The root table's frame (for TTBR0).
@@ -83,6 +93,26 @@ impl PageTables {
         // SAFETY: see the impl.
         let l2 = unsafe { table(descriptor_address(l1)) }.0[index(va, 2)];
         is_valid(l2).then_some(l2)
+    }
+
+    /// The physical address of the level-3 table covering `va`, if it exists: from the walk
+    /// cache when the last walk reached the same 2 MiB block, else walked (and cached).
+    #[inline(always)]
+    fn level3_address(&self, va: usize) -> Option<usize> {
+        let block = (va >> 21) + 1;
+        let (cached, address) = self.walked.get();
+        if cached == block {
+            return Some(address);
+        }
+        self.walk_level3(va, block)
+    }
+
+    /// [`level3_address`](Self::level3_address) past the cache.
+    #[inline(always)]
+    fn walk_level3(&self, va: usize, block: usize) -> Option<usize> {
+        let address = descriptor_address(self.level2_entry(va)?);
+        self.walked.set((block, address));
+        Some(address)
     }
 
     /// How many table frames mapping `va` would need (0, 1 or 2).
@@ -120,38 +150,37 @@ impl PageTables {
     /// this space is borrowed: bulk operations over a span read and write its entries directly
     /// instead of walking from the root for every page. Index it with [`level3_index`].
     pub fn level3_table(&mut self, va: usize) -> Option<&mut Table> {
-        let l2 = self.level2_entry(va)?;
+        let address = self.level3_address(va)?;
         // SAFETY: see the impl; the result borrows `self` mutably.
-        Some(unsafe { table_mut(descriptor_address(l2)) })
+        Some(unsafe { table_mut(address) })
     }
 
     /// The level-3 descriptor for `va`, if its tables exist and it is valid.
     #[inline]
     pub fn lookup(&self, va: usize) -> Option<u64> {
-        let l2 = self.level2_entry(va)?;
         // SAFETY: see the impl.
-        let l3 = unsafe { table(descriptor_address(l2)) }.0[index(va, 3)];
+        let l3 = unsafe { table(self.level3_address(va)?) }.0[index(va, 3)];
         is_valid(l3).then_some(l3)
     }
 
     /// Whether the entry for `va` is the paged-out marker ([`PAGED_OUT`]).
     #[inline]
     pub fn is_paged_out(&self, va: usize) -> bool {
-        let Some(l2) = self.level2_entry(va) else {
+        let Some(address) = self.level3_address(va) else {
             return false;
         };
         // SAFETY: see the impl.
-        unsafe { table(descriptor_address(l2)) }.0[index(va, 3)] == PAGED_OUT
+        unsafe { table(address) }.0[index(va, 3)] == PAGED_OUT
     }
 
     /// Replaces the descriptor of a mapped page; returns the old one (0 when none).
     #[inline]
     pub fn replace(&mut self, va: usize, descriptor: u64) -> u64 {
-        let Some(l2) = self.level2_entry(va) else {
+        let Some(address) = self.level3_address(va) else {
             return 0;
         };
         // SAFETY: see the impl.
-        let l3 = &mut unsafe { table_mut(descriptor_address(l2)) }.0[index(va, 3)];
+        let l3 = &mut unsafe { table_mut(address) }.0[index(va, 3)];
         core::mem::replace(l3, descriptor)
     }
 
