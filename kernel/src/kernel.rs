@@ -31,6 +31,9 @@ pub struct Kernel {
     /// The domain table.
     pub slots: [DomainEntry; MAX_DOMAINS],
     pub(crate) run_queue: SlotQueue<MAX_DOMAINS>,
+    /// Scratch for `share_copy_on_write`: the ledger indices of one span's present pages (a
+    /// level-3 table's worth), kept here so no share zeroes 2 KiB of stack first.
+    pub(crate) span_indices: [accounting::FrameIndex; crate::memory::page_table::SPAN_PAGES],
     /// The running domain's slot.
     pub current: Option<usize>,
     pub(crate) fp_owner: Option<usize>,
@@ -86,6 +89,7 @@ impl Kernel {
             gic: unsafe { Gic::new(mmu::phys_to_virt(GICD_PA), mmu::phys_to_virt(GICC_PA)) },
             slots: [EMPTY_SLOT; MAX_DOMAINS],
             run_queue: SlotQueue::new(),
+            span_indices: [accounting::FrameIndex(0); crate::memory::page_table::SPAN_PAGES],
             current: None,
             fp_owner: None,
             config: BootConfig::EMPTY,

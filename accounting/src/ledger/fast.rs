@@ -114,10 +114,10 @@ impl<'a> Ledger<'a> {
         writer: DomainId,
     ) -> Result<(), Error> {
         let charge = self.copy_charge(original, copy, writer)?;
-        if let Err(denial) = self.check_one(&charge) {
+        if let Err(denial) = self.charge_frame(charge.set, Kind::Cow, Some(writer)) {
             return Err(self.copy_denied(denial, original, copy, writer));
         }
-        self.create(copy, Kind::Cow, Some(writer), charge.set, Some(writer));
+        self.store_new(copy, Kind::Cow, Some(writer), charge.set, Some(writer));
         let result = self.depart(original, writer);
         debug_assert!(result.is_ok(), "reserved copy-on-write departure failed");
         if self.traced() {

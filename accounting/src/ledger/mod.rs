@@ -395,28 +395,38 @@ impl Policy for Unset {
 
 /// The ledger. Holds the caller's frame slice (one [`FrameEntry`] per RAM frame) and fixed
 /// tables; about 100 KB, so a kernel keeps it in a static ([`Ledger::empty`] is `const`).
+///
+/// Laid out in declaration order (`repr(C)`), the fields every charge touches first: the
+/// frame table, the counters, the trace hook, then the domains (small), then the sets and the
+/// sharer pool (large). So a charge reaches everything but a set's own fields at offsets one
+/// load instruction encodes, without building addresses.
+#[repr(C)]
 pub struct Ledger<'a> {
     pub(crate) frames: &'a mut [FrameEntry],
-    pub(crate) sets: heapless::Vec<ChargeSet, MAX_SETS>,
-    pub(crate) domains: heapless::Vec<Domain, MAX_DOMAINS>,
-    pub(crate) pool: SharerPool,
-    pub(crate) policies: Policies,
+    pub(crate) frames_in_use: u64,
+    pub(crate) boot_frames: u64,
+    /// Counts the changes the ledger has made (every traced change, traced or not): equal
+    /// revisions mean equal books, so a recount of unchanged books may be skipped.
+    revision: u64,
+    hook: Option<TraceHook>,
+    /// 1 when some set has a limit or a per-kind sub-limit, else 0: with none, a charge
+    /// cannot be denied and the fast paths skip the limit walk (`refresh_limited` keeps it;
+    /// a byte, not a `bool`: no niche).
+    limited: u8,
+    resolved: Resolved,
     /// The decisions the policies make whatever the event ([`Policy::fixed`]), by
     /// [`EventKind::index`]: asked once, when the policies are set. Each is 1 + its index in
     /// [`Decision::ALL`], or 0 for none (bytes, not `Option`s: no niche, see
     /// `tests::the_ledger_offers_no_wide_niche`).
     fixed: [u8; EventKind::COUNT],
-    pub(crate) frames_in_use: u64,
-    pub(crate) boot_frames: u64,
-    hook: Option<TraceHook>,
-    /// Counts the changes the ledger has made (every traced change, traced or not): equal
-    /// revisions mean equal books, so a recount of unchanged books may be skipped.
-    revision: u64,
-    resolved: Resolved,
     /// With the `differential` feature: non-zero turns every fast path off (see [`fast`]).
     /// A `u8`, not a `bool`: no niche (see `tests::the_ledger_offers_no_wide_niche`).
     #[cfg(feature = "differential")]
     general_only: u8,
+    pub(crate) policies: Policies,
+    pub(crate) domains: heapless::Vec<Domain, MAX_DOMAINS>,
+    pub(crate) sets: heapless::Vec<ChargeSet, MAX_SETS>,
+    pub(crate) pool: SharerPool,
 }
 
 /// A reserved plan: every charge fits; [`Reservation::commit`] applies it and cannot fail.
@@ -453,6 +463,7 @@ impl Ledger<'static> {
                 moves: &Unset,
             },
             fixed: [0; EventKind::COUNT],
+            limited: 0,
             frames_in_use: 0,
             boot_frames: 0,
             hook: None,
@@ -475,6 +486,7 @@ impl<'a> Ledger<'a> {
             pool: SharerPool::new(),
             policies,
             fixed: [0; EventKind::COUNT],
+            limited: 0,
             frames_in_use: 0,
             boot_frames: 0,
             hook: None,
@@ -515,6 +527,7 @@ impl<'a> Ledger<'a> {
         self.frames_in_use = 0;
         self.boot_frames = 0;
         self.hook = None;
+        self.limited = 0;
         let mut name = Name::new();
         // "kernel" fits in NAME_BYTES.
         let _ = name.push_str("kernel");

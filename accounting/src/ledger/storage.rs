@@ -89,6 +89,45 @@ impl<'a> Ledger<'a> {
         self.charge(payer, kind, FRAME_BYTES, causer);
     }
 
+    /// Stores the entry of a new frame charged to `payer` (the charge itself is the caller's:
+    /// [`Ledger::charge_frame`]).
+    #[inline(always)]
+    pub(super) fn store_new(
+        &mut self,
+        frame: FrameIndex,
+        kind: Kind,
+        causer: Option<DomainId>,
+        payer: SetId,
+        mapper: Option<DomainId>,
+    ) {
+        if let Some(entry) = self.frames.get_mut(frame.index()) {
+            *entry = FrameEntry::inline(kind, false, causer, payer, mapper);
+        }
+        self.frames_in_use += 1;
+    }
+
+    /// [`Ledger::check_one`] of one frame's charge of `kind` to `set_id` and, when it fits,
+    /// [`Ledger::charge`] of it: the fast paths' charge. When no set has a limit or sub-limit
+    /// (`limited`), nothing can deny it and the limit walk is skipped.
+    #[inline(always)]
+    pub(super) fn charge_frame(
+        &mut self,
+        set_id: SetId,
+        kind: Kind,
+        causer: Option<DomainId>,
+    ) -> Result<(), Denial> {
+        if self.limited != 0 {
+            self.check_one(&Charge {
+                set: set_id,
+                kind,
+                bytes: FRAME_BYTES as i64,
+                causer,
+            })?;
+        }
+        self.charge(set_id, kind, FRAME_BYTES, causer);
+        Ok(())
+    }
+
     /// [`Error::PoolFull`] when storing `new` slots in place of `entry`'s would need a list
     /// the exhausted pool cannot hold.
     #[inline]

@@ -186,6 +186,7 @@ impl<'a> Ledger<'a> {
                 limit_bytes,
             ))
             .map_err(|_| Error::TooManySets)?;
+        self.refresh_limited();
         self.emit(|| TraceRecord::Set {
             id,
             name,
@@ -195,6 +196,14 @@ impl<'a> Ledger<'a> {
         Ok(id)
     }
 
+    /// Records whether any set has a limit or sub-limit (after every change to one).
+    fn refresh_limited(&mut self) {
+        let limited = self.sets.iter().any(|set| {
+            set.limit_bytes.is_some() || set.kind_limit_bytes.iter().any(Option::is_some)
+        });
+        self.limited = u8::from(limited);
+    }
+
     /// Changes a set's limit. A limit below current usage is allowed: the set then cannot
     /// grow until it is back under it.
     pub fn set_limit(&mut self, set: SetId, limit_bytes: Option<u64>) -> Result<(), Error> {
@@ -202,6 +211,7 @@ impl<'a> Ledger<'a> {
             .get_mut(set.index())
             .ok_or(Error::UnknownSet(set))?
             .limit_bytes = limit_bytes;
+        self.refresh_limited();
         self.emit(|| TraceRecord::Limit { set, limit_bytes });
         Ok(())
     }
@@ -217,6 +227,7 @@ impl<'a> Ledger<'a> {
             .get_mut(set.index())
             .ok_or(Error::UnknownSet(set))?
             .kind_limit_bytes[kind.index()] = limit_bytes;
+        self.refresh_limited();
         self.emit(|| TraceRecord::KindLimit {
             set,
             kind,

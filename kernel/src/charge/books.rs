@@ -447,6 +447,25 @@ impl Books {
         tables: &[Frame],
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
+        if tables.is_empty() {
+            // The demand-zero fault: no table array to build.
+            return Ok(self
+                .ledger
+                .new_page(index(frames, page), owner, causer, &[])?);
+        }
+        self.charge_page_tables(owner, causer, page, tables, frames)
+    }
+
+    /// [`charge_page`](Self::charge_page) of a page and the tables it needed.
+    #[inline(never)]
+    fn charge_page_tables(
+        &mut self,
+        owner: DomainId,
+        causer: DomainId,
+        page: Frame,
+        tables: &[Frame],
+        frames: &FrameAllocator,
+    ) -> Result<(), ChargeError> {
         let mut indices = [FrameIndex(0); 3];
         let count = tables.len().min(indices.len());
         for (slot, table) in indices.iter_mut().zip(tables) {

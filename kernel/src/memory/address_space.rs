@@ -9,7 +9,7 @@ use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
 use crate::charge::{Charge, ChargeError, Transaction};
 use crate::kernel::{asid, Kernel};
 use crate::memory::frames::Frame;
-use crate::memory::page_table::{level3_index, PageTables};
+use crate::memory::page_table::{level3_index, PageTables, SPAN_PAGES};
 use crate::object::domain::{self, Region};
 use abi::{Error, SharedRegion};
 
@@ -136,7 +136,6 @@ impl Kernel {
         to: usize,
         pages: usize,
     ) -> Result<(), Error> {
-        const SPAN_PAGES: usize = 512;
         let (receiver_ledger, sender_ledger) =
             (self.slots[receiver].account, self.slots[sender].account);
         let Some((sender_slot, receiver_slot)) =
@@ -149,9 +148,6 @@ impl Kernel {
         else {
             return Err(Error::BadArgument);
         };
-        // Per span: the ledger indices of the sender's present pages (a vector: filling a
-        // zeroed array of 512 would cost a small share more than its pages).
-        let mut indices = heapless::Vec::<accounting::FrameIndex, SPAN_PAGES>::new();
         let copy_on_write = |descriptor: u64| {
             mmu::user_page_descriptor(mmu::descriptor_address(descriptor), UserAccess::CopyOnWrite)
         };
@@ -186,19 +182,12 @@ impl Kernel {
             };
             let first = level3_index(source);
             let entries = &source_table.0[first..first + count];
-            indices.clear();
-            let mut first_offset = None;
-            for (offset, &descriptor) in entries.iter().enumerate() {
-                if mmu::is_valid(descriptor) {
-                    let frame = Frame(mmu::descriptor_address(descriptor));
-                    // At most SPAN_PAGES entries: there is room.
-                    let _ = indices.push(accounting::FrameIndex(self.frames.index(frame)));
-                    first_offset.get_or_insert(offset);
-                }
-            }
-            let Some(first_offset) = first_offset else {
+            let Some((first_offset, present)) =
+                present_frames(entries, &self.frames, &mut self.span_indices)
+            else {
                 continue;
             };
+            let indices = &self.span_indices[..present];
             let missing = receiver_dcb.tables.missing_tables(target);
             let transaction = match Transaction::<2>::with_frames(&mut self.frames, missing) {
                 Ok(transaction) => transaction,
@@ -210,7 +199,7 @@ impl Kernel {
             let tables = transaction.array();
             let books = &mut self.books;
             if let Err(e) = transaction.commit(|tables, allocator| {
-                books.share_many(&indices, receiver_ledger, sender_ledger, tables, allocator)
+                books.share_many(indices, receiver_ledger, sender_ledger, tables, allocator)
             }) {
                 result = Err(e.to_abi());
                 break;
@@ -229,15 +218,10 @@ impl Kernel {
                 continue;
             };
             let target_first = level3_index(target);
-            let sources = &mut source_table.0[first..first + count];
-            let targets = &mut target_table.0[target_first..target_first + count];
-            for (source, target) in sources.iter_mut().zip(targets.iter_mut()) {
-                if mmu::is_valid(*source) {
-                    let descriptor = copy_on_write(*source);
-                    *target = descriptor;
-                    *source = descriptor;
-                }
-            }
+            mark_copy_on_write(
+                &mut source_table.0[first..first + count],
+                &mut target_table.0[target_first..target_first + count],
+            );
         }
         // The sender's pages turned read-only: one flush of its ASID covers them all.
         mmu::invalidate_asid(asid(sender));
@@ -701,6 +685,46 @@ impl Kernel {
                     *slot = None;
                 }
             }
+        }
+    }
+}
+
+/// The ledger indices of the present pages among the level-3 `entries` of one span, written
+/// to the front of `indices` in order: the offset of the first present page and how many
+/// there are (`None` when none is). Out of line, so the per-page loop keeps its count and
+/// constants in registers.
+#[inline(never)]
+fn present_frames(
+    entries: &[u64],
+    frames: &crate::memory::frames::FrameAllocator,
+    indices: &mut [accounting::FrameIndex; SPAN_PAGES],
+) -> Option<(usize, usize)> {
+    let first = entries
+        .iter()
+        .position(|&descriptor| mmu::is_valid(descriptor))?;
+    let present = entries[first..]
+        .iter()
+        .filter(|&&descriptor| mmu::is_valid(descriptor));
+    let mut count = 0;
+    for (slot, &descriptor) in indices.iter_mut().zip(present) {
+        *slot = accounting::FrameIndex(frames.index(Frame(mmu::descriptor_address(descriptor))));
+        count += 1;
+    }
+    Some((first, count))
+}
+
+/// Turns every present page of `sources` copy-on-write, and maps it so at the same position
+/// of `targets` (a span of the receiver's fresh region). Out of line, as `present_frames`.
+#[inline(never)]
+fn mark_copy_on_write(sources: &mut [u64], targets: &mut [u64]) {
+    for (source, target) in sources.iter_mut().zip(targets.iter_mut()) {
+        if mmu::is_valid(*source) {
+            let descriptor = mmu::user_page_descriptor(
+                mmu::descriptor_address(*source),
+                UserAccess::CopyOnWrite,
+            );
+            *target = descriptor;
+            *source = descriptor;
         }
     }
 }

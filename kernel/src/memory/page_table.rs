@@ -18,6 +18,9 @@ use core::cell::Cell;
 /// a mapping; mapping a page over it (a page-in) replaces it.
 pub const PAGED_OUT: u64 = 0b10;
 
+/// Pages one level-3 table maps (2 MiB): the span bulk operations work at a time.
+pub const SPAN_PAGES: usize = ENTRIES;
+
 /// Index of `va` in the table at `level` (1, 2 or 3).
 fn index(va: usize, level: u32) -> usize {
     (va >> (12 + 9 * (3 - level))) & (ENTRIES - 1)
