@@ -113,6 +113,20 @@ impl<'a> Ledger<'a> {
         copy: FrameIndex,
         writer: DomainId,
     ) -> Result<(), Error> {
+        if self.copy_from_pair(original, copy, writer) {
+            return Ok(());
+        }
+        self.copy_any(original, copy, writer)
+    }
+
+    /// [`Ledger::copy_page`] of a copy [`Ledger::copy_from_pair`] did not make.
+    #[inline(never)]
+    fn copy_any(
+        &mut self,
+        original: FrameIndex,
+        copy: FrameIndex,
+        writer: DomainId,
+    ) -> Result<(), Error> {
         let charge = self.copy_charge(original, copy, writer)?;
         if let Err(denial) = self.charge_frame(charge.set, Kind::Cow, Some(writer)) {
             return Err(self.copy_denied(denial, original, copy, writer));
@@ -128,6 +142,71 @@ impl<'a> Ledger<'a> {
             }));
         }
         Ok(())
+    }
+
+    /// [`Ledger::copy_page`] of the usual copy: `original` whole and mapped by exactly two
+    /// domains, the writer the second (the sharer that does not pay), and the `cow` policy's
+    /// decision fixed. The original's sharer list is read once: the payer from it and the
+    /// decision table, the copy charged ([`Ledger::charge_frame`]) and stored, and the writer's
+    /// departure made as [`Ledger::depart`]'s fast path makes it (the holder maps the frame
+    /// alone again, still paying). False, having changed nothing, for any other copy and for
+    /// any error or denial (the general checks then name and count it).
+    #[inline(never)]
+    fn copy_from_pair(&mut self, original: FrameIndex, copy: FrameIndex, writer: DomainId) -> bool {
+        self.copied_from_pair(original, copy, writer).is_some()
+    }
+
+    /// [`Ledger::copy_from_pair`], `None` for "not done".
+    #[inline(always)]
+    fn copied_from_pair(
+        &mut self,
+        original: FrameIndex,
+        copy: FrameIndex,
+        writer: DomainId,
+    ) -> Option<()> {
+        let entry = *self.frames.get(original.index())?;
+        let kind = entry.kind().filter(|kind| kind.is_mapped())?;
+        let list = entry.list().filter(|_| !entry.is_split())?;
+        let [holder, sharer] = *self.pool.get(list) else {
+            return None;
+        };
+        if sharer.domain != Some(writer) || holder.domain.is_none() || original == copy {
+            return None;
+        }
+        let writer_set = self.domains.get(writer.index())?.set;
+        let payer = match Decision::ALL
+            .get(usize::from(self.fixed[EventKind::CowCopy.index()]).wrapping_sub(1))?
+        {
+            Decision::Writer | Decision::Split => writer_set,
+            Decision::Holder => holder.set,
+            _ => return None,
+        };
+        if !self.frames.get(copy.index())?.is_free()
+            || self.pool.unused_lists() <= POOL_DEPARTURE_RESERVE
+        {
+            return None;
+        }
+        self.charge_frame(payer, Kind::Cow, Some(writer)).ok()?;
+        self.store_new(copy, Kind::Cow, Some(writer), payer, Some(writer));
+        self.pool.release(list);
+        if let Some(slot) = self.frames.get_mut(original.index()) {
+            *slot = FrameEntry::inline(kind, false, entry.causer(), holder.set, holder.domain);
+        }
+        if self.traced() {
+            self.trace_copy(original, copy, writer);
+        }
+        Some(())
+    }
+
+    /// The trace record of a copy made without a plan: its plan's.
+    #[cold]
+    #[inline(never)]
+    fn trace_copy(&mut self, original: FrameIndex, copy: FrameIndex, writer: DomainId) {
+        self.emit_plan(&Plan::one(Op::CowCopy {
+            original,
+            copy,
+            writer,
+        }));
     }
 
     /// [`Ledger::copy_page`] denied: counted, and traced as its plan would be.

@@ -124,7 +124,7 @@ impl<'a> Ledger<'a> {
                 causer,
             })?;
         }
-        self.charge(set_id, kind, FRAME_BYTES, causer);
+        self.charge_inline(set_id, kind, FRAME_BYTES, causer);
         Ok(())
     }
 
@@ -311,6 +311,12 @@ impl<'a> Ledger<'a> {
         bytes: u64,
         causer: Option<DomainId>,
     ) {
+        self.charge_inline(set_id, kind, bytes, causer);
+    }
+
+    /// [`Ledger::charge`], always inlined (the fast paths' charge, straight-line code).
+    #[inline(always)]
+    fn charge_inline(&mut self, set_id: SetId, kind: Kind, bytes: u64, causer: Option<DomainId>) {
         let index = kind.index();
         let Some(set) = self.sets.get_mut(set_id.index()) else {
             debug_assert!(false, "charge to unknown set");
