@@ -40,6 +40,76 @@ impl<'a> Ledger<'a> {
         Ok(())
     }
 
+    /// [`Ledger::new_page`] of a page and the one or two tables its space needed (a fault in a
+    /// fresh 2 MiB block or 1 GiB slot) in straight-line code: the payers from the domain
+    /// table and the `pagetable` policy's fixed decision, the entries stored, the charges.
+    /// Decides as `new_page` does; true when done. False, having changed nothing, when this
+    /// path does not apply (a limit anywhere, a policy that looks at the event, the fast paths
+    /// off, another number of tables) or the charge is refused: then `new_page` decides, and
+    /// names or counts what refused it.
+    #[inline(never)]
+    pub fn new_page_and_tables(
+        &mut self,
+        page: FrameIndex,
+        owner: DomainId,
+        causer: DomainId,
+        tables: &[FrameIndex],
+    ) -> bool {
+        match *tables {
+            [table] => self.page_and_tables(page, owner, causer, [table]),
+            [first, second] => self.page_and_tables(page, owner, causer, [first, second]),
+            _ => None,
+        }
+        .is_some()
+    }
+
+    /// [`Ledger::new_page_and_tables`] of `N` tables (one copy of the code per count, its
+    /// loops unrolled), `None` for "not done".
+    #[inline(always)]
+    fn page_and_tables<const N: usize>(
+        &mut self,
+        page: FrameIndex,
+        owner: DomainId,
+        causer: DomainId,
+        tables: [FrameIndex; N],
+    ) -> Option<()> {
+        if !self.fast() || self.limited != 0 {
+            return None;
+        }
+        // Every frame free, none named twice.
+        for (position, &table) in tables.iter().enumerate() {
+            if table == page || tables[..position].contains(&table) {
+                return None;
+            }
+        }
+        let owner_set = self.free_page_owner(page, owner)?;
+        for table in tables {
+            if !self.frames.get(table.index())?.is_free() {
+                return None;
+            }
+        }
+        // The plan's payer asks for both domains' sets, whatever the policy decides.
+        let causer_set = self.domains.get(causer.index())?.set;
+        let table_set = match Decision::ALL
+            .get(usize::from(self.fixed[EventKind::PageTable.index()]).wrapping_sub(1))?
+        {
+            Decision::Owner => owner_set,
+            Decision::Causer => causer_set,
+            _ => return None,
+        };
+        self.store_new(page, Kind::Anon, Some(owner), owner_set, Some(owner));
+        self.charge_inline(owner_set, Kind::Anon, FRAME_BYTES, Some(owner));
+        for table in tables {
+            self.store_new(table, Kind::PageTables, Some(causer), table_set, None);
+        }
+        let table_bytes = N as u64 * FRAME_BYTES;
+        self.charge_inline(table_set, Kind::PageTables, table_bytes, Some(causer));
+        if self.traced() {
+            self.trace_page(page, owner, causer, &tables);
+        }
+        Some(())
+    }
+
     /// [`Ledger::new_page`] with tables (or with the fast paths off: as the plan).
     #[inline(never)]
     fn new_page_with_tables(

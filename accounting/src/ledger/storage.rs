@@ -316,7 +316,13 @@ impl<'a> Ledger<'a> {
 
     /// [`Ledger::charge`], always inlined (the fast paths' charge, straight-line code).
     #[inline(always)]
-    fn charge_inline(&mut self, set_id: SetId, kind: Kind, bytes: u64, causer: Option<DomainId>) {
+    pub(super) fn charge_inline(
+        &mut self,
+        set_id: SetId,
+        kind: Kind,
+        bytes: u64,
+        causer: Option<DomainId>,
+    ) {
         let index = kind.index();
         let Some(set) = self.sets.get_mut(set_id.index()) else {
             debug_assert!(false, "charge to unknown set");

@@ -466,6 +466,22 @@ impl Books {
         tables: &[Frame],
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
+        // A fault in a fresh 2 MiB block or 1 GiB slot: the ledger's page-and-tables path,
+        // unless it declines (then the general one below decides and names any refusal).
+        let at = |frame: Frame| index(frames, frame);
+        let done = match *tables {
+            [table] => self
+                .ledger
+                .new_page_and_tables(at(page), owner, causer, &[at(table)]),
+            [first, second] => {
+                self.ledger
+                    .new_page_and_tables(at(page), owner, causer, &[at(first), at(second)])
+            }
+            _ => false,
+        };
+        if done {
+            return Ok(());
+        }
         let mut indices = [FrameIndex(0); 3];
         let count = tables.len().min(indices.len());
         for (slot, table) in indices.iter_mut().zip(tables) {
@@ -475,9 +491,8 @@ impl Books {
             // More tables than a 4-level walk has: not a fault's plan (never made).
             return Err(ChargeError::Bug(accounting::Error::BadPlan));
         }
-        Ok(self
-            .ledger
-            .new_page(index(frames, page), owner, causer, &indices[..count])?)
+        let (page, tables) = (index(frames, page), &indices[..count]);
+        Ok(self.ledger.new_page(page, owner, causer, tables)?)
     }
 
     /// `domain` maps every frame of `shared` copy-on-write too (one plan); `tables` are the

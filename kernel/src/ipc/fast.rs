@@ -61,7 +61,7 @@ impl Kernel {
         let descriptor = self.slots[slot]
             .dcb()?
             .tables
-            .lookup(va & !(PAGE_BYTES - 1))?;
+            .lookup_inline(va & !(PAGE_BYTES - 1))?;
         if write && mmu::user_page_access(descriptor) != UserAccess::ReadWrite {
             return None;
         }

@@ -161,6 +161,12 @@ impl PageTables {
     /// The level-3 descriptor for `va`, if its tables exist and it is valid.
     #[inline]
     pub fn lookup(&self, va: usize) -> Option<u64> {
+        self.lookup_inline(va)
+    }
+
+    /// [`lookup`](Self::lookup), always inlined (the IPC fast path's translations).
+    #[inline(always)]
+    pub fn lookup_inline(&self, va: usize) -> Option<u64> {
         // SAFETY: see the impl.
         let l3 = unsafe { table(self.level3_address(va)?) }.0[index(va, 3)];
         is_valid(l3).then_some(l3)

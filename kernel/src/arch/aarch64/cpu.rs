@@ -37,20 +37,24 @@ pub fn instructions() -> u64 {
     value
 }
 
-/// Lets EL0 use FP/SIMD without trapping (CPACR_EL1.FPEN = 0b11); writes CPACR_EL1 (and
-/// synchronizes) only when that changes it.
+/// Lets EL0 use FP/SIMD without trapping (CPACR_EL1.FPEN = 0b11); writes CPACR_EL1 only when
+/// that changes it.
+///
+/// No `isb` follows the write: FPEN is 0b01 or 0b11, both of which let EL1 use the FP/SIMD
+/// registers (the lazy switch's save and restore), so the write only changes what EL0 may do,
+/// and the `eret` that returns to EL0 is a context synchronization event (ARM ARM D1.4 /
+/// "Context synchronization event"), after which EL0 sees the new value.
 pub fn fp_enable_for_user() {
     if CPACR_EL1.get() != 3 << 20 {
         CPACR_EL1.set(3 << 20);
-        asm::barrier::isb(asm::barrier::SY);
     }
 }
 
-/// Makes EL0's next FP/SIMD instruction trap (CPACR_EL1.FPEN = 0b01), for lazy switching.
+/// Makes EL0's next FP/SIMD instruction trap (CPACR_EL1.FPEN = 0b01), for lazy switching;
+/// synchronized by the `eret` to EL0, as [`fp_enable_for_user`].
 pub fn fp_trap_for_user() {
     if CPACR_EL1.get() != 1 << 20 {
         CPACR_EL1.set(1 << 20);
-        asm::barrier::isb(asm::barrier::SY);
     }
 }
 
