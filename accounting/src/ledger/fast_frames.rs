@@ -25,8 +25,23 @@ impl<'a> Ledger<'a> {
         if !tables.is_empty() || !self.fast() {
             return self.new_page_with_tables(page, owner, causer, tables);
         }
-        // The demand-zero fault: the page free and the owner known, one charge, one limit
-        // walk.
+        self.new_anon_page(page, owner, causer)
+    }
+
+    /// [`Ledger::new_page`] of a page that needs no new table (the demand-zero fault): the
+    /// page free and the owner known, one charge (and the limit walk only if some set has a
+    /// limit), the entry stored. Out of line: its caller keeps its own registers.
+    #[inline(never)]
+    pub fn new_anon_page(
+        &mut self,
+        page: FrameIndex,
+        owner: DomainId,
+        causer: DomainId,
+    ) -> Result<(), Error> {
+        if !self.fast() {
+            return self.new_page_with_tables(page, owner, causer, &[]);
+        }
+        let tables: &[FrameIndex] = &[];
         let Some(owner_set) = self.free_page_owner(page, owner) else {
             return Err(self.page_refused(page, owner));
         };
@@ -98,12 +113,16 @@ impl<'a> Ledger<'a> {
             _ => return None,
         };
         self.store_new(page, Kind::Anon, Some(owner), owner_set, Some(owner));
-        self.charge_inline(owner_set, Kind::Anon, FRAME_BYTES, Some(owner));
         for table in tables {
             self.store_new(table, Kind::PageTables, Some(causer), table_set, None);
         }
         let table_bytes = N as u64 * FRAME_BYTES;
-        self.charge_inline(table_set, Kind::PageTables, table_bytes, Some(causer));
+        if table_set == owner_set {
+            self.charge_page_and_tables(owner_set, owner, causer, table_bytes);
+        } else {
+            self.charge_inline(owner_set, Kind::Anon, FRAME_BYTES, Some(owner));
+            self.charge_inline(table_set, Kind::PageTables, table_bytes, Some(causer));
+        }
         if self.traced() {
             self.trace_page(page, owner, causer, &tables);
         }

@@ -345,6 +345,45 @@ impl<'a> Ledger<'a> {
         }
     }
 
+    /// [`Ledger::charge`] of a page (`anon`, caused by `owner`) and `table_bytes` of page
+    /// tables (caused by `causer`) to the same set: the same counters, with one visit of the
+    /// set and one walk up its ancestors for both.
+    #[inline(always)]
+    pub(super) fn charge_page_and_tables(
+        &mut self,
+        set_id: SetId,
+        owner: DomainId,
+        causer: DomainId,
+        table_bytes: u64,
+    ) {
+        let (anon, tables) = (Kind::Anon.index(), Kind::PageTables.index());
+        let Some(set) = self.sets.get_mut(set_id.index()) else {
+            debug_assert!(false, "charge to unknown set");
+            return;
+        };
+        for (index, bytes) in [(anon, FRAME_BYTES), (tables, table_bytes)] {
+            set.current[index] += bytes;
+            if set.current[index] > set.peak[index] {
+                set.peak[index] = set.current[index];
+            }
+        }
+        set.charged_total_bytes += FRAME_BYTES + table_bytes;
+        if let Some(kinds) = set.caused.get_mut(owner.index()) {
+            kinds[anon] += FRAME_BYTES;
+        }
+        if let Some(kinds) = set.caused.get_mut(causer.index()) {
+            kinds[tables] += table_bytes;
+        }
+        let mut cursor = Some(set_id);
+        while let Some(id) = cursor {
+            let set = &mut self.sets[id.index()];
+            set.subtree[anon] += FRAME_BYTES;
+            set.subtree[tables] += table_bytes;
+            set.subtree_bytes += FRAME_BYTES + table_bytes;
+            cursor = set.parent;
+        }
+    }
+
     /// Takes `bytes` of `kind` from `set`; the mirror of [`Ledger::charge`].
     #[inline]
     pub(super) fn uncharge(

@@ -451,7 +451,7 @@ impl Books {
             // The demand-zero fault: no table array to build.
             return Ok(self
                 .ledger
-                .new_page(index(frames, page), owner, causer, &[])?);
+                .new_anon_page(index(frames, page), owner, causer)?);
         }
         self.charge_page_tables(owner, causer, page, tables, frames)
     }
