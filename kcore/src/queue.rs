@@ -57,7 +57,10 @@ impl<const N: usize> SlotQueue<N> {
     #[inline(always)]
     fn position(&self, offset: usize) -> usize {
         let position = usize::from(self.head) + offset;
-        if position >= N {
+        if N.is_power_of_two() {
+            // One mask (and the compiler then knows the index is in bounds).
+            position & (N - 1)
+        } else if position >= N {
             position - N
         } else {
             position

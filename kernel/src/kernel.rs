@@ -21,26 +21,33 @@ use kcore::bootcfg::BootConfig;
 use kcore::queue::SlotQueue;
 use spin::Mutex;
 
+/// [`Kernel::fp_owner`] when no domain's FP/SIMD state is in the registers.
+pub const NO_FP_OWNER: u8 = u8::MAX;
+
 /// The kernel's state.
+///
+/// Laid out in declaration order (`repr(C)`), the fields the fast paths read on every system
+/// call first (the current slot, the FP owner, the run queue, then the endpoint and domain
+/// tables), the large ones (the boot config, the frame allocator, the books, about 100 KB) last:
+/// so the IPC and fault paths reach what they need at offsets a load encodes directly.
+#[repr(C)]
 pub struct Kernel {
-    /// Physical frames.
-    pub frames: FrameAllocator,
-    /// The ledger and the policies.
-    pub books: Books,
-    pub(crate) gic: Gic,
-    /// The domain table.
-    pub slots: [DomainEntry; MAX_DOMAINS],
-    pub(crate) run_queue: SlotQueue<MAX_DOMAINS>,
-    /// Scratch for `share_copy_on_write`: the ledger indices of one span's present pages (a
-    /// level-3 table's worth), kept here so no share zeroes 2 KiB of stack first.
-    pub(crate) span_indices: [accounting::FrameIndex; crate::memory::page_table::SPAN_PAGES],
     /// The running domain's slot.
     pub current: Option<usize>,
-    pub(crate) fp_owner: Option<usize>,
-    /// The boot config.
-    pub config: BootConfig,
-    /// Charge sets declared by the config, by name (for capabilities and reports).
-    pub config_sets: heapless::Vec<(Name, SetId), 32>,
+    /// The slot whose FP/SIMD state the registers hold, or [`NO_FP_OWNER`] (a byte: the
+    /// switch compares it with one instruction).
+    pub(crate) fp_owner: u8,
+    pub(crate) run_queue: SlotQueue<MAX_DOMAINS>,
+    /// The paged-out page (slot, page address) the last [`abi::Error::PagedOut`] was about:
+    /// whose keeper a restarted system call asks to bring it back.
+    pub(crate) missing_page: core::cell::Cell<Option<(u8, usize)>>,
+    /// The books' revision and the free frames at the last full recount (`recount=on`): a
+    /// recount of books and an allocator unchanged since is skipped.
+    pub last_recount: Option<(u64, usize)>,
+    /// Timer ticks since boot (the clock of a keeper's answer to a charge query).
+    pub ticks: u64,
+    /// The number of the last capability made ([`crate::object::capability::Lineage`]).
+    pub next_capability: u32,
     /// Set when any conservation check failed: the run then ends with a failure status.
     pub conservation_failed: bool,
     /// Free frames in the `start` snapshot: teardown must bring the count back to it.
@@ -53,16 +60,20 @@ pub struct Kernel {
         crate::object::region::MAX_REGION_OBJECTS],
     /// Bumped when a region-object index is reused, so stale capabilities fail.
     pub region_generations: [u32; crate::object::region::MAX_REGION_OBJECTS],
-    /// The number of the last capability made ([`crate::object::capability::Lineage`]).
-    pub next_capability: u32,
-    /// Timer ticks since boot (the clock of a keeper's answer to a charge query).
-    pub ticks: u64,
-    /// The books' revision and the free frames at the last full recount (`recount=on`): a
-    /// recount of books and an allocator unchanged since is skipped.
-    pub last_recount: Option<(u64, usize)>,
-    /// The paged-out page (slot, page address) the last [`abi::Error::PagedOut`] was about:
-    /// whose keeper a restarted system call asks to bring it back.
-    pub(crate) missing_page: core::cell::Cell<Option<(u8, usize)>>,
+    /// The domain table.
+    pub slots: [DomainEntry; MAX_DOMAINS],
+    /// The boot config.
+    pub config: BootConfig,
+    /// Charge sets declared by the config, by name (for capabilities and reports).
+    pub config_sets: heapless::Vec<(Name, SetId), 32>,
+    pub(crate) gic: Gic,
+    /// Physical frames.
+    pub frames: FrameAllocator,
+    /// Scratch for `share_copy_on_write`: the ledger indices of one span's present pages (a
+    /// level-3 table's worth), kept here so no share zeroes 2 KiB of stack first.
+    pub(crate) span_indices: [accounting::FrameIndex; crate::memory::page_table::SPAN_PAGES],
+    /// The ledger and the policies.
+    pub books: Books,
 }
 
 // The kernel state is large (the ledger alone is about 100 KB), so it is built in place in this
@@ -91,7 +102,7 @@ impl Kernel {
             run_queue: SlotQueue::new(),
             span_indices: [accounting::FrameIndex(0); crate::memory::page_table::SPAN_PAGES],
             current: None,
-            fp_owner: None,
+            fp_owner: NO_FP_OWNER,
             config: BootConfig::EMPTY,
             config_sets: heapless::Vec::new(),
             conservation_failed: false,

@@ -181,8 +181,8 @@ impl Kernel {
             books.free(root, frames);
             frames.free(root);
         }
-        if self.fp_owner == Some(slot) {
-            self.fp_owner = None;
+        if usize::from(self.fp_owner) == slot {
+            self.fp_owner = crate::kernel::NO_FP_OWNER;
         }
         for frame in self.slots[slot].take_objects().into_iter().flatten() {
             self.books.free(frame, &self.frames);

@@ -102,7 +102,7 @@ impl Kernel {
         // another before the kernel returns to EL0, and no reference to the frame is held
         // across a return to EL0 (the kernel lock is released first).
         unsafe { exception::set_current_frame(frame) };
-        if self.fp_owner == Some(next) {
+        if usize::from(self.fp_owner) == next {
             cpu::fp_enable_for_user();
         } else {
             cpu::fp_trap_for_user();
@@ -184,7 +184,7 @@ impl Kernel {
     /// Lazy FP/SIMD switch: the current domain used FP registers another domain holds.
     pub fn switch_fp(&mut self) {
         let Some(current) = self.current else { return };
-        if let Some(owner) = self.fp_owner {
+        if let Some(owner) = Some(usize::from(self.fp_owner)).filter(|&o| o < MAX_DOMAINS) {
             if let Some(dcb) = self.slots[owner].dcb_mut() {
                 cpu::save_fp(&mut dcb.fp);
             }
@@ -192,7 +192,7 @@ impl Kernel {
         if let Some(dcb) = self.slots[current].dcb() {
             cpu::restore_fp(&dcb.fp);
         }
-        self.fp_owner = Some(current);
+        self.fp_owner = current as u8;
         cpu::fp_enable_for_user();
     }
 }
