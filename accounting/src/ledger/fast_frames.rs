@@ -58,10 +58,10 @@ impl<'a> Ledger<'a> {
     /// [`Ledger::new_page`] of a page and the one or two tables its space needed (a fault in a
     /// fresh 2 MiB block or 1 GiB slot) in straight-line code: the payers from the domain
     /// table and the `pagetable` policy's fixed decision, the entries stored, the charges.
-    /// Decides as `new_page` does; true when done. False, having changed nothing, when this
-    /// path does not apply (a limit anywhere, a policy that looks at the event, the fast paths
-    /// off, another number of tables) or the charge is refused: then `new_page` decides, and
-    /// names or counts what refused it.
+    /// Decides as `new_page` does. When this path does not apply (a limit anywhere, a policy
+    /// that looks at the event, the fast paths off, another number of tables) or the charge
+    /// is refused, it changes nothing and `new_page`'s general path decides, naming or
+    /// counting what refused it.
     #[inline(never)]
     pub fn new_page_and_tables(
         &mut self,
@@ -69,13 +69,16 @@ impl<'a> Ledger<'a> {
         owner: DomainId,
         causer: DomainId,
         tables: &[FrameIndex],
-    ) -> bool {
-        match *tables {
+    ) -> Result<(), Error> {
+        let done = match *tables {
             [table] => self.page_and_tables(page, owner, causer, [table]),
             [first, second] => self.page_and_tables(page, owner, causer, [first, second]),
             _ => None,
+        };
+        match done {
+            Some(()) => Ok(()),
+            None => self.new_page_with_tables(page, owner, causer, tables),
         }
-        .is_some()
     }
 
     /// [`Ledger::new_page_and_tables`] of `N` tables (one copy of the code per count, its

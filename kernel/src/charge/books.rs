@@ -466,22 +466,41 @@ impl Books {
         tables: &[Frame],
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
-        // A fault in a fresh 2 MiB block or 1 GiB slot: the ledger's page-and-tables path,
-        // unless it declines (then the general one below decides and names any refusal).
+        // A fault in a fresh 2 MiB block or 1 GiB slot: the ledger's page-and-tables path
+        // (which hands anything it does not take to its general path).
         let at = |frame: Frame| index(frames, frame);
-        let done = match *tables {
-            [table] => self
-                .ledger
-                .new_page_and_tables(at(page), owner, causer, &[at(table)]),
-            [first, second] => {
-                self.ledger
-                    .new_page_and_tables(at(page), owner, causer, &[at(first), at(second)])
+        match *tables {
+            [table] => {
+                return Ok(self.ledger.new_page_and_tables(
+                    at(page),
+                    owner,
+                    causer,
+                    &[at(table)],
+                )?)
             }
-            _ => false,
-        };
-        if done {
-            return Ok(());
+            [first, second] => {
+                return Ok(self.ledger.new_page_and_tables(
+                    at(page),
+                    owner,
+                    causer,
+                    &[at(first), at(second)],
+                )?)
+            }
+            _ => {}
         }
+        self.charge_page_general(owner, causer, page, tables, frames)
+    }
+
+    /// [`charge_page`](Self::charge_page) of another number of tables, by the general path.
+    #[inline(never)]
+    fn charge_page_general(
+        &mut self,
+        owner: DomainId,
+        causer: DomainId,
+        page: Frame,
+        tables: &[Frame],
+        frames: &FrameAllocator,
+    ) -> Result<(), ChargeError> {
         let mut indices = [FrameIndex(0); 3];
         let count = tables.len().min(indices.len());
         for (slot, table) in indices.iter_mut().zip(tables) {
