@@ -248,7 +248,9 @@ impl SharerPool {
         self.release_many(id, 1);
     }
 
-    /// Drops `count` references to list `id`, freeing it with the last one.
+    /// Drops `count` references to list `id`, freeing it with the last one. Inlined (the
+    /// decrement is the common case); freeing the list is out of line.
+    #[inline(always)]
     pub fn release_many(&mut self, id: u16, count: u32) {
         let Some(entry) = self.entries.get_mut(usize::from(id)) else {
             debug_assert!(false, "release of unknown sharer list {id}");
@@ -266,6 +268,7 @@ impl SharerPool {
     }
 
     /// Removes unreferenced list `id` from the index and puts it on the free list.
+    #[inline(never)]
     fn remove(&mut self, id: u16) {
         self.appended = (0, 0, EMPTY);
         // Backward-shift deletion, so probes stay unbroken.

@@ -348,6 +348,7 @@ impl<'a> Ledger<'a> {
 
     /// Write fault by `writer` on shared `original`: `copy` becomes its private copy.
     /// [`Error::NotShared`] when nobody else maps `original` (restore write access instead).
+    #[inline]
     pub fn cow_copy(
         &mut self,
         original: FrameIndex,
@@ -357,6 +358,17 @@ impl<'a> Ledger<'a> {
         if self.fast() {
             return self.copy_page(original, copy, writer);
         }
+        self.cow_copy_planned(original, copy, writer)
+    }
+
+    /// [`Ledger::cow_copy`] as the plan `[CowCopy]` (the fast paths off).
+    #[inline(never)]
+    fn cow_copy_planned(
+        &mut self,
+        original: FrameIndex,
+        copy: FrameIndex,
+        writer: DomainId,
+    ) -> Result<(), Error> {
         self.apply(&Plan::one(Op::CowCopy {
             original,
             copy,

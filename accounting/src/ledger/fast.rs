@@ -107,6 +107,7 @@ impl<'a> Ledger<'a> {
     /// A copy-on-write copy without a plan: [`Ledger::reserve_one_copy`] and
     /// [`Ledger::commit_one_copy`] at once, deciding as `apply` of the plan `[CowCopy]` (which
     /// [`Ledger::cow_copy`] runs instead with the fast paths off).
+    #[inline]
     pub(super) fn copy_page(
         &mut self,
         original: FrameIndex,
