@@ -23,6 +23,8 @@ use spin::Mutex;
 
 /// [`Kernel::fp_owner`] when no domain's FP/SIMD state is in the registers.
 pub const NO_FP_OWNER: u8 = u8::MAX;
+// The sentinel is no slot.
+const _: () = assert!(NO_FP_OWNER as usize >= MAX_DOMAINS);
 
 /// The kernel's state.
 ///

@@ -184,10 +184,13 @@ impl Kernel {
     /// Lazy FP/SIMD switch: the current domain used FP registers another domain holds.
     pub fn switch_fp(&mut self) {
         let Some(current) = self.current else { return };
-        if let Some(owner) = Some(usize::from(self.fp_owner)).filter(|&o| o < MAX_DOMAINS) {
-            if let Some(dcb) = self.slots[owner].dcb_mut() {
-                cpu::save_fp(&mut dcb.fp);
-            }
+        // NO_FP_OWNER is past the table: no slot, nothing to save.
+        if let Some(dcb) = self
+            .slots
+            .get_mut(usize::from(self.fp_owner))
+            .and_then(|owner| owner.dcb_mut())
+        {
+            cpu::save_fp(&mut dcb.fp);
         }
         if let Some(dcb) = self.slots[current].dcb() {
             cpu::restore_fp(&dcb.fp);

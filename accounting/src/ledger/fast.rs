@@ -175,9 +175,7 @@ impl<'a> Ledger<'a> {
             return None;
         }
         let writer_set = self.domains.get(writer.index())?.set;
-        let payer = match Decision::ALL
-            .get(usize::from(self.fixed[EventKind::CowCopy.index()]).wrapping_sub(1))?
-        {
+        let payer = match self.fixed_decision(EventKind::CowCopy)? {
             Decision::Writer | Decision::Split => writer_set,
             Decision::Holder => holder.set,
             _ => return None,

@@ -108,9 +108,7 @@ impl<'a> Ledger<'a> {
         }
         // The plan's payer asks for both domains' sets, whatever the policy decides.
         let causer_set = self.domains.get(causer.index())?.set;
-        let table_set = match Decision::ALL
-            .get(usize::from(self.fixed[EventKind::PageTable.index()]).wrapping_sub(1))?
-        {
+        let table_set = match self.fixed_decision(EventKind::PageTable)? {
             Decision::Owner => owner_set,
             Decision::Causer => causer_set,
             _ => return None,

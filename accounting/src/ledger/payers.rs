@@ -14,10 +14,19 @@ impl<'a> Ledger<'a> {
         what: EventKind,
         event: impl FnOnce() -> ChargeEvent,
     ) -> Decision {
-        match Decision::ALL.get(usize::from(self.fixed[what.index()]).wrapping_sub(1)) {
-            Some(&decision) if self.fast() => decision,
+        match self.fixed_decision(what) {
+            Some(decision) if self.fast() => decision,
             _ => policy.decide(&event()),
         }
+    }
+
+    /// The decision the policy for `what` makes for every such event, if it makes one (the
+    /// table [`Policy::fixed`] filled when the policies were set).
+    #[inline(always)]
+    pub(super) fn fixed_decision(&self, what: EventKind) -> Option<Decision> {
+        Decision::ALL
+            .get(usize::from(self.fixed[what.index()]).wrapping_sub(1))
+            .copied()
     }
 
     /// The headroom of the holder, writer, sender and receiver sets given (out of line: only

@@ -80,17 +80,14 @@ impl<'a> Ledger<'a> {
         payer: SetId,
         mapper: Option<DomainId>,
     ) {
-        let Some(entry) = self.frames.get_mut(frame.index()) else {
-            debug_assert!(false, "reserved frame out of range");
-            return;
-        };
-        *entry = FrameEntry::inline(kind, false, causer, payer, mapper);
-        self.frames_in_use += 1;
-        self.charge(payer, kind, FRAME_BYTES, causer);
+        if self.store_new(frame, kind, causer, payer, mapper) {
+            self.charge(payer, kind, FRAME_BYTES, causer);
+        }
     }
 
-    /// Stores the entry of a new frame charged to `payer` (the charge itself is the caller's:
-    /// [`Ledger::charge_frame`]).
+    /// Stores the entry of a new frame charged to `payer`, counting it in use (the charge
+    /// itself is the caller's: [`Ledger::create`], or a fast path's
+    /// [`Ledger::charge_frame`]); false, having changed nothing, for a frame out of range.
     #[inline(always)]
     pub(super) fn store_new(
         &mut self,
@@ -99,11 +96,14 @@ impl<'a> Ledger<'a> {
         causer: Option<DomainId>,
         payer: SetId,
         mapper: Option<DomainId>,
-    ) {
-        if let Some(entry) = self.frames.get_mut(frame.index()) {
-            *entry = FrameEntry::inline(kind, false, causer, payer, mapper);
-        }
+    ) -> bool {
+        let Some(entry) = self.frames.get_mut(frame.index()) else {
+            debug_assert!(false, "reserved frame out of range");
+            return false;
+        };
+        *entry = FrameEntry::inline(kind, false, causer, payer, mapper);
         self.frames_in_use += 1;
+        true
     }
 
     /// [`Ledger::check_one`] of one frame's charge of `kind` to `set_id` and, when it fits,
@@ -323,31 +323,11 @@ impl<'a> Ledger<'a> {
         bytes: u64,
         causer: Option<DomainId>,
     ) {
-        let index = kind.index();
-        let Some(set) = self.sets.get_mut(set_id.index()) else {
-            debug_assert!(false, "charge to unknown set");
-            return;
-        };
-        set.current[index] += bytes;
-        if set.current[index] > set.peak[index] {
-            set.peak[index] = set.current[index];
-        }
-        set.charged_total_bytes += bytes;
-        if let Some(kinds) = causer.and_then(|causer| set.caused.get_mut(causer.index())) {
-            kinds[index] += bytes;
-        }
-        let mut cursor = Some(set_id);
-        while let Some(id) = cursor {
-            let set = &mut self.sets[id.index()];
-            set.subtree[index] += bytes;
-            set.subtree_bytes += bytes;
-            cursor = set.parent;
-        }
+        self.charge_kinds(set_id, [(kind, bytes, causer)]);
     }
 
     /// [`Ledger::charge`] of a page (`anon`, caused by `owner`) and `table_bytes` of page
-    /// tables (caused by `causer`) to the same set: the same counters, with one visit of the
-    /// set and one walk up its ancestors for both.
+    /// tables (caused by `causer`) to the same set.
     #[inline(always)]
     pub(super) fn charge_page_and_tables(
         &mut self,
@@ -356,30 +336,48 @@ impl<'a> Ledger<'a> {
         causer: DomainId,
         table_bytes: u64,
     ) {
-        let (anon, tables) = (Kind::Anon.index(), Kind::PageTables.index());
+        self.charge_kinds(
+            set_id,
+            [
+                (Kind::Anon, FRAME_BYTES, Some(owner)),
+                (Kind::PageTables, table_bytes, Some(causer)),
+            ],
+        );
+    }
+
+    /// [`Ledger::charge`] of each `(kind, bytes, causer)` of `charges` (distinct kinds) to
+    /// `set_id`: the same counters as that many charges, with one visit of the set and one
+    /// walk up its ancestors for all of them (one copy of the code per count, unrolled).
+    #[inline(always)]
+    fn charge_kinds<const N: usize>(
+        &mut self,
+        set_id: SetId,
+        charges: [(Kind, u64, Option<DomainId>); N],
+    ) {
         let Some(set) = self.sets.get_mut(set_id.index()) else {
             debug_assert!(false, "charge to unknown set");
             return;
         };
-        for (index, bytes) in [(anon, FRAME_BYTES), (tables, table_bytes)] {
+        let mut total = 0;
+        for (kind, bytes, causer) in charges {
+            let index = kind.index();
             set.current[index] += bytes;
             if set.current[index] > set.peak[index] {
                 set.peak[index] = set.current[index];
             }
+            if let Some(kinds) = causer.and_then(|causer| set.caused.get_mut(causer.index())) {
+                kinds[index] += bytes;
+            }
+            total += bytes;
         }
-        set.charged_total_bytes += FRAME_BYTES + table_bytes;
-        if let Some(kinds) = set.caused.get_mut(owner.index()) {
-            kinds[anon] += FRAME_BYTES;
-        }
-        if let Some(kinds) = set.caused.get_mut(causer.index()) {
-            kinds[tables] += table_bytes;
-        }
+        set.charged_total_bytes += total;
         let mut cursor = Some(set_id);
         while let Some(id) = cursor {
             let set = &mut self.sets[id.index()];
-            set.subtree[anon] += FRAME_BYTES;
-            set.subtree[tables] += table_bytes;
-            set.subtree_bytes += FRAME_BYTES + table_bytes;
+            for (kind, bytes, _) in charges {
+                set.subtree[kind.index()] += bytes;
+            }
+            set.subtree_bytes += total;
             cursor = set.parent;
         }
     }

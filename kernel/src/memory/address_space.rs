@@ -148,9 +148,6 @@ impl Kernel {
         else {
             return Err(Error::BadArgument);
         };
-        let copy_on_write = |descriptor: u64| {
-            mmu::user_page_descriptor(mmu::descriptor_address(descriptor), UserAccess::CopyOnWrite)
-        };
         // A paged-out page cannot be shared: its contents are with the pager. Checked before
         // anything changes.
         if sender_dcb.kept_pages {
@@ -719,12 +716,15 @@ fn present_frames(
 fn mark_copy_on_write(sources: &mut [u64], targets: &mut [u64]) {
     for (source, target) in sources.iter_mut().zip(targets.iter_mut()) {
         if mmu::is_valid(*source) {
-            let descriptor = mmu::user_page_descriptor(
-                mmu::descriptor_address(*source),
-                UserAccess::CopyOnWrite,
-            );
+            let descriptor = copy_on_write(*source);
             *target = descriptor;
             *source = descriptor;
         }
     }
+}
+
+/// The copy-on-write descriptor of the page `descriptor` maps (read-only, the software COW bit).
+#[inline(always)]
+fn copy_on_write(descriptor: u64) -> u64 {
+    mmu::user_page_descriptor(mmu::descriptor_address(descriptor), UserAccess::CopyOnWrite)
 }
