@@ -558,6 +558,173 @@ fn run_paths(
     (snapshots, take_trace(), outcomes)
 }
 
+/// A spawn as the kernel reserves it: one batch of plans — a new domain's kernel objects and
+/// root table, each page of its image (every other one with a table), then runs of the frames
+/// its spawner maps, shared with it `chunk` frames to a plan.
+#[derive(Clone, Debug)]
+struct Spawn {
+    spawner: usize,
+    set: usize,
+    pages: usize,
+    chunk: usize,
+}
+
+fn spawn_event() -> impl Strategy<Value = Spawn> {
+    (0..DOMAINS, 0..3usize, 0..6usize, 1..6usize).prop_map(|(spawner, set, pages, chunk)| Spawn {
+        spawner,
+        set,
+        pages,
+        chunk,
+    })
+}
+
+/// The plans of `spawn` (the `index`-th) on the ledger as it is: the new domain is created
+/// first (a record, not a charge). `None` when too few frames are free.
+fn spawn_plans(
+    ledger: &mut Ledger<'_>,
+    domains: &[DomainId; DOMAINS],
+    spawn: &Spawn,
+    index: usize,
+) -> Option<(Vec<FrameIndex>, Vec<Vec<FrameIndex>>, DomainId)> {
+    let tables = spawn.pages.div_ceil(2);
+    let free = free_frames(ledger, 3 + spawn.pages + tables);
+    if free.len() < 3 + spawn.pages + tables {
+        return None;
+    }
+    let set = ledger.set_by_name(["a", "b", "d"][spawn.set]).unwrap();
+    let child = ledger.create_domain(&format!("n{index}"), set).ok()?;
+    let shared: Vec<FrameIndex> = (0..FRAMES as u32)
+        .map(FrameIndex)
+        .filter(|frame| ledger.maps(*frame, domains[spawn.spawner]).unwrap())
+        .collect();
+    let runs = shared.chunks(spawn.chunk).map(<[_]>::to_vec).collect();
+    Some((free, runs, child))
+}
+
+/// Builds the plans of a spawn from its frames and hands each to `each` in order.
+fn for_each_spawn_plan(
+    free: &[FrameIndex],
+    runs: &[Vec<FrameIndex>],
+    child: DomainId,
+    spawner: DomainId,
+    pages: usize,
+    mut each: impl FnMut(&Plan<'_>) -> Result<(), Error>,
+) -> Result<(), (usize, Error)> {
+    let mut frames = free.iter().copied();
+    let mut next = || frames.next().unwrap();
+    let mut plans = Vec::new();
+    let mut objects = Plan::new();
+    for _ in 0..2 {
+        let _ = objects.push(Op::DomainObject {
+            frame: next(),
+            domain: child,
+            spawner: Some(spawner),
+        });
+    }
+    let _ = objects.push(Op::PageTable {
+        frame: next(),
+        owner: child,
+        causer: spawner,
+    });
+    plans.push(objects);
+    for page in 0..pages {
+        let mut plan = Plan::one(Op::Anon {
+            frame: next(),
+            domain: child,
+        });
+        if page % 2 == 0 {
+            let _ = plan.push(Op::PageTable {
+                frame: next(),
+                owner: child,
+                causer: spawner,
+            });
+        }
+        plans.push(plan);
+    }
+    for run in runs {
+        plans.push(Plan::one(Op::ShareMany {
+            frames: run,
+            domain: child,
+        }));
+    }
+    for (index, plan) in plans.iter().enumerate() {
+        each(plan).map_err(|error| (index, error))?;
+    }
+    Ok(())
+}
+
+/// What the last spawn of a sequence did.
+struct LastSpawn {
+    /// Ok, or the plan that failed (`usize::MAX`: the finish) and its error.
+    outcome: Result<(), (usize, Error)>,
+    snapshot: String,
+    /// The trace it wrote.
+    trace: String,
+    sets_before: Vec<ChargeSet>,
+    sets_after: Vec<ChargeSet>,
+    frames_before: Vec<FrameEntry>,
+    frames_after: Vec<FrameEntry>,
+}
+
+/// What the last of `spawns` did after `events` and the spawns before it (each made as a
+/// batch). The last is made as a batch (`batch`) or as its plans reserved and committed one
+/// at a time.
+fn last_spawn(policies: Policies, events: &[Event], spawns: &[Spawn], batch: bool) -> LastSpawn {
+    let mut frames = vec![FrameEntry::FREE; FRAMES];
+    let mut ledger = Ledger::new(&mut frames, policies);
+    ledger.set_trace_hook(Some(record));
+    let domains = build(&mut ledger);
+    for event in events {
+        let _ = apply(&mut ledger, &domains, event);
+    }
+    let mut outcome = Ok(());
+    let (mut sets, mut before) = (Vec::new(), Vec::new());
+    for (index, spawn) in spawns.iter().enumerate() {
+        let last = index + 1 == spawns.len();
+        if last {
+            take_trace();
+            sets = ledger.sets().to_vec();
+            before = ledger.frames().to_vec();
+        }
+        let Some((free, runs, child)) = spawn_plans(&mut ledger, &domains, spawn, index) else {
+            continue;
+        };
+        let spawner = domains[spawn.spawner];
+        let result = if batch || !last {
+            let mut plans = ledger.batch();
+            let added = for_each_spawn_plan(&free, &runs, child, spawner, spawn.pages, |plan| {
+                ledger.batch_add(&mut plans, plan)
+            });
+            added.and_then(|()| {
+                for_each_spawn_plan(&free, &runs, child, spawner, spawn.pages, |plan| {
+                    ledger.batch_commit(&mut plans, plan)
+                })?;
+                ledger
+                    .batch_finish(plans)
+                    .map_err(|error| (usize::MAX, error))
+            })
+        } else {
+            for_each_spawn_plan(&free, &runs, child, spawner, spawn.pages, |plan| {
+                ledger.reserve(plan)?.commit();
+                Ok(())
+            })
+        };
+        assert_eq!(ledger.audit(), Ok(()));
+        if last {
+            outcome = result;
+        }
+    }
+    LastSpawn {
+        outcome,
+        snapshot: snapshot(&ledger, "after"),
+        trace: take_trace(),
+        sets_before: sets,
+        sets_after: ledger.sets().to_vec(),
+        frames_before: before,
+        frames_after: ledger.frames().to_vec(),
+    }
+}
+
 fn replay(policies: Policies, trace: &str) -> (Vec<String>, accounting::ReplayStats) {
     let mut frames = vec![FrameEntry::FREE; FRAMES];
     let mut scratch = vec![FrameIndex(0); FRAMES];
@@ -599,6 +766,45 @@ proptest! {
             prop_assert_eq!(&fast_outcomes, &general_outcomes, "outcomes under {}", policies);
             prop_assert_eq!(&fast, &general, "snapshots under {}", policies);
             prop_assert_eq!(&fast_trace, &general_trace, "trace under {}", policies);
+        }
+    }
+
+    /// Batches (a spawn's plans reserved together, then committed): under every policy
+    /// combination a batch is refused at the plan, and with the error and denial, that its
+    /// plans reserved and committed one at a time would meet; a refused batch changes nothing
+    /// but that denial's counters; an accepted one leaves the books and the trace exactly as
+    /// the plans one at a time do.
+    #[test]
+    fn a_batch_decides_as_its_plans_one_at_a_time(
+        events in proptest::collection::vec(event(), 0..40),
+        spawns in proptest::collection::vec(spawn_event(), 1..4),
+    ) {
+        for policies in policies::combinations() {
+            for count in 1..=spawns.len() {
+                let batch = last_spawn(policies, &events, &spawns[..count], true);
+                let one_by_one = last_spawn(policies, &events, &spawns[..count], false);
+                prop_assert_eq!(&batch.outcome, &one_by_one.outcome, "outcome under {}", policies);
+                if batch.outcome.is_ok() {
+                    prop_assert_eq!(&batch.snapshot, &one_by_one.snapshot, "books under {}", policies);
+                    prop_assert_eq!(&batch.trace, &one_by_one.trace, "trace under {}", policies);
+                } else {
+                    // Nothing but the denial's counters moved, and they moved as one at a time.
+                    prop_assert_eq!(&batch.frames_after, &batch.frames_before, "frames under {}", policies);
+                    for ((after, before), sequential) in batch
+                        .sets_after
+                        .iter()
+                        .zip(&batch.sets_before)
+                        .zip(&one_by_one.sets_after)
+                    {
+                        prop_assert_eq!(after.denied, sequential.denied, "denials under {}", policies);
+                        prop_assert_eq!(after.limit_hits, sequential.limit_hits);
+                        let mut after = after.clone();
+                        after.denied = before.denied;
+                        after.limit_hits = before.limit_hits;
+                        prop_assert_eq!(&after, before, "a refused batch changed {}", before.name);
+                    }
+                }
+            }
         }
     }
 

@@ -23,7 +23,8 @@
 //! Files, by concern: this one holds the types and the ledger itself; [`tree`] its queries
 //! and the set/domain tree; [`reserve`] the general reservation (policies asked, limits checked);
 //! [`fast`] the fast paths, each naming the general function it must agree with; [`commit`]
-//! applying a reservation; [`release`] departures and frees; [`moves`] a domain moving to
+//! applying a reservation; [`batch`] the plans of one operation too large for one plan,
+//! reserved together; [`release`] departures and frees; [`moves`] a domain moving to
 //! another set; [`payers`] the payer decisions;
 //! [`storage`] frame entries, sharer lists and counters; [`audit`] the full recount.
 
@@ -43,6 +44,7 @@ use crate::sharers::{SharerPool, Slot, SlotList};
 use crate::trace::{PolicyName, TraceHook, TraceRecord, FRAMES_PER_RECORD};
 
 mod audit;
+mod batch;
 mod commit;
 mod fast;
 mod fast_frames;
@@ -53,6 +55,8 @@ mod release;
 mod reserve;
 mod storage;
 mod tree;
+
+pub use batch::Batch;
 
 /// What an unmap left behind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,8 +182,8 @@ impl Charge {
 type Charges = heapless::Vec<Charge, PLAN_CHARGES>;
 type NetChange = heapless::Vec<(SetId, i64), { 2 * MAX_SHARERS }>;
 
-fn add_charge(
-    charges: &mut Charges,
+fn add_charge<const N: usize>(
+    charges: &mut heapless::Vec<Charge, N>,
     set: SetId,
     kind: Kind,
     bytes: i64,
