@@ -293,6 +293,12 @@ impl<'a, 's> Replayer<'a, 's> {
             TraceRecord::ForgetDomain { id } => {
                 self.ledger.forget_domain(*id).map_err(diverged)?;
             }
+            TraceRecord::Refused { denial } => {
+                // The batch's plans are not in the trace (nothing of it was committed): under
+                // any policies, the refusal is counted as recorded.
+                self.ledger.count_refused(*denial).map_err(diverged)?;
+                self.stats.denied += 1;
+            }
             TraceRecord::State { domain, state } => {
                 self.ledger
                     .set_domain_state(*domain, *state)

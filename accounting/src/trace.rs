@@ -23,6 +23,7 @@
 //! | `kernel FRAME SET CAUSER\|-` | new kernel-object frame bound to `SET` |
 //! | `domobj FRAME DOMAIN SPAWNER\|-` | new kernel object of `DOMAIN`'s own, paid per the `kernel` policy |
 //! | `forget ID` | the last domain created is forgotten (its creation failed) |
+//! | `refused PAYER KIND LIMIT_SET set\|kind CAUSER\|- BYTES` | a batch (a spawn's plans, reserved together) was refused: the denial counted, nothing charged |
 //! | `msgbuf FRAME SENDER RECEIVER` | new message-buffer frame |
 //! | `share FRAME DOM` | `DOM` maps the frame too (copy-on-write) |
 //! | `share-many DOM COUNT` | `DOM` maps `COUNT` frames, listed by the following `frames` records |
@@ -176,6 +177,14 @@ pub enum TraceRecord {
         set: SetId,
         /// The causing domain.
         causer: Option<DomainId>,
+    },
+    /// `refused PAYER KIND LIMIT_SET set|kind CAUSER|- BYTES`: a batch of plans (see
+    /// [`crate::Batch`]) was refused by a limit before any of it was committed; only the
+    /// denial was counted. (A batch's plans are written as they commit; a refused one has
+    /// none.)
+    Refused {
+        /// The denial counted.
+        denial: crate::error::Denial,
     },
     /// `forget ID`: a domain whose creation failed is forgotten (it was the last created).
     ForgetDomain {
@@ -363,6 +372,16 @@ impl fmt::Display for TraceRecord {
             } => write!(f, "kind-limit {} {kind} {}", set.0, Optional(*limit_bytes)),
             TraceRecord::Domain { id, name, set } => write!(f, "dom {} {name} {}", id.0, set.0),
             TraceRecord::ForgetDomain { id } => write!(f, "forget {}", id.0),
+            TraceRecord::Refused { denial } => write!(
+                f,
+                "refused {} {} {} {} {} {}",
+                denial.payer.0,
+                denial.kind,
+                denial.limit_set.0,
+                if denial.kind_limit { "kind" } else { "set" },
+                Optional(denial.causer.map(|causer| causer.0)),
+                denial.bytes
+            ),
             TraceRecord::State { domain, state } => write!(f, "state {} {state}", domain.0),
             TraceRecord::KeeperChoice { domain, choice } => match choice {
                 None => write!(f, "choice {} clear", domain.0),
@@ -652,6 +671,20 @@ impl TraceRecord {
             "forget" => TraceRecord::ForgetDomain {
                 id: fields.domain()?,
             },
+            "refused" => TraceRecord::Refused {
+                denial: crate::error::Denial {
+                    payer: fields.set()?,
+                    kind: Kind::from_key(fields.next_text()?).ok_or(ParseError::BadField)?,
+                    limit_set: fields.set()?,
+                    kind_limit: match fields.next_text()? {
+                        "kind" => true,
+                        "set" => false,
+                        _ => return Err(ParseError::BadField),
+                    },
+                    causer: fields.optional()?.map(DomainId),
+                    bytes: fields.number()?,
+                },
+            },
             "domobj" => TraceRecord::DomainObject {
                 frame: fields.frame()?,
                 domain: fields.domain()?,
@@ -803,6 +836,26 @@ mod tests {
                 limit_bytes: Some(49152),
             },
             TraceRecord::ForgetDomain { id: DomainId(4) },
+            TraceRecord::Refused {
+                denial: crate::error::Denial {
+                    payer: SetId(6),
+                    kind: Kind::Kernel,
+                    limit_set: SetId(5),
+                    kind_limit: false,
+                    causer: Some(DomainId(5)),
+                    bytes: 4096,
+                },
+            },
+            TraceRecord::Refused {
+                denial: crate::error::Denial {
+                    payer: SetId(2),
+                    kind: Kind::Anon,
+                    limit_set: SetId(2),
+                    kind_limit: true,
+                    causer: None,
+                    bytes: 8192,
+                },
+            },
             TraceRecord::Domain {
                 id: DomainId(0),
                 name: name("parent"),

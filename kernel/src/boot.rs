@@ -186,7 +186,7 @@ impl Kernel {
                 .config_set(&spec.charge_set)
                 .ok_or(BootError::Message("undefined charge set"))?;
             let slot = self
-                .create_domain(&spec.name, set, &program, None)
+                .create_domain(&spec.name, set, &program, None, &[])
                 .map_err(|error| BootError::Domain {
                     domain: spec.name.clone(),
                     set: spec.charge_set.clone(),

@@ -66,6 +66,51 @@ pub enum Charge {
     },
 }
 
+/// One plan of an operation too large for one (a spawn), reserved with the others before any
+/// is committed: [`Books::batch_add`] reserves it on top of the steps before,
+/// [`Books::batch_commit`] applies it (see `accounting::ledger::batch`).
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(feature = "accounting"), allow(dead_code))]
+pub enum Step<'s> {
+    /// A new domain's control block and capability table (`kernel`, per the `kernel`
+    /// policy) and its root table (`pagetables`), made by `causer` (its spawner, or itself at
+    /// boot).
+    Objects {
+        /// The new domain.
+        domain: DomainId,
+        /// Its spawner (the domain itself at boot).
+        causer: DomainId,
+        /// The control block's and the capability table's frames.
+        objects: [Frame; 2],
+        /// The root table's frame.
+        root: Frame,
+    },
+    /// A page of a program image (`anon`) mapped by `owner`, and the tables it needed, made
+    /// necessary by `causer`.
+    Page {
+        /// The domain mapping it.
+        owner: DomainId,
+        /// The domain whose action needs the tables.
+        causer: DomainId,
+        /// The page's frame.
+        page: Frame,
+        /// The new tables.
+        tables: &'s [Frame],
+    },
+    /// `domain` maps every frame of `shared` copy-on-write too; `tables` are the tables its
+    /// space needed for them, made necessary by `causer`.
+    Share {
+        /// The shared frames, by ledger index.
+        shared: &'s [FrameIndex],
+        /// The new mapper.
+        domain: DomainId,
+        /// The domain whose action needs the tables.
+        causer: DomainId,
+        /// The new tables.
+        tables: &'s [Frame],
+    },
+}
+
 /// Why a charge could not be made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChargeError {

@@ -74,9 +74,17 @@ pub struct Kernel {
     /// Scratch for `share_copy_on_write`: the ledger indices of one span's present pages (a
     /// level-3 table's worth), kept here so no share zeroes 2 KiB of stack first.
     pub(crate) span_indices: [accounting::FrameIndex; crate::memory::page_table::SPAN_PAGES],
+    /// Scratch for a spawn: the ledger indices of the pages each span of its shared regions
+    /// shares, found while its charges are reserved and used again when they are committed.
+    pub(crate) spawn_indices: [accounting::FrameIndex; SPAWN_INDICES],
     /// The ledger and the policies.
     pub books: Books,
 }
+
+/// Most ledger indices a spawn keeps between reserving and committing its shares (a header
+/// and the indices of each span, in order): four full spans. The spans past them are scanned
+/// again at commit.
+pub const SPAWN_INDICES: usize = 4 * (crate::memory::page_table::SPAN_PAGES + 1);
 
 // The kernel state is large (the ledger alone is about 100 KB), so it is built in place in this
 // static from a const initial value rather than on the stack.
@@ -103,6 +111,7 @@ impl Kernel {
             slots: [EMPTY_SLOT; MAX_DOMAINS],
             run_queue: SlotQueue::new(),
             span_indices: [accounting::FrameIndex(0); crate::memory::page_table::SPAN_PAGES],
+            spawn_indices: [accounting::FrameIndex(0); SPAWN_INDICES],
             current: None,
             fp_owner: NO_FP_OWNER,
             config: BootConfig::EMPTY,

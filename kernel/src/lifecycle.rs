@@ -3,26 +3,195 @@
 //! returns every frame and charge and wakes its waiters.
 
 use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
-use crate::charge::{ChargeError, ToAbi, Transaction};
-use crate::kernel::{asid, Kernel};
+use crate::charge::{ChargeError, Step, ToAbi};
+use crate::kernel::{asid, Kernel, SPAWN_INDICES};
+use crate::memory::address_space::{mark_copy_on_write, paged_out_page, present_frames};
+use crate::memory::frames::{Frame, FrameAllocator};
 use crate::memory::object::ObjectFrame;
+use crate::memory::page_table::{level3_index, PageTables, SPAN_PAGES};
 use crate::object::capability::CapTable;
 use crate::object::domain::{self, Block, DomainEntry, Name, Region, RunState, MAX_DOMAINS};
 use crate::report::report_state;
-use abi::Error;
+use abi::{Error, SharedRegion};
 use accounting::{SetId, StopReason};
 use kcore::elf;
 
+/// A ledger error where none can be: a kernel bug, which stops the run.
+fn bug(error: accounting::Error) -> ! {
+    crate::panic::ledger_bug(&error)
+}
+
+/// A new domain's object frames and root table, committed.
+struct Objects {
+    dcb: Frame,
+    caps: Frame,
+    root: Frame,
+}
+
+/// A domain under construction — a spawn's transaction (and boot's): the frames of its kernel
+/// objects, its root table, and every table and program page mapped in its tables so far.
+/// Until [`NewDomain::commit`] they belong to nobody and nothing is charged for them; dropping
+/// it frees them all. Only its own pages are mapped before the commit (shared pages are
+/// mapped at commit), so every page its tables map is one of its frames.
+struct NewDomain<'f> {
+    frames: &'f mut FrameAllocator,
+    objects: [Frame; 2],
+    tables: PageTables,
+    committed: bool,
+}
+
+impl<'f> NewDomain<'f> {
+    /// The control block's, the capability table's and the (zeroed) root table's frames, in
+    /// that order; all or none.
+    fn new(frames: &'f mut FrameAllocator) -> Result<Self, ChargeError> {
+        let mut first = [Frame(0); 3];
+        frames
+            .allocate_all(&mut first)
+            .ok_or(ChargeError::OutOfMemory)?;
+        first[2].zero();
+        Ok(NewDomain {
+            frames,
+            objects: [first[0], first[1]],
+            tables: PageTables::new(first[2]),
+            committed: false,
+        })
+    }
+
+    /// Fills `fresh` with new zeroed frames (all or none), for the caller to map at once.
+    fn allocate(&mut self, fresh: &mut [Frame]) -> Result<(), ChargeError> {
+        self.frames
+            .allocate_all(fresh)
+            .ok_or(ChargeError::OutOfMemory)?;
+        for frame in fresh.iter() {
+            frame.zero();
+        }
+        Ok(())
+    }
+
+    /// The frames are the domain's from now on: its objects' frames and its tables.
+    fn commit(mut self) -> ([Frame; 2], PageTables) {
+        self.committed = true;
+        (self.objects, PageTables::new(self.tables.root()))
+    }
+}
+
+impl Drop for NewDomain<'_> {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        let frames = &mut *self.frames;
+        self.tables
+            .for_each_page(0, abi::USER_END_ADDRESS, |_, descriptor| {
+                frames.free(Frame(mmu::descriptor_address(descriptor)))
+            });
+        self.tables.for_each_table(|table| frames.free(table));
+        frames.free(self.tables.root());
+        frames.free_all(&self.objects);
+    }
+}
+
+/// The pages of an image segment, with the access they are mapped with.
+fn segment_pages(segment: &elf::Segment) -> (usize, usize, UserAccess) {
+    let access = if segment.flags & elf::FLAG_EXECUTE != 0 {
+        UserAccess::ReadExecute
+    } else if segment.flags & elf::FLAG_WRITE != 0 {
+        UserAccess::ReadWrite
+    } else {
+        UserAccess::ReadOnly
+    };
+    (segment.page_start(), segment.page_end(), access)
+}
+
+/// Copies the part of `segment`'s file bytes that falls in the page at `va` into `page`.
+fn load_page(segment: &elf::Segment, va: usize, page: Frame) {
+    let data_start = segment.address.max(va);
+    let data_end = (segment.address + segment.data.len()).min(va + PAGE_BYTES);
+    if data_start < data_end {
+        let bytes = &segment.data[data_start - segment.address..data_end - segment.address];
+        // SAFETY: `page` is a frame of the domain being built, mapped by nobody yet, and the
+        // range lies inside it.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                (page.virt() + (data_start - va)) as *mut u8,
+                bytes.len(),
+            )
+        };
+    }
+}
+
+/// The regions of a new domain's space: its image's segments, its stack, then the regions
+/// its spawner shares (at the same addresses), checked to fit and not to overlap.
+fn layout(
+    program: &elf::Program,
+    shared: &[SharedRegion],
+) -> Result<heapless::Vec<Region, { domain::MAX_REGIONS }>, Error> {
+    let mut regions = heapless::Vec::<Region, { domain::MAX_REGIONS }>::new();
+    let mut add = |start: usize, pages: usize, access: UserAccess| {
+        if regions
+            .iter()
+            .any(|r| r.overlaps(start, start + pages * PAGE_BYTES))
+        {
+            return Err(Error::RegionOverlap);
+        }
+        let region = Region {
+            start,
+            pages,
+            access,
+            capability: 0,
+            kept: false,
+        };
+        regions.push(region).map_err(|_| Error::TableFull)
+    };
+    for segment in &program.segments {
+        let (start, end, access) = segment_pages(segment);
+        // A loadable image's segments do not overlap (an image that did is not loadable).
+        add(start, (end - start) / PAGE_BYTES, access).map_err(|_| Error::BadAddress)?;
+    }
+    let stack_start = abi::USER_STACK_TOP - abi::USER_STACK_PAGES * PAGE_BYTES;
+    add(stack_start, abi::USER_STACK_PAGES, UserAccess::ReadWrite)
+        .map_err(|_| Error::BadAddress)?;
+    for region in shared {
+        add(region.address, region.pages, UserAccess::ReadWrite)?;
+    }
+    Ok(regions)
+}
+
+/// The spans of a region shared at the same address: (first page's address, pages), each
+/// inside one level-3 table.
+fn spans(region: &SharedRegion) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut page = 0;
+    core::iter::from_fn(move || {
+        if page >= region.pages {
+            return None;
+        }
+        let va = region.address + page * PAGE_BYTES;
+        let count = (region.pages - page).min(SPAN_PAGES - (va / PAGE_BYTES) % SPAN_PAGES);
+        page += count;
+        Some((va, count))
+    })
+}
+
 impl Kernel {
     /// Creates a domain running `program` (parsed and checked by the caller), bound to `set`,
-    /// created by `creator` (None at boot). On any failure everything created so far is torn
-    /// down again and the books are back where they were.
+    /// created by `creator` (None at boot), with `shared` regions of the creator shared into
+    /// it copy-on-write at the same addresses.
+    ///
+    /// Reserve first, like every call: everything it needs is made and reserved before
+    /// anything is committed — its objects, its image's pages and tables (in frames of its
+    /// own, [`NewDomain`]) and every charge, in one ledger batch ([`Step`]) — and only then
+    /// committed: its charges, its slot, the shared pages mapped and turned copy-on-write on
+    /// both sides. Refused (out of memory, over a limit, a region that overlaps, a page with
+    /// its pager), it leaves nothing behind: no frame, no charge, no domain record; a
+    /// denial is counted as a single plan's would be.
     pub fn create_domain(
         &mut self,
         name: &str,
         set: SetId,
         program: &elf::Program<'static>,
         creator: Option<usize>,
+        shared: &[SharedRegion],
     ) -> Result<usize, Error> {
         // Never-used slots first, so a capability to an ended domain stays meaningful as long as
         // possible; then ended slots nobody waits on.
@@ -33,119 +202,221 @@ impl Kernel {
             })
             .ok_or(Error::TableFull)?;
         let domain_name = Name::try_from(name).map_err(|_| Error::BadArgument)?;
+        let regions = layout(program, shared)?;
+        if let Some(parent) = creator {
+            let dcb = self.slots[parent].dcb().ok_or(Error::BadArgument)?;
+            let out = shared
+                .iter()
+                .find_map(|region| paged_out_page(dcb, region.address, region.pages));
+            if let Some(va) = out {
+                self.missing_page.set(Some((parent as u8, va)));
+                return Err(Error::PagedOut);
+            }
+        }
         let ledger = self
             .books
             .create_domain(name, set)
             .map_err(|e| e.to_abi())?;
         let causer = creator.map(|c| self.slots[c].account).unwrap_or(ledger);
-
-        // Kernel objects and the root table, charged in one step.
-        let transaction = match Transaction::<3>::with_frames(&mut self.frames, 3) {
-            Ok(transaction) => transaction,
+        let objects = match self.build_domain(ledger, causer, program, creator, shared) {
+            Ok(objects) => objects,
             Err(e) => {
+                // It never held anything: forgotten, so a refused spawn leaves no domain record.
                 self.books.forget_domain(ledger);
                 return Err(e.to_abi());
             }
         };
-        let [dcb_frame, caps_frame, root] = [0, 1, 2].map(|i| transaction.frames()[i]);
-        let books = &mut self.books;
-        if let Err(e) = transaction.commit(|_, allocator| {
-            books.charge_domain_objects(ledger, causer, [dcb_frame, caps_frame], root, allocator)
-        }) {
-            // It never held anything: forgotten, so a refused spawn leaves no domain record.
-            self.books.forget_domain(ledger);
-            return Err(e.to_abi());
-        }
-        root.zero();
-        // SAFETY: both frames were just allocated for this domain and are used for nothing
-        // else until teardown takes them back out of the slot.
+        let generation = self.slots[slot].generation.wrapping_add(1);
+        let mut dcb = domain::new_dcb(objects.root, program.entry);
+        dcb.regions = regions;
+        // SAFETY: both frames were allocated for this domain and are used for nothing else
+        // until teardown takes them back out of the slot.
         let (dcb, caps) = unsafe {
             (
-                ObjectFrame::new(dcb_frame, domain::new_dcb(root, program.entry)),
+                ObjectFrame::new(objects.dcb, dcb),
                 // An empty table is all zero bytes (checked at compile time).
                 {
                     let () = CapTable::EMPTY_IS_ZERO;
-                    ObjectFrame::<CapTable>::zeroed(caps_frame)
+                    ObjectFrame::<CapTable>::zeroed(objects.caps)
                 },
             )
         };
-        let generation = self.slots[slot].generation.wrapping_add(1);
         self.slots[slot] = DomainEntry::new(generation, domain_name, ledger, dcb, caps);
         mmu::invalidate_asid(asid(slot));
-        if let Err(e) = self.load_program(slot, program, causer) {
-            self.teardown(slot, RunState::Stopped(e.stop_reason()));
-            return Err(e.to_abi());
+        if let Some(parent) = creator {
+            // The parent's shared pages turned read-only: one flush of its ASID covers them.
+            mmu::invalidate_asid(asid(parent));
         }
         let _ = self.run_queue.push_back(slot as u8);
         log::debug!("domain '{name}' created in slot {slot}");
         Ok(slot)
     }
 
-    /// Maps the program's segments (their pages populated and charged as `anon`) and the
-    /// demand-zero stack region.
-    /// The image's page tables are made necessary by `causer`, the spawner (the domain itself
-    /// at boot): under `pagetable = causer` the spawner pays for them.
-    fn load_program(
+    /// [`create_domain`](Self::create_domain)'s work: the new space built and every charge
+    /// reserved (a failure frees what was built; nothing was charged), then everything
+    /// committed, which cannot fail (an error there is a kernel bug, and stops the run).
+    fn build_domain(
         &mut self,
-        slot: usize,
-        program: &elf::Program,
+        ledger: accounting::DomainId,
         causer: accounting::DomainId,
-    ) -> Result<(), ChargeError> {
+        program: &elf::Program<'static>,
+        creator: Option<usize>,
+        shared: &[SharedRegion],
+    ) -> Result<Objects, ChargeError> {
+        let Kernel {
+            frames,
+            books,
+            slots,
+            span_indices,
+            spawn_indices,
+            ..
+        } = self;
+        let mut batch = books.batch();
+
+        // Reserve: the objects and root, the image's pages, the shared spans.
+        let mut new = NewDomain::new(frames)?;
+        let objects = Step::Objects {
+            domain: ledger,
+            causer,
+            objects: new.objects,
+            root: new.tables.root(),
+        };
+        books.batch_add(&mut batch, &objects, new.frames)?;
         for segment in &program.segments {
-            let (start, end) = (segment.page_start(), segment.page_end());
-            let access = if segment.flags & elf::FLAG_EXECUTE != 0 {
-                UserAccess::ReadExecute
-            } else if segment.flags & elf::FLAG_WRITE != 0 {
-                UserAccess::ReadWrite
-            } else {
-                UserAccess::ReadOnly
-            };
-            self.add_region(
-                slot,
-                Region {
-                    start,
-                    pages: (end - start) / PAGE_BYTES,
-                    access,
-                    capability: 0,
-                    kept: false,
-                },
-            )
-            .map_err(|_| ChargeError::Fault)?;
-            let mut va = start;
-            while va < end {
-                let frame = self.populate_caused(slot, va, access, causer)?;
-                // Copy the part of the segment's file bytes that falls in this page.
-                let page_end = va + PAGE_BYTES;
-                let data_start = segment.address.max(va);
-                let data_end = (segment.address + segment.data.len()).min(page_end);
-                if data_start < data_end {
-                    let bytes =
-                        &segment.data[data_start - segment.address..data_end - segment.address];
-                    // SAFETY: `frame` is the page just mapped for `va`, owned by this domain,
-                    // and the range lies inside it.
-                    unsafe {
-                        core::ptr::copy_nonoverlapping(
-                            bytes.as_ptr(),
-                            (frame.virt() + (data_start - va)) as *mut u8,
-                            bytes.len(),
-                        )
-                    };
-                }
-                va = page_end;
+            let (start, end, access) = segment_pages(segment);
+            for va in (start..end).step_by(PAGE_BYTES) {
+                let missing = new.tables.missing_tables(va);
+                let mut fresh = [Frame(0); 3];
+                new.allocate(&mut fresh[..=missing])?;
+                let (page, tables) = (fresh[0], &fresh[1..=missing]);
+                load_page(segment, va, page);
+                let descriptor = mmu::user_page_descriptor(page.address(), access);
+                new.tables.map_new(va, descriptor, tables);
+                let step = Step::Page {
+                    owner: ledger,
+                    causer,
+                    page,
+                    tables,
+                };
+                books.batch_add(&mut batch, &step, new.frames)?;
             }
         }
-        let stack_start = abi::USER_STACK_TOP - abi::USER_STACK_PAGES * PAGE_BYTES;
-        self.add_region(
-            slot,
-            Region {
-                start: stack_start,
-                pages: abi::USER_STACK_PAGES,
-                access: UserAccess::ReadWrite,
-                capability: 0,
-                kept: false,
-            },
-        )
-        .map_err(|_| ChargeError::Fault)
+        // Each span's indices are kept (a header, then the indices) while they fit.
+        let (mut kept, mut kept_spans, mut full) = (0, 0, false);
+        if let Some(parent) = creator {
+            let parent_dcb = slots[parent].dcb().ok_or(ChargeError::Fault)?;
+            for (va, count) in shared.iter().flat_map(spans) {
+                let entries = parent_dcb
+                    .tables
+                    .level3_entries(va)
+                    .map(|table| &table.0[level3_index(va)..level3_index(va) + count]);
+                full |= kept + 1 + count > SPAWN_INDICES;
+                let scratch = if full {
+                    &mut span_indices[..]
+                } else {
+                    &mut spawn_indices[kept + 1..]
+                };
+                let found =
+                    entries.and_then(|entries| present_frames(entries, new.frames, scratch));
+                let present = found.map_or(0, |(_, present)| present);
+                if !full {
+                    spawn_indices[kept] = accounting::FrameIndex(present as u32);
+                    kept += 1 + present;
+                    kept_spans += 1;
+                }
+                let Some((first, present)) = found else {
+                    continue;
+                };
+                let indices = if full {
+                    &span_indices[..present]
+                } else {
+                    &spawn_indices[kept - present..kept]
+                };
+                let missing = new.tables.missing_tables(va);
+                let mut fresh = [Frame(0); 2];
+                new.allocate(&mut fresh[..missing])?;
+                new.tables
+                    .map_new(va + first * PAGE_BYTES, 0, &fresh[..missing]);
+                let step = Step::Share {
+                    shared: indices,
+                    domain: ledger,
+                    causer,
+                    tables: &fresh[..missing],
+                };
+                books.batch_add(&mut batch, &step, new.frames)?;
+            }
+        }
+
+        // Commit: nothing can fail from here on.
+        let (objects_frames, mut tables) = new.commit();
+        let root = tables.root();
+        books
+            .batch_commit(&mut batch, &objects, frames)
+            .unwrap_or_else(|error| bug(error));
+        for segment in &program.segments {
+            let (start, end, _) = segment_pages(segment);
+            for va in (start..end).step_by(PAGE_BYTES) {
+                let (new_tables, count) = tables.take_new_tables(va);
+                let page = tables.lookup(va).map(mmu::descriptor_address);
+                let step = Step::Page {
+                    owner: ledger,
+                    causer,
+                    page: Frame(page.unwrap_or_else(|| bug(accounting::Error::BadPlan))),
+                    tables: &new_tables[..count],
+                };
+                books
+                    .batch_commit(&mut batch, &step, frames)
+                    .unwrap_or_else(|error| bug(error));
+            }
+        }
+        if let Some(parent) = creator {
+            let parent_dcb = slots[parent]
+                .dcb_mut()
+                .unwrap_or_else(|| bug(accounting::Error::BadPlan));
+            let mut next_kept = 0;
+            for (span, (va, count)) in shared.iter().flat_map(spans).enumerate() {
+                let Some(source) = parent_dcb.tables.level3_table(va) else {
+                    if span < kept_spans {
+                        next_kept += 1;
+                    }
+                    continue;
+                };
+                let first = level3_index(va);
+                let entries = &mut source.0[first..first + count];
+                let indices = if span < kept_spans {
+                    let present = spawn_indices[next_kept].0 as usize;
+                    next_kept += 1 + present;
+                    &spawn_indices[next_kept - present..next_kept]
+                } else {
+                    let present = present_frames(entries, frames, &mut span_indices[..])
+                        .map_or(0, |(_, present)| present);
+                    &span_indices[..present]
+                };
+                if indices.is_empty() {
+                    continue;
+                }
+                let (new_tables, new_count) = tables.take_new_tables(va);
+                let step = Step::Share {
+                    shared: indices,
+                    domain: ledger,
+                    causer,
+                    tables: &new_tables[..new_count],
+                };
+                books
+                    .batch_commit(&mut batch, &step, frames)
+                    .unwrap_or_else(|error| bug(error));
+                let target = tables
+                    .level3_table(va)
+                    .unwrap_or_else(|| bug(accounting::Error::BadPlan));
+                mark_copy_on_write(entries, &mut target.0[first..first + count]);
+            }
+        }
+        books.batch_finish(batch).unwrap_or_else(|error| bug(error));
+        Ok(Objects {
+            dcb: objects_frames[0],
+            caps: objects_frames[1],
+            root,
+        })
     }
 
     fn is_waited_for(&self, slot: usize) -> bool {

@@ -8,7 +8,8 @@
 //! (the sets' `subtree` counters as they will be by then). So a batch is refused exactly where
 //! committing its plans one at a time would have refused one — the same plan, the same denial
 //! counted — but a refused batch has changed nothing else: no earlier plan of it was
-//! committed, so nothing has to be undone. [`Ledger::batch_commit`] then applies the plans,
+//! committed, so nothing has to be undone. Its trace is one `refused` record (the denial):
+//! plans are traced as they commit. [`Ledger::batch_commit`] then applies the plans,
 //! which cannot fail, and [`Ledger::batch_finish`] checks that the plans committed are the
 //! plans added.
 //!
@@ -148,7 +149,10 @@ impl<'a> Ledger<'a> {
         }
         if self.limited != 0 {
             if let Err(denial) = self.check_after(&charges, &batch.charges) {
-                return Err(self.deny(denial, plan));
+                // Traced as the refusal (the batch's plans never commit, so none is traced).
+                self.count_denial(denial);
+                self.emit(|| TraceRecord::Refused { denial });
+                return Err(Error::OverLimit(denial));
             }
         }
         for charge in &charges {
@@ -186,6 +190,19 @@ impl<'a> Ledger<'a> {
         } else {
             Err(Error::BadPlan)
         }
+    }
+
+    /// Counts the denial of a refused batch as a trace recorded it (`refused`): a replay's,
+    /// which has not the batch's plans.
+    pub fn count_refused(&mut self, denial: Denial) -> Result<(), Error> {
+        self.set(denial.payer)?;
+        self.set(denial.limit_set)?;
+        if let Some(causer) = denial.causer {
+            self.domain(causer)?;
+        }
+        self.count_denial(denial);
+        self.emit(|| TraceRecord::Refused { denial });
+        Ok(())
     }
 
     /// Works out again what [`Ledger::plan_op`] recorded for commit (each new frame's payer,

@@ -1,8 +1,9 @@
 //! The books kept by the `accounting` ledger (the default build): every frame charged under
 //! the policies chosen at boot.
 
-use super::{index, Charge, ChargeError, OpenError};
+use super::{index, Charge, ChargeError, OpenError, Step};
 use crate::memory::frames::{Frame, FrameAllocator};
+pub use accounting::Batch;
 use accounting::{
     Conservation, DomainId, DomainState, FrameEntry, FrameIndex, Kind, Ledger, Op, Plan, Policies,
     SetId, Unmapped,
@@ -312,32 +313,38 @@ impl Books {
         Ok(())
     }
 
-    /// A new domain's control block and capability table (`kernel`, paid per the `kernel`
-    /// policy) and its root table (`pagetables`, per the `pagetable` policy).
-    pub fn charge_domain_objects(
+    /// An empty batch (see [`Step`]).
+    pub fn batch(&self) -> Batch {
+        self.ledger.batch()
+    }
+
+    /// Reserves `step` on top of the steps already in `batch`: refused (with a denial
+    /// counted, as a single plan would be) or added; nothing is charged yet.
+    pub fn batch_add(
         &mut self,
-        domain: DomainId,
-        causer: DomainId,
-        objects: [Frame; 2],
-        root: Frame,
+        batch: &mut Batch,
+        step: &Step,
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
-        // The `kernel` policy picks the payer: the domain's set or its spawner's.
-        let spawner = (causer != domain).then_some(causer);
-        let kernel_object = |object: Frame| Op::DomainObject {
-            frame: index(frames, object),
-            domain,
-            spawner,
-        };
-        // Plan::one, then push: Plan::new() would copy a large constant where inlined.
-        let mut plan = Plan::one(kernel_object(objects[0]));
-        plan.push(kernel_object(objects[1]))?;
-        plan.push(Op::PageTable {
-            frame: index(frames, root),
-            owner: domain,
-            causer,
-        })?;
-        self.apply(&plan)
+        let plan = step_plan(step, frames)?;
+        Ok(self.ledger.batch_add(batch, &plan)?)
+    }
+
+    /// Applies the next step of `batch` (the steps in the order added). An error is a kernel
+    /// bug.
+    pub fn batch_commit(
+        &mut self,
+        batch: &mut Batch,
+        step: &Step,
+        frames: &FrameAllocator,
+    ) -> Result<(), accounting::Error> {
+        let plan = step_plan(step, frames).map_err(|_| accounting::Error::BadPlan)?;
+        self.ledger.batch_commit(batch, &plan)
+    }
+
+    /// Ends a batch whose every step was committed. An error is a kernel bug.
+    pub fn batch_finish(&self, batch: Batch) -> Result<(), accounting::Error> {
+        self.ledger.batch_finish(batch)
     }
 
     /// A kernel object frame paid by `set`.
@@ -652,4 +659,64 @@ impl Books {
         };
         self.ledger.write_snapshot(&mut &mut *w, &header)
     }
+}
+
+/// The ledger plan of one step of a batch.
+fn step_plan<'s>(step: &Step<'s>, frames: &FrameAllocator) -> Result<Plan<'s>, ChargeError> {
+    let table = |frame: &Frame, owner: DomainId, causer: DomainId| Op::PageTable {
+        frame: index(frames, *frame),
+        owner,
+        causer,
+    };
+    Ok(match *step {
+        Step::Objects {
+            domain,
+            causer,
+            objects,
+            root,
+        } => {
+            // The `kernel` policy picks the payer: the domain's set or its spawner's.
+            let spawner = (causer != domain).then_some(causer);
+            let object = |frame: Frame| Op::DomainObject {
+                frame: index(frames, frame),
+                domain,
+                spawner,
+            };
+            // Plan::one, then push: Plan::new() would copy a large constant where inlined.
+            let mut plan = Plan::one(object(objects[0]));
+            plan.push(object(objects[1]))?;
+            plan.push(table(&root, domain, causer))?;
+            plan
+        }
+        Step::Page {
+            owner,
+            causer,
+            page,
+            tables,
+        } => {
+            let mut plan = Plan::one(Op::Anon {
+                frame: index(frames, page),
+                domain: owner,
+            });
+            for frame in tables {
+                plan.push(table(frame, owner, causer))?;
+            }
+            plan
+        }
+        Step::Share {
+            shared,
+            domain,
+            causer,
+            tables,
+        } => {
+            let mut plan = Plan::one(Op::ShareMany {
+                frames: shared,
+                domain,
+            });
+            for frame in tables {
+                plan.push(table(frame, domain, causer))?;
+            }
+            plan
+        }
+    })
 }

@@ -3,11 +3,14 @@
 //! this build carry no charge sets, and their conservation check fails whenever a frame is in
 //! use (nothing is charged), so they are for instruction-count comparisons only.
 
-use super::{index, ChargeError, OpenError};
+use super::{index, ChargeError, OpenError, Step};
 use crate::memory::frames::{Frame, FrameAllocator};
 use accounting::{Conservation, DomainId, DomainState, FrameEntry, SetId};
 use core::fmt;
 use kcore::bootcfg::{BootConfig, Name};
+
+/// A batch (see [`Step`]): nothing to keep.
+pub struct Batch;
 
 /// Mapping counts per frame.
 pub struct Books {
@@ -178,15 +181,52 @@ impl Books {
         Ok(())
     }
 
-    /// Nothing to charge.
-    pub fn charge_domain_objects(
+    /// A batch of nothing to reserve.
+    pub fn batch(&self) -> Batch {
+        Batch
+    }
+
+    /// Nothing can be refused.
+    pub fn batch_add(
         &mut self,
-        _domain: DomainId,
-        _causer: DomainId,
-        _objects: [Frame; 2],
-        _root: Frame,
+        _batch: &mut Batch,
+        _step: &Step,
         _frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
+        Ok(())
+    }
+
+    /// A program page gets one mapper; each shared frame one more.
+    pub fn batch_commit(
+        &mut self,
+        _batch: &mut Batch,
+        step: &Step,
+        frames: &FrameAllocator,
+    ) -> Result<(), accounting::Error> {
+        match *step {
+            Step::Objects { .. } => Ok(()),
+            Step::Page { page, .. } => {
+                let count = self.count(page, frames).ok_or(accounting::Error::BadPlan)?;
+                *count = 1;
+                Ok(())
+            }
+            Step::Share { shared, .. } => {
+                for frame in shared {
+                    let count = self
+                        .mappers
+                        .get_mut(frame.0 as usize)
+                        .ok_or(accounting::Error::BadPlan)?;
+                    *count = count
+                        .checked_add(1)
+                        .ok_or(accounting::Error::TooManySharers)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Nothing to check.
+    pub fn batch_finish(&self, _batch: Batch) -> Result<(), accounting::Error> {
         Ok(())
     }
 

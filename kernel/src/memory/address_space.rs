@@ -150,17 +150,9 @@ impl Kernel {
         };
         // A paged-out page cannot be shared: its contents are with the pager. Checked before
         // anything changes.
-        if sender_dcb.kept_pages {
-            let out = (0..pages).map(|page| from + page * PAGE_BYTES).find(|&va| {
-                sender_dcb.tables.lookup(va).is_none()
-                    && sender_dcb
-                        .region(va)
-                        .is_some_and(|region| sender_dcb.keeper_supplies(va, &region))
-            });
-            if let Some(va) = out {
-                self.missing_page.set(Some((sender as u8, va)));
-                return Err(Error::PagedOut);
-            }
+        if let Some(va) = paged_out_page(sender_dcb, from, pages) {
+            self.missing_page.set(Some((sender as u8, va)));
+            return Err(Error::PagedOut);
         }
         let mut page = 0;
         let mut result = Ok(());
@@ -654,26 +646,6 @@ impl Kernel {
         shared
     }
 
-    /// Shares one region of `parent` copy-on-write into `child` at the same address.
-    pub fn share_region(
-        &mut self,
-        parent: usize,
-        child: usize,
-        region: &SharedRegion,
-    ) -> Result<(), Error> {
-        self.add_region(
-            child,
-            Region {
-                start: region.address,
-                pages: region.pages,
-                access: UserAccess::ReadWrite,
-                capability: 0,
-                kept: false,
-            },
-        )?;
-        self.share_copy_on_write(parent, child, region.address, region.address, region.pages)
-    }
-
     /// Forgets a frame that was freed (its last mapper left) in every region object.
     pub fn forget_region_frame(&mut self, frame: Frame) {
         for object in self.region_objects.iter_mut().flatten() {
@@ -686,15 +658,30 @@ impl Kernel {
     }
 }
 
+/// The first of `pages` pages at `from` of a domain that its keeper must supply (paged out, or
+/// untouched in a keeper-managed region): such a page cannot be shared, its contents are with
+/// the pager.
+pub(crate) fn paged_out_page(dcb: &domain::Dcb, from: usize, pages: usize) -> Option<usize> {
+    if !dcb.kept_pages {
+        return None;
+    }
+    (0..pages).map(|page| from + page * PAGE_BYTES).find(|&va| {
+        dcb.tables.lookup(va).is_none()
+            && dcb
+                .region(va)
+                .is_some_and(|region| dcb.keeper_supplies(va, &region))
+    })
+}
+
 /// The ledger indices of the present pages among the level-3 `entries` of one span, written
 /// to the front of `indices` in order: the offset of the first present page and how many
 /// there are (`None` when none is). Out of line, so the per-page loop keeps its count and
 /// constants in registers.
 #[inline(never)]
-fn present_frames(
+pub(crate) fn present_frames(
     entries: &[u64],
     frames: &crate::memory::frames::FrameAllocator,
-    indices: &mut [accounting::FrameIndex; SPAN_PAGES],
+    indices: &mut [accounting::FrameIndex],
 ) -> Option<(usize, usize)> {
     let first = entries
         .iter()
@@ -713,7 +700,7 @@ fn present_frames(
 /// Turns every present page of `sources` copy-on-write, and maps it so at the same position
 /// of `targets` (a span of the receiver's fresh region). Out of line, as `present_frames`.
 #[inline(never)]
-fn mark_copy_on_write(sources: &mut [u64], targets: &mut [u64]) {
+pub(crate) fn mark_copy_on_write(sources: &mut [u64], targets: &mut [u64]) {
     for (source, target) in sources.iter_mut().zip(targets.iter_mut()) {
         if mmu::is_valid(*source) {
             let descriptor = copy_on_write(*source);

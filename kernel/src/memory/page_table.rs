@@ -133,20 +133,69 @@ impl PageTables {
     /// [`missing_tables`](Self::missing_tables) zeroed frames, which become this space's
     /// own). Returns the old descriptor.
     pub fn map(&mut self, va: usize, descriptor: u64, tables: &[Frame]) -> u64 {
+        core::mem::replace(self.install(va, tables, 0), descriptor)
+    }
+
+    /// [`map`](Self::map) in a space being built (a spawn's, not yet committed): the new
+    /// tables are marked [`mmu::NEW_TABLE`], for [`take_new_tables`](Self::take_new_tables)
+    /// to name them at commit. `descriptor` 0 installs the tables only.
+    pub fn map_new(&mut self, va: usize, descriptor: u64, tables: &[Frame]) {
+        *self.install(va, tables, mmu::NEW_TABLE) = descriptor;
+    }
+
+    /// The tables covering `va` still marked new by [`map_new`](Self::map_new) (the level-2
+    /// table first), unmarked: the tables the step of a spawn that first reached `va` added.
+    pub fn take_new_tables(&mut self, va: usize) -> ([Frame; 2], usize) {
+        let mut new = [Frame(0); 2];
+        let mut count = 0;
+        let mut unmark = |entry: &mut u64| {
+            if *entry & mmu::NEW_TABLE != 0 {
+                *entry &= !mmu::NEW_TABLE;
+                new[count] = Frame(descriptor_address(*entry));
+                count += 1;
+            }
+        };
+        // SAFETY: see the impl.
+        let l1 = &mut unsafe { table_mut(self.root.0) }.0[index(va, 1)];
+        if !is_valid(*l1) {
+            return (new, 0);
+        }
+        unmark(l1);
+        let level2 = descriptor_address(*l1);
+        // SAFETY: see the impl (a different frame from the root).
+        let l2 = &mut unsafe { table_mut(level2) }.0[index(va, 2)];
+        if is_valid(*l2) {
+            unmark(l2);
+        }
+        (new, count)
+    }
+
+    /// The level-3 entry for `va`, installing the missing tables from `tables` with table
+    /// descriptors carrying `mark`.
+    #[inline(always)]
+    fn install(&mut self, va: usize, tables: &[Frame], mark: u64) -> &mut u64 {
         let mut fresh = tables.iter();
         // SAFETY: see the impl; the fresh tables are handed over by the caller.
         let l1 = &mut unsafe { table_mut(self.root.0) }.0[index(va, 1)];
         if !is_valid(*l1) {
-            *l1 = table_descriptor(fresh.next().expect("caller provides the level-2 table").0);
+            *l1 =
+                mark | table_descriptor(fresh.next().expect("caller provides the level-2 table").0);
         }
         // SAFETY: see the impl (a different frame from the root).
         let l2 = &mut unsafe { table_mut(descriptor_address(*l1)) }.0[index(va, 2)];
         if !is_valid(*l2) {
-            *l2 = table_descriptor(fresh.next().expect("caller provides the level-3 table").0);
+            *l2 =
+                mark | table_descriptor(fresh.next().expect("caller provides the level-3 table").0);
         }
         // SAFETY: see the impl (a level-3 table, different from both).
-        let l3 = &mut unsafe { table_mut(descriptor_address(*l2)) }.0[index(va, 3)];
-        core::mem::replace(l3, descriptor)
+        &mut unsafe { table_mut(descriptor_address(*l2)) }.0[index(va, 3)]
+    }
+
+    /// The level-3 table covering `va`, to read (see [`level3_table`](Self::level3_table)).
+    pub fn level3_entries(&self, va: usize) -> Option<&Table> {
+        let address = self.level3_address(va)?;
+        // SAFETY: see the impl; the result borrows `self`.
+        Some(unsafe { table(address) })
     }
 
     /// The level-3 table covering `va` (512 pages, 2 MiB aligned), if it exists, for as long as

@@ -1,9 +1,9 @@
 //! The domain system calls, decode then invoke: `spawn`, `wait`, `set_keeper` and
 //! `domain_map` (a `map` into another domain's space, decoded as `map` is).
 //!
-//! Exception to "invoke cannot fail", documented: `spawn` creates a domain whose charges are
-//! reserved inside invoke; on failure it tears down what it made, so the books return to where
-//! they were (the cumulative charged/uncharged totals show the attempt).
+//! `spawn`'s invoke reserves before it commits, like every call's: the new domain's objects,
+//! image, tables and shared regions are built and every charge reserved in one ledger batch
+//! before anything is committed ([`Kernel::create_domain`]); refused, it leaves nothing behind.
 
 use super::Call;
 use crate::arch::aarch64::mmu::PAGE_BYTES;
@@ -224,7 +224,9 @@ impl Kernel {
         let program = crate::programs::find(program)
             .and_then(|image| kcore::elf::parse(image).ok())
             .ok_or(Error::UnknownProgram)?;
-        let child = self.create_domain(name, set, &program, Some(slot))?;
+        // Everything the child needs, its shared regions included, is reserved before anything
+        // is committed: a refused spawn leaves nothing behind.
+        let child = self.create_domain(name, set, &program, Some(slot), regions)?;
         // The child's capability 0 names its creator (to wait for it, for instance).
         let creator = Object::Domain {
             slot: slot as u8,
@@ -242,12 +244,6 @@ impl Kernel {
         if let Some(caps) = self.slots[child].caps_mut() {
             for cap in given {
                 let _ = caps.insert(cap);
-            }
-        }
-        for region in regions {
-            if let Err(e) = self.share_region(slot, child, region) {
-                self.teardown(child, RunState::Stopped(accounting::StopReason::Killed));
-                return Err(e);
             }
         }
         let generation = self.slots[child].generation;

@@ -58,6 +58,11 @@ pub fn table_descriptor(table_pa: usize) -> u64 {
     table_pa as u64 | VALID | TABLE_OR_PAGE
 }
 
+/// Software bit of a table descriptor (ARM ARM: bits 52..58 of a table descriptor are ignored
+/// by hardware): the table is new in an address space still being built (a spawn's), not yet
+/// committed. Cleared before the space is ever used.
+pub const NEW_TABLE: u64 = 1 << 55;
+
 /// Access rights of a user page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UserAccess {
