@@ -74,11 +74,13 @@ pub struct Kernel {
     /// Scratch for `share_copy_on_write`: the ledger indices of one span's present pages (a
     /// level-3 table's worth), kept here so no share zeroes 2 KiB of stack first.
     pub(crate) span_indices: [accounting::FrameIndex; crate::memory::page_table::SPAN_PAGES],
-    /// Scratch for a spawn: the ledger indices of the pages each span of its shared regions
-    /// shares, found while its charges are reserved and used again when they are committed.
-    pub(crate) spawn_indices: [accounting::FrameIndex; SPAWN_INDICES],
     /// The ledger and the policies.
     pub books: Books,
+    /// Scratch for a spawn: the ledger indices of the pages each span of its shared regions
+    /// shares, found while its charges are reserved and used again when they are committed.
+    /// (Last: 8 KiB in front of the books would put their fields out of reach of one load's
+    /// offset.)
+    pub(crate) spawn_indices: [accounting::FrameIndex; SPAWN_INDICES],
 }
 
 /// Most ledger indices a spawn keeps between reserving and committing its shares (a header

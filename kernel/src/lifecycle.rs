@@ -1,6 +1,8 @@
-//! A domain's life: creating it (its kernel objects, root table and program image, charged
-//! under the `kernel` and `pagetable` policies), and ending it (exit, stop, deadlock), which
-//! returns every frame and charge and wakes its waiters.
+//! A domain's life: creating it (its kernel objects, root table, program image and the regions
+//! its spawner shares, built in frames of its own — [`NewDomain`] — and charged under the
+//! `kernel`, `pagetable` and `cow` policies in one ledger batch reserved before anything
+//! commits), and ending it (exit, stop, deadlock), which returns every frame and charge and
+//! wakes its waiters.
 
 use crate::arch::aarch64::mmu::{self, UserAccess, PAGE_BYTES};
 use crate::charge::{ChargeError, Step, ToAbi};
@@ -227,13 +229,11 @@ impl Kernel {
             }
         };
         let generation = self.slots[slot].generation.wrapping_add(1);
-        let mut dcb = domain::new_dcb(objects.root, program.entry);
-        dcb.regions = regions;
         // SAFETY: both frames were allocated for this domain and are used for nothing else
         // until teardown takes them back out of the slot.
-        let (dcb, caps) = unsafe {
+        let (mut dcb, caps) = unsafe {
             (
-                ObjectFrame::new(objects.dcb, dcb),
+                ObjectFrame::new(objects.dcb, domain::new_dcb(objects.root, program.entry)),
                 // An empty table is all zero bytes (checked at compile time).
                 {
                     let () = CapTable::EMPTY_IS_ZERO;
@@ -241,6 +241,7 @@ impl Kernel {
                 },
             )
         };
+        dcb.get_mut().regions = regions;
         self.slots[slot] = DomainEntry::new(generation, domain_name, ledger, dcb, caps);
         mmu::invalidate_asid(asid(slot));
         if let Some(parent) = creator {

@@ -9,8 +9,9 @@
 //! committing its plans one at a time would have refused one — the same plan, the same denial
 //! counted — but a refused batch has changed nothing else: no earlier plan of it was
 //! committed, so nothing has to be undone. Its trace is one `refused` record (the denial):
-//! plans are traced as they commit. [`Ledger::batch_commit`] then applies the plans,
-//! which cannot fail, and [`Ledger::batch_finish`] checks that the plans committed are the
+//! plans are traced as they commit. [`Ledger::batch_commit`] then applies the plans, each
+//! reserved and committed as any plan (the plans before it committed, the ledger is as the
+//! batch took it to be, so this cannot fail), and [`Ledger::batch_finish`] checks that the plans committed are the
 //! plans added.
 //!
 //! Invariants:
@@ -34,17 +35,10 @@ const BATCH_CHARGES: usize = 2 * PLAN_CHARGES;
 
 /// Plans reserved together (see the module): made by [`Ledger::batch`], filled by
 /// [`Ledger::batch_add`], applied by [`Ledger::batch_commit`]. Dropping a batch before its
-/// first commit changes nothing.
+/// first commit changes nothing. (Small: what the plans charge together is kept in the
+/// ledger, which reserves one batch at a time.)
 #[must_use = "a batch changes nothing until its plans are committed"]
 pub struct Batch {
-    /// The charges of the plans added so far, by (set, kind).
-    charges: heapless::Vec<Charge, BATCH_CHARGES>,
-    /// The sharer lists they need (counted once the pool may run short).
-    need: PoolNeed,
-    /// Whether `need` is being counted.
-    counting: bool,
-    /// The most lists the plans added so far can need.
-    bound: usize,
     plans: u32,
     committed: u32,
     /// The ledger's revision the batch expects (as of its start, then of its last commit).
@@ -54,41 +48,53 @@ pub struct Batch {
     applied: u64,
 }
 
-/// Folds `plan` into a fingerprint (FNV-1a over each operation's kind and frames; a
-/// `ShareMany` by its length and end frames).
-fn fingerprint(mut hash: u64, plan: &Plan<'_>) -> u64 {
-    let mut mix = |value: u64| hash = (hash ^ value).wrapping_mul(0x0000_0100_0000_01b3);
-    for op in plan.ops() {
-        match *op {
-            Op::Anon { frame, .. } => mix(1 << 32 | u64::from(frame.0)),
-            Op::PageTable { frame, .. } => mix(2 << 32 | u64::from(frame.0)),
-            Op::Kernel { frame, .. } => mix(3 << 32 | u64::from(frame.0)),
-            Op::DomainObject { frame, .. } => mix(4 << 32 | u64::from(frame.0)),
-            Op::Share { frame, .. } => mix(5 << 32 | u64::from(frame.0)),
-            Op::ShareMany { frames, .. } => {
-                mix(6 << 32 | frames.len() as u64);
-                if let (Some(first), Some(last)) = (frames.first(), frames.last()) {
-                    mix(u64::from(first.0) << 32 | u64::from(last.0));
-                }
-            }
-            Op::Msgbuf { frame, .. } => mix(7 << 32 | u64::from(frame.0)),
-            Op::CowCopy { original, copy, .. } => {
-                mix(8 << 32 | u64::from(original.0));
-                mix(u64::from(copy.0));
-            }
-        }
-    }
-    hash
+/// What the plans of the batch being reserved charge together, kept in the ledger.
+pub(super) struct Accumulated {
+    /// The charges of the plans added so far, by (set, kind).
+    charges: heapless::Vec<Charge, BATCH_CHARGES>,
+    /// The sharer lists they need (counted once the pool may run short).
+    need: PoolNeed,
+    /// Whether `need` is being counted (1) or not (0; a byte: no niche in the ledger).
+    counting: u8,
+    /// The most lists the plans added so far can need.
+    bound: usize,
 }
 
+impl Accumulated {
+    /// Nothing accumulated.
+    pub(super) const NEW: Accumulated = Accumulated {
+        charges: heapless::Vec::new(),
+        need: PoolNeed::new(),
+        counting: 0,
+        bound: 0,
+    };
+}
+
+/// Folds `plan` into a fingerprint: its length and the frame its first operation names (a
+/// `ShareMany` by its length), FNV-1a style — enough to catch a commit out of order.
+#[inline(always)]
+fn fingerprint(hash: u64, plan: &Plan<'_>) -> u64 {
+    let first = match plan.ops().first() {
+        Some(Op::ShareMany { frames, .. }) => frames.len() as u64 | 1 << 40,
+        Some(op) => op.frame().map_or(0, |frame| u64::from(frame.0)),
+        None => 0,
+    };
+    let value = (plan.len() as u64) << 48 ^ first;
+    (hash ^ value).wrapping_mul(FNV_PRIME)
+}
+
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
 impl<'a> Ledger<'a> {
-    /// An empty batch over the ledger as it is now.
-    pub fn batch(&self) -> Batch {
+    /// An empty batch over the ledger as it is now (a batch begun before and not finished is
+    /// forgotten).
+    pub fn batch(&mut self) -> Batch {
+        self.batch.charges.clear();
+        self.batch.need.lists.clear();
+        self.batch.need.more = 0;
+        self.batch.counting = 0;
+        self.batch.bound = 0;
         Batch {
-            charges: heapless::Vec::new(),
-            need: PoolNeed::new(),
-            counting: false,
-            bound: 0,
             plans: 0,
             committed: 0,
             revision: self.revision,
@@ -117,38 +123,81 @@ impl<'a> Ledger<'a> {
         }
         // As reserve_plan: lists are counted only when the pool might run short; once counting
         // starts, the plans before are assumed to need every list they could.
-        if !batch.counting
-            && batch.bound + bound + POOL_DEPARTURE_RESERVE > self.pool.unused_lists()
+        if self.batch.counting == 0
+            && self.batch.bound + bound + POOL_DEPARTURE_RESERVE > self.pool.unused_lists()
         {
-            batch.counting = true;
-            batch.need.more += batch.bound;
+            self.batch.counting = 1;
+            self.batch.need.more += self.batch.bound;
         }
-        batch.bound += bound;
-        let lists_before = batch.need.count();
-        let mut charges = Charges::new();
-        let mut named: heapless::Vec<FrameIndex, PLAN_OPS> = heapless::Vec::new();
-        for (index, op) in ops.iter().enumerate() {
-            let need = if batch.counting {
-                Some(&mut batch.need)
-            } else {
-                None
-            };
-            self.plan_op(index, op, &mut charges, need)?;
-            if let Some(frame) = op.frame() {
-                if named.contains(&frame) {
+        self.batch.bound += bound;
+        let single = |op: &Op<'_>| {
+            matches!(
+                op,
+                Op::Anon { .. }
+                    | Op::PageTable { .. }
+                    | Op::Kernel { .. }
+                    | Op::DomainObject { .. }
+            )
+        };
+        if self.limited == 0 && self.batch.counting == 0 && ops.iter().all(single) {
+            // New frames where no set has a limit: only the frames and payers to validate
+            // (what plan_op checks of them), and each frame named once.
+            let mut seen = 0u64;
+            for (index, op) in ops.iter().enumerate() {
+                self.single_charge(op)?;
+                let frame = op.frame().ok_or(Error::BadPlan)?;
+                let bit = 1u64 << (frame.0 % 64);
+                if seen & bit != 0 && ops[..index].iter().any(|op| op.frame() == Some(frame)) {
                     return Err(Error::BadPlan);
                 }
-                let _ = named.push(frame);
+                seen |= bit;
+            }
+            batch.plans += 1;
+            batch.added = fingerprint(batch.added, plan);
+            return Ok(());
+        }
+        let lists_before = self.batch.need.count();
+        let mut charges = Charges::new();
+        // Frames named twice: a 64-bit filter first, a scan only on a hit (as
+        // reserve_new_frames).
+        let mut seen = 0u64;
+        // The lists counted so far, taken out while the operations add theirs.
+        let mut need = (self.batch.counting != 0)
+            .then(|| core::mem::replace(&mut self.batch.need, PoolNeed::new()));
+        for (index, op) in ops.iter().enumerate() {
+            let planned = self.plan_op(index, op, &mut charges, need.as_mut());
+            if let Err(error) = planned {
+                if let Some(need) = need {
+                    self.batch.need = need;
+                }
+                return Err(error);
+            }
+            if let Some(frame) = op.frame() {
+                let bit = 1u64 << (frame.0 % 64);
+                if seen & bit != 0 && ops[..index].iter().any(|op| op.frame() == Some(frame)) {
+                    return Err(Error::BadPlan);
+                }
+                seen |= bit;
             }
         }
-        if batch.counting {
-            let lists = batch.need.count();
+        if let Some(need) = need {
+            self.batch.need = need;
+        }
+        if self.limited == 0 && self.batch.counting == 0 {
+            // No set has a limit (and none can get one before the batch commits): nothing can
+            // be denied or run short, so only the frames and the decisions needed validating.
+            batch.plans += 1;
+            batch.added = fingerprint(batch.added, plan);
+            return Ok(());
+        }
+        if self.batch.counting != 0 {
+            let lists = self.batch.need.count();
             if lists > lists_before && lists + POOL_DEPARTURE_RESERVE > self.pool.unused_lists() {
                 return Err(Error::PoolFull);
             }
         }
         if self.limited != 0 {
-            if let Err(denial) = self.check_after(&charges, &batch.charges) {
+            if let Err(denial) = self.check_after(&charges, &self.batch.charges) {
                 // Traced as the refusal (the batch's plans never commit, so none is traced).
                 self.count_denial(denial);
                 self.emit(|| TraceRecord::Refused { denial });
@@ -157,7 +206,7 @@ impl<'a> Ledger<'a> {
         }
         for charge in &charges {
             add_charge(
-                &mut batch.charges,
+                &mut self.batch.charges,
                 charge.set,
                 charge.kind,
                 charge.bytes,
@@ -169,18 +218,100 @@ impl<'a> Ledger<'a> {
         Ok(())
     }
 
+    /// [`Ledger::batch_add`] of the plan `[Anon page, PageTable table…]` (a page and the
+    /// tables it needed, caused by `causer`): without the plan when no set has a limit (then
+    /// only the frames and the payers are validated, as [`Ledger::plan_op`] validates them),
+    /// else through it.
+    pub fn batch_add_page(
+        &mut self,
+        batch: &mut Batch,
+        page: FrameIndex,
+        owner: DomainId,
+        causer: DomainId,
+        tables: &[FrameIndex],
+    ) -> Result<(), Error> {
+        if self.limited != 0
+            || self.batch.counting != 0
+            || batch.committed != 0
+            || batch.revision != self.revision
+        {
+            let mut plan = Plan::one(Op::Anon {
+                frame: page,
+                domain: owner,
+            });
+            for &frame in tables {
+                plan.push(Op::PageTable {
+                    frame,
+                    owner,
+                    causer,
+                })?;
+            }
+            return self.batch_add(batch, &plan);
+        }
+        self.require_free(page)?;
+        self.domain_set(owner)?;
+        for (index, &table) in tables.iter().enumerate() {
+            self.require_free(table)?;
+            self.page_table_payer(owner, causer)?;
+            if table == page || tables[..index].contains(&table) {
+                return Err(Error::BadPlan);
+            }
+        }
+        batch.plans += 1;
+        let value = ((1 + tables.len()) as u64) << 48 ^ u64::from(page.0);
+        batch.added = (batch.added ^ value).wrapping_mul(FNV_PRIME);
+        Ok(())
+    }
+
     /// Commits the next plan of `batch` (the plans in the order they were added). Cannot fail
     /// for the plans added; [`Error::BadPlan`] if the ledger changed since, or past the last.
+    ///
+    /// It is reserved and committed as any plan is ([`Ledger::apply`], fast paths included):
+    /// the plans before it are committed by now, so the ledger is as [`Ledger::batch_add`]
+    /// took it to be, and the reservation succeeds with the decisions and charges checked
+    /// then.
     pub fn batch_commit(&mut self, batch: &mut Batch, plan: &Plan<'_>) -> Result<(), Error> {
+        self.batch_next(batch)?;
+        self.apply(plan)?;
+        self.batch_done(batch, fingerprint(batch.applied, plan));
+        Ok(())
+    }
+
+    /// [`Ledger::batch_commit`] of the plan `[Anon page, PageTable table…]` (a page and the
+    /// tables it needed, caused by `causer`), without the plan: [`Ledger::new_page`].
+    pub fn batch_commit_page(
+        &mut self,
+        batch: &mut Batch,
+        page: FrameIndex,
+        owner: DomainId,
+        causer: DomainId,
+        tables: &[FrameIndex],
+    ) -> Result<(), Error> {
+        self.batch_next(batch)?;
+        if tables.is_empty() {
+            self.new_page(page, owner, causer, tables)?;
+        } else {
+            self.new_page_and_tables(page, owner, causer, tables)?;
+        }
+        let value = ((1 + tables.len()) as u64) << 48 ^ u64::from(page.0);
+        let applied = (batch.applied ^ value).wrapping_mul(FNV_PRIME);
+        self.batch_done(batch, applied);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn batch_next(&self, batch: &Batch) -> Result<(), Error> {
         if batch.revision != self.revision || batch.committed >= batch.plans {
             return Err(Error::BadPlan);
         }
-        self.resolve(plan)?;
-        self.commit_plan(plan);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn batch_done(&self, batch: &mut Batch, applied: u64) {
         batch.committed += 1;
         batch.revision = self.revision;
-        batch.applied = fingerprint(batch.applied, plan);
-        Ok(())
+        batch.applied = applied;
     }
 
     /// Ends a batch: every plan added was committed, in order ([`Error::BadPlan`] otherwise).
@@ -202,34 +333,6 @@ impl<'a> Ledger<'a> {
         }
         self.count_denial(denial);
         self.emit(|| TraceRecord::Refused { denial });
-        Ok(())
-    }
-
-    /// Works out again what [`Ledger::plan_op`] recorded for commit (each new frame's payer,
-    /// each share's split), without charges: the decisions a batch's plan was reserved with,
-    /// which nothing in between changed (see the module).
-    fn resolve(&mut self, plan: &Plan<'_>) -> Result<(), Error> {
-        let mut share_many = false;
-        for (index, op) in plan.ops().iter().enumerate() {
-            match *op {
-                Op::Anon { .. }
-                | Op::PageTable { .. }
-                | Op::Kernel { .. }
-                | Op::DomainObject { .. } => {
-                    if let Some(charge) = self.single_charge(op)? {
-                        self.resolved.payer[index] = charge.set;
-                    }
-                }
-                Op::Share { frame, domain } => {
-                    let entry = self.entry(frame)?;
-                    let (_, _, splits) = self.share_decision(frame, entry, domain)?;
-                    self.resolved.set_splits(index, splits);
-                }
-                Op::ShareMany { .. } => share_many = true,
-                Op::Msgbuf { .. } | Op::CowCopy { .. } => return Err(Error::BadPlan),
-            }
-        }
-        self.resolved.set_plan(false, share_many);
         Ok(())
     }
 

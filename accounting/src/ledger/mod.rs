@@ -245,7 +245,7 @@ struct PoolNeed {
 }
 
 impl PoolNeed {
-    fn new() -> Self {
+    const fn new() -> Self {
         PoolNeed {
             lists: heapless::Vec::new(),
             more: 0,
@@ -431,6 +431,8 @@ pub struct Ledger<'a> {
     pub(crate) domains: heapless::Vec<Domain, MAX_DOMAINS>,
     pub(crate) sets: heapless::Vec<ChargeSet, MAX_SETS>,
     pub(crate) pool: SharerPool,
+    /// The charges and sharer lists of the batch being reserved ([`batch`]).
+    batch: batch::Accumulated,
 }
 
 /// A reserved plan: every charge fits; [`Reservation::commit`] applies it and cannot fail.
@@ -458,6 +460,7 @@ impl Ledger<'static> {
             sets: heapless::Vec::new(),
             domains: heapless::Vec::new(),
             pool: SharerPool::new(),
+            batch: batch::Accumulated::NEW,
             policies: Policies {
                 cow: &Unset,
                 msgbuf: &Unset,
@@ -488,6 +491,7 @@ impl<'a> Ledger<'a> {
             sets: heapless::Vec::new(),
             domains: heapless::Vec::new(),
             pool: SharerPool::new(),
+            batch: batch::Accumulated::NEW,
             policies,
             fixed: [0; EventKind::COUNT],
             limited: 0,

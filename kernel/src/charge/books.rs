@@ -314,7 +314,7 @@ impl Books {
     }
 
     /// An empty batch (see [`Step`]).
-    pub fn batch(&self) -> Batch {
+    pub fn batch(&mut self) -> Batch {
         self.ledger.batch()
     }
 
@@ -326,8 +326,28 @@ impl Books {
         step: &Step,
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
-        let plan = step_plan(step, frames)?;
-        Ok(self.ledger.batch_add(batch, &plan)?)
+        if let Step::Page {
+            owner,
+            causer,
+            page,
+            tables,
+        } = *step
+        {
+            // The common step, without a plan.
+            let (indices, count) = table_indices(tables, frames)?;
+            let page = index(frames, page);
+            return Ok(self.ledger.batch_add_page(
+                batch,
+                page,
+                owner,
+                causer,
+                &indices[..count],
+            )?);
+        }
+        let ledger = &mut self.ledger;
+        Ok(with_plan(step, frames, |plan| {
+            ledger.batch_add(batch, plan)
+        })??)
     }
 
     /// Applies the next step of `batch` (the steps in the order added). An error is a kernel
@@ -338,8 +358,24 @@ impl Books {
         step: &Step,
         frames: &FrameAllocator,
     ) -> Result<(), accounting::Error> {
-        let plan = step_plan(step, frames).map_err(|_| accounting::Error::BadPlan)?;
-        self.ledger.batch_commit(batch, &plan)
+        if let Step::Page {
+            owner,
+            causer,
+            page,
+            tables,
+        } = *step
+        {
+            // The common step, without a plan.
+            let (indices, count) =
+                table_indices(tables, frames).map_err(|_| accounting::Error::BadPlan)?;
+            let page = index(frames, page);
+            return self
+                .ledger
+                .batch_commit_page(batch, page, owner, causer, &indices[..count]);
+        }
+        let ledger = &mut self.ledger;
+        with_plan(step, frames, |plan| ledger.batch_commit(batch, plan))
+            .map_err(|_| accounting::Error::BadPlan)?
     }
 
     /// Ends a batch whose every step was committed. An error is a kernel bug.
@@ -661,8 +697,14 @@ impl Books {
     }
 }
 
-/// The ledger plan of one step of a batch.
-fn step_plan<'s>(step: &Step<'s>, frames: &FrameAllocator) -> Result<Plan<'s>, ChargeError> {
+/// Builds the ledger plan of one step of a batch and hands it to `f` (built where it stays:
+/// a plan is some 800 bytes, and returned it would be copied).
+#[inline(always)]
+fn with_plan<R>(
+    step: &Step<'_>,
+    frames: &FrameAllocator,
+    f: impl FnOnce(&Plan<'_>) -> R,
+) -> Result<R, ChargeError> {
     let table = |frame: &Frame, owner: DomainId, causer: DomainId| Op::PageTable {
         frame: index(frames, *frame),
         owner,
@@ -686,7 +728,7 @@ fn step_plan<'s>(step: &Step<'s>, frames: &FrameAllocator) -> Result<Plan<'s>, C
             let mut plan = Plan::one(object(objects[0]));
             plan.push(object(objects[1]))?;
             plan.push(table(&root, domain, causer))?;
-            plan
+            f(&plan)
         }
         Step::Page {
             owner,
@@ -701,7 +743,7 @@ fn step_plan<'s>(step: &Step<'s>, frames: &FrameAllocator) -> Result<Plan<'s>, C
             for frame in tables {
                 plan.push(table(frame, owner, causer))?;
             }
-            plan
+            f(&plan)
         }
         Step::Share {
             shared,
@@ -716,7 +758,23 @@ fn step_plan<'s>(step: &Step<'s>, frames: &FrameAllocator) -> Result<Plan<'s>, C
             for frame in tables {
                 plan.push(table(frame, domain, causer))?;
             }
-            plan
+            f(&plan)
         }
     })
+}
+
+/// The ledger indices of a page's new tables (at most two: a level-2 and a level-3 table).
+#[inline(always)]
+fn table_indices(
+    tables: &[Frame],
+    frames: &FrameAllocator,
+) -> Result<([FrameIndex; 2], usize), ChargeError> {
+    let mut indices = [FrameIndex(0); 2];
+    if tables.len() > indices.len() {
+        return Err(ChargeError::Bug(accounting::Error::BadPlan));
+    }
+    for (slot, table) in indices.iter_mut().zip(tables) {
+        *slot = index(frames, *table);
+    }
+    Ok((indices, tables.len()))
 }

@@ -182,7 +182,7 @@ impl Books {
     }
 
     /// A batch of nothing to reserve.
-    pub fn batch(&self) -> Batch {
+    pub fn batch(&mut self) -> Batch {
         Batch
     }
 

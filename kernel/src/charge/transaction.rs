@@ -5,7 +5,9 @@
 //! Until the commit succeeds the frames belong to the transaction, and dropping it — an early
 //! return on any error, a denied charge — gives every one of them back, so no operation
 //! carries a hand-written "free what I took" path, and a failed operation leaves neither a
-//! frame nor a charge behind.
+//! frame nor a charge behind. (A spawn takes more frames than one transaction holds: its new
+//! domain's frames hang in the domain's own tables until its batch of charges commits —
+//! `lifecycle::NewDomain`, the same rule.)
 
 use super::ChargeError;
 use crate::memory::frames::{Frame, FrameAllocator};
