@@ -272,7 +272,18 @@ impl<'a> Ledger<'a> {
     /// then.
     pub fn batch_commit(&mut self, batch: &mut Batch, plan: &Plan<'_>) -> Result<(), Error> {
         self.batch_next(batch)?;
-        self.apply(plan)?;
+        if plan
+            .ops()
+            .iter()
+            .any(|op| matches!(op, Op::ShareMany { .. }))
+        {
+            // Not reserved again frame by frame: what commit needs besides the frames (the
+            // new tables' payers) worked out, then committed as reserve_plan left it.
+            self.resolve_tables(plan)?;
+            self.commit_plan(plan);
+        } else {
+            self.apply(plan)?;
+        }
         self.batch_done(batch, fingerprint(batch.applied, plan));
         Ok(())
     }
@@ -296,6 +307,27 @@ impl<'a> Ledger<'a> {
         let value = ((1 + tables.len()) as u64) << 48 ^ u64::from(page.0);
         let applied = (batch.applied ^ value).wrapping_mul(FNV_PRIME);
         self.batch_done(batch, applied);
+        Ok(())
+    }
+
+    /// What [`Ledger::plan_op`] records for the commit of a plan of shares and new frames:
+    /// each new frame's payer (a `ShareMany` records nothing).
+    fn resolve_tables(&mut self, plan: &Plan<'_>) -> Result<(), Error> {
+        for (index, op) in plan.ops().iter().enumerate() {
+            match *op {
+                Op::ShareMany { .. } => {}
+                Op::Anon { .. }
+                | Op::PageTable { .. }
+                | Op::Kernel { .. }
+                | Op::DomainObject { .. } => {
+                    if let Some(charge) = self.single_charge(op)? {
+                        self.resolved.payer[index] = charge.set;
+                    }
+                }
+                _ => return Err(Error::BadPlan),
+            }
+        }
+        self.resolved.set_plan(false, true);
         Ok(())
     }
 
