@@ -79,11 +79,15 @@ fn fingerprint(hash: u64, plan: &Plan<'_>) -> u64 {
         Some(op) => op.frame().map_or(0, |frame| u64::from(frame.0)),
         None => 0,
     };
-    let value = (plan.len() as u64) << 48 ^ first;
-    (hash ^ value).wrapping_mul(FNV_PRIME)
+    fold(hash, plan.len(), first)
 }
 
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+/// Folds a plan of `ops` operations whose first names `first` into a fingerprint (the one
+/// formula of [`fingerprint`] and of the plan-less page steps).
+#[inline(always)]
+fn fold(hash: u64, ops: usize, first: u64) -> u64 {
+    (hash ^ ((ops as u64) << 48 ^ first)).wrapping_mul(0x0000_0100_0000_01b3)
+}
 
 impl<'a> Ledger<'a> {
     /// An empty batch over the ledger as it is now (a batch begun before and not finished is
@@ -235,18 +239,7 @@ impl<'a> Ledger<'a> {
             || batch.committed != 0
             || batch.revision != self.revision
         {
-            let mut plan = Plan::one(Op::Anon {
-                frame: page,
-                domain: owner,
-            });
-            for &frame in tables {
-                plan.push(Op::PageTable {
-                    frame,
-                    owner,
-                    causer,
-                })?;
-            }
-            return self.batch_add(batch, &plan);
+            return self.batch_add(batch, &fast_frames::page_plan(page, owner, causer, tables)?);
         }
         self.require_free(page)?;
         self.domain_set(owner)?;
@@ -258,8 +251,7 @@ impl<'a> Ledger<'a> {
             }
         }
         batch.plans += 1;
-        let value = ((1 + tables.len()) as u64) << 48 ^ u64::from(page.0);
-        batch.added = (batch.added ^ value).wrapping_mul(FNV_PRIME);
+        batch.added = fold(batch.added, 1 + tables.len(), u64::from(page.0));
         Ok(())
     }
 
@@ -304,8 +296,7 @@ impl<'a> Ledger<'a> {
         } else {
             self.new_page_and_tables(page, owner, causer, tables)?;
         }
-        let value = ((1 + tables.len()) as u64) << 48 ^ u64::from(page.0);
-        let applied = (batch.applied ^ value).wrapping_mul(FNV_PRIME);
+        let applied = fold(batch.applied, 1 + tables.len(), u64::from(page.0));
         self.batch_done(batch, applied);
         Ok(())
     }

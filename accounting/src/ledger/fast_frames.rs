@@ -416,7 +416,7 @@ impl<'a> Ledger<'a> {
 }
 
 /// The plan [`Ledger::new_page`] decides as: the page, then its tables.
-fn page_plan<'f>(
+pub(super) fn page_plan<'f>(
     page: FrameIndex,
     owner: DomainId,
     causer: DomainId,

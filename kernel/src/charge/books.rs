@@ -326,16 +326,9 @@ impl Books {
         step: &Step,
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
-        if let Step::Page {
-            owner,
-            causer,
-            page,
-            tables,
-        } = *step
-        {
+        if let Some(page) = page_step(step, frames) {
             // The common step, without a plan.
-            let (indices, count) = table_indices(tables, frames)?;
-            let page = index(frames, page);
+            let (page, owner, causer, indices, count) = page?;
             return Ok(self.ledger.batch_add_page(
                 batch,
                 page,
@@ -358,17 +351,10 @@ impl Books {
         step: &Step,
         frames: &FrameAllocator,
     ) -> Result<(), accounting::Error> {
-        if let Step::Page {
-            owner,
-            causer,
-            page,
-            tables,
-        } = *step
-        {
+        if let Some(page) = page_step(step, frames) {
             // The common step, without a plan.
-            let (indices, count) =
-                table_indices(tables, frames).map_err(|_| accounting::Error::BadPlan)?;
-            let page = index(frames, page);
+            let (page, owner, causer, indices, count) =
+                page.map_err(|_| accounting::Error::BadPlan)?;
             return self
                 .ledger
                 .batch_commit_page(batch, page, owner, causer, &indices[..count]);
@@ -761,6 +747,29 @@ fn with_plan<R>(
             f(&plan)
         }
     })
+}
+
+/// A page step's page, owner, causer and table indices (at most two tables); `None` for
+/// another step.
+#[allow(clippy::type_complexity)]
+#[inline(always)]
+fn page_step(
+    step: &Step<'_>,
+    frames: &FrameAllocator,
+) -> Option<Result<(FrameIndex, DomainId, DomainId, [FrameIndex; 2], usize), ChargeError>> {
+    let Step::Page {
+        owner,
+        causer,
+        page,
+        tables,
+    } = *step
+    else {
+        return None;
+    };
+    Some(
+        table_indices(tables, frames)
+            .map(|(indices, count)| (index(frames, page), owner, causer, indices, count)),
+    )
 }
 
 /// The ledger indices of a page's new tables (at most two: a level-2 and a level-3 table).

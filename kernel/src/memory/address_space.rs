@@ -93,8 +93,9 @@ impl Kernel {
     }
 
     /// [`populate`](Self::populate), the tables it needs made necessary by `causer` (for the
-    /// `pagetable` policy): a spawner loading its child's program image.
-    pub fn populate_caused(
+    /// `pagetable` policy). (A spawn's image pages are charged in its batch instead:
+    /// `lifecycle.rs`.)
+    fn populate_caused(
         &mut self,
         slot: usize,
         va: usize,
