@@ -45,6 +45,7 @@ struct NewDomain<'f> {
 impl<'f> NewDomain<'f> {
     /// The control block's, the capability table's and the (zeroed) root table's frames, in
     /// that order; all or none.
+    #[inline(always)]
     fn new(frames: &'f mut FrameAllocator) -> Result<Self, ChargeError> {
         let mut first = [Frame(0); 3];
         frames
@@ -60,6 +61,7 @@ impl<'f> NewDomain<'f> {
     }
 
     /// Fills `fresh` with new zeroed frames (all or none), for the caller to map at once.
+    #[inline(always)]
     fn allocate(&mut self, fresh: &mut [Frame]) -> Result<(), ChargeError> {
         self.frames
             .allocate_all(fresh)
@@ -123,13 +125,14 @@ fn load_page(segment: &elf::Segment, va: usize, page: Frame) {
     }
 }
 
-/// The regions of a new domain's space: its image's segments, its stack, then the regions
-/// its spawner shares (at the same addresses), checked to fit and not to overlap.
+/// The regions of a new domain's space, into `regions` (empty): its image's segments, its
+/// stack, then the regions its spawner shares (at the same addresses), checked to fit and not
+/// to overlap. (Filled in place: a returned table would be copied whole, twice.)
 fn layout(
     program: &elf::Program,
     shared: &[SharedRegion],
-) -> Result<heapless::Vec<Region, { domain::MAX_REGIONS }>, Error> {
-    let mut regions = heapless::Vec::<Region, { domain::MAX_REGIONS }>::new();
+    regions: &mut heapless::Vec<Region, { domain::MAX_REGIONS }>,
+) -> Result<(), Error> {
     let mut add = |start: usize, pages: usize, access: UserAccess| {
         if regions
             .iter()
@@ -157,7 +160,7 @@ fn layout(
     for region in shared {
         add(region.address, region.pages, UserAccess::ReadWrite)?;
     }
-    Ok(regions)
+    Ok(())
 }
 
 /// The spans of a region shared at the same address: (first page's address, pages), each
@@ -204,7 +207,8 @@ impl Kernel {
             })
             .ok_or(Error::TableFull)?;
         let domain_name = Name::try_from(name).map_err(|_| Error::BadArgument)?;
-        let regions = layout(program, shared)?;
+        let mut regions = heapless::Vec::new();
+        layout(program, shared, &mut regions)?;
         if let Some(parent) = creator {
             let dcb = self.slots[parent].dcb().ok_or(Error::BadArgument)?;
             let out = shared
@@ -241,7 +245,9 @@ impl Kernel {
                 },
             )
         };
-        dcb.get_mut().regions = regions;
+        // The regions taken over, not the whole table copied (an empty table of the same
+        // capacity: it cannot run out).
+        let _ = dcb.get_mut().regions.extend_from_slice(&regions);
         self.slots[slot] = DomainEntry::new(generation, domain_name, ledger, dcb, caps);
         mmu::invalidate_asid(asid(slot));
         if let Some(parent) = creator {
@@ -357,12 +363,14 @@ impl Kernel {
         for segment in &program.segments {
             let (start, end, _) = segment_pages(segment);
             for va in (start..end).step_by(PAGE_BYTES) {
-                let (new_tables, count) = tables.take_new_tables(va);
-                let page = tables.lookup(va).map(mmu::descriptor_address);
+                let (new_tables, count, descriptor) = tables.take_new(va);
+                if descriptor == 0 {
+                    bug(accounting::Error::BadPlan);
+                }
                 let step = Step::Page {
                     owner: ledger,
                     causer,
-                    page: Frame(page.unwrap_or_else(|| bug(accounting::Error::BadPlan))),
+                    page: Frame(mmu::descriptor_address(descriptor)),
                     tables: &new_tables[..count],
                 };
                 books

@@ -298,13 +298,22 @@ fn apply(
             ledger.new_kernel(frame, SetId(set as u16), Some(domains[domain]))
         }
         Event::DomainObject { domain, spawner } => {
-            let Some(frame) = free_frames(ledger, 1).first().copied() else {
+            let spawner = spawner.map(|spawner| domains[spawner]);
+            let free = free_frames(ledger, 3);
+            if domain % 3 != 2 && free.len() == 3 {
+                // A new domain's objects and root table as the kernel charges them, without a
+                // plan (the fast path; a frame named twice every other time, which its general
+                // path must refuse), or as that plan with the fast paths off.
+                let objects = [free[0], free[domain % 3]];
+                return ledger.new_domain_objects(objects, free[2], domains[domain], spawner);
+            }
+            let Some(frame) = free.first().copied() else {
                 return Ok(());
             };
             ledger.apply(&Plan::one(Op::DomainObject {
                 frame,
                 domain: domains[domain],
-                spawner: spawner.map(|spawner| domains[spawner]),
+                spawner,
             }))
         }
         Event::Msgbuf { sender, receiver } => {
@@ -666,6 +675,53 @@ struct LastSpawn {
     frames_after: Vec<FrameEntry>,
 }
 
+/// Adds (or commits) `plan` to `batch` as the kernel does: a domain's objects and a page with
+/// its tables without a plan (`batch_add_objects`, `batch_add_page`), anything else as the plan.
+fn batch_step(
+    ledger: &mut Ledger<'_>,
+    batch: &mut accounting::Batch,
+    plan: &Plan<'_>,
+    commit: bool,
+) -> Result<(), Error> {
+    match *plan.ops() {
+        [Op::DomainObject {
+            frame: dcb,
+            domain,
+            spawner,
+        }, Op::DomainObject { frame: caps, .. }, Op::PageTable { frame: root, .. }] => {
+            if commit {
+                ledger.batch_commit_objects(batch, [dcb, caps], root, domain, spawner)
+            } else {
+                ledger.batch_add_objects(batch, [dcb, caps], root, domain, spawner)
+            }
+        }
+        [Op::Anon {
+            frame: page,
+            domain,
+        }, ref tables @ ..] => {
+            let mut causer = domain;
+            let mut frames = Vec::new();
+            for op in tables {
+                let Op::PageTable {
+                    frame, causer: by, ..
+                } = *op
+                else {
+                    unreachable!("a page plan is a page and its tables")
+                };
+                causer = by;
+                frames.push(frame);
+            }
+            if commit {
+                ledger.batch_commit_page(batch, page, domain, causer, &frames)
+            } else {
+                ledger.batch_add_page(batch, page, domain, causer, &frames)
+            }
+        }
+        _ if commit => ledger.batch_commit(batch, plan),
+        _ => ledger.batch_add(batch, plan),
+    }
+}
+
 /// What the last of `spawns` did after `events` and the spawns before it (each made as a
 /// batch). The last is made as a batch (`batch`) or as its plans reserved and committed one
 /// at a time.
@@ -693,11 +749,11 @@ fn last_spawn(policies: Policies, events: &[Event], spawns: &[Spawn], batch: boo
         let result = if batch || !last {
             let mut plans = ledger.batch();
             let added = for_each_spawn_plan(&free, &runs, child, spawner, spawn.pages, |plan| {
-                ledger.batch_add(&mut plans, plan)
+                batch_step(&mut ledger, &mut plans, plan, false)
             });
             added.and_then(|()| {
                 for_each_spawn_plan(&free, &runs, child, spawner, spawn.pages, |plan| {
-                    ledger.batch_commit(&mut plans, plan)
+                    batch_step(&mut ledger, &mut plans, plan, true)
                 })?;
                 ledger
                     .batch_finish(plans)

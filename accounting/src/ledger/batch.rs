@@ -20,7 +20,10 @@
 //!   `ShareMany`); a copy or a message buffer is [`Error::BadPlan`]. The policies decide those
 //!   from the event alone, so the decision at commit is the decision reserve checked;
 //! - the plans of a batch name disjoint frames (each plan is validated against the ledger as
-//!   it was before the batch);
+//!   it was before the batch). Where no set has a limit, the plan-less steps (a page and its
+//!   tables, a domain's objects) are only counted when added: nothing but a kernel bug (a
+//!   frame in use, an unknown domain) can refuse them then, and their commit finds it, as
+//!   committing them one at a time would;
 //! - nothing changes the ledger between the first add and the last commit: the batch keeps
 //!   the ledger's revision and refuses a plan (`BadPlan`) if it moved;
 //! - sharer lists: a plan's new lists are counted with those of the plans before it (equal
@@ -223,9 +226,10 @@ impl<'a> Ledger<'a> {
     }
 
     /// [`Ledger::batch_add`] of the plan `[Anon page, PageTable table…]` (a page and the
-    /// tables it needed, caused by `causer`): without the plan when no set has a limit (then
-    /// only the frames and the payers are validated, as [`Ledger::plan_op`] validates them),
-    /// else through it.
+    /// tables it needed, caused by `causer`), without the plan where no set has a limit: then
+    /// nothing can refuse it but a kernel bug (a frame in use, an unknown domain), which its
+    /// commit finds as a one-at-a-time commit would (see the module), so it is only counted.
+    /// Else through the plan.
     pub fn batch_add_page(
         &mut self,
         batch: &mut Batch,
@@ -234,25 +238,42 @@ impl<'a> Ledger<'a> {
         causer: DomainId,
         tables: &[FrameIndex],
     ) -> Result<(), Error> {
-        if self.limited != 0
-            || self.batch.counting != 0
-            || batch.committed != 0
-            || batch.revision != self.revision
-        {
-            return self.batch_add(batch, &fast_frames::page_plan(page, owner, causer, tables)?);
+        if self.batch_count(batch) {
+            return Ok(());
         }
-        self.require_free(page)?;
-        self.domain_set(owner)?;
-        for (index, &table) in tables.iter().enumerate() {
-            self.require_free(table)?;
-            self.page_table_payer(owner, causer)?;
-            if table == page || tables[..index].contains(&table) {
-                return Err(Error::BadPlan);
-            }
+        self.batch_add(batch, &fast_frames::page_plan(page, owner, causer, tables)?)
+    }
+
+    /// [`Ledger::batch_add`] of the plan of [`Ledger::new_domain_objects`] (a new domain's
+    /// control block and capability table, then its root table), without the plan where no
+    /// set has a limit, as [`Ledger::batch_add_page`].
+    pub fn batch_add_objects(
+        &mut self,
+        batch: &mut Batch,
+        objects: [FrameIndex; 2],
+        root: FrameIndex,
+        domain: DomainId,
+        spawner: Option<DomainId>,
+    ) -> Result<(), Error> {
+        if self.batch_count(batch) {
+            return Ok(());
+        }
+        let plan = fast_frames::objects_plan(objects, root, domain, spawner)?;
+        self.batch_add(batch, &plan)
+    }
+
+    /// Adds a plan-less step (a page and its tables, a domain's objects: see
+    /// [`Ledger::batch_add_page`]) without its operands, where no set has a limit: then
+    /// nothing can refuse it but a kernel bug, which its commit finds (see the module), so it
+    /// is only counted (true). False, having changed nothing, where it must be added with its
+    /// operands, which checks them.
+    #[inline]
+    pub fn batch_count(&self, batch: &mut Batch) -> bool {
+        if self.limited != 0 || batch.committed != 0 || batch.revision != self.revision {
+            return false;
         }
         batch.plans += 1;
-        batch.added = fold(batch.added, 1 + tables.len(), u64::from(page.0));
-        Ok(())
+        true
     }
 
     /// Commits the next plan of `batch` (the plans in the order they were added). Cannot fail
@@ -282,6 +303,7 @@ impl<'a> Ledger<'a> {
 
     /// [`Ledger::batch_commit`] of the plan `[Anon page, PageTable table…]` (a page and the
     /// tables it needed, caused by `causer`), without the plan: [`Ledger::new_page`].
+    #[inline]
     pub fn batch_commit_page(
         &mut self,
         batch: &mut Batch,
@@ -296,7 +318,33 @@ impl<'a> Ledger<'a> {
         } else {
             self.new_page_and_tables(page, owner, causer, tables)?;
         }
-        let applied = fold(batch.applied, 1 + tables.len(), u64::from(page.0));
+        // Fingerprinted as added: with its operands where some set has a limit, else counted.
+        let applied = if self.limited != 0 {
+            fold(batch.applied, 1 + tables.len(), u64::from(page.0))
+        } else {
+            batch.applied
+        };
+        self.batch_done(batch, applied);
+        Ok(())
+    }
+
+    /// [`Ledger::batch_commit`] of the plan of [`Ledger::new_domain_objects`], without the
+    /// plan: [`Ledger::new_domain_objects`].
+    pub fn batch_commit_objects(
+        &mut self,
+        batch: &mut Batch,
+        objects: [FrameIndex; 2],
+        root: FrameIndex,
+        domain: DomainId,
+        spawner: Option<DomainId>,
+    ) -> Result<(), Error> {
+        self.batch_next(batch)?;
+        self.new_domain_objects(objects, root, domain, spawner)?;
+        let applied = if self.limited != 0 {
+            fold(batch.applied, 3, u64::from(objects[0].0))
+        } else {
+            batch.applied
+        };
         self.batch_done(batch, applied);
         Ok(())
     }

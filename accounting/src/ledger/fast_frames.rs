@@ -1,5 +1,6 @@
 //! The fast paths of new frames: a page fault's page and tables without a plan
-//! ([`Ledger::new_page`]), and plans of new frames only, with one payer or several
+//! ([`Ledger::new_page`]), a new domain's objects and root table without a plan
+//! ([`Ledger::new_domain_objects`]), and plans of new frames only, with one payer or several
 //! ([`Ledger::reserve_simple`], [`Ledger::reserve_new_frames`]). Each names the general
 //! function it must agree with; the differential test compares them (see [`super::fast`]).
 
@@ -128,6 +129,94 @@ impl<'a> Ledger<'a> {
             self.trace_page(page, owner, causer, &tables);
         }
         Some(())
+    }
+
+    /// A new domain's kernel objects — its control block and capability table, paid per the
+    /// `kernel` policy (its own set or its spawner's) — and its root table, paid per the
+    /// `pagetable` policy (made necessary by the spawner, or by the domain itself at boot):
+    /// [`Ledger::apply`] of the plan `[DomainObject, DomainObject, PageTable]`
+    /// ([`objects_plan`]), which it runs when its straight-line path does not apply (a limit
+    /// anywhere, a policy that looks at the event, the fast paths off) or finds something
+    /// wrong, so that the general path decides and names it.
+    #[inline(never)]
+    pub fn new_domain_objects(
+        &mut self,
+        objects: [FrameIndex; 2],
+        root: FrameIndex,
+        domain: DomainId,
+        spawner: Option<DomainId>,
+    ) -> Result<(), Error> {
+        match self.domain_objects(objects, root, domain, spawner) {
+            Some(()) => Ok(()),
+            None => self.apply(&objects_plan(objects, root, domain, spawner)?),
+        }
+    }
+
+    /// [`Ledger::new_domain_objects`]'s straight-line path, `None` for "not done" (having
+    /// changed nothing): the three frames free and distinct, both payers from the domain
+    /// table and the policies' fixed decisions, the entries stored, the charges in one walk
+    /// when one set pays all three.
+    #[inline(always)]
+    fn domain_objects(
+        &mut self,
+        [dcb, caps]: [FrameIndex; 2],
+        root: FrameIndex,
+        domain: DomainId,
+        spawner: Option<DomainId>,
+    ) -> Option<()> {
+        if !self.fast() || self.limited != 0 || dcb == caps || root == dcb || root == caps {
+            return None;
+        }
+        for frame in [dcb, caps, root] {
+            if !self.frames.get(frame.index())?.is_free() {
+                return None;
+            }
+        }
+        // Both decisions ask for both sets (as the plan's payers do), whatever they decide.
+        let causer = spawner.unwrap_or(domain);
+        let own = self.domains.get(domain.index())?.set;
+        let causer_set = self.domains.get(causer.index())?.set;
+        let decided = |decision| match decision {
+            Decision::Owner => Some(own),
+            Decision::Causer => Some(causer_set),
+            _ => None,
+        };
+        let object_set = decided(self.fixed_decision(EventKind::KernelObject)?)?;
+        let table_set = decided(self.fixed_decision(EventKind::PageTable)?)?;
+        self.store_new(dcb, Kind::Kernel, Some(causer), object_set, None);
+        self.store_new(caps, Kind::Kernel, Some(causer), object_set, None);
+        self.store_new(root, Kind::PageTables, Some(causer), table_set, None);
+        if object_set == table_set {
+            self.charge_kinds(
+                object_set,
+                [
+                    (Kind::Kernel, 2 * FRAME_BYTES, Some(causer)),
+                    (Kind::PageTables, FRAME_BYTES, Some(causer)),
+                ],
+            );
+        } else {
+            self.charge_inline(object_set, Kind::Kernel, 2 * FRAME_BYTES, Some(causer));
+            self.charge_inline(table_set, Kind::PageTables, FRAME_BYTES, Some(causer));
+        }
+        if self.traced() {
+            self.trace_objects([dcb, caps], root, domain, spawner);
+        }
+        Some(())
+    }
+
+    /// The trace record of [`Ledger::new_domain_objects`]: its plan's.
+    #[cold]
+    #[inline(never)]
+    fn trace_objects(
+        &mut self,
+        objects: [FrameIndex; 2],
+        root: FrameIndex,
+        domain: DomainId,
+        spawner: Option<DomainId>,
+    ) {
+        if let Ok(plan) = objects_plan(objects, root, domain, spawner) {
+            self.emit_plan(&plan);
+        }
     }
 
     /// [`Ledger::new_page`] with tables (or with the fast paths off: as the plan).
@@ -433,6 +522,29 @@ pub(super) fn page_plan<'f>(
             causer,
         })?;
     }
+    Ok(plan)
+}
+
+/// The plan [`Ledger::new_domain_objects`] decides as: the control block, the capability
+/// table, the root table.
+pub(super) fn objects_plan<'f>(
+    [dcb, caps]: [FrameIndex; 2],
+    root: FrameIndex,
+    domain: DomainId,
+    spawner: Option<DomainId>,
+) -> Result<Plan<'f>, Error> {
+    let object = |frame| Op::DomainObject {
+        frame,
+        domain,
+        spawner,
+    };
+    let mut plan = Plan::one(object(dcb));
+    plan.push(object(caps))?;
+    plan.push(Op::PageTable {
+        frame: root,
+        owner: domain,
+        causer: spawner.unwrap_or(domain),
+    })?;
     Ok(plan)
 }
 

@@ -349,7 +349,7 @@ impl<'a> Ledger<'a> {
     /// `set_id`: the same counters as that many charges, with one visit of the set and one
     /// walk up its ancestors for all of them (one copy of the code per count, unrolled).
     #[inline(always)]
-    fn charge_kinds<const N: usize>(
+    pub(super) fn charge_kinds<const N: usize>(
         &mut self,
         set_id: SetId,
         charges: [(Kind, u64, Option<DomainId>); N],

@@ -320,27 +320,47 @@ impl Books {
 
     /// Reserves `step` on top of the steps already in `batch`: refused (with a denial
     /// counted, as a single plan would be) or added; nothing is charged yet.
+    #[inline(always)]
     pub fn batch_add(
         &mut self,
         batch: &mut Batch,
         step: &Step,
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
-        if let Some(page) = page_step(step, frames) {
-            // The common step, without a plan.
-            let (page, owner, causer, indices, count) = page?;
-            return Ok(self.ledger.batch_add_page(
-                batch,
-                page,
-                owner,
-                causer,
-                &indices[..count],
-            )?);
+        if !matches!(step, Step::Share { .. }) && self.ledger.batch_count(batch) {
+            // A page or objects step where no set has a limit: only counted (its commit
+            // checks it), in the caller's loop.
+            return Ok(());
         }
+        self.batch_add_operands(batch, step, frames)
+    }
+
+    /// [`batch_add`](Self::batch_add) of a step with its operands.
+    #[inline(never)]
+    fn batch_add_operands(
+        &mut self,
+        batch: &mut Batch,
+        step: &Step,
+        frames: &FrameAllocator,
+    ) -> Result<(), ChargeError> {
         let ledger = &mut self.ledger;
-        Ok(with_plan(step, frames, |plan| {
-            ledger.batch_add(batch, plan)
-        })??)
+        match operands(step, frames)? {
+            // The common steps, without a plan.
+            Operands::Objects(objects, root, domain, spawner) => {
+                Ok(ledger.batch_add_objects(batch, objects, root, domain, spawner)?)
+            }
+            Operands::Page(page, owner, causer, tables, count) => {
+                Ok(ledger.batch_add_page(batch, page, owner, causer, &tables[..count])?)
+            }
+            Operands::Share(shared, domain, causer, tables) => Ok(with_share_plan(
+                shared,
+                domain,
+                causer,
+                tables,
+                frames,
+                |plan| ledger.batch_add(batch, plan),
+            )??),
+        }
     }
 
     /// Applies the next step of `batch` (the steps in the order added). An error is a kernel
@@ -351,17 +371,21 @@ impl Books {
         step: &Step,
         frames: &FrameAllocator,
     ) -> Result<(), accounting::Error> {
-        if let Some(page) = page_step(step, frames) {
-            // The common step, without a plan.
-            let (page, owner, causer, indices, count) =
-                page.map_err(|_| accounting::Error::BadPlan)?;
-            return self
-                .ledger
-                .batch_commit_page(batch, page, owner, causer, &indices[..count]);
-        }
         let ledger = &mut self.ledger;
-        with_plan(step, frames, |plan| ledger.batch_commit(batch, plan))
-            .map_err(|_| accounting::Error::BadPlan)?
+        match operands(step, frames).map_err(|_| accounting::Error::BadPlan)? {
+            Operands::Objects(objects, root, domain, spawner) => {
+                ledger.batch_commit_objects(batch, objects, root, domain, spawner)
+            }
+            Operands::Page(page, owner, causer, tables, count) => {
+                ledger.batch_commit_page(batch, page, owner, causer, &tables[..count])
+            }
+            Operands::Share(shared, domain, causer, tables) => {
+                with_share_plan(shared, domain, causer, tables, frames, |plan| {
+                    ledger.batch_commit(batch, plan)
+                })
+                .map_err(|_| accounting::Error::BadPlan)?
+            }
+        }
     }
 
     /// Ends a batch whose every step was committed. An error is a kernel bug.
@@ -683,19 +707,20 @@ impl Books {
     }
 }
 
-/// Builds the ledger plan of one step of a batch and hands it to `f` (built where it stays:
-/// a plan is some 800 bytes, and returned it would be copied).
+/// A batch step's ledger operands: frames as ledger indices, the spawner of a domain's
+/// objects (none at boot, where the domain caused its own), a page's tables counted.
+enum Operands<'s> {
+    /// The control block's and capability table's frames, the root table's, the domain, its
+    /// spawner.
+    Objects([FrameIndex; 2], FrameIndex, DomainId, Option<DomainId>),
+    /// The page, its owner, the causer of its tables, the tables (the first `count`).
+    Page(FrameIndex, DomainId, DomainId, [FrameIndex; 2], usize),
+    /// The shared frames, the new mapper, the causer of its tables, the tables.
+    Share(&'s [FrameIndex], DomainId, DomainId, &'s [Frame]),
+}
+
 #[inline(always)]
-fn with_plan<R>(
-    step: &Step<'_>,
-    frames: &FrameAllocator,
-    f: impl FnOnce(&Plan<'_>) -> R,
-) -> Result<R, ChargeError> {
-    let table = |frame: &Frame, owner: DomainId, causer: DomainId| Op::PageTable {
-        frame: index(frames, *frame),
-        owner,
-        causer,
-    };
+fn operands<'s>(step: &Step<'s>, frames: &FrameAllocator) -> Result<Operands<'s>, ChargeError> {
     Ok(match *step {
         Step::Objects {
             domain,
@@ -705,16 +730,8 @@ fn with_plan<R>(
         } => {
             // The `kernel` policy picks the payer: the domain's set or its spawner's.
             let spawner = (causer != domain).then_some(causer);
-            let object = |frame: Frame| Op::DomainObject {
-                frame: index(frames, frame),
-                domain,
-                spawner,
-            };
-            // Plan::one, then push: Plan::new() would copy a large constant where inlined.
-            let mut plan = Plan::one(object(objects[0]));
-            plan.push(object(objects[1]))?;
-            plan.push(table(&root, domain, causer))?;
-            f(&plan)
+            let objects = [index(frames, objects[0]), index(frames, objects[1])];
+            Operands::Objects(objects, index(frames, root), domain, spawner)
         }
         Step::Page {
             owner,
@@ -722,54 +739,41 @@ fn with_plan<R>(
             page,
             tables,
         } => {
-            let mut plan = Plan::one(Op::Anon {
-                frame: index(frames, page),
-                domain: owner,
-            });
-            for frame in tables {
-                plan.push(table(frame, owner, causer))?;
-            }
-            f(&plan)
+            let (indices, count) = table_indices(tables, frames)?;
+            Operands::Page(index(frames, page), owner, causer, indices, count)
         }
         Step::Share {
             shared,
             domain,
             causer,
             tables,
-        } => {
-            let mut plan = Plan::one(Op::ShareMany {
-                frames: shared,
-                domain,
-            });
-            for frame in tables {
-                plan.push(table(frame, domain, causer))?;
-            }
-            f(&plan)
-        }
+        } => Operands::Share(shared, domain, causer, tables),
     })
 }
 
-/// A page step's page, owner, causer and table indices (at most two tables); `None` for
-/// another step.
-#[allow(clippy::type_complexity)]
+/// Builds the ledger plan of a share step and hands it to `f` (built where it stays: a plan
+/// is some 800 bytes, and returned it would be copied).
 #[inline(always)]
-fn page_step(
-    step: &Step<'_>,
+fn with_share_plan<R>(
+    shared: &[FrameIndex],
+    domain: DomainId,
+    causer: DomainId,
+    tables: &[Frame],
     frames: &FrameAllocator,
-) -> Option<Result<(FrameIndex, DomainId, DomainId, [FrameIndex; 2], usize), ChargeError>> {
-    let Step::Page {
-        owner,
-        causer,
-        page,
-        tables,
-    } = *step
-    else {
-        return None;
-    };
-    Some(
-        table_indices(tables, frames)
-            .map(|(indices, count)| (index(frames, page), owner, causer, indices, count)),
-    )
+    f: impl FnOnce(&Plan<'_>) -> R,
+) -> Result<R, ChargeError> {
+    let mut plan = Plan::one(Op::ShareMany {
+        frames: shared,
+        domain,
+    });
+    for frame in tables {
+        plan.push(Op::PageTable {
+            frame: index(frames, *frame),
+            owner: domain,
+            causer,
+        })?;
+    }
+    Ok(f(&plan))
 }
 
 /// The ledger indices of a page's new tables (at most two: a level-2 and a level-3 table).

@@ -146,6 +146,14 @@ impl PageTables {
     /// The tables covering `va` still marked new by [`map_new`](Self::map_new) (the level-2
     /// table first), unmarked: the tables the step of a spawn that first reached `va` added.
     pub fn take_new_tables(&mut self, va: usize) -> ([Frame; 2], usize) {
+        let (new, count, _) = self.take_new(va);
+        (new, count)
+    }
+
+    /// [`take_new_tables`](Self::take_new_tables) and, in the same walk, the descriptor
+    /// mapping `va` (0 when none): a spawn's commit of one image page.
+    #[inline(always)]
+    pub fn take_new(&mut self, va: usize) -> ([Frame; 2], usize, u64) {
         let mut new = [Frame(0); 2];
         let mut count = 0;
         let mut unmark = |entry: &mut u64| {
@@ -158,16 +166,19 @@ impl PageTables {
         // SAFETY: see the impl.
         let l1 = &mut unsafe { table_mut(self.root.0) }.0[index(va, 1)];
         if !is_valid(*l1) {
-            return (new, 0);
+            return (new, 0, 0);
         }
         unmark(l1);
         let level2 = descriptor_address(*l1);
         // SAFETY: see the impl (a different frame from the root).
         let l2 = &mut unsafe { table_mut(level2) }.0[index(va, 2)];
-        if is_valid(*l2) {
-            unmark(l2);
+        if !is_valid(*l2) {
+            return (new, count, 0);
         }
-        (new, count)
+        unmark(l2);
+        // SAFETY: see the impl (a level-3 table, different from both).
+        let l3 = unsafe { table(descriptor_address(*l2)) }.0[index(va, 3)];
+        (new, count, if is_valid(l3) { l3 } else { 0 })
     }
 
     /// The level-3 entry for `va`, installing the missing tables from `tables` with table
