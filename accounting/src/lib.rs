@@ -204,7 +204,7 @@ pub use event::{
 };
 pub use frame::{FrameEntry, FrameUse};
 pub use ids::*;
-pub use ledger::{Batch, FrameState, Ledger, Reservation, Unmapped};
+pub use ledger::{Batch, BatchNeed, FrameState, Ledger, Reservation, Unmapped};
 pub use model::{
     ChargeSet, Conservation, Domain, DomainState, KeeperChoice, KeeperChoices, PagingEvent,
     PerKind, StopReason,

@@ -81,6 +81,9 @@ pub struct Kernel {
     /// (Last: 8 KiB in front of the books would put their fields out of reach of one load's
     /// offset.)
     pub(crate) spawn_indices: [accounting::FrameIndex; SPAWN_INDICES],
+    /// Scratch for a spawn's ledger batch: the sharer lists its shares need (kept here, so no
+    /// batch is made or moved by value with it).
+    pub(crate) batch_need: accounting::BatchNeed,
 }
 
 /// Most ledger indices a spawn keeps between reserving and committing its shares (a header
@@ -114,6 +117,7 @@ impl Kernel {
             run_queue: SlotQueue::new(),
             span_indices: [accounting::FrameIndex(0); crate::memory::page_table::SPAN_PAGES],
             spawn_indices: [accounting::FrameIndex(0); SPAWN_INDICES],
+            batch_need: accounting::BatchNeed::NEW,
             current: None,
             fp_owner: NO_FP_OWNER,
             config: BootConfig::EMPTY,

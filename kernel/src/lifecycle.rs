@@ -276,9 +276,10 @@ impl Kernel {
             slots,
             span_indices,
             spawn_indices,
+            batch_need,
             ..
         } = self;
-        let mut batch = books.batch();
+        let mut batch = books.batch(batch_need);
 
         // Reserve: the objects and root, the image's pages, the shared spans.
         let mut new = NewDomain::new(frames)?;

@@ -679,7 +679,7 @@ struct LastSpawn {
 /// its tables without a plan (`batch_add_objects`, `batch_add_page`), anything else as the plan.
 fn batch_step(
     ledger: &mut Ledger<'_>,
-    batch: &mut accounting::Batch,
+    batch: &mut accounting::Batch<'_>,
     plan: &Plan<'_>,
     commit: bool,
 ) -> Result<(), Error> {
@@ -747,7 +747,8 @@ fn last_spawn(policies: Policies, events: &[Event], spawns: &[Spawn], batch: boo
         };
         let spawner = domains[spawn.spawner];
         let result = if batch || !last {
-            let mut plans = ledger.batch();
+            let mut need = accounting::BatchNeed::NEW;
+            let mut plans = ledger.batch(&mut need);
             let added = for_each_spawn_plan(&free, &runs, child, spawner, spawn.pages, |plan| {
                 batch_step(&mut ledger, &mut plans, plan, false)
             });

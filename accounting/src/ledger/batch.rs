@@ -38,12 +38,20 @@ const BATCH_CHARGES: usize = 2 * PLAN_CHARGES;
 
 /// Plans reserved together (see the module): made by [`Ledger::batch`], filled by
 /// [`Ledger::batch_add`], applied by [`Ledger::batch_commit`]. Dropping a batch before its
-/// first commit changes nothing. (Small: what the plans charge together is kept in the
-/// ledger, which reserves one batch at a time.)
+/// first commit changes nothing. (What the plans charge together is kept in the ledger,
+/// which reserves one batch at a time; the sharer lists they need, here.)
 #[must_use = "a batch changes nothing until its plans are committed"]
-pub struct Batch {
+pub struct Batch<'n> {
     plans: u32,
     committed: u32,
+    /// Whether `need` is being counted.
+    counting: bool,
+    /// The most lists the plans added so far can need.
+    bound: usize,
+    /// The sharer lists they need (counted once the pool may run short), in the caller's
+    /// [`BatchNeed`]: outside the ledger, so that reserving a plan counts into it in place,
+    /// and outside the batch, which stays a few words.
+    need: &'n mut PoolNeed,
     /// The ledger's revision the batch expects (as of its start, then of its last commit).
     revision: u64,
     /// Fingerprints of the plans added and of the plans committed.
@@ -51,25 +59,26 @@ pub struct Batch {
     applied: u64,
 }
 
+/// Room for the sharer lists the plans of a batch need, which the caller keeps (a kernel, in
+/// its own static state) and lends to [`Ledger::batch`]: some kilobytes, which a batch made
+/// and moved by value would copy.
+pub struct BatchNeed(PoolNeed);
+
+impl BatchNeed {
+    /// Empty room.
+    pub const NEW: BatchNeed = BatchNeed(PoolNeed::new());
+}
+
 /// What the plans of the batch being reserved charge together, kept in the ledger.
 pub(super) struct Accumulated {
     /// The charges of the plans added so far, by (set, kind).
     charges: heapless::Vec<Charge, BATCH_CHARGES>,
-    /// The sharer lists they need (counted once the pool may run short).
-    need: PoolNeed,
-    /// Whether `need` is being counted (1) or not (0; a byte: no niche in the ledger).
-    counting: u8,
-    /// The most lists the plans added so far can need.
-    bound: usize,
 }
 
 impl Accumulated {
     /// Nothing accumulated.
     pub(super) const NEW: Accumulated = Accumulated {
         charges: heapless::Vec::new(),
-        need: PoolNeed::new(),
-        counting: 0,
-        bound: 0,
     };
 }
 
@@ -93,17 +102,18 @@ fn fold(hash: u64, ops: usize, first: u64) -> u64 {
 }
 
 impl<'a> Ledger<'a> {
-    /// An empty batch over the ledger as it is now (a batch begun before and not finished is
-    /// forgotten).
-    pub fn batch(&mut self) -> Batch {
+    /// An empty batch over the ledger as it is now, counting the sharer lists its plans need
+    /// in `need` (a batch begun before and not finished is forgotten).
+    pub fn batch<'n>(&mut self, need: &'n mut BatchNeed) -> Batch<'n> {
         self.batch.charges.clear();
-        self.batch.need.lists.clear();
-        self.batch.need.more = 0;
-        self.batch.counting = 0;
-        self.batch.bound = 0;
+        need.0.lists.clear();
+        need.0.more = 0;
         Batch {
             plans: 0,
             committed: 0,
+            counting: false,
+            bound: 0,
+            need: &mut need.0,
             revision: self.revision,
             added: 0xcbf2_9ce4_8422_2325,
             applied: 0xcbf2_9ce4_8422_2325,
@@ -130,13 +140,13 @@ impl<'a> Ledger<'a> {
         }
         // As reserve_plan: lists are counted only when the pool might run short; once counting
         // starts, the plans before are assumed to need every list they could.
-        if self.batch.counting == 0
-            && self.batch.bound + bound + POOL_DEPARTURE_RESERVE > self.pool.unused_lists()
+        if !batch.counting
+            && batch.bound + bound + POOL_DEPARTURE_RESERVE > self.pool.unused_lists()
         {
-            self.batch.counting = 1;
-            self.batch.need.more += self.batch.bound;
+            batch.counting = true;
+            batch.need.more += batch.bound;
         }
-        self.batch.bound += bound;
+        batch.bound += bound;
         let single = |op: &Op<'_>| {
             matches!(
                 op,
@@ -146,7 +156,7 @@ impl<'a> Ledger<'a> {
                     | Op::DomainObject { .. }
             )
         };
-        if self.limited == 0 && self.batch.counting == 0 && ops.iter().all(single) {
+        if self.limited == 0 && !batch.counting && ops.iter().all(single) {
             // New frames where no set has a limit: only the frames and payers to validate
             // (what plan_op checks of them), and each frame named once.
             let mut seen = 0u64;
@@ -163,22 +173,14 @@ impl<'a> Ledger<'a> {
             batch.added = fingerprint(batch.added, plan);
             return Ok(());
         }
-        let lists_before = self.batch.need.count();
+        let lists_before = batch.need.count();
         let mut charges = Charges::new();
         // Frames named twice: a 64-bit filter first, a scan only on a hit (as
         // reserve_new_frames).
         let mut seen = 0u64;
-        // The lists counted so far, taken out while the operations add theirs.
-        let mut need = (self.batch.counting != 0)
-            .then(|| core::mem::replace(&mut self.batch.need, PoolNeed::new()));
         for (index, op) in ops.iter().enumerate() {
-            let planned = self.plan_op(index, op, &mut charges, need.as_mut());
-            if let Err(error) = planned {
-                if let Some(need) = need {
-                    self.batch.need = need;
-                }
-                return Err(error);
-            }
+            let need = batch.counting.then_some(&mut *batch.need);
+            self.plan_op(index, op, &mut charges, need)?;
             if let Some(frame) = op.frame() {
                 let bit = 1u64 << (frame.0 % 64);
                 if seen & bit != 0 && ops[..index].iter().any(|op| op.frame() == Some(frame)) {
@@ -187,18 +189,15 @@ impl<'a> Ledger<'a> {
                 seen |= bit;
             }
         }
-        if let Some(need) = need {
-            self.batch.need = need;
-        }
-        if self.limited == 0 && self.batch.counting == 0 {
+        if self.limited == 0 && !batch.counting {
             // No set has a limit (and none can get one before the batch commits): nothing can
             // be denied or run short, so only the frames and the decisions needed validating.
             batch.plans += 1;
             batch.added = fingerprint(batch.added, plan);
             return Ok(());
         }
-        if self.batch.counting != 0 {
-            let lists = self.batch.need.count();
+        if batch.counting {
+            let lists = batch.need.count();
             if lists > lists_before && lists + POOL_DEPARTURE_RESERVE > self.pool.unused_lists() {
                 return Err(Error::PoolFull);
             }
@@ -386,7 +385,7 @@ impl<'a> Ledger<'a> {
     }
 
     /// Ends a batch: every plan added was committed, in order ([`Error::BadPlan`] otherwise).
-    pub fn batch_finish(&self, batch: Batch) -> Result<(), Error> {
+    pub fn batch_finish(&self, batch: Batch<'_>) -> Result<(), Error> {
         if batch.committed == batch.plans && batch.added == batch.applied {
             Ok(())
         } else {

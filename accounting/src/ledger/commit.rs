@@ -83,7 +83,8 @@ impl<'a> Ledger<'a> {
                     sender,
                     receiver,
                 } => {
-                    if let Ok((split, slots)) = self.msgbuf_slots(sender, receiver) {
+                    let mut slots = SlotList::new();
+                    if let Ok(split) = self.msgbuf_slots(sender, receiver, &mut slots) {
                         let result = self.transition(
                             frame,
                             FrameEntry::FREE,

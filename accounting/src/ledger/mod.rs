@@ -56,7 +56,7 @@ mod reserve;
 mod storage;
 mod tree;
 
-pub use batch::Batch;
+pub use batch::{Batch, BatchNeed};
 
 /// What an unmap left behind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

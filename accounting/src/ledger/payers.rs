@@ -127,12 +127,14 @@ impl<'a> Ledger<'a> {
         }
     }
 
-    /// The payers of a new message buffer per the `msgbuf` policy, and whether they split it.
+    /// The payers of a new message buffer per the `msgbuf` policy, into `slots` (emptied
+    /// first), and whether they split it.
     pub(super) fn msgbuf_slots(
         &self,
         sender: DomainId,
         receiver: DomainId,
-    ) -> Result<(bool, SlotList), Error> {
+        slots: &mut SlotList,
+    ) -> Result<bool, Error> {
         let sender_set = self.domain_set(sender)?;
         let receiver_set = self.domain_set(receiver)?;
         let headroom = if self.policies.msgbuf.needs_headroom() {
@@ -157,7 +159,7 @@ impl<'a> Ledger<'a> {
             sharers: 0,
             headroom,
         };
-        let mut slots = SlotList::new();
+        slots.clear();
         let slot = |set| Slot { set, domain: None };
         let split = match self.policies.msgbuf.decide(&event) {
             Decision::Sender => {
@@ -183,7 +185,7 @@ impl<'a> Ledger<'a> {
             }
             _ => return Err(Error::BadDecision),
         };
-        Ok((split, slots))
+        Ok(split)
     }
 
     /// Validates `domain` sharing `frame` (whose entry is `entry`): the frame as it is and the

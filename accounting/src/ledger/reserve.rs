@@ -211,7 +211,9 @@ impl<'a> Ledger<'a> {
                 receiver,
             } => {
                 self.require_free(frame)?;
-                let (split, slots) = self.msgbuf_slots(sender, receiver)?;
+                // The payers in place (a returned list would be copied).
+                let mut slots = SlotList::new();
+                let split = self.msgbuf_slots(sender, receiver, &mut slots)?;
                 if let Some(need) = need {
                     need.add(&self.pool, &slots);
                 }

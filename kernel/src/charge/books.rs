@@ -3,7 +3,7 @@
 
 use super::{index, Charge, ChargeError, OpenError, Step};
 use crate::memory::frames::{Frame, FrameAllocator};
-pub use accounting::Batch;
+pub use accounting::{Batch, BatchNeed};
 use accounting::{
     Conservation, DomainId, DomainState, FrameEntry, FrameIndex, Kind, Ledger, Op, Plan, Policies,
     SetId, Unmapped,
@@ -313,9 +313,9 @@ impl Books {
         Ok(())
     }
 
-    /// An empty batch (see [`Step`]).
-    pub fn batch(&mut self) -> Batch {
-        self.ledger.batch()
+    /// An empty batch (see [`Step`]), counting the sharer lists it needs in `need`.
+    pub fn batch<'n>(&mut self, need: &'n mut BatchNeed) -> Batch<'n> {
+        self.ledger.batch(need)
     }
 
     /// Reserves `step` on top of the steps already in `batch`: refused (with a denial
@@ -323,7 +323,7 @@ impl Books {
     #[inline(always)]
     pub fn batch_add(
         &mut self,
-        batch: &mut Batch,
+        batch: &mut Batch<'_>,
         step: &Step,
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
@@ -339,7 +339,7 @@ impl Books {
     #[inline(never)]
     fn batch_add_operands(
         &mut self,
-        batch: &mut Batch,
+        batch: &mut Batch<'_>,
         step: &Step,
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
@@ -367,7 +367,7 @@ impl Books {
     /// bug.
     pub fn batch_commit(
         &mut self,
-        batch: &mut Batch,
+        batch: &mut Batch<'_>,
         step: &Step,
         frames: &FrameAllocator,
     ) -> Result<(), accounting::Error> {
@@ -389,7 +389,7 @@ impl Books {
     }
 
     /// Ends a batch whose every step was committed. An error is a kernel bug.
-    pub fn batch_finish(&self, batch: Batch) -> Result<(), accounting::Error> {
+    pub fn batch_finish(&self, batch: Batch<'_>) -> Result<(), accounting::Error> {
         self.ledger.batch_finish(batch)
     }
 

@@ -5,7 +5,7 @@
 
 use super::{index, ChargeError, OpenError, Step};
 use crate::memory::frames::{Frame, FrameAllocator};
-use accounting::{Conservation, DomainId, DomainState, FrameEntry, SetId};
+use accounting::{BatchNeed, Conservation, DomainId, DomainState, FrameEntry, SetId};
 use core::fmt;
 use kcore::bootcfg::{BootConfig, Name};
 
@@ -181,8 +181,8 @@ impl Books {
         Ok(())
     }
 
-    /// A batch of nothing to reserve.
-    pub fn batch(&mut self) -> Batch {
+    /// A batch of nothing to reserve (nothing to count in `need`).
+    pub fn batch(&mut self, _need: &mut BatchNeed) -> Batch {
         Batch
     }
 
