@@ -186,16 +186,10 @@ impl<'a> Ledger<'a> {
             let Some(mut run) = self.commit_share(frame, domain, None, &mut net) else {
                 continue;
             };
-            let (old, new, table) = (run.old.bits(), run.new, &mut *self.frames);
-            let first = start;
-            for frame in &frames[first..] {
-                match table.get_mut(frame.index()) {
-                    Some(entry) if entry.bits() == old => *entry = new,
-                    _ => break,
-                }
-                start += 1;
-            }
-            run.extra = (start - first) as u32;
+            let (old, new) = (run.old.bits(), run.new);
+            let extra = storage::replace_run(self.frames, &frames[start..], old, new);
+            start += extra;
+            run.extra = extra as u32;
             self.settle_run(&run, &net);
         }
     }

@@ -303,16 +303,7 @@ impl<'a> Ledger<'a> {
             let planned =
                 self.plan_share(frame, entry, domain, charges, need.as_deref_mut(), &mut net)?;
             // The run: the frames after it with an equal entry.
-            let (old, table) = (entry.bits(), &*self.frames);
-            let rest = &frames[start + 1..];
-            let extra = rest
-                .iter()
-                .position(|frame| {
-                    table
-                        .get(frame.index())
-                        .is_none_or(|entry| entry.bits() != old)
-                })
-                .unwrap_or(rest.len());
+            let extra = storage::equal_run(self.frames, &frames[start + 1..], entry.bits());
             let end = start + 1 + extra;
             if planned.counted_past {
                 if let Some(need) = need.as_deref_mut() {

@@ -411,3 +411,111 @@ impl<'a> Ledger<'a> {
         }
     }
 }
+
+/// How many of `frames`, from the first, have the entry `old` in `table` (a run of a
+/// `ShareMany`: frames whose entries are all equal change alike). Four frames a step while
+/// the run lasts (their entries compared together), one at a time at its end.
+#[inline(always)]
+pub(super) fn equal_run(table: &[FrameEntry], frames: &[FrameIndex], old: u64) -> usize {
+    let mut run = 0;
+    let (fours, _) = frames.as_chunks::<4>();
+    for four in fours {
+        if four_equal(table, four, old).is_none() {
+            break;
+        }
+        run += 4;
+    }
+    run + frames[run..]
+        .iter()
+        .position(|frame| {
+            table
+                .get(frame.index())
+                .is_none_or(|entry| entry.bits() != old)
+        })
+        .unwrap_or(frames.len() - run)
+}
+
+/// [`equal_run`] of `frames` in `table`, each entry of the run replaced by `new`: how many.
+#[inline(always)]
+pub(super) fn replace_run(
+    table: &mut [FrameEntry],
+    frames: &[FrameIndex],
+    old: u64,
+    new: FrameEntry,
+) -> usize {
+    let mut run = 0;
+    let (fours, _) = frames.as_chunks::<4>();
+    for four in fours {
+        // The four entries checked before any is replaced.
+        let Some([a, b, c, d]) = four_equal(table, four, old) else {
+            break;
+        };
+        for index in [a, b, c, d] {
+            table[index] = new;
+        }
+        run += 4;
+    }
+    for frame in &frames[run..] {
+        match table.get_mut(frame.index()) {
+            Some(entry) if entry.bits() == old => *entry = new,
+            _ => break,
+        }
+        run += 1;
+    }
+    run
+}
+
+/// The table positions of four frames when all four are in `table` with the entry `old`
+/// (compared together, without a branch per frame).
+#[inline(always)]
+fn four_equal(table: &[FrameEntry], four: &[FrameIndex; 4], old: u64) -> Option<[usize; 4]> {
+    let [a, b, c, d] = four.map(FrameIndex::index);
+    if a.max(b).max(c).max(d) >= table.len() {
+        return None;
+    }
+    let differ = (table[a].bits() ^ old)
+        | (table[b].bits() ^ old)
+        | (table[c].bits() ^ old)
+        | (table[d].bits() ^ old);
+    (differ == 0).then_some([a, b, c, d])
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::{vec, vec::Vec};
+
+    /// The runs four at a time find what one frame at a time finds, wherever the run ends
+    /// (inside a group of four or in the tail) and whatever ends it (another entry, a frame
+    /// past the table).
+    #[test]
+    fn runs_four_at_a_time_end_where_one_at_a_time_do() {
+        let same = FrameEntry::inline(Kind::Anon, false, None, SetId(1), None);
+        let other = FrameEntry::inline(Kind::Anon, false, None, SetId(2), None);
+        let new = FrameEntry::inline(Kind::Anon, false, None, SetId(3), None);
+        for length in 0..12u32 {
+            for end in 0..=length {
+                for past in [false, true] {
+                    let mut table = vec![same; 16];
+                    let mut frames: Vec<FrameIndex> = (0..length).map(FrameIndex).collect();
+                    if end < length {
+                        if past {
+                            frames[end as usize] = FrameIndex(99);
+                        } else {
+                            table[end as usize] = other;
+                        }
+                    }
+                    let expected = end as usize;
+                    assert_eq!(equal_run(&table, &frames, same.bits()), expected);
+                    let before = table.clone();
+                    assert_eq!(replace_run(&mut table, &frames, same.bits(), new), expected);
+                    for (index, entry) in table.iter().enumerate() {
+                        let wanted = if index < expected { new } else { before[index] };
+                        assert_eq!(*entry, wanted, "length {length} end {end} frame {index}");
+                    }
+                }
+            }
+        }
+    }
+}

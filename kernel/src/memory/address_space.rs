@@ -687,28 +687,74 @@ pub(crate) fn present_frames(
     let first = entries
         .iter()
         .position(|&descriptor| mmu::is_valid(descriptor))?;
-    let present = entries[first..]
+    let present = &entries[first..];
+    let index = |descriptor: u64| {
+        accounting::FrameIndex(frames.index(Frame(mmu::descriptor_address(descriptor))))
+    };
+    if indices.len() >= present.len() {
+        // The common span, every page from the first on present: a straight map (four at a
+        // time), checked as it goes; a hole sends it to the compacting loop below.
+        let mut valid = u64::MAX;
+        let mut sources = present.chunks_exact(4);
+        let mut slots = indices.chunks_exact_mut(4);
+        for (source, slot) in (&mut sources).zip(&mut slots) {
+            for (slot, &descriptor) in slot.iter_mut().zip(source) {
+                *slot = index(descriptor);
+                valid &= descriptor;
+            }
+        }
+        let tail = sources.remainder();
+        let done = present.len() - tail.len();
+        for (slot, &descriptor) in indices[done..].iter_mut().zip(tail) {
+            *slot = index(descriptor);
+            valid &= descriptor;
+        }
+        if mmu::is_valid(valid) {
+            return Some((first, present.len()));
+        }
+    }
+    let mut count = 0;
+    let present = present
         .iter()
         .filter(|&&descriptor| mmu::is_valid(descriptor));
-    let mut count = 0;
     for (slot, &descriptor) in indices.iter_mut().zip(present) {
-        *slot = accounting::FrameIndex(frames.index(Frame(mmu::descriptor_address(descriptor))));
+        *slot = index(descriptor);
         count += 1;
     }
     Some((first, count))
 }
 
 /// Turns every present page of `sources` copy-on-write, and maps it so at the same position
-/// of `targets` (a span of the receiver's fresh region). Out of line, as `present_frames`.
+/// of `targets` (a span of the receiver's fresh region, all empty, as long as `sources`).
+/// The sources hold present pages and empty entries only (the callers refuse a paged-out
+/// page before anything changes), so each target entry is its source's once marked: a span
+/// of 16 pages or more is marked in place, four at a time, then copied. Out of line, as
+/// `present_frames`.
 #[inline(never)]
 pub(crate) fn mark_copy_on_write(sources: &mut [u64], targets: &mut [u64]) {
-    for (source, target) in sources.iter_mut().zip(targets.iter_mut()) {
-        if mmu::is_valid(*source) {
-            let descriptor = copy_on_write(*source);
-            *target = descriptor;
-            *source = descriptor;
+    if sources.len() < 16 {
+        // A short span: each present page marked and mapped in one pass, no copy call.
+        for (source, target) in sources.iter_mut().zip(targets.iter_mut()) {
+            if mmu::is_valid(*source) {
+                let descriptor = copy_on_write(*source);
+                *target = descriptor;
+                *source = descriptor;
+            }
         }
+        return;
     }
+    let mark = |descriptor: &mut u64| {
+        if mmu::is_valid(*descriptor) {
+            *descriptor = copy_on_write(*descriptor);
+        }
+    };
+    let mut chunks = sources.chunks_exact_mut(4);
+    for chunk in &mut chunks {
+        chunk.iter_mut().for_each(mark);
+    }
+    chunks.into_remainder().iter_mut().for_each(mark);
+    let count = sources.len().min(targets.len());
+    targets[..count].copy_from_slice(&sources[..count]);
 }
 
 /// The copy-on-write descriptor of the page `descriptor` maps (read-only, the software COW bit).
