@@ -218,11 +218,15 @@ impl SharerPool {
     /// Stores `slots`, which the pool does not hold and whose [`SharerPool::lookup`] hash is
     /// `hash`, with one reference.
     pub fn insert(&mut self, slots: &[Slot], hash: u32) -> Result<u16, Error> {
-        let list = SlotList::from_slice(slots).map_err(|_| Error::TooManySharers)?;
+        if slots.len() > MAX_SHARERS {
+            return Err(Error::TooManySharers);
+        }
         let id = self.take_unused().ok_or(Error::PoolFull)?;
         self.used += 1;
         let entry = &mut self.entries[usize::from(id)];
-        entry.slots = list;
+        // Written in place (a list made first would be copied in whole); it fits (checked).
+        entry.slots.clear();
+        let _ = entry.slots.extend_from_slice(slots);
         entry.hash = hash as u16;
         entry.references = 1;
         let mut position = hash as usize & INDEX_MASK;

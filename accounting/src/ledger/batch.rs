@@ -44,6 +44,9 @@ const BATCH_CHARGES: usize = 2 * PLAN_CHARGES;
 pub struct Batch<'n> {
     plans: u32,
     committed: u32,
+    /// Bit `i`: plan `i` (of the first 64) is a `ShareMany` first, whose frames reserve found
+    /// one run (committed without comparing them again: see `commit_share_many`).
+    single_runs: u64,
     /// Whether `need` is being counted.
     counting: bool,
     /// The most lists the plans added so far can need.
@@ -111,6 +114,7 @@ impl<'a> Ledger<'a> {
         Batch {
             plans: 0,
             committed: 0,
+            single_runs: 0,
             counting: false,
             bound: 0,
             need: &mut need.0,
@@ -188,6 +192,12 @@ impl<'a> Ledger<'a> {
                 }
                 seen |= bit;
             }
+        }
+        if matches!(ops.first(), Some(Op::ShareMany { .. }))
+            && self.resolved.single_run(0)
+            && batch.plans < 64
+        {
+            batch.single_runs |= 1 << batch.plans;
         }
         if self.limited == 0 && !batch.counting {
             // No set has a limit (and none can get one before the batch commits): nothing can
@@ -292,6 +302,9 @@ impl<'a> Ledger<'a> {
             // Not reserved again frame by frame: what commit needs besides the frames (the
             // new tables' payers) worked out, then committed as reserve_plan left it.
             self.resolve_tables(plan)?;
+            let step = batch.committed;
+            let single = step < 64 && batch.single_runs & (1 << step) != 0;
+            self.resolved.set_single_run(0, single);
             self.commit_plan(plan);
         } else {
             self.apply(plan)?;

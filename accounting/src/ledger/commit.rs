@@ -108,7 +108,10 @@ impl<'a> Ledger<'a> {
                     let mut net = NetChange::new();
                     let _ = self.commit_share(frame, domain, Some(splits), &mut net);
                 }
-                Op::ShareMany { frames, domain } => self.commit_share_many(frames, domain),
+                Op::ShareMany { frames, domain } => {
+                    let single = self.resolved.single_run(index);
+                    self.commit_share_many(frames, domain, single)
+                }
                 Op::CowCopy { copy, writer, .. } => {
                     let payer = self.resolved.payer[index];
                     self.create(copy, Kind::Cow, Some(writer), payer, Some(writer));
@@ -178,7 +181,17 @@ impl<'a> Ledger<'a> {
 
     /// Commits a `ShareMany` a run at a time: a frame whose entry equals the run's old one
     /// gets the run's new entry; the run's list references and charges are settled once.
-    pub(super) fn commit_share_many(&mut self, frames: &[FrameIndex], domain: DomainId) {
+    /// `single`: reserve found the frames one run, and nothing has touched them since (the
+    /// plan's first operation, or a batch's step, whose frames no other step names): once the
+    /// first frame is committed, the others take its run's new entry without being compared
+    /// again (the first's commit changes only its own entry and the lists, and the others
+    /// still hold the old one).
+    pub(super) fn commit_share_many(
+        &mut self,
+        frames: &[FrameIndex],
+        domain: DomainId,
+        single: bool,
+    ) {
         let mut net = NetChange::new();
         let mut start = 0;
         while let Some(&frame) = frames.get(start) {
@@ -187,7 +200,13 @@ impl<'a> Ledger<'a> {
                 continue;
             };
             let (old, new) = (run.old.bits(), run.new);
-            let extra = storage::replace_run(self.frames, &frames[start..], old, new);
+            let extra = if start == frames.len() {
+                0
+            } else if single && start == 1 {
+                storage::store_run(self.frames, &frames[1..], new)
+            } else {
+                storage::replace_run(self.frames, &frames[start..], old, new)
+            };
             start += extra;
             run.extra = extra as u32;
             self.settle_run(&run, &net);

@@ -289,6 +289,8 @@ struct Resolved {
     payer: [SetId; PLAN_OPS],
     /// Bit `i`: the `cow` policy splits the frame operation `i` shares.
     splits: u32,
+    /// Bit `i`: the frames of operation `i`, a `ShareMany`, are one run (all one entry).
+    single_runs: u32,
     /// [`Resolved::COPIES`] | [`Resolved::SHARE_MANY`].
     flags: u8,
 }
@@ -299,6 +301,7 @@ impl Resolved {
     const NONE: Resolved = Resolved {
         payer: [SetId::KERNEL; PLAN_OPS],
         splits: 0,
+        single_runs: 0,
         flags: 0,
     };
     /// The plan has a copy-on-write copy (so commit has departures to make).
@@ -319,6 +322,18 @@ impl Resolved {
     #[inline(always)]
     fn splits(&self, index: usize) -> bool {
         self.splits & (1 << index) != 0
+    }
+
+    #[inline(always)]
+    fn set_single_run(&mut self, index: usize, single: bool) {
+        self.single_runs = (self.single_runs & !(1 << index)) | u32::from(single) << index;
+    }
+
+    /// Whether operation `index`, a `ShareMany` first in its plan, is one run: then nothing
+    /// committed before it in the plan touched its frames.
+    #[inline(always)]
+    fn single_run(&self, index: usize) -> bool {
+        index == 0 && self.single_runs & 1 != 0
     }
 
     #[inline(always)]

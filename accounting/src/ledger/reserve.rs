@@ -231,7 +231,11 @@ impl<'a> Ledger<'a> {
                 self.resolved.set_splits(index, planned.splits);
                 Ok(())
             }
-            Op::ShareMany { frames, domain } => self.plan_share_many(frames, domain, charges, need),
+            Op::ShareMany { frames, domain } => {
+                let single = self.plan_share_many(frames, domain, charges, need)?;
+                self.resolved.set_single_run(index, single);
+                Ok(())
+            }
             Op::CowCopy {
                 original,
                 copy,
@@ -288,16 +292,18 @@ impl<'a> Ledger<'a> {
 
     /// [`Ledger::plan_share`] for every frame of a `ShareMany`, a run of equal entries at a
     /// time: a frame whose entry equals the previous one's is valid and changes the same
-    /// charges (added up once the run ends) and needs the same sharer list.
+    /// charges (added up once the run ends) and needs the same sharer list. True when the
+    /// frames are one run.
     pub(super) fn plan_share_many(
         &self,
         frames: &[FrameIndex],
         domain: DomainId,
         charges: &mut Charges,
         mut need: Option<&mut PoolNeed>,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let mut net = NetChange::new();
         let mut start = 0;
+        let mut runs = 0;
         while let Some(&frame) = frames.get(start) {
             let entry = self.entry(frame)?;
             let planned =
@@ -312,8 +318,9 @@ impl<'a> Ledger<'a> {
             }
             add_run_charges(charges, &net, &planned, extra as i64)?;
             start = end;
+            runs += 1;
         }
-        Ok(())
+        Ok(runs == 1)
     }
 
     /// Checks one charge against every limit on the way to the root.

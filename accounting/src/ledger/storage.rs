@@ -415,7 +415,7 @@ impl<'a> Ledger<'a> {
 /// How many of `frames`, from the first, have the entry `old` in `table` (a run of a
 /// `ShareMany`: frames whose entries are all equal change alike). Four frames a step while
 /// the run lasts (their entries compared together), one at a time at its end.
-#[inline(always)]
+#[inline(never)]
 pub(super) fn equal_run(table: &[FrameEntry], frames: &[FrameIndex], old: u64) -> usize {
     let mut run = 0;
     let (fours, _) = frames.as_chunks::<4>();
@@ -436,7 +436,7 @@ pub(super) fn equal_run(table: &[FrameEntry], frames: &[FrameIndex], old: u64) -
 }
 
 /// [`equal_run`] of `frames` in `table`, each entry of the run replaced by `new`: how many.
-#[inline(always)]
+#[inline(never)]
 pub(super) fn replace_run(
     table: &mut [FrameEntry],
     frames: &[FrameIndex],
@@ -463,6 +463,30 @@ pub(super) fn replace_run(
         run += 1;
     }
     run
+}
+
+/// Stores `new` as the entry of every frame of `frames` (a run reserve found, unchanged
+/// since: see [`Ledger::commit_share_many`]): how many. Four frames a step, one bounds check
+/// for the four.
+#[inline(never)]
+pub(super) fn store_run(table: &mut [FrameEntry], frames: &[FrameIndex], new: FrameEntry) -> usize {
+    let (fours, rest) = frames.as_chunks::<4>();
+    for four in fours {
+        let [a, b, c, d] = four.map(FrameIndex::index);
+        if a.max(b).max(c).max(d) < table.len() {
+            for index in [a, b, c, d] {
+                table[index] = new;
+            }
+        } else {
+            debug_assert!(false, "a reserved frame out of range");
+        }
+    }
+    for frame in rest {
+        if let Some(entry) = table.get_mut(frame.index()) {
+            *entry = new;
+        }
+    }
+    frames.len()
 }
 
 /// The table positions of four frames when all four are in `table` with the entry `old`

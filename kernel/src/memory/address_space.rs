@@ -728,8 +728,8 @@ pub(crate) fn present_frames(
 /// of `targets` (a span of the receiver's fresh region, all empty, as long as `sources`).
 /// The sources hold present pages and empty entries only (the callers refuse a paged-out
 /// page before anything changes), so each target entry is its source's once marked: a span
-/// of 16 pages or more is marked in place, four at a time, then copied. Out of line, as
-/// `present_frames`.
+/// of 16 pages or more is marked and mapped four at a time, without a branch per page. Out
+/// of line, as `present_frames`.
 #[inline(never)]
 pub(crate) fn mark_copy_on_write(sources: &mut [u64], targets: &mut [u64]) {
     if sources.len() < 16 {
@@ -743,18 +743,28 @@ pub(crate) fn mark_copy_on_write(sources: &mut [u64], targets: &mut [u64]) {
         }
         return;
     }
-    let mark = |descriptor: &mut u64| {
-        if mmu::is_valid(*descriptor) {
-            *descriptor = copy_on_write(*descriptor);
-        }
-    };
-    let mut chunks = sources.chunks_exact_mut(4);
-    for chunk in &mut chunks {
-        chunk.iter_mut().for_each(mark);
-    }
-    chunks.into_remainder().iter_mut().for_each(mark);
     let count = sources.len().min(targets.len());
-    targets[..count].copy_from_slice(&sources[..count]);
+    let (sources, targets) = (&mut sources[..count], &mut targets[..count]);
+    let mark = |source: &mut u64, target: &mut u64| {
+        let descriptor = if mmu::is_valid(*source) {
+            copy_on_write(*source)
+        } else {
+            *source
+        };
+        *source = descriptor;
+        *target = descriptor;
+    };
+    let mut source_chunks = sources.chunks_exact_mut(4);
+    let mut target_chunks = targets.chunks_exact_mut(4);
+    for (four, into) in (&mut source_chunks).zip(&mut target_chunks) {
+        for (source, target) in four.iter_mut().zip(into.iter_mut()) {
+            mark(source, target);
+        }
+    }
+    let rest = source_chunks.into_remainder();
+    for (source, target) in rest.iter_mut().zip(target_chunks.into_remainder()) {
+        mark(source, target);
+    }
 }
 
 /// The copy-on-write descriptor of the page `descriptor` maps (read-only, the software COW bit).
