@@ -82,6 +82,22 @@ impl<'a> Ledger<'a> {
         }
     }
 
+    /// [`Ledger::new_page_and_tables`] of one table (a fault in a fresh 2 MiB block), without
+    /// a slice to match.
+    #[inline(never)]
+    pub fn new_page_and_table(
+        &mut self,
+        page: FrameIndex,
+        owner: DomainId,
+        causer: DomainId,
+        table: FrameIndex,
+    ) -> Result<(), Error> {
+        match self.page_and_tables(page, owner, causer, [table]) {
+            Some(()) => Ok(()),
+            None => self.new_page_with_tables(page, owner, causer, &[table]),
+        }
+    }
+
     /// [`Ledger::new_page_and_tables`] of `N` tables (one copy of the code per count, its
     /// loops unrolled), `None` for "not done".
     #[inline(always)]

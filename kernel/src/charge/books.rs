@@ -524,12 +524,9 @@ impl Books {
         let at = |frame: Frame| index(frames, frame);
         match *tables {
             [table] => {
-                return Ok(self.ledger.new_page_and_tables(
-                    at(page),
-                    owner,
-                    causer,
-                    &[at(table)],
-                )?)
+                return Ok(self
+                    .ledger
+                    .new_page_and_table(at(page), owner, causer, at(table))?)
             }
             [first, second] => {
                 return Ok(self.ledger.new_page_and_tables(
