@@ -371,7 +371,12 @@ impl<'a> Ledger<'a> {
             total += bytes;
         }
         set.charged_total_bytes += total;
-        let mut cursor = Some(set_id);
+        // The set's own subtree counters while it is at hand, then its ancestors'.
+        for (kind, bytes, _) in charges {
+            set.subtree[kind.index()] += bytes;
+        }
+        set.subtree_bytes += total;
+        let mut cursor = set.parent;
         while let Some(id) = cursor {
             let set = &mut self.sets[id.index()];
             for (kind, bytes, _) in charges {
