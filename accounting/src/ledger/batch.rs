@@ -330,13 +330,7 @@ impl<'a> Ledger<'a> {
         } else {
             self.new_page_and_tables(page, owner, causer, tables)?;
         }
-        // Fingerprinted as added: with its operands where some set has a limit, else counted.
-        let applied = if self.limited != 0 {
-            fold(batch.applied, 1 + tables.len(), u64::from(page.0))
-        } else {
-            batch.applied
-        };
-        self.batch_done(batch, applied);
+        self.plan_less_done(batch, 1 + tables.len(), page);
         Ok(())
     }
 
@@ -352,12 +346,7 @@ impl<'a> Ledger<'a> {
     ) -> Result<(), Error> {
         self.batch_next(batch)?;
         self.new_domain_objects(objects, root, domain, spawner)?;
-        let applied = if self.limited != 0 {
-            fold(batch.applied, 3, u64::from(objects[0].0))
-        } else {
-            batch.applied
-        };
-        self.batch_done(batch, applied);
+        self.plan_less_done(batch, 3, objects[0]);
         Ok(())
     }
 
@@ -388,6 +377,19 @@ impl<'a> Ledger<'a> {
             return Err(Error::BadPlan);
         }
         Ok(())
+    }
+
+    /// [`Ledger::batch_done`] of a plan-less step of `ops` operations whose first names
+    /// `first`: fingerprinted as it was added — with its operands where some set has a limit,
+    /// else only counted ([`Ledger::batch_count`]).
+    #[inline(always)]
+    fn plan_less_done(&self, batch: &mut Batch, ops: usize, first: FrameIndex) {
+        let applied = if self.limited != 0 {
+            fold(batch.applied, ops, u64::from(first.0))
+        } else {
+            batch.applied
+        };
+        self.batch_done(batch, applied);
     }
 
     #[inline(always)]
