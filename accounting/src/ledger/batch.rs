@@ -9,10 +9,12 @@
 //! committing its plans one at a time would have refused one — the same plan, the same denial
 //! counted — but a refused batch has changed nothing else: no earlier plan of it was
 //! committed, so nothing has to be undone. Its trace is one `refused` record (the denial):
-//! plans are traced as they commit. [`Ledger::batch_commit`] then applies the plans, each
-//! reserved and committed as any plan (the plans before it committed, the ledger is as the
-//! batch took it to be, so this cannot fail), and [`Ledger::batch_finish`] checks that the plans committed are the
-//! plans added.
+//! plans are traced as they commit. [`Ledger::batch_commit`] then applies the plans in order
+//! (the plans before it committed, the ledger is as the batch took it to be, so this cannot
+//! fail): a page or a domain's objects by their fast paths ([`Ledger::batch_commit_page`],
+//! [`Ledger::batch_commit_objects`]), a share as its reservation left it. [`Ledger::batch_finish`]
+//! checks that the plans committed are the plans added. The sharer lists the plans need are
+//! counted in room the caller lends ([`BatchNeed`]).
 //!
 //! Invariants:
 //! - only plans whose payers do not depend on headroom or on the other plans are accepted: new

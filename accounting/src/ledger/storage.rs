@@ -1,6 +1,7 @@
-//! Frame-state plumbing: decoding a frame entry and its sharer list, storing a new state, and
-//! the per-set counters a charge or an uncharge moves (current, peak, totals, paid-for,
-//! subtree of every ancestor).
+//! Frame-state plumbing: decoding a frame entry and its sharer list, storing a new state, the
+//! per-set counters a charge or an uncharge moves (current, peak, totals, paid-for, subtree of
+//! every ancestor), and the runs of a `ShareMany` (the frames with one entry: found, replaced
+//! or stored four frames a step, [`equal_run`], [`replace_run`], [`store_run`]).
 
 use super::*;
 
