@@ -306,7 +306,7 @@ impl<'a> Ledger<'a> {
             self.resolve_tables(plan)?;
             let step = batch.committed;
             let single = step < 64 && batch.single_runs & (1 << step) != 0;
-            self.resolved.set_single_run(0, single);
+            self.resolved.set_first_single_run(single);
             self.commit_plan(plan);
         } else {
             self.apply(plan)?;

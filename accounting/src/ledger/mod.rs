@@ -289,8 +289,9 @@ struct Resolved {
     payer: [SetId; PLAN_OPS],
     /// Bit `i`: the `cow` policy splits the frame operation `i` shares.
     splits: u32,
-    /// Bit `i`: the frames of operation `i`, a `ShareMany`, are one run (all one entry).
-    single_runs: u32,
+    /// 1 when the plan's first operation is a `ShareMany` whose frames are one run (all one
+    /// entry), else 0 (set by that operation's reserve: read only for such a plan).
+    first_single_run: u8,
     /// [`Resolved::COPIES`] | [`Resolved::SHARE_MANY`].
     flags: u8,
 }
@@ -301,7 +302,7 @@ impl Resolved {
     const NONE: Resolved = Resolved {
         payer: [SetId::KERNEL; PLAN_OPS],
         splits: 0,
-        single_runs: 0,
+        first_single_run: 0,
         flags: 0,
     };
     /// The plan has a copy-on-write copy (so commit has departures to make).
@@ -325,15 +326,15 @@ impl Resolved {
     }
 
     #[inline(always)]
-    fn set_single_run(&mut self, index: usize, single: bool) {
-        self.single_runs = (self.single_runs & !(1 << index)) | u32::from(single) << index;
+    fn set_first_single_run(&mut self, single: bool) {
+        self.first_single_run = u8::from(single);
     }
 
-    /// Whether operation `index`, a `ShareMany` first in its plan, is one run: then nothing
+    /// Whether operation `index`, a `ShareMany`, is the plan's first and one run: then nothing
     /// committed before it in the plan touched its frames.
     #[inline(always)]
     fn single_run(&self, index: usize) -> bool {
-        index == 0 && self.single_runs & 1 != 0
+        index == 0 && self.first_single_run != 0
     }
 
     #[inline(always)]

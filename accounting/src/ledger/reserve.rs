@@ -233,7 +233,9 @@ impl<'a> Ledger<'a> {
             }
             Op::ShareMany { frames, domain } => {
                 let single = self.plan_share_many(frames, domain, charges, need)?;
-                self.resolved.set_single_run(index, single);
+                if index == 0 {
+                    self.resolved.set_first_single_run(single);
+                }
                 Ok(())
             }
             Op::CowCopy {

@@ -727,22 +727,10 @@ pub(crate) fn present_frames(
 /// Turns every present page of `sources` copy-on-write, and maps it so at the same position
 /// of `targets` (a span of the receiver's fresh region, all empty, as long as `sources`).
 /// The sources hold present pages and empty entries only (the callers refuse a paged-out
-/// page before anything changes), so each target entry is its source's once marked: a span
-/// of 16 pages or more is marked and mapped four at a time, without a branch per page. Out
-/// of line, as `present_frames`.
+/// page before anything changes), so each target entry is its source's once marked: marked
+/// and mapped four at a time, without a branch per page. Out of line, as `present_frames`.
 #[inline(never)]
 pub(crate) fn mark_copy_on_write(sources: &mut [u64], targets: &mut [u64]) {
-    if sources.len() < 16 {
-        // A short span: each present page marked and mapped in one pass, no copy call.
-        for (source, target) in sources.iter_mut().zip(targets.iter_mut()) {
-            if mmu::is_valid(*source) {
-                let descriptor = copy_on_write(*source);
-                *target = descriptor;
-                *source = descriptor;
-            }
-        }
-        return;
-    }
     let count = sources.len().min(targets.len());
     let (sources, targets) = (&mut sources[..count], &mut targets[..count]);
     let mark = |source: &mut u64, target: &mut u64| {
