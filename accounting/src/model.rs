@@ -1,10 +1,13 @@
 //! The report model: charge sets and domains as the ledger keeps them and reports them.
 //!
-//! Invariants (kept by the ledger): `current` is what this set itself pays, `subtree` is
-//! `current` summed over the set and its descendants; `peak[k] >= current[k]`;
-//! `charged_total_bytes - uncharged_total_bytes == sum(current)`; `caused[d][k]` is the part
+//! Invariants (kept by the ledger): `current` is what this set itself pays, `below` is
+//! `current` summed over its descendants (so [`ChargeSet::subtree`], `current + below`, is
+//! the sum over the set and its descendants); `peak[k] >= current[k]`;
+//! [`ChargeSet::charged_total_bytes`] `- uncharged_total_bytes == sum(current)`; `caused[d][k]` is the part
 //! of `current[k]` caused by domain `d`, whatever its set (so `Σ_d caused[d][k] <= current[k]`,
-//! the rest having no causer); `charged()[k] == current[k] + uncharged[k]`, summing to `charged_total_bytes`.
+//! the rest having no causer); `charged()[k] == current[k] + uncharged[k]`, summing to `charged_total_bytes()`.
+//! What can be derived is not stored (a charge updates fewer counters): the subtree sums
+//! and the charged total are methods.
 
 use crate::ids::{Kind, Name, SetId, MAX_DOMAINS};
 use core::fmt;
@@ -29,12 +32,9 @@ pub struct ChargeSet {
     pub current: PerKind,
     /// Highest `current` seen, per kind.
     pub peak: PerKind,
-    /// Bytes this set and its descendants pay now, per kind (checked against the limits).
-    pub subtree: PerKind,
-    /// Sum of `subtree` over kinds.
-    pub subtree_bytes: u64,
-    /// Bytes ever charged to this set.
-    pub charged_total_bytes: u64,
+    /// Bytes this set's descendants pay now, per kind (with `current`, the subtree's sums
+    /// checked against the limits: [`ChargeSet::subtree`]).
+    pub below: PerKind,
     /// Bytes ever uncharged from this set.
     pub uncharged_total_bytes: u64,
     /// Denied charges with this set as payer, per kind.
@@ -85,9 +85,7 @@ impl ChargeSet {
             kind_limit_bytes: [None; Kind::COUNT],
             current: [0; Kind::COUNT],
             peak: [0; Kind::COUNT],
-            subtree: [0; Kind::COUNT],
-            subtree_bytes: 0,
-            charged_total_bytes: 0,
+            below: [0; Kind::COUNT],
             uncharged_total_bytes: 0,
             denied: [0; Kind::COUNT],
             limit_hits: [0; Kind::COUNT],
@@ -118,6 +116,32 @@ impl ChargeSet {
             *sum += bytes;
         }
         charged
+    }
+
+    /// Bytes this set and its descendants pay now, per kind (checked against the limits).
+    pub fn subtree(&self) -> PerKind {
+        let mut subtree = self.current;
+        for (sum, bytes) in subtree.iter_mut().zip(self.below) {
+            *sum += bytes;
+        }
+        subtree
+    }
+
+    /// Bytes this set and its descendants pay now of the kind of index `kind`.
+    #[inline]
+    pub fn subtree_of(&self, kind: usize) -> u64 {
+        self.current[kind] + self.below[kind]
+    }
+
+    /// Bytes this set and its descendants pay now, all kinds.
+    #[inline]
+    pub fn subtree_bytes(&self) -> u64 {
+        self.current.iter().chain(&self.below).sum()
+    }
+
+    /// Bytes ever charged to this set: what it pays now and what it was ever uncharged.
+    pub fn charged_total_bytes(&self) -> u64 {
+        self.current_bytes() + self.uncharged_total_bytes
     }
 
     /// Bytes this set pays now, all kinds.

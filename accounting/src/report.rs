@@ -156,7 +156,8 @@ impl Ledger<'_> {
             write!(
                 out,
                 ",\"charged_total_bytes\":{},\"uncharged_total_bytes\":{},\"denied\":",
-                set.charged_total_bytes, set.uncharged_total_bytes
+                set.charged_total_bytes(),
+                set.uncharged_total_bytes
             )?;
             write_kinds(out, &set.denied)?;
             out.write_str(",\"paid_for\":{")?;
@@ -234,11 +235,11 @@ impl Ledger<'_> {
                 None => out.write_str("null")?,
             }
             out.write_str(",\"subtree\":")?;
-            write_kinds(out, &set.subtree)?;
+            write_kinds(out, &set.subtree())?;
             write!(
                 out,
                 ",\"subtree_bytes\":{},\"kind_limits\":{{",
-                set.subtree_bytes
+                set.subtree_bytes()
             )?;
             let mut first = true;
             for kind in Kind::ALL {

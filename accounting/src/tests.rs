@@ -237,7 +237,7 @@ fn new_anon_is_paid_by_the_mappers_set() {
     assert_eq!(ledger.new_anon(f(1), a1), Err(Error::FrameInUse(f(1))));
     let set = ledger.set(SetId(1)).unwrap();
     assert_eq!(set.peak[Kind::Anon.index()], PAGE);
-    assert_eq!(set.charged_total_bytes, PAGE);
+    assert_eq!(set.charged_total_bytes(), PAGE);
     // Its own domain caused it: a by-causer entry, nothing paid for others.
     assert_eq!(set.caused_by(a1.index()), PAGE);
     assert_eq!(ledger.unmap(f(1), a1), Ok(Unmapped::Freed));
@@ -320,7 +320,7 @@ fn limits_deny_atomically_and_count_one_denial_on_the_payer() {
     // Raise the limit: now it fits.
     ledger.set_limit(root, Some(5 * PAGE)).unwrap();
     ledger.apply(&plan).unwrap();
-    assert_eq!(ledger.set(root).unwrap().subtree_bytes, 5 * PAGE);
+    assert_eq!(ledger.set(root).unwrap().subtree_bytes(), 5 * PAGE);
     assert_eq!(ledger.set(root).unwrap().current_bytes(), 0);
     ok(&ledger);
 }
@@ -651,7 +651,7 @@ fn migration_between_siblings_does_not_count_twice_at_the_parent() {
     // The parent is full, but the move nets out there: it migrates.
     ledger.unmap(f(1), l).unwrap();
     assert_eq!(ledger.set(right).unwrap().current_bytes(), PAGE);
-    assert_eq!(ledger.set(parent).unwrap().subtree_bytes, PAGE);
+    assert_eq!(ledger.set(parent).unwrap().subtree_bytes(), PAGE);
     ok(&ledger);
 }
 

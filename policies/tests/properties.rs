@@ -480,10 +480,10 @@ fn check_event(
     }
     // A set never grows past its limits (so a set over a limit never grows).
     for (after, before) in ledger.sets().iter().zip(before_sets) {
-        if after.subtree_bytes > before.subtree_bytes {
+        if after.subtree_bytes() > before.subtree_bytes() {
             if let Some(limit) = after.limit_bytes {
                 assert!(
-                    after.subtree_bytes <= limit,
+                    after.subtree_bytes() <= limit,
                     "{} grew past its limit",
                     after.name
                 );
@@ -491,10 +491,10 @@ fn check_event(
         }
         for kind in Kind::ALL {
             let index = kind.index();
-            if after.subtree[index] > before.subtree[index] {
+            if after.subtree_of(index) > before.subtree_of(index) {
                 if let Some(limit) = after.kind_limit_bytes[index] {
                     assert!(
-                        after.subtree[index] <= limit,
+                        after.subtree_of(index) <= limit,
                         "{} grew past its {kind} limit",
                         after.name
                     );
@@ -559,9 +559,9 @@ fn run_paths(
     assert_eq!(ledger.sharer_lists_in_use(), 0);
     for set in ledger.sets() {
         assert_eq!(set.current_bytes(), 0, "{} kept a charge", set.name);
-        assert_eq!(set.subtree_bytes, 0);
+        assert_eq!(set.subtree_bytes(), 0);
         assert!(set.caused.iter().flatten().all(|bytes| *bytes == 0));
-        assert_eq!(set.charged_total_bytes, set.uncharged_total_bytes);
+        assert_eq!(set.charged_total_bytes(), set.uncharged_total_bytes);
     }
     snapshots.push(snapshot(&ledger, "final"));
     (snapshots, take_trace(), outcomes)

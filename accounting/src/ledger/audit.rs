@@ -103,7 +103,7 @@ impl<'a> Ledger<'a> {
         if !self.conservation().ok {
             return Err("conservation fails");
         }
-        let mut subtree = [[0u64; Kind::COUNT]; MAX_SETS];
+        let mut below = [[0u64; Kind::COUNT]; MAX_SETS];
         for (index, set) in self.sets.iter().enumerate() {
             if set.current != current[index] {
                 return Err("a set's current differs from its frames");
@@ -117,9 +117,6 @@ impl<'a> Ledger<'a> {
                 .sum();
             if others != paid_for[index] {
                 return Err("a set's paid-for differs from its frames");
-            }
-            if set.charged_total_bytes - set.uncharged_total_bytes != set.current_bytes() {
-                return Err("charged minus uncharged differs from current");
             }
             let mut by_causer = [0u64; Kind::COUNT];
             for kinds in &set.caused {
@@ -141,17 +138,17 @@ impl<'a> Ledger<'a> {
             {
                 return Err("peak below current");
             }
-            let mut cursor = Some(SetId(index as u16));
+            let mut cursor = set.parent;
             while let Some(id) = cursor {
-                for (sum, bytes) in subtree[id.index()].iter_mut().zip(set.current) {
+                for (sum, bytes) in below[id.index()].iter_mut().zip(set.current) {
                     *sum += bytes;
                 }
                 cursor = self.sets[id.index()].parent;
             }
         }
         for (index, set) in self.sets.iter().enumerate() {
-            if set.subtree != subtree[index] || set.subtree_bytes != subtree[index].iter().sum() {
-                return Err("a set's subtree differs from its descendants");
+            if set.below != below[index] {
+                return Err("a set's sums below it differ from its descendants");
             }
         }
         for (list, count) in references.iter().enumerate() {

@@ -445,14 +445,14 @@ impl<'a> Ledger<'a> {
                 };
                 if kind_net > 0 {
                     if let Some(limit) = set.kind_limit_bytes[kind] {
-                        if exceeds(set.subtree[kind], kind_before, kind_net, limit) {
+                        if exceeds(set.subtree_of(kind), kind_before, kind_net, limit) {
                             return Err(charge.denial(set_id, true, kind_net as u64));
                         }
                     }
                 }
                 if total_net > 0 {
                     if let Some(limit) = set.limit_bytes {
-                        if exceeds(set.subtree_bytes, total_before, total_net, limit) {
+                        if exceeds(set.subtree_bytes(), total_before, total_net, limit) {
                             return Err(charge.denial(set_id, false, total_net as u64));
                         }
                     }

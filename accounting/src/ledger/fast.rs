@@ -151,9 +151,17 @@ impl<'a> Ledger<'a> {
     /// decision table, the copy charged ([`Ledger::charge_frame`]) and stored, and the writer's
     /// departure made as [`Ledger::depart`]'s fast path makes it (the holder maps the frame
     /// alone again, still paying). False, having changed nothing, for any other copy and for
-    /// any error or denial (the general checks then name and count it).
-    #[inline(never)]
-    fn copy_from_pair(&mut self, original: FrameIndex, copy: FrameIndex, writer: DomainId) -> bool {
+    /// any error or denial (the general checks then name and count it). Public and inlined:
+    /// the kernel's write fault tries it first and calls [`Ledger::cow_copy`] only when it
+    /// returns false (a call would cost the fault more in saved registers than the copy's
+    /// charge itself).
+    #[inline(always)]
+    pub fn copy_from_pair(
+        &mut self,
+        original: FrameIndex,
+        copy: FrameIndex,
+        writer: DomainId,
+    ) -> bool {
         self.copied_from_pair(original, copy, writer).is_some()
     }
 

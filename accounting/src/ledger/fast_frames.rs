@@ -30,30 +30,41 @@ impl<'a> Ledger<'a> {
     }
 
     /// [`Ledger::new_page`] of a page that needs no new table (the demand-zero fault): the
-    /// page free and the owner known, one charge (and the limit walk only if some set has a
-    /// limit), the entry stored. Out of line: its caller keeps its own registers.
-    #[inline(never)]
+    /// straight-line [`Ledger::anon_page`] when it applies, else the general path, which
+    /// decides (and names or counts what refused it).
+    #[inline]
     pub fn new_anon_page(
         &mut self,
         page: FrameIndex,
         owner: DomainId,
         causer: DomainId,
     ) -> Result<(), Error> {
-        if !self.fast() {
-            return self.new_page_with_tables(page, owner, causer, &[]);
+        if self.anon_page(page, owner) {
+            return Ok(());
         }
-        let tables: &[FrameIndex] = &[];
+        self.new_page_with_tables(page, owner, causer, &[])
+    }
+
+    /// [`Ledger::new_anon_page`]'s straight-line path: the page free and the owner known, no
+    /// limit anywhere, one charge and the entry stored — true when done; false, having
+    /// changed nothing, when the general path must decide. Inlined into its caller (the
+    /// kernel's fault path): a call would cost the caller more in saved registers than the
+    /// charge itself.
+    #[inline(always)]
+    pub fn anon_page(&mut self, page: FrameIndex, owner: DomainId) -> bool {
+        if !self.fast() || self.limited != 0 {
+            return false;
+        }
         let Some(owner_set) = self.free_page_owner(page, owner) else {
-            return Err(self.page_refused(page, owner));
+            return false;
         };
-        if let Err(denial) = self.charge_frame(owner_set, Kind::Anon, Some(owner)) {
-            return Err(self.page_denied(denial, page, owner, causer, tables));
-        }
+        self.charge_inline(owner_set, Kind::Anon, FRAME_BYTES, Some(owner));
         self.store_new(page, Kind::Anon, Some(owner), owner_set, Some(owner));
         if self.traced() {
-            self.trace_page(page, owner, causer, tables);
+            // With no table the plan has no causer.
+            self.trace_page(page, owner, owner, &[]);
         }
-        Ok(())
+        true
     }
 
     /// [`Ledger::new_page`] of a page and the one or two tables its space needed (a fault in a
@@ -83,8 +94,9 @@ impl<'a> Ledger<'a> {
     }
 
     /// [`Ledger::new_page_and_tables`] of one table (a fault in a fresh 2 MiB block), without
-    /// a slice to match.
-    #[inline(never)]
+    /// a slice to match: the straight-line [`Ledger::page_and_table`] when it applies, else
+    /// the general path.
+    #[inline]
     pub fn new_page_and_table(
         &mut self,
         page: FrameIndex,
@@ -92,10 +104,24 @@ impl<'a> Ledger<'a> {
         causer: DomainId,
         table: FrameIndex,
     ) -> Result<(), Error> {
-        match self.page_and_tables(page, owner, causer, [table]) {
-            Some(()) => Ok(()),
-            None => self.new_page_with_tables(page, owner, causer, &[table]),
+        if self.page_and_table(page, owner, causer, table) {
+            return Ok(());
         }
+        self.new_page_with_tables(page, owner, causer, &[table])
+    }
+
+    /// [`Ledger::new_page_and_table`]'s straight-line path: true when done; false, having
+    /// changed nothing, when the general path must decide. Inlined into its caller, as
+    /// [`Ledger::anon_page`] is.
+    #[inline(always)]
+    pub fn page_and_table(
+        &mut self,
+        page: FrameIndex,
+        owner: DomainId,
+        causer: DomainId,
+        table: FrameIndex,
+    ) -> bool {
+        self.page_and_tables(page, owner, causer, [table]).is_some()
     }
 
     /// [`Ledger::new_page_and_tables`] of `N` tables (one copy of the code per count, its

@@ -424,10 +424,11 @@ impl Policy for Unset {
 pub struct Ledger<'a> {
     pub(crate) frames: &'a mut [FrameEntry],
     pub(crate) frames_in_use: u64,
-    pub(crate) boot_frames: u64,
     /// Counts the changes the ledger has made (every traced change, traced or not): equal
-    /// revisions mean equal books, so a recount of unchanged books may be skipped.
+    /// revisions mean equal books, so a recount of unchanged books may be skipped. Beside
+    /// `frames_in_use`: a new frame updates both with one load and one store.
     revision: u64,
+    pub(crate) boot_frames: u64,
     hook: Option<TraceHook>,
     /// 1 when some set has a limit or a per-kind sub-limit, else 0: with none, a charge
     /// cannot be denied and the fast paths skip the limit walk (`refresh_limited` keeps it;

@@ -26,8 +26,8 @@ impl Ledger<'_> {
         while let Some(id) = set {
             let record = self.sets.get(id.index())?;
             if let Some(high) = record.high_bytes {
-                if record.subtree_bytes > high {
-                    return Some((id, record.subtree_bytes, high));
+                if record.subtree_bytes() > high {
+                    return Some((id, record.subtree_bytes(), high));
                 }
             }
             set = record.parent;

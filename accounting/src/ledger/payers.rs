@@ -58,9 +58,9 @@ impl<'a> Ledger<'a> {
             };
             let limits = [
                 set.kind_limit_bytes[kind.index()]
-                    .map(|limit| limit.saturating_sub(set.subtree[kind.index()])),
+                    .map(|limit| limit.saturating_sub(set.subtree_of(kind.index()))),
                 set.limit_bytes
-                    .map(|limit| limit.saturating_sub(set.subtree_bytes)),
+                    .map(|limit| limit.saturating_sub(set.subtree_bytes())),
             ];
             for here in limits.into_iter().flatten() {
                 room = room.min(here);

@@ -51,10 +51,10 @@ impl<'a> Ledger<'a> {
                 return true;
             }
             if set.kind_limit_bytes[index]
-                .is_some_and(|limit| set.subtree[index].saturating_add(bytes) > limit)
+                .is_some_and(|limit| set.subtree_of(index).saturating_add(bytes) > limit)
                 || set
                     .limit_bytes
-                    .is_some_and(|limit| set.subtree_bytes.saturating_add(bytes) > limit)
+                    .is_some_and(|limit| set.subtree_bytes().saturating_add(bytes) > limit)
             {
                 return false;
             }

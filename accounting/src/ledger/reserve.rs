@@ -341,12 +341,12 @@ impl<'a> Ledger<'a> {
         while let Some(set_id) = cursor {
             let set = &self.sets[set_id.index()];
             if let Some(limit) = set.kind_limit_bytes[kind] {
-                if set.subtree[kind].saturating_add(bytes) > limit {
+                if set.subtree_of(kind).saturating_add(bytes) > limit {
                     return Err(charge.denial(set_id, true, bytes));
                 }
             }
             if let Some(limit) = set.limit_bytes {
-                if set.subtree_bytes.saturating_add(total) > limit {
+                if set.subtree_bytes().saturating_add(total) > limit {
                     return Err(charge.denial(set_id, false, total));
                 }
             }
@@ -385,14 +385,14 @@ impl<'a> Ledger<'a> {
                 };
                 if kind_net > 0 {
                     if let Some(limit) = set.kind_limit_bytes[kind] {
-                        if set.subtree[kind].saturating_add(kind_net as u64) > limit {
+                        if set.subtree_of(kind).saturating_add(kind_net as u64) > limit {
                             return Err(charge.denial(set_id, true, kind_net as u64));
                         }
                     }
                 }
                 if total_net > 0 {
                     if let Some(limit) = set.limit_bytes {
-                        if set.subtree_bytes.saturating_add(total_net as u64) > limit {
+                        if set.subtree_bytes().saturating_add(total_net as u64) > limit {
                             return Err(charge.denial(set_id, false, total_net as u64));
                         }
                     }

@@ -303,7 +303,7 @@ impl<'a> Ledger<'a> {
         }
     }
 
-    /// Adds `bytes` of `kind` to `set` (current, peak, totals, paid-for) and its subtree sums.
+    /// Adds `bytes` of `kind` to `set` (current, peak, paid-for) and its ancestors' sums.
     #[inline]
     pub(super) fn charge(
         &mut self,
@@ -359,31 +359,33 @@ impl<'a> Ledger<'a> {
             debug_assert!(false, "charge to unknown set");
             return;
         };
-        let mut total = 0;
         for (kind, bytes, causer) in charges {
             let index = kind.index();
             set.current[index] += bytes;
             if set.current[index] > set.peak[index] {
                 set.peak[index] = set.current[index];
             }
-            if let Some(kinds) = causer.and_then(|causer| set.caused.get_mut(causer.index())) {
-                kinds[index] += bytes;
+            if let Some(causer) = causer {
+                // A causer is a known domain (validated where the charge was decided), so
+                // below MAX_DOMAINS: the mask spares a bounds check.
+                debug_assert!(
+                    causer.index() < MAX_DOMAINS,
+                    "charge caused by an unknown domain"
+                );
+                set.caused[causer.index() % MAX_DOMAINS][index] += bytes;
             }
-            total += bytes;
         }
-        set.charged_total_bytes += total;
-        // The set's own subtree counters while it is at hand, then its ancestors'.
-        for (kind, bytes, _) in charges {
-            set.subtree[kind.index()] += bytes;
-        }
-        set.subtree_bytes += total;
+        // The ancestors' sums of their descendants (the set's own subtree sums and its
+        // charged total are derived from `current`).
         let mut cursor = set.parent;
         while let Some(id) = cursor {
-            let set = &mut self.sets[id.index()];
+            let Some(set) = self.sets.get_mut(id.index()) else {
+                debug_assert!(false, "charge under an unknown parent");
+                return;
+            };
             for (kind, bytes, _) in charges {
-                set.subtree[kind.index()] += bytes;
+                set.below[kind.index()] += bytes;
             }
-            set.subtree_bytes += total;
             cursor = set.parent;
         }
     }
@@ -408,11 +410,13 @@ impl<'a> Ledger<'a> {
         if let Some(kinds) = causer.and_then(|causer| set.caused.get_mut(causer.index())) {
             kinds[index] = checked_sub(kinds[index], bytes);
         }
-        let mut cursor = Some(set_id);
+        let mut cursor = set.parent;
         while let Some(id) = cursor {
-            let set = &mut self.sets[id.index()];
-            set.subtree[index] = checked_sub(set.subtree[index], bytes);
-            set.subtree_bytes = checked_sub(set.subtree_bytes, bytes);
+            let Some(set) = self.sets.get_mut(id.index()) else {
+                debug_assert!(false, "uncharge under an unknown parent");
+                return;
+            };
+            set.below[index] = checked_sub(set.below[index], bytes);
             cursor = set.parent;
         }
     }

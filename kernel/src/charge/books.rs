@@ -491,7 +491,10 @@ impl Books {
     }
 
     /// A user page (`anon`) mapped by `owner` and the tables it needed, made necessary by
-    /// `causer`.
+    /// `causer`. The demand-zero fault and a fault in a fresh 2 MiB block try the ledger's
+    /// straight-line paths inline (a `bool` back in a register); whatever they do not take,
+    /// [`charge_page_general`](Self::charge_page_general) hands to the ledger's general path.
+    #[inline(always)]
     pub fn charge_page(
         &mut self,
         owner: DomainId,
@@ -500,48 +503,40 @@ impl Books {
         tables: &[Frame],
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
-        if tables.is_empty() {
-            // The demand-zero fault: no table array to build.
-            return Ok(self
-                .ledger
-                .new_anon_page(index(frames, page), owner, causer)?);
-        }
-        self.charge_page_tables(owner, causer, page, tables, frames)
-    }
-
-    /// [`charge_page`](Self::charge_page) of a page and the tables it needed.
-    #[inline(never)]
-    fn charge_page_tables(
-        &mut self,
-        owner: DomainId,
-        causer: DomainId,
-        page: Frame,
-        tables: &[Frame],
-        frames: &FrameAllocator,
-    ) -> Result<(), ChargeError> {
-        // A fault in a fresh 2 MiB block or 1 GiB slot: the ledger's page-and-tables path
-        // (which hands anything it does not take to its general path).
         let at = |frame: Frame| index(frames, frame);
-        match *tables {
-            [table] => {
-                return Ok(self
-                    .ledger
-                    .new_page_and_table(at(page), owner, causer, at(table))?)
-            }
-            [first, second] => {
-                return Ok(self.ledger.new_page_and_tables(
-                    at(page),
-                    owner,
-                    causer,
-                    &[at(first), at(second)],
-                )?)
-            }
-            _ => {}
+        let done = match *tables {
+            [] => self.ledger.anon_page(at(page), owner),
+            [table] => self
+                .ledger
+                .page_and_table(at(page), owner, causer, at(table)),
+            _ => false,
+        };
+        if done {
+            return Ok(());
         }
         self.charge_page_general(owner, causer, page, tables, frames)
     }
 
-    /// [`charge_page`](Self::charge_page) of another number of tables, by the general path.
+    /// [`charge_page`](Self::charge_page) of a page and two tables (a fault in a fresh 1 GiB
+    /// slot): the ledger's two-table path, which hands what it does not take to its general
+    /// path.
+    #[inline(always)]
+    fn charge_page_two_tables(
+        &mut self,
+        owner: DomainId,
+        causer: DomainId,
+        page: Frame,
+        [first, second]: [Frame; 2],
+        frames: &FrameAllocator,
+    ) -> Result<(), ChargeError> {
+        let at = |frame: Frame| index(frames, frame);
+        Ok(self
+            .ledger
+            .new_page_and_tables(at(page), owner, causer, &[at(first), at(second)])?)
+    }
+
+    /// [`charge_page`](Self::charge_page) of two tables, and of any charge the straight-line
+    /// paths did not take: the ledger decides, naming or counting what refused it.
     #[inline(never)]
     fn charge_page_general(
         &mut self,
@@ -551,6 +546,9 @@ impl Books {
         tables: &[Frame],
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
+        if let [first, second] = *tables {
+            return self.charge_page_two_tables(owner, causer, page, [first, second], frames);
+        }
         let mut indices = [FrameIndex(0); 3];
         let count = tables.len().min(indices.len());
         for (slot, table) in indices.iter_mut().zip(tables) {
@@ -582,6 +580,9 @@ impl Books {
     }
 
     /// A private copy of a shared frame for `writer`.
+    /// The usual copy (of a frame two domains map, the writer the second) by the ledger's
+    /// straight-line path inline; any other by [`cow_copy_general`](Self::cow_copy_general).
+    #[inline(always)]
     pub fn cow_copy(
         &mut self,
         original: Frame,
@@ -589,9 +590,23 @@ impl Books {
         writer: DomainId,
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
-        Ok(self
-            .ledger
-            .cow_copy(index(frames, original), index(frames, copy), writer)?)
+        let (original, copy) = (index(frames, original), index(frames, copy));
+        if self.ledger.copy_from_pair(original, copy, writer) {
+            return Ok(());
+        }
+        self.cow_copy_general(original, copy, writer)
+    }
+
+    /// [`cow_copy`](Self::cow_copy) of a copy the straight-line path did not make: the ledger
+    /// decides, naming or counting what refused it (`not shared` included).
+    #[inline(never)]
+    fn cow_copy_general(
+        &mut self,
+        original: FrameIndex,
+        copy: FrameIndex,
+        writer: DomainId,
+    ) -> Result<(), ChargeError> {
+        Ok(self.ledger.cow_copy(original, copy, writer)?)
     }
 
     /// How many domains map `frame`.
@@ -643,7 +658,7 @@ impl Books {
         };
         if let Ok(charge_set) = self.ledger.set(set) {
             usage.limit_bytes = charge_set.limit_bytes.unwrap_or(u64::MAX);
-            usage.subtree_bytes = charge_set.subtree_bytes;
+            usage.subtree_bytes = charge_set.subtree_bytes();
             for kind in Kind::ALL {
                 usage.current_bytes[kind.index()] = charge_set.current_of(kind);
                 usage.denied[kind.index()] = charge_set.denied[kind.index()];

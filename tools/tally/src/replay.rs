@@ -578,7 +578,7 @@ pub fn high_divergence(trace: &Trace, target_policy: &[(String, String)]) -> Opt
             .enumerate()
             .filter_map(|(index, set)| {
                 let high = set.high_bytes?;
-                (set.subtree_bytes > high).then_some((index, set.subtree_bytes, high))
+                (set.subtree_bytes() > high).then_some((index, set.subtree_bytes(), high))
             })
             .collect()
     };
@@ -601,7 +601,7 @@ pub fn high_divergence(trace: &Trace, target_policy: &[(String, String)]) -> Opt
         let sets = target.ledger().sets();
         let name = |set: usize| sets.get(set).map_or("?", |s| s.name.as_str());
         let subtree = |ledger: &accounting::Ledger<'_>, set: usize| {
-            ledger.sets().get(set).map_or(0, |s| s.subtree_bytes)
+            ledger.sets().get(set).map_or(0, |s| s.subtree_bytes())
         };
         let (set, high, under, over) = match b.iter().find(|(set, ..)| !a_sets.contains(set)) {
             Some(&(set, _, high)) => (set, high, "the target", "the traced run's"),
