@@ -148,7 +148,7 @@ impl<'a> Ledger<'a> {
     /// [`Ledger::copy_page`] of the usual copy: `original` whole and mapped by exactly two
     /// domains, the writer the second (the sharer that does not pay), and the `cow` policy's
     /// decision fixed. The original's sharer list is read once: the payer from it and the
-    /// decision table, the copy charged ([`Ledger::charge_frame`]) and stored, and the writer's
+    /// decision table, the copy charged (no limit anywhere: else `copy_any` decides) and stored, and the writer's
     /// departure made as [`Ledger::depart`]'s fast path makes it (the holder maps the frame
     /// alone again, still paying). False, having changed nothing, for any other copy and for
     /// any error or denial (the general checks then name and count it). Public and inlined:
@@ -173,6 +173,11 @@ impl<'a> Ledger<'a> {
         copy: FrameIndex,
         writer: DomainId,
     ) -> Option<()> {
+        // With a limit anywhere, `copy_any` checks it (out of line, so that this path keeps
+        // its values in registers).
+        if self.limited != 0 {
+            return None;
+        }
         let entry = *self.frames.get(original.index())?;
         let kind = entry.kind().filter(|kind| kind.is_mapped())?;
         let list = entry.list().filter(|_| !entry.is_split())?;
@@ -193,7 +198,7 @@ impl<'a> Ledger<'a> {
         {
             return None;
         }
-        self.charge_frame(payer, Kind::Cow, Some(writer)).ok()?;
+        self.charge_inline(payer, Kind::Cow, FRAME_BYTES, Some(writer));
         self.store_new(copy, Kind::Cow, Some(writer), payer, Some(writer));
         self.pool.release(list);
         if let Some(slot) = self.frames.get_mut(original.index()) {
