@@ -171,8 +171,18 @@ impl FrameEntry {
         )
     }
 
+    /// This entry of a frame with a (not split) sharer list, turned into the entry of the
+    /// same frame mapped by `domain` alone, `set` paying: kind and causer kept, the list
+    /// dropped (what `inline` would pack, from the bits at hand).
+    #[inline(always)]
+    pub(crate) fn listed_to_inline(self, set: SetId, domain: DomainId) -> FrameEntry {
+        const KEEP: u64 = 0xff | 0xffff << 32;
+        FrameEntry((self.0 & KEEP) | u64::from(set.0) << 16 | u64::from(domain.0) << 48)
+    }
+
     /// A charged frame whose slots are sharer list `list`.
     #[inline]
+
     pub(crate) fn listed(
         kind: Kind,
         split: bool,
@@ -226,5 +236,20 @@ mod tests {
         assert_eq!(entry.list(), Some(9));
         assert_eq!(entry.inline_slot(), None);
         assert_eq!(entry.causer(), None);
+    }
+
+    #[test]
+    fn a_listed_entry_turns_inline_as_inline_packs_it() {
+        for kind in Kind::ALL {
+            for causer in [None, Some(DomainId(0)), Some(DomainId(63))] {
+                for (set, domain) in [(SetId(0), DomainId(0)), (SetId(63), DomainId(5))] {
+                    let listed = FrameEntry::listed(kind, false, causer, 300);
+                    assert_eq!(
+                        listed.listed_to_inline(set, domain),
+                        FrameEntry::inline(kind, false, causer, set, Some(domain))
+                    );
+                }
+            }
+        }
     }
 }

@@ -179,19 +179,26 @@ impl<'a> Ledger<'a> {
             return None;
         }
         let entry = *self.frames.get(original.index())?;
-        let kind = entry.kind().filter(|kind| kind.is_mapped())?;
+        entry.kind().filter(|kind| kind.is_mapped())?;
         let list = entry.list().filter(|_| !entry.is_split())?;
         let [holder, sharer] = *self.pool.get(list) else {
             return None;
         };
-        if sharer.domain != Some(writer) || holder.domain.is_none() || original == copy {
+        let Some(holder_domain) = holder.domain else {
+            return None;
+        };
+        if sharer.domain != Some(writer) || original == copy {
             return None;
         }
         let writer_set = self.domains.get(writer.index())?.set;
-        let payer = match self.fixed_decision(EventKind::CowCopy)? {
-            Decision::Writer | Decision::Split => writer_set,
-            Decision::Holder => holder.set,
-            _ => return None,
+        let payer = if self.fixed_is(EventKind::CowCopy, Decision::Writer)
+            || self.fixed_is(EventKind::CowCopy, Decision::Split)
+        {
+            writer_set
+        } else if self.fixed_is(EventKind::CowCopy, Decision::Holder) {
+            holder.set
+        } else {
+            return None;
         };
         if !self.frames.get(copy.index())?.is_free()
             || self.pool.unused_lists() <= POOL_DEPARTURE_RESERVE
@@ -202,7 +209,7 @@ impl<'a> Ledger<'a> {
         self.store_new(copy, Kind::Cow, Some(writer), payer, Some(writer));
         self.pool.release(list);
         if let Some(slot) = self.frames.get_mut(original.index()) {
-            *slot = FrameEntry::inline(kind, false, entry.causer(), holder.set, holder.domain);
+            *slot = entry.listed_to_inline(holder.set, holder_domain);
         }
         if self.traced() {
             self.trace_copy(original, copy, writer);

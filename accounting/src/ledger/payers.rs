@@ -29,6 +29,13 @@ impl<'a> Ledger<'a> {
             .copied()
     }
 
+    /// Whether the policy for `what` makes `decision` for every such event: one compare of
+    /// the table [`Policy::fixed`] filled (no decoding), for the straight-line paths.
+    #[inline(always)]
+    pub(super) fn fixed_is(&self, what: EventKind, decision: Decision) -> bool {
+        self.fixed[what.index()] == decision as u8 + 1
+    }
+
     /// The headroom of the holder, writer, sender and receiver sets given (out of line: only
     /// policies that ask pay for it).
     #[inline(never)]
