@@ -178,7 +178,14 @@ impl<'a> Ledger<'a> {
         if self.limited != 0 {
             return None;
         }
-        let entry = *self.frames.get(original.index())?;
+        let writer_pays = self.fixed_is(EventKind::CowCopy, Decision::Writer)
+            || self.fixed_is(EventKind::CowCopy, Decision::Split);
+        let holder_pays = self.fixed_is(EventKind::CowCopy, Decision::Holder);
+        let writer_set = self.domains.get(writer.index())?.set;
+        // The frame table borrowed once: both entries checked, then both written, without
+        // a second bounds check.
+        let frames = &mut *self.frames;
+        let entry = *frames.get(original.index())?;
         entry.kind().filter(|kind| kind.is_mapped())?;
         let list = entry.list().filter(|_| !entry.is_split())?;
         let [holder, sharer] = *self.pool.get(list) else {
@@ -190,30 +197,26 @@ impl<'a> Ledger<'a> {
         if sharer.domain != Some(writer) || original == copy {
             return None;
         }
-        let writer_set = self.domains.get(writer.index())?.set;
-        let payer = if self.fixed_is(EventKind::CowCopy, Decision::Writer)
-            || self.fixed_is(EventKind::CowCopy, Decision::Split)
-        {
-            writer_set
-        } else if self.fixed_is(EventKind::CowCopy, Decision::Holder) {
-            holder.set
-        } else {
-            return None;
+        let payer = match (writer_pays, holder_pays) {
+            (true, _) => writer_set,
+            (false, true) => holder.set,
+            (false, false) => return None,
         };
-        if !self.frames.get(copy.index())?.is_free()
+        if !frames.get(copy.index())?.is_free()
             || self.pool.unused_lists() <= POOL_DEPARTURE_RESERVE
         {
             return None;
         }
+        frames[copy.index()] =
+            FrameEntry::inline(Kind::Cow, false, Some(writer), payer, Some(writer));
+        frames[original.index()] = entry.listed_to_inline(holder.set, holder_domain);
+        self.frames_in_use += 1;
         self.charge_inline(payer, Kind::Cow, FRAME_BYTES, Some(writer));
-        self.store_new(copy, Kind::Cow, Some(writer), payer, Some(writer));
-        self.pool.release(list);
-        if let Some(slot) = self.frames.get_mut(original.index()) {
-            *slot = entry.listed_to_inline(holder.set, holder_domain);
-        }
         if self.traced() {
             self.trace_copy(original, copy, writer);
         }
+        // Last: freeing the list (its last reference) is a call, and little is live here.
+        self.pool.release(list);
         Some(())
     }
 
