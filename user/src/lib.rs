@@ -54,6 +54,7 @@ pub fn abi_syscall(number: usize) -> Option<Syscall> {
     Syscall::from_number(number)
 }
 
+#[inline]
 fn call(call: Syscall, args: [usize; 6]) -> Result<usize, Error> {
     Error::decode_return(syscall(call, args))
 }
@@ -489,6 +490,7 @@ pub fn send(endpoint_cap: usize, message: &Message) -> Result<(), Error> {
 }
 
 /// Receives a message on the endpoint behind `endpoint_cap` into `receive`.
+#[inline]
 pub fn recv(endpoint_cap: usize, receive: &mut Receive) -> Result<(), Error> {
     call(
         Syscall::Recv,
@@ -498,6 +500,7 @@ pub fn recv(endpoint_cap: usize, receive: &mut Receive) -> Result<(), Error> {
 }
 
 /// Sends `message` and waits for the reply into `receive`.
+#[inline]
 pub fn call_endpoint(
     endpoint_cap: usize,
     message: &Message,
@@ -518,6 +521,7 @@ pub fn call_endpoint(
 }
 
 /// Answers the last `call` received with `message`.
+#[inline]
 pub fn reply(message: &Message) -> Result<(), Error> {
     call(
         Syscall::Reply,
@@ -527,6 +531,7 @@ pub fn reply(message: &Message) -> Result<(), Error> {
 }
 
 /// Replies with `message`, then receives the next message into `receive`.
+#[inline]
 pub fn reply_recv(
     endpoint_cap: usize,
     message: &Message,
@@ -684,6 +689,7 @@ pub fn sleep(ticks: usize) -> Result<(), Error> {
 }
 
 /// A message carrying `data`.
+#[inline]
 pub fn data_message(data: &[u8]) -> Message {
     Message {
         data_address: data.as_ptr() as usize,
@@ -693,6 +699,7 @@ pub fn data_message(data: &[u8]) -> Message {
 }
 
 /// A receive descriptor for `buffer`.
+#[inline]
 pub fn receive_into(buffer: &mut [u8]) -> Receive {
     Receive {
         buffer_address: buffer.as_mut_ptr() as usize,

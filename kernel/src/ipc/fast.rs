@@ -62,7 +62,7 @@ impl Kernel {
             .dcb()?
             .tables
             .lookup_inline(va & !(PAGE_BYTES - 1))?;
-        if write && mmu::user_page_access(descriptor) != UserAccess::ReadWrite {
+        if write && !mmu::is_user_writable(descriptor) {
             return None;
         }
         Some(Placed {
@@ -167,28 +167,28 @@ impl Kernel {
     /// `call(endpoint, message, receive)` when a memory receiver waits at the endpoint's front.
     pub fn fastpath_call_memory(&mut self) -> bool {
         if self.config.transfer != Transfer::Direct || !self.run_queue_empty() {
-            return false;
+            return declined();
         }
         let Some(slot) = self.current else {
-            return false;
+            return declined();
         };
         let Some((cap, message, reply_receive)) = self
             .registers(slot)
             .map(|frame| (frame.argument(0), frame.argument(1), frame.argument(2)))
         else {
-            return false;
+            return declined();
         };
         if message == 0 || reply_receive == 0 || !reply_receive.is_multiple_of(8) {
-            return false;
+            return declined();
         }
         let Some(endpoint) = self.endpoint_index(slot, cap, Rights::SEND) else {
-            return false;
+            return declined();
         };
         let Some(receiver) = self.endpoints[endpoint]
             .as_ref()
             .and_then(|ep| ep.get().receivers.front().copied())
         else {
-            return false;
+            return declined();
         };
         let receiver = usize::from(receiver);
         // A suspended receiver takes the message but must not run: the ordinary path.
@@ -196,15 +196,15 @@ impl Kernel {
             || !matches!(self.slots[receiver].state, RunState::Blocked(_))
             || self.slots[receiver].suspended
         {
-            return false;
+            return declined();
         }
         let Some(receive) = self.memory_wait(receiver) else {
-            return false;
+            return declined();
         };
         let Some((source, destination, length, answer)) =
             self.fast_delivery(slot, message, receiver, receive)
         else {
-            return false;
+            return declined();
         };
         // Commit: as ipc_send + transfer + after_delivery, the result written by
         // system_call, and switch.
@@ -214,10 +214,10 @@ impl Kernel {
         }
         let generation = self.slots[slot].generation;
         let Ok([caller, callee]) = self.slots.get_disjoint_mut([slot, receiver]) else {
-            return false;
+            return declined();
         };
         let (Some(from), Some(to)) = (caller.dcb_mut(), callee.dcb_mut()) else {
-            return false;
+            return declined();
         };
         to.frame.set_result(0);
         to.reply_to = Some((slot as u8, generation));
@@ -235,10 +235,10 @@ impl Kernel {
     /// no sender waits at the endpoint.
     pub fn fastpath_reply_recv_memory(&mut self) -> bool {
         if self.config.transfer != Transfer::Direct || !self.run_queue_empty() {
-            return false;
+            return declined();
         }
         let Some(slot) = self.current else {
-            return false;
+            return declined();
         };
         let Some((cap, message, next_receive, Some((caller, generation)))) =
             self.slots[slot].dcb().map(|dcb| {
@@ -250,10 +250,10 @@ impl Kernel {
                 )
             })
         else {
-            return false;
+            return declined();
         };
         if message == 0 || next_receive == 0 || !next_receive.is_multiple_of(8) {
-            return false;
+            return declined();
         }
         let caller = usize::from(caller);
         if caller == slot
@@ -261,24 +261,24 @@ impl Kernel {
             || !matches!(self.slots[caller].state, RunState::Blocked(Block::Reply))
             || self.slots[caller].suspended
         {
-            return false;
+            return declined();
         }
         let Some(receive) = self.memory_wait(caller) else {
-            return false;
+            return declined();
         };
         let Some(endpoint) = self.endpoint_index(slot, cap, Rights::RECEIVE) else {
-            return false;
+            return declined();
         };
         let Some(queue) = self.endpoints[endpoint].as_ref().map(ObjectFrame::get) else {
-            return false;
+            return declined();
         };
         if !queue.senders.is_empty() || queue.receivers.is_full() {
-            return false;
+            return declined();
         }
         let Some((source, destination, length, answer)) =
             self.fast_delivery(slot, message, caller, receive)
         else {
-            return false;
+            return declined();
         };
         // Commit: as ipc_reply (transfer, wake the caller), then ipc_recv finding no sender
         // (block_receiver), the result written by system_call, and switch.
@@ -287,10 +287,10 @@ impl Kernel {
             let _ = ep.get_mut().receivers.push_back(slot as u8);
         }
         let Ok([server, client]) = self.slots.get_disjoint_mut([slot, caller]) else {
-            return false;
+            return declined();
         };
         let (Some(from), Some(to)) = (server.dcb_mut(), client.dcb_mut()) else {
-            return false;
+            return declined();
         };
         to.frame.set_result(0);
         from.frame.set_result(0);

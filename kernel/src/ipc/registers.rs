@@ -145,35 +145,35 @@ impl Kernel {
     /// to it, the caller waits for the reply, and the receiver runs next.
     pub fn fastpath_call(&mut self) -> bool {
         if !self.run_queue_empty() {
-            return false;
+            return declined();
         }
         let Some(slot) = self.current else {
-            return false;
+            return declined();
         };
         let Some(cap) = self.registers(slot).map(|frame| frame.argument(0)) else {
-            return false;
+            return declined();
         };
         let Some(endpoint) = self.endpoint_index(slot, cap, Rights::SEND) else {
-            return false;
+            return declined();
         };
         let Some(ep) = self.endpoints[endpoint].as_mut().map(ObjectFrame::get_mut) else {
-            return false;
+            return declined();
         };
         let Some(receiver) = ep.receivers.front().copied().map(usize::from) else {
-            return false;
+            return declined();
         };
         let Ok([caller, callee]) = self.slots.get_disjoint_mut([slot, receiver]) else {
-            return false;
+            return declined();
         };
         if !matches!(callee.state, RunState::Blocked(Block::Recv(_))) || callee.suspended {
-            return false;
+            return declined();
         }
         let generation = caller.generation;
         let (Some(from), Some(to)) = (caller.dcb_mut(), callee.dcb_mut()) else {
-            return false;
+            return declined();
         };
         if !to.ipc_registers {
-            return false;
+            return declined();
         }
         // Commit: as call_registers, the result written by system_call, and switch.
         ep.receivers.pop_front();
@@ -195,41 +195,41 @@ impl Kernel {
     /// endpoint, and the caller runs next.
     pub fn fastpath_reply_recv(&mut self) -> bool {
         if !self.run_queue_empty() {
-            return false;
+            return declined();
         }
         let Some(slot) = self.current else {
-            return false;
+            return declined();
         };
         let Some((cap, Some((caller, generation)))) = self.slots[slot]
             .dcb()
             .map(|dcb| (dcb.frame.argument(0), dcb.reply_to))
         else {
-            return false;
+            return declined();
         };
         let caller = usize::from(caller);
         let Some(endpoint) = self.endpoint_index(slot, cap, Rights::RECEIVE) else {
-            return false;
+            return declined();
         };
         let Some(ep) = self.endpoints[endpoint].as_mut().map(ObjectFrame::get_mut) else {
-            return false;
+            return declined();
         };
         if !ep.senders.is_empty() || ep.receivers.is_full() {
-            return false;
+            return declined();
         }
         let Ok([server, client]) = self.slots.get_disjoint_mut([slot, caller]) else {
-            return false;
+            return declined();
         };
         if client.generation != generation
             || !matches!(client.state, RunState::Blocked(Block::Reply))
             || client.suspended
         {
-            return false;
+            return declined();
         }
         let (Some(from), Some(to)) = (server.dcb_mut(), client.dcb_mut()) else {
-            return false;
+            return declined();
         };
         if !to.ipc_registers {
-            return false;
+            return declined();
         }
         // Commit: as reply_recv_registers, receive_registers with no sender, the result
         // written by system_call, and switch.

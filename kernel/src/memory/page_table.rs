@@ -44,6 +44,27 @@ unsafe fn table<'t>(frame_pa: usize) -> &'t Table {
     unsafe { &*(mmu::phys_to_virt(frame_pa) as *const Table) }
 }
 
+/// The table at `mapped`, the linear-map address of a table frame (as the walk cache keeps
+/// it: no conversion per lookup).
+///
+/// # Safety
+///
+/// As for [`table`].
+unsafe fn mapped_table<'t>(mapped: usize) -> &'t Table {
+    // SAFETY: per the contract.
+    unsafe { &*(mapped as *const Table) }
+}
+
+/// [`mapped_table`], to change.
+///
+/// # Safety
+///
+/// As for [`table_mut`].
+unsafe fn mapped_table_mut<'t>(mapped: usize) -> &'t mut Table {
+    // SAFETY: per the contract.
+    unsafe { &mut *(mapped as *mut Table) }
+}
+
 /// The table in the frame at `frame_pa`, to change.
 ///
 /// # Safety
@@ -59,7 +80,7 @@ unsafe fn table_mut<'t>(frame_pa: usize) -> &'t mut Table {
 pub struct PageTables {
     root: Frame,
     /// A walk cache (as the MMU keeps one): the level-3 table the last walk reached, as
-    /// (the 2 MiB block's number + 1, the table's physical address); (0, 0) for none. A
+    /// (the 2 MiB block's number + 1, the table's linear-map address); (0, 0) for none. A
     /// level-3 table, once installed, stays until the whole space is torn down (nothing takes
     /// one out of a live space), so the entry never goes stale; a `Cell`, as lookups take
     /// `&self`.
@@ -98,8 +119,8 @@ impl PageTables {
         is_valid(l2).then_some(l2)
     }
 
-    /// The physical address of the level-3 table covering `va`, if it exists: from the walk
-    /// cache when the last walk reached the same 2 MiB block, else walked (and cached).
+    /// The linear-map address of the level-3 table covering `va`, if it exists: from the
+    /// walk cache when the last walk reached the same 2 MiB block, else walked (and cached).
     #[inline(always)]
     fn level3_address(&self, va: usize) -> Option<usize> {
         let block = (va >> 21) + 1;
@@ -113,7 +134,7 @@ impl PageTables {
     /// [`level3_address`](Self::level3_address) past the cache.
     #[inline(always)]
     fn walk_level3(&self, va: usize, block: usize) -> Option<usize> {
-        let address = descriptor_address(self.level2_entry(va)?);
+        let address = mmu::phys_to_virt(descriptor_address(self.level2_entry(va)?));
         self.walked.set((block, address));
         Some(address)
     }
@@ -206,7 +227,7 @@ impl PageTables {
     pub fn level3_entries(&self, va: usize) -> Option<&Table> {
         let address = self.level3_address(va)?;
         // SAFETY: see the impl; the result borrows `self`.
-        Some(unsafe { table(address) })
+        Some(unsafe { mapped_table(address) })
     }
 
     /// The level-3 table covering `va` (512 pages, 2 MiB aligned), if it exists, for as long as
@@ -215,7 +236,7 @@ impl PageTables {
     pub fn level3_table(&mut self, va: usize) -> Option<&mut Table> {
         let address = self.level3_address(va)?;
         // SAFETY: see the impl; the result borrows `self` mutably.
-        Some(unsafe { table_mut(address) })
+        Some(unsafe { mapped_table_mut(address) })
     }
 
     /// The level-3 descriptor for `va`, if its tables exist and it is valid.
@@ -228,7 +249,7 @@ impl PageTables {
     #[inline(always)]
     pub fn lookup_inline(&self, va: usize) -> Option<u64> {
         // SAFETY: see the impl.
-        let l3 = unsafe { table(self.level3_address(va)?) }.0[index(va, 3)];
+        let l3 = unsafe { mapped_table(self.level3_address(va)?) }.0[index(va, 3)];
         is_valid(l3).then_some(l3)
     }
 
@@ -239,7 +260,7 @@ impl PageTables {
             return false;
         };
         // SAFETY: see the impl.
-        unsafe { table(address) }.0[index(va, 3)] == PAGED_OUT
+        unsafe { mapped_table(address) }.0[index(va, 3)] == PAGED_OUT
     }
 
     /// Replaces the descriptor of a mapped page; returns the old one (0 when none).
@@ -249,7 +270,7 @@ impl PageTables {
             return 0;
         };
         // SAFETY: see the impl.
-        let l3 = &mut unsafe { table_mut(address) }.0[index(va, 3)];
+        let l3 = &mut unsafe { mapped_table_mut(address) }.0[index(va, 3)];
         core::mem::replace(l3, descriptor)
     }
 

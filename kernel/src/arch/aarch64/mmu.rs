@@ -108,6 +108,13 @@ pub fn user_page_access(descriptor: u64) -> UserAccess {
     }
 }
 
+/// Whether a valid user page descriptor is privately writable
+/// (`user_page_access(descriptor) == UserAccess::ReadWrite`): two bit tests.
+#[inline(always)]
+pub fn is_user_writable(descriptor: u64) -> bool {
+    descriptor & (SOFTWARE_COW | AP_READ_ONLY) == 0
+}
+
 /// Converts a physical address to its kernel linear-map virtual address.
 pub const fn phys_to_virt(pa: usize) -> usize {
     KERNEL_VA_BASE + pa
