@@ -182,7 +182,6 @@ impl FrameEntry {
 
     /// A charged frame whose slots are sharer list `list`.
     #[inline]
-
     pub(crate) fn listed(
         kind: Kind,
         split: bool,

@@ -191,9 +191,7 @@ impl<'a> Ledger<'a> {
         let [holder, sharer] = *self.pool.get(list) else {
             return None;
         };
-        let Some(holder_domain) = holder.domain else {
-            return None;
-        };
+        let holder_domain = holder.domain?;
         if sharer.domain != Some(writer) || original == copy {
             return None;
         }
