@@ -2,7 +2,7 @@
 //!
 //! Invariants (kept by the ledger): `current` is what this set itself pays, `below` is
 //! `current` summed over its descendants (so [`ChargeSet::subtree`], `current + below`, is
-//! the sum over the set and its descendants); `peak[k] >= current[k]`;
+//! the sum over the set and its descendants); [`ChargeSet::peak`] `[k] >= current[k]`;
 //! [`ChargeSet::charged_total_bytes`] `- uncharged_total_bytes == sum(current)`; `caused[d][k]` is the part
 //! of `current[k]` caused by domain `d`, whatever its set (so `Σ_d caused[d][k] <= current[k]`,
 //! the rest having no causer); `charged()[k] == current[k] + uncharged[k]`, summing to `charged_total_bytes()`.
@@ -30,8 +30,10 @@ pub struct ChargeSet {
     pub kind_limit_bytes: [Option<u64>; Kind::COUNT],
     /// Bytes this set pays now, per kind.
     pub current: PerKind,
-    /// Highest `current` seen, per kind.
-    pub peak: PerKind,
+    /// Highest `current` seen before its last decrease, per kind: the peak is this or
+    /// `current`, whichever is higher ([`ChargeSet::peak`]), as `current` only grows between
+    /// decreases. So a charge need not touch it; an uncharge raises it first.
+    pub peak_before: PerKind,
     /// Bytes this set's descendants pay now, per kind (with `current`, the subtree's sums
     /// checked against the limits: [`ChargeSet::subtree`]).
     pub below: PerKind,
@@ -84,7 +86,7 @@ impl ChargeSet {
             limit_bytes,
             kind_limit_bytes: [None; Kind::COUNT],
             current: [0; Kind::COUNT],
-            peak: [0; Kind::COUNT],
+            peak_before: [0; Kind::COUNT],
             below: [0; Kind::COUNT],
             uncharged_total_bytes: 0,
             denied: [0; Kind::COUNT],
@@ -116,6 +118,15 @@ impl ChargeSet {
             *sum += bytes;
         }
         charged
+    }
+
+    /// Highest `current` ever, per kind.
+    pub fn peak(&self) -> PerKind {
+        let mut peak = self.peak_before;
+        for (high, now) in peak.iter_mut().zip(self.current) {
+            *high = (*high).max(now);
+        }
+        peak
     }
 
     /// Bytes this set and its descendants pay now, per kind (checked against the limits).

@@ -152,7 +152,7 @@ impl Ledger<'_> {
             out.write_str("],\"current\":")?;
             write_kinds(out, &set.current)?;
             out.write_str(",\"peak\":")?;
-            write_kinds(out, &set.peak)?;
+            write_kinds(out, &set.peak())?;
             write!(
                 out,
                 ",\"charged_total_bytes\":{},\"uncharged_total_bytes\":{},\"denied\":",

@@ -236,14 +236,14 @@ fn new_anon_is_paid_by_the_mappers_set() {
     assert_eq!(ledger.maps(f(1), a1), Ok(true));
     assert_eq!(ledger.new_anon(f(1), a1), Err(Error::FrameInUse(f(1))));
     let set = ledger.set(SetId(1)).unwrap();
-    assert_eq!(set.peak[Kind::Anon.index()], PAGE);
+    assert_eq!(set.peak()[Kind::Anon.index()], PAGE);
     assert_eq!(set.charged_total_bytes(), PAGE);
     // Its own domain caused it: a by-causer entry, nothing paid for others.
     assert_eq!(set.caused_by(a1.index()), PAGE);
     assert_eq!(ledger.unmap(f(1), a1), Ok(Unmapped::Freed));
     let set = ledger.set(SetId(1)).unwrap();
     assert_eq!(set.current_bytes(), 0);
-    assert_eq!(set.peak[Kind::Anon.index()], PAGE);
+    assert_eq!(set.peak()[Kind::Anon.index()], PAGE);
     assert_eq!(set.uncharged_total_bytes, PAGE);
     assert!(ledger.entry(f(1)).unwrap().is_free());
     ok(&ledger);

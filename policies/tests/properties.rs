@@ -502,7 +502,7 @@ fn check_event(
             }
         }
         for index in 0..Kind::COUNT {
-            assert!(after.peak[index] >= after.current[index]);
+            assert!(after.peak()[index] >= after.current[index]);
         }
     }
 }

@@ -18,7 +18,7 @@ impl<'a> Ledger<'a> {
     }
 
     /// Recomputes every figure from the frame table and compares it with the running
-    /// counters: conservation, per-set current and paid-for sums, subtree sums, peaks, totals,
+    /// counters: conservation, per-set current and paid-for sums, subtree sums, totals,
     /// sharer-list references. O(frames); for tests and debug builds.
     pub fn audit(&self) -> Result<(), &'static str> {
         let mut current = [[0u64; Kind::COUNT]; MAX_SETS];
@@ -129,14 +129,6 @@ impl<'a> Ledger<'a> {
             }
             if set.uncharged.iter().sum::<u64>() != set.uncharged_total_bytes {
                 return Err("uncharged per kind does not add up to the uncharged total");
-            }
-            if set
-                .peak
-                .iter()
-                .zip(set.current)
-                .any(|(peak, now)| *peak < now)
-            {
-                return Err("peak below current");
             }
             let mut cursor = set.parent;
             while let Some(id) = cursor {

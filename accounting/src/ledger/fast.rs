@@ -210,7 +210,7 @@ impl<'a> Ledger<'a> {
         frames[original.index()] = entry.listed_to_inline(holder.set, holder_domain);
         self.frames_in_use += 1;
         self.charge_inline(payer, Kind::Cow, FRAME_BYTES, Some(writer));
-        if self.traced() {
+        if self.charged_and_traced() {
             self.trace_copy(original, copy, writer);
         }
         // Last: freeing the list (its last reference) is a call, and little is live here.

@@ -60,7 +60,7 @@ impl<'a> Ledger<'a> {
         };
         self.charge_inline(owner_set, Kind::Anon, FRAME_BYTES, Some(owner));
         self.store_new(page, Kind::Anon, Some(owner), owner_set, Some(owner));
-        if self.traced() {
+        if self.charged_and_traced() {
             // With no table the plan has no causer.
             self.trace_page(page, owner, owner, &[]);
         }
@@ -167,7 +167,7 @@ impl<'a> Ledger<'a> {
             self.charge_inline(owner_set, Kind::Anon, FRAME_BYTES, Some(owner));
             self.charge_inline(table_set, Kind::PageTables, table_bytes, Some(causer));
         }
-        if self.traced() {
+        if self.charged_and_traced() {
             self.trace_page(page, owner, causer, &tables);
         }
         Some(())
@@ -240,7 +240,7 @@ impl<'a> Ledger<'a> {
             self.charge_inline(object_set, Kind::Kernel, 2 * FRAME_BYTES, Some(causer));
             self.charge_inline(table_set, Kind::PageTables, FRAME_BYTES, Some(causer));
         }
-        if self.traced() {
+        if self.charged_and_traced() {
             self.trace_objects([dcb, caps], root, domain, spawner);
         }
         Some(())

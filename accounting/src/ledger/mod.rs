@@ -653,11 +653,26 @@ impl<'a> Ledger<'a> {
         self.hook.is_some()
     }
 
-    /// How many changes the ledger has made: every operation that changes its books (each one
-    /// traced when a trace hook is set) counts one or more. Equal revisions mean the books are
-    /// as they were, so a recount would find what it found before.
+    /// Whether changes are traced, for a change that charges bytes: it counts in the
+    /// revision through the charged totals (see [`Ledger::revision`]), so it need not note
+    /// itself as [`traced`](Self::traced) does.
+    #[inline(always)]
+    fn charged_and_traced(&self) -> bool {
+        self.hook.is_some()
+    }
+
+    /// A count that grows with every change the ledger makes, so equal revisions mean the
+    /// books are as they were and a recount would find what it found before: the changes
+    /// noted one by one (each one traced when a trace hook is set) plus every byte ever
+    /// charged or uncharged (a charge adds to `current`; an uncharge takes from `current` and
+    /// adds twice as much to `uncharged_total_bytes`), which the straight-line charges count
+    /// instead of noting themselves. O(sets): for recounts, not hot paths.
     pub fn revision(&self) -> u64 {
-        self.revision
+        self.sets.iter().fold(self.revision, |revision, set| {
+            revision
+                .wrapping_add(set.current_bytes())
+                .wrapping_add(set.uncharged_total_bytes.wrapping_mul(2))
+        })
     }
 }
 

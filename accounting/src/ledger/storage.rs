@@ -303,7 +303,7 @@ impl<'a> Ledger<'a> {
         }
     }
 
-    /// Adds `bytes` of `kind` to `set` (current, peak, paid-for) and its ancestors' sums.
+    /// Adds `bytes` of `kind` to `set` (current, paid-for) and its ancestors' sums.
     #[inline]
     pub(super) fn charge(
         &mut self,
@@ -361,10 +361,8 @@ impl<'a> Ledger<'a> {
         };
         for (kind, bytes, causer) in charges {
             let index = kind.index();
+            // No peak to update: `current` only grows here (see `ChargeSet::peak_before`).
             set.current[index] += bytes;
-            if set.current[index] > set.peak[index] {
-                set.peak[index] = set.current[index];
-            }
             if let Some(causer) = causer {
                 // A causer is a known domain (validated where the charge was decided), so
                 // below MAX_DOMAINS: the mask spares a bounds check.
@@ -404,6 +402,8 @@ impl<'a> Ledger<'a> {
             debug_assert!(false, "uncharge from unknown set");
             return;
         };
+        // The peak so far, before `current` falls (`ChargeSet::peak_before`).
+        set.peak_before[index] = set.peak_before[index].max(set.current[index]);
         set.current[index] = checked_sub(set.current[index], bytes);
         set.uncharged_total_bytes += bytes;
         set.uncharged[index] += bytes;
