@@ -73,6 +73,30 @@ pub struct ChargeSet {
 }
 
 impl ChargeSet {
+    /// A record of no set (the set table's unused records).
+    pub(crate) const BLANK: ChargeSet = ChargeSet {
+        name: Name::new(),
+        parent: None,
+        depth: 0,
+        limit_bytes: None,
+        kind_limit_bytes: [None; Kind::COUNT],
+        current: [0; Kind::COUNT],
+        peak_before: [0; Kind::COUNT],
+        below: [0; Kind::COUNT],
+        uncharged_total_bytes: 0,
+        denied: [0; Kind::COUNT],
+        limit_hits: [0; Kind::COUNT],
+        caused: [[0; Kind::COUNT]; MAX_DOMAINS],
+        uncharged: [0; Kind::COUNT],
+        stops: [0; StopReason::ALL.len()],
+        moved_in: [0; Kind::COUNT],
+        moved_out: [0; Kind::COUNT],
+        high_bytes: None,
+        high_events: 0,
+        evictions: 0,
+        page_ins: 0,
+    };
+
     pub(crate) fn new(
         name: Name,
         parent: Option<SetId>,
@@ -84,22 +108,7 @@ impl ChargeSet {
             parent,
             depth,
             limit_bytes,
-            kind_limit_bytes: [None; Kind::COUNT],
-            current: [0; Kind::COUNT],
-            peak_before: [0; Kind::COUNT],
-            below: [0; Kind::COUNT],
-            uncharged_total_bytes: 0,
-            denied: [0; Kind::COUNT],
-            limit_hits: [0; Kind::COUNT],
-            caused: [[0; Kind::COUNT]; MAX_DOMAINS],
-            uncharged: [0; Kind::COUNT],
-            stops: [0; StopReason::ALL.len()],
-            moved_in: [0; Kind::COUNT],
-            moved_out: [0; Kind::COUNT],
-            high_bytes: None,
-            high_events: 0,
-            evictions: 0,
-            page_ins: 0,
+            ..ChargeSet::BLANK
         }
     }
 

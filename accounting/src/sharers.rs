@@ -79,8 +79,7 @@ pub struct SharerPool {
     used: u16,
     /// The last list [`SharerPool::remember_append`] was told of: (the list it extends, as a
     /// key, the slot appended, the resulting list, `EMPTY` for none). Forgotten when any list
-    /// is removed, so the id it names always holds that list. (Not an `Option`: its tag would
-    /// give the pool, and so the ledger, a niche; see `Resolved` in the ledger.)
+    /// is removed, so the id it names always holds that list.
     appended: (u64, u32, u16),
 }
 

@@ -1358,17 +1358,6 @@ mod fuzz {
 }
 
 #[test]
-fn the_ledger_offers_no_wide_niche() {
-    // A kernel keeps the ledger in a static beside its own fields; the compiler lays such a
-    // struct out around its field with the largest niche. A `bool` or an `Option` tag in the
-    // ledger (254 spare values) would move the 100-KB ledger to the front and push every
-    // other field past the offsets one instruction can address (measured: +2 % per IPC round
-    // trip). Only null pointers may offer a niche: one spare value, used by one `Option`.
-    use core::mem::size_of;
-    assert!(size_of::<Option<Option<Ledger<'static>>>>() > size_of::<Ledger<'static>>());
-}
-
-#[test]
 fn the_recount_catches_what_the_counters_cannot() {
     let mut frames = vec![FrameEntry::FREE; 8];
     let mut ledger = Ledger::new(&mut frames, defaults());

@@ -30,7 +30,7 @@ const _: () = assert!(NO_FP_OWNER as usize >= MAX_DOMAINS);
 ///
 /// Laid out in declaration order (`repr(C)`), the fields the fast paths read on every system
 /// call first (the current slot, the FP owner, the run queue, then the endpoint and domain
-/// tables), the large ones (the boot config, the frame allocator, the books, about 100 KB) last:
+/// tables), the large ones (the boot config, the frame allocator, the books, about 260 KB) last:
 /// so the IPC and fault paths reach what they need at offsets a load encodes directly.
 #[repr(C)]
 pub struct Kernel {
@@ -91,7 +91,7 @@ pub struct Kernel {
 /// again at commit.
 pub const SPAWN_INDICES: usize = 4 * (crate::memory::page_table::SPAN_PAGES + 1);
 
-// The kernel state is large (the ledger alone is about 100 KB), so it is built in place in this
+// The kernel state is large (the ledger alone is about 260 KB), so it is built in place in this
 // static from a const initial value rather than on the stack.
 static KERNEL: Mutex<Kernel> = Mutex::new(Kernel::EMPTY);
 

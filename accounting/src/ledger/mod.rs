@@ -53,6 +53,7 @@ mod paging;
 mod payers;
 mod release;
 mod reserve;
+mod set_table;
 mod storage;
 mod tree;
 
@@ -279,11 +280,6 @@ impl PoolNeed {
 /// whether the `cow` policy splits a shared frame (the policy is a pure function of the event,
 /// which a plan's other operations do not change). Kept in the ledger (the reservation
 /// borrows it, so nothing can change in between).
-///
-/// Plain integers, not `bool`s: a `bool` would give the ledger a niche, and a kernel static
-/// holding the ledger beside other fields is laid out around its largest niche; the ledger
-/// (over 100 KB) would move first and push every other field past the offsets one
-/// instruction can address.
 #[derive(Clone, Copy)]
 struct Resolved {
     payer: [SetId; PLAN_OPS],
@@ -414,12 +410,17 @@ impl Policy for Unset {
 }
 
 /// The ledger. Holds the caller's frame slice (one [`FrameEntry`] per RAM frame) and fixed
-/// tables; about 100 KB, so a kernel keeps it in a static ([`Ledger::empty`] is `const`).
+/// tables; about 260 KB, so a kernel keeps it in a static ([`Ledger::empty`] is `const`).
 ///
 /// Laid out in declaration order (`repr(C)`), the fields every charge touches first: the
 /// frame table, the counters, the trace hook, then the domains (small), then the sets and the
 /// sharer pool (large). So a charge reaches everything but a set's own fields at offsets one
 /// load instruction encodes, without building addresses.
+///
+/// The ledger offers niches (its set records hold `Option`s), and a struct that holds it is
+/// laid out around its largest niche unless it keeps declaration order: a kernel that needs
+/// its other fields at small offsets keeps the ledger in a `repr(C)` struct, last (as
+/// Tally's books do).
 #[repr(C)]
 pub struct Ledger<'a> {
     pub(crate) frames: &'a mut [FrameEntry],
@@ -431,22 +432,20 @@ pub struct Ledger<'a> {
     pub(crate) boot_frames: u64,
     hook: Option<TraceHook>,
     /// 1 when some set has a limit or a per-kind sub-limit, else 0: with none, a charge
-    /// cannot be denied and the fast paths skip the limit walk (`refresh_limited` keeps it;
-    /// a byte, not a `bool`: no niche).
+    /// cannot be denied and the fast paths skip the limit walk (`refresh_limited` keeps it).
     limited: u8,
     resolved: Resolved,
     /// The decisions the policies make whatever the event ([`Policy::fixed`]), by
     /// [`EventKind::index`]: asked once, when the policies are set. Each is 1 + its index in
-    /// [`Decision::ALL`], or 0 for none (bytes, not `Option`s: no niche, see
-    /// `tests::the_ledger_offers_no_wide_niche`).
+    /// [`Decision::ALL`], or 0 for none (bytes, not `Option`s: a fast path compares one,
+    /// [`Ledger::fixed_is`]).
     fixed: [u8; EventKind::COUNT],
     /// With the `differential` feature: non-zero turns every fast path off (see [`fast`]).
-    /// A `u8`, not a `bool`: no niche (see `tests::the_ledger_offers_no_wide_niche`).
     #[cfg(feature = "differential")]
     general_only: u8,
     pub(crate) policies: Policies,
     pub(crate) domains: heapless::Vec<Domain, MAX_DOMAINS>,
-    pub(crate) sets: heapless::Vec<ChargeSet, MAX_SETS>,
+    pub(crate) sets: set_table::SetTable,
     pub(crate) pool: SharerPool,
     /// The charges and sharer lists of the batch being reserved ([`batch`]).
     batch: batch::Accumulated,
@@ -474,7 +473,7 @@ impl Ledger<'static> {
     pub const fn empty() -> Ledger<'static> {
         Ledger {
             frames: &mut [],
-            sets: heapless::Vec::new(),
+            sets: set_table::SetTable::new(),
             domains: heapless::Vec::new(),
             pool: SharerPool::new(),
             batch: batch::Accumulated::NEW,
@@ -505,7 +504,7 @@ impl<'a> Ledger<'a> {
     pub fn new(frames: &'a mut [FrameEntry], policies: Policies) -> Ledger<'a> {
         let mut ledger = Ledger {
             frames: &mut [],
-            sets: heapless::Vec::new(),
+            sets: set_table::SetTable::new(),
             domains: heapless::Vec::new(),
             pool: SharerPool::new(),
             batch: batch::Accumulated::NEW,

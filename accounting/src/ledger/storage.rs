@@ -355,10 +355,7 @@ impl<'a> Ledger<'a> {
         set_id: SetId,
         charges: [(Kind, u64, Option<DomainId>); N],
     ) {
-        let Some(set) = self.sets.get_mut(set_id.index()) else {
-            debug_assert!(false, "charge to unknown set");
-            return;
-        };
+        let set = self.sets.at_mut(set_id.index());
         for (kind, bytes, causer) in charges {
             let index = kind.index();
             // No peak to update: `current` only grows here (see `ChargeSet::peak_before`).
@@ -377,10 +374,7 @@ impl<'a> Ledger<'a> {
         // charged total are derived from `current`).
         let mut cursor = set.parent;
         while let Some(id) = cursor {
-            let Some(set) = self.sets.get_mut(id.index()) else {
-                debug_assert!(false, "charge under an unknown parent");
-                return;
-            };
+            let set = self.sets.at_mut(id.index());
             for (kind, bytes, _) in charges {
                 set.below[kind.index()] += bytes;
             }
@@ -398,10 +392,7 @@ impl<'a> Ledger<'a> {
         causer: Option<DomainId>,
     ) {
         let index = kind.index();
-        let Some(set) = self.sets.get_mut(set_id.index()) else {
-            debug_assert!(false, "uncharge from unknown set");
-            return;
-        };
+        let set = self.sets.at_mut(set_id.index());
         // The peak so far, before `current` falls (`ChargeSet::peak_before`).
         set.peak_before[index] = set.peak_before[index].max(set.current[index]);
         set.current[index] = checked_sub(set.current[index], bytes);
@@ -412,10 +403,7 @@ impl<'a> Ledger<'a> {
         }
         let mut cursor = set.parent;
         while let Some(id) = cursor {
-            let Some(set) = self.sets.get_mut(id.index()) else {
-                debug_assert!(false, "uncharge under an unknown parent");
-                return;
-            };
+            let set = self.sets.at_mut(id.index());
             set.below[index] = checked_sub(set.below[index], bytes);
             cursor = set.parent;
         }

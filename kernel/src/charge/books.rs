@@ -12,8 +12,11 @@ use core::fmt;
 use kcore::bootcfg::{BootConfig, Name};
 
 /// The books: the ledger over every RAM frame, with the policies chosen at boot.
+///
+/// Laid out in declaration order (`repr(C)`): the flags every trap reads first, the ledger
+/// (about 260 KB, with niches the compiler would otherwise lay the struct out around) last.
+#[repr(C)]
 pub struct Books {
-    ledger: Ledger<'static>,
     /// Whether the `cow` policy asks a keeper (`cow = keeper`), read once at boot.
     keeper_cow: bool,
     /// Whether the `msgbuf` policy asks a keeper (`msgbuf = keeper`).
@@ -21,6 +24,7 @@ pub struct Books {
     /// Whether any set has a `high` bound (then the end of a trap asks whether the domain
     /// about to run is above one).
     any_high: bool,
+    ledger: Ledger<'static>,
 }
 
 /// Prints one trace record as a framed console line.
@@ -37,13 +41,13 @@ fn name_bytes(name: &str) -> abi::NameBytes {
 }
 
 impl Books {
-    /// Books with no frames yet (the ledger is about 100 KB: it lives in the kernel's static
+    /// Books with no frames yet (the ledger is about 260 KB: it lives in the kernel's static
     /// state and is opened in place by [`Books::open`]).
     pub const EMPTY: Books = Books {
-        ledger: Ledger::empty(),
         keeper_cow: false,
         keeper_msgbuf: false,
         any_high: false,
+        ledger: Ledger::empty(),
     };
 
     /// Opens the books over `frame_table`, marks the first `boot_frames` frames as the kernel's
