@@ -3,6 +3,7 @@
 //! a set id the ledger itself handed out (a domain's set, a parent, a validated payer),
 //! masked instead of bounds-checked against a length that lies past the whole table.
 
+use crate::error::Error;
 use crate::ids::MAX_SETS;
 use crate::model::ChargeSet;
 use core::ops::{Deref, DerefMut};
@@ -25,16 +26,12 @@ impl SetTable {
         }
     }
 
-    /// Adds `set`; gives it back when the table is full.
-    pub(crate) fn push(&mut self, set: ChargeSet) -> Result<(), ChargeSet> {
-        match self.all.get_mut(self.len) {
-            Some(record) => {
-                *record = set;
-                self.len += 1;
-                Ok(())
-            }
-            None => Err(set),
-        }
+    /// Adds `set`; [`Error::TooManySets`] when the table is full.
+    pub(crate) fn push(&mut self, set: ChargeSet) -> Result<(), Error> {
+        let record = self.all.get_mut(self.len).ok_or(Error::TooManySets)?;
+        *record = set;
+        self.len += 1;
+        Ok(())
     }
 
     /// No set any more (the records are rewritten as sets are added again).

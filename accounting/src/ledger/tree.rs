@@ -178,14 +178,12 @@ impl<'a> Ledger<'a> {
         let depth = self.check_new_set(name, parent)?;
         let name = checked_name(name)?;
         let id = SetId(self.sets.len() as u16);
-        self.sets
-            .push(ChargeSet::new(
-                name.clone(),
-                parent,
-                depth as u8,
-                limit_bytes,
-            ))
-            .map_err(|_| Error::TooManySets)?;
+        self.sets.push(ChargeSet::new(
+            name.clone(),
+            parent,
+            depth as u8,
+            limit_bytes,
+        ))?;
         self.refresh_limited();
         self.emit(|| TraceRecord::Set {
             id,
