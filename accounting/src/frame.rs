@@ -171,6 +171,18 @@ impl FrameEntry {
         )
     }
 
+    /// The sharer list of a mapped frame (`anon` or `cow`) that has one and is not split:
+    /// one compare of the entry's low bytes (kind and flags) for both kinds.
+    #[inline(always)]
+    pub(crate) fn mapped_unsplit_list(&self) -> Option<u16> {
+        const LISTED: u16 = (FLAG_LIST as u16) << 8;
+        const ANON: u16 = LISTED | (Kind::Anon as u16 + 1);
+        const COW: u16 = LISTED | (Kind::Cow as u16 + 1);
+        // The two codes differ in one bit: set it, and both read as `COW`.
+        const _: () = assert!(ANON | COW == COW && (COW ^ ANON).is_power_of_two());
+        (self.0 as u16 | (COW ^ ANON) == COW).then_some(self.share())
+    }
+
     /// This entry of a frame with a (not split) sharer list, turned into the entry of the
     /// same frame mapped by `domain` alone, `set` paying: kind and causer kept, the list
     /// dropped (what `inline` would pack, from the bits at hand).
@@ -250,5 +262,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn only_a_mapped_unsplit_listed_entry_names_its_list() {
+        for kind in Kind::ALL {
+            for split in [false, true] {
+                let listed = FrameEntry::listed(kind, split, Some(DomainId(2)), 300);
+                let expected = (kind.is_mapped() && !split).then_some(300);
+                assert_eq!(
+                    listed.mapped_unsplit_list(),
+                    expected,
+                    "{kind:?} split {split}"
+                );
+                let inline = FrameEntry::inline(kind, split, None, SetId(1), Some(DomainId(1)));
+                assert_eq!(inline.mapped_unsplit_list(), None);
+            }
+        }
+        assert_eq!(FrameEntry::FREE.mapped_unsplit_list(), None);
+        assert_eq!(FrameEntry::BOOT.mapped_unsplit_list(), None);
     }
 }

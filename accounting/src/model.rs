@@ -291,8 +291,10 @@ impl DomainState {
     }
 }
 
-/// A domain as the ledger knows it.
+/// A domain as the ledger knows it. Aligned to 128 bytes (it is 120): a record's address is
+/// the table's plus the index shifted, which a charge's payer lookup takes in one instruction.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[repr(align(128))]
 pub struct Domain {
     /// The domain's name (`[a-z0-9_-]{1,23}`).
     pub name: Name,

@@ -89,6 +89,9 @@ impl Default for SharerPool {
     }
 }
 
+// `get_listed`'s mask is an index only for a power of two.
+const _: () = assert!(SHARER_LISTS.is_power_of_two());
+
 impl SharerPool {
     /// An empty pool.
     pub const fn new() -> Self {
@@ -163,6 +166,16 @@ impl SharerPool {
         } else {
             None
         }
+    }
+
+    /// The slots of list `id`, an id a frame entry holds (so one the pool handed out): masked
+    /// into the pool instead of bounds-checked (a wrong id would reach a wrong list, never
+    /// memory outside the pool).
+    #[inline(always)]
+    pub(crate) fn get_listed(&self, id: u16) -> &[Slot] {
+        self.entries[usize::from(id) % SHARER_LISTS]
+            .slots
+            .as_slice()
     }
 
     /// The slots of list `id` (empty for an unused id).
@@ -249,6 +262,21 @@ impl SharerPool {
     #[inline]
     pub fn release(&mut self, id: u16) {
         self.release_many(id, 1);
+    }
+
+    /// [`SharerPool::release`] of a list a frame entry held ([`SharerPool::get_listed`]'s
+    /// masked index).
+    #[inline(always)]
+    pub(crate) fn release_listed(&mut self, id: u16) {
+        let entry = &mut self.entries[usize::from(id) % SHARER_LISTS];
+        if entry.references == 0 {
+            debug_assert!(false, "release of unused sharer list {id}");
+            return;
+        }
+        entry.references -= 1;
+        if entry.references == 0 {
+            self.remove(id);
+        }
     }
 
     /// Drops `count` references to list `id`, freeing it with the last one. Inlined (the

@@ -186,13 +186,14 @@ impl<'a> Ledger<'a> {
         // a second bounds check.
         let frames = &mut *self.frames;
         let entry = *frames.get(original.index())?;
-        entry.kind().filter(|kind| kind.is_mapped())?;
-        let list = entry.list().filter(|_| !entry.is_split())?;
-        let [holder, sharer] = *self.pool.get(list) else {
+        let list = entry.mapped_unsplit_list()?;
+        let [holder, sharer] = *self.pool.get_listed(list) else {
             return None;
         };
         let holder_domain = holder.domain?;
-        if sharer.domain != Some(writer) || original == copy {
+        // (`copy` free and `original` in use: not the same frame; the general path names
+        // `copy == original`.)
+        if sharer.domain != Some(writer) {
             return None;
         }
         let payer = match (writer_pays, holder_pays) {
@@ -214,7 +215,7 @@ impl<'a> Ledger<'a> {
             self.trace_copy(original, copy, writer);
         }
         // Last: freeing the list (its last reference) is a call, and little is live here.
-        self.pool.release(list);
+        self.pool.release_listed(list);
         Some(())
     }
 

@@ -281,27 +281,49 @@ impl Kernel {
         }
     }
 
-    /// A data or instruction abort from the current domain.
+    /// A data or instruction abort from the current domain. Under `cow = keeper` a write to
+    /// a present page asks the keeper first ([`user_fault_keeper`](Self::user_fault_keeper),
+    /// out of line: the usual fault tests one flag for it).
     #[inline]
     pub fn user_fault(&mut self, syndrome: Syndrome, fault_address: usize, pc: usize) {
         let Some(slot) = self.current else { return };
-        let write = syndrome.is_write();
-        // Only a write to a present page (a permission fault) can need a copy.
-        let keeper_decides =
-            write && syndrome.is_permission_fault() && self.books.keeper_decides_cow();
+        if self.books.keeper_decides_cow() {
+            return self.user_fault_keeper(slot, syndrome, fault_address, pc);
+        }
+        self.resolve_fault(slot, syndrome, fault_address, pc);
+    }
+
+    /// [`user_fault`](Self::user_fault) under `cow = keeper`: only a write to a present page
+    /// (a permission fault) can need a copy, and its keeper decides who pays.
+    #[inline(never)]
+    fn user_fault_keeper(
+        &mut self,
+        slot: usize,
+        syndrome: Syndrome,
+        fault_address: usize,
+        pc: usize,
+    ) {
+        let keeper_decides = syndrome.is_write() && syndrome.is_permission_fault();
         if keeper_decides && self.ask_cow_keeper(slot, fault_address, pc) {
             return;
         }
+        self.resolve_fault(slot, syndrome, fault_address, pc);
+        if keeper_decides {
+            // The keeper's choice served this copy (or its refusal): the next one asks again.
+            self.books.clear_keeper_choice(self.slots[slot].account);
+        }
+    }
+
+    /// A fault made present (populated, or its copy-on-write broken), else unresolved.
+    #[inline(always)]
+    fn resolve_fault(&mut self, slot: usize, syndrome: Syndrome, fault_address: usize, pc: usize) {
+        let write = syndrome.is_write();
         let handled =
             if syndrome.is_translation_fault() || (write && syndrome.is_permission_fault()) {
                 self.touch(slot, fault_address, write)
             } else {
                 Err(ChargeError::Fault)
             };
-        if keeper_decides {
-            // The keeper's choice served this copy (or its refusal): the next one asks again.
-            self.books.clear_keeper_choice(self.slots[slot].account);
-        }
         if let Err(e) = handled {
             self.unresolved_fault(slot, e, syndrome, fault_address, pc);
         }
