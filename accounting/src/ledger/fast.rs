@@ -201,8 +201,10 @@ impl<'a> Ledger<'a> {
             (false, true) => holder.set,
             (false, false) => return None,
         };
+        // (`used_lists` never exceeds the pool: the compare of `unused_lists` without its
+        // subtraction.)
         if !frames.get(copy.index())?.is_free()
-            || self.pool.unused_lists() <= POOL_DEPARTURE_RESERVE
+            || self.pool.used_lists() >= SHARER_LISTS - POOL_DEPARTURE_RESERVE
         {
             return None;
         }

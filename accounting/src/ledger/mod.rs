@@ -413,9 +413,10 @@ impl Policy for Unset {
 /// tables; about 260 KB, so a kernel keeps it in a static ([`Ledger::empty`] is `const`).
 ///
 /// Laid out in declaration order (`repr(C)`), the fields every charge touches first: the
-/// frame table, the counters, the trace hook, then the domains (small), then the sets and the
-/// sharer pool (large). So a charge reaches everything but a set's own fields at offsets one
-/// load instruction encodes, without building addresses.
+/// frame table, the counters, the trace hook, then the domains (small), then the sharer pool
+/// (its counters first) and the sets (large). So a charge reaches everything but a set's own
+/// fields and a sharer list at offsets one load instruction encodes, without building
+/// addresses.
 ///
 /// The ledger offers niches (its set records hold `Option`s), and a struct that holds it is
 /// laid out around its largest niche unless it keeps declaration order: a kernel that needs
@@ -445,8 +446,8 @@ pub struct Ledger<'a> {
     general_only: u8,
     pub(crate) policies: Policies,
     pub(crate) domains: heapless::Vec<Domain, MAX_DOMAINS>,
-    pub(crate) sets: set_table::SetTable,
     pub(crate) pool: SharerPool,
+    pub(crate) sets: set_table::SetTable,
     /// The charges and sharer lists of the batch being reserved ([`batch`]).
     batch: batch::Accumulated,
 }
