@@ -594,23 +594,29 @@ impl Books {
         writer: DomainId,
         frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
-        let (original, copy) = (index(frames, original), index(frames, copy));
-        if self.ledger.copy_from_pair(original, copy, writer) {
+        if self
+            .ledger
+            .copy_from_pair(index(frames, original), index(frames, copy), writer)
+        {
             return Ok(());
         }
-        self.cow_copy_general(original, copy, writer)
+        self.cow_copy_general(original, copy, writer, frames)
     }
 
     /// [`cow_copy`](Self::cow_copy) of a copy the straight-line path did not make: the ledger
-    /// decides, naming or counting what refused it (`not shared` included).
+    /// decides, naming or counting what refused it (`not shared` included). Takes the frames,
+    /// not their indices: the taken path computes only what it uses.
     #[inline(never)]
     fn cow_copy_general(
         &mut self,
-        original: FrameIndex,
-        copy: FrameIndex,
+        original: Frame,
+        copy: Frame,
         writer: DomainId,
+        frames: &FrameAllocator,
     ) -> Result<(), ChargeError> {
-        Ok(self.ledger.cow_copy(original, copy, writer)?)
+        Ok(self
+            .ledger
+            .cow_copy(index(frames, original), index(frames, copy), writer)?)
     }
 
     /// How many domains map `frame`.
