@@ -5,7 +5,7 @@
 //! [`Ledger::batch_add`] reserves a plan as if every plan added before it had been committed:
 //! its frames are validated and its payers decided as [`Ledger::reserve`] does, and its
 //! charges are checked against every limit *on top of* the charges of the plans before it
-//! (the sets' `subtree` counters as they will be by then). So a batch is refused exactly where
+//! (the sets' subtree sums as they will be by then). So a batch is refused exactly where
 //! committing its plans one at a time would have refused one — the same plan, the same denial
 //! counted — but a refused batch has changed nothing else: no earlier plan of it was
 //! committed, so nothing has to be undone. Its trace is one `refused` record (the denial):

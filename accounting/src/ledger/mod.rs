@@ -3,7 +3,8 @@
 //!
 //! Invariants, after every public call:
 //! - conservation: the bytes charged over all sets equal 4096 × frames in use;
-//! - every set's `subtree` is its `current` plus its children's `subtree`;
+//! - every set's `below` is its descendants' `current` summed (so its subtree sums,
+//!   [`ChargeSet::subtree`], are its `current` plus its children's);
 //! - a charge that was committed fit under the limit and per-kind sub-limit of its payer and of
 //!   every ancestor (net of what the same operation uncharged there); so a set at or over its
 //!   limit never grows;

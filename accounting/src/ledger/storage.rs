@@ -1,6 +1,7 @@
 //! Frame-state plumbing: decoding a frame entry and its sharer list, storing a new state, the
-//! per-set counters a charge or an uncharge moves (current, peak, totals, paid-for, subtree of
-//! every ancestor), and the runs of a `ShareMany` (the frames with one entry: found, replaced
+//! per-set counters a charge or an uncharge moves (current and paid-for, the sums `below`
+//! every ancestor; an uncharge also the peak before it and the uncharged totals: the rest is
+//! derived, see [`ChargeSet`]), and the runs of a `ShareMany` (the frames with one entry: found, replaced
 //! or stored four frames a step, [`equal_run`], [`replace_run`], [`store_run`]).
 
 use super::*;
