@@ -37,6 +37,8 @@ pub struct ChargeSet {
     /// Bytes this set's descendants pay now, per kind (with `current`, the subtree's sums
     /// checked against the limits: [`ChargeSet::subtree`]).
     pub below: PerKind,
+    /// Sum of `below` over kinds (what a limit check adds to the set's own bytes).
+    pub below_bytes: u64,
     /// Bytes ever uncharged from this set.
     pub uncharged_total_bytes: u64,
     /// Denied charges with this set as payer, per kind.
@@ -83,6 +85,7 @@ impl ChargeSet {
         current: [0; Kind::COUNT],
         peak_before: [0; Kind::COUNT],
         below: [0; Kind::COUNT],
+        below_bytes: 0,
         uncharged_total_bytes: 0,
         denied: [0; Kind::COUNT],
         limit_hits: [0; Kind::COUNT],
@@ -156,7 +159,7 @@ impl ChargeSet {
     /// Bytes this set and its descendants pay now, all kinds.
     #[inline]
     pub fn subtree_bytes(&self) -> u64 {
-        self.current.iter().chain(&self.below).sum()
+        self.current_bytes() + self.below_bytes
     }
 
     /// Bytes ever charged to this set: what it pays now and what it was ever uncharged.

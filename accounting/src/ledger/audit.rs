@@ -139,7 +139,7 @@ impl<'a> Ledger<'a> {
             }
         }
         for (index, set) in self.sets.iter().enumerate() {
-            if set.below != below[index] {
+            if set.below != below[index] || set.below_bytes != below[index].iter().sum::<u64>() {
                 return Err("a set's sums below it differ from its descendants");
             }
         }

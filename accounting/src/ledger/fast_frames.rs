@@ -52,16 +52,41 @@ impl<'a> Ledger<'a> {
     /// charge itself.
     #[inline(always)]
     pub fn anon_page(&mut self, page: FrameIndex, owner: DomainId) -> bool {
-        if !self.fast() || self.limited != 0 {
+        if !self.fast() {
             return false;
         }
         let Some(owner_set) = self.free_page_owner(page, owner) else {
             return false;
         };
+        if self.limited != 0 {
+            return self.anon_page_limited(page, owner, owner_set);
+        }
         self.charge_inline(owner_set, Kind::Anon, FRAME_BYTES, Some(owner));
         self.store_new(page, Kind::Anon, Some(owner), owner_set, Some(owner));
         if self.charged_and_traced() {
             // With no table the plan has no causer.
+            self.trace_page(page, owner, owner, &[]);
+        }
+        true
+    }
+
+    /// [`Ledger::anon_page`] where some set has a limit: the one limit walk, then the same
+    /// charge (out of line: the unlimited path keeps its registers). False, having changed
+    /// nothing, when a limit refuses it: the general path then decides and counts the denial.
+    #[inline(never)]
+    fn anon_page_limited(&mut self, page: FrameIndex, owner: DomainId, owner_set: SetId) -> bool {
+        let charge = Charge {
+            set: owner_set,
+            kind: Kind::Anon,
+            bytes: FRAME_BYTES as i64,
+            causer: Some(owner),
+        };
+        if self.check_one(&charge).is_err() {
+            return false;
+        }
+        self.charge_inline(owner_set, Kind::Anon, FRAME_BYTES, Some(owner));
+        self.store_new(page, Kind::Anon, Some(owner), owner_set, Some(owner));
+        if self.charged_and_traced() {
             self.trace_page(page, owner, owner, &[]);
         }
         true

@@ -376,9 +376,12 @@ impl<'a> Ledger<'a> {
         let mut cursor = set.parent;
         while let Some(id) = cursor {
             let set = self.sets.at_mut(id.index());
+            let mut total = 0;
             for (kind, bytes, _) in charges {
                 set.below[kind.index()] += bytes;
+                total += bytes;
             }
+            set.below_bytes += total;
             cursor = set.parent;
         }
     }
@@ -406,6 +409,7 @@ impl<'a> Ledger<'a> {
         while let Some(id) = cursor {
             let set = self.sets.at_mut(id.index());
             set.below[index] = checked_sub(set.below[index], bytes);
+            set.below_bytes = checked_sub(set.below_bytes, bytes);
             cursor = set.parent;
         }
     }
