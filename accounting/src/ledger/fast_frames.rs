@@ -61,6 +61,12 @@ impl<'a> Ledger<'a> {
         if self.limited != 0 {
             return self.anon_page_limited(page, owner, owner_set);
         }
+        self.charge_anon_page(page, owner, owner_set)
+    }
+
+    /// The charge and entry of [`Ledger::anon_page`] once it fits: true.
+    #[inline(always)]
+    fn charge_anon_page(&mut self, page: FrameIndex, owner: DomainId, owner_set: SetId) -> bool {
         self.charge_inline(owner_set, Kind::Anon, FRAME_BYTES, Some(owner));
         self.store_new(page, Kind::Anon, Some(owner), owner_set, Some(owner));
         if self.charged_and_traced() {
@@ -84,12 +90,7 @@ impl<'a> Ledger<'a> {
         if self.check_one(&charge).is_err() {
             return false;
         }
-        self.charge_inline(owner_set, Kind::Anon, FRAME_BYTES, Some(owner));
-        self.store_new(page, Kind::Anon, Some(owner), owner_set, Some(owner));
-        if self.charged_and_traced() {
-            self.trace_page(page, owner, owner, &[]);
-        }
-        true
+        self.charge_anon_page(page, owner, owner_set)
     }
 
     /// [`Ledger::new_page`] of a page and the one or two tables its space needed (a fault in a
