@@ -273,34 +273,33 @@ impl SharerPool {
     /// masked index).
     #[inline(always)]
     pub(crate) fn release_listed(&mut self, id: u16) {
-        let entry = &mut self.entries[usize::from(id) % SHARER_LISTS];
-        if entry.references == 0 {
-            debug_assert!(false, "release of unused sharer list {id}");
-            return;
-        }
-        entry.references -= 1;
-        if entry.references == 0 {
-            self.remove(id);
-        }
+        self.drop_references(usize::from(id) % SHARER_LISTS, id, 1);
     }
 
     /// Drops `count` references to list `id`, freeing it with the last one. Inlined (the
     /// decrement is the common case); freeing the list is out of line.
     #[inline(always)]
     pub fn release_many(&mut self, id: u16, count: u32) {
-        let Some(entry) = self.entries.get_mut(usize::from(id)) else {
+        if usize::from(id) >= SHARER_LISTS {
             debug_assert!(false, "release of unknown sharer list {id}");
             return;
-        };
+        }
+        self.drop_references(usize::from(id), id, count);
+    }
+
+    /// [`SharerPool::release_many`] of list `id` at `position` (in the pool: checked or
+    /// masked by the caller).
+    #[inline(always)]
+    fn drop_references(&mut self, position: usize, id: u16, count: u32) {
+        let entry = &mut self.entries[position];
         if entry.references < count {
             debug_assert!(false, "release of unused sharer list {id}");
             return;
         }
         entry.references -= count;
-        if entry.references > 0 {
-            return;
+        if entry.references == 0 {
+            self.remove(id);
         }
-        self.remove(id);
     }
 
     /// Removes unreferenced list `id` from the index and puts it on the free list.
