@@ -1761,3 +1761,32 @@ fn a_high_bound_never_denies_and_paging_is_counted_per_set_and_traced() {
     }
     assert!(TraceRecord::parse("paging 0 sideways").is_err());
 }
+
+#[test]
+fn a_traced_pair_copy_is_traced_once_and_replays() {
+    // The straight-line pair copy declines under a trace; the general path it falls to
+    // traces the copy once, as its plan, whether or not a limit exists.
+    for limit in [None, Some(8 * PAGE)] {
+        let mut frames = vec![FrameEntry::FREE; 16];
+        let mut ledger = Ledger::new(&mut frames, defaults());
+        ledger.set_trace_hook(Some(record));
+        let [a1, _, b1] = two_sets(&mut ledger, limit, None);
+        ledger.new_anon(f(3), a1).unwrap();
+        ledger.share(f(3), b1).unwrap();
+        let before = take_trace();
+        ledger.cow_copy(f(3), f(4), b1).unwrap();
+        let trace = take_trace();
+        assert_eq!(trace.lines().count(), 1, "{before}---\n{trace}");
+        assert_eq!(ledger.mappers(f(3)), Ok(1));
+        assert_eq!(current(&ledger, 2, Kind::Cow), PAGE);
+        ok(&ledger);
+        let original = snapshot(&ledger, "copied");
+        let mut replay_frames = vec![FrameEntry::FREE; 16];
+        let mut scratch = vec![FrameIndex(0); 4];
+        let mut replayer = Replayer::new(&mut replay_frames, &mut scratch, defaults());
+        let mut replayed = Vec::new();
+        replay_text(&(before + &trace), &mut replayer, |_, _| {}).unwrap();
+        replayed.push(snapshot(replayer.ledger(), "copied"));
+        assert_eq!(replayed, [original]);
+    }
+}

@@ -58,9 +58,19 @@ pub fn user_exception(syndrome: Syndrome, fault_address: usize) {
                 k.system_call();
             }
         }
+        // The usual fault (no `cow = keeper`, no `high` bound anywhere: the books' one flag
+        // for both) resolves and ends without asking a keeper anything: a fault sets no bound.
+        Class::DataAbort | Class::InstructionAbort if k.books.usual_faults() => {
+            let (_, elr) = saved(&k);
+            k.resolve_fault(current, syndrome, fault_address, elr);
+            if k.config.recount {
+                k.recount_after(format_args!("a fault at {fault_address:#x}"));
+            }
+            return finish(&mut k, false);
+        }
         Class::DataAbort | Class::InstructionAbort => {
             let (_, elr) = saved(&k);
-            k.user_fault(syndrome, fault_address, elr);
+            k.user_fault(current, syndrome, fault_address, elr);
             if k.config.recount {
                 k.recount_after(format_args!("a fault at {fault_address:#x}"));
             }
@@ -74,6 +84,14 @@ pub fn user_exception(syndrome: Syndrome, fault_address: usize) {
             }
         }
     }
+    finish(&mut k, true);
+}
+
+/// The end of an exception from EL0: the scheduler runs when the current domain can no
+/// longer run; with `high` bounds possible (`check_high`), the domain about to run asks its
+/// keeper to reclaim if it is above one.
+#[inline(always)]
+fn finish(k: &mut Kernel, check_high: bool) {
     if cfg!(debug_assertions) && !k.books.conservation(&k.frames).ok {
         panic!("conservation violated after a system call or fault");
     }
@@ -84,8 +102,7 @@ pub fn user_exception(syndrome: Syndrome, fault_address: usize) {
     if !runnable {
         k.switch();
     }
-    // A `high` bound: the domain about to run asks its keeper to reclaim if it is above one.
-    if k.books.any_high() {
+    if check_high && k.books.any_high() {
         k.ask_keepers_over_high();
     }
 }

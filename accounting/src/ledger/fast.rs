@@ -148,9 +148,10 @@ impl<'a> Ledger<'a> {
     /// [`Ledger::copy_page`] of the usual copy: `original` whole and mapped by exactly two
     /// domains, the writer the second (the sharer that does not pay), and the `cow` policy's
     /// decision fixed. The original's sharer list is read once: the payer from it and the
-    /// decision table, the copy charged (no limit anywhere: else `copy_any` decides) and stored, and the writer's
-    /// departure made as [`Ledger::depart`]'s fast path makes it (the holder maps the frame
-    /// alone again, still paying). False, having changed nothing, for any other copy and for
+    /// decision table, the copy charged (no limit anywhere and no trace: else `copy_any`
+    /// decides and traces) and stored, and the writer's departure made as
+    /// [`Ledger::depart`]'s fast path makes it (the holder maps the frame alone again, still
+    /// paying). False, having changed nothing, for any other copy and for
     /// any error or denial (the general checks then name and count it). Public and inlined:
     /// the kernel's write fault tries it first and calls [`Ledger::cow_copy`] only when it
     /// returns false (a call would cost the fault more in saved registers than the copy's
@@ -173,9 +174,9 @@ impl<'a> Ledger<'a> {
         copy: FrameIndex,
         writer: DomainId,
     ) -> Option<()> {
-        // With a limit anywhere, `copy_any` checks it (out of line, so that this path keeps
-        // its values in registers).
-        if self.limited != 0 {
+        // With a limit anywhere, or a trace, `copy_any` checks it or traces the copy (out of
+        // line, so that this path keeps its values in registers).
+        if self.unusual != 0 {
             return None;
         }
         let writer_pays = self.fixed_is(EventKind::CowCopy, Decision::Writer)
@@ -213,23 +214,9 @@ impl<'a> Ledger<'a> {
         frames[original.index()] = entry.listed_to_inline(holder.set, holder_domain);
         self.frames_in_use += 1;
         self.charge_inline(payer, Kind::Cow, FRAME_BYTES, Some(writer));
-        if self.charged_and_traced() {
-            self.trace_copy(original, copy, writer);
-        }
         // Last: freeing the list (its last reference) is a call, and little is live here.
         self.pool.release_listed(list);
         Some(())
-    }
-
-    /// The trace record of a copy made without a plan: its plan's.
-    #[cold]
-    #[inline(never)]
-    fn trace_copy(&mut self, original: FrameIndex, copy: FrameIndex, writer: DomainId) {
-        self.emit_plan(&Plan::one(Op::CowCopy {
-            original,
-            copy,
-            writer,
-        }));
     }
 
     /// [`Ledger::copy_page`] denied: counted, and traced as its plan would be.

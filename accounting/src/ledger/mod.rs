@@ -436,6 +436,10 @@ pub struct Ledger<'a> {
     /// 1 when some set has a limit or a per-kind sub-limit, else 0: with none, a charge
     /// cannot be denied and the fast paths skip the limit walk (`refresh_limited` keeps it).
     limited: u8,
+    /// Non-zero when some set has a limit (bit 0) or changes are traced (bit 1): the one
+    /// byte the copy-on-write pair copy tests before declining to the general path, which
+    /// checks limits and traces (`refresh_unusual` keeps it).
+    unusual: u8,
     resolved: Resolved,
     /// The decisions the policies make whatever the event ([`Policy::fixed`]), by
     /// [`EventKind::index`]: asked once, when the policies are set. Each is 1 + its index in
@@ -489,6 +493,7 @@ impl Ledger<'static> {
             },
             fixed: [0; EventKind::COUNT],
             limited: 0,
+            unusual: 0,
             frames_in_use: 0,
             boot_frames: 0,
             hook: None,
@@ -513,6 +518,7 @@ impl<'a> Ledger<'a> {
             policies,
             fixed: [0; EventKind::COUNT],
             limited: 0,
+            unusual: 0,
             frames_in_use: 0,
             boot_frames: 0,
             hook: None,
@@ -554,6 +560,7 @@ impl<'a> Ledger<'a> {
         self.boot_frames = 0;
         self.hook = None;
         self.limited = 0;
+        self.unusual = 0;
         let mut name = Name::new();
         // "kernel" fits in NAME_BYTES.
         let _ = name.push_str("kernel");
@@ -567,6 +574,7 @@ impl<'a> Ledger<'a> {
     /// charge (right after [`Ledger::new`] or [`Ledger::reset`] is simplest).
     pub fn set_trace_hook(&mut self, hook: Option<TraceHook>) {
         self.hook = hook;
+        self.refresh_unusual();
         let Some(hook) = hook else {
             return;
         };
@@ -657,6 +665,11 @@ impl<'a> Ledger<'a> {
     /// Whether changes are traced, for a change that charges bytes: it counts in the
     /// revision through the charged totals (see [`Ledger::revision`]), so it need not note
     /// itself as [`traced`](Self::traced) does.
+    /// Records whether some set has a limit or changes are traced (see `unusual`).
+    fn refresh_unusual(&mut self) {
+        self.unusual = self.limited | (u8::from(self.hook.is_some()) << 1);
+    }
+
     #[inline(always)]
     fn charged_and_traced(&self) -> bool {
         self.hook.is_some()

@@ -200,6 +200,7 @@ impl<'a> Ledger<'a> {
             set.limit_bytes.is_some() || set.kind_limit_bytes.iter().any(Option::is_some)
         });
         self.limited = u8::from(limited);
+        self.refresh_unusual();
     }
 
     /// Changes a set's limit. A limit below current usage is allowed: the set then cannot

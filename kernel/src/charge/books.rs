@@ -24,6 +24,9 @@ pub struct Books {
     /// Whether any set has a `high` bound (then the end of a trap asks whether the domain
     /// about to run is above one).
     any_high: bool,
+    /// Neither of `keeper_cow` and `any_high`: a fault needs no keeper asked before or after
+    /// it (the one flag the usual fault tests).
+    usual_faults: bool,
     ledger: Ledger<'static>,
 }
 
@@ -47,6 +50,7 @@ impl Books {
         keeper_cow: false,
         keeper_msgbuf: false,
         any_high: false,
+        usual_faults: true,
         ledger: Ledger::empty(),
     };
 
@@ -72,6 +76,7 @@ impl Books {
         };
         self.keeper_cow = chosen.cow.asks_keeper();
         self.keeper_msgbuf = chosen.msgbuf.asks_keeper();
+        self.usual_faults = !self.keeper_cow && !self.any_high;
         // `kernel::start` zeroed the table with DC ZVA; zero bytes are FrameEntry::FREE.
         self.ledger.reset_zeroed(frame_table, chosen);
         if config.trace {
@@ -150,7 +155,15 @@ impl Books {
     ) -> Result<(), accounting::Error> {
         self.ledger.set_high(set, high_bytes)?;
         self.any_high = self.ledger.sets().iter().any(|s| s.high_bytes.is_some());
+        self.usual_faults = !self.keeper_cow && !self.any_high;
         Ok(())
+    }
+
+    /// Whether a fault needs no keeper asked before or after it: neither `cow = keeper` nor
+    /// a `high` bound anywhere.
+    #[inline(always)]
+    pub fn usual_faults(&self) -> bool {
+        self.usual_faults
     }
 
     /// Whether any set has a `high` bound.

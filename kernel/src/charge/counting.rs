@@ -72,6 +72,12 @@ impl Books {
         false
     }
 
+    /// No books, no bounds, no keeper asked.
+    #[inline(always)]
+    pub fn usual_faults(&self) -> bool {
+        true
+    }
+
     /// No books, no bounds.
     pub fn over_high(&self, _domain: DomainId) -> Option<(SetId, u64, u64)> {
         None

@@ -281,12 +281,12 @@ impl Kernel {
         }
     }
 
-    /// A data or instruction abort from the current domain. Under `cow = keeper` a write to
-    /// a present page asks the keeper first ([`user_fault_keeper`](Self::user_fault_keeper),
-    /// out of line: the usual fault tests one flag for it).
-    #[inline]
-    pub fn user_fault(&mut self, syndrome: Syndrome, fault_address: usize, pc: usize) {
-        let Some(slot) = self.current else { return };
+    /// A data or instruction abort from the current domain (in `slot`), when the books'
+    /// usual-fault flag is clear (the trap handler calls [`resolve_fault`](Self::resolve_fault)
+    /// directly when it is set). Under `cow = keeper` a write to a present page asks the keeper
+    /// first ([`user_fault_keeper`](Self::user_fault_keeper)).
+    #[inline(never)]
+    pub fn user_fault(&mut self, slot: usize, syndrome: Syndrome, fault_address: usize, pc: usize) {
         if self.books.keeper_decides_cow() {
             return self.user_fault_keeper(slot, syndrome, fault_address, pc);
         }
@@ -295,7 +295,6 @@ impl Kernel {
 
     /// [`user_fault`](Self::user_fault) under `cow = keeper`: only a write to a present page
     /// (a permission fault) can need a copy, and its keeper decides who pays.
-    #[inline(never)]
     fn user_fault_keeper(
         &mut self,
         slot: usize,
@@ -316,7 +315,13 @@ impl Kernel {
 
     /// A fault made present (populated, or its copy-on-write broken), else unresolved.
     #[inline(always)]
-    fn resolve_fault(&mut self, slot: usize, syndrome: Syndrome, fault_address: usize, pc: usize) {
+    pub fn resolve_fault(
+        &mut self,
+        slot: usize,
+        syndrome: Syndrome,
+        fault_address: usize,
+        pc: usize,
+    ) {
         let write = syndrome.is_write();
         let handled =
             if syndrome.is_translation_fault() || (write && syndrome.is_permission_fault()) {
