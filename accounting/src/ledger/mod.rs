@@ -662,14 +662,14 @@ impl<'a> Ledger<'a> {
         self.hook.is_some()
     }
 
-    /// Whether changes are traced, for a change that charges bytes: it counts in the
-    /// revision through the charged totals (see [`Ledger::revision`]), so it need not note
-    /// itself as [`traced`](Self::traced) does.
     /// Records whether some set has a limit or changes are traced (see `unusual`).
     fn refresh_unusual(&mut self) {
         self.unusual = self.limited | (u8::from(self.hook.is_some()) << 1);
     }
 
+    /// Whether changes are traced, for a change that charges bytes: it counts in the
+    /// revision through the charged totals (see [`Ledger::revision`]), so it need not note
+    /// itself as [`traced`](Self::traced) does.
     #[inline(always)]
     fn charged_and_traced(&self) -> bool {
         self.hook.is_some()

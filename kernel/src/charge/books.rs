@@ -76,7 +76,7 @@ impl Books {
         };
         self.keeper_cow = chosen.cow.asks_keeper();
         self.keeper_msgbuf = chosen.msgbuf.asks_keeper();
-        self.usual_faults = !self.keeper_cow && !self.any_high;
+        self.refresh_usual_faults();
         // `kernel::start` zeroed the table with DC ZVA; zero bytes are FrameEntry::FREE.
         self.ledger.reset_zeroed(frame_table, chosen);
         if config.trace {
@@ -155,8 +155,13 @@ impl Books {
     ) -> Result<(), accounting::Error> {
         self.ledger.set_high(set, high_bytes)?;
         self.any_high = self.ledger.sets().iter().any(|s| s.high_bytes.is_some());
-        self.usual_faults = !self.keeper_cow && !self.any_high;
+        self.refresh_usual_faults();
         Ok(())
+    }
+
+    /// Records `usual_faults` after `keeper_cow` or `any_high` changed.
+    fn refresh_usual_faults(&mut self) {
+        self.usual_faults = !self.keeper_cow && !self.any_high;
     }
 
     /// Whether a fault needs no keeper asked before or after it: neither `cow = keeper` nor
